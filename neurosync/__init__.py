@@ -1,0 +1,31 @@
+"""NeuroSync: biologically plausible Continuous Thought Machines.
+
+Importing the package is light: torch-backed parts load on first use, and optional stacks
+(Brian2, analysis, I/O) only where they are used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "CTM": "neurosync.ctm",
+    "CTMOutput": "neurosync.ctm",
+    "RateCTM": "neurosync.rate",
+    "Config": "neurosync.config",
+    "ConfigError": "neurosync.config",
+    "load_config": ("neurosync.config", "load"),
+    "build_model": "neurosync.build",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'neurosync' has no attribute {name!r}")
+    module, attr = target if isinstance(target, tuple) else (target, name)
+    return getattr(importlib.import_module(module), attr)

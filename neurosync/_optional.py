@@ -1,0 +1,19 @@
+"""Import optional dependencies with a one-line message naming the extra that provides them."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+class MissingDependency(ImportError):
+    """An optional dependency is not installed; the message says which extra installs it."""
+
+
+def require(module: str, extra: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependency(
+            f"'{module}' is needed for this feature: pip install 'neurosync[{extra}]'"
+        ) from None

@@ -1,0 +1,19 @@
+"""Build a model from a validated Config."""
+
+from __future__ import annotations
+
+import torch
+
+from .config import Config
+from .ctm import CTM
+from .rate import RateCTM
+from .tasks import get_task
+
+
+def build_model(cfg: Config) -> CTM:
+    """Initialise a CTM for cfg's task; parameters and neuron pairs follow cfg.train.seed."""
+    task = get_task(cfg.task)
+    torch.manual_seed(cfg.train.seed)
+    backbone, d_features = task.backbone(cfg.task, cfg.model)
+    generator = torch.Generator().manual_seed(cfg.train.seed)
+    return RateCTM(cfg.model, backbone, d_features, task.prediction_shape(cfg.task), generator)

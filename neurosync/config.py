@@ -1,0 +1,247 @@
+"""Run configuration: typed dataclasses, loaded from TOML and validated at the boundary.
+
+Every user-caused problem (unknown key, wrong type, impossible value) raises
+:class:`ConfigError` with one line naming the dotted key and what is allowed; the CLI turns
+it into exit status 2. A config file mirrors the dataclasses::
+
+    [task]           # what to learn
+    [model]          # the CTM's shape and which part implementation to use
+    [model.nlm]      # neuron-level model options (neuron = "nlm")
+    [train]          # optimisation and bookkeeping
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A configuration value a user gave is invalid; the message is one line."""
+
+
+TASKS = ("parity",)
+NEURONS = ("nlm",)
+SYNAPSES = ("mlp",)
+SYNCHRONIES = ("decayed-pairwise",)
+PAIRINGS = ("random-pairing", "first-last", "random")
+POSITIONAL_EMBEDDINGS = ("rotational-1d", "none")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TaskConfig:
+    name: str = "parity"
+    sequence_length: int = 16
+
+
+@dataclass
+class NLMConfig:
+    """Neuron-level models: a private MLP per neuron over its last `memory_length` pre-activations."""
+
+    deep: bool = True
+    hidden: int = 16
+    memory_length: int = 10
+    dropout: float = 0.0
+
+
+@dataclass
+class ModelConfig:
+    ticks: int = 25
+    d_model: int = 128
+    d_input: int = 64
+    heads: int = 4
+    n_synch_out: int = 32
+    n_synch_action: int = 32
+    neuron_pairing: str = "random-pairing"
+    n_self_pairs: int = 0
+    neuron: str = "nlm"
+    synapse: str = "mlp"
+    synapse_depth: int = 1
+    synchrony: str = "decayed-pairwise"
+    positional_embedding: str = "rotational-1d"
+    dropout: float = 0.0
+    nlm: NLMConfig = field(default_factory=NLMConfig)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 6000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.01
+    grad_clip: float = 1.0
+    eval_every: int = 250
+    eval_samples: int = 2048
+    checkpoint_every: int = 500
+    time_budget_s: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    out_dir: str = "runs"
+
+
+@dataclass
+class Config:
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    name: str = "run"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check one leaf value against its declared type; ints are accepted where floats are."""
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"config: {key} must be {_type_name(tp)}, got {value!r}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {prefix or 'top level'} must be a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(f"config: unknown key '{dotted}' (allowed: {', '.join(names)})")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, dotted + ".")
+        else:
+            kwargs[key] = _coerce(value, tp, dotted)
+    return cls(**kwargs)
+
+
+def _check_choice(value: str, allowed: tuple[str, ...], key: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"config: {key} = {value!r} is not one of {', '.join(allowed)}")
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"config: {message}")
+
+
+def validate(cfg: Config) -> Config:
+    """Raise ConfigError naming the first impossible value; return cfg unchanged otherwise."""
+    t, m, tr = cfg.task, cfg.model, cfg.train
+    _check_choice(t.name, TASKS, "task.name")
+    _check(t.sequence_length >= 1, f"task.sequence_length must be >= 1, got {t.sequence_length}")
+    _check(m.ticks >= 1, f"model.ticks must be >= 1, got {m.ticks}")
+    _check(m.d_model >= 1, f"model.d_model must be >= 1, got {m.d_model}")
+    _check(m.d_input >= 1, f"model.d_input must be >= 1, got {m.d_input}")
+    _check(m.heads >= 1, f"model.heads must be >= 1, got {m.heads}")
+    _check(m.d_input % m.heads == 0, f"model.d_input ({m.d_input}) must be divisible by model.heads ({m.heads})")
+    _check_choice(m.neuron_pairing, PAIRINGS, "model.neuron_pairing")
+    _check_choice(m.neuron, NEURONS, "model.neuron")
+    _check_choice(m.synapse, SYNAPSES, "model.synapse")
+    _check_choice(m.synchrony, SYNCHRONIES, "model.synchrony")
+    _check_choice(m.positional_embedding, POSITIONAL_EMBEDDINGS, "model.positional_embedding")
+    for key in ("n_synch_out", "n_synch_action"):
+        n = getattr(m, key)
+        _check(1 <= n <= m.d_model, f"model.{key} must be between 1 and model.d_model ({m.d_model}), got {n}")
+    if m.neuron_pairing == "first-last":
+        _check(
+            m.n_synch_out + m.n_synch_action <= m.d_model,
+            f"model.n_synch_out + model.n_synch_action ({m.n_synch_out + m.n_synch_action}) must be <= "
+            f"model.d_model ({m.d_model}) for first-last pairing",
+        )
+    _check(m.n_self_pairs >= 0, f"model.n_self_pairs must be >= 0, got {m.n_self_pairs}")
+    if m.neuron_pairing == "random-pairing":
+        limit = min(m.n_synch_out, m.n_synch_action)
+        _check(m.n_self_pairs < limit, f"model.n_self_pairs must be < min(n_synch_out, n_synch_action) = {limit}, got {m.n_self_pairs}")
+    else:
+        _check(m.n_self_pairs == 0, f"model.n_self_pairs only applies to random-pairing, got {m.n_self_pairs}")
+    _check(m.synapse_depth >= 1, f"model.synapse_depth must be >= 1, got {m.synapse_depth}")
+    _check(0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), got {m.dropout}")
+    _check(m.nlm.memory_length >= 1, f"model.nlm.memory_length must be >= 1, got {m.nlm.memory_length}")
+    _check(m.nlm.hidden >= 1, f"model.nlm.hidden must be >= 1, got {m.nlm.hidden}")
+    _check(0.0 <= m.nlm.dropout < 1.0, f"model.nlm.dropout must be in [0, 1), got {m.nlm.dropout}")
+    _check(tr.steps >= 1, f"train.steps must be >= 1, got {tr.steps}")
+    _check(tr.batch_size >= 1, f"train.batch_size must be >= 1, got {tr.batch_size}")
+    _check(tr.lr > 0, f"train.lr must be > 0, got {tr.lr}")
+    _check(tr.weight_decay >= 0, f"train.weight_decay must be >= 0, got {tr.weight_decay}")
+    _check(tr.warmup_steps >= 0, f"train.warmup_steps must be >= 0, got {tr.warmup_steps}")
+    _check(0.0 <= tr.min_lr_ratio <= 1.0, f"train.min_lr_ratio must be in [0, 1], got {tr.min_lr_ratio}")
+    _check(tr.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 disables clipping), got {tr.grad_clip}")
+    _check(tr.eval_every >= 1, f"train.eval_every must be >= 1, got {tr.eval_every}")
+    _check(tr.eval_samples >= 1, f"train.eval_samples must be >= 1, got {tr.eval_samples}")
+    _check(tr.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {tr.checkpoint_every}")
+    _check(tr.time_budget_s >= 0, f"train.time_budget_s must be >= 0 (0 means no budget), got {tr.time_budget_s}")
+    _check_choice(tr.device, DEVICES, "train.device")
+    _check(bool(cfg.name) and "/" not in cfg.name, f"name must be a non-empty string without '/', got {cfg.name!r}")
+    return cfg
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    return validate(_build(Config, data, ""))
+
+
+def _parse_value(text: str) -> Any:
+    """Parse the right-hand side of --set as a TOML value; bare words are strings."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `key.sub=value` overrides (from --set) to a raw config dict, in order."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.lr=3e-4")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: '{part}' is not a table")
+        node[parts[-1]] = _parse_value(text.strip())
+    return data
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a TOML config file, apply overrides, validate."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    data.setdefault("name", path.stem)
+    return from_dict(apply_overrides(data, overrides or []))

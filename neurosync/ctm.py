@@ -1,0 +1,77 @@
+"""The Continuous Thought Machine: one tick loop over interchangeable parts.
+
+Per thought (Darlow et al. 2025, Alg. 1)::
+
+    tokens      = backbone(x);  keys, values = attention.prepare(tokens)      # once
+    z, memory   = neuron.start(batch);  sync = synchrony.start(z)
+    for tick in 1..T:
+        o, attn = attention(action_synchrony(sync))        # perceive
+        a       = synapse(o, z)                            # pre-activations (batch, neurons)
+        z, mem  = neuron(a, mem)                           # post-activations (batch, neurons)
+        sync    = synchrony(z, sync)                       # decayed pairwise products
+        logits  = readout(output_synchrony(sync)); certainty = 1 - normalised entropy
+
+Parts only meet through these calls, so a spiking neuron, a plastic synapse or spike-train
+synchrony replace the rate parts without touching this loop.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def normalised_entropy(logits: torch.Tensor, prediction_shape: tuple[int, ...]) -> torch.Tensor:
+    """Entropy of the softmax over the last axis of `prediction_shape`, divided by its maximum
+    log(classes), averaged over the other axes. logits (batch, prod(shape)) -> (batch,)."""
+    logits = logits.reshape(logits.shape[0], -1, prediction_shape[-1]).float()
+    log_p = F.log_softmax(logits, dim=-1)
+    entropy = -(log_p.exp() * log_p).sum(-1)
+    return (entropy / math.log(prediction_shape[-1])).mean(-1)
+
+
+@dataclass
+class CTMOutput:
+    """logits (batch, ticks, outputs); certainty (batch, ticks) = 1 - normalised entropy;
+    output synchrony after the last tick (batch, size_out)."""
+
+    logits: torch.Tensor
+    certainty: torch.Tensor
+    synchrony_out: torch.Tensor
+
+
+class CTM(nn.Module):
+    """A CTM assembled from parts (see module docstring for the interfaces)."""
+
+    def __init__(self, backbone, attention, synapse, neuron, synchrony, ticks: int, prediction_shape: tuple[int, ...]):
+        super().__init__()
+        self.backbone = backbone
+        self.attention = attention
+        self.synapse = synapse
+        self.neuron = neuron
+        self.synchrony = synchrony
+        self.ticks = ticks
+        self.prediction_shape = tuple(prediction_shape)
+        self.readout = nn.Linear(synchrony.size_out, math.prod(self.prediction_shape))
+
+    def forward(self, x: torch.Tensor) -> CTMOutput:
+        batch = x.shape[0]
+        keys_t, values, query_weight, query_bias = self.attention.prepare(self.backbone(x))
+        post, memory = self.neuron.start(batch)
+        sync = self.synchrony.start(post)
+        logits, certainty = [], []
+        for _ in range(self.ticks):
+            action, _ = self.synchrony.read(sync)
+            attended, _ = self.attention(action, keys_t, values, query_weight, query_bias)
+            pre = self.synapse(attended, post)
+            post, memory = self.neuron(pre, memory)
+            sync = self.synchrony(post, sync)
+            _, out = self.synchrony.read(sync)
+            tick_logits = self.readout(out)
+            logits.append(tick_logits)
+            certainty.append(1.0 - normalised_entropy(tick_logits, self.prediction_shape))
+        return CTMOutput(torch.stack(logits, dim=1), torch.stack(certainty, dim=1), out)

@@ -1,0 +1,74 @@
+"""Neuron-level models (NLMs): each neuron turns the history of its own pre-activations into
+its post-activation with a private MLP (no weights shared across neurons).
+
+Interface (shared with the spiking neurons of later parts)::
+
+    post, state = neuron.start(batch)          # learned start post-activation and history
+    post, state = neuron(pre_activation, state)
+
+State here is the pre-activation history laid out (neurons, batch, memory) so that the private
+MLPs run as one batched matmul over neurons (``baddbmm``) without per-tick transposes of
+weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class PrivateLinear(nn.Module):
+    """One linear map per neuron: (neurons, batch, d_in) -> (neurons, batch, d_out), divided by
+    a learned scalar temperature (as the reference's ``SuperLinear``)."""
+
+    def __init__(self, neurons: int, d_in: int, d_out: int, dropout: float = 0.0):
+        super().__init__()
+        bound = 1.0 / math.sqrt(d_in + d_out)
+        self.weight = nn.Parameter(torch.empty(neurons, d_in, d_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(neurons, 1, d_out))
+        self.temperature = nn.Parameter(torch.ones(1))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, self.dropout(x), self.weight) / self.temperature
+
+
+class NeuronLevelModels(nn.Module):
+    """Private GLU-MLPs over the last `memory_length` pre-activations of each neuron.
+
+    deep:    history -(linear, 2·hidden)-> GLU -(linear, 2)-> GLU -> post-activation
+    shallow: history -(linear, 2)-> GLU -> post-activation
+
+    GLU keeps each layer's output gated and bounded-ish; the paper found it worked well.
+    """
+
+    def __init__(self, neurons: int, memory_length: int, deep: bool = True, hidden: int = 16, dropout: float = 0.0):
+        super().__init__()
+        self.neurons = neurons
+        self.memory_length = memory_length
+        widths = [memory_length, hidden, 1] if deep else [memory_length, 1]
+        self.layers = nn.ModuleList(
+            PrivateLinear(neurons, d_in, 2 * d_out, dropout) for d_in, d_out in zip(widths[:-1], widths[1:])
+        )
+        self.start_post_activation = nn.Parameter(
+            torch.empty(neurons).uniform_(-math.sqrt(1 / neurons), math.sqrt(1 / neurons))
+        )
+        bound = math.sqrt(1 / (neurons + memory_length))
+        self.start_history = nn.Parameter(torch.empty(neurons, memory_length).uniform_(-bound, bound))
+
+    def start(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> post-activation (batch, neurons), history (neurons, batch, memory)."""
+        post = self.start_post_activation.unsqueeze(0).expand(batch, -1)
+        history = self.start_history.unsqueeze(1).expand(-1, batch, -1)
+        return post, history
+
+    def forward(self, pre_activation: torch.Tensor, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """pre_activation (batch, neurons) -> post-activation (batch, neurons), new history."""
+        history = torch.cat((history[:, :, 1:], pre_activation.t().unsqueeze(-1)), dim=-1)
+        h = history
+        for layer in self.layers:
+            h = F.glu(layer(h), dim=-1)
+        return h.squeeze(-1).t(), history

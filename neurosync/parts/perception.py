@@ -1,0 +1,102 @@
+"""Perception: input features (keys/values) and the synchrony-driven attention query.
+
+The CTM reads its input once per thought: the backbone turns ``x`` into tokens and the
+key/value projections are computed **once**, not once per tick (the reference re-projects
+keys and values inside ``nn.MultiheadAttention`` at every tick). Each tick only the query,
+computed from the *action* synchronisation, changes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class RotationalEmbedding1D(nn.Module):
+    """Positional embedding of a 1-D sequence: a unit vector rotated from 0 to 180 degrees
+    along the sequence, projected linearly to the feature width (the reference's
+    ``custom-rotational-1d``)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.projection = nn.Linear(2, width)
+
+    def forward(self, length: int, device: torch.device) -> torch.Tensor:
+        """Returns (length, width)."""
+        angle = torch.deg2rad(torch.linspace(0, 180, length, device=device))
+        # R(angle) @ (0, 1) = (-sin, cos)
+        unit = torch.stack((-torch.sin(angle), torch.cos(angle)), dim=-1)
+        return self.projection(unit)
+
+
+class ParityBackbone(nn.Module):
+    """Embeds a ±1 sequence (batch, length) as tokens (batch, length, width), plus an
+    optional positional embedding."""
+
+    def __init__(self, width: int, positional_embedding: str = "rotational-1d"):
+        super().__init__()
+        self.embedding = nn.Embedding(2, width)
+        self.positional = RotationalEmbedding1D(width) if positional_embedding == "rotational-1d" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embedding((x == 1).long())
+        if self.positional is not None:
+            tokens = tokens + self.positional(x.shape[1], x.device)
+        return tokens
+
+
+class SynchronyAttention(nn.Module):
+    """Multi-head attention with one query per tick, derived from the action synchronisation.
+
+    Parameters follow ``nn.MultiheadAttention`` (``in_proj_weight`` stacks the q, k, v
+    projections) so that trained reference weights load unchanged.
+
+    ``prepare(tokens)`` projects the tokens to keys and values once per thought;
+    ``forward(synchrony, keys, values)`` runs one tick. The query path is two linear maps in
+    a row (``q_proj`` then the attention's own query projection); they are composed once per
+    thought into one matrix, which is exact algebra and saves a matmul per tick.
+    """
+
+    def __init__(self, d_features: int, d_input: int, heads: int, d_synchrony: int, dropout: float = 0.0):
+        super().__init__()
+        self.heads = heads
+        self.d_input = d_input
+        self.dropout = dropout
+        self.kv_proj = nn.Sequential(nn.Linear(d_features, d_input), nn.LayerNorm(d_input))
+        self.q_proj = nn.Linear(d_synchrony, d_input)
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * d_input, d_input))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * d_input))
+        self.out_proj = nn.Linear(d_input, d_input)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def prepare(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """tokens (batch, length, d_features) -> (keys_t, values, query_weight, query_bias).
+
+        keys_t: (batch, heads, head_dim, length); values: (batch, heads, length, head_dim).
+        The query weight already includes q_proj and the 1/sqrt(head_dim) scale.
+        """
+        batch, length, _ = tokens.shape
+        head_dim = self.d_input // self.heads
+        kv = self.kv_proj(tokens)
+        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = self.in_proj_bias.chunk(3)
+        keys = F.linear(kv, w_k, b_k).view(batch, length, self.heads, head_dim)
+        values = F.linear(kv, w_v, b_v).view(batch, length, self.heads, head_dim)
+        scale = 1.0 / math.sqrt(head_dim)
+        query_weight = (w_q @ self.q_proj.weight) * scale
+        query_bias = (w_q @ self.q_proj.bias + b_q) * scale
+        return keys.permute(0, 2, 3, 1), values.transpose(1, 2), query_weight, query_bias
+
+    def forward(self, synchrony, keys_t, values, query_weight, query_bias):
+        """synchrony (batch, d_synchrony) -> output (batch, d_input), weights (batch, heads, length)."""
+        batch = synchrony.shape[0]
+        query = F.linear(synchrony, query_weight, query_bias).view(batch, self.heads, 1, -1)
+        weights = torch.softmax(query @ keys_t, dim=-1)  # (batch, heads, 1, length)
+        if self.dropout > 0 and self.training:
+            weights = F.dropout(weights, self.dropout)
+        out = (weights @ values).reshape(batch, self.d_input)
+        return self.out_proj(out), weights.squeeze(2)

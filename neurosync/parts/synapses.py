@@ -1,0 +1,59 @@
+"""Synapse models: pre-activations from [attention output, previous post-activations].
+
+``synapse(attention_out, post_activation) -> pre_activation``, all (batch, ·). The synapse is
+the CTM's only cross-neuron recurrence; the rate versions here are the paper's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class GLUSynapse(nn.Module):
+    """Depth-1 synapse: dropout -> linear -> GLU -> LayerNorm."""
+
+    def __init__(self, d_in: int, d_model: int, dropout: float = 0.0):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(d_in, 2 * d_model)
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor) -> torch.Tensor:
+        x = torch.cat((attention_out, post_activation), dim=-1)
+        return self.norm(nn.functional.glu(self.linear(self.dropout(x)), dim=-1))
+
+
+def _block(d_in: int, d_out: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(d_in, d_out), nn.LayerNorm(d_out), nn.SiLU())
+
+
+class UNetSynapse(nn.Module):
+    """Depth > 1 synapse: a U-Net of linear layers with skip connections (the paper's deep
+    synapse). Widths fall linearly from d_model to `minimum_width` over `depth` levels; the
+    up path adds each level's down output and normalises, so information mixes at several
+    widths."""
+
+    def __init__(self, d_in: int, d_model: int, depth: int, minimum_width: int = 16, dropout: float = 0.0):
+        super().__init__()
+        widths = [int(w) for w in np.linspace(d_model, minimum_width, depth)]
+        self.first = nn.Sequential(nn.Linear(d_in, widths[0]), nn.LayerNorm(widths[0]), nn.SiLU())
+        self.down = nn.ModuleList(_block(widths[i], widths[i + 1], dropout) for i in range(depth - 1))
+        self.up = nn.ModuleList(_block(widths[i + 1], widths[i], dropout) for i in range(depth - 1))
+        self.skip_norms = nn.ModuleList(nn.LayerNorm(widths[i]) for i in range(depth - 1))
+
+    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor) -> torch.Tensor:
+        levels = [self.first(torch.cat((attention_out, post_activation), dim=-1))]
+        for layer in self.down:
+            levels.append(layer(levels[-1]))
+        out = levels[-1]
+        for i in reversed(range(len(self.up))):
+            out = self.skip_norms[i](self.up[i](out) + levels[i])
+        return out
+
+
+def build_synapse(d_in: int, d_model: int, depth: int, dropout: float) -> nn.Module:
+    if depth == 1:
+        return GLUSynapse(d_in, d_model, dropout)
+    return UNetSynapse(d_in, d_model, depth, dropout=dropout)

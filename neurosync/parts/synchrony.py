@@ -1,0 +1,120 @@
+"""Synchronisation as representation.
+
+For neuron pairs (i, j) the CTM reads
+
+    S_ij(t) = Σ_{τ≤t} r^(t−τ) z_i(τ) z_j(τ) / sqrt(Σ_{τ≤t} r^(t−τ)),    r = exp(−decay_ij)
+
+which is computed recurrently in O(pairs) per tick instead of re-summing the whole history:
+
+    α ← r·α + z_i z_j,    β ← r·β + 1,    S = α / sqrt(β)
+
+with α = z_i z_j and β = 1 at the start state. β does not depend on the sample, so it is kept
+once per pair, not per batch element. The decay is a learned parameter per pair, clamped to
+[0, 15] (r from 1 down to 3e-7) at the start of every thought, as in the reference.
+
+Two readouts share the recurrence: *action* synchrony (queries attention) and *output*
+synchrony (projected to logits). Their pairs are concatenated so that one gather and one
+multiply serve both.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+DECAY_MAX = 15.0
+
+
+def select_neurons(
+    pairing: str, d_model: int, n_synch: int, readout: str, n_self_pairs: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Choose the neurons one readout synchronises: (left, right), n_synch each.
+
+    - ``random-pairing``: n_synch pairs (left[k], right[k]); the first n_self_pairs are i-i.
+    - ``first-last``: the first n_synch neurons for the output readout, the last n_synch for
+      the action readout, paired densely.
+    - ``random``: random neuron lists, paired densely (left × right).
+    """
+    if pairing == "first-last":
+        start = 0 if readout == "out" else d_model - n_synch
+        left = torch.arange(start, start + n_synch)
+        return left, left.clone()
+    left = torch.randint(0, d_model, (n_synch,), generator=generator)
+    right = torch.randint(0, d_model, (n_synch,), generator=generator)
+    if pairing == "random-pairing":
+        right = torch.cat((left[:n_self_pairs], right[n_self_pairs:]))
+    return left, right
+
+
+def pair_indices(pairing: str, left: torch.Tensor, right: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Neuron index of each side of every pair in the representation: element-wise pairs for
+    random-pairing, the upper triangle (incl. diagonal) of left × right otherwise."""
+    if pairing == "random-pairing":
+        return left, right
+    i, j = torch.triu_indices(left.numel(), left.numel(), device=left.device)
+    return left[i], right[j]
+
+
+def synchrony_size(pairing: str, n_synch: int) -> int:
+    return n_synch if pairing == "random-pairing" else n_synch * (n_synch + 1) // 2
+
+
+class DecayedPairwiseSynchrony(nn.Module):
+    """Action and output synchrony with a learned exponential decay per pair.
+
+    Interface (shared with the spike synchrony of later parts)::
+
+        state = synchrony.start(post)           # post (batch, neurons)
+        state = synchrony(post, state)          # one tick
+        action, out = synchrony.read(state)     # (batch, size_action), (batch, size_out)
+    """
+
+    def __init__(self, d_model, n_synch_action, n_synch_out, pairing, n_self_pairs=0, generator=None):
+        super().__init__()
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.pairing = pairing
+        for readout, n_synch in (("action", n_synch_action), ("out", n_synch_out)):
+            left, right = select_neurons(pairing, d_model, n_synch, readout, n_self_pairs, generator)
+            self.register_buffer(f"{readout}_neurons_left", left)
+            self.register_buffer(f"{readout}_neurons_right", right)
+            self.register_parameter(f"decay_{readout}", nn.Parameter(torch.zeros(synchrony_size(pairing, n_synch))))
+        self.size_action = self.decay_action.numel()
+        self.size_out = self.decay_out.numel()
+        self.register_buffer("pair_left", torch.empty(0, dtype=torch.long), persistent=False)
+        self.register_buffer("pair_right", torch.empty(0, dtype=torch.long), persistent=False)
+        self.rebuild_pairs()
+
+    def rebuild_pairs(self) -> None:
+        """Derive the (action ++ out) pair index lists from the stored neuron lists."""
+        sides = [
+            pair_indices(self.pairing, getattr(self, f"{readout}_neurons_left"), getattr(self, f"{readout}_neurons_right"))
+            for readout in ("action", "out")
+        ]
+        self.pair_left = torch.cat([left for left, _ in sides])
+        self.pair_right = torch.cat([right for _, right in sides])
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self.rebuild_pairs()
+
+    def _pairwise_product(self, post: torch.Tensor) -> torch.Tensor:
+        return post[:, self.pair_left] * post[:, self.pair_right]
+
+    def start(self, post: torch.Tensor):
+        """Start the recurrence from the start post-activations; clamps the decays."""
+        with torch.no_grad():
+            self.decay_action.clamp_(0, DECAY_MAX)
+            self.decay_out.clamp_(0, DECAY_MAX)
+        rate = torch.exp(-torch.cat((self.decay_action, self.decay_out)))
+        weighted = self._pairwise_product(post)
+        normaliser = torch.ones_like(rate)
+        return weighted, normaliser, rate
+
+    def forward(self, post: torch.Tensor, state):
+        weighted, normaliser, rate = state
+        return rate * weighted + self._pairwise_product(post), rate * normaliser + 1, rate
+
+    def read(self, state) -> tuple[torch.Tensor, torch.Tensor]:
+        weighted, normaliser, _ = state
+        synchrony = weighted * torch.rsqrt(normaliser)
+        return synchrony[:, : self.size_action], synchrony[:, self.size_action :]

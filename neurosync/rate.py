@@ -1,0 +1,35 @@
+"""RateCTM: the CTM of the paper (rate neurons with private MLPs, MLP/U-Net synapses,
+learned-decay pairwise synchrony)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .ctm import CTM
+from .parts.neurons import NeuronLevelModels
+from .parts.perception import SynchronyAttention
+from .parts.synapses import build_synapse
+from .parts.synchrony import DecayedPairwiseSynchrony
+
+
+class RateCTM(CTM):
+    """Build the paper's CTM around a task backbone producing (batch, tokens, d_features)."""
+
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        backbone: nn.Module,
+        d_features: int,
+        prediction_shape: tuple[int, ...],
+        generator: torch.Generator | None = None,
+    ):
+        synchrony = DecayedPairwiseSynchrony(
+            cfg.d_model, cfg.n_synch_action, cfg.n_synch_out, cfg.neuron_pairing, cfg.n_self_pairs, generator
+        )
+        attention = SynchronyAttention(d_features, cfg.d_input, cfg.heads, synchrony.size_action, cfg.dropout)
+        synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
+        neuron = NeuronLevelModels(cfg.d_model, cfg.nlm.memory_length, cfg.nlm.deep, cfg.nlm.hidden, cfg.nlm.dropout)
+        super().__init__(backbone, attention, synapse, neuron, synchrony, cfg.ticks, prediction_shape)
+        self.config = cfg

@@ -1,0 +1,190 @@
+"""Bridge to the reference CTM (SakanaAI/continuous-thought-machines, ``models/ctm.py``).
+
+``from_reference`` builds a :class:`RateCTM` from the reference's ``state_dict`` and
+constructor arguments (parity backbone, ``custom-rotational-1d`` or no positional
+embedding); ``reference_forward`` returns outputs in the reference's layout, and
+``compare_with_reference`` checks a fixture file (see ``shared/fixtures/README.md``):
+
+    config          JSON string of the reference constructor arguments
+    state/<name>    every state_dict entry
+    inputs          (batch, length) ±1 sequences
+    predictions     (batch, outputs, ticks) logits
+    certainties     (batch, 2, ticks) [normalised entropy, 1 - normalised entropy]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from .config import ModelConfig, NLMConfig
+from .parts.perception import ParityBackbone
+from .rate import RateCTM
+
+
+class ReferenceError(ValueError):
+    """A reference config, state dict or fixture file cannot be used; message is one line."""
+
+
+_PAIRINGS = {"random-pairing", "first-last", "random"}
+_POSITIONAL = {"custom-rotational-1d": "rotational-1d", "none": "none"}
+
+
+def _model_config(config: Mapping[str, Any]) -> tuple[ModelConfig, tuple[int, ...]]:
+    def need(key):
+        if key not in config:
+            raise ReferenceError(f"reference config lacks '{key}'")
+        return config[key]
+
+    if need("backbone_type") != "parity_backbone":
+        raise ReferenceError(f"backbone_type {config['backbone_type']!r} is not supported (only 'parity_backbone')")
+    positional = need("positional_embedding_type")
+    if positional not in _POSITIONAL:
+        raise ReferenceError(f"positional_embedding_type {positional!r} is not supported (use one of {sorted(_POSITIONAL)})")
+    if config.get("do_layernorm_nlm", False):
+        raise ReferenceError("do_layernorm_nlm=True is not supported (the paper never uses it)")
+    pairing = config.get("neuron_select_type", "random-pairing")
+    if pairing not in _PAIRINGS:
+        raise ReferenceError(f"neuron_select_type {pairing!r} is not one of {sorted(_PAIRINGS)}")
+    if not need("heads"):
+        raise ReferenceError("heads=0 (no attention) is not supported")
+    dropout = float(config.get("dropout", 0.0))
+    dropout_nlm = config.get("dropout_nlm")
+    out_dims = int(need("out_dims"))
+    reshaper = [int(v) for v in config.get("prediction_reshaper", [-1])]
+    shape = (out_dims,) if reshaper == [-1] else tuple(reshaper)
+    if int(np.prod(shape)) != out_dims:
+        raise ReferenceError(f"prediction_reshaper {reshaper} does not multiply to out_dims={out_dims}")
+    cfg = ModelConfig(
+        ticks=int(need("iterations")),
+        d_model=int(need("d_model")),
+        d_input=int(need("d_input")),
+        heads=int(config["heads"]),
+        n_synch_out=int(need("n_synch_out")),
+        n_synch_action=int(need("n_synch_action")),
+        neuron_pairing=pairing,
+        n_self_pairs=int(config.get("n_random_pairing_self", 0)),
+        synapse_depth=int(need("synapse_depth")),
+        positional_embedding=_POSITIONAL[positional],
+        dropout=dropout,
+        nlm=NLMConfig(
+            deep=bool(need("deep_nlms")),
+            hidden=int(need("memory_hidden_dims")),
+            memory_length=int(need("memory_length")),
+            dropout=dropout if dropout_nlm is None else float(dropout_nlm),
+        ),
+    )
+    return cfg, shape
+
+
+_RENAMES = [
+    (r"^start_activated_state$", "neuron.start_post_activation"),
+    (r"^start_trace$", "neuron.start_history"),
+    (r"^decay_params_(action|out)$", r"synchrony.decay_\1"),
+    (r"^(action|out)_neuron_indices_(left|right)$", r"synchrony.\1_neurons_\2"),
+    (r"^backbone\.embedding\.", "backbone.embedding."),
+    (r"^positional_embedding\.projection\.", "backbone.positional.projection."),
+    (r"^kv_proj\.", "attention.kv_proj."),
+    (r"^q_proj\.", "attention.q_proj."),
+    (r"^attention\.", "attention."),
+    (r"^synapses\.1\.", "synapse.linear."),
+    (r"^synapses\.3\.", "synapse.norm."),
+    (r"^synapses\.first_projection\.", "synapse.first."),
+    (r"^synapses\.down_projections\.", "synapse.down."),
+    (r"^synapses\.up_projections\.", "synapse.up."),
+    (r"^synapses\.skip_lns\.", "synapse.skip_norms."),
+    (r"^output_projector\.0\.", "readout."),
+]
+
+
+def _convert_state(state_dict: Mapping[str, Any], deep: bool) -> dict[str, torch.Tensor]:
+    converted = {}
+    for name, value in state_dict.items():
+        tensor = torch.as_tensor(np.asarray(value)) if not isinstance(value, torch.Tensor) else value
+        nlm = re.match(r"^trace_processor\.0\.(\d)\.(w1|b1|T)$", name)
+        if nlm:
+            layer = {"0": 0, "2": 1}[nlm.group(1)] if deep else 0
+            if nlm.group(2) == "w1":  # (in, out, neurons) -> (neurons, in, out)
+                converted[f"neuron.layers.{layer}.weight"] = tensor.permute(2, 0, 1).contiguous()
+            elif nlm.group(2) == "b1":  # (1, neurons, out) -> (neurons, 1, out)
+                converted[f"neuron.layers.{layer}.bias"] = tensor.permute(1, 0, 2).contiguous()
+            else:
+                converted[f"neuron.layers.{layer}.temperature"] = tensor.reshape(1)
+            continue
+        for pattern, replacement in _RENAMES:
+            if re.match(pattern, name):
+                converted[re.sub(pattern, replacement, name)] = tensor
+                break
+        else:
+            raise ReferenceError(f"unexpected reference state entry '{name}'")
+    return converted
+
+
+def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> RateCTM:
+    """Build a RateCTM equal to the reference model with these weights and constructor args."""
+    cfg, shape = _model_config(config)
+    model = RateCTM(cfg, ParityBackbone(cfg.d_input, cfg.positional_embedding), cfg.d_input, shape)
+    converted = _convert_state(state_dict, cfg.nlm.deep)
+    expected = set(model.state_dict())
+    missing, unexpected = expected - set(converted), set(converted) - expected
+    if missing or unexpected:
+        raise ReferenceError(
+            f"state_dict does not match the config: missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}"
+        )
+    for name, tensor in model.state_dict().items():
+        if converted[name].shape != tensor.shape:
+            raise ReferenceError(f"state entry for '{name}' has shape {tuple(converted[name].shape)}, expected {tuple(tensor.shape)}")
+    model.load_state_dict(converted)
+    return model
+
+
+def reference_forward(model: RateCTM, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> predictions (batch, outputs, ticks), certainties (batch, 2, ticks); differentiable."""
+    out = model(x)
+    certainty = out.certainty
+    return out.logits.transpose(1, 2), torch.stack((1.0 - certainty, certainty), dim=1)
+
+
+def load_fixture(npz_path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, np.ndarray]]:
+    """-> (state_dict, config, arrays) from a fixture file; one-line ReferenceError when unusable."""
+    path = Path(npz_path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise ReferenceError(f"fixture not found: {path}") from None
+    except (OSError, ValueError) as err:
+        raise ReferenceError(f"{path} is not a readable .npz file: {err}") from None
+    for key in ("config", "inputs", "predictions", "certainties"):
+        if key not in arrays:
+            raise ReferenceError(f"{path} lacks the '{key}' array")
+    try:
+        config = json.loads(str(arrays["config"]))
+    except json.JSONDecodeError as err:
+        raise ReferenceError(f"{path}: 'config' is not JSON: {err}") from None
+    config.pop("parity_sequence_length", None)
+    state = {key[len("state/"):]: torch.from_numpy(arrays[key]) for key in arrays if key.startswith("state/")}
+    return state, config, arrays
+
+
+def compare_with_reference(npz_path: str | Path) -> dict[str, float]:
+    """Rebuild the fixture's model, run its inputs (eval, CPU, float32) and report the largest
+    absolute differences to the stored reference outputs, over every tick."""
+    state, config, arrays = load_fixture(npz_path)
+    model = from_reference(state, config).eval()
+    with torch.no_grad():
+        predictions, certainties = reference_forward(model, torch.from_numpy(arrays["inputs"]).float())
+    if predictions.shape != arrays["predictions"].shape:
+        raise ReferenceError(f"model predicts {tuple(predictions.shape)}, fixture holds {arrays['predictions'].shape}")
+    result = {
+        "max_abs_logits": float(np.abs(predictions.numpy() - arrays["predictions"]).max()),
+        "max_abs_certainty": float(np.abs(certainties.numpy() - arrays["certainties"]).max()),
+    }
+    if "synch_out" in arrays:
+        result["max_abs_synchrony"] = float(np.abs(model(torch.from_numpy(arrays["inputs"]).float()).synchrony_out.detach().numpy() - arrays["synch_out"]).max())
+    return result
