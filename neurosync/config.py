@@ -84,6 +84,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     eval_every: int = 250
     eval_samples: int = 2048
+    final_eval_samples: int = 65536
     checkpoint_every: int = 500
     time_budget_s: float = 0.0
     seed: int = 0
@@ -125,7 +126,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"config: {prefix or 'top level'} must be a table, got {data!r}")
+        raise ConfigError(f"config: {prefix.rstrip('.') or 'top level'} must be a table, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -195,6 +196,7 @@ def validate(cfg: Config) -> Config:
     _check(tr.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 disables clipping), got {tr.grad_clip}")
     _check(tr.eval_every >= 1, f"train.eval_every must be >= 1, got {tr.eval_every}")
     _check(tr.eval_samples >= 1, f"train.eval_samples must be >= 1, got {tr.eval_samples}")
+    _check(tr.final_eval_samples >= 1, f"train.final_eval_samples must be >= 1, got {tr.final_eval_samples}")
     _check(tr.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {tr.checkpoint_every}")
     _check(tr.time_budget_s >= 0, f"train.time_budget_s must be >= 0 (0 means no budget), got {tr.time_budget_s}")
     _check_choice(tr.device, DEVICES, "train.device")

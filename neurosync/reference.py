@@ -108,13 +108,16 @@ def _convert_state(state_dict: Mapping[str, Any], deep: bool) -> dict[str, torch
         tensor = torch.as_tensor(np.asarray(value)) if not isinstance(value, torch.Tensor) else value
         nlm = re.match(r"^trace_processor\.0\.(\d)\.(w1|b1|T)$", name)
         if nlm:
-            layer = {"0": 0, "2": 1}[nlm.group(1)] if deep else 0
-            if nlm.group(2) == "w1":  # (in, out, neurons) -> (neurons, in, out)
-                converted[f"neuron.layers.{layer}.weight"] = tensor.permute(2, 0, 1).contiguous()
-            elif nlm.group(2) == "b1":  # (1, neurons, out) -> (neurons, 1, out)
-                converted[f"neuron.layers.{layer}.bias"] = tensor.permute(1, 0, 2).contiguous()
-            else:
-                converted[f"neuron.layers.{layer}.temperature"] = tensor.reshape(1)
+            prefix = f"neuron.layers.{({'0': 0, '2': 1}[nlm.group(1)] if deep else 0)}"
+            if nlm.group(2) == "T":
+                converted[f"{prefix}.temperature"] = tensor.reshape(1)
+                continue
+            # w1 (in, 2·out, neurons) -> (neurons, in, 2·out); b1 (1, neurons, 2·out) -> (neurons, 1, 2·out)
+            tensor = tensor.permute(2, 0, 1) if nlm.group(2) == "w1" else tensor.permute(1, 0, 2)
+            value, gate = tensor.chunk(2, dim=-1)  # GLU: first half value, second half gate
+            kind = "weight" if nlm.group(2) == "w1" else "bias"
+            converted[f"{prefix}.{kind}_value"] = value.contiguous()
+            converted[f"{prefix}.{kind}_gate"] = gate.contiguous()
             continue
         for pattern, replacement in _RENAMES:
             if re.match(pattern, name):

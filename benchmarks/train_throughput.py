@@ -1,0 +1,162 @@
+"""Training-step throughput of the RateCTM on parity-16 (forward + backward + AdamW step).
+
+    python benchmarks/train_throughput.py [--reference PATH] [--steps N] [--out FILE]
+
+Grid: d_model 128/256 x ticks 25/50, memory 10, batch 64 (d_input 64, 4 heads, 32+32
+random pairs, NLM hidden 16). Each (implementation, config) runs in a fresh subprocess so
+that peak memory (max RSS on CPU, max allocated on CUDA) is its own. With --reference, a
+checkout of SakanaAI/continuous-thought-machines is imported from PATH and measured side by
+side at the same config, and the table gets a speed-up column. Results go to a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BATCH, MEMORY, LENGTH = 64, 10, 16
+GRID = [(128, 25), (128, 50), (256, 25), (256, 50)]
+
+
+def _model_args(d_model: int, ticks: int) -> dict:
+    return dict(d_model=d_model, ticks=ticks, d_input=64, heads=4, n_synch=32, hidden=16)
+
+
+def _build(impl: str, d_model: int, ticks: int, reference: str | None, device):
+    import torch
+
+    a = _model_args(d_model, ticks)
+    if impl == "reference":
+        sys.path.insert(0, reference)
+        from models.ctm import ContinuousThoughtMachine
+
+        model = ContinuousThoughtMachine(
+            iterations=ticks, d_model=d_model, d_input=a["d_input"], heads=a["heads"], n_synch_out=a["n_synch"],
+            n_synch_action=a["n_synch"], synapse_depth=1, memory_length=MEMORY, deep_nlms=True,
+            memory_hidden_dims=a["hidden"], do_layernorm_nlm=False, backbone_type="parity_backbone",
+            positional_embedding_type="custom-rotational-1d", out_dims=2 * LENGTH, prediction_reshaper=[LENGTH, 2],
+            dropout=0.0, neuron_select_type="random-pairing",
+        ).to(device)
+        model(torch.ones(1, LENGTH, device=device))
+
+        def run(x):
+            predictions, certainties, _ = model(x)
+            return predictions.reshape(x.shape[0], LENGTH, 2, ticks).permute(0, 3, 1, 2).reshape(x.shape[0], ticks, -1), certainties[:, 1]
+    else:
+        from neurosync.build import build_model
+        from neurosync.config import from_dict
+
+        cfg = from_dict({"task": {"sequence_length": LENGTH}, "model": {
+            "d_model": d_model, "ticks": ticks, "d_input": a["d_input"], "heads": a["heads"], "n_synch_out": a["n_synch"],
+            "n_synch_action": a["n_synch"], "nlm": {"memory_length": MEMORY, "hidden": a["hidden"]}}})
+        model = build_model(cfg).to(device)
+
+        def run(x):
+            out = model(x)
+            return out.logits, out.certainty
+    return model, run
+
+
+def measure(impl: str, d_model: int, ticks: int, steps: int, reference: str | None, device_name: str) -> dict:
+    """One (implementation, config) in this process -> samples/s, ms/step, peak memory (MiB)."""
+    import torch
+
+    from neurosync.losses import certainty_loss
+    from neurosync.tasks.parity import per_tick_loss, targets_for
+
+    torch.manual_seed(0)
+    device = torch.device(device_name)
+    model, run = _build(impl, d_model, ticks, reference, device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(0)
+
+    def step():
+        x = (torch.randint(0, 2, (BATCH, LENGTH), generator=generator).float() * 2 - 1).to(device)
+        logits, certainty = run(x)
+        loss, _ = certainty_loss(per_tick_loss(logits, targets_for(x)), certainty)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"impl": impl, "d_model": d_model, "ticks": ticks, "ms_per_step": 1000 * elapsed / steps,
+            "samples_per_s": BATCH * steps / elapsed, "peak_mib": peak}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", help="path to a checkout of SakanaAI/continuous-thought-machines")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_throughput.md"))
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:  # child process: measure one cell, print JSON
+        impl, d_model, ticks = args.one.split(",")
+        print(json.dumps(measure(impl, int(d_model), int(ticks), args.steps, args.reference, args.device)))
+        return
+    impls = ["neurosync"] + (["reference"] if args.reference else [])
+    rows = []
+    for d_model, ticks in GRID:
+        cell = {}
+        for impl in impls:
+            cmd = [sys.executable, __file__, "--one", f"{impl},{d_model},{ticks}", "--steps", str(args.steps), "--device", args.device]
+            if args.reference:
+                cmd += ["--reference", args.reference]
+            result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            cell[impl] = result
+            print(f"{impl:10s} d_model={d_model} ticks={ticks}: {result['samples_per_s']:.0f} samples/s, "
+                  f"{result['ms_per_step']:.1f} ms/step, peak {result['peak_mib']:.0f} MiB", flush=True)
+        rows.append(cell)
+    import torch
+
+    lines = [
+        "# RateCTM training-step throughput, parity-16",
+        "",
+        f"`python benchmarks/train_throughput.py{' --reference PATH' if args.reference else ''} --steps {args.steps} --device {args.device}`",
+        f"on {platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"batch {BATCH}, memory {MEMORY}, d_input 64, 4 heads, 32+32 random pairs, NLM hidden 16; "
+        f"forward + backward + AdamW step, mean of {args.steps} steps after 3 warm-up steps. "
+        "Peak memory: max RSS of the process (CPU) or max allocated (CUDA).",
+        "",
+    ]
+    header = "| d_model | ticks | neurosync samples/s | ms/step | peak MiB |"
+    sep = "|---|---|---|---|---|"
+    if args.reference:
+        header += " reference samples/s | ms/step | peak MiB | speed-up |"
+        sep += "---|---|---|---|"
+    lines += [header, sep]
+    for cell in rows:
+        ours = cell["neurosync"]
+        line = f"| {ours['d_model']} | {ours['ticks']} | {ours['samples_per_s']:.0f} | {ours['ms_per_step']:.1f} | {ours['peak_mib']:.0f} |"
+        if args.reference:
+            ref = cell["reference"]
+            line += f" {ref['samples_per_s']:.0f} | {ref['ms_per_step']:.1f} | {ref['peak_mib']:.0f} | {ours['samples_per_s'] / ref['samples_per_s']:.2f}x |"
+        lines.append(line)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Training and evaluation.
+
+Deterministic by construction: the batch of step k is drawn from a generator seeded by
+(seed, k, rank), the learning rate is a pure function of k, and checkpoints carry the
+optimizer state and the global RNG (dropout). Resuming from step k therefore continues
+exactly as an uninterrupted run (bit for bit on CPU).
+
+Multi-GPU / multi-node: launch with ``torchrun``; each rank trains on its own batches of
+``train.batch_size`` under DistributedDataParallel and rank 0 evaluates, logs and saves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from . import checkpoint
+from .build import build_model
+from .config import Config, ConfigError
+from .losses import certainty_loss
+from .tasks import get_task
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is a config error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("config: train.device = 'cuda' but no CUDA device is available (use 'auto' or 'cpu')")
+    return torch.device(name)
+
+
+def learning_rate(step: int, cfg) -> float:
+    """Linear warm-up to cfg.lr over warmup_steps, then cosine decay to lr·min_lr_ratio."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def batch_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 1_009 + rank) % (2**63))
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; full precision elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, cfg: Config, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
+    """Task metrics over (x, y) in eval mode, at the most-certain tick and at the last tick."""
+    task = get_task(cfg.task)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    totals: dict[str, float] = {}
+    for start in range(0, x.shape[0], batch_size):
+        xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
+        with autocast(device):
+            out = model(xb)
+        loss, certain_tick = certainty_loss(task.per_tick_loss(out.logits, yb), out.certainty)
+        rows = torch.arange(xb.shape[0], device=device)
+        for name, tick in (("certain", certain_tick), ("last", torch.full_like(certain_tick, out.logits.shape[1] - 1))):
+            bits = task.correct_bits(out.logits[rows, tick].float(), yb)
+            totals[f"bit_acc_{name}"] = totals.get(f"bit_acc_{name}", 0.0) + bits.float().mean(1).sum().item()
+            totals[f"seq_acc_{name}"] = totals.get(f"seq_acc_{name}", 0.0) + bits.all(1).float().sum().item()
+        totals["loss"] = totals.get("loss", 0.0) + loss.item() * xb.shape[0]
+        totals["certain_tick"] = totals.get("certain_tick", 0.0) + certain_tick.float().sum().item()
+    model.train(was_training)
+    return {k: v / x.shape[0] for k, v in totals.items()}
+
+
+class MetricsLog:
+    """Append-only JSON-lines log, one record per line (``metrics.jsonl`` in the run dir)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    rank = torch.distributed.get_rank() if world > 1 else 0
+    return rank, world
+
+
+def train(
+    cfg: Config,
+    run_dir: Path,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+    on_eval: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train cfg's model in run_dir; returns (and writes to results.json) the final evaluation
+    on train.final_eval_samples inputs (every input when the task has no more than that).
+
+    ``stop_after`` ends the run early after that many total steps (the schedule still
+    follows cfg.train.steps), as an interruption would.
+    """
+    rank, world = _distributed()
+    tc = cfg.train
+    dev = pick_device(device or tc.device)
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    task = get_task(cfg.task)
+    ckpt_dir = run_dir / "checkpoints"
+    existing = checkpoint.latest(ckpt_dir)
+    if existing is not None and not resume:
+        raise ConfigError(f"run directory {run_dir} already has checkpoints; pass --resume to continue it or choose another --run-dir")
+    if resume and existing is None:
+        raise checkpoint.CheckpointError(f"--resume: no checkpoint in {ckpt_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    model = build_model(cfg).to(dev)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    start_step = 0
+    if resume:
+        ckpt = checkpoint.load(existing)
+        if ckpt.config.model != cfg.model or ckpt.config.task != cfg.task:
+            raise ConfigError(f"--resume: the config's task/model differ from the checkpoint's in {existing}")
+        checkpoint.restore_model(model, ckpt)
+        checkpoint.restore_training(optimizer, ckpt)
+        start_step = ckpt.step
+    ddp_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    if rank == 0:
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    metrics = MetricsLog(run_dir / "metrics.jsonl")
+    eval_x, eval_y = task.eval_set(cfg.task, tc.eval_samples, tc.seed)
+    last_step = tc.steps if stop_after is None else min(tc.steps, stop_after)
+    bar = _progress(progress and rank == 0, start_step, tc.steps, cfg.name)
+    started = time.perf_counter()
+    running, record = [], {}
+    model.train()
+    step = start_step
+    while step < last_step:
+        lr = learning_rate(step, tc)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = task.sample(cfg.task, tc.batch_size, batch_generator(tc.seed, step, rank))
+        x, y = x.to(dev), y.to(dev)
+        with autocast(dev):
+            out = ddp_model(x)
+        loss, certain_tick = certainty_loss(task.per_tick_loss(out.logits, y), out.certainty)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        optimizer.step()
+        step += 1
+        running.append(loss.item())
+        elapsed = time.perf_counter() - started
+        out_of_time = tc.time_budget_s > 0 and elapsed >= tc.time_budget_s
+        done = step == last_step or out_of_time
+        if rank == 0 and (step % tc.eval_every == 0 or done):
+            record = {"step": step, "split": "eval", "lr": lr, "train_loss": sum(running) / len(running),
+                      "elapsed_s": round(elapsed, 2), **evaluate(model, cfg, eval_x, eval_y)}
+            running = []
+            metrics.write(record)
+            if on_eval is not None:
+                on_eval(record)
+            bar.set_postfix(loss=f"{record['train_loss']:.3f}", bit_acc=f"{record['bit_acc_certain']:.3f}",
+                            seq_acc=f"{record['seq_acc_certain']:.3f}")
+        if rank == 0 and (step % tc.checkpoint_every == 0 or done):
+            checkpoint.save(ckpt_dir, step, cfg, model, optimizer, record)
+        bar.update(1)
+        if out_of_time:
+            log.info("time budget of %.0f s reached at step %d", tc.time_budget_s, step)
+            break
+    bar.close()
+    result = {}
+    if rank == 0:
+        final_x, final_y = task.eval_set(cfg.task, tc.final_eval_samples, tc.seed)
+        result = {
+            "name": cfg.name, "steps": step, "elapsed_s": round(time.perf_counter() - started, 2),
+            "device": str(dev), "world_size": world, "eval_samples": int(final_x.shape[0]),
+            "final": evaluate(model, cfg, final_x, final_y),
+        }
+        (run_dir / "results.json").write_text(json.dumps(result, indent=2))
+    if world > 1:
+        torch.distributed.barrier()
+    return result
+
+
+def _progress(enabled: bool, start: int, total: int, name: str):
+    from tqdm.auto import tqdm
+
+    interactive = sys.stderr.isatty()
+    return tqdm(total=total, initial=start, desc=name, disable=not enabled, dynamic_ncols=True,
+                mininterval=0.5 if interactive else 30.0, file=sys.stderr)

@@ -1,0 +1,27 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from neurosync.config import from_dict
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FIXTURE = REPO.parent / "shared" / "fixtures" / "reference_ctm_parity16.npz"
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def tiny_config(**train):
+    """A config small enough for a training step in milliseconds."""
+    return from_dict({
+        "name": "tiny",
+        "task": {"sequence_length": 6},
+        "model": {"ticks": 4, "d_model": 16, "d_input": 8, "heads": 2, "n_synch_out": 6, "n_synch_action": 5,
+                  "nlm": {"memory_length": 3, "hidden": 4}},
+        "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "eval_samples": 32, "final_eval_samples": 64,
+                  "checkpoint_every": 3, "warmup_steps": 2, **train},
+    })

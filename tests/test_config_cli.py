@@ -1,0 +1,120 @@
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, tiny_config
+from neurosync import config as config_mod
+from neurosync._optional import MissingDependency, require
+from neurosync.cli import main
+from neurosync.training import train
+
+MODELS = sorted((REPO / "models").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
+def test_shipped_configs_load(path):
+    cfg = config_mod.load(path)
+    assert cfg.name == path.stem
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.foo=1", "unknown key 'model.foo'"),
+        ("model.ticks=0", "model.ticks must be >= 1"),
+        ("model.ticks='ten'", "model.ticks must be an integer"),
+        ("model.n_synch_out=999", "model.n_synch_out must be between 1 and model.d_model"),
+        ("model.neuron_pairing='nearest'", "model.neuron_pairing = 'nearest' is not one of"),
+        ("task.name='chess'", "task.name = 'chess' is not one of"),
+        ("train.lr=-0.1", "train.lr must be > 0"),
+        ("train.batch_size=1.5", "train.batch_size must be an integer"),
+        ("model.nlm.deep=3", "model.nlm.deep must be true or false"),
+        ("model.heads=3", "must be divisible by model.heads"),
+        ("model=3", "model must be a table"),
+        ("nonsense", "expected KEY=VALUE"),
+    ],
+)
+def test_bad_values_name_the_key(override, message):
+    with pytest.raises(config_mod.ConfigError, match=message) as err:
+        config_mod.load(REPO / "models" / "parity16-rate.toml", [override])
+    assert "\n" not in str(err.value)
+
+
+def test_first_last_needs_room_for_both_readouts():
+    with pytest.raises(config_mod.ConfigError, match="first-last"):
+        config_mod.load(REPO / "models" / "parity16-rate.toml",
+                        ["model.neuron_pairing='first-last'", "model.n_synch_out=100", "model.n_synch_action=100"])
+
+
+def test_overrides_parse_toml_values():
+    cfg = config_mod.load(REPO / "models" / "parity16-rate.toml", ["train.lr=3e-4", "model.nlm.deep=false", "name=x"])
+    assert cfg.train.lr == 3e-4 and cfg.model.nlm.deep is False and cfg.name == "x"
+
+
+def test_unreadable_config_files(tmp_path):
+    with pytest.raises(config_mod.ConfigError, match="not found"):
+        config_mod.load(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model\nticks = ")
+    with pytest.raises(config_mod.ConfigError, match="not valid TOML"):
+        config_mod.load(bad)
+
+
+def _cli(args, capsys):
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    cfg_path = REPO / "models" / "parity16-rate.toml"
+    code, _, err = _cli(["train", str(cfg_path), "--set", "model.ticks=0"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "model.ticks" in err
+    code, _, err = _cli(["evaluate", str(tmp_path / "missing")], capsys)
+    assert code == 2 and "checkpoint not found" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train"])
+    assert exit_info.value.code == 2
+    assert _cli([], capsys)[0] == 2
+    assert _cli(["--version"], capsys) == (0, "0.1.0\n", "")
+
+
+def test_cli_train_then_evaluate(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", str(REPO / "models" / "parity16-rate.toml"), "--run-dir", str(run), "--quiet", "--device", "cpu",
+            "--set", "train.steps=2", "--set", "model.d_model=32", "--set", "model.ticks=3", "--set", "model.n_synch_out=8",
+            "--set", "model.n_synch_action=8", "--set", "train.final_eval_samples=16", "--set", "train.eval_samples=16"]
+    code, out, _ = _cli(args, capsys)
+    assert code == 0 and "per-bit" in out
+    code, out, _ = _cli(["evaluate", str(run), "--samples", "8"], capsys)
+    assert code == 0 and '"step": 2' in out
+    code, _, err = _cli(args, capsys)  # the run exists: refuse, keep it
+    assert code == 2 and "--resume" in err
+    (run / "checkpoints" / "step-00000002" / "checkpoint.json").write_text("garbage")
+    code, _, err = _cli(["evaluate", str(run / "checkpoints" / "step-00000002")], capsys)
+    assert code == 2 and "unreadable" in err
+
+
+def test_cuda_request_without_gpu_is_a_config_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(config_mod.ConfigError, match="no CUDA device"):
+        train(tiny_config(), tmp_path, device="cuda", progress=False)
+
+
+def test_import_is_light():
+    code = "import sys, neurosync; print(sorted(m for m in ('torch', 'brian2', 'matplotlib', 'scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    code = "import sys, neurosync.ctm, neurosync.training; print('brian2' in sys.modules, 'matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False False"
+
+
+def test_missing_optional_dependency_names_the_extra():
+    with pytest.raises(MissingDependency, match=r"pip install 'neurosync\[analysis\]'") as err:
+        require("a_module_that_does_not_exist", "analysis")
+    assert "\n" not in str(err.value)
