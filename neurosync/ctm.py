@@ -60,13 +60,13 @@ class CTM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> CTMOutput:
         batch = x.shape[0]
-        keys_t, values, query_weight, query_bias = self.attention.prepare(self.backbone(x))
+        keys, values, query_weight, query_bias = self.attention.prepare(self.backbone(x))
         post, memory = self.neuron.start(batch)
         sync = self.synchrony.start(post)
         logits, certainty = [], []
         for _ in range(self.ticks):
             action, _ = self.synchrony.read(sync)
-            attended, _ = self.attention(action, keys_t, values, query_weight, query_bias)
+            attended, _ = self.attention(action, keys, values, query_weight, query_bias)
             pre = self.synapse(attended, post)
             post, memory = self.neuron(pre, memory)
             sync = self.synchrony(post, sync)

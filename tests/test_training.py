@@ -73,3 +73,21 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert all(a <= b for a, b in zip(lrs[:10], lrs[1:10]))
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     assert learning_rate(100, cfg) == pytest.approx(1e-4)
+
+
+def test_torchrun_two_processes_train_with_ddp(tmp_path):
+    """Multi-process data parallelism (gloo on CPU): rank 0 evaluates and saves."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "neurosync.cli",
+           "train", str(repo / "models" / "parity16-rate.toml"), "--quiet", "--run-dir", str(tmp_path),
+           "--set", "train.steps=3", "--set", "model.d_model=16", "--set", "model.ticks=2", "--set", "model.n_synch_out=4",
+           "--set", "model.n_synch_action=4", "--set", "train.final_eval_samples=8", "--set", "train.eval_samples=8"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["world_size"] == 2 and result["steps"] == 3
+    assert checkpoint.load(tmp_path).step == 3
