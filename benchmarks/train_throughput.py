@@ -1,12 +1,14 @@
 """Training-step throughput of the RateCTM on parity-16 (forward + backward + AdamW step).
 
-    python benchmarks/train_throughput.py [--reference PATH] [--steps N] [--out FILE]
+    python benchmarks/train_throughput.py [--reference PATH] [--compile] [--steps N] [--out FILE]
 
 Grid: d_model 128/256 x ticks 25/50, memory 10, batch 64 (d_input 64, 4 heads, 32+32
 random pairs, NLM hidden 16). Each (implementation, config) runs in a fresh subprocess so
 that peak memory (max RSS on CPU, max allocated on CUDA) is its own. With --reference, a
 checkout of SakanaAI/continuous-thought-machines is imported from PATH and measured side by
-side at the same config, and the table gets a speed-up column. Results go to a Markdown table.
+side at the same config, and the table gets a speed-up column. --compile adds the RateCTM with
+``train.compile = true`` (torch.compile of the tick; its one-off compile time is reported
+separately and excluded from the step time). Results go to a Markdown table.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def _build(impl: str, d_model: int, ticks: int, reference: str | None, device):
             "d_model": d_model, "ticks": ticks, "d_input": a["d_input"], "heads": a["heads"], "n_synch_out": a["n_synch"],
             "n_synch_action": a["n_synch"], "nlm": {"memory_length": MEMORY, "hidden": a["hidden"]}}})
         model = build_model(cfg).to(device)
+        if impl == "compiled":
+            model.compile_ticks(dynamic=False)
 
         def run(x):
             out = model(x)
@@ -84,7 +88,10 @@ def measure(impl: str, d_model: int, ticks: int, steps: int, reference: str | No
         loss.backward()
         optimizer.step()
 
-    for _ in range(3):
+    start = time.perf_counter()
+    step()
+    first_step_s = time.perf_counter() - start
+    for _ in range(2):
         step()
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -100,12 +107,13 @@ def measure(impl: str, d_model: int, ticks: int, steps: int, reference: str | No
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"impl": impl, "d_model": d_model, "ticks": ticks, "ms_per_step": 1000 * elapsed / steps,
-            "samples_per_s": BATCH * steps / elapsed, "peak_mib": peak}
+            "samples_per_s": BATCH * steps / elapsed, "peak_mib": peak, "first_step_s": first_step_s}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", help="path to a checkout of SakanaAI/continuous-thought-machines")
+    parser.add_argument("--compile", action="store_true", help="also measure the compiled tick")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_throughput.md"))
@@ -115,7 +123,7 @@ def main(argv=None) -> None:
         impl, d_model, ticks = args.one.split(",")
         print(json.dumps(measure(impl, int(d_model), int(ticks), args.steps, args.reference, args.device)))
         return
-    impls = ["neurosync"] + (["reference"] if args.reference else [])
+    impls = ["neurosync"] + (["compiled"] if args.compile else []) + (["reference"] if args.reference else [])
     rows = []
     for d_model, ticks in GRID:
         cell = {}
@@ -133,26 +141,37 @@ def main(argv=None) -> None:
     lines = [
         "# RateCTM training-step throughput, parity-16",
         "",
-        f"`python benchmarks/train_throughput.py{' --reference PATH' if args.reference else ''} --steps {args.steps} --device {args.device}`",
+        f"`python benchmarks/train_throughput.py{' --reference PATH' if args.reference else ''}{' --compile' if args.compile else ''} "
+        f"--steps {args.steps} --device {args.device}`",
         f"on {platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"batch {BATCH}, memory {MEMORY}, d_input 64, 4 heads, 32+32 random pairs, NLM hidden 16; "
         f"forward + backward + AdamW step, mean of {args.steps} steps after 3 warm-up steps. "
         "Peak memory: max RSS of the process (CPU) or max allocated (CUDA).",
         "",
     ]
-    header = "| d_model | ticks | neurosync samples/s | ms/step | peak MiB |"
-    sep = "|---|---|---|---|---|"
+    header, sep = "| d_model | ticks |", "|---|---|"
+    for impl in impls:
+        header += f" {impl} samples/s | ms/step | peak MiB |"
+        sep += "---|---|---|"
     if args.reference:
-        header += " reference samples/s | ms/step | peak MiB | speed-up |"
-        sep += "---|---|---|---|"
+        header += " speed-up eager |" + (" speed-up compiled |" if args.compile else "")
+        sep += "---|" + ("---|" if args.compile else "")
     lines += [header, sep]
     for cell in rows:
-        ours = cell["neurosync"]
-        line = f"| {ours['d_model']} | {ours['ticks']} | {ours['samples_per_s']:.0f} | {ours['ms_per_step']:.1f} | {ours['peak_mib']:.0f} |"
+        first = cell["neurosync"]
+        line = f"| {first['d_model']} | {first['ticks']} |"
+        for impl in impls:
+            r = cell[impl]
+            line += f" {r['samples_per_s']:.0f} | {r['ms_per_step']:.1f} | {r['peak_mib']:.0f} |"
         if args.reference:
-            ref = cell["reference"]
-            line += f" {ref['samples_per_s']:.0f} | {ref['ms_per_step']:.1f} | {ref['peak_mib']:.0f} | {ours['samples_per_s'] / ref['samples_per_s']:.2f}x |"
+            ref = cell["reference"]["samples_per_s"]
+            line += f" {first['samples_per_s'] / ref:.2f}x |"
+            if args.compile:
+                line += f" {cell['compiled']['samples_per_s'] / ref:.2f}x |"
         lines.append(line)
+    if args.compile:
+        lines += ["", "One-off compile time (first step, s): " + ", ".join(
+            f"d_model {c['compiled']['d_model']} / {c['compiled']['ticks']} ticks: {c['compiled']['first_step_s']:.0f}" for c in rows) + "."]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

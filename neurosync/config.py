@@ -89,6 +89,7 @@ class TrainConfig:
     time_budget_s: float = 0.0
     seed: int = 0
     device: str = "auto"
+    compile: bool = False
     out_dir: str = "runs"
 
 

@@ -4,7 +4,7 @@ Per thought (Darlow et al. 2025, Alg. 1)::
 
     tokens      = backbone(x);  keys, values = attention.prepare(tokens)      # once
     z, memory   = neuron.start(batch);  sync = synchrony.start(z)
-    for tick in 1..T:
+    for tick in 1..T:                                      # CTM.tick
         o, attn = attention(action_synchrony(sync))        # perceive
         a       = synapse(o, z)                            # pre-activations (batch, neurons)
         z, mem  = neuron(a, mem)                           # post-activations (batch, neurons)
@@ -58,20 +58,32 @@ class CTM(nn.Module):
         self.prediction_shape = tuple(prediction_shape)
         self.readout = nn.Linear(synchrony.size_out, math.prod(self.prediction_shape))
 
+    def compile_ticks(self, **options) -> None:
+        """Compile the tick body with torch.compile for training (fuses the per-tick
+        elementwise work and removes most per-op overhead). Evaluation keeps the eager tick,
+        so other batch sizes do not trigger recompilation."""
+        self._compiled_tick = torch.compile(self.tick, **options)
+
+    def tick(self, sync, post, memory, keys, values, query_weight, query_bias):
+        """One thought tick: perceive, synapse, neuron, synchrony, readout."""
+        action, _ = self.synchrony.read(sync)
+        attended, _ = self.attention(action, keys, values, query_weight, query_bias)
+        pre = self.synapse(attended, post)
+        post, memory = self.neuron(pre, memory)
+        sync = self.synchrony(post, sync)
+        _, out = self.synchrony.read(sync)
+        logits = self.readout(out)
+        return sync, post, memory, logits, 1.0 - normalised_entropy(logits, self.prediction_shape)
+
     def forward(self, x: torch.Tensor) -> CTMOutput:
         batch = x.shape[0]
         keys, values, query_weight, query_bias = self.attention.prepare(self.backbone(x))
         post, memory = self.neuron.start(batch)
         sync = self.synchrony.start(post)
+        tick = self._compiled_tick if self.training and getattr(self, "_compiled_tick", None) else self.tick
         logits, certainty = [], []
         for _ in range(self.ticks):
-            action, _ = self.synchrony.read(sync)
-            attended, _ = self.attention(action, keys, values, query_weight, query_bias)
-            pre = self.synapse(attended, post)
-            post, memory = self.neuron(pre, memory)
-            sync = self.synchrony(post, sync)
-            _, out = self.synchrony.read(sync)
-            tick_logits = self.readout(out)
+            sync, post, memory, tick_logits, tick_certainty = tick(sync, post, memory, keys, values, query_weight, query_bias)
             logits.append(tick_logits)
-            certainty.append(1.0 - normalised_entropy(tick_logits, self.prediction_shape))
-        return CTMOutput(torch.stack(logits, dim=1), torch.stack(certainty, dim=1), out)
+            certainty.append(tick_certainty)
+        return CTMOutput(torch.stack(logits, dim=1), torch.stack(certainty, dim=1), self.synchrony.read(sync)[1])

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig, NLMConfig
+from .ctm import CTMOutput
 from .parts.perception import ParityBackbone
 from .rate import RateCTM
 
@@ -146,11 +147,13 @@ def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> 
     return model
 
 
+def _reference_layout(out: CTMOutput) -> tuple[torch.Tensor, torch.Tensor]:
+    return out.logits.transpose(1, 2), torch.stack((1.0 - out.certainty, out.certainty), dim=1)
+
+
 def reference_forward(model: RateCTM, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """-> predictions (batch, outputs, ticks), certainties (batch, 2, ticks); differentiable."""
-    out = model(x)
-    certainty = out.certainty
-    return out.logits.transpose(1, 2), torch.stack((1.0 - certainty, certainty), dim=1)
+    return _reference_layout(model(x))
 
 
 def load_fixture(npz_path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, np.ndarray]]:
@@ -181,7 +184,8 @@ def compare_with_reference(npz_path: str | Path) -> dict[str, float]:
     state, config, arrays = load_fixture(npz_path)
     model = from_reference(state, config).eval()
     with torch.no_grad():
-        predictions, certainties = reference_forward(model, torch.from_numpy(arrays["inputs"]).float())
+        out = model(torch.from_numpy(arrays["inputs"]).float())
+    predictions, certainties = _reference_layout(out)
     if predictions.shape != arrays["predictions"].shape:
         raise ReferenceError(f"model predicts {tuple(predictions.shape)}, fixture holds {arrays['predictions'].shape}")
     result = {
@@ -189,5 +193,5 @@ def compare_with_reference(npz_path: str | Path) -> dict[str, float]:
         "max_abs_certainty": float(np.abs(certainties.numpy() - arrays["certainties"]).max()),
     }
     if "synch_out" in arrays:
-        result["max_abs_synchrony"] = float(np.abs(model(torch.from_numpy(arrays["inputs"]).float()).synchrony_out.detach().numpy() - arrays["synch_out"]).max())
+        result["max_abs_synchrony"] = float(np.abs(out.synchrony_out.numpy() - arrays["synch_out"]).max())
     return result

@@ -64,7 +64,7 @@ def autocast(device: torch.device):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, cfg: Config, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> dict[str, float]:
+def evaluate(model: nn.Module, cfg: Config, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
     """Task metrics over (x, y) in eval mode, at the most-certain tick and at the last tick."""
     task = get_task(cfg.task)
     device = next(model.parameters()).device
@@ -147,6 +147,8 @@ def train(
         checkpoint.restore_model(model, ckpt)
         checkpoint.restore_training(optimizer, ckpt)
         start_step = ckpt.step
+    if tc.compile:
+        model.compile_ticks(dynamic=False)
     ddp_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     if rank == 0:

@@ -1,0 +1,23 @@
+"""Learning targets of the shipped configs (slow: minutes each). Run: python -m pytest -m slow"""
+
+import time
+
+import pytest
+
+from conftest import REPO
+from neurosync import config as config_mod
+from neurosync.training import train
+
+
+@pytest.mark.slow
+def test_parity16_rate_reaches_the_target_within_ten_minutes(tmp_path):
+    """models/parity16-rate.toml: >= 99% per-bit and >= 90% whole-sequence accuracy at the most
+    certain tick on all 65,536 inputs, trained in at most 10 minutes (2 CPU cores)."""
+    cfg = config_mod.load(REPO / "models" / "parity16-rate.toml")
+    started = time.perf_counter()
+    result = train(cfg, tmp_path, progress=False)
+    train_seconds = result["elapsed_s"]
+    assert result["eval_samples"] == 2**16
+    assert result["final"]["bit_acc_certain"] >= 0.99, result
+    assert result["final"]["seq_acc_certain"] >= 0.90, result
+    assert train_seconds <= 600, f"training took {train_seconds:.0f} s (total with evaluation {time.perf_counter() - started:.0f} s)"
