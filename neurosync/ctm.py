@@ -57,6 +57,7 @@ class CTM(nn.Module):
         self.ticks = ticks
         self.prediction_shape = tuple(prediction_shape)
         self.readout = nn.Linear(synchrony.size_out, math.prod(self.prediction_shape))
+        self._compiled_tick = None
 
     def compile_ticks(self, **options) -> None:
         """Compile the tick body with torch.compile for training (fuses the per-tick
@@ -80,7 +81,7 @@ class CTM(nn.Module):
         keys, values, query_weight, query_bias = self.attention.prepare(self.backbone(x))
         post, memory = self.neuron.start(batch)
         sync = self.synchrony.start(post)
-        tick = self._compiled_tick if self.training and getattr(self, "_compiled_tick", None) else self.tick
+        tick = self._compiled_tick if self.training and self._compiled_tick is not None else self.tick
         logits, certainty = [], []
         for _ in range(self.ticks):
             sync, post, memory, tick_logits, tick_certainty = tick(sync, post, memory, keys, values, query_weight, query_bias)

@@ -117,3 +117,23 @@ def test_certainty_loss_picks_min_loss_and_most_certain_ticks():
     assert tick.tolist() == [2, 1]
     # sample 0: min 1.0, certain 2.0; sample 1: min 0.5, certain 4.0
     assert loss.item() == pytest.approx(((1.0 + 0.5) / 2 + (2.0 + 4.0) / 2) / 2)
+
+
+def test_dropout_acts_in_training_only():
+    """model.dropout (synapse input, attention weights) and model.nlm.dropout (NLM inputs)."""
+    from neurosync.build import build_model
+    from conftest import tiny_config
+
+    cfg = tiny_config()
+    cfg.model.dropout = 0.3
+    cfg.model.nlm.dropout = 0.3
+    model = build_model(cfg)
+    x = torch.ones(4, 6)
+    model.train()
+    a, b = model(x).logits, model(x).logits
+    assert not torch.equal(a, b)
+    model.eval()
+    torch.testing.assert_close(model(x).logits, model(x).logits, rtol=0, atol=0)
+    plain = build_model(tiny_config())
+    plain.load_state_dict(model.state_dict())
+    torch.testing.assert_close(model(x).logits, plain.eval()(x).logits, rtol=0, atol=0)
