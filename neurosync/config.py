@@ -30,7 +30,8 @@ class ConfigError(ValueError):
 
 
 TASKS = ("parity",)
-NEURONS = ("nlm",)
+NEURONS = ("nlm", "spiking")
+SURROGATES = ("atan", "fast-sigmoid")
 SYNAPSES = ("mlp",)
 SYNCHRONIES = ("decayed-pairwise",)
 PAIRINGS = ("random-pairing", "first-last", "random")
@@ -55,6 +56,25 @@ class NLMConfig:
 
 
 @dataclass
+class SpikingConfig:
+    """Spiking neuron-level models (neuron = "spiking"): K dendritic filters driving a LIF/ALIF
+    soma; see neurosync/parts/spiking.py for the equations. Time constants in sub-steps;
+    decays and thresholds are initial values, learned per neuron."""
+
+    filters: int = 3
+    filter_tau_min: float = 1.0
+    filter_tau_max: float = 8.0
+    membrane_decay: float = 0.9
+    threshold: float = 1.0
+    adaptive: bool = False
+    adaptation_decay: float = 0.95
+    adaptation_strength: float = 0.2
+    surrogate: str = "atan"
+    surrogate_slope: float = 2.0
+    ticks_per_step: int = 1
+
+
+@dataclass
 class ModelConfig:
     ticks: int = 25
     d_model: int = 128
@@ -71,6 +91,7 @@ class ModelConfig:
     positional_embedding: str = "rotational-1d"
     dropout: float = 0.0
     nlm: NLMConfig = field(default_factory=NLMConfig)
+    spiking: SpikingConfig = field(default_factory=SpikingConfig)
 
 
 @dataclass
@@ -188,6 +209,18 @@ def validate(cfg: Config) -> Config:
     _check(m.nlm.memory_length >= 1, f"model.nlm.memory_length must be >= 1, got {m.nlm.memory_length}")
     _check(m.nlm.hidden >= 1, f"model.nlm.hidden must be >= 1, got {m.nlm.hidden}")
     _check(0.0 <= m.nlm.dropout < 1.0, f"model.nlm.dropout must be in [0, 1), got {m.nlm.dropout}")
+    sp = m.spiking
+    _check(sp.filters >= 1, f"model.spiking.filters must be >= 1, got {sp.filters}")
+    _check(0 < sp.filter_tau_min <= sp.filter_tau_max,
+           f"model.spiking filter time constants need 0 < filter_tau_min <= filter_tau_max, got {sp.filter_tau_min} and {sp.filter_tau_max}")
+    for key in ("membrane_decay", "adaptation_decay"):
+        value = getattr(sp, key)
+        _check(0 < value < 1, f"model.spiking.{key} must be in (0, 1) (exclusive), got {value}")
+    for key in ("threshold", "adaptation_strength", "surrogate_slope"):
+        value = getattr(sp, key)
+        _check(value > 0, f"model.spiking.{key} must be > 0, got {value}")
+    _check_choice(sp.surrogate, SURROGATES, "model.spiking.surrogate")
+    _check(sp.ticks_per_step >= 1, f"model.spiking.ticks_per_step must be >= 1, got {sp.ticks_per_step}")
     _check(tr.steps >= 1, f"train.steps must be >= 1, got {tr.steps}")
     _check(tr.batch_size >= 1, f"train.batch_size must be >= 1, got {tr.batch_size}")
     _check(tr.lr > 0, f"train.lr must be > 0, got {tr.lr}")

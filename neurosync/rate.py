@@ -1,5 +1,6 @@
 """RateCTM: the CTM of the paper (rate neurons with private MLPs, MLP/U-Net synapses,
-learned-decay pairwise synchrony)."""
+learned-decay pairwise synchrony). Each part can be swapped by config; with
+``model.neuron = "spiking"`` the neuron-level models are spiking units instead."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from .config import ModelConfig
 from .ctm import CTM
 from .parts.neurons import NeuronLevelModels
 from .parts.perception import SynchronyAttention
+from .parts.spiking import SpikingNeurons
 from .parts.synapses import build_synapse
 from .parts.synchrony import DecayedPairwiseSynchrony
 
@@ -30,6 +32,17 @@ class RateCTM(CTM):
         )
         attention = SynchronyAttention(d_features, cfg.d_input, cfg.heads, synchrony.size_action, cfg.dropout)
         synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
-        neuron = NeuronLevelModels(cfg.d_model, cfg.nlm.memory_length, cfg.nlm.deep, cfg.nlm.hidden, cfg.nlm.dropout)
+        neuron = build_neuron(cfg)
         super().__init__(backbone, attention, synapse, neuron, synchrony, cfg.ticks, prediction_shape)
         self.config = cfg
+
+
+def build_neuron(cfg: ModelConfig) -> nn.Module:
+    """The neuron-level models chosen by ``cfg.neuron``."""
+    if cfg.neuron == "spiking":
+        sp = cfg.spiking
+        return SpikingNeurons(
+            cfg.d_model, sp.filters, sp.filter_tau_min, sp.filter_tau_max, sp.membrane_decay, sp.threshold,
+            sp.adaptive, sp.adaptation_decay, sp.adaptation_strength, sp.surrogate, sp.surrogate_slope, sp.ticks_per_step,
+        )
+    return NeuronLevelModels(cfg.d_model, cfg.nlm.memory_length, cfg.nlm.deep, cfg.nlm.hidden, cfg.nlm.dropout)

@@ -1,0 +1,163 @@
+"""Spiking neuron-level models: equations against hand-computed traces, snnTorch and explicit sums."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import tiny_config
+from neurosync.config import ConfigError, from_dict
+from neurosync.parts.spiking import SomaParameters, SpikingNeurons, SpikingState, dendrite_step, soma_step, spike
+from neurosync.training import train
+
+
+def _run_soma(currents, params):
+    """currents (steps, batch, neurons) -> spikes, membranes, adaptations over time."""
+    zeros = torch.zeros_like(currents[0])
+    state = SpikingState(zeros.unsqueeze(-1), zeros, zeros, zeros)
+    out = []
+    for current in currents:
+        spikes, membrane, adaptation = soma_step(current, state, params)
+        state = SpikingState(state.filters, membrane, spikes, adaptation)
+        out.append((spikes, membrane, adaptation))
+    return [torch.stack(x) for x in zip(*out)]
+
+
+def test_lif_hand_computed_trace():
+    # beta 0.5, theta 1, constant current 0.8:
+    # v1 = 0.8 (no spike); v2 = 0.4 + 0.8 = 1.2 > 1 spike; v3 = 0.6 + 0.8 - 1 = 0.4; v4 = 0.2 + 0.8 = 1.0 (not > 1)
+    # v5 = 0.5 + 0.8 = 1.3 spike; v6 = 0.65 + 0.8 - 1 = 0.45
+    params = SomaParameters(torch.tensor([0.5]), torch.tensor([1.0]))
+    spikes, membrane, _ = _run_soma(torch.full((6, 1, 1), 0.8), params)
+    assert spikes.flatten().tolist() == [0, 1, 0, 0, 1, 0]
+    torch.testing.assert_close(membrane.flatten(), torch.tensor([0.8, 1.2, 0.4, 1.0, 1.3, 0.45]))
+
+
+def test_alif_hand_computed_trace():
+    # beta 0.5, theta 1, rho 0.5, kappa 1, current 1.5:
+    # t1: u=0, thr=1, v=1.5 spike
+    # t2: thr_prev=1, u=0*0.5+1=1, thr=2, v=0.75+1.5-1*1=1.25 (no spike, 1.25<2)
+    # t3: thr_prev=2, u=0.5, thr=1.5, v=0.625+1.5-0=2.125 spike
+    # t4: thr_prev=1.5, u=0.25+1=1.25, thr=2.25, v=1.0625+1.5-1.5=1.0625 no spike
+    params = SomaParameters(torch.tensor([0.5]), torch.tensor([1.0]), torch.tensor([0.5]), torch.tensor([1.0]))
+    spikes, membrane, adaptation = _run_soma(torch.full((4, 1, 1), 1.5), params)
+    assert spikes.flatten().tolist() == [1, 0, 1, 0]
+    torch.testing.assert_close(membrane.flatten(), torch.tensor([1.5, 1.25, 2.125, 1.0625]))
+    torch.testing.assert_close(adaptation.flatten(), torch.tensor([0.0, 1.0, 0.5, 1.25]))
+
+
+def test_lif_soma_equals_snntorch_leaky_spike_for_spike():
+    snn = pytest.importorskip("snntorch")
+    gen = torch.Generator().manual_seed(3)
+    neurons, steps = 64, 200
+    beta = torch.rand(neurons, generator=gen) * 0.5 + 0.45
+    threshold = torch.rand(neurons, generator=gen) + 0.5
+    currents = torch.randn(steps, 8, neurons, generator=gen, dtype=torch.float64) * 0.7 + 0.3
+    ours, membrane, _ = _run_soma(currents, SomaParameters(beta.double(), threshold.double()))
+    leaky = snn.Leaky(beta=beta.double(), threshold=threshold.double(), reset_mechanism="subtract")
+    mem = leaky.init_leaky()
+    theirs, their_mem = [], []
+    for current in currents:
+        s, mem = leaky(current, mem)
+        theirs.append(s)
+        their_mem.append(mem)
+    assert ours.sum() > 100  # the comparison covers real spiking
+    assert torch.equal(ours, torch.stack(theirs).to(ours.dtype))
+    torch.testing.assert_close(membrane, torch.stack(their_mem), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind, slope, factory", [("atan", 2.0, "atan"), ("atan", 5.0, "atan"), ("fast-sigmoid", 25.0, "fast_sigmoid")])
+def test_surrogate_gradient_equals_snntorch(kind, slope, factory):
+    surrogate = pytest.importorskip("snntorch.surrogate")
+    x = torch.linspace(-2, 2, 101, requires_grad=True)
+    spike(x, kind, slope).sum().backward()
+    ours = x.grad.clone()
+    x.grad = None
+    getattr(surrogate, factory)(slope)(x).sum().backward()
+    torch.testing.assert_close(ours, x.grad)
+    if kind == "atan":  # and the closed form, d/dx (1/π) arctan(π/2 · α · x)
+        torch.testing.assert_close(ours, (slope / 2) / (1 + (math.pi / 2 * slope * x.detach()) ** 2))
+
+
+def test_heaviside_is_strict():
+    assert spike(torch.tensor([-1e-6, 0.0, 1e-6])).tolist() == [0.0, 0.0, 1.0]
+
+
+@settings(max_examples=20, deadline=None)
+@given(steps=st.integers(1, 15), seed=st.integers(0, 1000))
+def test_dendritic_filters_equal_explicit_exponential_sums(steps, seed):
+    gen = torch.Generator().manual_seed(seed)
+    decay = torch.rand(5, 3, generator=gen, dtype=torch.float64)
+    pre = torch.randn(steps, 2, 5, generator=gen, dtype=torch.float64)
+    filters = torch.zeros(2, 5, 3, dtype=torch.float64)
+    for t in range(steps):
+        filters = dendrite_step(filters, pre[t], decay)
+    lags = torch.arange(steps - 1, -1, -1, dtype=torch.float64)
+    expected = (decay.unsqueeze(0) ** lags.view(-1, 1, 1, 1) * pre.unsqueeze(-1)).sum(0)
+    torch.testing.assert_close(filters, expected)
+
+
+def test_parameters_stay_in_range_without_clamping():
+    neurons = SpikingNeurons(4, adaptive=True)
+    with torch.no_grad():
+        for p in neurons.parameters():
+            p.copy_(torch.linspace(-60, 60, p.numel()).view_as(p))
+    params = neurons.soma_parameters()
+    decays = torch.cat([neurons.filter_decay().flatten(), params.membrane_decay, params.adaptation_decay])
+    assert decays.min() >= 0 and decays.max() <= 1
+    assert params.threshold.min() >= 0 and params.adaptation_strength.min() >= 0
+
+
+def test_initial_time_constants_and_gradients_reach_every_parameter():
+    neurons = SpikingNeurons(6, filters=3, filter_tau_min=1.0, filter_tau_max=16.0, membrane_decay=0.8, threshold=0.5, adaptive=True)
+    tau = -1.0 / torch.log(neurons.filter_decay()[0])
+    torch.testing.assert_close(tau, torch.tensor([1.0, 4.0, 16.0]))
+    params = neurons.soma_parameters()
+    torch.testing.assert_close(params.membrane_decay, torch.full((6,), 0.8))
+    torch.testing.assert_close(params.threshold, torch.full((6,), 0.5))
+    post, state = neurons.start(3)
+    total = 0
+    for t in range(6):
+        post, state = neurons(torch.randn(3, 6) + 1.0, state)
+        total = total + post.sum() + state.membrane.sum()
+    total.backward()
+    for name, p in neurons.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_sub_steps_give_spike_fractions():
+    neurons = SpikingNeurons(5, ticks_per_step=4)
+    post, state = neurons.start(2)
+    post, state = neurons(torch.full((2, 5), 3.0), state)
+    assert set((post * 4).round().unique().tolist()) <= {0.0, 1.0, 2.0, 3.0, 4.0}
+    assert post.max() > 0
+
+
+def test_spiking_ctm_trains_and_its_loss_falls(tmp_path):
+    cfg = tiny_config(steps=60, eval_every=10, lr=1e-2, warmup_steps=5)
+    cfg.task.sequence_length = 3
+    cfg.model.neuron = "spiking"
+    train(cfg, tmp_path, progress=False)
+    import json
+
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["loss"] < 0.9 * records[0]["loss"]
+
+
+@pytest.mark.parametrize(
+    "spiking, message",
+    [
+        ({"filters": 0}, "model.spiking.filters must be >= 1"),
+        ({"membrane_decay": 1.0}, r"model.spiking.membrane_decay must be in \(0, 1\)"),
+        ({"adaptation_decay": 0.0}, r"model.spiking.adaptation_decay must be in \(0, 1\)"),
+        ({"surrogate": "relu"}, "model.spiking.surrogate = 'relu' is not one of"),
+        ({"filter_tau_min": 9.0, "filter_tau_max": 2.0}, "filter_tau_min <= filter_tau_max"),
+        ({"threshold": -1.0}, "model.spiking.threshold must be > 0"),
+        ({"ticks_per_step": 0}, "model.spiking.ticks_per_step must be >= 1"),
+    ],
+)
+def test_invalid_spiking_configs_are_rejected(spiking, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict({"model": {"neuron": "spiking", "spiking": spiking}})
