@@ -33,7 +33,7 @@ TASKS = ("parity",)
 NEURONS = ("nlm", "spiking")
 SURROGATES = ("atan", "fast-sigmoid")
 SYNAPSES = ("mlp",)
-SYNCHRONIES = ("decayed-pairwise",)
+SYNCHRONIES = ("decayed-pairwise", "spike-multiscale")
 PAIRINGS = ("random-pairing", "first-last", "random")
 POSITIONAL_EMBEDDINGS = ("rotational-1d", "none")
 DEVICES = ("auto", "cpu", "cuda")
@@ -75,6 +75,15 @@ class SpikingConfig:
 
 
 @dataclass
+class SpikeSynchronyConfig:
+    """synchrony = "spike-multiscale": decayed pairwise synchrony of spike traces filtered at
+    each timescale (ticks), concatenated; `normalised` bounds it like a correlation."""
+
+    timescales: list[float] = field(default_factory=lambda: [2.0, 8.0, 32.0])
+    normalised: bool = False
+
+
+@dataclass
 class ModelConfig:
     ticks: int = 25
     d_model: int = 128
@@ -92,6 +101,7 @@ class ModelConfig:
     dropout: float = 0.0
     nlm: NLMConfig = field(default_factory=NLMConfig)
     spiking: SpikingConfig = field(default_factory=SpikingConfig)
+    spike_synchrony: SpikeSynchronyConfig = field(default_factory=SpikeSynchronyConfig)
 
 
 @dataclass
@@ -126,11 +136,20 @@ class Config:
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0]).split(' ', 1)[1]}s"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check one leaf value against its declared type; ints are accepted where floats are."""
+    if typing.get_origin(tp) is list:
+        if isinstance(value, list):
+            try:
+                return [_coerce(item, typing.get_args(tp)[0], key) for item in value]
+            except ConfigError:
+                pass
+        raise ConfigError(f"config: {key} must be {_type_name(tp)}, got {value!r}")
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -221,6 +240,9 @@ def validate(cfg: Config) -> Config:
         _check(value > 0, f"model.spiking.{key} must be > 0, got {value}")
     _check_choice(sp.surrogate, SURROGATES, "model.spiking.surrogate")
     _check(sp.ticks_per_step >= 1, f"model.spiking.ticks_per_step must be >= 1, got {sp.ticks_per_step}")
+    ss = m.spike_synchrony
+    _check(len(ss.timescales) >= 1 and all(t > 0 for t in ss.timescales),
+           f"model.spike_synchrony.timescales must be a non-empty list of positive numbers (ticks), got {ss.timescales}")
     _check(tr.steps >= 1, f"train.steps must be >= 1, got {tr.steps}")
     _check(tr.batch_size >= 1, f"train.batch_size must be >= 1, got {tr.batch_size}")
     _check(tr.lr > 0, f"train.lr must be > 0, got {tr.lr}")

@@ -27,8 +27,11 @@ class RateCTM(CTM):
         prediction_shape: tuple[int, ...],
         generator: torch.Generator | None = None,
     ):
+        multiscale = cfg.synchrony == "spike-multiscale"
         synchrony = DecayedPairwiseSynchrony(
-            cfg.d_model, cfg.n_synch_action, cfg.n_synch_out, cfg.neuron_pairing, cfg.n_self_pairs, generator
+            cfg.d_model, cfg.n_synch_action, cfg.n_synch_out, cfg.neuron_pairing, cfg.n_self_pairs, generator,
+            timescales=cfg.spike_synchrony.timescales if multiscale else None,
+            normalised=multiscale and cfg.spike_synchrony.normalised,
         )
         attention = SynchronyAttention(d_features, cfg.d_input, cfg.heads, synchrony.size_action, cfg.dropout)
         synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)

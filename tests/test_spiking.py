@@ -161,3 +161,106 @@ def test_spiking_ctm_trains_and_its_loss_falls(tmp_path):
 def test_invalid_spiking_configs_are_rejected(spiking, message):
     with pytest.raises(ConfigError, match=message):
         from_dict({"model": {"neuron": "spiking", "spiking": spiking}})
+
+
+def _explicit_multiscale(sync, spikes, readout):
+    """Explicit form: traces per timescale, then decayed sums over all past ticks, per scale."""
+    from neurosync.parts.synchrony import pair_indices
+
+    ticks = spikes.shape[0] - 1
+    decay_trace = sync.trace_decay.view(-1).double()
+    left, right = pair_indices(sync.pairing, getattr(sync, f"{readout}_neurons_left"), getattr(sync, f"{readout}_neurons_right"))
+    pair_decay = getattr(sync, f"decay_{readout}").detach().double().view(len(decay_trace), -1)
+    results = []
+    for m, lam in enumerate(decay_trace):
+        trace = torch.zeros_like(spikes[0])
+        traces = []
+        for s in spikes:  # x[t] = λ x[t−1] + (1 − λ) s[t], x[−1] = 0
+            trace = lam * trace + (1 - lam) * s
+            traces.append(trace)
+        traces = torch.stack(traces)  # (ticks+1, batch, neurons)
+        weights = torch.exp(-pair_decay[m].unsqueeze(0) * torch.arange(ticks, -1, -1, dtype=torch.float64).unsqueeze(1))
+        xi, xj = traces[:, :, left], traces[:, :, right]
+        weighted = (weights.unsqueeze(1) * xi * xj).sum(0)
+        if sync.normalised:
+            power = (weights.unsqueeze(1) * xi * xi).sum(0) * (weights.unsqueeze(1) * xj * xj).sum(0)
+            results.append(weighted / torch.sqrt(power + sync.EPSILON))
+        else:
+            results.append(weighted / weights.sum(0).sqrt())
+    return torch.cat(results, dim=1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(normalised=st.booleans(), pairing=st.sampled_from(["random-pairing", "first-last"]), ticks=st.integers(1, 10),
+       seed=st.integers(0, 1000))
+def test_multiscale_spike_synchrony_equals_explicit_form(normalised, pairing, ticks, seed):
+    from neurosync.parts.synchrony import DecayedPairwiseSynchrony
+
+    gen = torch.Generator().manual_seed(seed)
+    sync = DecayedPairwiseSynchrony(10, 3, 4, pairing, generator=gen, timescales=[1.5, 4.0, 16.0], normalised=normalised).double()
+    with torch.no_grad():
+        sync.decay_action.uniform_(0, 2, generator=gen)
+        sync.decay_out.uniform_(0, 2, generator=gen)
+    spikes = (torch.rand(ticks + 1, 2, 10, generator=gen) < 0.4).double()
+    state = sync.start(spikes[0])
+    for t in range(1, ticks + 1):
+        state = sync(spikes[t], state)
+    action, out = sync.read(state)
+    assert action.shape[1] == 3 * (3 if pairing == "random-pairing" else 6)
+    torch.testing.assert_close(action, _explicit_multiscale(sync, spikes, "action"))
+    torch.testing.assert_close(out, _explicit_multiscale(sync, spikes, "out"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), rate=st.floats(0.0, 1.0))
+def test_normalised_spike_synchrony_is_bounded(seed, rate):
+    from neurosync.parts.synchrony import DecayedPairwiseSynchrony
+
+    gen = torch.Generator().manual_seed(seed)
+    sync = DecayedPairwiseSynchrony(12, 6, 6, "random-pairing", n_self_pairs=2, generator=gen, timescales=[2.0, 8.0], normalised=True)
+    state = sync.start(torch.zeros(3, 12))
+    for _ in range(20):
+        state = sync((torch.rand(3, 12, generator=gen) < rate).float(), state)
+    action, out = sync.read(state)
+    both = torch.cat((action, out), 1)
+    assert torch.isfinite(both).all() and both.min() >= 0 and both.max() <= 1
+
+
+def test_normalised_synchrony_of_a_neuron_with_itself_is_one_and_silence_is_zero():
+    from neurosync.parts.synchrony import DecayedPairwiseSynchrony
+
+    sync = DecayedPairwiseSynchrony(4, 2, 2, "first-last", timescales=[3.0], normalised=True)
+    state = sync.start(torch.zeros(1, 4))
+    for t in range(12):  # neurons 0 and 2 fire every other tick, 1 and 3 never
+        state = sync(torch.tensor([[float(t % 2), 0.0, float(t % 2), 0.0]]), state)
+    action, out = sync.read(state)  # out: neurons (0, 1) -> pairs (0,0), (0,1), (1,1); action: (2,2), (2,3), (3,3)
+    assert out[0, 0].item() == pytest.approx(1.0, abs=1e-4) and out[0, 1].item() == 0.0 and out[0, 2].item() == 0.0
+    assert action[0, 0].item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_spiking_ctm_with_spike_synchrony_trains(tmp_path):
+    import json
+
+    cfg = tiny_config(steps=60, eval_every=10, lr=1e-2, warmup_steps=5)
+    cfg.task.sequence_length = 3
+    cfg.model.neuron = "spiking"
+    cfg.model.synchrony = "spike-multiscale"
+    cfg.model.spike_synchrony.timescales = [2.0, 8.0]
+    train(cfg, tmp_path, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["loss"] < 0.9 * records[0]["loss"]
+
+
+def test_normalised_spike_synchrony_passes_finite_gradients_to_every_parameter():
+    from neurosync.build import build_model
+
+    cfg = tiny_config()
+    cfg.model.neuron = "spiking"
+    cfg.model.synchrony = "spike-multiscale"
+    cfg.model.spike_synchrony.normalised = True
+    model = build_model(cfg)
+    out = model(torch.randint(0, 2, (8, 6), generator=torch.Generator().manual_seed(0)).float() * 2 - 1)
+    (out.logits.square().mean() + out.certainty.mean()).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert model.synchrony.size_out == 3 * cfg.model.n_synch_out

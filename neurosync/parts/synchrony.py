@@ -15,6 +15,9 @@ once per pair, not per batch element. The decay is a learned parameter per pair,
 Two readouts share the recurrence: *action* synchrony (queries attention) and *output*
 synchrony (projected to logits). Their pairs are concatenated so that one gather and one
 multiply serve both.
+
+For spike trains the same recurrence runs on traces filtered at several timescales, and an
+optional normalised (coherence-like) form bounds it; see :class:`DecayedPairwiseSynchrony`.
 """
 
 from __future__ import annotations
@@ -62,22 +65,42 @@ def synchrony_size(pairing: str, n_synch: int) -> int:
 class DecayedPairwiseSynchrony(nn.Module):
     """Action and output synchrony with a learned exponential decay per pair.
 
-    Interface (shared with the spike synchrony of later parts)::
+    With ``timescales=None`` (the paper's CTM) the pairwise products are taken of the
+    post-activations themselves. With timescales τ_m (ticks), post-activations (spikes) are
+    first low-pass filtered into one trace per timescale, x_m[t] = λ_m x_m[t−1] + (1 − λ_m) s[t]
+    with λ_m = exp(−1/τ_m) (running firing-rate estimates from fast to slow); synchrony runs on
+    each trace with its own learned per-pair decays, and the timescales are concatenated
+    (scale-major) in the representation.
+
+        S_ij = Σ_τ r^(t−τ) x_i x_j / sqrt(Σ_τ r^(t−τ))                                (default)
+        C_ij = Σ_τ r^(t−τ) x_i x_j / sqrt(Σ r^(t−τ) x_i² · Σ r^(t−τ) x_j² + ε)       (normalised)
+
+    The normalised form is a decayed (uncentred) correlation coefficient: |C| ≤ 1 by
+    Cauchy–Schwarz, 1 for proportional traces, 0 when either neuron is silent.
+
+    Interface (shared by every synchrony part)::
 
         state = synchrony.start(post)           # post (batch, neurons)
         state = synchrony(post, state)          # one tick
         action, out = synchrony.read(state)     # (batch, size_action), (batch, size_out)
     """
 
-    def __init__(self, d_model, n_synch_action, n_synch_out, pairing, n_self_pairs=0, generator=None):
+    EPSILON = 1e-6
+
+    def __init__(self, d_model, n_synch_action, n_synch_out, pairing, n_self_pairs=0, generator=None,
+                 timescales=None, normalised=False):
         super().__init__()
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
-        self.pairing = pairing
+        self.pairing, self.d_model, self.normalised = pairing, d_model, normalised
+        self.scales = len(timescales) if timescales else 1
+        decay = torch.exp(-1.0 / torch.tensor(timescales, dtype=torch.float32)).view(1, -1, 1) if timescales else None
+        self.register_buffer("trace_decay", decay)
         for readout, n_synch in (("action", n_synch_action), ("out", n_synch_out)):
             left, right = select_neurons(pairing, d_model, n_synch, readout, n_self_pairs, generator)
             self.register_buffer(f"{readout}_neurons_left", left)
             self.register_buffer(f"{readout}_neurons_right", right)
-            self.register_parameter(f"decay_{readout}", nn.Parameter(torch.zeros(synchrony_size(pairing, n_synch))))
+            size = self.scales * synchrony_size(pairing, n_synch)
+            self.register_parameter(f"decay_{readout}", nn.Parameter(torch.zeros(size)))
         self.size_action = self.decay_action.numel()
         self.size_out = self.decay_out.numel()
         self.register_buffer("pair_left", torch.empty(0, dtype=torch.long), persistent=False)
@@ -85,36 +108,54 @@ class DecayedPairwiseSynchrony(nn.Module):
         self.rebuild_pairs()
 
     def rebuild_pairs(self) -> None:
-        """Derive the (action ++ out) pair index lists from the stored neuron lists."""
-        sides = [
-            pair_indices(self.pairing, getattr(self, f"{readout}_neurons_left"), getattr(self, f"{readout}_neurons_right"))
-            for readout in ("action", "out")
-        ]
-        self.pair_left = torch.cat([left for left, _ in sides])
-        self.pair_right = torch.cat([right for _, right in sides])
+        """Derive the (action ++ out) pair index lists from the stored neuron lists; with
+        timescales, pairs index the flattened (scale, neuron) traces: m·D + i."""
+        lefts, rights = [], []
+        for readout in ("action", "out"):
+            left, right = pair_indices(self.pairing, getattr(self, f"{readout}_neurons_left"), getattr(self, f"{readout}_neurons_right"))
+            for m in range(self.scales):
+                lefts.append(left + m * self.d_model)
+                rights.append(right + m * self.d_model)
+        self.pair_left, self.pair_right = torch.cat(lefts), torch.cat(rights)
 
     def _load_from_state_dict(self, *args, **kwargs):
         super()._load_from_state_dict(*args, **kwargs)
         self.rebuild_pairs()
 
-    def _pairwise_product(self, post: torch.Tensor) -> torch.Tensor:
-        return post[:, self.pair_left] * post[:, self.pair_right]
+    def _update(self, traces: torch.Tensor, state=None):
+        """Add one tick of pairwise products to the decayed sums (state None: start)."""
+        flat = traces.flatten(1)
+        left, right = flat[:, self.pair_left], flat[:, self.pair_right]
+        product = left * right
+        powers = (left * left, right * right) if self.normalised else (None, None)
+        if state is None:
+            rate = torch.exp(-torch.cat((self.decay_action, self.decay_out)))
+            return traces, product, torch.ones_like(rate), *powers, rate
+        _, weighted, normaliser, power_left, power_right, rate = state
+        if self.normalised:
+            powers = (rate * power_left + powers[0], rate * power_right + powers[1])
+        return traces, rate * weighted + product, rate * normaliser + 1, *powers, rate
+
+    def _filter(self, post: torch.Tensor, traces: torch.Tensor | None) -> torch.Tensor:
+        if self.trace_decay is None:
+            return post
+        drive = (1 - self.trace_decay) * post.unsqueeze(1)  # (batch, scales, neurons)
+        return drive if traces is None else self.trace_decay * traces + drive
 
     def start(self, post: torch.Tensor):
         """Start the recurrence from the start post-activations; clamps the decays."""
         with torch.no_grad():
             self.decay_action.clamp_(0, DECAY_MAX)
             self.decay_out.clamp_(0, DECAY_MAX)
-        rate = torch.exp(-torch.cat((self.decay_action, self.decay_out)))
-        weighted = self._pairwise_product(post)
-        normaliser = torch.ones_like(rate)
-        return weighted, normaliser, rate
+        return self._update(self._filter(post, None))
 
     def forward(self, post: torch.Tensor, state):
-        weighted, normaliser, rate = state
-        return rate * weighted + self._pairwise_product(post), rate * normaliser + 1, rate
+        return self._update(self._filter(post, state[0]), state)
 
     def read(self, state) -> tuple[torch.Tensor, torch.Tensor]:
-        weighted, normaliser, _ = state
-        synchrony = weighted * torch.rsqrt(normaliser)
+        _, weighted, normaliser, power_left, power_right, _ = state
+        if self.normalised:
+            synchrony = weighted * torch.rsqrt(power_left * power_right + self.EPSILON)
+        else:
+            synchrony = weighted * torch.rsqrt(normaliser)
         return synchrony[:, : self.size_action], synchrony[:, self.size_action :]
