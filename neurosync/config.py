@@ -32,7 +32,9 @@ class ConfigError(ValueError):
 TASKS = ("parity",)
 NEURONS = ("nlm", "spiking")
 SURROGATES = ("atan", "fast-sigmoid")
-SYNAPSES = ("mlp",)
+SYNAPSES = ("mlp", "plastic")
+PLASTICITY_RULES = ("miconi",)
+PLASTICITY_IMPLEMENTATIONS = ("dense", "factorised")
 SYNCHRONIES = ("decayed-pairwise", "spike-multiscale")
 PAIRINGS = ("random-pairing", "first-last", "random")
 POSITIONAL_EMBEDDINGS = ("rotational-1d", "none")
@@ -84,6 +86,19 @@ class SpikeSynchronyConfig:
 
 
 @dataclass
+class PlasticityConfig:
+    """synapse = "plastic": linear synapse with a Hebbian fast weight that evolves within a
+    thought (neurosync/parts/plastic.py). learning_rate is η's initial value (learned per
+    neuron), trace_timescale in ticks; "factorised" uses a rank-one α and O(ticks·neurons) memory."""
+
+    rule: str = "miconi"
+    implementation: str = "dense"
+    learning_rate: float = 0.1
+    trace_timescale: float = 2.0
+    alpha_init: float = 0.1
+
+
+@dataclass
 class ModelConfig:
     ticks: int = 25
     d_model: int = 128
@@ -102,6 +117,7 @@ class ModelConfig:
     nlm: NLMConfig = field(default_factory=NLMConfig)
     spiking: SpikingConfig = field(default_factory=SpikingConfig)
     spike_synchrony: SpikeSynchronyConfig = field(default_factory=SpikeSynchronyConfig)
+    plasticity: PlasticityConfig = field(default_factory=PlasticityConfig)
 
 
 @dataclass
@@ -240,6 +256,12 @@ def validate(cfg: Config) -> Config:
         _check(value > 0, f"model.spiking.{key} must be > 0, got {value}")
     _check_choice(sp.surrogate, SURROGATES, "model.spiking.surrogate")
     _check(sp.ticks_per_step >= 1, f"model.spiking.ticks_per_step must be >= 1, got {sp.ticks_per_step}")
+    pl = m.plasticity
+    _check_choice(pl.rule, PLASTICITY_RULES, "model.plasticity.rule")
+    _check_choice(pl.implementation, PLASTICITY_IMPLEMENTATIONS, "model.plasticity.implementation")
+    _check(0 < pl.learning_rate < 1, f"model.plasticity.learning_rate must be in (0, 1) (exclusive), got {pl.learning_rate}")
+    _check(pl.trace_timescale > 0, f"model.plasticity.trace_timescale must be > 0 (ticks), got {pl.trace_timescale}")
+    _check(pl.alpha_init >= 0, f"model.plasticity.alpha_init must be >= 0, got {pl.alpha_init}")
     ss = m.spike_synchrony
     _check(len(ss.timescales) >= 1 and all(t > 0 for t in ss.timescales),
            f"model.spike_synchrony.timescales must be a non-empty list of positive numbers (ticks), got {ss.timescales}")

@@ -3,10 +3,10 @@
 Per thought (Darlow et al. 2025, Alg. 1)::
 
     tokens      = backbone(x);  keys, values = attention.prepare(tokens)      # once
-    z, memory   = neuron.start(batch);  sync = synchrony.start(z)
+    z, memory   = neuron.start(batch);  sync = synchrony.start(z);  syn = synapse.start(batch)
     for tick in 1..T:                                      # CTM.tick
         o, attn = attention(action_synchrony(sync))        # perceive
-        a       = synapse(o, z)                            # pre-activations (batch, neurons)
+        a, syn  = synapse(o, z, syn)                       # pre-activations (batch, neurons)
         z, mem  = neuron(a, mem)                           # post-activations (batch, neurons)
         sync    = synchrony(z, sync)                       # decayed pairwise products
         logits  = readout(output_synchrony(sync)); certainty = 1 - normalised entropy
@@ -65,26 +65,29 @@ class CTM(nn.Module):
         so other batch sizes do not trigger recompilation."""
         self._compiled_tick = torch.compile(self.tick, **options)
 
-    def tick(self, sync, post, memory, keys, values, query_weight, query_bias):
+    def tick(self, sync, post, memory, synapse_state, keys, values, query_weight, query_bias):
         """One thought tick: perceive, synapse, neuron, synchrony, readout."""
         action, _ = self.synchrony.read(sync)
         attended, _ = self.attention(action, keys, values, query_weight, query_bias)
-        pre = self.synapse(attended, post)
+        pre, synapse_state = self.synapse(attended, post, synapse_state)
         post, memory = self.neuron(pre, memory)
         sync = self.synchrony(post, sync)
         _, out = self.synchrony.read(sync)
         logits = self.readout(out)
-        return sync, post, memory, logits, 1.0 - normalised_entropy(logits, self.prediction_shape)
+        return sync, post, memory, synapse_state, logits, 1.0 - normalised_entropy(logits, self.prediction_shape)
 
     def forward(self, x: torch.Tensor) -> CTMOutput:
         batch = x.shape[0]
         keys, values, query_weight, query_bias = self.attention.prepare(self.backbone(x))
         post, memory = self.neuron.start(batch)
         sync = self.synchrony.start(post)
+        synapse_state = self.synapse.start(batch)
         tick = self._compiled_tick if self.training and self._compiled_tick is not None else self.tick
         logits, certainty = [], []
         for _ in range(self.ticks):
-            sync, post, memory, tick_logits, tick_certainty = tick(sync, post, memory, keys, values, query_weight, query_bias)
+            sync, post, memory, synapse_state, tick_logits, tick_certainty = tick(
+                sync, post, memory, synapse_state, keys, values, query_weight, query_bias
+            )
             logits.append(tick_logits)
             certainty.append(tick_certainty)
         return CTMOutput(torch.stack(logits, dim=1), torch.stack(certainty, dim=1), self.synchrony.read(sync)[1])

@@ -11,6 +11,7 @@ from .config import ModelConfig
 from .ctm import CTM
 from .parts.neurons import NeuronLevelModels
 from .parts.perception import SynchronyAttention
+from .parts.plastic import PlasticSynapse
 from .parts.spiking import SpikingNeurons
 from .parts.synapses import build_synapse
 from .parts.synchrony import DecayedPairwiseSynchrony
@@ -34,7 +35,11 @@ class RateCTM(CTM):
             normalised=multiscale and cfg.spike_synchrony.normalised,
         )
         attention = SynchronyAttention(d_features, cfg.d_input, cfg.heads, synchrony.size_action, cfg.dropout)
-        synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
+        if cfg.synapse == "plastic":
+            pl = cfg.plasticity
+            synapse = PlasticSynapse(cfg.d_input, cfg.d_model, pl.implementation, pl.learning_rate, pl.trace_timescale, pl.alpha_init)
+        else:
+            synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
         neuron = build_neuron(cfg)
         super().__init__(backbone, attention, synapse, neuron, synchrony, cfg.ticks, prediction_shape)
         self.config = cfg

@@ -1,7 +1,12 @@
 """Synapse models: pre-activations from [attention output, previous post-activations].
 
-``synapse(attention_out, post_activation) -> pre_activation``, all (batch, ·). The synapse is
-the CTM's only cross-neuron recurrence; the rate versions here are the paper's.
+Interface (shared with the plastic synapses)::
+
+    state = synapse.start(batch)                                  # per-thought state, or None
+    pre, state = synapse(attention_out, post_activation, state)   # all (batch, ·)
+
+The synapse is the CTM's only cross-neuron recurrence; the rate versions here are the paper's
+and stateless.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ class GLUSynapse(nn.Module):
         self.linear = nn.Linear(d_in, 2 * d_model)
         self.norm = nn.LayerNorm(d_model)
 
-    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor) -> torch.Tensor:
+    def start(self, batch: int) -> None:
+        return None
+
+    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state=None):
         x = torch.cat((attention_out, post_activation), dim=-1)
-        return self.norm(nn.functional.glu(self.linear(self.dropout(x)), dim=-1))
+        return self.norm(nn.functional.glu(self.linear(self.dropout(x)), dim=-1)), state
 
 
 def _block(d_in: int, d_out: int, dropout: float) -> nn.Sequential:
@@ -43,14 +51,17 @@ class UNetSynapse(nn.Module):
         self.up = nn.ModuleList(_block(widths[i + 1], widths[i], dropout) for i in range(depth - 1))
         self.skip_norms = nn.ModuleList(nn.LayerNorm(widths[i]) for i in range(depth - 1))
 
-    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor) -> torch.Tensor:
+    def start(self, batch: int) -> None:
+        return None
+
+    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state=None):
         levels = [self.first(torch.cat((attention_out, post_activation), dim=-1))]
         for layer in self.down:
             levels.append(layer(levels[-1]))
         out = levels[-1]
         for i in reversed(range(len(self.up))):
             out = self.skip_norms[i](self.up[i](out) + levels[i])
-        return out
+        return out, state
 
 
 def build_synapse(d_in: int, d_model: int, depth: int, dropout: float) -> nn.Module:
