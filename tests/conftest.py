@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,18 @@ def tiny_config(**train):
         "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "eval_samples": 32, "final_eval_samples": 64,
                   "checkpoint_every": 3, "warmup_steps": 2, **train},
     })
+
+
+def parity3_config(**model):
+    """tiny_config on 3-bit parity with settings under which 60 steps visibly learn;
+    `model` sets [model] keys, e.g. neuron="spiking"."""
+    cfg = tiny_config(steps=60, eval_every=10, lr=1e-2, warmup_steps=5)
+    cfg.task.sequence_length = 3
+    for key, value in model.items():
+        setattr(cfg.model, key, value)
+    return cfg
+
+
+def read_metrics(run_dir):
+    """The evaluation records a run wrote to metrics.jsonl, in order."""
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]

@@ -1,11 +1,9 @@
 """Plastic synapses: Miconi's rule against explicit loops; dense = factorised; bounded; trains."""
 
-import json
-
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import parity3_config, read_metrics
 from neurosync.config import ConfigError, from_dict
 from neurosync.parts.plastic import PlasticSynapse
 from neurosync.training import train
@@ -89,12 +87,10 @@ def test_fast_weight_starts_at_zero_and_stays_bounded():
 
 @pytest.mark.parametrize("implementation", ["dense", "factorised"])
 def test_ctm_with_plastic_synapses_trains(tmp_path, implementation):
-    cfg = tiny_config(steps=60, eval_every=10, lr=1e-2, warmup_steps=5)
-    cfg.task.sequence_length = 3
-    cfg.model.synapse = "plastic"
+    cfg = parity3_config(synapse="plastic")
     cfg.model.plasticity.implementation = implementation
     train(cfg, tmp_path, progress=False)
-    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(tmp_path)
     assert records[-1]["loss"] < 0.9 * records[0]["loss"]
 
 

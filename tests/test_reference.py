@@ -1,7 +1,6 @@
 """The RateCTM reproduces the reference CTM's outputs at every tick from its weights."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import tiny_config
+from conftest import parity3_config, read_metrics, tiny_config
 from neurosync.config import ConfigError, from_dict
 from neurosync.parts.spiking import SomaParameters, SpikingNeurons, SpikingState, dendrite_step, soma_step, spike
 from neurosync.training import train
@@ -136,13 +136,8 @@ def test_sub_steps_give_spike_fractions():
 
 
 def test_spiking_ctm_trains_and_its_loss_falls(tmp_path):
-    cfg = tiny_config(steps=60, eval_every=10, lr=1e-2, warmup_steps=5)
-    cfg.task.sequence_length = 3
-    cfg.model.neuron = "spiking"
-    train(cfg, tmp_path, progress=False)
-    import json
-
-    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train(parity3_config(neuron="spiking"), tmp_path, progress=False)
+    records = read_metrics(tmp_path)
     assert records[-1]["loss"] < 0.9 * records[0]["loss"]
 
 
@@ -239,15 +234,10 @@ def test_normalised_synchrony_of_a_neuron_with_itself_is_one_and_silence_is_zero
 
 
 def test_spiking_ctm_with_spike_synchrony_trains(tmp_path):
-    import json
-
-    cfg = tiny_config(steps=60, eval_every=10, lr=1e-2, warmup_steps=5)
-    cfg.task.sequence_length = 3
-    cfg.model.neuron = "spiking"
-    cfg.model.synchrony = "spike-multiscale"
+    cfg = parity3_config(neuron="spiking", synchrony="spike-multiscale")
     cfg.model.spike_synchrony.timescales = [2.0, 8.0]
     train(cfg, tmp_path, progress=False)
-    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(tmp_path)
     assert records[-1]["loss"] < 0.9 * records[0]["loss"]
 
 

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import parity3_config, read_metrics, tiny_config
 from neurosync import checkpoint
 from neurosync.build import build_model
 from neurosync.config import ConfigError
@@ -31,10 +31,8 @@ def test_resume_equals_uninterrupted_run_bit_for_bit(tmp_path):
 
 
 def test_training_learns_a_small_parity_and_writes_the_run(tmp_path):
-    cfg = tiny_config(steps=60, eval_every=10, lr=1e-2, warmup_steps=5)
-    cfg.task.sequence_length = 3
-    result = train(cfg, tmp_path, progress=False)
-    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    result = train(parity3_config(), tmp_path, progress=False)
+    records = read_metrics(tmp_path)
     assert [r["step"] for r in records] == [10, 20, 30, 40, 50, 60]
     assert (tmp_path / "results.json").exists() and (tmp_path / "config.json").exists()
     assert result["eval_samples"] == 8  # all 2**3 sequences

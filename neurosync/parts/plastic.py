@@ -30,9 +30,6 @@ import math
 import torch
 from torch import nn
 
-IMPLEMENTATIONS = ("dense", "factorised")
-
-
 class PlasticSynapse(nn.Module):
     """Linear synapse with a Miconi-rule fast weight; same interface as the rate synapses."""
 
@@ -42,7 +39,7 @@ class PlasticSynapse(nn.Module):
         self.implementation = implementation
         self.input = nn.Linear(d_input, d_model)
         self.recurrent = nn.Linear(d_model, d_model, bias=False)
-        self.eta_raw = nn.Parameter(torch.full((d_model,), math.log(learning_rate / (1 - learning_rate))))
+        self.eta_raw = nn.Parameter(torch.logit(torch.full((d_model,), learning_rate)))
         self.trace_decay = math.exp(-1.0 / trace_timescale)
         if implementation == "dense":
             self.alpha = nn.Parameter(torch.full((d_model, d_model), alpha_init))

@@ -30,9 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SURROGATES = ("atan", "fast-sigmoid")
-
-
 class SpikeFunction(torch.autograd.Function):
     """Heaviside H(x) = [x > 0] forward; surrogate derivative backward:
 
@@ -100,10 +97,6 @@ def soma_step(
     return spike(membrane - threshold, surrogate, slope), membrane, adaptation
 
 
-def _logit(p: float) -> float:
-    return math.log(p / (1 - p))
-
-
 def _softplus_inverse(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
@@ -138,11 +131,11 @@ class SpikingNeurons(nn.Module):
         self.filter_decay_raw = nn.Parameter(torch.logit(torch.exp(-1.0 / taus)).repeat(neurons, 1))
         self.filter_weight = nn.Parameter(torch.full((neurons, filters), 1.0 / filters))
         self.dendrite_bias = nn.Parameter(torch.zeros(neurons))
-        self.membrane_decay_raw = nn.Parameter(torch.full((neurons,), _logit(membrane_decay)))
+        self.membrane_decay_raw = nn.Parameter(torch.logit(torch.full((neurons,), membrane_decay)))
         self.threshold_raw = nn.Parameter(torch.full((neurons,), _softplus_inverse(threshold)))
         self.adaptive = adaptive
         if adaptive:
-            self.adaptation_decay_raw = nn.Parameter(torch.full((neurons,), _logit(adaptation_decay)))
+            self.adaptation_decay_raw = nn.Parameter(torch.logit(torch.full((neurons,), adaptation_decay)))
             self.adaptation_strength_raw = nn.Parameter(torch.full((neurons,), _softplus_inverse(adaptation_strength)))
         self.neurons, self.n_filters = neurons, filters
         self.surrogate, self.surrogate_slope = surrogate, surrogate_slope
