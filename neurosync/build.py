@@ -6,7 +6,7 @@ import torch
 
 from .config import Config
 from .ctm import CTM
-from .rate import RateCTM
+from .rate import RateCTM, SpikingCTM
 from .tasks import get_task
 
 
@@ -16,4 +16,5 @@ def build_model(cfg: Config) -> CTM:
     torch.manual_seed(cfg.train.seed)
     backbone, d_features = task.backbone(cfg.task, cfg.model)
     generator = torch.Generator().manual_seed(cfg.train.seed)
-    return RateCTM(cfg.model, backbone, d_features, task.prediction_shape(cfg.task), generator)
+    cls = SpikingCTM if cfg.model.neuron == "spiking" else RateCTM
+    return cls(cfg.model, backbone, d_features, task.prediction_shape(cfg.task), generator)

@@ -33,7 +33,9 @@ TASKS = ("parity",)
 NEURONS = ("nlm", "spiking")
 SURROGATES = ("atan", "fast-sigmoid")
 SYNAPSES = ("mlp", "plastic")
-PLASTICITY_RULES = ("miconi",)
+PLASTICITY_RULES = ("miconi", "abcd", "neuromodulated")
+PLASTICITY_COEFFICIENTS = ("neuron", "synapse")
+MODULATORS = ("state", "certainty")
 PLASTICITY_IMPLEMENTATIONS = ("dense", "factorised")
 SYNCHRONIES = ("decayed-pairwise", "spike-multiscale")
 PAIRINGS = ("random-pairing", "first-last", "random")
@@ -61,7 +63,10 @@ class NLMConfig:
 class SpikingConfig:
     """Spiking neuron-level models (neuron = "spiking"): K dendritic filters driving a LIF/ALIF
     soma; see neurosync/parts/spiking.py for the equations. Time constants in sub-steps;
-    decays and thresholds are initial values, learned per neuron."""
+    decays and thresholds are initial values, learned per neuron. rate_regularisation > 0 adds
+    rate_regularisation · mean_i (r_i − target_rate)² to the loss, r_i neuron i's firing
+    probability per sub-step over the batch and ticks (homeostasis: no silent, no saturated
+    neurons)."""
 
     filters: int = 3
     filter_tau_min: float = 1.0
@@ -74,6 +79,8 @@ class SpikingConfig:
     surrogate: str = "atan"
     surrogate_slope: float = 2.0
     ticks_per_step: int = 1
+    target_rate: float = 0.1
+    rate_regularisation: float = 0.0
 
 
 @dataclass
@@ -89,13 +96,19 @@ class SpikeSynchronyConfig:
 class PlasticityConfig:
     """synapse = "plastic": linear synapse with a Hebbian fast weight that evolves within a
     thought (neurosync/parts/plastic.py). learning_rate is η's initial value (learned per
-    neuron), trace_timescale in ticks; "factorised" uses a rank-one α and O(ticks·neurons) memory."""
+    neuron), trace_timescale in ticks; "factorised" uses a rank-one α and O(ticks·neurons) memory.
+    rule "abcd" (dense only) takes A–D per postsynaptic "neuron" or per "synapse" and clips H
+    to [−clip, clip]; rule "neuromodulated" computes η each tick from the network's "state" or
+    its previous "certainty" (modulator)."""
 
     rule: str = "miconi"
     implementation: str = "dense"
     learning_rate: float = 0.1
     trace_timescale: float = 2.0
     alpha_init: float = 0.1
+    coefficients: str = "neuron"
+    clip: float = 1.0
+    modulator: str = "state"
 
 
 @dataclass
@@ -256,12 +269,19 @@ def validate(cfg: Config) -> Config:
         _check(value > 0, f"model.spiking.{key} must be > 0, got {value}")
     _check_choice(sp.surrogate, SURROGATES, "model.spiking.surrogate")
     _check(sp.ticks_per_step >= 1, f"model.spiking.ticks_per_step must be >= 1, got {sp.ticks_per_step}")
+    _check(0 <= sp.target_rate <= 1, f"model.spiking.target_rate must be in [0, 1] (spikes per step), got {sp.target_rate}")
+    _check(sp.rate_regularisation >= 0, f"model.spiking.rate_regularisation must be >= 0 (0 disables it), got {sp.rate_regularisation}")
     pl = m.plasticity
     _check_choice(pl.rule, PLASTICITY_RULES, "model.plasticity.rule")
     _check_choice(pl.implementation, PLASTICITY_IMPLEMENTATIONS, "model.plasticity.implementation")
     _check(0 < pl.learning_rate < 1, f"model.plasticity.learning_rate must be in (0, 1) (exclusive), got {pl.learning_rate}")
     _check(pl.trace_timescale > 0, f"model.plasticity.trace_timescale must be > 0 (ticks), got {pl.trace_timescale}")
     _check(pl.alpha_init >= 0, f"model.plasticity.alpha_init must be >= 0, got {pl.alpha_init}")
+    _check_choice(pl.coefficients, PLASTICITY_COEFFICIENTS, "model.plasticity.coefficients")
+    _check_choice(pl.modulator, MODULATORS, "model.plasticity.modulator")
+    _check(pl.clip > 0, f"model.plasticity.clip must be > 0, got {pl.clip}")
+    _check(not (pl.rule == "abcd" and pl.implementation == "factorised"),
+           "model.plasticity.rule = 'abcd' needs implementation = 'dense' (its clipped update has no factorised form)")
     ss = m.spike_synchrony
     _check(len(ss.timescales) >= 1 and all(t > 0 for t in ss.timescales),
            f"model.spike_synchrony.timescales must be a non-empty list of positive numbers (ticks), got {ss.timescales}")

@@ -4,12 +4,13 @@ Per thought (Darlow et al. 2025, Alg. 1)::
 
     tokens      = backbone(x);  keys, values = attention.prepare(tokens)      # once
     z, memory   = neuron.start(batch);  sync = synchrony.start(z);  syn = synapse.start(batch)
+    c = 0
     for tick in 1..T:                                      # CTM.tick
         o, attn = attention(action_synchrony(sync))        # perceive
-        a, syn  = synapse(o, z, syn)                       # pre-activations (batch, neurons)
+        a, syn  = synapse(o, z, syn, c)                    # pre-activations (batch, neurons)
         z, mem  = neuron(a, mem)                           # post-activations (batch, neurons)
         sync    = synchrony(z, sync)                       # decayed pairwise products
-        logits  = readout(output_synchrony(sync)); certainty = 1 - normalised entropy
+        logits  = readout(output_synchrony(sync)); c = 1 - normalised entropy   # certainty
 
 Parts only meet through these calls, so a spiking neuron, a plastic synapse or spike-train
 synchrony replace the rate parts without touching this loop.
@@ -37,11 +38,14 @@ def normalised_entropy(logits: torch.Tensor, prediction_shape: tuple[int, ...]) 
 @dataclass
 class CTMOutput:
     """logits (batch, ticks, outputs); certainty (batch, ticks) = 1 - normalised entropy;
-    output synchrony after the last tick (batch, size_out)."""
+    output synchrony after the last tick (batch, size_out); activity (batch, neurons) = the
+    post-activations averaged over ticks (for spiking neurons: the firing probability per
+    simulation step)."""
 
     logits: torch.Tensor
     certainty: torch.Tensor
     synchrony_out: torch.Tensor
+    activity: torch.Tensor
 
 
 class CTM(nn.Module):
@@ -65,11 +69,11 @@ class CTM(nn.Module):
         so other batch sizes do not trigger recompilation."""
         self._compiled_tick = torch.compile(self.tick, **options)
 
-    def tick(self, sync, post, memory, synapse_state, keys, values, query_weight, query_bias):
+    def tick(self, sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias):
         """One thought tick: perceive, synapse, neuron, synchrony, readout."""
         action, _ = self.synchrony.read(sync)
         attended, _ = self.attention(action, keys, values, query_weight, query_bias)
-        pre, synapse_state = self.synapse(attended, post, synapse_state)
+        pre, synapse_state = self.synapse(attended, post, synapse_state, certainty)
         post, memory = self.neuron(pre, memory)
         sync = self.synchrony(post, sync)
         _, out = self.synchrony.read(sync)
@@ -82,12 +86,15 @@ class CTM(nn.Module):
         post, memory = self.neuron.start(batch)
         sync = self.synchrony.start(post)
         synapse_state = self.synapse.start(batch)
+        certainty = post.new_zeros(batch)
         tick = self._compiled_tick if self.training and self._compiled_tick is not None else self.tick
-        logits, certainty = [], []
+        logits, certainties, activity = [], [], 0.0
         for _ in range(self.ticks):
-            sync, post, memory, synapse_state, tick_logits, tick_certainty = tick(
-                sync, post, memory, synapse_state, keys, values, query_weight, query_bias
+            sync, post, memory, synapse_state, tick_logits, certainty = tick(
+                sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias
             )
             logits.append(tick_logits)
-            certainty.append(tick_certainty)
-        return CTMOutput(torch.stack(logits, dim=1), torch.stack(certainty, dim=1), self.synchrony.read(sync)[1])
+            certainties.append(certainty)
+            activity = activity + post
+        return CTMOutput(torch.stack(logits, dim=1), torch.stack(certainties, dim=1), self.synchrony.read(sync)[1],
+                         activity / self.ticks)

@@ -17,3 +17,9 @@ def certainty_loss(per_tick: torch.Tensor, certainty: torch.Tensor) -> tuple[tor
     certain_tick = certainty.argmax(dim=1)
     loss = (per_tick[rows, min_loss_tick].mean() + per_tick[rows, certain_tick].mean()) / 2
     return loss, certain_tick
+
+
+def firing_rate_penalty(activity: torch.Tensor, target: float) -> torch.Tensor:
+    """Homeostatic regulariser: mean_i (r_i − target)², r_i = neuron i's firing probability
+    per simulation step averaged over the batch. activity (batch, neurons), as CTMOutput's."""
+    return (activity.mean(0) - target).square().mean()

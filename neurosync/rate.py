@@ -1,6 +1,10 @@
-"""RateCTM: the CTM of the paper (rate neurons with private MLPs, MLP/U-Net synapses,
-learned-decay pairwise synchrony). Each part can be swapped by config; with
-``model.neuron = "spiking"`` the neuron-level models are spiking units instead."""
+"""RateCTM and SpikingCTM: the one CTM tick loop assembled from parts chosen by config.
+
+RateCTM is the CTM of the paper (rate neurons with private MLPs, MLP/U-Net synapses,
+learned-decay pairwise synchrony). SpikingCTM is the same assembly with ``model.neuron =
+"spiking"`` (typically also ``synapse = "plastic"`` and ``synchrony = "spike-multiscale"``).
+Every other part can be swapped independently, so ablations are one-line config changes
+(e.g. a RateCTM with plastic synapses, or spiking neurons read by the rate synchrony)."""
 
 from __future__ import annotations
 
@@ -37,12 +41,22 @@ class RateCTM(CTM):
         attention = SynchronyAttention(d_features, cfg.d_input, cfg.heads, synchrony.size_action, cfg.dropout)
         if cfg.synapse == "plastic":
             pl = cfg.plasticity
-            synapse = PlasticSynapse(cfg.d_input, cfg.d_model, pl.implementation, pl.learning_rate, pl.trace_timescale, pl.alpha_init)
+            synapse = PlasticSynapse(cfg.d_input, cfg.d_model, pl.rule, pl.implementation, pl.learning_rate,
+                                     pl.trace_timescale, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator)
         else:
             synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
         neuron = build_neuron(cfg)
         super().__init__(backbone, attention, synapse, neuron, synchrony, cfg.ticks, prediction_shape)
         self.config = cfg
+
+
+class SpikingCTM(RateCTM):
+    """The CTM with spiking neuron-level models (``cfg.neuron == "spiking"``)."""
+
+    def __init__(self, cfg: ModelConfig, *args, **kwargs):
+        if cfg.neuron != "spiking":
+            raise ValueError(f"SpikingCTM needs model.neuron = 'spiking', got {cfg.neuron!r} (use RateCTM)")
+        super().__init__(cfg, *args, **kwargs)
 
 
 def build_neuron(cfg: ModelConfig) -> nn.Module:

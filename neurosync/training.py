@@ -27,7 +27,7 @@ from torch import nn
 from . import checkpoint
 from .build import build_model
 from .config import Config, ConfigError
-from .losses import certainty_loss
+from .losses import certainty_loss, firing_rate_penalty
 from .tasks import get_task
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ def evaluate(model: nn.Module, cfg: Config, x: torch.Tensor, y: torch.Tensor, ba
     was_training = model.training
     model.eval()
     totals: dict[str, float] = {}
+    spike_counts = 0.0  # per neuron, over the whole set
     for start in range(0, x.shape[0], batch_size):
         xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
         with autocast(device):
@@ -83,8 +84,14 @@ def evaluate(model: nn.Module, cfg: Config, x: torch.Tensor, y: torch.Tensor, ba
             totals[f"seq_acc_{name}"] = totals.get(f"seq_acc_{name}", 0.0) + bits.all(1).float().sum().item()
         totals["loss"] = totals.get("loss", 0.0) + loss.item() * xb.shape[0]
         totals["certain_tick"] = totals.get("certain_tick", 0.0) + certain_tick.float().sum().item()
+        if cfg.model.neuron == "spiking":
+            totals["firing_rate"] = totals.get("firing_rate", 0.0) + out.activity.float().mean(1).sum().item()
+            spike_counts = spike_counts + out.activity.float().sum(0)
     model.train(was_training)
-    return {k: v / x.shape[0] for k, v in totals.items()}
+    metrics = {k: v / x.shape[0] for k, v in totals.items()}
+    if cfg.model.neuron == "spiking":
+        metrics["silent_fraction"] = (spike_counts == 0).float().mean().item()
+    return metrics
 
 
 class MetricsLog:
@@ -170,8 +177,11 @@ def train(
         with autocast(dev):
             out = ddp_model(x)
         loss, certain_tick = certainty_loss(task.per_tick_loss(out.logits, y), out.certainty)
+        total = loss
+        if cfg.model.neuron == "spiking" and cfg.model.spiking.rate_regularisation > 0:
+            total = total + cfg.model.spiking.rate_regularisation * firing_rate_penalty(out.activity.float(), cfg.model.spiking.target_rate)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         if tc.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         optimizer.step()

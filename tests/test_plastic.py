@@ -9,11 +9,11 @@ from neurosync.parts.plastic import PlasticSynapse
 from neurosync.training import train
 
 
-def _run(synapse, attended, posts):
+def _run(synapse, attended, posts, modulations=None):
     state = synapse.start(posts.shape[1])
     currents, states = [], []
-    for o, s in zip(attended, posts):
-        current, state = synapse(o, s, state)
+    for t, (o, s) in enumerate(zip(attended, posts)):
+        current, state = synapse(o, s, state, None if modulations is None else modulations[t])
         currents.append(current)
         states.append(state)
     return torch.stack(currents), states
@@ -25,70 +25,119 @@ def _inputs(ticks=6, batch=3, d_input=4, d_model=5, seed=0):
             (torch.rand(ticks, batch, d_model, generator=gen) < 0.5).double())
 
 
-def test_miconi_dense_update_equals_explicit_loops():
-    torch.manual_seed(0)
-    synapse = PlasticSynapse(4, 5, "dense", learning_rate=0.3, trace_timescale=2.0).double()
-    with torch.no_grad():
-        synapse.eta_raw.copy_(torch.linspace(-2, 2, 5))
-        synapse.alpha.copy_(torch.randn(5, 5))
-    attended, posts = _inputs()
-    currents, states = _run(synapse, attended, posts)
-    lam, eta = synapse.trace_decay, torch.sigmoid(synapse.eta_raw.detach())
-    batch, d = posts.shape[1], posts.shape[2]
+def _explicit_run(synapse, attended, posts, modulations, rule_step):
+    """Reference: the synapse's equations written as loops over samples and synapses."""
+    lam = synapse.trace_decay
+    ticks, batch, d = posts.shape
     x_prev = torch.zeros(batch, d, dtype=torch.float64)
     hebb = torch.zeros(batch, d, d, dtype=torch.float64)
-    for t in range(posts.shape[0]):
-        x = lam * x_prev + (1 - lam) * posts[t]
-        new = torch.zeros_like(hebb)
-        expected = synapse.input(attended[t]) + synapse.recurrent(posts[t])
-        expected = expected.detach().clone()
-        for b in range(batch):
-            for i in range(d):
-                for j in range(d):
-                    new[b, i, j] = (1 - eta[i]) * hebb[b, i, j] + eta[i] * x[b, i] * x_prev[b, j]
-                    expected[b, i] += synapse.alpha[i, j].item() * new[b, i, j] * posts[t, b, j]
-        hebb, x_prev = new, x
-        torch.testing.assert_close(states[t][1].detach(), hebb)
-        torch.testing.assert_close(currents[t].detach(), expected)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_dense_and_factorised_agree(seed):
-    torch.manual_seed(seed)
-    dense = PlasticSynapse(4, 6, "dense", learning_rate=0.2).double()
-    factorised = PlasticSynapse(4, 6, "factorised", learning_rate=0.2).double()
+    currents, hebbs = [], []
     with torch.no_grad():
-        factorised.input.load_state_dict(dense.input.state_dict())
-        factorised.recurrent.load_state_dict(dense.recurrent.state_dict())
-        factorised.eta_raw.copy_(torch.randn(6))
-        dense.eta_raw.copy_(factorised.eta_raw)
-        factorised.alpha_post.copy_(torch.randn(6))
-        factorised.alpha_pre.copy_(torch.randn(6))
-        dense.alpha.copy_(torch.outer(factorised.alpha_post, factorised.alpha_pre))
+        for t in range(ticks):
+            x = lam * x_prev + (1 - lam) * posts[t]
+            expected = (synapse.input(attended[t]) + synapse.recurrent(posts[t])).clone()
+            new = torch.zeros_like(hebb)
+            for b in range(batch):
+                eta = rule_step(x[b], modulations[t, b])
+                for i in range(d):
+                    for j in range(d):
+                        new[b, i, j] = _rule(synapse, hebb[b, i, j], x[b, i], x_prev[b, j], eta[i], i, j)
+                        expected[b, i] += synapse.alpha[i, j] * new[b, i, j] * posts[t, b, j]
+            hebb, x_prev = new, x
+            currents.append(expected)
+            hebbs.append(hebb)
+    return currents, hebbs
+
+
+def _rule(synapse, h, post, pre, eta, i, j):
+    if synapse.rule == "abcd":
+        a, b, c, d = (coef[i, j] if coef.shape[1] > 1 else coef[i, 0] for coef in synapse.abcd)
+        return min(max(h + eta * (a * post * pre + b * pre + c * post + d), -synapse.clip), synapse.clip)
+    return (1 - eta) * h + eta * post * pre
+
+
+def _randomise(synapse, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in synapse.parameters():
+            param.copy_(torch.randn(param.shape, generator=gen, dtype=param.dtype))
+
+
+@pytest.mark.parametrize(
+    "rule, options",
+    [("miconi", {}), ("abcd", {"coefficients": "synapse", "clip": 0.3}), ("abcd", {"coefficients": "neuron", "clip": 0.5}),
+     ("neuromodulated", {"modulator": "state"}), ("neuromodulated", {"modulator": "certainty"})],
+)
+def test_dense_updates_equal_explicit_loops(rule, options):
+    synapse = PlasticSynapse(4, 5, rule, "dense", learning_rate=0.3, **options).double()
+    _randomise(synapse)
+    attended, posts = _inputs()
+    modulations = torch.rand(posts.shape[:2], generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+
+    def rule_step(x, m):  # η for one sample, by hand
+        if rule != "neuromodulated":
+            return torch.sigmoid(synapse.eta_raw)
+        signal = (synapse.modulator_readout.weight[0] @ x + synapse.modulator_readout.bias[0]) if options["modulator"] == "state" else m
+        return torch.sigmoid(synapse.eta_raw + synapse.eta_gain * signal)
+
+    currents, states = _run(synapse, attended, posts, modulations)
+    expected_currents, expected_hebbs = _explicit_run(synapse, attended, posts, modulations, rule_step)
+    for t in range(posts.shape[0]):
+        torch.testing.assert_close(states[t][1].detach(), expected_hebbs[t])
+        torch.testing.assert_close(currents[t].detach(), expected_currents[t])
+    if rule == "abcd":  # the clip was reached, so the test covers it
+        assert states[-1][1].abs().max().item() == pytest.approx(options["clip"])
+
+
+@pytest.mark.parametrize("rule, modulator", [("miconi", "state"), ("neuromodulated", "state"), ("neuromodulated", "certainty")])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dense_and_factorised_agree(rule, modulator, seed):
+    dense = PlasticSynapse(4, 6, rule, "dense", modulator=modulator).double()
+    factorised = PlasticSynapse(4, 6, rule, "factorised", modulator=modulator).double()
+    _randomise(factorised, seed)
+    shared = {k: v for k, v in factorised.state_dict().items() if not k.startswith("alpha")}
+    dense.load_state_dict({**shared, "alpha": torch.outer(factorised.alpha_post, factorised.alpha_pre).detach()})
     attended, posts = _inputs(ticks=12, d_model=6, seed=seed)
-    current_d, _ = _run(dense, attended, posts)
-    current_f, _ = _run(factorised, attended, posts)
+    modulations = torch.rand(posts.shape[:2], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    current_d, states_d = _run(dense, attended, posts, modulations)
+    current_f, states_f = _run(factorised, attended, posts, modulations)
     assert (current_d - current_f).abs().max() <= 1e-5
+    torch.testing.assert_close(dense.fast_weight_norm(states_d[-1]), factorised.fast_weight_norm(states_f[-1]))
     (current_d.square().sum()).backward()
     (current_f.square().sum()).backward()
     torch.testing.assert_close(dense.eta_raw.grad, factorised.eta_raw.grad, rtol=1e-6, atol=1e-8)
+    if rule == "neuromodulated":
+        torch.testing.assert_close(dense.eta_gain.grad, factorised.eta_gain.grad, rtol=1e-6, atol=1e-8)
     assert factorised.alpha_pre.grad.abs().sum() > 0 and dense.alpha.grad.abs().sum() > 0
 
 
-def test_fast_weight_starts_at_zero_and_stays_bounded():
-    synapse = PlasticSynapse(3, 8, "dense", learning_rate=0.9)
+def test_abcd_coefficients_and_learning_rates_get_gradients():
+    synapse = PlasticSynapse(4, 5, "abcd", "dense", coefficients="synapse").double()
+    attended, posts = _inputs()
+    currents, _ = _run(synapse, attended, posts)
+    currents.square().sum().backward()
+    assert all(synapse.abcd.grad[k].abs().sum() > 0 for k in range(4))
+    assert synapse.eta_raw.grad.abs().sum() > 0 and synapse.alpha.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("rule, bound", [("miconi", 1.0), ("neuromodulated", 1.0), ("abcd", 0.7)])
+def test_fast_weight_starts_at_zero_and_stays_bounded(rule, bound):
+    synapse = PlasticSynapse(3, 8, rule, "dense", learning_rate=0.9, clip=0.7)
     trace, hebb = synapse.start(2)
     assert hebb.abs().sum() == 0 and trace.abs().sum() == 0
     state = (trace, hebb)
-    for _ in range(50):
-        _, state = synapse(torch.randn(2, 3), torch.ones(2, 8), state)
-        assert state[1].abs().max() <= 1.0 + 1e-6  # spike traces lie in [0, 1]; H is a convex combination
+    for _ in range(50):  # always-on neurons: the strongest Hebbian drive there is
+        _, state = synapse(torch.randn(2, 3), torch.ones(2, 8), state, torch.ones(2))
+        assert state[1].abs().max() <= bound + 1e-6  # miconi-type: a convex combination of products in [0, 1]
+    assert state[1].abs().max() > 0.5 * bound
 
 
-@pytest.mark.parametrize("implementation", ["dense", "factorised"])
-def test_ctm_with_plastic_synapses_trains(tmp_path, implementation):
+@pytest.mark.parametrize("rule, implementation, modulator", [("miconi", "dense", "state"), ("miconi", "factorised", "state"),
+                                                             ("abcd", "dense", "state"), ("neuromodulated", "factorised", "certainty")])
+def test_ctm_with_plastic_synapses_trains(tmp_path, rule, implementation, modulator):
     cfg = parity3_config(synapse="plastic")
-    cfg.model.plasticity.implementation = implementation
+    pl = cfg.model.plasticity
+    pl.rule, pl.implementation, pl.modulator = rule, implementation, modulator
     train(cfg, tmp_path, progress=False)
     records = read_metrics(tmp_path)
     assert records[-1]["loss"] < 0.9 * records[0]["loss"]
@@ -101,6 +150,10 @@ def test_ctm_with_plastic_synapses_trains(tmp_path, implementation):
         ({"implementation": "sparse"}, "model.plasticity.implementation = 'sparse' is not one of"),
         ({"learning_rate": 1.0}, r"model.plasticity.learning_rate must be in \(0, 1\)"),
         ({"trace_timescale": 0.0}, "model.plasticity.trace_timescale must be > 0"),
+        ({"rule": "abcd", "implementation": "factorised"}, "model.plasticity.rule = 'abcd' needs implementation = 'dense'"),
+        ({"coefficients": "layer"}, "model.plasticity.coefficients = 'layer' is not one of neuron, synapse"),
+        ({"modulator": "dopamine"}, "model.plasticity.modulator = 'dopamine' is not one of state, certainty"),
+        ({"clip": 0}, "model.plasticity.clip must be > 0"),
     ],
 )
 def test_invalid_plasticity_configs_are_rejected(plasticity, message):

@@ -139,6 +139,26 @@ def test_spiking_ctm_trains_and_its_loss_falls(tmp_path):
     train(parity3_config(neuron="spiking"), tmp_path, progress=False)
     records = read_metrics(tmp_path)
     assert records[-1]["loss"] < 0.9 * records[0]["loss"]
+    assert 0 < records[-1]["firing_rate"] < 1 and 0 <= records[-1]["silent_fraction"] <= 1
+
+
+def test_firing_rate_penalty_is_the_mean_squared_rate_error():
+    from neurosync.losses import firing_rate_penalty
+
+    activity = torch.tensor([[0.0, 0.5, 1.0], [0.2, 0.5, 1.0]])  # per-neuron rates 0.1, 0.5, 1.0
+    expected = ((0.1 - 0.2) ** 2 + (0.5 - 0.2) ** 2 + (1.0 - 0.2) ** 2) / 3
+    assert firing_rate_penalty(activity, 0.2).item() == pytest.approx(expected)
+
+
+def test_rate_regulariser_pulls_firing_toward_the_target(tmp_path):
+    rates = {}
+    for weight in (0.0, 20.0):
+        cfg = parity3_config(neuron="spiking")
+        cfg.model.spiking.threshold = 0.3  # starts far above the target
+        cfg.model.spiking.target_rate, cfg.model.spiking.rate_regularisation = 0.05, weight
+        train(cfg, tmp_path / str(weight), progress=False)
+        rates[weight] = read_metrics(tmp_path / str(weight))[-1]["firing_rate"]
+    assert abs(rates[20.0] - 0.05) < 0.5 * abs(rates[0.0] - 0.05)
 
 
 @pytest.mark.parametrize(
@@ -151,6 +171,8 @@ def test_spiking_ctm_trains_and_its_loss_falls(tmp_path):
         ({"filter_tau_min": 9.0, "filter_tau_max": 2.0}, "filter_tau_min <= filter_tau_max"),
         ({"threshold": -1.0}, "model.spiking.threshold must be > 0"),
         ({"ticks_per_step": 0}, "model.spiking.ticks_per_step must be >= 1"),
+        ({"target_rate": 1.5}, r"model.spiking.target_rate must be in \[0, 1\]"),
+        ({"rate_regularisation": -0.1}, "model.spiking.rate_regularisation must be >= 0"),
     ],
 )
 def test_invalid_spiking_configs_are_rejected(spiking, message):
@@ -254,3 +276,94 @@ def test_normalised_spike_synchrony_passes_finite_gradients_to_every_parameter()
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     assert model.synchrony.size_out == 3 * cfg.model.n_synch_out
+
+
+def test_recurrent_lif_core_equals_snntorch_rleaky_spike_for_spike():
+    snn = pytest.importorskip("snntorch")
+    from neurosync.parts.lif_core import RecurrentLIFFunction
+
+    torch.manual_seed(0)
+    neurons, steps = 32, 120
+    # float32, as snnTorch's spike function returns float32 whatever the input
+    rleaky = snn.RLeaky(beta=0.9, linear_features=neurons, threshold=1.0, reset_mechanism="subtract")
+    inputs = torch.randn(steps, 4, neurons) * 0.6 + 0.15
+    spk = mem = torch.zeros_like(inputs[0])
+    expected = []
+    for x in inputs:
+        spk, mem = rleaky(x, spk, mem)
+        expected.append(spk)
+    expected = torch.stack(expected)
+    spikes, _ = RecurrentLIFFunction.apply(inputs, rleaky.recurrent.weight, rleaky.recurrent.bias,
+                                           torch.full((neurons,), 0.9), torch.ones(neurons), "atan", 2.0)
+    assert 0.02 < expected.mean() < 0.8
+    assert torch.equal(spikes, expected.detach())
+
+
+@pytest.mark.parametrize("kind", ["atan", "fast-sigmoid"])
+def test_recurrent_lif_fused_backward_equals_autograd(kind):
+    from neurosync.parts.lif_core import RecurrentLIF, recurrent_lif_autograd
+
+    torch.manual_seed(1)
+    layer = RecurrentLIF(12, surrogate=kind, slope=3.0).double()
+    with torch.no_grad():
+        layer.beta_raw.normal_()
+        layer.threshold_raw.normal_()
+    inputs = (torch.randn(25, 3, 12, dtype=torch.float64) * 1.5).requires_grad_()
+    weights = torch.randn(2, 25, 3, 12, dtype=torch.float64)
+    params = [inputs, *layer.parameters()]
+    spikes, membranes = layer(inputs)
+    fused = torch.autograd.grad((spikes * weights[0]).sum() + (membranes * weights[1]).sum(), params)
+    spikes2, membranes2 = recurrent_lif_autograd(inputs, layer.recurrent.weight, layer.recurrent.bias, layer.beta(),
+                                                 layer.threshold(), kind, 3.0)
+    unrolled = torch.autograd.grad((spikes2 * weights[0]).sum() + (membranes2 * weights[1]).sum(), params)
+    assert torch.equal(spikes, spikes2) and 0.05 < spikes.mean() < 0.95
+    for a, b in zip(fused, unrolled):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_feed_forward_lif_sequence_backward_equals_autograd():
+    from neurosync.parts.lif_core import lif_sequence, recurrent_lif_autograd
+
+    torch.manual_seed(2)
+    inputs = (torch.randn(40, 3, 6, dtype=torch.float64) * 1.2).requires_grad_()
+    beta = torch.rand(6, dtype=torch.float64, requires_grad=True)
+    threshold = (torch.rand(6, dtype=torch.float64) + 0.5).requires_grad_()
+    readout = torch.randn(40, 3, 6, dtype=torch.float64)
+    spikes, _ = lif_sequence(inputs, beta, threshold)
+    fused = torch.autograd.grad((spikes * readout).sum(), [inputs, beta, threshold])
+    spikes2, _ = recurrent_lif_autograd(inputs, None, None, beta, threshold)
+    unrolled = torch.autograd.grad((spikes2 * readout).sum(), [inputs, beta, threshold])
+    assert torch.equal(spikes, spikes2) and spikes.sum() > 10
+    for a, b in zip(fused, unrolled):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_recurrent_lif_rejects_wrong_input_shape():
+    from neurosync.parts.lif_core import RecurrentLIF
+
+    with pytest.raises(ValueError, match=r"expects inputs \(steps, batch, 8\)"):
+        RecurrentLIF(8)(torch.zeros(5, 8))
+
+
+@pytest.mark.parametrize("neuron", ["nlm", "spiking"])
+@pytest.mark.parametrize("synapse", ["mlp", "plastic"])
+@pytest.mark.parametrize("synchrony", ["decayed-pairwise", "spike-multiscale"])
+def test_every_part_combination_builds_runs_and_backpropagates(neuron, synapse, synchrony):
+    from neurosync.build import build_model
+    from neurosync.rate import RateCTM, SpikingCTM
+
+    cfg = tiny_config()
+    cfg.model.neuron, cfg.model.synapse, cfg.model.synchrony = neuron, synapse, synchrony
+    model = build_model(cfg)
+    assert type(model) is (SpikingCTM if neuron == "spiking" else RateCTM)
+    out = model(torch.randint(0, 2, (3, 6)).float() * 2 - 1)
+    assert out.logits.shape == (3, 4, 12) and out.activity.shape == (3, 16)
+    out.logits.square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+
+
+def test_spiking_ctm_refuses_rate_neurons():
+    from neurosync.rate import SpikingCTM
+
+    with pytest.raises(ValueError, match="SpikingCTM needs model.neuron = 'spiking'"):
+        SpikingCTM(tiny_config().model, torch.nn.Identity(), 4, (6, 2))

@@ -3,24 +3,37 @@ over the ticks of one thought, on top of slow weights learned by backprop.
 
 At the synapse call of tick t, with s = s[t−1] the post-activations (spikes) of the last tick::
 
-    traces   x[t−1] = λ x[t−2] + (1 − λ) s[t−1]              λ = exp(−1/τ), x = 0 at the start
-    Miconi   H[t]   = (1 − η) ⊙ H[t−1] + η ⊙ x[t−1] ⊗ x[t−2]  post ⊗ pre (causal), H = 0 at the start
+    traces   x[t−1] = λ x[t−2] + (1 − λ) s[t−1]         λ = exp(−1/τ), x = 0 at the start
     current  a[t]   = W_in · o[t] + (W_rec + α ⊙ H[t]) · s + b
 
-η ∈ (0, 1) is learned per postsynaptic neuron (a sigmoid, no clamping). Miconi's update is a
-convex combination, so |H| never exceeds max|x_i x_j| (≤ 1 for spike traces): it cannot
-explode. The meta-parameters α, η (and W_in, W_rec, b) are learned by backprop through the
-ticks.
+and H = 0 at the start of every thought, updated once per tick with post = x[t−1] and
+pre = x[t−2] (causal: the postsynaptic trace follows the presynaptic one) by one of three rules:
 
-Two implementations of the same rule:
+    miconi          H[t] = (1 − η) ⊙ H[t−1] + η ⊙ post ⊗ pre
+    abcd            H[t] = clip(H[t−1] + η ⊙ (A ⊙ post ⊗ pre + B ⊙ pre + C ⊙ post + D), −h, h)
+    neuromodulated  H[t] = (1 − η[t]) ⊙ H[t−1] + η[t] ⊙ post ⊗ pre,  η[t] = σ(η₀ + g ⊙ m[t])
+
+η, η₀ and g are per postsynaptic neuron. A–D are per synapse (D × D) or per postsynaptic
+neuron, starting as pure Hebb (A = 1, B = C = D = 0). The neuromodulator m[t] is a scalar
+per sample computed by the network each tick: from its state (a learned readout w · x[t−1] + c
+of the traces) or, for the certainty-gated variant, the CTM's certainty at the previous tick
+(0 before the first). All of α, η, η₀, g, w, c and A–D are meta-parameters learned by
+backprop through the ticks.
+
+Bounds: the miconi and neuromodulated updates are convex combinations, so |H| never exceeds
+max|x_i x_j| (≤ 1 for spike traces); the ABCD update has no decay and is clipped to [−h, h].
+
+Two implementations where the rule allows (miconi, neuromodulated; clipping is not linear,
+so ABCD is dense only):
 
 - ``dense``: H materialised, (batch, neurons, neurons) per tick; α a full matrix.
 - ``factorised``: α = a ⊗ b (rank one). Then (α ⊙ H) s = a ⊙ H (b ⊙ s) and, unrolling H,
 
-      H[t] (b ⊙ s) = Σ_k η (1 − η)^(t−k) ⊙ x[k−1] · (x[k−2] · (b ⊙ s))
+      H[t] (b ⊙ s) = Σ_k η[k] Π_{k<m≤t} (1 − η[m]) ⊙ x[k−1] · (x[k−2] · (b ⊙ s))
 
-  so only the traces are kept (linear-attention form): memory O(ticks · neurons), not
-  O(ticks · neurons²). With α = a ⊗ b both give the same currents.
+  so only the traces are kept (linear-attention form), the post traces already weighted by
+  their rate and decayed once per tick: memory O(ticks · neurons), not O(ticks · neurons²), and
+  two batched matrix-vector products per tick. With α = a ⊗ b both give the same currents.
 """
 
 from __future__ import annotations
@@ -30,13 +43,24 @@ import math
 import torch
 from torch import nn
 
-class PlasticSynapse(nn.Module):
-    """Linear synapse with a Miconi-rule fast weight; same interface as the rate synapses."""
 
-    def __init__(self, d_input: int, d_model: int, implementation: str = "dense", learning_rate: float = 0.1,
-                 trace_timescale: float = 2.0, alpha_init: float = 0.1):
+class PlasticSynapse(nn.Module):
+    """Linear synapse with a Hebbian fast weight; same interface as the rate synapses::
+
+        state = synapse.start(batch)
+        pre, state = synapse(attention_out, post_activation, state, modulation)
+
+    ``modulation`` is the previous tick's certainty (batch,); only the certainty-gated
+    neuromodulated rule reads it.
+    """
+
+    def __init__(self, d_input: int, d_model: int, rule: str = "miconi", implementation: str = "dense",
+                 learning_rate: float = 0.1, trace_timescale: float = 2.0, alpha_init: float = 0.1,
+                 coefficients: str = "neuron", clip: float = 1.0, modulator: str = "state"):
         super().__init__()
-        self.implementation = implementation
+        if implementation == "factorised" and rule == "abcd":
+            raise ValueError("the ABCD rule is clipped, which has no factorised form; use implementation='dense'")
+        self.rule, self.implementation, self.modulator = rule, implementation, modulator
         self.input = nn.Linear(d_input, d_model)
         self.recurrent = nn.Linear(d_model, d_model, bias=False)
         self.eta_raw = nn.Parameter(torch.logit(torch.full((d_model,), learning_rate)))
@@ -46,37 +70,68 @@ class PlasticSynapse(nn.Module):
         else:
             self.alpha_post = nn.Parameter(torch.full((d_model,), math.sqrt(alpha_init)))
             self.alpha_pre = nn.Parameter(torch.full((d_model,), math.sqrt(alpha_init)))
+        if rule == "abcd":
+            shape = (d_model, d_model) if coefficients == "synapse" else (d_model, 1)
+            self.abcd = nn.Parameter(torch.stack([torch.ones(shape)] + [torch.zeros(shape)] * 3))
+            self.clip = clip
+        if rule == "neuromodulated":
+            self.eta_gain = nn.Parameter(torch.zeros(d_model))
+            if modulator == "state":
+                self.modulator_readout = nn.Linear(d_model, 1)
         self.d_model = d_model
 
-    def learning_rate(self) -> torch.Tensor:
-        """η per postsynaptic neuron, in (0, 1)."""
-        return torch.sigmoid(self.eta_raw)
+    def learning_rate(self, trace: torch.Tensor | None = None, modulation: torch.Tensor | None = None) -> torch.Tensor:
+        """η in (0, 1): (1, neurons) for the fixed rules, (batch, neurons) when neuromodulated."""
+        if self.rule != "neuromodulated":
+            return torch.sigmoid(self.eta_raw).unsqueeze(0)
+        if self.modulator == "state":
+            signal = self.modulator_readout(trace)
+        else:
+            signal = (modulation if modulation is not None else trace.new_zeros(trace.shape[0])).unsqueeze(-1)
+        return torch.sigmoid(self.eta_raw + self.eta_gain * signal)
 
     def start(self, batch: int):
-        """(trace, plastic state): trace (batch, neurons) = 0; dense: H (batch, neurons, neurons) = 0;
-        factorised: the traces so far, (batch, 0, neurons) post and pre."""
+        """(trace, plastic state): trace (batch, neurons) = 0; dense: H (batch, neurons, neurons)
+        = 0; factorised: the rate-weighted post traces and the pre traces so far, (batch, 0, neurons) each."""
         trace = self.input.weight.new_zeros(batch, self.d_model)
         if self.implementation == "dense":
             return trace, trace.new_zeros(batch, self.d_model, self.d_model)
         empty = trace.new_zeros(batch, 0, self.d_model)
         return trace, (empty, empty)
 
-    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state):
+    def update(self, hebb: torch.Tensor, post: torch.Tensor, pre: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+        """One dense rule step: H (batch, D, D), post/pre (batch, D), η (1 or batch, D)."""
+        eta = eta.unsqueeze(-1)
+        outer = post.unsqueeze(2) * pre.unsqueeze(1)
+        if self.rule == "abcd":
+            a, b, c, d = self.abcd
+            change = a * outer + b * pre.unsqueeze(1) + c * post.unsqueeze(2) + d
+            return (hebb + eta * change).clamp(-self.clip, self.clip)
+        return (1 - eta) * hebb + eta * outer
+
+    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state, modulation=None):
         previous_trace, plastic = state
         trace = self.trace_decay * previous_trace + (1 - self.trace_decay) * post_activation
-        eta = self.learning_rate()
+        eta = self.learning_rate(trace, modulation)
         if self.implementation == "dense":
-            hebb = (1 - eta).view(1, -1, 1) * plastic + eta.view(1, -1, 1) * trace.unsqueeze(2) * previous_trace.unsqueeze(1)
+            hebb = self.update(plastic, trace, previous_trace, eta)
             plastic_current = ((self.alpha * hebb) @ post_activation.unsqueeze(-1)).squeeze(-1)
             new_plastic = hebb
         else:
-            posts = torch.cat((plastic[0], trace.unsqueeze(1)), dim=1)  # (batch, k, neurons): x[k−1]
-            pres = torch.cat((plastic[1], previous_trace.unsqueeze(1)), dim=1)  # x[k−2]
-            ticks = posts.shape[1]
-            age = torch.arange(ticks - 1, -1, -1, device=posts.device, dtype=posts.dtype).view(1, -1, 1)
-            weights = eta * torch.exp(age * torch.log1p(-eta))  # (1, k, neurons): η (1 − η)^(t−k)
-            overlap = (pres * (self.alpha_pre * post_activation).unsqueeze(1)).sum(-1, keepdim=True)  # (batch, k, 1)
-            plastic_current = self.alpha_post * (weights * posts * overlap).sum(1)
-            new_plastic = (posts, pres)
+            # decayed, rate-weighted post traces Y[k] = η[k] Π_{k<m≤t} (1 − η[m]) ⊙ x[k−1] and pre traces x[k−2]
+            weighted = torch.cat(((1 - eta).unsqueeze(1) * plastic[0], (eta * trace).unsqueeze(1)), dim=1)  # (batch, k, neurons)
+            pres = torch.cat((plastic[1], previous_trace.unsqueeze(1)), dim=1)
+            overlap = (pres * (self.alpha_pre * post_activation).unsqueeze(1)).sum(-1, keepdim=True)  # (batch, k, 1): x[k−2] · (b ⊙ s)
+            plastic_current = self.alpha_post * (overlap * weighted).sum(1)
+            new_plastic = (weighted, pres)
         current = self.input(attention_out) + self.recurrent(post_activation) + plastic_current
         return current, (trace, new_plastic)
+
+    def fast_weight_norm(self, state) -> torch.Tensor:
+        """Frobenius norm of α ⊙ H per sample (batch,), for recordings and plots."""
+        _, plastic = state
+        if self.implementation == "dense":
+            return (self.alpha * plastic).flatten(1).norm(dim=1)
+        weighted, pres = plastic
+        hebb = torch.einsum("bki,bkj->bij", weighted, pres)
+        return (torch.outer(self.alpha_post, self.alpha_pre) * hebb).flatten(1).norm(dim=1)

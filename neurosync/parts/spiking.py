@@ -14,7 +14,9 @@ dynamics; the step functions below implement it and nothing else does::
     spike      s[t]   = H(v[t] − ϑ[t])                            (strict: v > ϑ)
 
 All symbols are per neuron. For LIF this is snnTorch's ``Leaky`` update (reset from the
-previous step's spike, not decayed). Decays α_k, β, ρ lie in (0, 1) through a sigmoid, θ and
+previous step's spike, not decayed). Unlike snnTorch the surrogate gradient also flows
+through the reset term: on parity-16 detaching it learned no faster (76.6% vs 78.6% per-bit
+at step 1,500, one seed each). Decays α_k, β, ρ lie in (0, 1) through a sigmoid, θ and
 κ are positive through a softplus, so no clamping ever cuts a gradient. Time constants in
 sub-steps: τ = −1 / ln(decay). H has a surrogate derivative (atan or fast sigmoid, as
 ``snntorch.surrogate``). The post-activation of a tick is the mean spike count over its
@@ -46,11 +48,14 @@ class SpikeFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        if ctx.kind == "atan":
-            derivative = (ctx.slope / 2) / (1 + (math.pi / 2 * ctx.slope * x) ** 2)
-        else:
-            derivative = 1.0 / (ctx.slope * x.abs() + 1.0) ** 2
-        return grad_output * derivative, None, None
+        return grad_output * surrogate_derivative(x, ctx.kind, ctx.slope), None, None
+
+
+def surrogate_derivative(x: torch.Tensor, kind: str, slope: float) -> torch.Tensor:
+    """The surrogate dH/dx of :class:`SpikeFunction`."""
+    if kind == "atan":
+        return (slope / 2) / (1 + (math.pi / 2 * slope * x) ** 2)
+    return 1.0 / (slope * x.abs() + 1.0) ** 2
 
 
 def spike(x: torch.Tensor, kind: str = "atan", slope: float = 2.0) -> torch.Tensor:

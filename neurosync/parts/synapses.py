@@ -3,7 +3,10 @@
 Interface (shared with the plastic synapses)::
 
     state = synapse.start(batch)                                  # per-thought state, or None
-    pre, state = synapse(attention_out, post_activation, state)   # all (batch, ·)
+    pre, state = synapse(attention_out, post_activation, state, modulation)   # all (batch, ·)
+
+``modulation`` (batch,) is the CTM's certainty at the previous tick; only a neuromodulated
+plastic synapse reads it.
 
 The synapse is the CTM's only cross-neuron recurrence; the rate versions here are the paper's
 and stateless.
@@ -28,7 +31,7 @@ class GLUSynapse(nn.Module):
     def start(self, batch: int) -> None:
         return None
 
-    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state=None):
+    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state=None, modulation=None):
         x = torch.cat((attention_out, post_activation), dim=-1)
         return self.norm(nn.functional.glu(self.linear(self.dropout(x)), dim=-1)), state
 
@@ -54,7 +57,7 @@ class UNetSynapse(nn.Module):
     def start(self, batch: int) -> None:
         return None
 
-    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state=None):
+    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state=None, modulation=None):
         levels = [self.first(torch.cat((attention_out, post_activation), dim=-1))]
         for layer in self.down:
             levels.append(layer(levels[-1]))

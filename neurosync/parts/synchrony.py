@@ -125,7 +125,8 @@ class DecayedPairwiseSynchrony(nn.Module):
     def _update(self, traces: torch.Tensor, state=None):
         """Add one tick of pairwise products to the decayed sums (state None: start)."""
         flat = traces.flatten(1)
-        left, right = flat[:, self.pair_left], flat[:, self.pair_right]
+        # index_select, not flat[:, idx]: its backward (index_add) is several times cheaper
+        left, right = flat.index_select(1, self.pair_left), flat.index_select(1, self.pair_right)
         product = left * right
         powers = (left * left, right * right) if self.normalised else (None, None)
         if state is None:
