@@ -26,7 +26,7 @@ def measure(implementation: str, neurons: int, ticks: int, batch: int, device_na
 
     torch.manual_seed(0)
     device = torch.device(device_name)
-    synapse = PlasticSynapse(64, neurons, implementation).to(device)
+    synapse = PlasticSynapse(64, neurons, implementation=implementation).to(device)
     attended = torch.randn(ticks, batch, 64, device=device)
     posts = (torch.rand(ticks, batch, neurons, device=device) < 0.2).float()
     if device.type == "cuda":

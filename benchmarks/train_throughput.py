@@ -1,6 +1,6 @@
-"""Training-step throughput of the RateCTM on parity-16 (forward + backward + AdamW step).
+"""Training-step throughput of the CTM on parity-16 (forward + backward + AdamW step).
 
-    python benchmarks/train_throughput.py [--reference PATH] [--compile] [--steps N] [--out FILE]
+    python benchmarks/train_throughput.py [--reference PATH] [--compile] [--spiking] [--steps N] [--out FILE]
 
 Grid: d_model 128/256 x ticks 25/50, memory 10, batch 64 (d_input 64, 4 heads, 32+32
 random pairs, NLM hidden 16). Each (implementation, config) runs in a fresh subprocess so
@@ -8,7 +8,10 @@ that peak memory (max RSS on CPU, max allocated on CUDA) is its own. With --refe
 checkout of SakanaAI/continuous-thought-machines is imported from PATH and measured side by
 side at the same config, and the table gets a speed-up column. --compile adds the RateCTM with
 ``train.compile = true`` (torch.compile of the tick; its one-off compile time is reported
-separately and excluded from the step time). Results go to a Markdown table.
+separately and excluded from the step time). --spiking adds the SpikingCTM at the same sizes
+with the parts of models/parity16-spiking.toml (spiking neurons, GLU synapse, spike synchrony
+at 1/2/4 ticks), and the same with a factorised Miconi plastic synapse ("spiking-plastic"),
+each with a SpikingCTM / RateCTM column. Results go to a Markdown table.
 """
 
 from __future__ import annotations
@@ -54,9 +57,15 @@ def _build(impl: str, d_model: int, ticks: int, reference: str | None, device):
         from neurosync.build import build_model
         from neurosync.config import from_dict
 
+        spiking = {}
+        if impl.startswith("spiking"):  # the parts of models/parity16-spiking.toml
+            spiking = {"neuron": "spiking", "synchrony": "spike-multiscale", "spike_synchrony": {"timescales": [1.0, 2.0, 4.0]},
+                       "spiking": {"membrane_decay": 0.5, "filter_tau_max": 4.0}}
+        if impl == "spiking-plastic":
+            spiking.update(synapse="plastic", plasticity={"implementation": "factorised"})
         cfg = from_dict({"task": {"sequence_length": LENGTH}, "model": {
             "d_model": d_model, "ticks": ticks, "d_input": a["d_input"], "heads": a["heads"], "n_synch_out": a["n_synch"],
-            "n_synch_action": a["n_synch"], "nlm": {"memory_length": MEMORY, "hidden": a["hidden"]}}})
+            "n_synch_action": a["n_synch"], "nlm": {"memory_length": MEMORY, "hidden": a["hidden"]}, **spiking}})
         model = build_model(cfg).to(device)
         if impl == "compiled":
             model.compile_ticks(dynamic=False)
@@ -110,10 +119,19 @@ def measure(impl: str, d_model: int, ticks: int, steps: int, reference: str | No
             "samples_per_s": BATCH * steps / elapsed, "peak_mib": peak, "first_step_s": first_step_s}
 
 
+def _machine(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return platform.processor() or platform.machine()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", help="path to a checkout of SakanaAI/continuous-thought-machines")
     parser.add_argument("--compile", action="store_true", help="also measure the compiled tick")
+    parser.add_argument("--spiking", action="store_true", help="also measure the SpikingCTM at the same sizes")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_throughput.md"))
@@ -123,7 +141,8 @@ def main(argv=None) -> None:
         impl, d_model, ticks = args.one.split(",")
         print(json.dumps(measure(impl, int(d_model), int(ticks), args.steps, args.reference, args.device)))
         return
-    impls = ["neurosync"] + (["compiled"] if args.compile else []) + (["reference"] if args.reference else [])
+    impls = (["neurosync"] + (["compiled"] if args.compile else []) + (["spiking", "spiking-plastic"] if args.spiking else [])
+             + (["reference"] if args.reference else []))
     rows = []
     for d_model, ticks in GRID:
         cell = {}
@@ -139,14 +158,18 @@ def main(argv=None) -> None:
     import torch
 
     lines = [
-        "# RateCTM training-step throughput, parity-16",
+        "# CTM training-step throughput, parity-16",
         "",
-        f"`python benchmarks/train_throughput.py{' --reference PATH' if args.reference else ''}{' --compile' if args.compile else ''} "
+        f"`python benchmarks/train_throughput.py{' --reference PATH' if args.reference else ''}{' --compile' if args.compile else ''}"
+        f"{' --spiking' if args.spiking else ''} "
         f"--steps {args.steps} --device {args.device}`",
-        f"on {platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"on {_machine(args.device)}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"batch {BATCH}, memory {MEMORY}, d_input 64, 4 heads, 32+32 random pairs, NLM hidden 16; "
         f"forward + backward + AdamW step, mean of {args.steps} steps after 3 warm-up steps. "
-        "Peak memory: max RSS of the process (CPU) or max allocated (CUDA).",
+        "Peak memory: max RSS of the process (CPU) or max allocated (CUDA). `neurosync` is the RateCTM"
+        + ("; `spiking` the SpikingCTM with the parts of models/parity16-spiking.toml (spiking neurons, GLU synapse, "
+           "spike synchrony at 1/2/4 ticks, at this grid's sizes); `spiking-plastic` the same with a factorised Miconi "
+           "plastic synapse." if args.spiking else "."),
         "",
     ]
     header, sep = "| d_model | ticks |", "|---|---|"
@@ -156,6 +179,9 @@ def main(argv=None) -> None:
     if args.reference:
         header += " speed-up eager |" + (" speed-up compiled |" if args.compile else "")
         sep += "---|" + ("---|" if args.compile else "")
+    if args.spiking:
+        header += " spiking / rate | spiking-plastic / rate |"
+        sep += "---|---|"
     lines += [header, sep]
     for cell in rows:
         first = cell["neurosync"]
@@ -168,6 +194,9 @@ def main(argv=None) -> None:
             line += f" {first['samples_per_s'] / ref:.2f}x |"
             if args.compile:
                 line += f" {cell['compiled']['samples_per_s'] / ref:.2f}x |"
+        if args.spiking:
+            line += (f" **{cell['spiking']['samples_per_s'] / first['samples_per_s']:.2f}x** |"
+                     f" {cell['spiking-plastic']['samples_per_s'] / first['samples_per_s']:.2f}x |")
         lines.append(line)
     if args.compile:
         lines += ["", "One-off compile time (first step, s): " + ", ".join(
