@@ -1,4 +1,5 @@
-"""Command line: ``neurosync train CONFIG.toml`` and ``neurosync evaluate CHECKPOINT``.
+"""Command line: ``neurosync train CONFIG.toml``, ``neurosync evaluate CHECKPOINT`` and
+``neurosync validate CHECKPOINT`` (Brian2).
 
 Anything a user can get wrong (config, checkpoint, arguments) ends in one line on stderr and
 exit status 2; nothing on disk is overwritten.
@@ -38,6 +39,16 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--samples", type=int, help="evaluation inputs (default: the config's final_eval_samples)")
     evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+    validate = sub.add_parser("validate", help="re-simulate a SpikingCTM checkpoint's spiking core in Brian2 and compare")
+    validate.add_argument("checkpoint")
+    validate.add_argument("--mode", choices=["exact"], default="exact",
+                          help="exact: discrete time, spike for spike (the only mode so far)")
+    validate.add_argument("--ticks", type=int, default=1000, help="length of the validated thought (default 1000)")
+    validate.add_argument("--target", choices=["numpy", "cython"], default="numpy", help="Brian2 code generation target")
+    validate.add_argument("--sample", type=int, default=0, help="which evaluation input drives the thought")
+    validate.add_argument("--out", help="report directory (default: <checkpoint>-brian2), must not exist")
+    validate.add_argument("--quiet", action="store_true", help="no progress report")
     return parser
 
 
@@ -79,6 +90,22 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _validate(args) -> int:
+    from . import checkpoint
+    from .brian import validate_checkpoint
+
+    path = checkpoint.resolve(args.checkpoint)
+    out = Path(args.out) if args.out else path.parent / f"{path.name}-brian2"
+    report = validate_checkpoint(path, out, args.ticks, args.target, args.sample, progress=not args.quiet)
+    print(json.dumps(report, indent=2))
+    print(f"report and figure in {out}")
+    if report["mismatched_bins"]:
+        print(f"neurosync: validation FAILED: {report['mismatched_bins']} spike bins differ "
+              f"(first at step {report['first_mismatch']['step']}, neuron {report['first_mismatch']['neuron']})", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .config import ConfigError
@@ -96,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        return {"train": _train, "evaluate": _evaluate}[args.command](args)
+        return {"train": _train, "evaluate": _evaluate, "validate": _validate}[args.command](args)
     except (ConfigError, CheckpointError, ReferenceError, ValueError) as err:
         print(f"neurosync: error: {err}", file=sys.stderr)
         return EXIT_USAGE

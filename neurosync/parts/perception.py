@@ -26,7 +26,7 @@ class RotationalEmbedding1D(nn.Module):
 
     def forward(self, length: int, device: torch.device) -> torch.Tensor:
         """Returns (length, width)."""
-        angle = torch.deg2rad(torch.linspace(0, 180, length, device=device))
+        angle = torch.deg2rad(torch.linspace(0, 180, length, device=device, dtype=self.projection.weight.dtype))
         # R(angle) @ (0, 1) = (-sin, cos)
         unit = torch.stack((-torch.sin(angle), torch.cos(angle)), dim=-1)
         return self.projection(unit)

@@ -145,6 +145,7 @@ class SpikingNeurons(nn.Module):
         self.neurons, self.n_filters = neurons, filters
         self.surrogate, self.surrogate_slope = surrogate, surrogate_slope
         self.ticks_per_step = ticks_per_step
+        self.substep_observers: list = []  # callables(spikes, membrane) run at every sub-step (recordings)
 
     def filter_decay(self) -> torch.Tensor:
         return torch.sigmoid(self.filter_decay_raw)
@@ -169,5 +170,7 @@ class SpikingNeurons(nn.Module):
             current = (filters * self.filter_weight).sum(-1) + self.dendrite_bias
             spikes, membrane, adaptation = soma_step(current, state, params, self.surrogate, self.surrogate_slope)
             state = SpikingState(filters, membrane, spikes, adaptation)
+            for observe in self.substep_observers:
+                observe(spikes, membrane)
             spike_sum = spike_sum + spikes
         return spike_sum / self.ticks_per_step, state

@@ -1,0 +1,107 @@
+"""Brian2 exact-mode validation: the exported spiking core re-simulated in Brian2 must match
+PyTorch spike for spike, with and without plasticity, LIF and ALIF; a perturbed parameter must
+show up as a mismatch."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_config
+
+pytest.importorskip("brian2")
+
+from neurosync import brian  # noqa: E402
+from neurosync.build import build_model  # noqa: E402
+
+
+def _model(synapse="plastic", adaptive=False, ticks_per_step=1, seed=0):
+    cfg = tiny_config()
+    cfg.model.neuron, cfg.model.synapse, cfg.model.synchrony = "spiking", synapse, "spike-multiscale"
+    cfg.model.spiking.adaptive = adaptive
+    cfg.model.spiking.ticks_per_step = ticks_per_step
+    model = build_model(cfg)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():  # "trained-like": move every parameter off its initial value
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    return model
+
+
+def _input(seed=0):
+    return torch.randint(0, 2, (2, 6), generator=torch.Generator().manual_seed(seed)).float() * 2 - 1
+
+
+@pytest.mark.parametrize("synapse", ["mlp", "plastic"])
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_exact_mode_matches_pytorch_spike_for_spike(synapse, adaptive):
+    model = _model(synapse, adaptive)
+    ticks = 1000 if (synapse, adaptive) == ("plastic", True) else 300
+    recording = brian.record_core(model, _input(), sample=1, ticks=ticks)
+    assert 0.05 < recording.spikes.mean() < 0.95  # neither silent nor saturated: the comparison means something
+    report = brian.validate_exact(model, recording)
+    assert report["steps"] == ticks and report["mismatched_bins"] == 0, report
+    assert report["max_abs_membrane_difference"] < 1e-9
+
+
+def test_plasticity_is_active_during_the_validated_thought():
+    model = _model("plastic")
+    recording = brian.record_core(model, _input(), ticks=200)
+    core = brian.extract_core(model)
+    frozen = dataclasses.replace(core, alpha=np.zeros_like(core.alpha))  # same network without the fast weight
+    report = brian.compare(recording, brian.simulate_exact(frozen, recording.drive))
+    assert report["mismatched_bins"] > 0
+
+
+@pytest.mark.parametrize("field", ["threshold", "membrane_decay", "eta"])
+def test_a_perturbed_parameter_is_detected(field):
+    model = _model("plastic")
+    recording = brian.record_core(model, _input(), ticks=300)
+    core = brian.extract_core(model)
+    index = int(np.abs(recording.spikes.mean(0) - 0.5).argmin())  # the neuron whose spikes carry most information
+    values = getattr(core, field).copy()
+    values[index] *= 1.02
+    report = brian.compare(recording, brian.simulate_exact(dataclasses.replace(core, **{field: values}), recording.drive))
+    assert report["mismatched_bins"] > 0 and report["first_mismatch"] is not None
+
+
+def test_sub_steps_hold_the_drive_for_a_tick():
+    model = _model("mlp", ticks_per_step=3)
+    recording = brian.record_core(model, _input(), ticks=100)
+    assert recording.spikes.shape == (300, 16) and recording.drive.shape == (100, 16)
+    report = brian.validate_exact(model, recording)
+    assert report["mismatched_bins"] == 0, report
+
+
+def test_export_refuses_what_it_cannot_represent():
+    with pytest.raises(ValueError, match="needs a SpikingCTM"):
+        brian.extract_core(build_model(tiny_config()))
+    model = _model("plastic")
+    model.synapse.rule = "abcd"
+    with pytest.raises(ValueError, match="supports the dense Miconi rule so far"):
+        brian.extract_core(model)
+
+
+def test_validate_cli_writes_a_report_and_refuses_bad_input(tmp_path, capsys):
+    import json
+
+    from neurosync.cli import main
+    from neurosync.training import train
+
+    cfg = tiny_config(steps=3, eval_every=3, checkpoint_every=3)
+    cfg.model.neuron, cfg.model.synapse = "spiking", "plastic"
+    train(cfg, tmp_path / "run", progress=False)
+    out = tmp_path / "validation"
+    assert main(["validate", str(tmp_path / "run"), "--ticks", "120", "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["mismatched_bins"] == 0 and report["steps"] == 120 and report["neurons"] == 16
+    assert (out / "validation.png").stat().st_size > 10_000
+    capsys.readouterr()
+    assert main(["validate", str(tmp_path / "run"), "--out", str(out)]) == 2  # never overwrites a report
+    assert "already exists" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "run"), "--ticks", "0", "--out", str(tmp_path / "v0")]) == 2
+    rate = tiny_config(steps=3, eval_every=3, checkpoint_every=3)
+    train(rate, tmp_path / "rate", progress=False)
+    assert main(["validate", str(tmp_path / "rate"), "--out", str(tmp_path / "v1")]) == 2
+    assert "needs a SpikingCTM" in capsys.readouterr().err
