@@ -101,7 +101,48 @@ def test_validate_cli_writes_a_report_and_refuses_bad_input(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "run"), "--out", str(out)]) == 2  # never overwrites a report
     assert "already exists" in capsys.readouterr().err
     assert main(["validate", str(tmp_path / "run"), "--ticks", "0", "--out", str(tmp_path / "v0")]) == 2
+    assert main(["validate", str(tmp_path / "run"), "--mode", "continuous", "--ticks", "100", "--substeps", "5",
+                 "--out", str(tmp_path / "vc"), "--quiet"]) == 0
+    continuous = json.loads((tmp_path / "vc" / "report.json").read_text())
+    assert continuous["mode"] == "continuous" and set(continuous["runs"]) == {"dt/5"}
     rate = tiny_config(steps=3, eval_every=3, checkpoint_every=3)
     train(rate, tmp_path / "rate", progress=False)
     assert main(["validate", str(tmp_path / "rate"), "--out", str(tmp_path / "v1")]) == 2
     assert "needs a SpikingCTM" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("synapse", ["mlp", "plastic"])
+def test_continuous_mode_agrees_statistically_at_two_step_sizes(synapse):
+    model = _model(synapse)
+    recording = brian.record_core(model, _input(), ticks=300)
+    report = brian.validate_continuous(model, recording, substeps=(10, 20))
+    assert set(report["runs"]) == {"dt/10", "dt/20"}
+    for run in report["runs"].values():
+        assert run["rate_mean_abs_difference"] <= brian.TOLERANCES["rate_mean_abs_difference"], run
+        assert run["rate_correlation"] > 0.95, run
+        if synapse == "mlp":
+            assert run["synchrony_correlation"] >= brian.TOLERANCES["synchrony_correlation"], run
+        else:  # closed recurrent loop with plasticity: rates agree, pairwise structure measurably does not always
+            assert np.isfinite(run["synchrony_correlation"]), run
+
+
+def test_continuous_mode_units_time_constants_in_seconds_and_rates_in_hz():
+    import brian2 as b2
+
+    core = brian.SpikingCore(filter_decay=np.full((1, 1), np.exp(-1.0)), filter_weight=np.ones((1, 1)), dendrite_bias=np.zeros(1),
+                             membrane_decay=np.array([np.exp(-0.5)]), threshold=np.ones(1))
+    assert "dv/dt = -v/taum" in brian.continuous_equations(core) and "taum : second (constant)" in brian.continuous_equations(core)
+    result = brian.simulate_continuous(core, np.full((50, 1), 100.0), substeps=10)  # a drive far above threshold
+    intervals = np.diff(result["spike_times_s"]) * b2.second
+    # one spike per discrete step of 1 ms at most (the refractory period): 1000 Hz
+    assert np.allclose(intervals / b2.ms, 1.0, atol=0.1 + 1e-9)
+    assert abs(len(result["spike_times_s"]) / (50 * b2.ms) / b2.Hz - 1000) < 50
+
+
+def test_statistics_of_identical_and_silent_rasters_are_defined():
+    raster = (np.random.default_rng(0).random((400, 12)) < 0.2).astype(float)
+    same = brian.statistics_agreement(raster, raster)
+    assert same["rate_mean_abs_difference"] == 0 and same["synchrony_correlation"] == pytest.approx(1.0)
+    assert same["spectrum_overlap"] == pytest.approx(1.0)
+    silent = brian.statistics_agreement(np.zeros((400, 12)), np.zeros((400, 12)))
+    assert silent["rate_mean_abs_difference"] == 0 and silent["spectrum_overlap"] == 1.0
