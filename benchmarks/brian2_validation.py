@@ -1,6 +1,6 @@
 """Exact Brian2 validation of a spiking core: 256 neurons x 1000 ticks, end to end.
 
-    python benchmarks/brian2_validation.py [--neurons 256] [--ticks 1000] [--targets numpy cython] [--out FILE]
+    python benchmarks/brian2_validation.py [--neurons 256] [--ticks 1000] [--targets numpy cython cpp_standalone] [--out FILE]
 
 For each case (open loop: GLU synapse, the drive is the whole pre-activation; closed loop:
 dense Miconi plastic synapse, recurrent weights and fast weights simulated in Brian2, LIF and
@@ -43,7 +43,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--neurons", type=int, default=256)
     parser.add_argument("--ticks", type=int, default=1000)
-    parser.add_argument("--targets", nargs="+", default=["numpy", "cython"])
+    parser.add_argument("--targets", nargs="+", default=["numpy", "cython", "cpp_standalone"])
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "brian2_validation.md"))
     args = parser.parse_args(argv)
     x = torch.randint(0, 2, (1, 16), generator=torch.Generator().manual_seed(0)).float() * 2 - 1

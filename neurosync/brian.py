@@ -33,8 +33,13 @@ Typical use::
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -194,14 +199,25 @@ def plasticity_code() -> tuple[str, str]:
     return "x_prev = x\nx = lam*x + (1 - lam)*s", "H = (1 - eta_post)*H + eta_post*(x_post*x_prev_pre)"
 
 
+STANDALONE_DIRECTORY = Path(tempfile.gettempdir()) / "neurosync-brian2-standalone"
+
+
 def _set_target(target: str) -> str:
+    """Select Brian2's code generation target ('numpy', 'cython' or 'cpp_standalone'); fall
+    back to numpy with a one-line warning when the compiled one cannot work here."""
     import brian2 as b2
+
+    if target in ("cython", "cpp_standalone") and shutil.which(os.environ.get("CXX", "g++")) is None:
+        warnings.warn(f"no C++ compiler found; Brian2 target {target!r} falls back to numpy", stacklevel=3)
+        target = "numpy"
+    if target == "cpp_standalone":
+        b2.set_device("cpp_standalone", directory=str(STANDALONE_DIRECTORY), build_on_run=True)
+        b2.prefs.core.default_float_dtype = np.float64
+        return target
     if target == "cython":
         try:
             import Cython  # noqa: F401
         except ImportError:
-            import warnings
-
             warnings.warn("Cython is not installed; Brian2 falls back to numpy", stacklevel=3)
             target = "numpy"
     b2.prefs.codegen.target = target
@@ -261,8 +277,11 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     spikes = np.zeros((steps, n), dtype=np.float64)
     step_index = np.round(np.asarray(spike_monitor.t / dt)).astype(int)
     spikes[step_index, np.asarray(spike_monitor.i)] = 1.0
-    return {"spikes": spikes, "membranes": np.asarray(v_monitor.v).T.copy(), "seconds": time.perf_counter() - started,
-            "target": target}
+    membranes = np.asarray(v_monitor.v).T.copy()
+    if target == "cpp_standalone":  # back to runtime mode, so that later simulations work in this process
+        b2.device.reinit()
+        b2.set_device("runtime")
+    return {"spikes": spikes, "membranes": membranes, "seconds": time.perf_counter() - started, "target": target}
 
 
 def continuous_equations(core: SpikingCore) -> str:
@@ -270,7 +289,8 @@ def continuous_equations(core: SpikingCore) -> str:
     decay d per step becomes a time constant τ = −Δ / ln d, and each per-step input x becomes a
     current x / (τ (1 − d)), so that a constant input gives the same steady state as the
     discrete update (x / (1 − d)). Spikes are threshold crossings at the fine step; reset
-    subtracts the threshold at once; adaptation jumps by 1 per spike and decays with ρ."""
+    subtracts the threshold at once, followed by one step Δ of refractoriness (the discrete
+    neuron fires at most once per step); adaptation jumps by 1 per spike and decays with ρ."""
     k = core.filter_decay.shape[1]
     lines = [f"df{j}/dt = -f{j}/tauf{j} + a/(tauf{j}*(1 - fdecay{j})) : 1" for j in range(k)]
     lines.append("I = " + " + ".join(f"f{j}*fweight{j}" for j in range(k)) + " + fbias : 1")

@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--substeps", type=int, nargs="+", default=[10, 20],
                           help="continuous mode: fine steps per discrete step, one run each (default 10 20)")
     validate.add_argument("--ticks", type=int, default=1000, help="length of the validated thought (default 1000)")
-    validate.add_argument("--target", choices=["numpy", "cython"], default="numpy", help="Brian2 code generation target")
+    validate.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], default="numpy",
+                          help="Brian2 code generation target (compiled ones fall back to numpy without a C++ compiler)")
     validate.add_argument("--sample", type=int, default=0, help="which evaluation input drives the thought")
     validate.add_argument("--out", help="report directory (default: <checkpoint>-brian2), must not exist")
     validate.add_argument("--quiet", action="store_true", help="no progress report")

@@ -146,3 +146,16 @@ def test_statistics_of_identical_and_silent_rasters_are_defined():
     assert same["spectrum_overlap"] == pytest.approx(1.0)
     silent = brian.statistics_agreement(np.zeros((400, 12)), np.zeros((400, 12)))
     assert silent["rate_mean_abs_difference"] == 0 and silent["spectrum_overlap"] == 1.0
+
+
+def test_cpp_standalone_target_matches_too():
+    import shutil
+
+    if shutil.which("g++") is None:
+        pytest.skip("no C++ compiler")
+    model = _model("plastic")
+    recording = brian.record_core(model, _input(), ticks=200)
+    report = brian.compare(recording, brian.simulate_exact(brian.extract_core(model), recording.drive, "cpp_standalone"))
+    assert report["target"] == "cpp_standalone" and report["mismatched_bins"] == 0, report
+    # the process is back in runtime mode: a numpy run still works
+    assert brian.validate_exact(model, recording)["mismatched_bins"] == 0
