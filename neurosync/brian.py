@@ -2,8 +2,10 @@
 
 "PyTorch trains, Brian2 validates the dynamics." The spiking core is what sits between the
 CTM's attention and its synchrony: each neuron's dendritic filters and LIF/ALIF soma (the
-equations of :mod:`neurosync.parts.spiking`) and, with a plastic synapse, the recurrent
-weights W_rec + α ⊙ H with the Miconi rule (:mod:`neurosync.parts.plastic`). The rest of the
+equations of :mod:`neurosync.parts.spiking`) and, with a dense plastic synapse, the recurrent
+weights W_rec + α ⊙ H with their rule (:mod:`neurosync.parts.plastic`: Miconi, ABCD, or
+neuromodulated gated by the CTM's certainty, which is recorded and replayed like the drive;
+the state-driven neuromodulator reads the whole population and is not exported yet). The rest of the
 CTM (attention, the input projection) is replayed: the drive each neuron received at each tick
 is recorded from PyTorch and played back in Brian2 as a ``TimedArray``.
 
@@ -60,8 +62,13 @@ class SpikingCore:
     adaptation_strength: np.ndarray | None = None  # (N,) κ (ALIF)
     recurrent: np.ndarray | None = None  # (N, N) W_rec[post, pre]; None: open loop
     alpha: np.ndarray | None = None  # (N, N) α[post, pre] of the plastic weight
-    eta: np.ndarray | None = None  # (N,) Miconi rate per postsynaptic neuron
+    eta: np.ndarray | None = None  # (N,) learning rate per postsynaptic neuron (miconi, abcd)
     trace_decay: float = 0.0  # λ of the plasticity traces
+    rule: str = "miconi"  # miconi | abcd | neuromodulated (certainty-gated)
+    abcd: np.ndarray | None = None  # (4, N, N) A, B, C, D per synapse [post, pre] (abcd)
+    clip: float = 1.0  # |H| bound (abcd)
+    eta_base: np.ndarray | None = None  # (N,) η₀ (neuromodulated: η[t] = σ(η₀ + g m[t]))
+    eta_gain: np.ndarray | None = None  # (N,) g (neuromodulated)
     ticks_per_step: int = 1
 
     @property
@@ -105,15 +112,23 @@ def extract_core(model) -> SpikingCore:
         core.adaptation_decay = _np(params.adaptation_decay)
         core.adaptation_strength = _np(params.adaptation_strength)
     if isinstance(synapse, PlasticSynapse):
-        if synapse.rule != "miconi" or synapse.implementation != "dense":
-            raise ValueError(f"Brian2 export supports the dense Miconi rule so far, got rule {synapse.rule!r} "
-                             f"({synapse.implementation}); use plasticity.implementation = 'dense' for validation")
+        if synapse.implementation != "dense" or (synapse.rule == "neuromodulated" and synapse.modulator != "certainty"):
+            raise ValueError(f"Brian2 export supports dense plastic synapses with the miconi, abcd or certainty-gated "
+                             f"neuromodulated rule, got rule {synapse.rule!r} ({synapse.implementation}, modulator "
+                             f"{synapse.modulator!r}); use plasticity.implementation = 'dense' for validation")
         if core.ticks_per_step != 1:
             raise ValueError("Brian2 export of a plastic (recurrent) core needs model.spiking.ticks_per_step = 1")
         core.recurrent = _np(synapse.recurrent.weight)
         core.alpha = _np(synapse.alpha)
-        core.eta = _np(synapse.learning_rate().reshape(-1))
         core.trace_decay = float(synapse.trace_decay)
+        core.rule = synapse.rule
+        if synapse.rule == "neuromodulated":
+            core.eta_base, core.eta_gain = _np(synapse.eta_raw), _np(synapse.eta_gain)
+        else:
+            core.eta = _np(synapse.learning_rate().reshape(-1))
+        if synapse.rule == "abcd":
+            core.abcd = np.broadcast_to(_np(synapse.abcd), (4, core.neurons, core.neurons)).copy()
+            core.clip = float(synapse.clip)
     return core
 
 
@@ -122,6 +137,7 @@ class CoreRecording:
     """What PyTorch did in one thought of one sample, per simulation step (T steps, N neurons)."""
 
     drive: np.ndarray  # (ticks, N): per tick, held for ticks_per_step steps
+    modulation: np.ndarray | None  # (ticks,) the certainty each tick's synapse call received (plastic)
     spikes: np.ndarray  # (T, N) 0/1
     membranes: np.ndarray  # (T, N)
     sample: int = 0
@@ -140,8 +156,10 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     drives, spikes, membranes = [], [], []
     plastic = isinstance(synapse, PlasticSynapse)
     hooks = []
+    modulations = []
     if plastic:  # W_in o + b: the part of the pre-activation that Brian2 does not compute
         hooks.append(synapse.input.register_forward_hook(lambda m, i, out: drives.append(out[sample].clone())))
+        hooks.append(synapse.register_forward_pre_hook(lambda m, args: modulations.append(args[3][sample].clone())))
     else:
         hooks.append(synapse.register_forward_hook(lambda m, i, out: drives.append(out[0][sample].clone())))
 
@@ -163,7 +181,8 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
         for h in hooks:
             h.remove()
         model.to(dtype).train(was_training)
-    return CoreRecording(torch.stack(drives).numpy(), torch.stack(spikes).numpy(), torch.stack(membranes).numpy(), sample)
+    modulation = torch.stack(modulations).numpy() if modulations else None
+    return CoreRecording(torch.stack(drives).numpy(), modulation, torch.stack(spikes).numpy(), torch.stack(membranes).numpy(), sample)
 
 
 def neuron_update_code(core: SpikingCore) -> str:
@@ -193,10 +212,17 @@ def neuron_equations(core: SpikingCore) -> str:
     return "\n".join([f"{n} : 1" for n in names] + [f"{c} : 1 (constant)" for c in constants])
 
 
-def plasticity_code() -> tuple[str, str]:
-    """(neuron trace update, synaptic Miconi update), run after the threshold and reset of a
-    step, i.e. with the spikes s[t] that the next step's synapse call sees."""
-    return "x_prev = x\nx = lam*x + (1 - lam)*s", "H = (1 - eta_post)*H + eta_post*(x_post*x_prev_pre)"
+def plasticity_code(rule: str = "miconi") -> tuple[str, str]:
+    """(neuron trace update, synaptic H update) for a rule of neurosync.parts.plastic, run after
+    the threshold and reset of a step, i.e. with the spikes s[t] that the next step's synapse
+    call sees. post = x_post, pre = x_prev_pre (the causal pair of traces)."""
+    traces = "x_prev = x\nx = lam*x + (1 - lam)*s"
+    if rule == "abcd":
+        return traces, "H = clip(H + eta_syn*(A*(x_post*x_prev_pre) + B*x_prev_pre + C*x_post + D), -hclip, hclip)"
+    if rule == "neuromodulated":  # η[t] from the certainty the next tick's synapse call receives
+        return traces, ("eta_t = 1/(1 + exp(-(eta0 + gain*modulation(t))))\n"
+                        "H = (1 - eta_t)*H + eta_t*(x_post*x_prev_pre)")
+    return traces, "H = (1 - eta_syn)*H + eta_syn*(x_post*x_prev_pre)"
 
 
 STANDALONE_DIRECTORY = Path(tempfile.gettempdir()) / "neurosync-brian2-standalone"
@@ -225,10 +251,15 @@ def _set_target(target: str) -> str:
     return target
 
 
-def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", progress: bool = False) -> dict[str, np.ndarray]:
+def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", progress: bool = False,
+                   modulation: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Run the core in Brian2 in discrete time (1 step = dt = 1 ms) on `drive` (ticks, N), each
-    tick held for core.ticks_per_step steps. Returns spikes (T, N) and membranes (T, N)."""
+    tick held for core.ticks_per_step steps; `modulation` (ticks,) is the recorded certainty
+    for the certainty-gated rule. Returns spikes (T, N) and membranes (T, N)."""
     import brian2 as b2
+
+    if core.rule == "neuromodulated" and core.plastic and modulation is None:
+        raise ValueError("the certainty-gated rule needs the recorded modulation (CoreRecording.modulation)")
     target = _set_target(target)
     n, steps_per_tick = core.neurons, core.ticks_per_step
     ticks = drive.shape[0]
@@ -252,19 +283,34 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     group.resetter["spike"].order = 0
     objects = [group]
     if core.recurrent is not None:
-        trace_code, hebb_code = plasticity_code()
+        trace_code, hebb_code = plasticity_code(core.rule)
         group.run_regularly(trace_code, when="after_thresholds", order=1, name="traces")
-        model = "w : 1 (constant)\nalpha : 1 (constant)\nH : 1\neta_post_value : 1 (constant)"
+        constants = ["w", "alpha"] + {"miconi": ["eta_syn"], "abcd": ["eta_syn", "A", "B", "C", "D"],
+                                      "neuromodulated": ["eta0", "gain"]}[core.rule]
+        model = "H : 1\n" + "\n".join(f"{c} : 1 (constant)" for c in constants)
+        namespace = {"lam": core.trace_decay, "hclip": core.clip}
+        if core.rule == "neuromodulated":
+            # the update after step t serves tick t+1's synapse call, which received modulation[t+1]
+            shifted = np.append(np.asarray(modulation, dtype=np.float64)[1:], 0.0)
+            namespace["modulation"] = b2.TimedArray(shifted, dt=dt, name="modulation")
         synapses = b2.Synapses(group, group, model=model, on_pre="Isyn_post += w + alpha*H", dt=dt, name="recurrent",
-                               namespace={"lam": core.trace_decay})
+                               namespace=namespace)
         post, pre = np.nonzero(np.ones((n, n), dtype=bool))  # all-to-all, W[post, pre]
         synapses.connect(i=pre, j=post)
         synapses.w = core.recurrent[post, pre]
         synapses.alpha = core.alpha[post, pre]
         synapses.H = 0.0
-        synapses.eta_post_value = core.eta[post]
-        synapses.run_regularly(hebb_code.replace("eta_post", "eta_post_value"), when="after_thresholds", order=2,
-                               name="hebb")
+        if core.rule == "neuromodulated":
+            synapses.eta0, synapses.gain = core.eta_base[post], core.eta_gain[post]
+        else:
+            synapses.eta_syn = core.eta[post]
+        if core.rule == "abcd":
+            for name, coefficient in zip("ABCD", core.abcd):
+                setattr(synapses, name, coefficient[post, pre])
+            # PyTorch's first update (tick 1, traces still 0) leaves H = clip(η D), which Brian2's
+            # first update (after step 0) would otherwise miss
+            synapses.H = np.clip(core.eta[post] * core.abcd[3][post, pre], -core.clip, core.clip)
+        synapses.run_regularly(hebb_code, when="after_thresholds", order=2, name="hebb")
         synapses.pre.when = "synapses"
         group.namespace["lam"] = core.trace_decay
         objects.append(synapses)
@@ -315,6 +361,8 @@ def simulate_continuous(core: SpikingCore, drive: np.ndarray, substeps: int = 10
     and the spike times (s), for statistical comparison with the discrete run."""
     import brian2 as b2
 
+    if core.plastic and core.rule != "miconi":
+        raise ValueError(f"continuous mode supports the miconi plasticity rule so far, got {core.rule!r}")
     target = _set_target(target)
     n, steps_per_tick = core.neurons, core.ticks_per_step
     step = 1 * b2.ms
@@ -441,7 +489,7 @@ def compare(recording: CoreRecording, brian: dict[str, np.ndarray]) -> dict[str,
 def validate_exact(model, recording: CoreRecording, target: str = "numpy") -> dict[str, Any]:
     """Export the model's spiking core, replay the recording's drive in Brian2, compare."""
     core = extract_core(model)
-    return compare(recording, simulate_exact(core, recording.drive, target))
+    return compare(recording, simulate_exact(core, recording.drive, target, modulation=recording.modulation))
 
 
 def validation_figure(recording: CoreRecording, brian: dict[str, np.ndarray], steps: int = 200, neurons: int = 3):
@@ -511,7 +559,7 @@ def validate_checkpoint(path, out_dir, ticks: int = 1000, target: str = "numpy",
         out_dir.mkdir(parents=True)
         (out_dir / "report.json").write_text(json.dumps(report, indent=2))
         return report
-    result = simulate_exact(core, recording.drive, target, progress)
+    result = simulate_exact(core, recording.drive, target, progress, recording.modulation)
     report = {**header, "mode": "exact", **compare(recording, result)}
     out_dir.mkdir(parents=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))

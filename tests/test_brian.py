@@ -16,9 +16,11 @@ from neurosync import brian  # noqa: E402
 from neurosync.build import build_model  # noqa: E402
 
 
-def _model(synapse="plastic", adaptive=False, ticks_per_step=1, seed=0):
+def _model(synapse="plastic", adaptive=False, ticks_per_step=1, seed=0, **plasticity):
     cfg = tiny_config()
     cfg.model.neuron, cfg.model.synapse, cfg.model.synchrony = "spiking", synapse, "spike-multiscale"
+    for key, value in plasticity.items():
+        setattr(cfg.model.plasticity, key, value)
     cfg.model.spiking.adaptive = adaptive
     cfg.model.spiking.ticks_per_step = ticks_per_step
     model = build_model(cfg)
@@ -43,6 +45,17 @@ def test_exact_mode_matches_pytorch_spike_for_spike(synapse, adaptive):
     report = brian.validate_exact(model, recording)
     assert report["steps"] == ticks and report["mismatched_bins"] == 0, report
     assert report["max_abs_membrane_difference"] < 1e-9
+
+
+@pytest.mark.parametrize("plasticity", [{"rule": "abcd", "coefficients": "synapse", "clip": 0.5},
+                                        {"rule": "abcd", "coefficients": "neuron"},
+                                        {"rule": "neuromodulated", "modulator": "certainty"}])
+def test_exact_mode_matches_with_the_other_plasticity_rules(plasticity):
+    model = _model("plastic", **plasticity)
+    recording = brian.record_core(model, _input(), ticks=300)
+    assert recording.modulation is not None and recording.modulation.shape == (300,)
+    report = brian.validate_exact(model, recording)
+    assert report["mismatched_bins"] == 0 and report["max_abs_membrane_difference"] < 1e-9, report
 
 
 def test_plasticity_is_active_during_the_validated_thought():
@@ -77,10 +90,13 @@ def test_sub_steps_hold_the_drive_for_a_tick():
 def test_export_refuses_what_it_cannot_represent():
     with pytest.raises(ValueError, match="needs a SpikingCTM"):
         brian.extract_core(build_model(tiny_config()))
-    model = _model("plastic")
-    model.synapse.rule = "abcd"
-    with pytest.raises(ValueError, match="supports the dense Miconi rule so far"):
-        brian.extract_core(model)
+    with pytest.raises(ValueError, match="supports dense plastic synapses"):
+        brian.extract_core(_model("plastic", implementation="factorised"))
+    with pytest.raises(ValueError, match="modulator 'state'"):
+        brian.extract_core(_model("plastic", rule="neuromodulated", modulator="state"))
+    with pytest.raises(ValueError, match="continuous mode supports the miconi"):
+        core = brian.extract_core(_model("plastic", rule="abcd"))
+        brian.simulate_continuous(core, np.zeros((10, 16)))
 
 
 def test_validate_cli_writes_a_report_and_refuses_bad_input(tmp_path, capsys):
