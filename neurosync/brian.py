@@ -185,11 +185,11 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     return CoreRecording(torch.stack(drives).numpy(), modulation, torch.stack(spikes).numpy(), torch.stack(membranes).numpy(), sample)
 
 
-def neuron_update_code(core: SpikingCore) -> str:
+def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
     """The Brian2 statements of one simulation step of the neuron (run in the 'groups' slot).
     They are the PyTorch step (neurosync.parts.spiking), statement for statement."""
     k = core.filter_decay.shape[1]
-    lines = ["a = drive(t, i) + Isyn"]
+    lines = [f"a = {drive} + Isyn"]
     lines += [f"f{j} = fdecay{j}*f{j} + a" for j in range(k)]
     lines.append("I = " + " + ".join(f"f{j}*fweight{j}" for j in range(k)) + " + fbias")
     if core.adaptive:
@@ -202,7 +202,7 @@ def neuron_update_code(core: SpikingCore) -> str:
 
 def neuron_equations(core: SpikingCore) -> str:
     k = core.filter_decay.shape[1]
-    names = ["v", "s", "Isyn", "x", "x_prev"] + [f"f{j}" for j in range(k)]
+    names = ["v", "s", "Isyn", "x", "x_prev", "ext"] + [f"f{j}" for j in range(k)]
     constants = ["beta", "theta", "fbias"] + [f"fdecay{j}" for j in range(k)] + [f"fweight{j}" for j in range(k)]
     if core.adaptive:
         names += ["u", "thr"]
@@ -252,11 +252,18 @@ def _set_target(target: str) -> str:
 
 
 def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", progress: bool = False,
-                   modulation: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                   modulation: np.ndarray | None = None, closed_loop=None) -> dict[str, np.ndarray]:
     """Run the core in Brian2 in discrete time (1 step = dt = 1 ms) on `drive` (ticks, N), each
     tick held for core.ticks_per_step steps; `modulation` (ticks,) is the recorded certainty
-    for the certainty-gated rule. Returns spikes (T, N) and membranes (T, N)."""
+    for the certainty-gated rule. Returns spikes (T, N) and membranes (T, N).
+
+    With ``closed_loop(step, previous_spikes) -> drive (N,)`` the drive is not replayed but
+    computed at the start of every step by that callable (a Brian2 ``network_operation``)
+    from Brian2's own spikes; `drive` then only sets the number of ticks."""
     import brian2 as b2
+
+    if closed_loop is not None and target == "cpp_standalone":
+        raise ValueError("the closed loop runs Python every step: use target 'numpy' or 'cython'")
 
     if core.rule == "neuromodulated" and core.plastic and modulation is None:
         raise ValueError("the certainty-gated rule needs the recorded modulation (CoreRecording.modulation)")
@@ -278,7 +285,8 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
         group.thr = core.threshold
     else:
         group.thr = core.threshold
-    group.run_regularly(neuron_update_code(core), when="groups", name="step")
+    group.run_regularly(neuron_update_code(core, "ext" if closed_loop is not None else "drive(t, i)"), when="groups",
+                        name="step")
     group.resetter["spike"].when = "after_thresholds"
     group.resetter["spike"].order = 0
     objects = [group]
@@ -314,6 +322,12 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
         synapses.pre.when = "synapses"
         group.namespace["lam"] = core.trace_decay
         objects.append(synapses)
+    if closed_loop is not None:
+        @b2.network_operation(when="start", dt=dt, name="closed_loop")
+        def feed(t):  # s still holds the previous step's spikes here (zeroed later in 'groups')
+            group.ext[:] = closed_loop(int(round(float(t / dt))), np.asarray(group.s[:]))
+
+        objects.append(feed)
     v_monitor = b2.StateMonitor(group, "v", record=True, when="after_groups", name="membranes")
     spike_monitor = b2.SpikeMonitor(group, name="spikes")
     network = b2.Network(*objects, v_monitor, spike_monitor)
@@ -328,6 +342,60 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
         b2.device.reinit()
         b2.set_device("runtime")
     return {"spikes": spikes, "membranes": membranes, "seconds": time.perf_counter() - started, "target": target}
+
+
+@torch.no_grad()
+def simulate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | None = None,
+                         target: str = "numpy") -> dict[str, Any]:
+    """The whole thought in Brian2: at every tick a ``network_operation`` feeds Brian2's own
+    spikes to the CTM's synchrony, attention and input synapse (the PyTorch modules, float64)
+    and sets the next drive from them, so nothing is replayed. Returns Brian2's spikes and
+    membranes and the logits read from its synchrony at every tick, (ticks, outputs)."""
+    from .parts.plastic import PlasticSynapse
+
+    core = extract_core(model)
+    if core.ticks_per_step != 1:
+        raise ValueError("the closed loop needs model.spiking.ticks_per_step = 1 (one Brian2 step per tick)")
+    if core.plastic and core.rule == "neuromodulated":
+        raise ValueError("the closed loop does not compute the certainty-gated rule's modulation yet")
+    net = copy.deepcopy(model).double().eval()
+    ticks = ticks or net.ticks
+    keys, values, query_weight, query_bias = net.attention.prepare(net.backbone(x[sample : sample + 1].double()))
+    post, _ = net.neuron.start(1)
+    plastic = isinstance(net.synapse, PlasticSynapse)
+    state = {"sync": net.synchrony.start(post), "logits": []}
+
+    def advance(spikes: np.ndarray) -> torch.Tensor:
+        post = torch.from_numpy(spikes).double().unsqueeze(0)
+        state["sync"] = net.synchrony(post, state["sync"])
+        state["logits"].append(net.readout(net.synchrony.read(state["sync"])[1])[0].numpy())
+        return post
+
+    def closed_loop(step: int, previous_spikes: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            post = advance(previous_spikes) if step > 0 else torch.zeros(1, core.neurons, dtype=torch.float64)
+            action, _ = net.synchrony.read(state["sync"])
+            attended, _ = net.attention(action, keys, values, query_weight, query_bias)
+            drive = net.synapse.input(attended) if plastic else net.synapse(attended, post, None)[0]
+            return drive[0].numpy()
+
+    result = simulate_exact(core, np.zeros((ticks, core.neurons)), target, closed_loop=closed_loop)
+    advance(result["spikes"][-1])
+    return {**result, "logits": np.stack(state["logits"])}
+
+
+def validate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | None = None,
+                         target: str = "numpy") -> dict[str, Any]:
+    """Closed-loop Brian2 thought vs the PyTorch thought: spike bins and logits."""
+    recording = record_core(model, x, sample, ticks)
+    net = copy.deepcopy(model).double().eval()
+    if ticks:
+        net.ticks = ticks
+    with torch.no_grad():
+        logits = net(x.double()).logits[sample].numpy()
+    result = simulate_closed_loop(model, x, sample, ticks, target)
+    return {"mode": "closed-loop", **compare(recording, result),
+            "max_abs_logit_difference": float(np.abs(result["logits"] - logits).max())}
 
 
 def continuous_equations(core: SpikingCore) -> str:
@@ -554,6 +622,11 @@ def validate_checkpoint(path, out_dir, ticks: int = 1000, target: str = "numpy",
     recording = record_core(model, x[: sample + 1], sample=sample, ticks=ticks)
     header = {"checkpoint": str(ckpt.path), "step": ckpt.step, "ticks": ticks, "sample": sample,
               "dt": "1 ms per discrete simulation step"}
+    if mode == "closed-loop":
+        report = {**header, **validate_closed_loop(model, x[: sample + 1], sample, ticks, target)}
+        out_dir.mkdir(parents=True)
+        (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+        return report
     if mode == "continuous":
         report = {**header, **validate_continuous(model, recording, tuple(substeps), target=target)}
         out_dir.mkdir(parents=True)

@@ -42,9 +42,10 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="re-simulate a SpikingCTM checkpoint's spiking core in Brian2 and compare")
     validate.add_argument("checkpoint")
-    validate.add_argument("--mode", choices=["exact", "continuous"], default="exact",
-                          help="exact: discrete time, spike for spike; continuous: the ODE form at finer steps, "
-                               "compared statistically (rates, pairwise synchrony, population spectrum)")
+    validate.add_argument("--mode", choices=["exact", "continuous", "closed-loop"], default="exact",
+                          help="exact: discrete time, spike for spike, drive replayed; continuous: the ODE form at finer "
+                               "steps, compared statistically (rates, pairwise synchrony, population spectrum); "
+                               "closed-loop: exact, with attention recomputed every tick from Brian2's own spikes")
     validate.add_argument("--substeps", type=int, nargs="+", default=[10, 20],
                           help="continuous mode: fine steps per discrete step, one run each (default 10 20)")
     validate.add_argument("--ticks", type=int, default=1000, help="length of the validated thought (default 1000)")
@@ -108,7 +109,7 @@ def _validate(args) -> int:
         if not report["passed"]:
             print("neurosync: continuous mode: some statistics are outside their tolerances (see report.json)", file=sys.stderr)
         return 0
-    if report["mismatched_bins"]:
+    if report["mismatched_bins"]:  # exact and closed-loop modes
         print(f"neurosync: validation FAILED: {report['mismatched_bins']} spike bins differ "
               f"(first at step {report['first_mismatch']['step']}, neuron {report['first_mismatch']['neuron']})", file=sys.stderr)
         return 1

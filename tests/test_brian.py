@@ -121,6 +121,10 @@ def test_validate_cli_writes_a_report_and_refuses_bad_input(tmp_path, capsys):
                  "--out", str(tmp_path / "vc"), "--quiet"]) == 0
     continuous = json.loads((tmp_path / "vc" / "report.json").read_text())
     assert continuous["mode"] == "continuous" and set(continuous["runs"]) == {"dt/5"}
+    assert main(["validate", str(tmp_path / "run"), "--mode", "closed-loop", "--ticks", "50", "--out", str(tmp_path / "vl"),
+                 "--quiet"]) == 0
+    closed = json.loads((tmp_path / "vl" / "report.json").read_text())
+    assert closed["mode"] == "closed-loop" and closed["mismatched_bins"] == 0
     rate = tiny_config(steps=3, eval_every=3, checkpoint_every=3)
     train(rate, tmp_path / "rate", progress=False)
     assert main(["validate", str(tmp_path / "rate"), "--out", str(tmp_path / "v1")]) == 2
@@ -175,3 +179,16 @@ def test_cpp_standalone_target_matches_too():
     assert report["target"] == "cpp_standalone" and report["mismatched_bins"] == 0, report
     # the process is back in runtime mode: a numpy run still works
     assert brian.validate_exact(model, recording)["mismatched_bins"] == 0
+
+
+@pytest.mark.parametrize("synapse", ["mlp", "plastic"])
+def test_closed_loop_runs_the_whole_thought_in_brian2(synapse):
+    """Attention is recomputed every tick from Brian2's own spikes: spikes and logits still match."""
+    report = brian.validate_closed_loop(_model(synapse), _input(), sample=1, ticks=200)
+    assert report["mismatched_bins"] == 0 and report["spikes_pytorch"] > 100, report
+    assert report["max_abs_logit_difference"] < 1e-9
+
+
+def test_closed_loop_refuses_the_standalone_target():
+    with pytest.raises(ValueError, match="use target 'numpy' or 'cython'"):
+        brian.simulate_closed_loop(_model("plastic"), _input(), ticks=5, target="cpp_standalone")
