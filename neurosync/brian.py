@@ -4,8 +4,8 @@
 CTM's attention and its synchrony: each neuron's dendritic filters and LIF/ALIF soma (the
 equations of :mod:`neurosync.parts.spiking`) and, with a dense plastic synapse, the recurrent
 weights W_rec + α ⊙ H with their rule (:mod:`neurosync.parts.plastic`: Miconi, ABCD, or
-neuromodulated gated by the CTM's certainty, which is recorded and replayed like the drive;
-the state-driven neuromodulator reads the whole population and is not exported yet). The rest of the
+neuromodulated: gated by the CTM's certainty, which is recorded and replayed like the drive,
+or driven by the state, a population readout of the traces simulated as a summed variable). The rest of the
 CTM (attention, the input projection) is replayed: the drive each neuron received at each tick
 is recorded from PyTorch and played back in Brian2 as a ``TimedArray``.
 
@@ -69,6 +69,9 @@ class SpikingCore:
     clip: float = 1.0  # |H| bound (abcd)
     eta_base: np.ndarray | None = None  # (N,) η₀ (neuromodulated: η[t] = σ(η₀ + g m[t]))
     eta_gain: np.ndarray | None = None  # (N,) g (neuromodulated)
+    modulator: str = "certainty"  # neuromodulated: "certainty" (replayed) or "state" (m = w · x + c, simulated)
+    modulator_weight: np.ndarray | None = None  # (N,) w (state modulator)
+    modulator_bias: float = 0.0  # c (state modulator)
     ticks_per_step: int = 1
 
     @property
@@ -112,10 +115,9 @@ def extract_core(model) -> SpikingCore:
         core.adaptation_decay = _np(params.adaptation_decay)
         core.adaptation_strength = _np(params.adaptation_strength)
     if isinstance(synapse, PlasticSynapse):
-        if synapse.implementation != "dense" or (synapse.rule == "neuromodulated" and synapse.modulator != "certainty"):
-            raise ValueError(f"Brian2 export supports dense plastic synapses with the miconi, abcd or certainty-gated "
-                             f"neuromodulated rule, got rule {synapse.rule!r} ({synapse.implementation}, modulator "
-                             f"{synapse.modulator!r}); use plasticity.implementation = 'dense' for validation")
+        if synapse.implementation != "dense":
+            raise ValueError(f"Brian2 export supports dense plastic synapses, got rule {synapse.rule!r} "
+                             f"({synapse.implementation}); use plasticity.implementation = 'dense' for validation")
         if core.ticks_per_step != 1:
             raise ValueError("Brian2 export of a plastic (recurrent) core needs model.spiking.ticks_per_step = 1")
         core.recurrent = _np(synapse.recurrent.weight)
@@ -124,6 +126,10 @@ def extract_core(model) -> SpikingCore:
         core.rule = synapse.rule
         if synapse.rule == "neuromodulated":
             core.eta_base, core.eta_gain = _np(synapse.eta_raw), _np(synapse.eta_gain)
+            core.modulator = synapse.modulator
+            if synapse.modulator == "state":
+                core.modulator_weight = _np(synapse.modulator_readout.weight.reshape(-1))
+                core.modulator_bias = float(synapse.modulator_readout.bias.double().item())
         else:
             core.eta = _np(synapse.learning_rate().reshape(-1))
         if synapse.rule == "abcd":
@@ -202,7 +208,7 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
 
 def neuron_equations(core: SpikingCore) -> str:
     k = core.filter_decay.shape[1]
-    names = ["v", "s", "Isyn", "x", "x_prev", "ext"] + [f"f{j}" for j in range(k)]
+    names = ["v", "s", "Isyn", "x", "x_prev", "ext", "m"] + [f"f{j}" for j in range(k)]
     constants = ["beta", "theta", "fbias"] + [f"fdecay{j}" for j in range(k)] + [f"fweight{j}" for j in range(k)]
     if core.adaptive:
         names += ["u", "thr"]
@@ -212,15 +218,18 @@ def neuron_equations(core: SpikingCore) -> str:
     return "\n".join([f"{n} : 1" for n in names] + [f"{c} : 1 (constant)" for c in constants])
 
 
-def plasticity_code(rule: str = "miconi") -> tuple[str, str]:
+def plasticity_code(rule: str = "miconi", modulator: str = "certainty") -> tuple[str, str]:
     """(neuron trace update, synaptic H update) for a rule of neurosync.parts.plastic, run after
     the threshold and reset of a step, i.e. with the spikes s[t] that the next step's synapse
     call sees. post = x_post, pre = x_prev_pre (the causal pair of traces)."""
     traces = "x_prev = x\nx = lam*x + (1 - lam)*s"
     if rule == "abcd":
         return traces, "H = clip(H + eta_syn*(A*(x_post*x_prev_pre) + B*x_prev_pre + C*x_post + D), -hclip, hclip)"
-    if rule == "neuromodulated":  # η[t] from the certainty the next tick's synapse call receives
-        return traces, ("eta_t = 1/(1 + exp(-(eta0 + gain*modulation(t))))\n"
+    if rule == "neuromodulated":
+        # η[t] from the certainty the next tick's synapse call receives, or from the state:
+        # m = w · x + c, a population readout of the updated traces (a summed variable)
+        signal = "modulation(t)" if modulator == "certainty" else "(m_post + cmod)"
+        return traces, (f"eta_t = 1/(1 + exp(-(eta0 + gain*{signal})))\n"
                         "H = (1 - eta_t)*H + eta_t*(x_post*x_prev_pre)")
     return traces, "H = (1 - eta_syn)*H + eta_syn*(x_post*x_prev_pre)"
 
@@ -265,7 +274,7 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     if closed_loop is not None and target == "cpp_standalone":
         raise ValueError("the closed loop runs Python every step: use target 'numpy' or 'cython'")
 
-    if core.rule == "neuromodulated" and core.plastic and modulation is None:
+    if core.rule == "neuromodulated" and core.modulator == "certainty" and core.plastic and modulation is None:
         raise ValueError("the certainty-gated rule needs the recorded modulation (CoreRecording.modulation)")
     target = _set_target(target)
     n, steps_per_tick = core.neurons, core.ticks_per_step
@@ -291,13 +300,16 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     group.resetter["spike"].order = 0
     objects = [group]
     if core.recurrent is not None:
-        trace_code, hebb_code = plasticity_code(core.rule)
+        trace_code, hebb_code = plasticity_code(core.rule, core.modulator)
         group.run_regularly(trace_code, when="after_thresholds", order=1, name="traces")
+        state_modulated = core.rule == "neuromodulated" and core.modulator == "state"
         constants = ["w", "alpha"] + {"miconi": ["eta_syn"], "abcd": ["eta_syn", "A", "B", "C", "D"],
-                                      "neuromodulated": ["eta0", "gain"]}[core.rule]
+                                      "neuromodulated": ["eta0", "gain"] + (["wm"] if state_modulated else [])}[core.rule]
         model = "H : 1\n" + "\n".join(f"{c} : 1 (constant)" for c in constants)
-        namespace = {"lam": core.trace_decay, "hclip": core.clip}
-        if core.rule == "neuromodulated":
+        if state_modulated:
+            model += "\nm_post = wm*x_pre : 1 (summed)"
+        namespace = {"lam": core.trace_decay, "hclip": core.clip, "cmod": core.modulator_bias}
+        if core.rule == "neuromodulated" and not state_modulated:
             # the update after step t serves tick t+1's synapse call, which received modulation[t+1]
             shifted = np.append(np.asarray(modulation, dtype=np.float64)[1:], 0.0)
             namespace["modulation"] = b2.TimedArray(shifted, dt=dt, name="modulation")
@@ -310,6 +322,10 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
         synapses.H = 0.0
         if core.rule == "neuromodulated":
             synapses.eta0, synapses.gain = core.eta_base[post], core.eta_gain[post]
+            if state_modulated:  # the readout sums over presynaptic traces, after they are updated
+                synapses.wm = core.modulator_weight[pre]
+                synapses.summed_updaters["m_post"].when = "after_thresholds"
+                synapses.summed_updaters["m_post"].order = 2
         else:
             synapses.eta_syn = core.eta[post]
         if core.rule == "abcd":
@@ -318,7 +334,7 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
             # PyTorch's first update (tick 1, traces still 0) leaves H = clip(η D), which Brian2's
             # first update (after step 0) would otherwise miss
             synapses.H = np.clip(core.eta[post] * core.abcd[3][post, pre], -core.clip, core.clip)
-        synapses.run_regularly(hebb_code, when="after_thresholds", order=2, name="hebb")
+        synapses.run_regularly(hebb_code, when="after_thresholds", order=3, name="hebb")
         synapses.pre.when = "synapses"
         group.namespace["lam"] = core.trace_decay
         objects.append(synapses)
@@ -356,7 +372,7 @@ def simulate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | N
     core = extract_core(model)
     if core.ticks_per_step != 1:
         raise ValueError("the closed loop needs model.spiking.ticks_per_step = 1 (one Brian2 step per tick)")
-    if core.plastic and core.rule == "neuromodulated":
+    if core.plastic and core.rule == "neuromodulated" and core.modulator == "certainty":
         raise ValueError("the closed loop does not compute the certainty-gated rule's modulation yet")
     net = copy.deepcopy(model).double().eval()
     ticks = ticks or net.ticks

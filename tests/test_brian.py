@@ -49,7 +49,8 @@ def test_exact_mode_matches_pytorch_spike_for_spike(synapse, adaptive):
 
 @pytest.mark.parametrize("plasticity", [{"rule": "abcd", "coefficients": "synapse", "clip": 0.5},
                                         {"rule": "abcd", "coefficients": "neuron"},
-                                        {"rule": "neuromodulated", "modulator": "certainty"}])
+                                        {"rule": "neuromodulated", "modulator": "certainty"},
+                                        {"rule": "neuromodulated", "modulator": "state"}])
 def test_exact_mode_matches_with_the_other_plasticity_rules(plasticity):
     model = _model("plastic", **plasticity)
     recording = brian.record_core(model, _input(), ticks=300)
@@ -92,8 +93,6 @@ def test_export_refuses_what_it_cannot_represent():
         brian.extract_core(build_model(tiny_config()))
     with pytest.raises(ValueError, match="supports dense plastic synapses"):
         brian.extract_core(_model("plastic", implementation="factorised"))
-    with pytest.raises(ValueError, match="modulator 'state'"):
-        brian.extract_core(_model("plastic", rule="neuromodulated", modulator="state"))
     with pytest.raises(ValueError, match="continuous mode supports the miconi"):
         core = brian.extract_core(_model("plastic", rule="abcd"))
         brian.simulate_continuous(core, np.zeros((10, 16)))
