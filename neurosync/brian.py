@@ -260,6 +260,16 @@ def _set_target(target: str) -> str:
     return target
 
 
+def _set_neuron_parameters(group, core: SpikingCore) -> None:
+    """Each neuron's own parameters, shared by the discrete and the continuous forms."""
+    group.beta, group.theta, group.fbias = core.membrane_decay, core.threshold, core.dendrite_bias
+    for j in range(core.filter_decay.shape[1]):
+        setattr(group, f"fdecay{j}", core.filter_decay[:, j])
+        setattr(group, f"fweight{j}", core.filter_weight[:, j])
+    if core.adaptive:
+        group.kappa = core.adaptation_strength
+
+
 def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", progress: bool = False,
                    modulation: np.ndarray | None = None, closed_loop=None) -> dict[str, np.ndarray]:
     """Run the core in Brian2 in discrete time (1 step = dt = 1 ms) on `drive` (ticks, N), each
@@ -285,15 +295,10 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     thr_expr = "v > thr"
     group = b2.NeuronGroup(n, neuron_equations(core), threshold=thr_expr, reset="s = 1", dt=dt, name="core",
                            namespace={"drive": drive_array})
-    group.beta, group.theta, group.fbias = core.membrane_decay, core.threshold, core.dendrite_bias
-    for j in range(core.filter_decay.shape[1]):
-        setattr(group, f"fdecay{j}", core.filter_decay[:, j])
-        setattr(group, f"fweight{j}", core.filter_weight[:, j])
+    _set_neuron_parameters(group, core)
+    group.thr = core.threshold
     if core.adaptive:
-        group.rho, group.kappa = core.adaptation_decay, core.adaptation_strength
-        group.thr = core.threshold
-    else:
-        group.thr = core.threshold
+        group.rho = core.adaptation_decay
     group.run_regularly(neuron_update_code(core, "ext" if closed_loop is not None else "drive(t, i)"), when="groups",
                         name="step")
     group.resetter["spike"].when = "after_thresholds"
@@ -461,14 +466,12 @@ def simulate_continuous(core: SpikingCore, drive: np.ndarray, substeps: int = 10
     # membrane keeps integrating meanwhile)
     group = b2.NeuronGroup(n, continuous_equations(core), threshold="v > thr", reset=reset, refractory=step,
                            method=method, dt=dt, name="core", namespace=namespace)
-    group.beta, group.theta, group.fbias = core.membrane_decay, core.threshold, core.dendrite_bias
+    _set_neuron_parameters(group, core)
     group.taum = -step / np.log(core.membrane_decay)
     for j in range(core.filter_decay.shape[1]):
-        setattr(group, f"fdecay{j}", core.filter_decay[:, j])
-        setattr(group, f"fweight{j}", core.filter_weight[:, j])
         setattr(group, f"tauf{j}", -step / np.log(core.filter_decay[:, j]))
     if core.adaptive:
-        group.kappa, group.taua = core.adaptation_strength, -step / np.log(core.adaptation_decay)
+        group.taua = -step / np.log(core.adaptation_decay)
     objects = [group]
     if core.recurrent is not None:
         k = core.filter_decay.shape[1]
