@@ -191,3 +191,18 @@ def test_closed_loop_runs_the_whole_thought_in_brian2(synapse):
 def test_closed_loop_refuses_the_standalone_target():
     with pytest.raises(ValueError, match="use target 'numpy' or 'cython'"):
         brian.simulate_closed_loop(_model("plastic"), _input(), ticks=5, target="cpp_standalone")
+
+
+def test_both_simulators_are_generated_from_the_same_expressions():
+    from neurosync.parts import equations as eq
+
+    assert eq.brian_expression(eq.CURRENT, filters=2) == "f0*fweight0 + f1*fweight1 + fbias"
+    assert eq.brian_expression(eq.DENDRITE, k=1) == "fdecay1*f1 + a"
+    assert eq.brian_expression(eq.MODULATED_RATE, rename={"m": "q"}) == "1/(1 + exp(-(eta0 + gain*q)))"
+    core = brian.extract_core(_model("plastic", adaptive=True))
+    code = brian.neuron_update_code(core)
+    for expression in (eq.MEMBRANE, eq.ADAPTATION, eq.ADAPTIVE_THRESHOLD):
+        assert expression in code
+    current = eq.torch_function(eq.CURRENT, "f", "fweight", "fbias")
+    f, w = torch.arange(6.0).view(1, 2, 3), torch.ones(2, 3)
+    assert current(f, w, torch.tensor([0.5, 0.0])).tolist() == [[3.5, 12.0]]

@@ -43,6 +43,14 @@ import math
 import torch
 from torch import nn
 
+from . import equations
+
+# the rules' expressions, shared with the Brian2 export
+_trace = equations.torch_function(equations.TRACE, "lam", "x", "s")
+_miconi = equations.torch_function(equations.MICONI, "eta", "H", "post", "pre")
+_abcd = equations.torch_function(equations.ABCD, "eta", "H", "post", "pre", "A", "B", "C", "D", "hclip")
+_modulated_rate = equations.torch_function(equations.MODULATED_RATE, "eta0", "gain", "m")
+
 
 class PlasticSynapse(nn.Module):
     """Linear synapse with a Hebbian fast weight; same interface as the rate synapses::
@@ -88,7 +96,7 @@ class PlasticSynapse(nn.Module):
             signal = self.modulator_readout(trace)
         else:
             signal = (modulation if modulation is not None else trace.new_zeros(trace.shape[0])).unsqueeze(-1)
-        return torch.sigmoid(self.eta_raw + self.eta_gain * signal)
+        return _modulated_rate(self.eta_raw, self.eta_gain, signal)
 
     def start(self, batch: int):
         """(trace, plastic state): trace (batch, neurons) = 0; dense: H (batch, neurons, neurons)
@@ -101,17 +109,14 @@ class PlasticSynapse(nn.Module):
 
     def update(self, hebb: torch.Tensor, post: torch.Tensor, pre: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
         """One dense rule step: H (batch, D, D), post/pre (batch, D), η (1 or batch, D)."""
-        eta = eta.unsqueeze(-1)
-        outer = post.unsqueeze(2) * pre.unsqueeze(1)
+        eta, post, pre = eta.unsqueeze(-1), post.unsqueeze(2), pre.unsqueeze(1)
         if self.rule == "abcd":
-            a, b, c, d = self.abcd
-            change = a * outer + b * pre.unsqueeze(1) + c * post.unsqueeze(2) + d
-            return (hebb + eta * change).clamp(-self.clip, self.clip)
-        return (1 - eta) * hebb + eta * outer
+            return _abcd(eta, hebb, post, pre, *self.abcd, self.clip)
+        return _miconi(eta, hebb, post, pre)
 
     def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state, modulation=None):
         previous_trace, plastic = state
-        trace = self.trace_decay * previous_trace + (1 - self.trace_decay) * post_activation
+        trace = _trace(self.trace_decay, previous_trace, post_activation)
         eta = self.learning_rate(trace, modulation)
         if self.implementation == "dense":
             hebb = self.update(plastic, trace, previous_trace, eta)

@@ -4,7 +4,8 @@ its own pre-activations with K exponential kernels of learned time constants and
 
 Discrete time, one step per simulation sub-step (``ticks_per_step`` sub-steps per CTM tick,
 the pre-activation held constant over a tick). This block is the single statement of the
-dynamics; the step functions below implement it and nothing else does::
+dynamics; the step functions below implement it, evaluating the expressions of
+:mod:`neurosync.parts.equations` from which the Brian2 export is generated too::
 
     dendrite   f_k[t] = α_k · f_k[t−1] + a[t]                    k = 1..K
     current    I[t]   = Σ_k w_k · f_k[t] + b
@@ -31,6 +32,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import equations
 
 class SpikeFunction(torch.autograd.Function):
     """Heaviside H(x) = [x > 0] forward; surrogate derivative backward:
@@ -82,9 +85,22 @@ class SpikingState:
     adaptation: torch.Tensor
 
 
+# The step functions evaluate the expressions of neurosync.parts.equations (shared with Brian2).
+_dendrite = equations.torch_function(equations.DENDRITE, "fdecay", "f", "a")
+_current = equations.torch_function(equations.CURRENT, "f", "fweight", "fbias")
+_adaptive_threshold = equations.torch_function(equations.ADAPTIVE_THRESHOLD, "theta", "kappa", "u")
+_adaptation = equations.torch_function(equations.ADAPTATION, "rho", "u", "s")
+_membrane = equations.torch_function(equations.MEMBRANE, "beta", "v", "I", "thr_prev", "s")
+
+
 def dendrite_step(filters: torch.Tensor, pre: torch.Tensor, filter_decay: torch.Tensor) -> torch.Tensor:
     """f_k[t] = α_k f_k[t−1] + a[t]. filters (batch, neurons, K), pre (batch, neurons), decay (neurons, K)."""
-    return filter_decay * filters + pre.unsqueeze(-1)
+    return _dendrite(filter_decay, filters, pre.unsqueeze(-1))
+
+
+def dendritic_current(filters: torch.Tensor, filter_weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """I[t] = Σ_k w_k f_k[t] + b. filters (batch, neurons, K), weight (neurons, K), bias (neurons,)."""
+    return _current(filters, filter_weight, bias)
 
 
 def soma_step(
@@ -95,10 +111,10 @@ def soma_step(
         previous_threshold = threshold = params.threshold
         adaptation = state.adaptation
     else:  # ALIF: ϑ[t−1] from u[t−1], then u[t] and ϑ[t]
-        previous_threshold = params.threshold + params.adaptation_strength * state.adaptation
-        adaptation = params.adaptation_decay * state.adaptation + state.spikes
-        threshold = params.threshold + params.adaptation_strength * adaptation
-    membrane = params.membrane_decay * state.membrane + current - previous_threshold * state.spikes
+        previous_threshold = _adaptive_threshold(params.threshold, params.adaptation_strength, state.adaptation)
+        adaptation = _adaptation(params.adaptation_decay, state.adaptation, state.spikes)
+        threshold = _adaptive_threshold(params.threshold, params.adaptation_strength, adaptation)
+    membrane = _membrane(params.membrane_decay, state.membrane, current, previous_threshold, state.spikes)
     return spike(membrane - threshold, surrogate, slope), membrane, adaptation
 
 
@@ -167,7 +183,7 @@ class SpikingNeurons(nn.Module):
         spike_sum = 0.0
         for _ in range(self.ticks_per_step):
             filters = dendrite_step(state.filters, pre_activation, filter_decay)
-            current = (filters * self.filter_weight).sum(-1) + self.dendrite_bias
+            current = dendritic_current(filters, self.filter_weight, self.dendrite_bias)
             spikes, membrane, adaptation = soma_step(current, state, params, self.surrogate, self.surrogate_slope)
             state = SpikingState(filters, membrane, spikes, adaptation)
             for observe in self.substep_observers:

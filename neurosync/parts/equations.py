@@ -1,0 +1,56 @@
+"""The discrete-time equations of the spiking core, stated once.
+
+Both simulators are generated from these strings. The PyTorch step functions
+(:mod:`neurosync.parts.spiking`, :mod:`neurosync.parts.plastic`) compile each right-hand side
+into a plain Python function at import (:func:`torch_function`: traceable by torch.compile, no
+per-step parsing). The Brian2 export (:mod:`neurosync.brian`) writes the same expressions into
+its generated code (:func:`brian_expression`: per-filter names expanded). Because both evaluate
+the same expression with the same operation order, float64 runs agree to the bit.
+
+Names are per neuron (per synapse for H): f a dendritic filter with decay fdecay and weight
+fweight, a the pre-activation, I the dendritic current, v the membrane with decay beta,
+s the spike, u the adaptation with decay rho, theta/kappa the threshold and its adaptation
+strength, x a spike trace with decay lam, and for the plastic weight H the traces post and pre,
+the learning rate eta, the ABCD coefficients A–D and the bound hclip.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+DENDRITE = "fdecay*f + a"  # f_k[t], for each filter k
+CURRENT = "sum_k(f*fweight) + fbias"  # I[t]
+ADAPTIVE_THRESHOLD = "theta + kappa*u"  # ϑ from the adaptation u (ALIF; LIF: theta)
+ADAPTATION = "rho*u + s"  # u[t] from u[t−1] and s[t−1]
+MEMBRANE = "beta*v + I - thr_prev*s"  # v[t], reset by subtraction of ϑ[t−1]
+SPIKE = "v > thr"  # s[t] (H(v − ϑ) with a surrogate gradient in PyTorch)
+TRACE = "lam*x + (1 - lam)*s"  # spike trace for the plasticity rules
+MICONI = "(1 - eta)*H + eta*(post*pre)"
+ABCD = "clip(H + eta*(A*(post*pre) + B*pre + C*post + D), -hclip, hclip)"
+MODULATED_RATE = "sigmoid(eta0 + gain*m)"  # η[t] of the neuromodulated rule
+
+_TORCH_HELPERS = {"sum_k": lambda x: x.sum(-1), "clip": lambda x, low, high: x.clamp(low, high), "sigmoid": torch.sigmoid}
+
+
+def torch_function(expression: str, *names: str):
+    """`expression` as a Python function of `names` on tensors (sum_k sums the filter axis, the
+    last one; clip clamps; sigmoid is torch.sigmoid)."""
+    return eval(f"lambda {', '.join(names)}: {expression}", dict(_TORCH_HELPERS))  # noqa: S307 (module constants only)
+
+
+def brian_expression(expression: str, filters: int | None = None, k: int | None = None, rename: dict | None = None) -> str:
+    """`expression` as Brian2 code: sum_k(...) unrolled over `filters` filters, the per-filter
+    names f, fdecay, fweight indexed by `k`, sigmoid written out, other names renamed."""
+    def per_filter(text: str, j: int) -> str:
+        return re.sub(r"\b(f|fdecay|fweight)\b", lambda match: f"{match.group(1)}{j}", text)
+
+    expression = re.sub(r"sum_k\(([^()]*)\)", lambda match: " + ".join(per_filter(match.group(1), j) for j in range(filters)),
+                        expression)
+    if k is not None:
+        expression = per_filter(expression, k)
+    expression = re.sub(r"sigmoid\(([^()]*)\)", r"1/(1 + exp(-(\1)))", expression)
+    for old, new in (rename or {}).items():
+        expression = re.sub(rf"\b{old}\b", new, expression)
+    return expression
