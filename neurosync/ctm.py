@@ -69,18 +69,23 @@ class CTM(nn.Module):
         so other batch sizes do not trigger recompilation."""
         self._compiled_tick = torch.compile(self.tick, **options)
 
-    def tick(self, sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias):
-        """One thought tick: perceive, synapse, neuron, synchrony, readout."""
+    def tick(self, sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias, observe=None):
+        """One thought tick: perceive, synapse, neuron, synchrony, readout. ``observe``, when
+        given, is called with the tick's intermediate values (see neurosync.recording)."""
         action, _ = self.synchrony.read(sync)
-        attended, _ = self.attention(action, keys, values, query_weight, query_bias)
+        attended, attention = self.attention(action, keys, values, query_weight, query_bias)
         pre, synapse_state = self.synapse(attended, post, synapse_state, certainty)
         post, memory = self.neuron(pre, memory)
         sync = self.synchrony(post, sync)
         _, out = self.synchrony.read(sync)
         logits = self.readout(out)
-        return sync, post, memory, synapse_state, logits, 1.0 - normalised_entropy(logits, self.prediction_shape)
+        certainty = 1.0 - normalised_entropy(logits, self.prediction_shape)
+        if observe is not None:
+            observe(attention=attention, pre=pre, post=post, memory=memory, synapse_state=synapse_state,
+                    synchrony=self.synchrony.read(sync), logits=logits, certainty=certainty)
+        return sync, post, memory, synapse_state, logits, certainty
 
-    def forward(self, x: torch.Tensor) -> CTMOutput:
+    def forward(self, x: torch.Tensor, observe=None) -> CTMOutput:
         batch = x.shape[0]
         keys, values, query_weight, query_bias = self.attention.prepare(self.backbone(x))
         post, memory = self.neuron.start(batch)
@@ -91,10 +96,20 @@ class CTM(nn.Module):
         logits, certainties, activity = [], [], 0.0
         for _ in range(self.ticks):
             sync, post, memory, synapse_state, tick_logits, certainty = tick(
-                sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias
+                sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias, observe
             )
             logits.append(tick_logits)
             certainties.append(certainty)
             activity = activity + post
         return CTMOutput(torch.stack(logits, dim=1), torch.stack(certainties, dim=1), self.synchrony.read(sync)[1],
                          activity / self.ticks)
+
+    @torch.no_grad()
+    def record(self, x: torch.Tensor, dt: float = 1e-3, config=None):
+        """Run one thought per input and return a :class:`neurosync.recording.Recording` of it
+        (every tick's spikes or activations, pre-activations, membranes, synchrony, attention,
+        logits, certainty, plastic-weight norms). ``dt`` is the declared duration of a tick in
+        seconds. No autograd graph is kept."""
+        from .recording import record_thought
+
+        return record_thought(self, x, dt, config)

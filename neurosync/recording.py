@@ -1,0 +1,177 @@
+"""A thought as a multi-unit recording: one object for analysis and export.
+
+``model.record(x, dt)`` runs one thought per input without autograd and returns a
+:class:`Recording`: per sample, tick and neuron the post-activations (the spike fraction of a
+tick for spiking neurons), pre-activations and, for spiking neurons, every simulation step's
+spikes (stored as events) and membrane potentials; per tick the synchrony readouts (every
+timescale), attention weights, logits, certainty and the plastic weight's norm. ``dt`` is the
+declared duration of a tick in seconds; a spiking neuron's simulation step lasts
+``dt / ticks_per_step``.
+
+Recordings save to and load from a single ``.npz`` file (no pickles).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT = "neurosync-recording"
+VERSION = 1
+
+
+@dataclass
+class Recording:
+    """Arrays are numpy; B samples, T ticks, S = T·ticks_per_step simulation steps, N neurons."""
+
+    dt: float  # seconds per tick
+    kind: str  # "spiking" or "rate"
+    ticks_per_step: int
+    activity: np.ndarray  # (B, T, N) post-activations (spiking: spikes per simulation step, averaged over the tick)
+    pre: np.ndarray  # (B, T, N) pre-activations
+    logits: np.ndarray  # (B, T, outputs)
+    certainty: np.ndarray  # (B, T)
+    synchrony_action: np.ndarray  # (B, T, P_action), scale-major when there are several timescales
+    synchrony_out: np.ndarray  # (B, T, P_out)
+    attention: np.ndarray  # (B, T, heads, tokens)
+    scales: int = 1  # synchrony timescales (spike-multiscale)
+    spike_sample: np.ndarray | None = None  # spike events (spiking): sample, simulation step, neuron
+    spike_step: np.ndarray | None = None
+    spike_neuron: np.ndarray | None = None
+    membrane: np.ndarray | None = None  # (B, S, N) (spiking)
+    plastic_norm: np.ndarray | None = None  # (B, T) ‖α ⊙ H‖ (plastic synapses)
+    config: dict[str, Any] | None = None
+
+    @property
+    def samples(self) -> int:
+        return self.activity.shape[0]
+
+    @property
+    def ticks(self) -> int:
+        return self.activity.shape[1]
+
+    @property
+    def neurons(self) -> int:
+        return self.activity.shape[2]
+
+    @property
+    def steps(self) -> int:
+        return self.ticks * self.ticks_per_step
+
+    @property
+    def step_duration(self) -> float:
+        """Seconds per simulation step."""
+        return self.dt / self.ticks_per_step
+
+    def spikes(self, sample: int = 0) -> np.ndarray:
+        """Dense 0/1 raster (S, N) of one sample (spiking recordings only)."""
+        if self.kind != "spiking":
+            raise ValueError("a rate CTM's recording has no spikes; use .activity")
+        raster = np.zeros((self.steps, self.neurons), dtype=np.float32)
+        chosen = self.spike_sample == sample
+        raster[self.spike_step[chosen], self.spike_neuron[chosen]] = 1.0
+        return raster
+
+    def spike_times(self, sample: int = 0) -> list[np.ndarray]:
+        """Per neuron, the spike times in seconds (step index × step duration)."""
+        chosen = self.spike_sample == sample
+        steps, neurons = self.spike_step[chosen], self.spike_neuron[chosen]
+        return [np.sort(steps[neurons == n]) * self.step_duration for n in range(self.neurons)]
+
+    def synchrony(self, readout: str = "out", scale: int = 0) -> np.ndarray:
+        """(B, T, pairs) synchrony of one readout ("action" or "out") at one timescale."""
+        values = getattr(self, f"synchrony_{readout}")
+        per_scale = values.shape[-1] // self.scales
+        return values[..., scale * per_scale : (scale + 1) * per_scale]
+
+    def save(self, path: str | Path) -> Path:
+        """Write one compressed .npz (written to a temporary name, then renamed)."""
+        path = Path(path)
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray)}
+        meta = {"format": FORMAT, "version": VERSION, "dt": self.dt, "kind": self.kind, "ticks_per_step": self.ticks_per_step,
+                "scales": self.scales, "config": self.config}
+        partial = path.with_name(path.name + ".partial.npz")
+        np.savez_compressed(partial, meta=np.array(json.dumps(meta)), **arrays)
+        partial.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Recording":
+        """Read a recording written by :meth:`save`; a bad file raises ValueError with one line."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                arrays = {k: data[k] for k in data.files if k != "meta"}
+        except (OSError, KeyError, ValueError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path} is not a readable NeuroSync recording: {err}") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            raise ValueError(f"{path} is not a NeuroSync recording (version {VERSION})")
+        return cls(dt=meta["dt"], kind=meta["kind"], ticks_per_step=meta["ticks_per_step"], scales=meta["scales"],
+                   config=meta["config"], **arrays)
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy()
+
+
+def record_thought(model, x: torch.Tensor, dt: float, config=None) -> Recording:
+    """Implementation of ``CTM.record`` (see the module docstring)."""
+    from .parts.plastic import PlasticSynapse
+    from .parts.spiking import SpikingNeurons
+
+    if not dt > 0:
+        raise ValueError(f"dt must be > 0 seconds per tick, got {dt}")
+    spiking = isinstance(model.neuron, SpikingNeurons)
+    plastic = isinstance(model.synapse, PlasticSynapse)
+    per_tick: dict[str, list] = {k: [] for k in ("attention", "pre", "post", "action", "out", "logits", "certainty", "plastic")}
+    spikes, membranes = [], []
+
+    def observe(attention, pre, post, memory, synapse_state, synchrony, logits, certainty):
+        for key, value in (("attention", attention), ("pre", pre), ("post", post), ("action", synchrony[0]),
+                           ("out", synchrony[1]), ("logits", logits), ("certainty", certainty)):
+            per_tick[key].append(_numpy(value))
+        if plastic:
+            per_tick["plastic"].append(_numpy(model.synapse.fast_weight_norm(synapse_state)))
+
+    def observe_step(s, v):
+        spikes.append(s.detach().cpu().numpy() > 0)
+        membranes.append(_numpy(v))
+
+    was_training = model.training
+    model.eval()
+    if spiking:
+        model.neuron.substep_observers.append(observe_step)
+    try:
+        with torch.no_grad():
+            model(x, observe=observe)
+    finally:
+        if spiking:
+            model.neuron.substep_observers.remove(observe_step)
+        model.train(was_training)
+
+    def stacked(key):
+        return np.stack(per_tick[key], axis=1)
+
+    recording = Recording(
+        dt=float(dt), kind="spiking" if spiking else "rate", ticks_per_step=model.neuron.ticks_per_step if spiking else 1,
+        activity=stacked("post"), pre=stacked("pre"), logits=stacked("logits"), certainty=stacked("certainty"),
+        synchrony_action=stacked("action"), synchrony_out=stacked("out"), attention=stacked("attention"),
+        scales=model.synchrony.scales, plastic_norm=stacked("plastic") if plastic else None,
+        config=_as_dict(config if config is not None else getattr(model, "config", None)),
+    )
+    if spiking:
+        raster = np.stack(spikes, axis=1)  # (B, S, N)
+        sample, step, neuron = np.nonzero(raster)
+        recording.spike_sample, recording.spike_step = sample.astype(np.int32), step.astype(np.int32)
+        recording.spike_neuron = neuron.astype(np.int32)
+        recording.membrane = np.stack(membranes, axis=1)
+    return recording
+
+
+def _as_dict(config) -> dict[str, Any] | None:
+    return asdict(config) if is_dataclass(config) else config

@@ -1,0 +1,81 @@
+"""Recording: one thought as a multi-unit recording; consistent with the forward pass; NPZ round trip."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_config
+from neurosync.build import build_model
+from neurosync.recording import Recording
+
+
+def _model(neuron="spiking", synapse="plastic", ticks_per_step=2):
+    cfg = tiny_config()
+    cfg.model.neuron, cfg.model.synapse = neuron, synapse
+    cfg.model.synchrony = "spike-multiscale" if neuron == "spiking" else "decayed-pairwise"
+    cfg.model.spiking.ticks_per_step = ticks_per_step
+    return build_model(cfg), cfg
+
+
+def _x():
+    return torch.randint(0, 2, (3, 6), generator=torch.Generator().manual_seed(0)).float() * 2 - 1
+
+
+def test_spiking_recording_is_consistent_with_the_forward_pass():
+    model, cfg = _model()
+    recording = model.record(_x(), dt=0.004, config=cfg)
+    out = model(_x())
+    assert recording.kind == "spiking" and (recording.samples, recording.ticks, recording.neurons) == (3, 4, 16)
+    np.testing.assert_allclose(recording.logits, out.logits.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(recording.certainty, out.certainty.detach().numpy(), atol=1e-6)
+    # events -> raster: 2 simulation steps per tick, whose mean is the tick's activity
+    for sample in range(3):
+        raster = recording.spikes(sample)
+        assert raster.shape == (8, 16)
+        np.testing.assert_allclose(raster.reshape(4, 2, 16).mean(1), recording.activity[sample])
+    assert recording.membrane.shape == (3, 8, 16) and recording.attention.shape == (3, 4, 2, 6)
+    assert recording.synchrony_out.shape[-1] == 3 * recording.synchrony("out", 1).shape[-1]
+    assert recording.plastic_norm.shape == (3, 4) and recording.plastic_norm[:, -1].max() > 0
+    assert recording.config["model"]["neuron"] == "spiking"
+    assert torch.is_grad_enabled()
+
+
+def test_spike_times_are_in_seconds():
+    model, _ = _model(ticks_per_step=2)
+    recording = model.record(_x(), dt=0.004)
+    assert recording.step_duration == pytest.approx(0.002)
+    raster = recording.spikes(0)
+    for neuron, times in enumerate(recording.spike_times(0)):
+        np.testing.assert_allclose(times, np.nonzero(raster[:, neuron])[0] * 0.002)
+
+
+def test_rate_recording_has_activations_and_no_spikes():
+    model, _ = _model("nlm", "mlp")
+    recording = model.record(_x())
+    assert recording.kind == "rate" and recording.membrane is None and recording.plastic_norm is None
+    assert recording.activity.shape == (3, 4, 16) and recording.dt == 1e-3
+    with pytest.raises(ValueError, match="has no spikes"):
+        recording.spikes(0)
+
+
+def test_save_and_load_round_trip_and_bad_files(tmp_path):
+    model, cfg = _model()
+    recording = model.record(_x(), dt=0.01, config=cfg)
+    path = recording.save(tmp_path / "thought.npz")
+    loaded = Recording.load(path)
+    assert loaded.dt == 0.01 and loaded.kind == "spiking" and loaded.scales == recording.scales
+    for name in ("activity", "pre", "membrane", "attention", "logits", "spike_step", "plastic_norm"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(recording, name))
+    assert loaded.config == recording.config
+    (tmp_path / "bad.npz").write_bytes(b"not a recording")
+    with pytest.raises(ValueError, match="is not a readable NeuroSync recording"):
+        Recording.load(tmp_path / "bad.npz")
+    np.savez(tmp_path / "other.npz", meta=np.array('{"format": "something-else"}'))
+    with pytest.raises(ValueError, match="is not a NeuroSync recording"):
+        Recording.load(tmp_path / "other.npz")
+
+
+def test_record_rejects_a_non_positive_tick_duration():
+    model, _ = _model()
+    with pytest.raises(ValueError, match="dt must be > 0"):
+        model.record(_x(), dt=0.0)
