@@ -1,0 +1,69 @@
+"""Analysis of recordings on hand-made spike trains with known answers, and against scipy."""
+
+import numpy as np
+import pytest
+from scipy.signal import welch
+
+from neurosync import analysis
+from neurosync.recording import Recording
+
+
+def _recording(raster: np.ndarray, dt: float = 1e-3) -> Recording:
+    """A spiking Recording around a (samples, steps, neurons) 0/1 raster, one step per tick."""
+    samples, steps, neurons = raster.shape
+    sample, step, neuron = np.nonzero(raster)
+    empty = np.zeros((samples, steps, 1))
+    return Recording(dt=dt, kind="spiking", ticks_per_step=1, activity=raster.astype(float), pre=raster.astype(float),
+                     logits=empty, certainty=empty[..., 0], synchrony_action=empty, synchrony_out=empty,
+                     attention=empty[..., None], spike_sample=sample, spike_step=step, spike_neuron=neuron)
+
+
+def test_poisson_train_has_cv_near_one_and_fano_near_one():
+    rng = np.random.default_rng(0)
+    times = [np.cumsum(rng.exponential(1 / 20.0, size=4000))]  # 20 Hz Poisson
+    assert analysis.isi_cv(times)[0] == pytest.approx(1.0, abs=0.05)
+    counts = rng.poisson(5.0, size=(2000, 3))
+    np.testing.assert_allclose(analysis.fano_factor(counts), 1.0, atol=0.1)
+    regular = [np.arange(0, 10, 0.1)]
+    assert analysis.isi_cv(regular)[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_rates_in_hz_and_silent_neurons():
+    raster = np.zeros((2, 1000, 3))
+    raster[:, ::10, 0] = 1  # every 10 ms: 100 Hz
+    raster[0, 500, 1] = 1  # one spike in one of two seconds: 0.5 Hz
+    recording = _recording(raster)
+    np.testing.assert_allclose(analysis.firing_rates(recording), [100.0, 0.5, 0.0])
+    cv = analysis.isi_cv(recording.spike_times(0))
+    assert cv[0] == pytest.approx(0.0) and np.isnan(cv[1]) and np.isnan(cv[2])  # defined: NaN, no crash
+    assert np.isnan(analysis.fano_factor(np.zeros((5, 2)))).all()
+
+
+def test_a_10_hz_oscillation_peaks_at_10_hz_and_in_the_alpha_band():
+    steps = 4000
+    t = np.arange(steps) * 1e-3
+    rng = np.random.default_rng(1)
+    probability = 0.05 * (1 + np.sin(2 * np.pi * 10 * t))
+    raster = (rng.random((1, steps, 50)) < probability[None, :, None]).astype(float)
+    result = analysis.population_spectrum(_recording(raster), nperseg=1000)
+    peak = result["frequencies_hz"][np.argmax(result["power"][1:]) + 1]
+    assert peak == pytest.approx(10.0, abs=result["resolution_hz"])
+    assert result["resolution_hz"] == pytest.approx(1.0) and result["sampling_rate_hz"] == pytest.approx(1000.0)
+    bands = result["bands"]
+    assert bands["alpha"] == max(bands.values())
+
+
+def test_spectrum_equals_scipy_welch():
+    signal = np.random.default_rng(2).normal(size=1500)
+    f, p = analysis.power_spectrum(signal, 500.0, nperseg=300)
+    f2, p2 = welch(signal - signal.mean(), fs=500.0, nperseg=300)
+    np.testing.assert_allclose(f, f2, atol=1e-12)
+    np.testing.assert_allclose(p, p2, rtol=1e-6, atol=1e-12)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        analysis.power_spectrum(np.zeros(1), 100.0)
+
+
+def test_bands_above_nyquist_are_nan_not_errors():
+    f, p = analysis.power_spectrum(np.random.default_rng(3).normal(size=200), 50.0)  # Nyquist 25 Hz
+    bands = analysis.band_powers(f, p)
+    assert np.isnan(bands["gamma"]) and bands["theta"] > 0
