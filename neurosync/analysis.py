@@ -87,3 +87,56 @@ def population_spectrum(recording, sample: int = 0, nperseg: int | None = None) 
     frequencies, power = power_spectrum(rate, sampling_rate, nperseg)
     return {"frequencies_hz": frequencies, "power": power, "resolution_hz": float(frequencies[1] - frequencies[0]),
             "sampling_rate_hz": sampling_rate, "bands": band_powers(frequencies, power)}
+
+
+def neuron_order(recording, sample: int = 0, by: str = "rate") -> np.ndarray:
+    """Neuron indices sorted by firing rate (descending), first spike time, or index."""
+    raster = recording.spikes(sample)
+    if by == "rate":
+        return np.argsort(-raster.sum(0), kind="stable")
+    if by == "first_spike":
+        first = np.where(raster.any(0), raster.argmax(0), raster.shape[0])  # silent neurons last
+        return np.argsort(first, kind="stable")
+    if by == "index":
+        return np.arange(raster.shape[1])
+    raise ValueError(f"sort by 'rate', 'first_spike' or 'index', got {by!r}")
+
+
+def correlation_matrix(recording, sample: int = 0, bin_steps: int = 1) -> np.ndarray:
+    """Pearson correlation of spike counts in bins of `bin_steps` simulation steps, (N, N).
+    A neuron with constant counts (e.g. silent) correlates 0 with every other and 1 with itself."""
+    raster = recording.spikes(sample)
+    bins = raster.shape[0] // bin_steps
+    if bins < 2:
+        raise ValueError(f"need at least 2 bins of {bin_steps} steps, the recording has {raster.shape[0]} steps")
+    counts = raster[: bins * bin_steps].reshape(bins, bin_steps, -1).sum(1, dtype=np.float64)
+    centred = counts - counts.mean(0)
+    norm = np.sqrt((centred**2).sum(0))
+    live = norm > 0
+    result = np.zeros((counts.shape[1], counts.shape[1]))
+    result[np.ix_(live, live)] = (centred[:, live].T @ centred[:, live]) / np.outer(norm[live], norm[live])
+    np.fill_diagonal(result, 1.0)
+    return result
+
+
+def raster_figure(recording, sample: int = 0, sort: str = "rate", bin_steps: int = 1):
+    """Spike raster (neurons sorted by `sort`) above a PSTH in Hz; returns the matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = neuron_order(recording, sample, sort)
+    raster = recording.spikes(sample)[:, order]
+    step = recording.step_duration
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    t, n = np.nonzero(raster)
+    top.scatter(t * step * 1e3, n, marker="|", s=12, color="k")
+    top.set_ylabel(f"neuron (sorted by {sort.replace('_', ' ')})")
+    bins = raster.shape[0] // bin_steps
+    counts = raster[: bins * bin_steps].reshape(bins, bin_steps, -1).sum((1, 2))
+    bottom.step(np.arange(bins) * bin_steps * step * 1e3, counts / (raster.shape[1] * bin_steps * step), where="post")
+    bottom.set_ylabel("PSTH (Hz)")
+    bottom.set_xlabel(f"time (ms); tick = {recording.dt * 1e3:g} ms, step = {step * 1e3:g} ms")
+    fig.tight_layout()
+    return fig

@@ -67,3 +67,27 @@ def test_bands_above_nyquist_are_nan_not_errors():
     f, p = analysis.power_spectrum(np.random.default_rng(3).normal(size=200), 50.0)  # Nyquist 25 Hz
     bands = analysis.band_powers(f, p)
     assert np.isnan(bands["gamma"]) and bands["theta"] > 0
+
+
+def test_correlation_matrix_identical_trains_and_silence():
+    rng = np.random.default_rng(4)
+    train = (rng.random(500) < 0.2).astype(float)
+    raster = np.stack([train, train, 1 - train, np.zeros(500)], axis=1)[None]
+    corr = analysis.correlation_matrix(_recording(raster))
+    assert corr[0, 1] == pytest.approx(1.0) and corr[0, 2] == pytest.approx(-1.0)
+    assert corr[3, 0] == 0 and corr[3, 3] == 1 and np.isfinite(corr).all()
+    with pytest.raises(ValueError, match="at least 2 bins"):
+        analysis.correlation_matrix(_recording(raster), bin_steps=400)
+
+
+def test_raster_figure_and_neuron_order():
+    raster = np.zeros((1, 100, 3))
+    raster[0, 50:, 0] = 1  # late but busy
+    raster[0, 10, 1] = 1  # early, one spike
+    recording = _recording(raster)
+    assert analysis.neuron_order(recording, by="rate").tolist() == [0, 1, 2]
+    assert analysis.neuron_order(recording, by="first_spike").tolist() == [1, 0, 2]
+    fig = analysis.raster_figure(recording, sort="first_spike", bin_steps=10)
+    assert len(fig.axes) == 2 and "PSTH" in fig.axes[1].get_ylabel()
+    with pytest.raises(ValueError, match="sort by"):
+        analysis.neuron_order(recording, by="colour")
