@@ -409,9 +409,11 @@ def simulate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | N
 
 
 def validate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | None = None,
-                         target: str = "numpy") -> dict[str, Any]:
-    """Closed-loop Brian2 thought vs the PyTorch thought: spike bins and logits."""
-    recording = record_core(model, x, sample, ticks)
+                         target: str = "numpy", recording: CoreRecording | None = None) -> dict[str, Any]:
+    """Closed-loop Brian2 thought vs the PyTorch thought (`recording`, recorded here if not
+    given): spike bins and logits."""
+    if recording is None:
+        recording = record_core(model, x, sample, ticks)
     net = copy.deepcopy(model).double().eval()
     if ticks:
         net.ticks = ticks
@@ -644,20 +646,17 @@ def validate_checkpoint(path, out_dir, ticks: int = 1000, target: str = "numpy",
     recording = record_core(model, x[: sample + 1], sample=sample, ticks=ticks)
     header = {"checkpoint": str(ckpt.path), "step": ckpt.step, "ticks": ticks, "sample": sample,
               "dt": "1 ms per discrete simulation step"}
+    figure = None
     if mode == "closed-loop":
-        report = {**header, **validate_closed_loop(model, x[: sample + 1], sample, ticks, target)}
-        out_dir.mkdir(parents=True)
-        (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-        return report
-    if mode == "continuous":
+        report = {**header, **validate_closed_loop(model, x[: sample + 1], sample, ticks, target, recording)}
+    elif mode == "continuous":
         report = {**header, **validate_continuous(model, recording, tuple(substeps), target=target)}
-        out_dir.mkdir(parents=True)
-        (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-        return report
-    result = simulate_exact(core, recording.drive, target, progress, recording.modulation)
-    report = {**header, "mode": "exact", **compare(recording, result)}
+    else:
+        result = simulate_exact(core, recording.drive, target, progress, recording.modulation)
+        report = {**header, "mode": "exact", **compare(recording, result)}
+        figure = validation_figure(recording, result)
     out_dir.mkdir(parents=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    figure = validation_figure(recording, result)
-    figure.savefig(out_dir / "validation.png", dpi=110)
+    if figure is not None:
+        figure.savefig(out_dir / "validation.png", dpi=110)
     return report
