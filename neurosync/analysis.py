@@ -102,14 +102,20 @@ def neuron_order(recording, sample: int = 0, by: str = "rate") -> np.ndarray:
     raise ValueError(f"sort by 'rate', 'first_spike' or 'index', got {by!r}")
 
 
+def _binned(raster: np.ndarray, bin_steps: int) -> np.ndarray:
+    """Spike counts per neuron in consecutive bins of `bin_steps` steps (a partial last bin is
+    dropped), float64, (bins, N)."""
+    bins = raster.shape[0] // bin_steps
+    return raster[: bins * bin_steps].reshape(bins, bin_steps, -1).sum(1, dtype=np.float64)
+
+
 def correlation_matrix(recording, sample: int = 0, bin_steps: int = 1) -> np.ndarray:
     """Pearson correlation of spike counts in bins of `bin_steps` simulation steps, (N, N).
     A neuron with constant counts (e.g. silent) correlates 0 with every other and 1 with itself."""
     raster = recording.spikes(sample)
-    bins = raster.shape[0] // bin_steps
-    if bins < 2:
+    counts = _binned(raster, bin_steps)
+    if counts.shape[0] < 2:
         raise ValueError(f"need at least 2 bins of {bin_steps} steps, the recording has {raster.shape[0]} steps")
-    counts = raster[: bins * bin_steps].reshape(bins, bin_steps, -1).sum(1, dtype=np.float64)
     centred = counts - counts.mean(0)
     norm = np.sqrt((centred**2).sum(0))
     live = norm > 0
@@ -133,9 +139,8 @@ def raster_figure(recording, sample: int = 0, sort: str = "rate", bin_steps: int
     t, n = np.nonzero(raster)
     top.scatter(t * step * 1e3, n, marker="|", s=12, color="k")
     top.set_ylabel(f"neuron (sorted by {sort.replace('_', ' ')})")
-    bins = raster.shape[0] // bin_steps
-    counts = raster[: bins * bin_steps].reshape(bins, bin_steps, -1).sum((1, 2))
-    bottom.step(np.arange(bins) * bin_steps * step * 1e3, counts / (raster.shape[1] * bin_steps * step), where="post")
+    counts = _binned(raster, bin_steps).sum(1)
+    bottom.step(np.arange(counts.size) * bin_steps * step * 1e3, counts / (raster.shape[1] * bin_steps * step), where="post")
     bottom.set_ylabel("PSTH (Hz)")
     bottom.set_xlabel(f"time (ms); tick = {recording.dt * 1e3:g} ms, step = {step * 1e3:g} ms")
     fig.tight_layout()

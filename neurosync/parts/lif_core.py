@@ -28,13 +28,12 @@ functions of :mod:`neurosync.parts.spiking` instead.
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .spiking import surrogate_derivative
+from .spiking import softplus_inverse, surrogate_derivative
 
 
 class RecurrentLIFFunction(torch.autograd.Function):
@@ -101,7 +100,7 @@ class RecurrentLIF(nn.Module):
         super().__init__()
         self.recurrent = nn.Linear(neurons, neurons)
         self.beta_raw = nn.Parameter(torch.logit(torch.full((neurons,), beta)))
-        self.threshold_raw = nn.Parameter(torch.full((neurons,), threshold + math.log(-math.expm1(-threshold))))
+        self.threshold_raw = nn.Parameter(torch.full((neurons,), softplus_inverse(threshold)))
         self.surrogate, self.slope = surrogate, slope
 
     def beta(self) -> torch.Tensor:

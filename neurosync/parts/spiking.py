@@ -118,7 +118,7 @@ def soma_step(
     return spike(membrane - threshold, surrogate, slope), membrane, adaptation
 
 
-def _softplus_inverse(y: float) -> float:
+def softplus_inverse(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
 
@@ -153,11 +153,11 @@ class SpikingNeurons(nn.Module):
         self.filter_weight = nn.Parameter(torch.full((neurons, filters), 1.0 / filters))
         self.dendrite_bias = nn.Parameter(torch.zeros(neurons))
         self.membrane_decay_raw = nn.Parameter(torch.logit(torch.full((neurons,), membrane_decay)))
-        self.threshold_raw = nn.Parameter(torch.full((neurons,), _softplus_inverse(threshold)))
+        self.threshold_raw = nn.Parameter(torch.full((neurons,), softplus_inverse(threshold)))
         self.adaptive = adaptive
         if adaptive:
             self.adaptation_decay_raw = nn.Parameter(torch.logit(torch.full((neurons,), adaptation_decay)))
-            self.adaptation_strength_raw = nn.Parameter(torch.full((neurons,), _softplus_inverse(adaptation_strength)))
+            self.adaptation_strength_raw = nn.Parameter(torch.full((neurons,), softplus_inverse(adaptation_strength)))
         self.neurons, self.n_filters = neurons, filters
         self.surrogate, self.surrogate_slope = surrogate, surrogate_slope
         self.ticks_per_step = ticks_per_step
