@@ -19,6 +19,9 @@ _LAZY = {
     "ConfigError": "neurosync.config",
     "load_config": ("neurosync.config", "load"),
     "build_model": "neurosync.build",
+    "load_model": ("neurosync.checkpoint", "load_model"),
+    "train": ("neurosync.training", "train"),
+    "Recording": ("neurosync.recording", "Recording"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

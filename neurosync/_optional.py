@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 from types import ModuleType
 
 
@@ -12,7 +13,10 @@ class MissingDependency(ImportError):
 
 def require(module: str, extra: str) -> ModuleType:
     try:
-        return importlib.import_module(module)
+        # import-time notices of third-party packages are theirs (fooof announces specparam
+        # after setting every warning to 'always'); recording them here keeps the filters intact
+        with warnings.catch_warnings(record=True):
+            return importlib.import_module(module)
     except ImportError:
         raise MissingDependency(
             f"'{module}' is needed for this feature: pip install 'neurosync[{extra}]'"

@@ -96,7 +96,8 @@ def population_spectrum(recording, sample: int | None = 0, nperseg: int | None =
     spectra = [power_spectrum(population_rate(recording, s), fs, nperseg) for s in samples]
     frequencies, power = spectra[0][0], np.mean([p for _, p in spectra], axis=0)
     return {"frequencies_hz": frequencies, "power": power, "resolution_hz": float(frequencies[1] - frequencies[0]),
-            "sampling_rate_hz": fs, "trials": len(spectra), "bands": band_powers(frequencies, power)}
+            "sampling_rate_hz": fs, "trials": len(spectra), "bands": band_powers(frequencies, power),
+            "units": "(spikes/s)²/Hz per neuron" if recording.kind == "spiking" else "(activation)²/Hz"}
 
 
 def neuron_order(recording, sample: int = 0, by: str = "rate") -> np.ndarray:
@@ -302,14 +303,9 @@ def aperiodic_fit(frequencies: np.ndarray, power: np.ndarray, freq_range: tuple[
     log10 P = offset − exponent · log10 f). Returns offset, exponent, peaks (centre Hz, power,
     bandwidth Hz), r² and error, and the fitted model over the fitted frequencies. Needs the
     ``analysis`` extra (fooof)."""
-    import warnings
-
     from ._optional import require
 
-    # fooof's import announces specparam (whose releases are still candidates) after setting
-    # warnings to 'always'; record and drop that, and restore the filters afterwards
-    with warnings.catch_warnings(record=True):
-        fooof = require("fooof", "analysis")
+    fooof = require("fooof", "analysis")
     frequencies, power = np.asarray(frequencies, float), np.asarray(power, float)
     low = frequencies[frequencies > 0].min() if freq_range is None else freq_range[0]
     high = frequencies.max() if freq_range is None else freq_range[1]
@@ -343,8 +339,8 @@ def spectrum_figure(spectrum: dict, fit: dict | None = None, title: str = "popul
     ax.set_title(f"{title}; resolution {spectrum['resolution_hz']:.3g} Hz"
                  + (f", {trials} trials averaged" if trials > 1 else ""), fontsize=9)
     ax.set_xlabel("frequency (Hz)")
-    ax.set_ylabel("power")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.set_ylabel(f"power, {spectrum.get('units', 'a.u.')}")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
 

@@ -50,6 +50,10 @@ import torch
 
 from .parts import equations as eq
 
+# brian2 2.9 calls pyparsing APIs that pyparsing 3.3 deprecates; brian2 logs every such warning,
+# which buries the validation's own output. They are not ours to fix.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(brian2|pyparsing)(\.|$)")
+
 
 
 @dataclass

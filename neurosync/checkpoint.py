@@ -192,3 +192,13 @@ def restore_training(optimizer: torch.optim.Optimizer, ckpt: Checkpoint) -> None
         raise CheckpointError(f"{ckpt.path} holds no optimizer state; cannot resume training from it")
     optimizer.load_state_dict(_optimizer_state(ckpt.training_tensors, ckpt.meta["optimizer"]))
     restore_rng(ckpt.training_tensors)
+
+
+def load_model(path: str | Path):
+    """(model in eval mode, checkpoint) from a checkpoint or run directory."""
+    from .build import build_model
+
+    ckpt = load(path)
+    model = build_model(ckpt.config)
+    restore_model(model, ckpt)
+    return model.eval(), ckpt

@@ -1,5 +1,5 @@
-"""Command line: ``neurosync train CONFIG.toml``, ``neurosync evaluate CHECKPOINT`` and
-``neurosync validate CHECKPOINT`` (Brian2).
+"""Command line: ``neurosync study``, ``train``, ``evaluate``, ``validate`` (Brian2), ``analyze``
+and ``export``.
 
 Anything a user can get wrong (config, checkpoint, arguments) ends in one line on stderr and
 exit status 2; nothing on disk is overwritten.
@@ -54,7 +54,108 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--sample", type=int, default=0, help="which evaluation input drives the thought")
     validate.add_argument("--out", help="report directory (default: <checkpoint>-brian2), must not exist")
     validate.add_argument("--quiet", action="store_true", help="no progress report")
+
+    study = sub.add_parser("study", help="train RateCTM and SpikingCTM over seeds, compare, validate, analyse, export, "
+                                         "and write one HTML report (the README's main job)")
+    study.add_argument("study", nargs="?", default="models/study.toml", help="study TOML (default models/study.toml)")
+    study.add_argument("--quick", action="store_true", help="the study file's [quick] settings: a short smoke run of every stage")
+    study.add_argument("--out", help="output directory, new or empty (default runs/<study name>[-quick])")
+    study.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    study.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    source_help = "a run directory, a checkpoint directory, or a recording (.npz)"
+    analyze = sub.add_parser("analyze", help="record a thought of a trained model (or load a recording) and analyse it: "
+                                             "rates, spectra, synchrony, coherence; figures + analysis.html")
+    analyze.add_argument("source", help=source_help)
+    _recording_options(analyze)
+    analyze.add_argument("--out", help="output directory, must not exist (default <source>-analysis)")
+
+    export = sub.add_parser("export", help="export a thought (or a SpikingCTM's core) to NWB, Neo (NIX), NIR, NPZ or CSV")
+    export.add_argument("source", help=source_help)
+    export.add_argument("--format", required=True, choices=["nwb", "neo", "nir", "npz", "csv"],
+                        help="nwb: Units + TimeSeries; neo: Block as NIX; nir: the spiking core's graph (needs a checkpoint); "
+                             "npz: the Recording; csv: population spectrum and band powers")
+    _recording_options(export)
+    export.add_argument("--out", help="output file, must not exist (default next to the source)")
     return parser
+
+
+def _recording_options(parser) -> None:
+    parser.add_argument("--samples", type=int, default=16, help="evaluation inputs to record (default 16)")
+    parser.add_argument("--ticks", type=int, help="thought length in ticks (default: the trained number)")
+    parser.add_argument("--dt", type=float, default=1e-3, help="declared seconds per tick (default 0.001)")
+
+
+def _source(args):
+    """(recording, model or None, default output stem) for analyze/export."""
+    from .checkpoint import load_model
+    from .recording import Recording
+    from .tasks import get_task
+
+    path = Path(args.source)
+    if path.suffix == ".npz":
+        if not path.is_file():
+            raise ValueError(f"recording not found: {path}")
+        return Recording.load(path), None, path.with_suffix("")
+    if args.samples < 1:
+        raise ValueError(f"--samples must be >= 1, got {args.samples}")
+    model, ckpt = load_model(path)
+    x, _ = get_task(ckpt.config.task).eval_set(ckpt.config.task, args.samples, ckpt.config.train.seed)
+    recording = model.record(x[: args.samples], dt=args.dt, config=ckpt.config, ticks=args.ticks)
+    return recording, model, ckpt.path
+
+
+def _analyze(args) -> int:
+    from .report import analyse_recording, analysis_page
+
+    recording, model, stem = _source(args)
+    out = Path(args.out) if args.out else stem.parent / f"{stem.name}-analysis"
+    if out.exists():
+        raise ValueError(f"{out} exists; choose a new --out (analyze never overwrites)")
+    summary = analyse_recording(recording, out, model)
+    page = analysis_page(summary, out, f"NeuroSync analysis of {args.source}")
+    print(json.dumps({k: v for k, v in summary.items() if k in ("kind", "samples", "ticks", "neurons", "rates_hz")}, indent=2))
+    print(f"figures, analysis.json and {page.name} in {out}")
+    return 0
+
+
+def _export(args) -> int:
+    from . import analysis, export
+
+    recording, model, stem = _source(args)
+    suffix = {"nwb": ".nwb", "neo": ".nix", "nir": ".nir", "npz": ".npz", "csv": "_spectrum.csv"}[args.format]
+    out = Path(args.out) if args.out else stem.parent / f"{stem.name}{suffix}"
+    if args.format == "nir":
+        if model is None:
+            raise ValueError("--format nir exports a model's spiking core: give a checkpoint or run directory, not a recording")
+        export.write_nir(model, out, dt=args.dt)
+    elif args.format == "npz":
+        if out.exists():
+            raise ValueError(f"{out} exists; choose a new --out (exports never overwrite)")
+        recording.save(out)
+    elif args.format == "csv":
+        export.write_spectra_csv(analysis.population_spectrum(recording, sample=None), out)
+    else:
+        {"nwb": export.write_nwb, "neo": export.write_neo}[args.format](recording, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _study(args) -> int:
+    from .study import load_study, run_study
+
+    study = load_study(args.study, quick=args.quick)
+    out = Path(args.out) if args.out else Path("runs") / (study.name + ("-quick" if args.quick else ""))
+    summary = run_study(study, out, progress=not args.quiet, device=args.device)
+    c = summary["comparison"]
+    for kind in ("rate", "spiking"):
+        acc = c[kind]["accuracy_certain"]
+        print(f"{kind:8s} accuracy {100 * acc['mean']:.2f} ± {100 * acc['ci95']:.2f}% over seeds {study.seeds}, "
+              f"ECE {c[kind]['ece']['mean']:.4f}, energy proxy {c[kind]['energy_nj']['mean']:.1f} nJ per thought")
+    if "brian2" in summary:
+        print(f"Brian2 exact validation: {summary['brian2']['mismatched_bins']} mismatched spike bins")
+    print(f"study finished in {summary['elapsed_s']:.0f} s; report: {out / 'report.html'}")
+    return 0
 
 
 def _train(args) -> int:
@@ -76,16 +177,13 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from . import checkpoint
-    from .build import build_model
+    from .checkpoint import load_model
     from .tasks import get_task
     from .training import evaluate, pick_device
 
     if args.samples is not None and args.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {args.samples}")
-    ckpt = checkpoint.load(args.checkpoint)
-    model = build_model(ckpt.config)
-    checkpoint.restore_model(model, ckpt)
+    model, ckpt = load_model(args.checkpoint)
     model.to(pick_device(args.device))
     samples = args.samples or ckpt.config.train.final_eval_samples
     x, y = get_task(ckpt.config.task).eval_set(ckpt.config.task, samples, ckpt.config.train.seed)
@@ -117,6 +215,7 @@ def _validate(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ._optional import MissingDependency
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .reference import ReferenceError
@@ -133,8 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        return {"train": _train, "evaluate": _evaluate, "validate": _validate}[args.command](args)
-    except (ConfigError, CheckpointError, ReferenceError, ValueError) as err:
+        commands = {"train": _train, "evaluate": _evaluate, "validate": _validate, "study": _study, "analyze": _analyze,
+                    "export": _export}
+        return commands[args.command](args)
+    except (ConfigError, CheckpointError, ReferenceError, ValueError, MissingDependency) as err:
         print(f"neurosync: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

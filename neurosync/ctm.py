@@ -105,11 +105,12 @@ class CTM(nn.Module):
                          activity / self.ticks)
 
     @torch.no_grad()
-    def record(self, x: torch.Tensor, dt: float = 1e-3, config=None):
+    def record(self, x: torch.Tensor, dt: float = 1e-3, config=None, ticks: int | None = None):
         """Run one thought per input and return a :class:`neurosync.recording.Recording` of it
         (every tick's spikes or activations, pre-activations, membranes, synchrony, attention,
         logits, certainty, plastic-weight norms). ``dt`` is the declared duration of a tick in
-        seconds. No autograd graph is kept."""
+        seconds; ``ticks`` lets the thought run longer (or shorter) than the trained number, e.g.
+        for spectra with a finer frequency resolution 1 / (ticks · dt). No autograd graph is kept."""
         from .recording import record_thought
 
-        return record_thought(self, x, dt, config)
+        return record_thought(self, x, dt, config, ticks)

@@ -119,13 +119,15 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().float().cpu().numpy()
 
 
-def record_thought(model, x: torch.Tensor, dt: float, config=None) -> Recording:
+def record_thought(model, x: torch.Tensor, dt: float, config=None, ticks: int | None = None) -> Recording:
     """Implementation of ``CTM.record`` (see the module docstring)."""
     from .parts.plastic import PlasticSynapse
     from .parts.spiking import SpikingNeurons
 
     if not dt > 0:
         raise ValueError(f"dt must be > 0 seconds per tick, got {dt}")
+    if ticks is not None and (not isinstance(ticks, int) or ticks < 1):
+        raise ValueError(f"ticks must be a positive integer, got {ticks!r}")
     spiking = isinstance(model.neuron, SpikingNeurons)
     plastic = isinstance(model.synapse, PlasticSynapse)
     per_tick: dict[str, list] = {k: [] for k in ("attention", "pre", "post", "action", "out", "logits", "certainty", "plastic")}
@@ -142,8 +144,9 @@ def record_thought(model, x: torch.Tensor, dt: float, config=None) -> Recording:
         spikes.append(s.detach().cpu().numpy() > 0)
         membranes.append(_numpy(v))
 
-    was_training = model.training
+    was_training, trained_ticks = model.training, model.ticks
     model.eval()
+    model.ticks = ticks or trained_ticks
     if spiking:
         model.neuron.substep_observers.append(observe_step)
     try:
@@ -153,6 +156,7 @@ def record_thought(model, x: torch.Tensor, dt: float, config=None) -> Recording:
         if spiking:
             model.neuron.substep_observers.remove(observe_step)
         model.train(was_training)
+        model.ticks = trained_ticks
 
     def stacked(key):
         return np.stack(per_tick[key], axis=1)

@@ -79,3 +79,13 @@ def test_record_rejects_a_non_positive_tick_duration():
     model, _ = _model()
     with pytest.raises(ValueError, match="dt must be > 0"):
         model.record(_x(), dt=0.0)
+
+
+def test_a_thought_can_be_recorded_longer_than_trained():
+    model, cfg = _model(ticks_per_step=1)
+    recording = model.record(_x(), dt=0.001, config=cfg, ticks=50)
+    assert recording.ticks == 50 and recording.spikes(0).shape == (50, 16) and model.ticks == 4
+    short = model.record(_x(), dt=0.001, config=cfg)
+    np.testing.assert_allclose(recording.logits[:, :4], short.logits, atol=1e-6)  # the first ticks are the same thought
+    with pytest.raises(ValueError, match="positive integer"):
+        model.record(_x(), ticks=0)

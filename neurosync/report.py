@@ -1,0 +1,175 @@
+"""Analyse one recording into figures and numbers, and write self-contained HTML reports.
+
+:func:`analyse_recording` is what ``neurosync analyze`` and the study run on a thought: rates,
+CV(ISI) and Fano factor (spiking), the trial-averaged population spectrum with band powers and
+an aperiodic fit, a spectrogram, synchrony matrices per timescale, the coherence between the
+neurons of the two synchrony readouts, and a raster. Figures are written as PNG and SVG.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from . import analysis
+
+
+def save_figure(fig, path_stem: Path) -> Path:
+    """Write `fig` as PNG and SVG next to each other; returns the PNG path."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path_stem.with_suffix(".png"), dpi=110)
+    fig.savefig(path_stem.with_suffix(".svg"))
+    plt.close(fig)
+    return path_stem.with_suffix(".png")
+
+
+def _readout_groups(model, neurons: int):
+    """Neurons of the output and the action synchrony readouts (halves of the population without a model)."""
+    sync = getattr(model, "synchrony", None)
+    try:
+        out = np.unique(np.concatenate([getattr(sync, f"out_neurons_{s}").cpu().numpy() for s in ("left", "right")]))
+        action = np.unique(np.concatenate([getattr(sync, f"action_neurons_{s}").cpu().numpy() for s in ("left", "right")]))
+        return out, action, ("output-readout neurons", "action-readout neurons")
+    except AttributeError:
+        return np.arange(neurons // 2), np.arange(neurons // 2, neurons), ("first half", "second half")
+
+
+def _finite(value):
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict:
+    """Figures (PNG + SVG in `out`) and a JSON-ready summary of one recording."""
+    out.mkdir(parents=True, exist_ok=True)
+    prefix = f"{label}_" if label else ""
+    summary: dict = {"kind": recording.kind, "samples": recording.samples, "ticks": recording.ticks,
+                     "neurons": recording.neurons, "dt_s": recording.dt, "step_s": recording.step_duration}
+    figures: dict[str, Path] = {}
+    if recording.kind == "spiking":
+        rates = analysis.firing_rates(recording)
+        cv = analysis.isi_cv(recording.spike_times(0))
+        counts = np.stack([recording.spikes(b).sum(0) for b in range(recording.samples)])
+        fano = analysis.fano_factor(counts)
+        summary["rates_hz"] = {"mean": float(rates.mean()), "median": float(np.median(rates)),
+                               "silent_fraction": float((rates == 0).mean()), "max": float(rates.max())}
+        summary["isi_cv_median"] = float(np.nanmedian(cv)) if np.isfinite(cv).any() else float("nan")
+        summary["fano_median"] = float(np.nanmedian(fano)) if np.isfinite(fano).any() else float("nan")
+        figures["raster"] = save_figure(analysis.raster_figure(recording, sort="rate", bin_steps=max(1, recording.steps // 100)),
+                                        out / f"{prefix}raster")
+    # one Hann-windowed segment per thought, averaged over thoughts: resolution 1 / (thought duration)
+    spectrum = analysis.population_spectrum(recording, sample=None, nperseg=min(recording.steps, 4096))
+    summary["spectrum"] = {"resolution_hz": spectrum["resolution_hz"], "sampling_rate_hz": spectrum["sampling_rate_hz"],
+                           "trials": spectrum["trials"], "bands": spectrum["bands"],
+                           "peak_hz": float(spectrum["frequencies_hz"][1:][np.argmax(spectrum["power"][1:])])
+                           if spectrum["power"][1:].max() > 0 else float("nan")}
+    fit = None
+    try:
+        fit = analysis.aperiodic_fit(spectrum["frequencies_hz"], spectrum["power"])
+        summary["aperiodic"] = {k: fit[k] for k in ("offset", "exponent", "peaks", "r_squared")}
+    except (ValueError, ImportError) as err:  # too few bins, silent network, or fooof missing
+        summary["aperiodic"] = {"skipped": str(err)}
+    figures["spectrum"] = save_figure(analysis.spectrum_figure(spectrum, fit, f"{label or recording.kind} population"),
+                                      out / f"{prefix}spectrum")
+    summary["_spectrum"] = spectrum
+    if recording.steps >= 32:
+        sg = analysis.spectrogram(recording, sample=None, nperseg=min(64, recording.steps // 4))
+        figures["spectrogram"] = save_figure(_spectrogram_figure(sg), out / f"{prefix}spectrogram")
+    sync = analysis.synchrony_matrices(recording)
+    order = np.argsort(-recording.activity.mean((0, 1)), kind="stable")
+    labels = [f"τ = {t * 1e3:g} ms" for t in sync["timescales_s"]]
+    figures["synchrony"] = save_figure(analysis.matrix_figure(sync["matrices"], labels, order), out / f"{prefix}synchrony")
+    off = ~np.eye(recording.neurons, dtype=bool)
+    summary["synchrony"] = {label_: {"mean_abs_offdiag": float(np.abs(m[off]).mean()), "mean_offdiag": float(m[off].mean())}
+                            for label_, m in zip(labels, sync["matrices"])}
+    group_a, group_b, names = _readout_groups(model, recording.neurons)
+    if recording.steps >= 8 and len(group_a) and len(group_b):
+        coh = analysis.group_coherence(recording, group_a, group_b, sample=None, nperseg=min(recording.steps // 2, 2048))
+        summary["coherence"] = {"groups": names, "mean": float(coh["coherence"][1:].mean()),
+                                "peak_hz": float(coh["frequencies_hz"][1:][np.argmax(coh["coherence"][1:])])}
+        figures["coherence"] = save_figure(_line_figure(coh["frequencies_hz"], coh["coherence"], "frequency (Hz)",
+                                                        f"coherence: {names[0]} vs {names[1]}",
+                                                        f"resolution {coh['resolution_hz']:.3g} Hz"), out / f"{prefix}coherence")
+    summary["figures"] = {k: str(v.name) for k, v in figures.items()}
+    return summary
+
+
+def _spectrogram_figure(sg):
+    plt = analysis._pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    power = np.log10(np.maximum(sg["power"], 1e-12))
+    ax.pcolormesh(sg["times_s"] * 1e3, sg["frequencies_hz"], power, shading="auto", cmap="magma")
+    ax.set_xlabel("time in the thought (ms)")
+    ax.set_ylabel("frequency (Hz)")
+    ax.set_title(f"spectrogram of the population rate (log power); resolution {sg['resolution_hz']:.3g} Hz", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _line_figure(x, ys, xlabel, ylabel, title, labels=None, bands=None):
+    """Lines (one per row of ys) with optional shaded ± bands."""
+    plt = analysis._pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ys = np.atleast_2d(ys)
+    for i, y in enumerate(ys):
+        ax.plot(x, y, marker="o" if len(x) <= 32 else None, ms=3, label=None if labels is None else labels[i])
+        if bands is not None:
+            ax.fill_between(x, y - bands[i], y + bands[i], alpha=0.2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    if labels is not None:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _image(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(path.stem)}"><figcaption>{html.escape(path.stem)}</figcaption></figure>'
+
+
+def html_page(title: str, sections: list[tuple[str, str]]) -> str:
+    """A self-contained page: sections are (heading, HTML body); images must already be embedded."""
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+             "th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:.5em}"
+             "img{max-width:520px}figcaption{font-size:.8em;color:#666;text-align:center}pre{background:#f7f7f7;padding:.5em;overflow-x:auto}")
+    body = "".join(f"<h2>{html.escape(h)}</h2>{b}" for h, b in sections)
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head>" \
+           f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{cells}</table>"
+
+
+def figures_html(out: Path, names) -> str:
+    return "".join(_image(out / name) for name in names if (out / name).exists())
+
+
+def analysis_page(summary: dict, out: Path, title: str) -> Path:
+    """Write ``analysis.json`` and a self-contained ``analysis.html`` for one analysed recording."""
+    clean = {k: v for k, v in summary.items() if not k.startswith("_")}
+    (out / "analysis.json").write_text(json.dumps(_finite(clean), indent=2))
+    rows = [[k, json.dumps(_finite(v))] for k, v in clean.items() if k != "figures"]
+    page = html_page(title, [("Summary", table(["measure", "value"], rows)),
+                             ("Figures", figures_html(out, summary["figures"].values()))])
+    path = out / "analysis.html"
+    path.write_text(page)
+    return path

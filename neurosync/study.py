@@ -1,0 +1,316 @@
+"""The study: RateCTM vs SpikingCTM on one task, end to end, into one HTML report.
+
+``neurosync study [STUDY.toml] [--quick] [--out DIR]`` (default ``models/study.toml``):
+
+1. trains the rate and the spiking config for every seed, each with the same wall-clock budget;
+2. measures every trained model on the task's evaluation set (:mod:`neurosync.compare`:
+   accuracy by tick, calibration, adaptive compute, the energy proxy);
+3. validates the first spiking model in Brian2 (exact mode, spike for spike);
+4. records a long thought of the first model of each kind and analyses it
+   (:func:`neurosync.report.analyse_recording`);
+5. exports the recordings (NPZ, NWB, Neo/NIX), the spiking core (NIR) and the spectra (CSV);
+6. writes ``report.html`` (figures embedded) and ``study.json`` to the output directory.
+
+A study file names the two base configs (paths relative to it), the seeds, the overrides applied
+to both, and a ``[quick]`` table of settings for a fast smoke run (``--quick``, used by CI).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import compare, report
+from .config import ConfigError, tomllib
+
+DEFAULT_STUDY = Path("models/study.toml")
+
+
+@dataclass
+class StudyConfig:
+    name: str
+    configs: dict[str, Path]  # {"rate": ..., "spiking": ...}
+    seeds: list[int]
+    set: list[str] = field(default_factory=list)  # overrides applied to both configs
+    dt: float = 1e-3  # seconds per tick in the recordings
+    record_samples: int = 16  # inputs recorded per model for the energy proxy and the long thoughts
+    long_ticks: int = 1000  # length of the analysed thought (frequency resolution 1 / (long_ticks · dt))
+    certainty_threshold: float = 0.8
+    validate_ticks: int = 200  # Brian2 exact validation length (0: skip)
+    quick: dict = field(default_factory=dict)
+
+
+def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
+    """Read a study TOML; with ``quick`` its ``[quick]`` table overrides the rest (its ``set``
+    list is appended). Any mistake raises ConfigError with one line."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"study file not found: {path}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"study file {path} is not valid TOML: {err}") from None
+    known = {f.name for f in fields(StudyConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown study key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    data.setdefault("name", path.stem)
+    configs = data.get("configs")
+    if not isinstance(configs, dict) or set(configs) != {"rate", "spiking"}:
+        raise ConfigError(f"{path}: 'configs' must name exactly a 'rate' and a 'spiking' config file")
+    data["configs"] = {kind: (path.parent / value) for kind, value in configs.items()}
+    for kind, config_path in data["configs"].items():
+        if not config_path.is_file():
+            raise ConfigError(f"{path}: the {kind} config {config_path} does not exist")
+    try:
+        study = StudyConfig(**data)
+    except TypeError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    if quick:
+        extra = dict(study.quick)
+        bad = sorted(set(extra) - known - {"set"})
+        if bad:
+            raise ConfigError(f"{path}: unknown key(s) in [quick]: {', '.join(bad)}")
+        study = replace(study, **{k: v for k, v in extra.items() if k != "set"}, set=study.set + list(extra.get("set", [])))
+    if not isinstance(study.seeds, list) or len(study.seeds) < 1 or not all(isinstance(s, int) for s in study.seeds):
+        raise ConfigError(f"{path}: seeds must be a non-empty list of integers, got {study.seeds!r}")
+    if len(set(study.seeds)) != len(study.seeds):
+        raise ConfigError(f"{path}: seeds must be distinct, got {study.seeds}")
+    for key in ("record_samples", "long_ticks"):
+        if not isinstance(getattr(study, key), int) or getattr(study, key) < 1:
+            raise ConfigError(f"{path}: {key} must be a positive integer, got {getattr(study, key)!r}")
+    if not study.dt > 0:
+        raise ConfigError(f"{path}: dt must be > 0 seconds, got {study.dt}")
+    if not 0 < study.certainty_threshold <= 1:
+        raise ConfigError(f"{path}: certainty_threshold must lie in (0, 1], got {study.certainty_threshold}")
+    return study
+
+
+def _model_configs(study: StudyConfig):
+    from . import config as config_mod
+
+    out = {}
+    for kind, path in study.configs.items():
+        for seed in study.seeds:
+            cfg = config_mod.load(path, study.set + [f"train.seed={seed}", f"name={study.name}-{kind}-seed{seed}"])
+            out[kind, seed] = cfg
+    tasks = {repr(cfg.task) for cfg in out.values()}
+    if len(tasks) != 1:
+        raise ConfigError("the rate and spiking configs must train on the same task (after the study's overrides)")
+    return out
+
+
+def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str = "cpu") -> dict:
+    from tqdm import tqdm
+
+    from ._optional import require
+    from .checkpoint import load_model
+    from .tasks import get_task
+    from .training import train
+
+    for module, extra in (("pynwb", "io"), ("nir", "io"), ("nixio", "io"), ("fooof", "analysis")):
+        require(module, extra)  # fail before hours of training, not after
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"output directory {out} exists and is not empty; choose a new --out (a study never overwrites)")
+    configs = _model_configs(study)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    kinds = ("rate", "spiking")
+    stages = tqdm(total=len(configs) + 4, desc="study", disable=not progress, position=0, dynamic_ncols=True)
+    runs: dict = {}
+    for (kind, seed), cfg in configs.items():
+        stages.set_postfix_str(f"training {kind} seed {seed}")
+        run_dir = out / "runs" / f"{kind}-seed{seed}"
+        result = train(cfg, run_dir, device=device, progress=progress)
+        model, ckpt = load_model(run_dir)
+        task = get_task(cfg.task)
+        x, y = task.eval_set(cfg.task, cfg.train.final_eval_samples, seed)
+        difficulty = (x == -1).sum(1).numpy() if cfg.task.name == "parity" else None
+        metrics = compare.thought_metrics(model, x, y, difficulty, study.certainty_threshold)
+        recording = model.record(x[: study.record_samples], dt=study.dt, config=cfg)
+        metrics["energy"] = compare.energy_proxy(model, recording)
+        metrics.update(steps=result["steps"], train_s=result["elapsed_s"], final=result["final"], checkpoint=str(ckpt.path))
+        runs[kind, seed] = metrics
+        stages.update(1)
+
+    first = {kind: study.seeds[0] for kind in kinds}
+    summary: dict = {"name": study.name, "seeds": study.seeds, "overrides": study.set, "device": device,
+                     "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+                     "configs": {k: str(v) for k, v in study.configs.items()}}
+    summary["comparison"] = _pooled(runs, study.seeds)
+
+    stages.set_postfix_str("Brian2 validation")
+    if study.validate_ticks > 0:
+        from .brian import validate_checkpoint
+
+        ckpt_path = Path(runs["spiking", first["spiking"]]["checkpoint"])
+        brian = validate_checkpoint(ckpt_path, out / "brian2", study.validate_ticks, "numpy", 0, progress=False, mode="exact")
+        summary["brian2"] = {k: brian[k] for k in ("steps", "neurons", "spikes_pytorch", "spikes_brian2", "mismatched_bins",
+                                                    "max_abs_membrane_difference", "brian2_seconds")}
+    stages.update(1)
+
+    stages.set_postfix_str("recording and analysing long thoughts")
+    analysis_dir, export_dir = out / "analysis", out / "exports"
+    export_dir.mkdir()
+    analyses, models = {}, {}
+    for kind in kinds:
+        cfg = configs[kind, first[kind]]
+        model, _ = load_model(out / "runs" / f"{kind}-seed{first[kind]}")
+        models[kind] = model
+        x, _ = get_task(cfg.task).eval_set(cfg.task, study.record_samples, first[kind])
+        recording = model.record(x[: study.record_samples], dt=study.dt, config=cfg, ticks=study.long_ticks)
+        recording.save(export_dir / f"{kind}_thought.npz")
+        analyses[kind] = report.analyse_recording(recording, analysis_dir, model, label=kind)
+        analyses[kind]["recording"] = recording
+    stages.update(1)
+
+    stages.set_postfix_str("exports")
+    from . import export
+
+    for kind in kinds:
+        export.write_nwb(analyses[kind]["recording"], export_dir / f"{kind}_thought.nwb")
+        export.write_spectra_csv(analyses[kind]["_spectrum"], export_dir / f"{kind}_spectrum.csv")
+    export.write_neo(analyses["spiking"]["recording"], export_dir / "spiking_thought.nix")
+    try:
+        export.write_nir(models["spiking"], export_dir / "spiking_core.nir", dt=study.dt)
+    except ValueError as err:  # e.g. an ALIF core: NIR 1.x has no node for it
+        summary["nir"] = f"not exported: {err}"
+    summary["exports"] = sorted(p.name for p in export_dir.iterdir())
+    findings = export.inspect_nwb(export_dir / "spiking_thought.nwb")
+    summary["nwbinspector"] = sorted({f"{f.importance.name}: {f.check_function_name}" for f in findings})
+    stages.update(1)
+
+    stages.set_postfix_str("report")
+    summary["analysis"] = {kind: {k: v for k, v in analyses[kind].items() if not k.startswith("_") and k != "recording"}
+                           for kind in kinds}
+    figure_names = _comparison_figures(runs, study, out / "figures")
+    summary["elapsed_s"] = round(time.perf_counter() - started, 1)
+    (out / "study.json").write_text(json.dumps(report._finite(summary), indent=2))
+    (out / "report.html").write_text(_html(summary, runs, study, out, figure_names))
+    stages.update(1)
+    stages.close()
+    return summary
+
+
+def _pooled(runs: dict, seeds: list[int]) -> dict:
+    """mean ± 95% CI over seeds of every scalar measure, per kind."""
+    measures = {"accuracy_certain": lambda m: m["accuracy_certain"], "accuracy_last_tick": lambda m: m["accuracy_by_tick"][-1],
+                "ece": lambda m: m["ece"], "stop_tick_mean": lambda m: m["stop_tick_mean"],
+                "accuracy_stopped": lambda m: m["accuracy_stopped"], "operations": lambda m: m["energy"]["operations"],
+                "energy_nj": lambda m: m["energy"]["energy_nj"], "train_s": lambda m: m["train_s"], "steps": lambda m: m["steps"]}
+    pooled = {}
+    for kind in ("rate", "spiking"):
+        pooled[kind] = {}
+        for name, get in measures.items():
+            mean, half = compare.mean_ci([get(runs[kind, s]) for s in seeds])
+            pooled[kind][name] = {"mean": mean, "ci95": half, "values": [get(runs[kind, s]) for s in seeds]}
+        by_tick = np.array([runs[kind, s]["accuracy_by_tick"] for s in seeds])
+        pooled[kind]["accuracy_by_tick"] = {"mean": by_tick.mean(0).tolist(),
+                                            "ci95": [compare.mean_ci(col)[1] for col in by_tick.T]}
+    rate_e, spike_e = pooled["rate"]["energy_nj"]["mean"], pooled["spiking"]["energy_nj"]["mean"]
+    pooled["energy_ratio_spiking_to_rate"] = spike_e / rate_e if rate_e else float("nan")
+    return pooled
+
+
+def _comparison_figures(runs: dict, study: StudyConfig, out: Path) -> list[str]:
+    plt = report.analysis._pyplot()
+    out.mkdir(parents=True, exist_ok=True)
+    kinds, seeds = ("rate", "spiking"), study.seeds
+    pooled = _pooled(runs, seeds)
+    names = []
+    ticks = np.arange(1, len(pooled["rate"]["accuracy_by_tick"]["mean"]) + 1)
+    fig = report._line_figure(ticks, [pooled[k]["accuracy_by_tick"]["mean"] for k in kinds], "tick", "accuracy",
+                              f"accuracy by tick, mean ± 95% CI over {len(seeds)} seeds", list(kinds),
+                              [np.array(pooled[k]["accuracy_by_tick"]["ci95"]) for k in kinds])
+    names.append(report.save_figure(fig, out / "accuracy_by_tick").name)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    for kind in kinds:
+        table = runs[kind, seeds[0]]["reliability"]
+        ax.plot([r["confidence"] for r in table], [r["accuracy"] for r in table], "o-", ms=4,
+                label=f"{kind}: ECE {pooled[kind]['ece']['mean']:.3f} ± {pooled[kind]['ece']['ci95']:.3f}")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"reliability at the most-certain tick (seed {seeds[0]})", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    names.append(report.save_figure(fig, out / "reliability").name)
+    if "by_difficulty" in runs["rate", seeds[0]]:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        for kind in kinds:
+            rows = [runs[kind, s]["by_difficulty"] for s in seeds]
+            d = [r["difficulty"] for r in rows[0]]
+            for ax, key in zip(axes, ("stop_tick_mean", "accuracy_stopped")):
+                values = np.array([[r[key] for r in seed_rows] for seed_rows in rows])
+                ax.errorbar(d, values.mean(0), yerr=[compare.mean_ci(c)[1] for c in values.T], marker="o", ms=3, capsize=2, label=kind)
+        axes[0].set_ylabel(f"tick certainty first ≥ {study.certainty_threshold}")
+        axes[1].set_ylabel("accuracy when stopped there")
+        for ax in axes:
+            ax.set_xlabel("difficulty (number of −1 in the input)")
+            ax.legend(fontsize=8)
+        fig.suptitle(f"adaptive compute, mean ± 95% CI over {len(seeds)} seeds", fontsize=9)
+        fig.tight_layout()
+        names.append(report.save_figure(fig, out / "adaptive_compute").name)
+    return names
+
+
+def _fmt(entry: dict, scale: float = 1.0, digits: int = 3) -> str:
+    return f"{entry['mean'] * scale:.{digits}f} ± {entry['ci95'] * scale:.{digits}f}"
+
+
+def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names: list[str]) -> str:
+    c = summary["comparison"]
+    rows = [[label, _fmt(c["rate"][key], scale, digits), _fmt(c["spiking"][key], scale, digits)] for label, key, scale, digits in (
+        ("accuracy at the most-certain tick (%)", "accuracy_certain", 100, 2),
+        ("accuracy at the last tick (%)", "accuracy_last_tick", 100, 2),
+        ("expected calibration error", "ece", 1, 4),
+        (f"ticks to certainty ≥ {study.certainty_threshold}", "stop_tick_mean", 1, 2),
+        ("accuracy when stopped there (%)", "accuracy_stopped", 100, 2),
+        ("neuron→synapse operations per thought", "operations", 1, 0),
+        ("energy proxy per thought (nJ)", "energy_nj", 1, 2),
+        ("training steps", "steps", 1, 0), ("training time (s)", "train_s", 1, 1))]
+    a = summary["analysis"]
+    analysis_rows = []
+    for kind in ("rate", "spiking"):
+        s = a[kind]["spectrum"]
+        analysis_rows.append([kind, f"{s['resolution_hz']:.3g}", f"{s['peak_hz']:.3g}",
+                              ", ".join(f"{b} {v:.3g}" for b, v in s["bands"].items()),
+                              f"{a[kind].get('aperiodic', {}).get('exponent', float('nan')):.3g}",
+                              "; ".join(f"{k}: {v['mean_abs_offdiag']:.3f}" for k, v in a[kind]["synchrony"].items())])
+    brian = summary.get("brian2")
+    brian_html = ("<p>Skipped (validate_ticks = 0).</p>" if brian is None else
+                  f"<p>Exact mode, seed {study.seeds[0]}, {study.validate_ticks} ticks: <b>{brian['mismatched_bins']} of "
+                  f"{brian['steps'] * brian['neurons']:,} spike bins differ</b> ({brian['spikes_pytorch']:,} spikes in PyTorch, "
+                  f"{brian['spikes_brian2']:,} in Brian2); max membrane difference {brian['max_abs_membrane_difference']:.3g}; "
+                  f"{brian['brian2_seconds']:.2f} s in Brian2.</p>")
+    spiking = a["spiking"]
+    sections = [
+        ("Set-up", f"<p>Seeds {study.seeds}; overrides <code>{' '.join(study.set)}</code>; {summary['machine']}; "
+                   f"device {summary['device']}; the whole study took {summary['elapsed_s']:.0f} s. Each model had the "
+                   f"same training budget; values are mean ± 95% Student-t CI over seeds. Energy proxy: only the "
+                   f"neuron→synapse pathway differs (MACs at {compare.E_MAC_PJ} pJ for rate activations, accumulates "
+                   f"at {compare.E_AC_PJ} pJ per spike × fan-out).</p>"),
+        ("Spiking vs rate", report.table(["measure", "RateCTM", "SpikingCTM"], rows)
+         + f"<p>Energy ratio spiking / rate: {c['energy_ratio_spiking_to_rate']:.3f}.</p>"
+         + report.figures_html(out / "figures", figure_names)),
+        ("Brian2 validation", brian_html),
+        (f"A long thought ({study.long_ticks} ticks, dt = {study.dt * 1e3:g} ms, {study.record_samples} inputs)",
+         report.table(["model", "resolution (Hz)", "peak (Hz)", "band powers", "1/f exponent", "mean |synchrony| per timescale"],
+                      analysis_rows)
+         + (f"<p>SpikingCTM: mean rate {spiking['rates_hz']['mean']:.1f} Hz, silent {100 * spiking['rates_hz']['silent_fraction']:.1f}%, "
+            f"median CV(ISI) {spiking['isi_cv_median']:.2f}, median Fano {spiking['fano_median']:.2f}.</p>" if "rates_hz" in spiking else "")
+         + report.figures_html(out / "analysis", [f"{k}_{f}.png" for k in ("spiking", "rate")
+                                                  for f in ("raster", "spectrum", "spectrogram", "synchrony", "coherence")])),
+        ("Exports", "<ul>" + "".join(f"<li><code>exports/{n}</code></li>" for n in summary["exports"]) + "</ul>"
+         + f"<p>nwbinspector (subject checks excluded): {summary['nwbinspector'] or 'no findings'}.</p>"),
+        ("Per-seed results", report.table(["model", "seed", "steps", "accuracy (%)", "ECE", "run directory"],
+                                          [[k, s, r["steps"], f"{100 * r['accuracy_certain']:.2f}", f"{r['ece']:.4f}",
+                                            f"runs/{k}-seed{s}"] for (k, s), r in runs.items()])),
+    ]
+    return report.html_page(f"NeuroSync study: {summary['name']}", sections)

@@ -1,0 +1,125 @@
+"""The comparison measures on hand-computed cases, the study end to end at its --quick settings
+(report, exports, Brian2), and the analyze/export commands."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, tiny_config
+from neurosync import compare
+from neurosync.build import build_model
+from neurosync.cli import main
+from neurosync.config import ConfigError
+from neurosync.study import load_study, run_study
+
+
+def test_ece_by_hand_and_for_a_calibrated_model():
+    ece, table = compare.expected_calibration_error([0.95, 0.95, 0.65, 0.65], [1, 0, 1, 1])
+    # bin (0.9, 1]: accuracy 0.5 at confidence 0.95; bin (0.6, 0.7]: 1.0 at 0.65; each half the predictions
+    assert ece == pytest.approx(0.5 * 0.45 + 0.5 * 0.35)
+    assert [row["count"] for row in table] == [2, 2]
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.5, 1.0, 200_000)
+    assert compare.expected_calibration_error(confidence, rng.random(200_000) < confidence)[0] < 0.01
+
+
+def test_mean_ci_is_the_student_t_interval():
+    mean, half = compare.mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-6)
+    assert compare.mean_ci([5.0]) == (5.0, 0.0)
+
+
+def test_thought_metrics_and_energy_proxy():
+    cfg = tiny_config()
+    cfg.model.neuron, cfg.model.synchrony = "spiking", "spike-multiscale"
+    spiking = build_model(cfg)
+    rate = build_model(tiny_config())
+    x = torch.randint(0, 2, (40, 6), generator=torch.Generator().manual_seed(1)).float() * 2 - 1
+    y = torch.remainder(torch.cumsum((x == -1).long(), 1), 2)
+    metrics = compare.thought_metrics(spiking, x, y, (x == -1).sum(1).numpy(), threshold=0.5)
+    assert len(metrics["accuracy_by_tick"]) == 4 and 1 <= metrics["stop_tick_mean"] <= 4
+    assert 0 <= metrics["ece"] <= 1 and sum(d["count"] for d in metrics["by_difficulty"]) == 40
+    with pytest.raises(ValueError, match="threshold"):
+        compare.thought_metrics(spiking, x, y, threshold=0.0)
+    recording = spiking.record(x[:5], config=cfg)
+    energy = compare.energy_proxy(spiking, recording)
+    fan_out = spiking.synapse.linear.out_features
+    assert energy["operations"] == pytest.approx(recording.spike_step.size / 5 * fan_out)
+    rate_energy = compare.energy_proxy(rate, rate.record(x[:5]))
+    assert rate_energy["operations"] == 4 * 16 * rate.synapse.linear.out_features
+    assert rate_energy["energy_nj"] == pytest.approx(rate_energy["operations"] * 4.6e-3)
+
+
+def test_bad_study_files_are_rejected_in_one_line(tmp_path, capsys):
+    models = REPO / "models"
+    good = (models / "study.toml").read_text().replace('"parity16-', f'"{models}/parity16-')  # absolute config paths
+    cases = {"unknown": good.replace("seeds =", "sedes = [1]\nseeds ="),
+             "seeds": good.replace("seeds = [0, 1, 2]", "seeds = [0, 0]"),
+             "configs": good.replace('parity16-rate.toml"', 'missing.toml"')}
+    for name, text in cases.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text)
+        with pytest.raises(ConfigError):
+            load_study(path)
+        assert main(["study", str(path), "--out", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("neurosync: error:") and "\n" not in err
+    assert main(["study", str(tmp_path / "nope.toml")]) == 2
+
+
+@pytest.fixture(scope="module")
+def quick_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study") / "run"
+    summary = run_study(load_study(REPO / "models" / "study.toml", quick=True), out, progress=False)
+    return out, summary
+
+
+def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
+    import nir
+    import pynwb
+
+    out, summary = quick_study
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 8 and "Spiking vs rate" in page and "<img src=\"http" not in page
+    saved = json.loads((out / "study.json").read_text())
+    for kind in ("rate", "spiking"):
+        assert len(saved["comparison"][kind]["accuracy_certain"]["values"]) == 3
+        assert saved["comparison"][kind]["ece"]["ci95"] >= 0
+    assert saved["brian2"]["mismatched_bins"] == 0 and saved["brian2"]["spikes_pytorch"] > 0
+    assert not [f for f in saved["nwbinspector"] if f.split(":")[0] in ("CRITICAL", "ERROR", "PYNWB_VALIDATION")]
+    exports = out / "exports"
+    with pynwb.NWBHDF5IO(str(exports / "spiking_thought.nwb"), "r") as io:
+        assert len(io.read().units) == saved["analysis"]["spiking"]["neurons"]
+    assert "soma" in nir.read(str(exports / "spiking_core.nir")).nodes
+    for name in ("rate_thought.npz", "spiking_thought.nix", "spiking_spectrum.csv", "rate_spectrum_bands.csv"):
+        assert (exports / name).stat().st_size > 0
+    for name in ("accuracy_by_tick", "reliability", "adaptive_compute"):
+        assert (out / "figures" / f"{name}.svg").exists()
+    with pytest.raises(ValueError, match="not empty"):
+        run_study(load_study(REPO / "models" / "study.toml", quick=True), out, progress=False)
+
+
+def test_analyze_and_export_commands(quick_study, tmp_path, capsys):
+    out, _ = quick_study
+    run = out / "runs" / "spiking-seed0"
+    assert main(["analyze", str(run), "--ticks", "64", "--samples", "3", "--out", str(tmp_path / "a")]) == 0
+    summary = json.loads((tmp_path / "a" / "analysis.json").read_text())
+    assert summary["ticks"] == 64 and summary["samples"] == 3 and (tmp_path / "a" / "analysis.html").exists()
+    assert main(["analyze", str(out / "exports" / "rate_thought.npz"), "--out", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "analysis.json").read_text())["kind"] == "rate"
+    for fmt, name in (("nwb", "t.nwb"), ("neo", "t.nix"), ("nir", "core.nir"), ("npz", "t.npz"), ("csv", "s.csv")):
+        assert main(["export", str(run), "--format", fmt, "--samples", "2", "--out", str(tmp_path / name)]) == 0
+        assert (tmp_path / name).stat().st_size > 0
+    capsys.readouterr()
+    # bad input: one line, exit 2, nothing overwritten
+    before = (tmp_path / "t.nwb").read_bytes()
+    assert main(["export", str(run), "--format", "nwb", "--out", str(tmp_path / "t.nwb")]) == 2
+    assert (tmp_path / "t.nwb").read_bytes() == before
+    assert main(["export", str(out / "exports" / "rate_thought.npz"), "--format", "nir", "--out", str(tmp_path / "x.nir")]) == 2
+    assert main(["analyze", str(tmp_path / "missing.npz")]) == 2
+    (tmp_path / "junk.npz").write_bytes(b"not a recording")
+    assert main(["analyze", str(tmp_path / "junk.npz"), "--out", str(tmp_path / "c")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 4 and all(line.startswith("neurosync: error:") for line in errors)
