@@ -101,8 +101,19 @@ def population_spectrum(recording, sample: int | None = 0, nperseg: int | None =
 
 
 def neuron_order(recording, sample: int = 0, by: str = "rate") -> np.ndarray:
-    """Neuron indices sorted by firing rate (descending), first spike time, or index."""
+    """Neuron indices sorted by firing rate (descending), first spike time, cluster (the leaf
+    order of average-linkage clustering on 1 − spike-count correlation, so that correlated
+    neurons sit together), or index."""
     raster = recording.spikes(sample)
+    if by == "cluster":
+        from scipy.cluster.hierarchy import leaves_list, linkage
+        from scipy.spatial.distance import squareform
+
+        if raster.shape[1] < 2:
+            return np.arange(raster.shape[1])
+        distance = 1.0 - correlation_matrix(recording, sample)
+        np.fill_diagonal(distance, 0.0)
+        return leaves_list(linkage(squareform(np.clip(distance, 0.0, 2.0), checks=False), method="average"))
     if by == "rate":
         return np.argsort(-raster.sum(0), kind="stable")
     if by == "first_spike":
@@ -110,7 +121,7 @@ def neuron_order(recording, sample: int = 0, by: str = "rate") -> np.ndarray:
         return np.argsort(first, kind="stable")
     if by == "index":
         return np.arange(raster.shape[1])
-    raise ValueError(f"sort by 'rate', 'first_spike' or 'index', got {by!r}")
+    raise ValueError(f"sort by 'rate', 'first_spike', 'cluster' or 'index', got {by!r}")
 
 
 def _binned(raster: np.ndarray, bin_steps: int) -> np.ndarray:

@@ -128,3 +128,20 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
         return float(values[0]), 0.0
     half = t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
     return float(values.mean()), float(half)
+
+
+def synchrony_structure(recording, timescales_s: tuple[float, ...] | None = None) -> dict:
+    """Per timescale, the mean |r| and mean r over the off-diagonal of the synchrony matrices
+    (:func:`neurosync.analysis.synchrony_matrices`), averaged over the recorded thoughts; and the
+    participation ratio (Σλ)² / Σλ² of the first thought's fastest-timescale matrix, the
+    effective number of independent groups of co-active neurons."""
+    from .analysis import synchrony_matrices
+
+    per_sample = [synchrony_matrices(recording, b, timescales_s) for b in range(recording.samples)]
+    scales = per_sample[0]["timescales_s"]
+    off = ~np.eye(recording.neurons, dtype=bool)
+    mean_abs = np.mean([[np.abs(m[off]).mean() for m in r["matrices"]] for r in per_sample], axis=0)
+    mean = np.mean([[m[off].mean() for m in r["matrices"]] for r in per_sample], axis=0)
+    eigenvalues = np.clip(np.linalg.eigvalsh(per_sample[0]["matrices"][0]), 0.0, None)
+    return {"timescales_s": scales.tolist(), "mean_abs_offdiag": mean_abs.tolist(), "mean_offdiag": mean.tolist(),
+            "participation_ratio": float(eigenvalues.sum() ** 2 / (eigenvalues**2).sum())}

@@ -70,6 +70,10 @@ def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict
         summary["fano_median"] = float(np.nanmedian(fano)) if np.isfinite(fano).any() else float("nan")
         figures["raster"] = save_figure(analysis.raster_figure(recording, sort="rate", bin_steps=max(1, recording.steps // 100)),
                                         out / f"{prefix}raster")
+        isi_counts, isi_edges = analysis.isi_histogram(recording.spike_times(0), bins=50)
+        figures["isi"] = save_figure(_histogram_figure(isi_counts, isi_edges * 1e3, "inter-spike interval (ms)",
+                                                       f"ISI histogram, all neurons, thought 0; median CV {summary['isi_cv_median']:.2f}"),
+                                     out / f"{prefix}isi")
     # one Hann-windowed segment per thought, averaged over thoughts: resolution 1 / (thought duration)
     spectrum = analysis.population_spectrum(recording, sample=None, nperseg=min(recording.steps, 4096))
     summary["spectrum"] = {"resolution_hz": spectrum["resolution_hz"], "sampling_rate_hz": spectrum["sampling_rate_hz"],
@@ -89,7 +93,8 @@ def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict
         sg = analysis.spectrogram(recording, sample=None, nperseg=min(64, recording.steps // 4))
         figures["spectrogram"] = save_figure(_spectrogram_figure(sg), out / f"{prefix}spectrogram")
     sync = analysis.synchrony_matrices(recording)
-    order = np.argsort(-recording.activity.mean((0, 1)), kind="stable")
+    order = (analysis.neuron_order(recording, by="cluster") if recording.kind == "spiking"
+             else np.argsort(-recording.activity.mean((0, 1)), kind="stable"))
     labels = [f"τ = {t * 1e3:g} ms" for t in sync["timescales_s"]]
     figures["synchrony"] = save_figure(analysis.matrix_figure(sync["matrices"], labels, order), out / f"{prefix}synchrony")
     off = ~np.eye(recording.neurons, dtype=bool)
@@ -105,6 +110,17 @@ def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict
                                                         f"resolution {coh['resolution_hz']:.3g} Hz"), out / f"{prefix}coherence")
     summary["figures"] = {k: str(v.name) for k, v in figures.items()}
     return summary
+
+
+def _histogram_figure(counts, edges, xlabel, title):
+    plt = analysis._pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.stairs(counts, edges, fill=True, alpha=0.7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def _spectrogram_figure(sg):

@@ -6,8 +6,8 @@
 2. measures every trained model on the task's evaluation set (:mod:`neurosync.compare`:
    accuracy by tick, calibration, adaptive compute, the energy proxy);
 3. validates the first spiking model in Brian2 (exact mode, spike for spike);
-4. records a long thought of the first model of each kind and analyses it
-   (:func:`neurosync.report.analyse_recording`);
+4. records a long thought of every model (synchrony structure per seed) and analyses the first
+   seed's of each kind in depth (:func:`neurosync.report.analyse_recording`);
 5. exports the recordings (NPZ, NWB, Neo/NIX), the spiking core (NIR) and the spectra (CSV);
 6. writes ``report.html`` (figures embedded) and ``study.json`` to the output directory.
 
@@ -124,6 +124,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     kinds = ("rate", "spiking")
     stages = tqdm(total=len(configs) + 4, desc="study", disable=not progress, position=0, dynamic_ncols=True)
     runs: dict = {}
+    thoughts: dict = {}  # the first seed's long recordings and models, for the analysis and the exports
     for (kind, seed), cfg in configs.items():
         stages.set_postfix_str(f"training {kind} seed {seed}")
         run_dir = out / "runs" / f"{kind}-seed{seed}"
@@ -133,10 +134,14 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
         x, y = task.eval_set(cfg.task, cfg.train.final_eval_samples, seed)
         difficulty = (x == -1).sum(1).numpy() if cfg.task.name == "parity" else None
         metrics = compare.thought_metrics(model, x, y, difficulty, study.certainty_threshold)
-        recording = model.record(x[: study.record_samples], dt=study.dt, config=cfg)
-        metrics["energy"] = compare.energy_proxy(model, recording)
+        inputs = x[: study.record_samples]
+        metrics["energy"] = compare.energy_proxy(model, model.record(inputs, dt=study.dt, config=cfg))
+        long = model.record(inputs, dt=study.dt, config=cfg, ticks=study.long_ticks)
+        metrics["synchrony"] = compare.synchrony_structure(long, tuple(study.dt * f for f in (1, 4, 16)))
         metrics.update(steps=result["steps"], train_s=result["elapsed_s"], final=result["final"], checkpoint=str(ckpt.path))
         runs[kind, seed] = metrics
+        if seed == study.seeds[0]:
+            thoughts[kind] = (long, model)
         stages.update(1)
 
     first = {kind: study.seeds[0] for kind in kinds}
@@ -155,30 +160,25 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
                                                     "max_abs_membrane_difference", "brian2_seconds")}
     stages.update(1)
 
-    stages.set_postfix_str("recording and analysing long thoughts")
+    stages.set_postfix_str("analysing long thoughts")
     analysis_dir, export_dir = out / "analysis", out / "exports"
     export_dir.mkdir()
-    analyses, models = {}, {}
+    analyses = {}
     for kind in kinds:
-        cfg = configs[kind, first[kind]]
-        model, _ = load_model(out / "runs" / f"{kind}-seed{first[kind]}")
-        models[kind] = model
-        x, _ = get_task(cfg.task).eval_set(cfg.task, study.record_samples, first[kind])
-        recording = model.record(x[: study.record_samples], dt=study.dt, config=cfg, ticks=study.long_ticks)
+        recording, model = thoughts[kind]
         recording.save(export_dir / f"{kind}_thought.npz")
         analyses[kind] = report.analyse_recording(recording, analysis_dir, model, label=kind)
-        analyses[kind]["recording"] = recording
     stages.update(1)
 
     stages.set_postfix_str("exports")
     from . import export
 
     for kind in kinds:
-        export.write_nwb(analyses[kind]["recording"], export_dir / f"{kind}_thought.nwb")
+        export.write_nwb(thoughts[kind][0], export_dir / f"{kind}_thought.nwb")
         export.write_spectra_csv(analyses[kind]["_spectrum"], export_dir / f"{kind}_spectrum.csv")
-    export.write_neo(analyses["spiking"]["recording"], export_dir / "spiking_thought.nix")
+    export.write_neo(thoughts["spiking"][0], export_dir / "spiking_thought.nix")
     try:
-        export.write_nir(models["spiking"], export_dir / "spiking_core.nir", dt=study.dt)
+        export.write_nir(thoughts["spiking"][1], export_dir / "spiking_core.nir", dt=study.dt)
     except ValueError as err:  # e.g. an ALIF core: NIR 1.x has no node for it
         summary["nir"] = f"not exported: {err}"
     summary["exports"] = sorted(p.name for p in export_dir.iterdir())
@@ -187,8 +187,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     stages.update(1)
 
     stages.set_postfix_str("report")
-    summary["analysis"] = {kind: {k: v for k, v in analyses[kind].items() if not k.startswith("_") and k != "recording"}
-                           for kind in kinds}
+    summary["analysis"] = {kind: {k: v for k, v in analyses[kind].items() if not k.startswith("_")} for kind in kinds}
     figure_names = _comparison_figures(runs, study, out / "figures")
     summary["elapsed_s"] = round(time.perf_counter() - started, 1)
     (out / "study.json").write_text(json.dumps(report._finite(summary), indent=2))
@@ -203,10 +202,16 @@ def _pooled(runs: dict, seeds: list[int]) -> dict:
     measures = {"accuracy_certain": lambda m: m["accuracy_certain"], "accuracy_last_tick": lambda m: m["accuracy_by_tick"][-1],
                 "ece": lambda m: m["ece"], "stop_tick_mean": lambda m: m["stop_tick_mean"],
                 "accuracy_stopped": lambda m: m["accuracy_stopped"], "operations": lambda m: m["energy"]["operations"],
-                "energy_nj": lambda m: m["energy"]["energy_nj"], "train_s": lambda m: m["train_s"], "steps": lambda m: m["steps"]}
+                "energy_nj": lambda m: m["energy"]["energy_nj"], "train_s": lambda m: m["train_s"], "steps": lambda m: m["steps"],
+                "synchrony_participation_ratio": lambda m: m["synchrony"]["participation_ratio"]}
     pooled = {}
     for kind in ("rate", "spiking"):
         pooled[kind] = {}
+        for i in range(len(runs[kind, seeds[0]]["synchrony"]["timescales_s"])):
+            values = [runs[kind, s]["synchrony"]["mean_abs_offdiag"][i] for s in seeds]
+            mean, half = compare.mean_ci(values)
+            pooled[kind][f"synchrony_mean_abs_{i}"] = {"mean": mean, "ci95": half, "values": values,
+                                                       "timescale_s": runs[kind, seeds[0]]["synchrony"]["timescales_s"][i]}
         for name, get in measures.items():
             mean, half = compare.mean_ci([get(runs[kind, s]) for s in seeds])
             pooled[kind][name] = {"mean": mean, "ci95": half, "values": [get(runs[kind, s]) for s in seeds]}
@@ -274,7 +279,11 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
         ("accuracy when stopped there (%)", "accuracy_stopped", 100, 2),
         ("neuron→synapse operations per thought", "operations", 1, 0),
         ("energy proxy per thought (nJ)", "energy_nj", 1, 2),
+        ("synchrony participation ratio (fastest timescale)", "synchrony_participation_ratio", 1, 2),
         ("training steps", "steps", 1, 0), ("training time (s)", "train_s", 1, 1))]
+    for key in sorted(k for k in c["rate"] if k.startswith("synchrony_mean_abs_")):
+        rows.append([f"mean |synchrony| at τ = {c['rate'][key]['timescale_s'] * 1e3:g} ms ({study.long_ticks}-tick thoughts)",
+                     _fmt(c["rate"][key]), _fmt(c["spiking"][key])])
     a = summary["analysis"]
     analysis_rows = []
     for kind in ("rate", "spiking"):
@@ -306,7 +315,7 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
          + (f"<p>SpikingCTM: mean rate {spiking['rates_hz']['mean']:.1f} Hz, silent {100 * spiking['rates_hz']['silent_fraction']:.1f}%, "
             f"median CV(ISI) {spiking['isi_cv_median']:.2f}, median Fano {spiking['fano_median']:.2f}.</p>" if "rates_hz" in spiking else "")
          + report.figures_html(out / "analysis", [f"{k}_{f}.png" for k in ("spiking", "rate")
-                                                  for f in ("raster", "spectrum", "spectrogram", "synchrony", "coherence")])),
+                                                  for f in ("raster", "isi", "spectrum", "spectrogram", "synchrony", "coherence")])),
         ("Exports", "<ul>" + "".join(f"<li><code>exports/{n}</code></li>" for n in summary["exports"]) + "</ul>"
          + f"<p>nwbinspector (subject checks excluded): {summary['nwbinspector'] or 'no findings'}.</p>"),
         ("Per-seed results", report.table(["model", "seed", "steps", "accuracy (%)", "ECE", "run directory"],

@@ -172,3 +172,14 @@ def test_figures_state_the_resolution(tmp_path):
     fig2 = analysis.matrix_figure(sync["matrices"], [f"{t * 1e3:g} ms" for t in sync["timescales_s"]])
     fig2.savefig(tmp_path / "sync.svg")
     assert (tmp_path / "sync.svg").stat().st_size > 1000
+
+
+def test_cluster_order_puts_correlated_neurons_together():
+    rng = np.random.default_rng(11)
+    a, b = rng.random(800) < 0.1, rng.random(800) < 0.1
+    raster = np.zeros((1, 800, 6))
+    for n, source in zip(range(6), (a, b, a, b, a, b)):  # neurons 0, 2, 4 copy train a; 1, 3, 5 copy train b
+        raster[0, :, n] = source
+    order = analysis.neuron_order(_recording(raster), by="cluster").tolist()
+    assert sorted(order) == list(range(6))
+    assert set(order[:3]) in ({0, 2, 4}, {1, 3, 5})

@@ -123,3 +123,17 @@ def test_analyze_and_export_commands(quick_study, tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "junk.npz"), "--out", str(tmp_path / "c")]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 4 and all(line.startswith("neurosync: error:") for line in errors)
+
+
+def test_synchrony_structure_of_identical_and_independent_neurons():
+    from test_analysis import _recording
+
+    rng = np.random.default_rng(3)
+    source = rng.random((2, 500, 1)) < 0.1
+    together = _recording(np.repeat(source, 4, axis=2).astype(float))  # 4 copies of one train
+    result = compare.synchrony_structure(together, (1e-3, 4e-3))
+    np.testing.assert_allclose(result["mean_abs_offdiag"], 1.0, atol=1e-5)
+    assert result["participation_ratio"] == pytest.approx(1.0, abs=1e-4)  # one group
+    apart = _recording((rng.random((2, 5000, 4)) < 0.1).astype(float))
+    result = compare.synchrony_structure(apart, (1e-3,))
+    assert result["mean_abs_offdiag"][0] < 0.05 and result["participation_ratio"] == pytest.approx(4.0, abs=0.2)
