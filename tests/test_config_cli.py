@@ -9,13 +9,23 @@ from neurosync._optional import MissingDependency, require
 from neurosync.cli import main
 from neurosync.training import train
 
-MODELS = sorted((REPO / "models").glob("*.toml"))
+STUDIES = sorted((REPO / "models").glob("study*.toml"))
+MODELS = sorted(set((REPO / "models").glob("*.toml")) - set(STUDIES))
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
 def test_shipped_configs_load(path):
     cfg = config_mod.load(path)
     assert cfg.name == path.stem
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
+def test_shipped_studies_load(path):
+    from neurosync.study import _model_configs, load_study
+
+    for quick in (False, True):
+        configs = _model_configs(load_study(path, quick=quick))
+        assert {kind for kind, _ in configs} == {"rate", "spiking"}
 
 
 @pytest.mark.parametrize(
