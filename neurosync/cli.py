@@ -160,6 +160,7 @@ def _study(args) -> int:
 
 def _train(args) -> int:
     from . import config as config_mod
+    from .tasks import get_task, headline
     from .training import train
 
     cfg = config_mod.load(args.config, args.overrides)
@@ -168,10 +169,7 @@ def _train(args) -> int:
     if result:
         final = result["final"]
         print(f"{cfg.name}: {result['steps']} steps in {result['elapsed_s']:.0f} s on {result['device']}; "
-              f"{result['eval_samples']} test inputs at the most-certain tick: "
-              f"per-bit {100 * final['bit_acc_certain']:.2f}%, whole-sequence {100 * final['seq_acc_certain']:.2f}% "
-              f"(last tick: {100 * final['bit_acc_last']:.2f}% / {100 * final['seq_acc_last']:.2f}%), "
-              f"mean most-certain tick {final['certain_tick']:.1f}")
+              f"{result['eval_samples']} test inputs at the most-certain tick: {headline(get_task(cfg.task), final)}")
         print(f"results, metrics and checkpoints in {run_dir}")
     return 0
 

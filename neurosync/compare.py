@@ -63,7 +63,7 @@ def thought_metrics(model, x: torch.Tensor, y: torch.Tensor, difficulty: np.ndar
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"the certainty threshold must lie in (0, 1], got {threshold}")
     probs, certainty = predictions(model, x)
-    target = y.cpu().numpy()
+    target = y.reshape(y.shape[0], -1).cpu().numpy()  # classification: one position
     correct = probs.argmax(-1) == target[:, None, :]  # (B, T, positions)
     rows = np.arange(probs.shape[0])
     certain = certainty.argmax(1)

@@ -29,7 +29,8 @@ class ConfigError(ValueError):
     """A configuration value a user gave is invalid; the message is one line."""
 
 
-TASKS = ("parity",)
+TASKS = ("parity", "sort", "images", "maze")
+DATASETS = ("digits", "mnist", "cifar10")
 NEURONS = ("nlm", "spiking")
 SURROGATES = ("atan", "fast-sigmoid")
 SYNAPSES = ("mlp", "plastic")
@@ -45,8 +46,15 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass
 class TaskConfig:
+    """What to learn (neurosync/tasks/). sequence_length is the number of parity bits, of
+    numbers to sort, or of route steps predicted in a maze."""
+
     name: str = "parity"
     sequence_length: int = 16
+    dataset: str = "digits"  # images: digits (ships with scikit-learn) | mnist | cifar10 (from data_path)
+    data_path: str = ""  # images: folder with the MNIST idx files or the CIFAR-10 binary batches
+    maze_size: int = 11  # maze: side of the square grid, odd
+    curriculum_lookahead: int = 5  # maze: route steps trained beyond the first wrong one
 
 
 @dataclass
@@ -227,6 +235,15 @@ def validate(cfg: Config) -> Config:
     t, m, tr = cfg.task, cfg.model, cfg.train
     _check_choice(t.name, TASKS, "task.name")
     _check(t.sequence_length >= 1, f"task.sequence_length must be >= 1, got {t.sequence_length}")
+    if t.name == "sort":
+        _check(2 <= t.sequence_length <= m.ticks, f"task.sequence_length (numbers to sort) must lie in [2, model.ticks = "
+                                                  f"{m.ticks}]: CTC emits at most one number per tick, got {t.sequence_length}")
+    if t.name == "images":
+        _check_choice(t.dataset, DATASETS, "task.dataset")
+        _check(t.dataset == "digits" or bool(t.data_path), f"task.dataset = {t.dataset!r} needs task.data_path (a local folder)")
+    if t.name == "maze":
+        _check(t.maze_size >= 5 and t.maze_size % 2 == 1, f"task.maze_size must be odd and >= 5, got {t.maze_size}")
+        _check(t.curriculum_lookahead >= 1, f"task.curriculum_lookahead must be >= 1, got {t.curriculum_lookahead}")
     _check(m.ticks >= 1, f"model.ticks must be >= 1, got {m.ticks}")
     _check(m.d_model >= 1, f"model.d_model must be >= 1, got {m.d_model}")
     _check(m.d_input >= 1, f"model.d_input must be >= 1, got {m.d_input}")

@@ -27,8 +27,8 @@ from torch import nn
 from . import checkpoint
 from .build import build_model
 from .config import Config, ConfigError
-from .losses import certainty_loss, firing_rate_penalty
-from .tasks import get_task
+from .losses import firing_rate_penalty
+from .tasks import batch_metrics, get_task, task_loss
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,9 @@ def evaluate(model: nn.Module, cfg: Config, x: torch.Tensor, y: torch.Tensor, ba
         xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
         with autocast(device):
             out = model(xb)
-        loss, certain_tick = certainty_loss(task.per_tick_loss(out.logits, yb), out.certainty)
-        rows = torch.arange(xb.shape[0], device=device)
-        for name, tick in (("certain", certain_tick), ("last", torch.full_like(certain_tick, out.logits.shape[1] - 1))):
-            bits = task.correct_bits(out.logits[rows, tick].float(), yb)
-            totals[f"bit_acc_{name}"] = totals.get(f"bit_acc_{name}", 0.0) + bits.float().mean(1).sum().item()
-            totals[f"seq_acc_{name}"] = totals.get(f"seq_acc_{name}", 0.0) + bits.all(1).float().sum().item()
+        loss, certain_tick = task_loss(task, out, yb, cfg.task)
+        for key, value in batch_metrics(task, out, yb, cfg.task).items():
+            totals[key] = totals.get(key, 0.0) + value
         totals["loss"] = totals.get("loss", 0.0) + loss.item() * xb.shape[0]
         totals["certain_tick"] = totals.get("certain_tick", 0.0) + certain_tick.float().sum().item()
         if cfg.model.neuron == "spiking":
@@ -89,6 +86,8 @@ def evaluate(model: nn.Module, cfg: Config, x: torch.Tensor, y: torch.Tensor, ba
             spike_counts = spike_counts + out.activity.float().sum(0)
     model.train(was_training)
     metrics = {k: v / x.shape[0] for k, v in totals.items()}
+    if hasattr(task, "finalise"):
+        metrics = task.finalise(metrics)
     if cfg.model.neuron == "spiking":
         metrics["silent_fraction"] = (spike_counts == 0).float().mean().item()
     return metrics
@@ -176,7 +175,7 @@ def train(
         x, y = x.to(dev), y.to(dev)
         with autocast(dev):
             out = ddp_model(x)
-        loss, certain_tick = certainty_loss(task.per_tick_loss(out.logits, y), out.certainty)
+        loss, _ = task_loss(task, out, y, cfg.task)
         total = loss
         if cfg.model.neuron == "spiking" and cfg.model.spiking.rate_regularisation > 0:
             total = total + cfg.model.spiking.rate_regularisation * firing_rate_penalty(out.activity.float(), cfg.model.spiking.target_rate)
@@ -197,8 +196,8 @@ def train(
             metrics.write(record)
             if on_eval is not None:
                 on_eval(record)
-            bar.set_postfix(loss=f"{record['train_loss']:.3f}", bit_acc=f"{record['bit_acc_certain']:.3f}",
-                            seq_acc=f"{record['seq_acc_certain']:.3f}")
+            primary = getattr(task, "PRIMARY", "bit_acc_certain")
+            bar.set_postfix({"loss": f"{record['train_loss']:.3f}", primary: f"{record[primary]:.3f}"})
         if rank == 0 and (step % tc.checkpoint_every == 0 or done):
             checkpoint.save(ckpt_dir, step, cfg, model, optimizer, record)
         bar.update(1)

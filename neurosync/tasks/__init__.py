@@ -1,12 +1,59 @@
-"""Tasks: data, the backbone that reads it, the prediction shape, and metrics."""
+"""Tasks: data, the backbone that reads it, the prediction shape, the loss and the metrics.
+
+A task is a module with::
+
+    prediction_shape(task_cfg) -> tuple            logits per tick are reshaped to this
+    backbone(task_cfg, model_cfg) -> (module, d)   input -> tokens (batch, length, d)
+    sample(task_cfg, batch, generator) -> (x, y)   a training batch
+    eval_set(task_cfg, samples, seed) -> (x, y)    a fixed evaluation set
+    per_tick_loss(logits, y) -> (batch, ticks)     for the CTM's certainty loss
+    correct_units(logits_at_tick, y) -> (batch, K) bool: which answer units are right
+
+and optionally ``loss(out, y, task_cfg) -> (loss, certain_tick)`` (default: the CTM's
+certainty loss over ``per_tick_loss``), ``batch_metrics(out, y, task_cfg) -> {name: sum over
+the batch}`` (default: per-unit and whole-answer accuracy at the most-certain and the last
+tick, ``bit_acc_*`` and ``seq_acc_*``), ``finalise(means) -> metrics`` (derived metrics from the
+per-sample means), ``headline(final) -> str`` and ``PRIMARY`` (the metric on the progress bar).
+"""
 
 from __future__ import annotations
 
-from ..config import TaskConfig
-from . import parity
+import torch
 
-TASKS = {"parity": parity}
+from ..config import TaskConfig
+from ..losses import certainty_loss
+from . import images, maze, parity, sort
+
+TASKS = {"parity": parity, "sort": sort, "images": images, "maze": maze}
 
 
 def get_task(cfg: TaskConfig):
     return TASKS[cfg.name]
+
+
+def task_loss(task, out, y, cfg: TaskConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    if hasattr(task, "loss"):
+        return task.loss(out, y, cfg)
+    return certainty_loss(task.per_tick_loss(out.logits, y), out.certainty)
+
+
+def batch_metrics(task, out, y, cfg: TaskConfig) -> dict[str, float]:
+    """Sums over the batch (divide by the number of samples for means)."""
+    if hasattr(task, "batch_metrics"):
+        return task.batch_metrics(out, y, cfg)
+    _, certain_tick = task_loss(task, out, y, cfg)
+    rows = torch.arange(out.logits.shape[0], device=out.logits.device)
+    metrics = {}
+    for name, tick in (("certain", certain_tick), ("last", torch.full_like(certain_tick, out.logits.shape[1] - 1))):
+        units = task.correct_units(out.logits[rows, tick].float(), y)
+        metrics[f"bit_acc_{name}"] = units.float().mean(1).sum().item()
+        metrics[f"seq_acc_{name}"] = units.all(1).float().sum().item()
+    return metrics
+
+
+def headline(task, final: dict) -> str:
+    if hasattr(task, "headline"):
+        return task.headline(final)
+    return (f"per-bit {100 * final['bit_acc_certain']:.2f}%, whole-sequence {100 * final['seq_acc_certain']:.2f}% "
+            f"(last tick: {100 * final['bit_acc_last']:.2f}% / {100 * final['seq_acc_last']:.2f}%), "
+            f"mean most-certain tick {final['certain_tick']:.1f}")

@@ -57,6 +57,6 @@ def per_tick_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return ce.mean(-1)
 
 
-def correct_bits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def correct_units(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """logits (batch, length·2) at one tick -> boolean (batch, length)."""
     return logits.reshape(logits.shape[0], -1, 2).argmax(-1) == targets
