@@ -59,13 +59,14 @@ def population_rate(recording, sample: int = 0) -> np.ndarray:
 
 def power_spectrum(signal: np.ndarray, sampling_rate: float, nperseg: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Welch power spectral density of a 1-D signal (mean removed, Hann window, 50% overlap);
-    returns (frequencies in Hz, power). nperseg defaults to the whole signal up to 256 samples."""
+    returns (frequencies in Hz, power). nperseg defaults to the whole signal (up to 4,096
+    samples), so the resolution is 1 / duration; average over trials to reduce the variance."""
     from scipy.signal import welch
 
     signal = np.asarray(signal, dtype=float)
     if signal.size < 2:
         raise ValueError(f"a spectrum needs at least 2 samples, got {signal.size}")
-    return welch(signal - signal.mean(), fs=sampling_rate, nperseg=min(nperseg or 256, signal.size))
+    return welch(signal - signal.mean(), fs=sampling_rate, nperseg=min(nperseg or 4096, signal.size))
 
 
 def band_powers(frequencies: np.ndarray, power: np.ndarray, bands: dict[str, tuple[float, float]] = BANDS) -> dict[str, float]:
@@ -371,9 +372,8 @@ def matrix_figure(matrices: np.ndarray, labels: list[str], order: np.ndarray | N
 
 
 def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """pyplot, leaving the backend to matplotlib (inline in notebooks; headless machines get
+    Agg automatically; the CLI selects Agg itself)."""
     import matplotlib.pyplot as plt
 
     return plt

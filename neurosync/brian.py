@@ -592,10 +592,9 @@ def validation_figure(recording: CoreRecording, brian: dict[str, np.ndarray], st
     """PyTorch vs Brian2: raster overlay of the first `steps` steps (PyTorch dots, Brian2 rings,
     mismatched bins red) and membrane traces of the `neurons` neurons firing closest to half
     of the steps (the least saturated)."""
-    import matplotlib
+    from .analysis import _pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     steps = min(steps, recording.spikes.shape[0])
     fig, (raster, traces) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})

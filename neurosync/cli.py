@@ -229,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import matplotlib
+
+    matplotlib.use("Agg")  # figures are written to files, never shown
     try:
         commands = {"train": _train, "evaluate": _evaluate, "validate": _validate, "study": _study, "analyze": _analyze,
                     "export": _export}

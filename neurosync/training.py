@@ -220,7 +220,7 @@ def train(
 
 
 def _progress(enabled: bool, start: int, total: int, name: str):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     interactive = sys.stderr.isatty()
     return tqdm(total=total, initial=start, desc=name, disable=not enabled, dynamic_ncols=True,

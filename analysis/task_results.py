@@ -1,0 +1,109 @@
+"""The tasks × {RateCTM, SpikingCTM} results table (issue 6), from training runs.
+
+    python analysis/task_results.py [--train] [--runs runs/tasks] [--out models/tasks.md] [CONFIG ...]
+
+For each config (default: every ``models/*-rate.toml`` / ``*-spiking.toml`` task pair except the
+paper-sized GPU ones) the script reads ``<runs>/<name>/results.json``; with ``--train`` it first
+trains the configs that have no results (``neurosync train CONFIG --run-dir <runs>/<name>``, one
+after the other, so that the wall-clock figures are comparable). It writes a Markdown table with
+the task's headline metric, steps, training time and config, and per task the extra analyses:
+the sort task's waiting ticks against the gap between successive numbers, the maze task's
+attention path (``models/figures/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = ["sort8", "digits", "maze11"]  # parity16: see models/parity16-*.md
+
+
+def _configs(names: list[str]) -> list[Path]:
+    return [REPO / "models" / f"{stem}-{kind}.toml" for stem in names for kind in ("rate", "spiking")]
+
+
+def _extra(config_path: Path, run_dir: Path, figures: Path) -> str:
+    """Task-specific analyses of a trained run (one line of Markdown, figures written)."""
+    import numpy as np
+
+    from neurosync.checkpoint import load_model
+    from neurosync.tasks import get_task, maze, sort
+
+    model, ckpt = load_model(run_dir)
+    cfg = ckpt.config
+    task = get_task(cfg.task)
+    if cfg.task.name == "sort":
+        x, y = task.eval_set(cfg.task, 1024, cfg.train.seed)
+        result = sort.wait_vs_gap(model, x, y)
+        from neurosync.analysis import _pyplot
+
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(4.5, 3.2))
+        ax.scatter(result["gaps"], result["waits"] + np.random.default_rng(0).uniform(-0.15, 0.15, result["waits"].size),
+                   s=3, alpha=0.3)
+        ax.set(xlabel="gap to the previous number in sorted order", ylabel="ticks waited before emitting",
+               title=f"{cfg.name}: r = {result['correlation']:.2f} over {result['sorted_inputs']} sorted inputs")
+        fig.tight_layout()
+        fig.savefig(figures / f"{cfg.name}-wait-vs-gap.png", dpi=110)
+        return (f"waiting ticks vs gap: Pearson r = {result['correlation']:.3f} over the {result['sorted_inputs']} "
+                f"correctly sorted of 1,024 inputs (`figures/{cfg.name}-wait-vs-gap.png`)")
+    if cfg.task.name == "maze":
+        x, _ = task.eval_set(cfg.task, 4, cfg.train.seed)
+        recording = model.record(x, config=cfg)
+        fig = maze.attention_figure(recording, x, 0)
+        fig.savefig(figures / f"{cfg.name}-attention.png", dpi=110)
+        return f"attention path over a maze: `figures/{cfg.name}-attention.png`"
+    return ""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", nargs="*", type=Path)
+    parser.add_argument("--train", action="store_true", help="train configs that have no results yet")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "tasks")
+    parser.add_argument("--out", type=Path, default=REPO / "models" / "tasks.md")
+    args = parser.parse_args(argv)
+    from neurosync import config as config_mod
+    from neurosync.tasks import get_task, headline
+
+    configs = args.configs or _configs(DEFAULT)
+    figures = args.out.parent / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    rows, extras = [], []
+    for path in configs:
+        cfg = config_mod.load(path)
+        run_dir = args.runs / cfg.name
+        results = run_dir / "results.json"
+        if not results.is_file() and args.train:
+            print(f"training {cfg.name} ...", flush=True)
+            subprocess.run([sys.executable, "-m", "neurosync", "train", str(path), "--run-dir", str(run_dir), "--quiet"],
+                           check=True)
+        if not results.is_file():
+            rows.append(f"| {cfg.task.name} | {cfg.name} | not trained (run with --train) | | | `{path.relative_to(REPO)}` |")
+            continue
+        result = json.loads(results.read_text())
+        rows.append(f"| {cfg.task.name} | {cfg.name} | {headline(get_task(cfg.task), result['final'])} "
+                    f"({result['eval_samples']:,} test inputs) | {result['steps']:,} | {result['elapsed_s'] / 60:.1f} min | "
+                    f"`{path.relative_to(REPO)}` |")
+        extra = _extra(path, run_dir, figures)
+        if extra:
+            extras.append(f"- **{cfg.name}**: {extra}")
+    lines = ["# Tasks × {RateCTM, SpikingCTM}", "",
+             "Produced by `python analysis/task_results.py --train` (2 CPU cores, one run after the other; "
+             "each config's `train.time_budget_s` bounds its training time). Metrics are at the most-certain tick "
+             "on the task's held-out evaluation set.", "",
+             "| task | config | result | steps | training | file |", "|---|---|---|---|---|---|", *rows, ""]
+    if extras:
+        lines += ["Task-specific analyses:", "", *extras, ""]
+    args.out.write_text("\n".join(lines))
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Write the notebooks from the sources below (committed without outputs; stable cell ids).
+
+    python notebooks/make_notebooks.py
+
+Edit a notebook here, regenerate, and the diff shows only what changed.
+"""
+import nbformat as nbf
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent
+
+SETUP = '''import os
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import neurosync
+from neurosync import analysis
+
+# CI executes every notebook at small settings (NEUROSYNC_NOTEBOOK_SCALE=ci, set by the test
+# suite); the defaults give trained models in a minute or two on 2 CPU cores.
+CI = os.environ.get("NEUROSYNC_NOTEBOOK_SCALE") == "ci"
+MODELS = Path("..") / "models"
+WORK = Path(tempfile.mkdtemp(prefix="neurosync-notebook-"))
+torch.manual_seed(0)
+
+
+def train(config, name, steps, extra=()):
+    """Train a shipped config on 8-bit parity for `steps` steps; returns the trained model and its config."""
+    overrides = ["task.sequence_length=8", f"train.steps={steps}", f"train.eval_every={max(steps // 4, 1)}",
+                 "train.eval_samples=256", "train.final_eval_samples=256", f"train.checkpoint_every={steps}",
+                 "train.warmup_steps=50", *extra]
+    cfg = neurosync.load_config(MODELS / config, overrides)
+    result = neurosync.train(cfg, WORK / name, progress=False)
+    print(f"{name}: {result['steps']} steps in {result['elapsed_s']:.0f} s, "
+          f"per-bit accuracy {100 * result['final']['bit_acc_certain']:.1f}% on all 256 inputs")
+    model, _ = neurosync.load_model(WORK / name)
+    return model, cfg'''
+
+
+def notebook(name, title, question, cells):
+    nb = nbf.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells.append(nbf.v4.new_markdown_cell(f"# {title}\n\n**Question:** {question}"))
+    nb.cells.append(nbf.v4.new_code_cell(SETUP))
+    for kind, text in cells:
+        nb.cells.append(nbf.v4.new_markdown_cell(text) if kind == "md" else nbf.v4.new_code_cell(text))
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{name.split('_')[0]}-{i:02d}"  # stable ids: regenerating changes only what changed
+    nbf.write(nb, OUT / name)
+
+
+notebook("01_quickstart.ipynb", "Quickstart: train a RateCTM and a SpikingCTM, look at one thought",
+         "What happens inside a CTM while it thinks about one input?", [
+    ("md", "Train both models on 8-bit cumulative parity (the shipped parity16 sizes, 8-bit inputs). "
+           "`STEPS` sets the training length."),
+    ("code", '''STEPS = 15 if CI else 600
+rate_model, rate_cfg = train("parity16-rate.toml", "rate", STEPS)
+spiking_model, spiking_cfg = train("parity16-spiking.toml", "spiking", STEPS)'''),
+    ("md", "Record one thought per input. A `Recording` holds, per sample, tick and neuron, the activations "
+           "(spikes for the SpikingCTM), pre-activations, membranes, synchrony, attention, logits and certainty; "
+           "`dt` declares the duration of a tick (here 1 ms)."),
+    ("code", '''x = torch.tensor([[1, -1, 1, 1, -1, -1, 1, -1]], dtype=torch.float32)
+rate_rec = rate_model.record(x, dt=1e-3, config=rate_cfg)
+spiking_rec = spiking_model.record(x, dt=1e-3, config=spiking_cfg)
+print(spiking_rec.kind, spiking_rec.samples, "sample,", spiking_rec.ticks, "ticks,", spiking_rec.neurons, "neurons,",
+      spiking_rec.spike_step.size, "spikes")
+fig, ax = plt.subplots(figsize=(5, 3))
+for name, rec in (("RateCTM", rate_rec), ("SpikingCTM", spiking_rec)):
+    ax.plot(np.arange(1, rec.ticks + 1), rec.certainty[0], "o-", label=name)
+ax.set(xlabel="tick", ylabel="certainty (1 − normalised entropy)", title="certainty grows as the CTM thinks")
+ax.legend();'''),
+    ("md", "The SpikingCTM's thought as a raster with its population rate (PSTH), and the RateCTM's as an activation map."),
+    ("code", '''analysis.raster_figure(spiking_rec, sort="rate")
+fig, ax = plt.subplots(figsize=(6, 3))
+image = ax.imshow(rate_rec.activity[0].T, aspect="auto", cmap="viridis", interpolation="nearest")
+ax.set(xlabel="tick", ylabel="neuron", title="RateCTM post-activations")
+fig.colorbar(image, ax=ax);'''),
+    ("code", '''from neurosync.tasks import parity
+print("target parity:     ", parity.targets_for(x)[0].tolist())
+for name, rec in (("RateCTM", rate_rec), ("SpikingCTM", spiking_rec)):
+    tick = int(rec.certainty[0].argmax())
+    print(f"{name:11s} (tick {tick + 1}):", rec.logits[0, tick].reshape(-1, 2).argmax(-1).tolist())'''),
+])
+
+notebook("02_rasters_and_spectra.ipynb", "Rasters and brainwave-like spectra of a thinking CTM",
+         "Does a SpikingCTM's population activity show rhythms, and in which bands?", [
+    ("md", "A trained 8-tick thought is too short for a spectrum (resolution 1/(ticks·dt) = 125 Hz at 1 ms per tick), "
+           "so the model is run for `LONG_TICKS` ticks on several inputs and the Welch spectra are averaged over "
+           "those thoughts (trials)."),
+    ("code", '''STEPS = 15 if CI else 400
+LONG_TICKS = 120 if CI else 1000
+spiking_model, spiking_cfg = train("parity16-spiking.toml", "spiking", STEPS)
+rate_model, rate_cfg = train("parity16-rate.toml", "rate", STEPS)
+from neurosync.tasks import parity
+x = parity.all_sequences(8)[::16]  # 16 inputs
+spiking_rec = spiking_model.record(x, dt=1e-3, config=spiking_cfg, ticks=LONG_TICKS)
+rate_rec = rate_model.record(x, dt=1e-3, config=rate_cfg, ticks=LONG_TICKS)
+rates = analysis.firing_rates(spiking_rec)
+print(f"mean rate {rates.mean():.1f} Hz, silent neurons {(rates == 0).sum()} of {rates.size}, "
+      f"median CV(ISI) {np.nanmedian(analysis.isi_cv(spiking_rec.spike_times(0))):.2f}")
+analysis.raster_figure(spiking_rec, sort="first_spike", bin_steps=10);'''),
+    ("md", "Population spectrum (Welch, averaged over the 16 thoughts) with the canonical bands and an aperiodic 1/f "
+           "fit with peaks (FOOOF). The title states the frequency resolution."),
+    ("code", '''spectrum = analysis.population_spectrum(spiking_rec, sample=None)
+fit = analysis.aperiodic_fit(spectrum["frequencies_hz"], spectrum["power"])
+analysis.spectrum_figure(spectrum, fit, "SpikingCTM population rate")
+print("band powers:", {k: f"{v:.3g}" for k, v in spectrum["bands"].items()})
+print(f"1/f exponent {fit['exponent']:.2f}, peaks (Hz, power, width):", [tuple(round(v, 2) for v in p) for p in fit["peaks"]])'''),
+    ("md", "The same spectrum for the RateCTM, computed on its activations (one sample per tick)."),
+    ("code", '''rate_spectrum = analysis.population_spectrum(rate_rec, sample=None)
+analysis.spectrum_figure(rate_spectrum, title="RateCTM mean activation")
+print("band powers:", {k: f"{v:.3g}" for k, v in rate_spectrum["bands"].items()})'''),
+    ("md", "How the spectrum changes over the thought (spectrogram), and the coherence between the neurons that "
+           "feed the two synchrony readouts (output vs action)."),
+    ("code", '''sg = analysis.spectrogram(spiking_rec, sample=None, nperseg=min(64, LONG_TICKS // 2))
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.pcolormesh(sg["times_s"] * 1e3, sg["frequencies_hz"], np.log10(sg["power"] + 1e-12), shading="auto", cmap="magma")
+ax.set(xlabel="time in the thought (ms)", ylabel="Hz", title=f"spectrogram, resolution {sg['resolution_hz']:.3g} Hz")
+sync = spiking_model.synchrony
+out_neurons = np.unique(torch.cat([sync.out_neurons_left, sync.out_neurons_right]).numpy())
+action_neurons = np.unique(torch.cat([sync.action_neurons_left, sync.action_neurons_right]).numpy())
+coh = analysis.group_coherence(spiking_rec, out_neurons, action_neurons, sample=None, nperseg=128)
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(coh["frequencies_hz"], coh["coherence"])
+ax.set(xlabel="Hz", ylabel="coherence", title="output-readout vs action-readout neurons");'''),
+    ("md", "Pairwise synchrony at several timescales (exponentially filtered spike trains, Pearson; neurons "
+           "ordered by clustering), and the spike time tiling coefficient (STTC)."),
+    ("code", '''matrices = analysis.synchrony_matrices(spiking_rec)
+analysis.matrix_figure(matrices["matrices"], [f"τ = {t * 1e3:g} ms" for t in matrices["timescales_s"]],
+                       order=analysis.neuron_order(spiking_rec, by="cluster"))
+# STTC needs sparse trains: with neurons firing every few steps, a ±5 ms window covers the whole
+# thought and every pair scores 1. Use the shortest window, one step.
+sttc = analysis.recording_sttc(spiking_rec, window_s=1e-3)
+print(f"mean STTC over live pairs (±1 ms): {np.nanmean(sttc[~np.eye(len(sttc), dtype=bool)]):.3f}")'''),
+])
+
+notebook("03_spiking_vs_rate.ipynb", "Spiking vs rate CTMs",
+         "At the same training budget, how do a SpikingCTM and a RateCTM compare in accuracy over ticks, "
+         "calibration, adaptive compute and an energy proxy?", [
+    ("md", "Three seeds per model (the `neurosync study` command does this at full size and writes an HTML "
+           "report); here each model trains for `STEPS` steps. Values are mean ± 95% confidence interval over seeds."),
+    ("code", '''from neurosync import compare
+from neurosync.tasks import parity
+
+STEPS = 10 if CI else 500
+SEEDS = [0, 1, 2]
+x = parity.all_sequences(8)
+y = parity.targets_for(x)
+difficulty = (x == -1).sum(1).numpy()
+results = {}
+for kind in ("rate", "spiking"):
+    for seed in SEEDS:
+        model, cfg = train(f"parity16-{kind}.toml", f"{kind}-{seed}", STEPS, [f"train.seed={seed}"])
+        metrics = compare.thought_metrics(model, x, y, difficulty, threshold=0.8)
+        metrics["energy"] = compare.energy_proxy(model, model.record(x[:16], dt=1e-3, config=cfg))
+        results[kind, seed] = metrics'''),
+    ("code", '''fig, ax = plt.subplots(figsize=(5, 3.5))
+for kind in ("rate", "spiking"):
+    by_tick = np.array([results[kind, s]["accuracy_by_tick"] for s in SEEDS])
+    half = [compare.mean_ci(col)[1] for col in by_tick.T]
+    ticks = np.arange(1, by_tick.shape[1] + 1)
+    ax.errorbar(ticks, by_tick.mean(0), yerr=half, marker="o", ms=3, capsize=2, label=kind)
+ax.set(xlabel="tick", ylabel="per-bit accuracy", title="accuracy by tick (mean ± 95% CI, 3 seeds)")
+ax.legend();'''),
+    ("code", '''rows = []
+for kind in ("rate", "spiking"):
+    for label, get in (("accuracy", lambda m: m["accuracy_certain"]), ("ECE", lambda m: m["ece"]),
+                       ("ticks to certainty 0.8", lambda m: m["stop_tick_mean"]),
+                       ("accuracy if stopped there", lambda m: m["accuracy_stopped"]),
+                       ("energy proxy (nJ/thought)", lambda m: m["energy"]["energy_nj"])):
+        mean, half = compare.mean_ci([get(results[kind, s]) for s in SEEDS])
+        rows.append((kind, label, f"{mean:.4g} ± {half:.2g}"))
+for row in rows:
+    print(f"{row[0]:8s} {row[1]:28s} {row[2]}")'''),
+    ("md", "Reliability diagram at the most-certain tick (seed 0): a calibrated model lies on the diagonal."),
+    ("code", '''fig, ax = plt.subplots(figsize=(4, 4))
+ax.plot([0, 1], [0, 1], "k:")
+for kind in ("rate", "spiking"):
+    table = results[kind, 0]["reliability"]
+    ax.plot([r["confidence"] for r in table], [r["accuracy"] for r in table], "o-", label=kind)
+ax.set(xlabel="confidence", ylabel="accuracy")
+ax.legend();'''),
+])
+
+notebook("04_hebbian_plasticity.ipynb", "Hebbian plasticity during a thought",
+         "How does the meta-learned fast weight H evolve over the ticks of one thought?", [
+    ("md", "A SpikingCTM with a plastic synapse (Miconi rule, dense): H starts at zero for every input and is updated "
+           "once per tick from pre- and postsynaptic spike traces; the learning rates η and the plasticity "
+           "coefficients α were meta-learned by backprop through the ticks."),
+    ("code", '''STEPS = 10 if CI else 400
+model, cfg = train("parity16-spiking.toml", "plastic", STEPS, ["model.synapse=plastic", "model.ticks=12"])
+from neurosync.tasks import parity
+x = parity.all_sequences(8)[:32]
+snapshots = []
+
+def keep_fast_weight(synapse_state, **_):
+    _, H = synapse_state  # dense implementation: (traces, H) with H (batch, post, pre)
+    snapshots.append((model.synapse.alpha * H).detach().numpy())
+
+with torch.no_grad():
+    model.eval()(x, observe=keep_fast_weight)
+snapshots = np.stack(snapshots, axis=1)  # (batch, ticks, post, pre)
+print("α ⊙ H:", snapshots.shape, " η range:", model.synapse.learning_rate().detach().numpy().round(3).min(),
+      "…", model.synapse.learning_rate().detach().numpy().round(3).max())'''),
+    ("code", '''norms = np.linalg.norm(snapshots.reshape(*snapshots.shape[:2], -1), axis=-1)
+fig, ax = plt.subplots(figsize=(5, 3))
+ax.plot(np.arange(1, norms.shape[1] + 1), norms.T, color="C0", alpha=0.2)
+ax.plot(np.arange(1, norms.shape[1] + 1), norms.mean(0), color="k", lw=2, label="mean over inputs")
+ax.set(xlabel="tick", ylabel="‖α ⊙ H‖", title="the fast weight grows and settles within a thought")
+ax.legend()
+ticks = [0, snapshots.shape[1] // 2, snapshots.shape[1] - 1]
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
+limit = np.abs(snapshots[0]).max() or 1.0
+for ax, t in zip(axes, ticks):
+    ax.imshow(snapshots[0, t], cmap="RdBu_r", vmin=-limit, vmax=limit)
+    ax.set(title=f"α ⊙ H after tick {t + 1}", xlabel="presynaptic", ylabel="postsynaptic")'''),
+    ("md", "Does the fast weight differ between inputs? The correlation of the final α ⊙ H between pairs of inputs."),
+    ("code", '''final = snapshots[:, -1].reshape(len(x), -1)
+similarity = np.corrcoef(final)
+plt.figure(figsize=(4, 3.5))
+plt.imshow(similarity, cmap="viridis")
+plt.colorbar(label="correlation of final α ⊙ H")
+plt.title("input-specific fast weights")
+print(f"mean correlation between inputs: {similarity[~np.eye(len(x), dtype=bool)].mean():.3f}")'''),
+])
+
+notebook("05_brian2_validation.ipynb", "Brian2 validation of a trained SpikingCTM",
+         "Does an equation-level simulator (Brian2) reproduce the trained spiking dynamics spike for spike?", [
+    ("md", "The spiking core (dendritic filters, LIF soma with each neuron's parameters) is re-simulated in Brian2 from "
+           "the same equations, with the drive recorded from PyTorch replayed (exact mode), and with the whole "
+           "thought in Brian2, attention recomputed each tick from Brian2's spikes (closed loop)."),
+    ("code", '''from neurosync import brian
+from neurosync.tasks import parity
+
+STEPS = 10 if CI else 300
+TICKS = 50 if CI else 500
+model, cfg = train("parity16-spiking.toml", "spiking", STEPS)
+x = parity.all_sequences(8)[:4]
+recording = brian.record_core(model, x, sample=0, ticks=TICKS)
+result = brian.simulate_exact(brian.extract_core(model), recording.drive, target="numpy")
+report = brian.compare(recording, result)
+print({k: report[k] for k in ("steps", "neurons", "spikes_pytorch", "spikes_brian2", "mismatched_bins",
+                              "max_abs_membrane_difference", "brian2_seconds")})
+brian.validation_figure(recording, result);'''),
+    ("code", '''closed = brian.validate_closed_loop(model, x[:1], 0, TICKS, "numpy")
+print({k: v for k, v in closed.items() if not isinstance(v, (list, dict))})'''),
+    ("md", "Continuous time: the ODE form at finer steps agrees statistically (rates, pairwise synchrony), not spike "
+           "for spike; the report says which statistics are within their stated tolerances."),
+    ("code", '''continuous = brian.validate_continuous(model, recording, substeps=(10,))
+print(continuous)'''),
+])
