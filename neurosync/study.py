@@ -89,6 +89,7 @@ def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
         raise ConfigError(f"{path}: dt must be > 0 seconds, got {study.dt}")
     if not 0 < study.certainty_threshold <= 1:
         raise ConfigError(f"{path}: certainty_threshold must lie in (0, 1], got {study.certainty_threshold}")
+    _model_configs(study)  # the two configs with the study's overrides must load and share a task
     return study
 
 
@@ -103,6 +104,8 @@ def _model_configs(study: StudyConfig):
     tasks = {repr(cfg.task) for cfg in out.values()}
     if len(tasks) != 1:
         raise ConfigError("the rate and spiking configs must train on the same task (after the study's overrides)")
+    if next(iter(out.values())).task.name == "sort":
+        raise ConfigError("the study measures answers tick by tick (parity, images, maze); sort is read by CTC over all ticks")
     return out
 
 

@@ -57,7 +57,9 @@ def test_bad_study_files_are_rejected_in_one_line(tmp_path, capsys):
     good = (models / "study.toml").read_text().replace('"parity16-', f'"{models}/parity16-')  # absolute config paths
     cases = {"unknown": good.replace("seeds =", "sedes = [1]\nseeds ="),
              "seeds": good.replace("seeds = [0, 1, 2]", "seeds = [0, 0]"),
-             "configs": good.replace('parity16-rate.toml"', 'missing.toml"')}
+             "configs": good.replace('parity16-rate.toml"', 'missing.toml"'),
+             "task": good.replace('parity16-rate.toml"', 'sort8-rate.toml"').replace('parity16-spiking.toml"', 'sort8-spiking.toml"')
+                         .replace('"task.sequence_length=8", ', '')}
     for name, text in cases.items():
         path = tmp_path / f"{name}.toml"
         path.write_text(text)

@@ -98,9 +98,9 @@ def _load_cifar10(folder: Path):
 
 
 def _load_digits():
-    from sklearn.datasets import load_digits
+    from .._optional import require
 
-    digits = load_digits()
+    digits = require("sklearn.datasets", "tasks").load_digits()
     images = (digits.images[:, None] / 16.0).astype(np.float32)
     labels = digits.target.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(labels))  # a fixed split, the same for every seed
