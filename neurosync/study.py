@@ -191,7 +191,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
 
     stages.set_postfix_str("report")
     summary["analysis"] = {kind: {k: v for k, v in analyses[kind].items() if not k.startswith("_")} for kind in kinds}
-    figure_names = _comparison_figures(runs, study, out / "figures")
+    figure_names = _comparison_figures(runs, summary["comparison"], study, out / "figures")
     summary["elapsed_s"] = round(time.perf_counter() - started, 1)
     (out / "study.json").write_text(json.dumps(report._finite(summary), indent=2))
     (out / "report.html").write_text(_html(summary, runs, study, out, figure_names))
@@ -226,11 +226,10 @@ def _pooled(runs: dict, seeds: list[int]) -> dict:
     return pooled
 
 
-def _comparison_figures(runs: dict, study: StudyConfig, out: Path) -> list[str]:
+def _comparison_figures(runs: dict, pooled: dict, study: StudyConfig, out: Path) -> list[str]:
     plt = report.analysis._pyplot()
     out.mkdir(parents=True, exist_ok=True)
     kinds, seeds = ("rate", "spiking"), study.seeds
-    pooled = _pooled(runs, seeds)
     names = []
     ticks = np.arange(1, len(pooled["rate"]["accuracy_by_tick"]["mean"]) + 1)
     fig = report._line_figure(ticks, [pooled[k]["accuracy_by_tick"]["mean"] for k in kinds], "tick", "accuracy",
