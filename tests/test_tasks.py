@@ -194,3 +194,31 @@ def test_every_task_trains_with_falling_loss(task, extra, neuron):
 def test_bad_task_parameters_are_rejected(task, message):
     with pytest.raises(ConfigError, match=message):
         from_dict({"task": task, "model": {"ticks": 10}})
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), digits=st.integers(1, 4), operations=st.integers(1, 4))
+def test_qa_digits_answers_are_right(seed, digits, operations):
+    from neurosync.tasks import qa_digits
+
+    rng = np.random.default_rng(seed)
+    pool_images, pool_labels = rng.random((50, 1, 8, 8)), rng.integers(0, 10, 50)
+    batch = qa_digits.make_batch(pool_images, pool_labels, 8, digits, operations, rng)
+    assert batch["images"].shape == (8, digits, 1, 8, 8) and batch["questions"].shape == (8, 1 + 2 * operations)
+    for labels, question, result in zip(batch["labels"], batch["questions"], batch["answers"]):
+        # evaluate the written-out equation independently: ((a op b) mod 10 op c) mod 10 ...
+        expression = str(labels[question[0]])
+        for operator, index in zip(question[1::2], question[2::2]):
+            expression = f"(({expression}) {'+' if operator == qa_digits.PLUS else '-'} {labels[index]}) % 10"
+        assert result == eval(expression) % 10  # noqa: S307 (digits and operators built here)
+        assert (question[0::2] >= 0).all() and (question[0::2] < digits).all()
+
+
+def test_qa_digits_tick_schedule_and_bad_questions():
+    from neurosync.tasks import qa_digits
+
+    schedule = qa_digits.tick_schedule(digits=2, operations=1, repeats=3, answer_ticks=4)
+    assert len(schedule) == 2 * 3 + 3 * 3 + 4 and schedule[:3] == [("digit", 0)] * 3 and schedule[-1] == ("answer", -1)
+    assert qa_digits.answer(np.array([7, 5]), [0, qa_digits.MINUS, 1, qa_digits.PLUS, 0]) == (7 - 5 + 7) % 10
+    with pytest.raises(ValueError, match="pairs"):
+        qa_digits.answer(np.array([1]), [0, qa_digits.PLUS])
