@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
     study = sub.add_parser("study", help="train RateCTM and SpikingCTM over seeds, compare, validate, analyse, export, "
                                          "and write one HTML report (the README's main job)")
-    study.add_argument("study", nargs="?", default="models/study.toml", help="study TOML (default models/study.toml)")
+    study.add_argument("study", nargs="?", help="study TOML (default models/study.toml)")
     study.add_argument("--quick", action="store_true", help="the study file's [quick] settings: a short smoke run of every stage")
     study.add_argument("--out", help="output directory, new or empty (default runs/<study name>[-quick])")
     study.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
@@ -142,9 +142,9 @@ def _export(args) -> int:
 
 
 def _study(args) -> int:
-    from .study import load_study, run_study
+    from .study import DEFAULT_STUDY, load_study, run_study
 
-    study = load_study(args.study, quick=args.quick)
+    study = load_study(args.study or DEFAULT_STUDY, quick=args.quick)
     out = Path(args.out) if args.out else Path("runs") / (study.name + ("-quick" if args.quick else ""))
     summary = run_study(study, out, progress=not args.quiet, device=args.device)
     c = summary["comparison"]

@@ -74,8 +74,8 @@ def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict
         figures["isi"] = save_figure(_histogram_figure(isi_counts, isi_edges * 1e3, "inter-spike interval (ms)",
                                                        f"ISI histogram, all neurons, thought 0; median CV {summary['isi_cv_median']:.2f}"),
                                      out / f"{prefix}isi")
-    # one Hann-windowed segment per thought, averaged over thoughts: resolution 1 / (thought duration)
-    spectrum = analysis.population_spectrum(recording, sample=None, nperseg=min(recording.steps, 4096))
+    # one Hann-windowed segment per thought (the default), averaged over thoughts: resolution 1 / duration
+    spectrum = analysis.population_spectrum(recording, sample=None)
     summary["spectrum"] = {"resolution_hz": spectrum["resolution_hz"], "sampling_rate_hz": spectrum["sampling_rate_hz"],
                            "trials": spectrum["trials"], "bands": spectrum["bands"],
                            "peak_hz": float(spectrum["frequencies_hz"][1:][np.argmax(spectrum["power"][1:])])

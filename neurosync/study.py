@@ -44,6 +44,7 @@ class StudyConfig:
     certainty_threshold: float = 0.8
     validate_ticks: int = 200  # Brian2 exact validation length (0: skip)
     quick: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict, repr=False)  # {(kind, seed): Config}, filled by load_study
 
 
 def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
@@ -56,7 +57,7 @@ def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
         raise ConfigError(f"study file not found: {path}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"study file {path} is not valid TOML: {err}") from None
-    known = {f.name for f in fields(StudyConfig)}
+    known = {f.name for f in fields(StudyConfig)} - {"models"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown study key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -89,8 +90,8 @@ def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
         raise ConfigError(f"{path}: dt must be > 0 seconds, got {study.dt}")
     if not 0 < study.certainty_threshold <= 1:
         raise ConfigError(f"{path}: certainty_threshold must lie in (0, 1], got {study.certainty_threshold}")
-    _model_configs(study)  # the two configs with the study's overrides must load and share a task
-    return study
+    # the two configs with the study's overrides must load and share a task
+    return replace(study, models=_model_configs(study))
 
 
 def _model_configs(study: StudyConfig):
@@ -121,7 +122,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
         require(module, extra)  # fail before hours of training, not after
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"output directory {out} exists and is not empty; choose a new --out (a study never overwrites)")
-    configs = _model_configs(study)
+    configs = study.models or _model_configs(study)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     kinds = ("rate", "spiking")

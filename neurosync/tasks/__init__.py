@@ -6,8 +6,9 @@ A task is a module with::
     backbone(task_cfg, model_cfg) -> (module, d)   input -> tokens (batch, length, d)
     sample(task_cfg, batch, generator) -> (x, y)   a training batch
     eval_set(task_cfg, samples, seed) -> (x, y)    a fixed evaluation set
-    per_tick_loss(logits, y) -> (batch, ticks)     for the CTM's certainty loss
-    correct_units(logits_at_tick, y) -> (batch, K) bool: which answer units are right
+    per_tick_loss(logits, y) -> (batch, ticks)     for the CTM's certainty loss (unless `loss` is given)
+    correct_units(logits_at_tick, y) -> (batch, K) bool: which answer units are right (unless
+                                                   `batch_metrics` is given)
 
 and optionally ``loss(out, y, task_cfg) -> (loss, certain_tick)`` (default: the CTM's
 certainty loss over ``per_tick_loss``), ``batch_metrics(out, y, task_cfg) -> {name: sum over

@@ -137,10 +137,6 @@ def _step_losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.permute(0, 3, 1, 2), targets.unsqueeze(1).expand(batch, ticks, steps), reduction="none")
 
 
-def per_tick_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return _step_losses(logits, targets).mean(-1)
-
-
 def curriculum_mask(logits: torch.Tensor, targets: torch.Tensor, lookahead: int) -> torch.Tensor:
     """(batch, steps) 1 for the route steps trained: up to the longest correct prefix over the
     ticks, plus `lookahead` (the reference's auto-extending curriculum)."""

@@ -50,16 +50,6 @@ def eval_set(cfg: TaskConfig, samples: int, seed: int) -> tuple[torch.Tensor, to
     return sample(cfg, samples, torch.Generator().manual_seed(10_000_019 + seed))
 
 
-def per_tick_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Not used for training (CTC spans the ticks); the blank-free cross-entropy of the target
-    index emitted at tick t for t < N, kept for the certainty bookkeeping."""
-    batch, ticks, classes = logits.shape
-    n = classes - 1
-    steps = min(ticks, n)
-    ce = F.cross_entropy(logits[:, :steps].float().reshape(-1, classes), targets[:, :steps].reshape(-1), reduction="none")
-    return ce.reshape(batch, steps).mean(1, keepdim=True).expand(batch, ticks)
-
-
 def loss(out, y: torch.Tensor, cfg: TaskConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """CTC loss over the ticks (blank = N); the most-certain tick is reported for bookkeeping."""
     logits = out.logits.float()
