@@ -20,11 +20,34 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT = ["sort8", "digits", "maze11"]  # parity16: see models/parity16-*.md
+DEFAULT = ["sort8", "digits", "maze11", "qa3"]  # parity16: see models/parity16-*.md
+RL = ["cartpole"]  # RL configs: {stem}-rate, -spiking and the -lstm baseline, trained with `neurosync rl`
 
 
 def _configs(names: list[str]) -> list[Path]:
-    return [REPO / "models" / f"{stem}-{kind}.toml" for stem in names for kind in ("rate", "spiking")]
+    tasks = [REPO / "models" / f"{stem}-{kind}.toml" for stem in names for kind in ("rate", "spiking")]
+    return tasks + [REPO / "models" / f"{stem}-{kind}.toml" for stem in RL for kind in ("rate", "spiking", "lstm")]
+
+
+def _rl_row(path: Path, runs: Path, train: bool) -> str:
+    """Train (with --train, when missing) and summarise an RL config."""
+    from neurosync.rl import load_rl
+
+    cfg = load_rl(path)
+    run_dir = runs / cfg.name
+    results = run_dir / "results.json"
+    if not results.is_file() and train:
+        print(f"training {cfg.name} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "neurosync", "rl", str(path), "--run-dir", str(run_dir), "--quiet"], check=True)
+    task = f"RL {cfg.env.id}" + (" (velocities masked)" if cfg.env.mask_velocity else "")
+    if not results.is_file():
+        return f"| {task} | {cfg.name} | not trained (run with --train) | | | `{path.relative_to(REPO)}` |"
+    result = json.loads(results.read_text())
+    final = result["final"]
+    return (f"| {task} | {cfg.name} | mean return {final['mean_return']:.1f} ± {final['std_return']:.1f} over "
+            f"{final['episodes']} greedy episodes ({result['parameters']:,} parameters, {result['training_episodes']:,} "
+            f"training episodes) | {result['env_steps']:,} env steps | {result['elapsed_s'] / 60:.1f} min | "
+            f"`{path.relative_to(REPO)}` |")
 
 
 def _extra(config_path: Path, run_dir: Path, figures: Path) -> str:
@@ -61,21 +84,45 @@ def _extra(config_path: Path, run_dir: Path, figures: Path) -> str:
     return ""
 
 
+def _rl_figure(curves: dict[str, list[dict]], figures: Path) -> str:
+    """The mean return of the last 20 training episodes against environment steps, per run."""
+    from neurosync.analysis import _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for name, records in curves.items():
+        ax.plot([r["env_steps"] for r in records], [r["recent_return"] for r in records], label=name)
+    ax.set(xlabel="environment steps", ylabel="return (last 20 training episodes)", title="PPO on CartPole-v1")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    stem = next(iter(curves)).rsplit("-", 1)[0]
+    fig.savefig(figures / f"{stem}-returns.png", dpi=110)
+    plt.close(fig)
+    return f"{stem}-returns.png"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("configs", nargs="*", type=Path)
     parser.add_argument("--train", action="store_true", help="train configs that have no results yet")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "tasks")
     parser.add_argument("--out", type=Path, default=REPO / "models" / "tasks.md")
+    parser.add_argument("--note", default="", help="a sentence added under the header (e.g. how the runs shared the machine)")
     args = parser.parse_args(argv)
     from neurosync import config as config_mod
     from neurosync.tasks import get_task, headline
 
-    configs = args.configs or _configs(DEFAULT)
+    configs = [p.resolve() for p in args.configs] or _configs(DEFAULT)
     figures = args.out.parent / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    rows, extras = [], []
+    rows, extras, curves = [], [], {}
     for path in configs:
+        if "agent" in config_mod.read_toml(path):  # an RL config
+            rows.append(_rl_row(path, args.runs, args.train))
+            name = config_mod.read_toml(path)["name"]
+            if (args.runs / name / "metrics.jsonl").is_file():
+                curves[name] = [json.loads(line) for line in (args.runs / name / "metrics.jsonl").read_text().splitlines()]
+            continue
         cfg = config_mod.load(path)
         run_dir = args.runs / cfg.name
         results = run_dir / "results.json"
@@ -93,10 +140,12 @@ def main(argv=None) -> int:
         extra = _extra(path, run_dir, figures)
         if extra:
             extras.append(f"- **{cfg.name}**: {extra}")
+    if curves:
+        extras.append(f"- **RL**: episode return while training, per agent: `figures/{_rl_figure(curves, figures)}`")
     lines = ["# Tasks × {RateCTM, SpikingCTM}", "",
-             "Produced by `python analysis/task_results.py --train` (2 CPU cores, one run after the other; "
-             "each config's `train.time_budget_s` bounds its training time). Metrics are at the most-certain tick "
-             "on the task's held-out evaluation set.", "",
+             "Produced by `python analysis/task_results.py --train` (2 CPU cores; each config's `train.time_budget_s` "
+             "or `time_budget_s` bounds its training time). Metrics are at the most-certain tick on the task's held-out "
+             "evaluation set; RL returns are of the greedy policy on new episodes." + (f" {args.note}" if args.note else ""), "",
              "| task | config | result | steps | training | file |", "|---|---|---|---|---|---|", *rows, ""]
     if extras:
         lines += ["Task-specific analyses:", "", *extras, ""]

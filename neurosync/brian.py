@@ -388,7 +388,7 @@ def simulate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | N
         raise ValueError("the closed loop does not compute the certainty-gated rule's modulation yet")
     net = copy.deepcopy(model).double().eval()
     ticks = ticks or net.ticks
-    keys, values, query_weight, query_bias = net.attention.prepare(net.backbone(x[sample : sample + 1].double()))
+    keys, values, query_weight, query_bias, tick_tokens = net.perceive(x[sample : sample + 1].double())
     post, _ = net.neuron.start(1)
     plastic = isinstance(net.synapse, PlasticSynapse)
     state = {"sync": net.synchrony.start(post), "logits": []}
@@ -403,7 +403,8 @@ def simulate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | N
         with torch.no_grad():
             post = advance(previous_spikes) if step > 0 else torch.zeros(1, core.neurons, dtype=torch.float64)
             action, _ = net.synchrony.read(state["sync"])
-            attended, _ = net.attention(action, keys, values, query_weight, query_bias)
+            visible = None if tick_tokens is None else tick_tokens.at(step)
+            attended, _ = net.attention(action, keys, values, query_weight, query_bias, visible)
             drive = net.synapse.input(attended) if plastic else net.synapse(attended, post, None)[0]
             return drive[0].numpy()
 

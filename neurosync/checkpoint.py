@@ -153,8 +153,9 @@ def resolve(path: str | Path) -> Path:
     raise CheckpointError(f"no checkpoint in {path} (expected checkpoint.json or checkpoints/step-*/)")
 
 
-def load(path: str | Path) -> Checkpoint:
-    """Read a checkpoint; any missing or corrupt part raises CheckpointError with one line."""
+def load(path: str | Path, parse=None) -> Checkpoint:
+    """Read a checkpoint; any missing or corrupt part raises CheckpointError with one line.
+    ``parse`` turns the stored config dict into a config (default: a training Config)."""
     path = resolve(path)
     try:
         meta = json.loads((path / "checkpoint.json").read_text())
@@ -165,7 +166,7 @@ def load(path: str | Path) -> Checkpoint:
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{path}: checkpoint version {meta.get('version')} is not supported (expected {VERSION})")
     try:
-        config = from_dict(meta["config"])
+        config = (parse or from_dict)(meta["config"])
     except (ConfigError, KeyError) as err:
         raise CheckpointError(f"{path}: stored config is invalid: {err}") from None
     tensors = {}

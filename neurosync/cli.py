@@ -63,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    rl = sub.add_parser("rl", help="train an RL agent (CTM carrying its thought across environment steps, or the LSTM "
+                                   "baseline) with PPO, e.g. models/cartpole-rate.toml")
+    rl.add_argument("config", help="RL TOML config, e.g. models/cartpole-rate.toml")
+    rl.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value, e.g. --set total_steps=20000 (repeatable)")
+    rl.add_argument("--run-dir", help="where to write checkpoints and logs (default: runs/<name>)")
+    rl.add_argument("--quiet", action="store_true", help="no progress bar")
+
     source_help = "a run directory, a checkpoint directory, or a recording (.npz)"
     analyze = sub.add_parser("analyze", help="record a thought of a trained model (or load a recording) and analyse it: "
                                              "rates, spectra, synchrony, coherence; figures + analysis.html")
@@ -174,6 +182,20 @@ def _train(args) -> int:
     return 0
 
 
+def _rl(args) -> int:
+    from .rl import load_rl, train_rl
+
+    cfg = load_rl(args.config, args.overrides)
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg.name
+    result = train_rl(cfg, run_dir, progress=not args.quiet)
+    final = result["final"]
+    print(f"{cfg.name}: {result['env_steps']} environment steps in {result['elapsed_s']:.0f} s on {result['device']} "
+          f"({result['parameters']} parameters); greedy policy over {final['episodes']} episodes: "
+          f"mean return {final['mean_return']:.1f} ± {final['std_return']:.1f}")
+    print(f"results, metrics and checkpoint in {run_dir}")
+    return 0
+
+
 def _evaluate(args) -> int:
     from .checkpoint import load_model
     from .tasks import get_task
@@ -234,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")  # figures are written to files, never shown
     try:
         commands = {"train": _train, "evaluate": _evaluate, "validate": _validate, "study": _study, "analyze": _analyze,
-                    "export": _export}
+                    "export": _export, "rl": _rl}
         return commands[args.command](args)
     except (ConfigError, CheckpointError, ReferenceError, ValueError, MissingDependency) as err:
         print(f"neurosync: error: {err}", file=sys.stderr)

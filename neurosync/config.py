@@ -29,7 +29,7 @@ class ConfigError(ValueError):
     """A configuration value a user gave is invalid; the message is one line."""
 
 
-TASKS = ("parity", "sort", "images", "maze")
+TASKS = ("parity", "sort", "images", "maze", "qa_digits")
 DATASETS = ("digits", "mnist", "cifar10")
 NEURONS = ("nlm", "spiking")
 SURROGATES = ("atan", "fast-sigmoid")
@@ -51,10 +51,14 @@ class TaskConfig:
 
     name: str = "parity"
     sequence_length: int = 16
-    dataset: str = "digits"  # images: digits (ships with scikit-learn) | mnist | cifar10 (from data_path)
+    dataset: str = "digits"  # images, qa_digits: digits (ships with scikit-learn) | mnist | cifar10 (from data_path)
     data_path: str = ""  # images: folder with the MNIST idx files or the CIFAR-10 binary batches
     maze_size: int = 11  # maze: side of the square grid, odd
     curriculum_lookahead: int = 5  # maze: route steps trained beyond the first wrong one
+    images_shown: int = 3  # qa_digits: digit images shown before the question
+    operations: int = 3  # qa_digits: most operations asked (each question asks 1 to this many)
+    ticks_per_input: int = 2  # qa_digits: ticks each image, index and operator is shown for
+    answer_ticks: int = 4  # qa_digits: ticks with no input at the end, in which the CTM answers
 
 
 @dataclass
@@ -238,12 +242,18 @@ def validate(cfg: Config) -> Config:
     if t.name == "sort":
         _check(2 <= t.sequence_length <= m.ticks, f"task.sequence_length (numbers to sort) must lie in [2, model.ticks = "
                                                   f"{m.ticks}]: CTC emits at most one number per tick, got {t.sequence_length}")
-    if t.name == "images":
-        _check_choice(t.dataset, DATASETS, "task.dataset")
+    if t.name in ("images", "qa_digits"):  # Q&A asks about digits: 8×8 digits or MNIST
+        _check_choice(t.dataset, DATASETS if t.name == "images" else DATASETS[:2], "task.dataset")
         _check(t.dataset == "digits" or bool(t.data_path), f"task.dataset = {t.dataset!r} needs task.data_path (a local folder)")
     if t.name == "maze":
         _check(t.maze_size >= 5 and t.maze_size % 2 == 1, f"task.maze_size must be odd and >= 5, got {t.maze_size}")
         _check(t.curriculum_lookahead >= 1, f"task.curriculum_lookahead must be >= 1, got {t.curriculum_lookahead}")
+    if t.name == "qa_digits":
+        for key in ("images_shown", "operations", "ticks_per_input", "answer_ticks"):
+            _check(getattr(t, key) >= 1, f"task.{key} must be >= 1, got {getattr(t, key)}")
+        needed = (t.images_shown + 1 + 2 * t.operations) * t.ticks_per_input + t.answer_ticks
+        _check(m.ticks == needed, f"model.ticks must be {needed} for this Q&A: (images_shown + 1 + 2·operations) · "
+                                  f"ticks_per_input + answer_ticks, got {m.ticks}")
     _check(m.ticks >= 1, f"model.ticks must be >= 1, got {m.ticks}")
     _check(m.d_model >= 1, f"model.d_model must be >= 1, got {m.d_model}")
     _check(m.d_input >= 1, f"model.d_input must be >= 1, got {m.d_input}")
@@ -347,8 +357,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def load(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read a TOML config file, apply overrides, validate."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a dict, its ``name`` defaulting to the file's stem; one-line errors."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -361,4 +371,9 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Config:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
     data.setdefault("name", path.stem)
-    return from_dict(apply_overrides(data, overrides or []))
+    return data
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a TOML config file, apply overrides, validate."""
+    return from_dict(apply_overrides(read_toml(path), overrides or []))

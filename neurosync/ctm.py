@@ -3,10 +3,11 @@
 Per thought (Darlow et al. 2025, Alg. 1)::
 
     tokens      = backbone(x);  keys, values = attention.prepare(tokens)      # once
+                  (an input that changes over the ticks also gives which tokens each tick sees)
     z, memory   = neuron.start(batch);  sync = synchrony.start(z);  syn = synapse.start(batch)
     c = 0
     for tick in 1..T:                                      # CTM.tick
-        o, attn = attention(action_synchrony(sync))        # perceive
+        o, attn = attention(action_synchrony(sync), visible_at(tick))        # perceive
         a, syn  = synapse(o, z, syn, c)                    # pre-activations (batch, neurons)
         z, mem  = neuron(a, mem)                           # post-activations (batch, neurons)
         sync    = synchrony(z, sync)                       # decayed pairwise products
@@ -19,11 +20,14 @@ synchrony replace the rate parts without touching this loop.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .parts.perception import TickTokens
 
 
 def normalised_entropy(logits: torch.Tensor, prediction_shape: tuple[int, ...]) -> torch.Tensor:
@@ -48,6 +52,39 @@ class CTMOutput:
     activity: torch.Tensor
 
 
+@dataclass
+class ThoughtState:
+    """Where a thought stands after a tick: the neurons' post-activations and memory (history,
+    or the spiking state), the synchrony's running sums, the synapse's state (a plastic
+    synapse's fast weights) and the certainty. Pass it back to :meth:`CTM.think` to carry a
+    thought on over several inputs (one per environment step in RL)."""
+
+    post: torch.Tensor
+    memory: Any
+    sync: Any
+    synapse: Any
+    certainty: torch.Tensor
+
+
+def map_rows(fn, dim: int, batch: int, *states):
+    """Apply ``fn(dim, *tensors)`` to the per-sample tensors of one or more states of the same structure (a
+    tensor, None, or a tuple/dataclass of them) whose batch axis ``dim`` has ``batch`` rows;
+    other tensors (parameter-derived, shared by the batch) are returned from the first state."""
+    first = states[0]
+    if first is None:
+        return None
+    if isinstance(first, torch.Tensor):
+        if first.dim() <= dim or first.shape[dim] != batch:
+            return first
+        if any(s.shape != first.shape for s in states[1:]):
+            raise ValueError(f"cannot combine states of shapes {[tuple(s.shape) for s in states]} "
+                             "(a factorised plastic synapse's state grows with the ticks)")
+        return fn(dim, *states)
+    if is_dataclass(first):
+        return replace(first, **{f.name: map_rows(fn, dim, batch, *(getattr(s, f.name) for s in states)) for f in fields(first)})
+    return type(first)(map_rows(fn, dim, batch, *parts) for parts in zip(*states))
+
+
 class CTM(nn.Module):
     """A CTM assembled from parts (see module docstring for the interfaces)."""
 
@@ -69,11 +106,21 @@ class CTM(nn.Module):
         so other batch sizes do not trigger recompilation."""
         self._compiled_tick = torch.compile(self.tick, **options)
 
-    def tick(self, sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias, observe=None):
+    def perceive(self, x: torch.Tensor):
+        """x -> (keys, values, query_weight, query_bias, tick_tokens): the backbone and the
+        key/value projections, once per thought. ``tick_tokens`` is the backbone's
+        :class:`TickTokens` when the input changes over the ticks, else None."""
+        features = self.backbone(x)
+        tick_tokens = features if isinstance(features, TickTokens) else None
+        return (*self.attention.prepare(features.tokens if tick_tokens is not None else features), tick_tokens)
+
+    def tick(self, sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias, observe=None,
+             visible=None):
         """One thought tick: perceive, synapse, neuron, synchrony, readout. ``observe``, when
-        given, is called with the tick's intermediate values (see neurosync.recording)."""
+        given, is called with the tick's intermediate values (see neurosync.recording);
+        ``visible`` (batch, tokens) masks the tokens this tick may attend to."""
         action, _ = self.synchrony.read(sync)
-        attended, attention = self.attention(action, keys, values, query_weight, query_bias)
+        attended, attention = self.attention(action, keys, values, query_weight, query_bias, visible)
         pre, synapse_state = self.synapse(attended, post, synapse_state, certainty)
         post, memory = self.neuron(pre, memory)
         sync = self.synchrony(post, sync)
@@ -85,24 +132,54 @@ class CTM(nn.Module):
                     synchrony=self.synchrony.read(sync), logits=logits, certainty=certainty)
         return sync, post, memory, synapse_state, logits, certainty
 
-    def forward(self, x: torch.Tensor, observe=None) -> CTMOutput:
-        batch = x.shape[0]
-        keys, values, query_weight, query_bias = self.attention.prepare(self.backbone(x))
+    def start(self, batch: int) -> ThoughtState:
+        """The state before the first tick (learned start activations and histories)."""
         post, memory = self.neuron.start(batch)
-        sync = self.synchrony.start(post)
-        synapse_state = self.synapse.start(batch)
-        certainty = post.new_zeros(batch)
+        return ThoughtState(post, memory, self.synchrony.start(post), self.synapse.start(batch), post.new_zeros(batch))
+
+    def _map_state(self, fn, batch: int, *states: ThoughtState) -> ThoughtState:
+        memory_dim = getattr(self.neuron, "state_batch_dim", 0)
+        return ThoughtState(*(map_rows(fn, memory_dim if f.name == "memory" else 0, batch, *(getattr(s, f.name) for s in states))
+                              for f in fields(ThoughtState)))
+
+    def restart(self, state: ThoughtState, done: torch.Tensor) -> ThoughtState:
+        """Start afresh the rows where ``done`` (batch,) is true (a finished episode); keep the others."""
+        keep = ~done.bool()
+
+        def blend(dim, old, fresh):
+            view = [1] * old.dim()
+            view[dim] = -1
+            return torch.where(keep.view(view), old, fresh)
+
+        return self._map_state(blend, keep.shape[0], state, self.start(keep.shape[0]))
+
+    def state_rows(self, state: ThoughtState, rows: torch.Tensor) -> ThoughtState:
+        """The state of the samples ``rows`` (indices into the batch)."""
+        return self._map_state(lambda dim, t: t.index_select(dim, rows), state.post.shape[0], state)
+
+    def forward(self, x: torch.Tensor, observe=None) -> CTMOutput:
+        return self.think(x, None, observe)[0]
+
+    def think(self, x: torch.Tensor, state: ThoughtState | None = None, observe=None) -> tuple[CTMOutput, ThoughtState]:
+        """Run ``self.ticks`` ticks on input ``x`` from ``state`` (None: a new thought) and
+        return the output and the state after the last tick, to continue from."""
+        keys, values, query_weight, query_bias, tick_tokens = self.perceive(x)
+        if state is None:
+            state = self.start(x.shape[0])
+        post, memory, sync, synapse_state, certainty = state.post, state.memory, state.sync, state.synapse, state.certainty
         tick = self._compiled_tick if self.training and self._compiled_tick is not None else self.tick
         logits, certainties, activity = [], [], 0.0
-        for _ in range(self.ticks):
+        for t in range(self.ticks):
+            visible = None if tick_tokens is None else tick_tokens.at(t)
             sync, post, memory, synapse_state, tick_logits, certainty = tick(
-                sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias, observe
+                sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias, observe, visible
             )
             logits.append(tick_logits)
             certainties.append(certainty)
             activity = activity + post
-        return CTMOutput(torch.stack(logits, dim=1), torch.stack(certainties, dim=1), self.synchrony.read(sync)[1],
-                         activity / self.ticks)
+        output = CTMOutput(torch.stack(logits, dim=1), torch.stack(certainties, dim=1), self.synchrony.read(sync)[1],
+                           activity / self.ticks)
+        return output, ThoughtState(post, memory, sync, synapse_state, certainty)
 
     @torch.no_grad()
     def record(self, x: torch.Tensor, dt: float = 1e-3, config=None, ticks: int | None = None):

@@ -10,13 +10,21 @@ from neurosync.cli import main
 from neurosync.training import train
 
 STUDIES = sorted((REPO / "models").glob("study*.toml"))
-MODELS = sorted(set((REPO / "models").glob("*.toml")) - set(STUDIES))
+RL_CONFIGS = sorted(p for p in (REPO / "models").glob("*.toml") if "agent" in config_mod.read_toml(p))
+MODELS = sorted(set((REPO / "models").glob("*.toml")) - set(STUDIES) - set(RL_CONFIGS))
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
 def test_shipped_configs_load(path):
     cfg = config_mod.load(path)
     assert cfg.name == path.stem
+
+
+@pytest.mark.parametrize("path", RL_CONFIGS, ids=[p.stem for p in RL_CONFIGS])
+def test_shipped_rl_configs_load(path):
+    from neurosync.rl import load_rl
+
+    assert load_rl(path).name == path.stem
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])

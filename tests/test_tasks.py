@@ -15,7 +15,7 @@ from conftest import tiny_config
 from neurosync.build import build_model
 from neurosync.config import ConfigError, from_dict
 from neurosync.ctm import CTMOutput
-from neurosync.tasks import batch_metrics, get_task, images, maze, sort, task_loss
+from neurosync.tasks import batch_metrics, get_task, images, maze, qa_digits, sort, task_loss
 
 
 def _grid_distance(open_, start, goal):
@@ -158,13 +158,14 @@ def test_digits_split_and_ece_equals_compare():
     ("sort", {"sequence_length": 3}, "nlm"), ("sort", {"sequence_length": 3}, "spiking"),
     ("images", {}, "nlm"), ("images", {}, "spiking"),
     ("maze", {"maze_size": 5, "sequence_length": 4}, "nlm"), ("maze", {"maze_size": 5, "sequence_length": 4}, "spiking"),
+    ("qa_digits", {"images_shown": 1, "operations": 1}, "nlm"), ("qa_digits", {"images_shown": 1, "operations": 1}, "spiking"),
 ])
 def test_every_task_trains_with_falling_loss(task, extra, neuron):
     cfg = tiny_config()
     cfg.task.name = task
     for key, value in extra.items():
         setattr(cfg.task, key, value)
-    cfg.model.ticks = 6
+    cfg.model.ticks = qa_digits.ticks(cfg.task) if task == "qa_digits" else 6
     if neuron == "spiking":
         cfg.model.neuron, cfg.model.synchrony = "spiking", "spike-multiscale"
     spec = get_task(cfg.task)
@@ -190,6 +191,9 @@ def test_every_task_trains_with_falling_loss(task, extra, neuron):
     ({"name": "images", "dataset": "mnist"}, "needs task.data_path"),
     ({"name": "images", "dataset": "imagenet"}, "task.dataset"),
     ({"name": "mazes"}, "task.name"),
+    ({"name": "qa_digits", "images_shown": 2, "operations": 2}, r"model.ticks must be 18 for this Q&A"),
+    ({"name": "qa_digits", "dataset": "cifar10", "data_path": "x"}, "task.dataset"),
+    ({"name": "qa_digits", "operations": 0}, "task.operations must be >= 1"),
 ])
 def test_bad_task_parameters_are_rejected(task, message):
     with pytest.raises(ConfigError, match=message):
@@ -199,26 +203,90 @@ def test_bad_task_parameters_are_rejected(task, message):
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), digits=st.integers(1, 4), operations=st.integers(1, 4))
 def test_qa_digits_answers_are_right(seed, digits, operations):
-    from neurosync.tasks import qa_digits
-
     rng = np.random.default_rng(seed)
     pool_images, pool_labels = rng.random((50, 1, 8, 8)), rng.integers(0, 10, 50)
     batch = qa_digits.make_batch(pool_images, pool_labels, 8, digits, operations, rng)
     assert batch["images"].shape == (8, digits, 1, 8, 8) and batch["questions"].shape == (8, 1 + 2 * operations)
-    for labels, question, result in zip(batch["labels"], batch["questions"], batch["answers"]):
+    for labels, question, asked, result in zip(batch["labels"], batch["questions"], batch["asked"], batch["answers"]):
+        assert 1 <= asked <= operations and (question != qa_digits.PAD).sum() == 1 + 2 * asked
+        assert (question[1 + 2 * asked:] == qa_digits.PAD).all()
         # evaluate the written-out equation independently: ((a op b) mod 10 op c) mod 10 ...
         expression = str(labels[question[0]])
-        for operator, index in zip(question[1::2], question[2::2]):
+        for operator, index in zip(question[1:1 + 2 * asked:2], question[2:1 + 2 * asked:2]):
             expression = f"(({expression}) {'+' if operator == qa_digits.PLUS else '-'} {labels[index]}) % 10"
         assert result == eval(expression) % 10  # noqa: S307 (digits and operators built here)
-        assert (question[0::2] >= 0).all() and (question[0::2] < digits).all()
+        assert (question[0:1 + 2 * asked:2] >= 0).all() and (question[0:1 + 2 * asked:2] < digits).all()
 
 
 def test_qa_digits_tick_schedule_and_bad_questions():
-    from neurosync.tasks import qa_digits
-
     schedule = qa_digits.tick_schedule(digits=2, operations=1, repeats=3, answer_ticks=4)
     assert len(schedule) == 2 * 3 + 3 * 3 + 4 and schedule[:3] == [("digit", 0)] * 3 and schedule[-1] == ("answer", -1)
+    padded = qa_digits.tick_schedule(digits=2, operations=1, repeats=3, answer_ticks=4, max_operations=2)
+    assert padded[6:12] == [("blank", -1)] * 6 and padded[12:] == schedule[6:]
     assert qa_digits.answer(np.array([7, 5]), [0, qa_digits.MINUS, 1, qa_digits.PLUS, 0]) == (7 - 5 + 7) % 10
     with pytest.raises(ValueError, match="pairs"):
         qa_digits.answer(np.array([1]), [0, qa_digits.PLUS])
+
+
+def _qa_config(digits=2, operations=2, repeats=2, answer_ticks=3, **model):
+    return from_dict({"task": {"name": "qa_digits", "images_shown": digits, "operations": operations,
+                               "ticks_per_input": repeats, "answer_ticks": answer_ticks},
+                      "model": {"ticks": (digits + 1 + 2 * operations) * repeats + answer_ticks, "d_model": 16, "d_input": 8,
+                                "heads": 2, "n_synch_out": 6, "n_synch_action": 5, **model}})
+
+
+@settings(max_examples=15, deadline=None)
+@given(digits=st.integers(1, 3), operations=st.integers(1, 3), repeats=st.integers(1, 3), answer_ticks=st.integers(1, 3))
+def test_qa_digits_visibility_follows_the_tick_schedule(digits, operations, repeats, answer_ticks):
+    """The backbone's vectorised per-tick mask against the schedule written out tick by tick."""
+    cfg = _qa_config(digits, operations, repeats, answer_ticks)
+    x, y = qa_digits.sample(cfg.task, 6, torch.Generator().manual_seed(digits * 100 + operations))
+    tick_tokens = build_model(cfg).backbone(x)
+    per_image = 16  # 8×8 images, one 2×2 max-pool
+    bank = digits * per_image + 1 + 2 * operations + 1
+    assert tick_tokens.tokens.shape[:2] == (6, bank) and tick_tokens.visible.shape == (6, cfg.model.ticks, bank)
+    for row in range(6):
+        schedule = qa_digits.tick_schedule(digits, int(y[row, 1]), repeats, answer_ticks, operations)
+        for tick, (kind, k) in enumerate(schedule):
+            expected = np.zeros(bank, dtype=bool)
+            if kind == "digit":
+                expected[k * per_image:(k + 1) * per_image] = True
+            elif kind == "question":
+                expected[digits * per_image + k] = True
+            else:
+                expected[-1] = True
+            assert (tick_tokens.visible[row, tick].numpy() == expected).all(), (row, tick, kind, k)
+    assert torch.equal(tick_tokens.at(10_000), tick_tokens.visible[:, -1])  # longer thoughts keep the answer phase
+
+
+def test_masked_attention_equals_attention_over_the_visible_tokens_only():
+    from neurosync.parts.perception import SynchronyAttention
+
+    torch.manual_seed(0)
+    attention = SynchronyAttention(d_features=6, d_input=8, heads=2, d_synchrony=5)
+    tokens, synchrony = torch.randn(3, 7, 6), torch.randn(3, 5)
+    visible = torch.zeros(3, 7, dtype=torch.bool)
+    visible[0, [1, 4]], visible[1, 6], visible[2, :] = True, True, True
+    out, weights = attention(synchrony, *attention.prepare(tokens), visible=visible)
+    assert (weights[~visible.unsqueeze(1).expand_as(weights)] == 0).all()
+    for row in range(3):
+        alone, _ = attention(synchrony[row:row + 1], *attention.prepare(tokens[row:row + 1, visible[row]]))
+        assert torch.allclose(out[row], alone[0], atol=1e-6)
+
+
+def test_qa_digits_metrics_by_number_of_operations():
+    cfg = _qa_config()
+    y = torch.tensor([[3, 1], [4, 1], [5, 2], [5, 2]])
+    logits = torch.full((4, cfg.model.ticks, 10), -5.0)
+    logits[torch.arange(4), :, torch.tensor([3, 0, 5, 5])] = 5.0  # right, wrong, right, right at every tick
+    certainty = torch.zeros(4, cfg.model.ticks)
+    sums = qa_digits.batch_metrics(CTMOutput(logits, certainty, None, None), y, cfg.task)
+    final = qa_digits.finalise({k: v / 4 for k, v in sums.items()})
+    assert final["accuracy_certain"] == final["accuracy_last"] == 0.75
+    assert final["accuracy_ops1"] == 0.5 and final["accuracy_ops2"] == 1.0 and "count_ops1" not in final
+    _, certain = qa_digits.loss(CTMOutput(logits, certainty, None, None), y, cfg.task)
+    assert (certain >= cfg.model.ticks - cfg.task.answer_ticks).all()  # chosen among the answer ticks
+    eval_x, eval_y = qa_digits.eval_set(cfg.task, 10, 0)
+    assert eval_x.shape == (10, 2 * 64 + 5) and np.bincount(eval_y[:, 1].numpy()).tolist() == [0, 5, 5]
+    with pytest.raises(ValueError, match=r"Q&A digits input must be \(batch, 133\)"):
+        build_model(cfg).backbone(eval_x[:, :-1])

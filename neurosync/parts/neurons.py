@@ -56,6 +56,8 @@ class NeuronLevelModels(nn.Module):
     GLU keeps each layer's output gated and bounded-ish; the paper found it worked well.
     """
 
+    state_batch_dim = 1  # the history is (neurons, batch, memory); see CTM.restart
+
     def __init__(self, neurons: int, memory_length: int, deep: bool = True, hidden: int = 16, dropout: float = 0.0):
         super().__init__()
         self.neurons = neurons

@@ -4,11 +4,16 @@ The CTM reads its input once per thought: the backbone turns ``x`` into tokens a
 key/value projections are computed **once**, not once per tick (the reference re-projects
 keys and values inside ``nn.MultiheadAttention`` at every tick). Each tick only the query,
 computed from the *action* synchronisation, changes.
+
+An input that changes over the ticks (Q&A digits: images, then question parts, then
+nothing) is one bank of tokens with a per-tick visibility mask (:class:`TickTokens`): keys
+and values are still projected once, and each tick attends only to the tokens visible then.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +51,22 @@ class ParityBackbone(nn.Module):
         if self.positional is not None:
             tokens = tokens + self.positional(x.shape[1], x.device)
         return tokens
+
+
+@dataclass
+class TickTokens:
+    """A backbone's output for an input that changes over the ticks.
+
+    tokens (batch, length, d_features): every token the thought will see;
+    visible (batch, ticks, length) bool: which of them tick t may attend to (at least one per
+    tick). A thought longer than ``ticks`` keeps the last tick's mask.
+    """
+
+    tokens: torch.Tensor
+    visible: torch.Tensor
+
+    def at(self, tick: int) -> torch.Tensor:
+        return self.visible[:, min(tick, self.visible.shape[1] - 1)]
 
 
 class SynchronyAttention(nn.Module):
@@ -91,15 +112,19 @@ class SynchronyAttention(nn.Module):
         query_bias = (w_q @ self.q_proj.bias + b_q) * scale
         return keys.transpose(1, 2).contiguous(), values.transpose(1, 2).contiguous(), query_weight, query_bias
 
-    def forward(self, synchrony, keys, values, query_weight, query_bias):
+    def forward(self, synchrony, keys, values, query_weight, query_bias, visible=None):
         """synchrony (batch, d_synchrony) -> output (batch, d_input), weights (batch, heads, length).
+        ``visible`` (batch, length) bool, when given, hides the other tokens (weight 0).
 
         With one query per head, scores and outputs are broadcast products summed over one
         axis; on CPU this is 2-4x faster than batched matmuls of 1-row matrices.
         """
         batch = synchrony.shape[0]
         query = F.linear(synchrony, query_weight, query_bias).view(batch, self.heads, 1, -1)
-        weights = torch.softmax((query * keys).sum(-1), dim=-1)  # (batch, heads, length)
+        scores = (query * keys).sum(-1)  # (batch, heads, length)
+        if visible is not None:
+            scores = scores.masked_fill(~visible.unsqueeze(1), float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
         if self.dropout > 0 and self.training:
             weights = F.dropout(weights, self.dropout)
         out = (weights.unsqueeze(-1) * values).sum(-2).reshape(batch, self.d_input)

@@ -130,8 +130,9 @@ class DecayedPairwiseSynchrony(nn.Module):
         product = left * right
         powers = (left * left, right * right) if self.normalised else (None, None)
         if state is None:
-            rate = torch.exp(-torch.cat((self.decay_action, self.decay_out)))
-            return traces, product, torch.ones_like(rate), *powers, rate
+            rate = torch.exp(-torch.cat((self.decay_action, self.decay_out))).unsqueeze(0)  # (1, pairs): not per sample
+            # the normaliser is kept per sample so that a thought carried on (neurosync.rl) can restart one row
+            return traces, product, torch.ones_like(product), *powers, rate
         _, weighted, normaliser, power_left, power_right, rate = state
         if self.normalised:
             powers = (rate * power_left + powers[0], rate * power_right + powers[1])

@@ -3,7 +3,9 @@
 A task is a module with::
 
     prediction_shape(task_cfg) -> tuple            logits per tick are reshaped to this
-    backbone(task_cfg, model_cfg) -> (module, d)   input -> tokens (batch, length, d)
+    backbone(task_cfg, model_cfg) -> (module, d)   input -> tokens (batch, length, d), or a TickTokens
+                                                   (tokens + which of them each tick sees) for an input
+                                                   that changes over the ticks (qa_digits)
     sample(task_cfg, batch, generator) -> (x, y)   a training batch
     eval_set(task_cfg, samples, seed) -> (x, y)    a fixed evaluation set
     per_tick_loss(logits, y) -> (batch, ticks)     for the CTM's certainty loss (unless `loss` is given)
@@ -23,9 +25,9 @@ import torch
 
 from ..config import TaskConfig
 from ..losses import certainty_loss
-from . import images, maze, parity, sort
+from . import images, maze, parity, qa_digits, sort
 
-TASKS = {"parity": parity, "sort": sort, "images": images, "maze": maze}
+TASKS = {"parity": parity, "sort": sort, "images": images, "maze": maze, "qa_digits": qa_digits}
 
 
 def get_task(cfg: TaskConfig):

@@ -1,30 +1,53 @@
-"""Q&A digits (the paper's Q&A MNIST on 8×8 digits): the data generator.
+"""Q&A digits (the paper's Q&A MNIST, on scikit-learn's 8×8 digits by default).
 
-A question shows ``digits`` images, then asks for a modular computation over them: a first
-index, then ``operations`` pairs of (operator, index). The answer is computed left to right
-with the modulo taken after every operation (as the reference's QAMNIST)::
+A question shows ``images_shown`` digit images, then asks for a modular computation over
+them: a first index, then 1 to ``operations`` pairs of (operator, index). The answer is
+computed left to right with the modulo taken after every operation (as the reference's
+QAMNIST)::
 
     value = label[i0] mod 10;  value = (value ± label[i_k]) mod 10 for each operation k
 
-As a thought, every input (image, index, operator) is shown for ``repeats`` ticks, followed by
-``answer_ticks`` ticks with no new input, during which the CTM answers
-(:func:`tick_schedule`).
+As a thought, every input (image, index, operator) is shown for ``ticks_per_input`` ticks,
+then ``answer_ticks`` ticks show nothing and the CTM answers (:func:`tick_schedule`). A
+question with fewer operations than the most is preceded by blank ticks, so every thought has
+the same number of ticks and ends with the answer. The loss is the CTM's certainty loss over
+the answer ticks only, as the reference's ``qamnist_loss``.
 
-Only the data side is here. Training needs the tick loop to read a different token set per
-tick, which it does not yet do (the CTM prepares keys and values once per thought), so the
-task is not registered in ``neurosync.tasks.TASKS``.
+The backbone returns one bank of tokens per question (:class:`~neurosync.parts.perception.
+TickTokens`): each image's CNN tokens, one embedding per question part (sinusoidal for an
+index, learned for an operator, as the reference's) and one blank (zero) token, with the
+tick-by-tick visibility of the schedule. The reference feeds the question embeddings to the
+synapses directly instead of through attention; attention over a single visible token gives
+an affine map of it, which the synapse's first linear layer absorbs.
+
+An input row packs the images (flattened) and then the question's codes: an index (>= 0),
+:data:`PLUS`, :data:`MINUS`, or :data:`PAD` after the last part. Targets are (answer,
+operations) per row, so accuracy is reported by number of operations.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
-PLUS, MINUS = -1, -2  # operator codes in a question (indices are >= 0)
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ModelConfig, TaskConfig
+from ..losses import certainty_loss
+from ..parts.perception import TickTokens
+from . import images
+
+PLUS, MINUS, PAD = -1, -2, -3  # codes in a question (indices are >= 0)
 MODULO = 10
+PRIMARY = "accuracy_certain"
 
 
 def answer(labels: np.ndarray, question: list[int]) -> int:
-    """The answer to `question` (first index, then operator/index pairs) about digits `labels`."""
+    """The answer to `question` (first index, then operator/index pairs, then any PADs)
+    about digits `labels`."""
+    question = [c for c in question if c != PAD]
     if len(question) % 2 == 0 or question[0] < 0:
         raise ValueError("a question is an index followed by (operator, index) pairs")
     value = int(labels[question[0]]) % MODULO
@@ -35,25 +58,180 @@ def answer(labels: np.ndarray, question: list[int]) -> int:
     return value
 
 
-def make_batch(images: np.ndarray, labels: np.ndarray, batch: int, digits: int, operations: int,
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Draw `batch` questions from a pool of images (n, C, H, W) with their labels (n,).
+def make_batch(pool_images: np.ndarray, labels: np.ndarray, batch: int, digits: int, operations: int,
+               rng: np.random.Generator, asked: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Draw `batch` questions about images from a pool (n, C, H, W) with their labels (n,).
 
-    Returns images (batch, digits, C, H, W), digit labels (batch, digits), questions
-    (batch, 1 + 2·operations) and answers (batch,)."""
+    Each row asks `asked[b]` operations (default: uniform in 1..operations). Returns images
+    (batch, digits, C, H, W), digit labels (batch, digits), questions (batch, 1 + 2·operations)
+    padded with PAD, the operations asked (batch,) and answers (batch,)."""
     if digits < 1 or operations < 1:
         raise ValueError(f"need at least one digit and one operation, got {digits}, {operations}")
+    asked = rng.integers(1, operations + 1, size=batch) if asked is None else np.asarray(asked)
+    if asked.shape != (batch,) or asked.min() < 1 or asked.max() > operations:
+        raise ValueError(f"asked must hold {batch} operation counts in 1..{operations}")
     chosen = rng.integers(0, len(labels), size=(batch, digits))
     questions = np.empty((batch, 1 + 2 * operations), dtype=np.int64)
     questions[:, 0::2] = rng.integers(0, digits, size=(batch, operations + 1))
     questions[:, 1::2] = np.where(rng.random((batch, operations)) < 0.5, PLUS, MINUS)
+    questions[np.arange(1 + 2 * operations)[None, :] >= 1 + 2 * asked[:, None]] = PAD
     digit_labels = labels[chosen]
     answers = np.array([answer(digit_labels[b], questions[b].tolist()) for b in range(batch)], dtype=np.int64)
-    return {"images": images[chosen], "labels": digit_labels, "questions": questions, "answers": answers}
+    return {"images": pool_images[chosen], "labels": digit_labels, "questions": questions, "asked": asked,
+            "answers": answers}
 
 
-def tick_schedule(digits: int, operations: int, repeats: int, answer_ticks: int) -> list[tuple[str, int]]:
-    """What the CTM sees at each tick: ("digit", k), ("question", k) or ("answer", -1)."""
+def tick_schedule(digits: int, operations: int, repeats: int, answer_ticks: int,
+                  max_operations: int | None = None) -> list[tuple[str, int]]:
+    """What the CTM sees at each tick of a question with `operations` operations, in a task
+    asking up to `max_operations`: ("digit", k), ("blank", -1), ("question", part k) or
+    ("answer", -1)."""
+    padding = 2 * ((max_operations or operations) - operations)
     schedule = [("digit", k) for k in range(digits) for _ in range(repeats)]
+    schedule += [("blank", -1)] * (padding * repeats)
     schedule += [("question", k) for k in range(1 + 2 * operations) for _ in range(repeats)]
     return schedule + [("answer", -1)] * answer_ticks
+
+
+def ticks(cfg: TaskConfig) -> int:
+    return (cfg.images_shown + 1 + 2 * cfg.operations) * cfg.ticks_per_input + cfg.answer_ticks
+
+
+def _sinusoid(positions: int, width: int) -> torch.Tensor:
+    """(positions, width) sine/cosine embedding (the reference's index embedding)."""
+    position = torch.arange(positions, dtype=torch.float32).unsqueeze(1)
+    frequency = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width))
+    table = torch.zeros(positions, width)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)[:, : width // 2]
+    return table
+
+
+class QABackbone(nn.Module):
+    """Packed questions (batch, images·C·H·W + 1 + 2·operations) -> :class:`TickTokens`.
+
+    Bank per row: each image's tokens (two 3×3 conv blocks and a 2×2 max-pool: H/2·W/2 tokens),
+    then one token per question part, then the blank token."""
+
+    def __init__(self, cfg: TaskConfig, width: int):
+        super().__init__()
+        self.shape = images.image_shape(cfg)
+        self.digits, self.operations = cfg.images_shown, cfg.operations
+        self.repeats, self.answer_ticks = cfg.ticks_per_input, cfg.answer_ticks
+        channels = self.shape[0]
+        self.image = nn.Sequential(
+            nn.Conv2d(channels, width // 2, 3, padding=1), nn.BatchNorm2d(width // 2), nn.ReLU(),
+            nn.Conv2d(width // 2, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.register_buffer("index_embedding", _sinusoid(self.digits, width))
+        self.operator_embedding = nn.Embedding(2, width)
+
+    @property
+    def columns(self) -> int:
+        return self.digits * math.prod(self.shape) + 1 + 2 * self.operations
+
+    def forward(self, x: torch.Tensor) -> TickTokens:
+        if x.dim() != 2 or x.shape[1] != self.columns:
+            raise ValueError(f"Q&A digits input must be (batch, {self.columns}): {self.digits} images of "
+                             f"{'×'.join(map(str, self.shape))} then {1 + 2 * self.operations} question codes, got {tuple(x.shape)}")
+        batch, pixels = x.shape[0], self.digits * math.prod(self.shape)
+        tokens = self.image(x[:, :pixels].reshape(batch * self.digits, *self.shape)).flatten(2).transpose(1, 2)
+        per_image = tokens.shape[1]
+        tokens = tokens.reshape(batch, self.digits * per_image, -1)
+        codes = x[:, pixels:].round().long()
+        index = self.index_embedding[codes.clamp(0, self.digits - 1)]
+        operator = self.operator_embedding((-codes - 1).clamp(0, 1))
+        parts = torch.where((codes >= 0).unsqueeze(-1), index, operator) * (codes != PAD).unsqueeze(-1)
+        blank = tokens.new_zeros(batch, 1, tokens.shape[-1])
+        return TickTokens(torch.cat((tokens, parts.to(tokens.dtype), blank), dim=1), self.visibility(codes, per_image))
+
+    def visibility(self, codes: torch.Tensor, per_image: int) -> torch.Tensor:
+        """(batch, ticks, bank) bool following :func:`tick_schedule` row by row."""
+        parts = codes.shape[1]
+        image_ticks, question_ticks = self.digits * self.repeats, parts * self.repeats
+        total = image_ticks + question_ticks + self.answer_ticks
+        bank = self.digits * per_image + parts + 1
+        tick = torch.arange(total, device=codes.device)
+        slot = torch.arange(bank, device=codes.device)
+        showing_image = (tick < image_ticks).unsqueeze(1) & (slot < self.digits * per_image).unsqueeze(0)
+        showing_image = showing_image & ((slot // per_image).unsqueeze(0) == (tick // self.repeats).unsqueeze(1))
+        asked_parts = (codes != PAD).sum(1, keepdim=True)  # (batch, 1)
+        part = (tick - image_ticks).div(self.repeats, rounding_mode="floor").unsqueeze(0) - (parts - asked_parts)
+        in_question = ((tick >= image_ticks) & (tick < image_ticks + question_ticks)).unsqueeze(0) & (part >= 0)
+        single = torch.where(in_question, self.digits * per_image + part.clamp(min=0), bank - 1)  # (batch, ticks)
+        one_hot = F.one_hot(single, bank).bool() & (tick >= image_ticks).view(1, -1, 1)
+        return showing_image.unsqueeze(0) | one_hot
+
+
+def prediction_shape(cfg: TaskConfig) -> tuple[int]:
+    return (MODULO,)
+
+
+def backbone(task: TaskConfig, model: ModelConfig):
+    return QABackbone(task, model.d_input), model.d_input
+
+
+def _draw(cfg: TaskConfig, split: str, batch: int, rng: np.random.Generator, asked=None):
+    pool, labels = images._dataset(cfg.dataset, cfg.data_path)[split]
+    drawn = make_batch(pool.numpy(), labels.numpy(), batch, cfg.images_shown, cfg.operations, rng, asked)
+    x = np.concatenate((drawn["images"].reshape(batch, -1), drawn["questions"].astype(np.float32)), axis=1)
+    y = np.stack((drawn["answers"], drawn["asked"]), axis=1)
+    return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))
+
+
+def sample(cfg: TaskConfig, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Questions about training images: x packed as the module docstring says, y (batch, 2) =
+    (answer, operations asked)."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return _draw(cfg, "train", batch, np.random.default_rng(seed))
+
+
+def eval_set(cfg: TaskConfig, samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`samples` questions about test images, as many with each number of operations."""
+    asked = 1 + np.arange(samples) % cfg.operations
+    return _draw(cfg, "test", samples, np.random.default_rng(10_000_019 + seed), asked)
+
+
+def per_tick_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    batch, ticks_, _ = logits.shape
+    return F.cross_entropy(logits.float().permute(0, 2, 1), y[:, :1].expand(batch, ticks_), reduction="none")
+
+
+def loss(out, y: torch.Tensor, cfg: TaskConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The certainty loss over the answer ticks; the most-certain tick is counted from the
+    start of the thought."""
+    window = cfg.answer_ticks
+    value, certain = certainty_loss(per_tick_loss(out.logits[:, -window:], y), out.certainty[:, -window:])
+    return value, certain + out.logits.shape[1] - window
+
+
+def batch_metrics(out, y: torch.Tensor, cfg: TaskConfig) -> dict[str, float]:
+    """Right answers at the most-certain answer tick and at the last tick, overall and per
+    number of operations (``right_ops{k}`` and ``count_ops{k}``, divided in :func:`finalise`)."""
+    _, certain = loss(out, y, cfg)
+    rows = torch.arange(y.shape[0], device=y.device)
+    right = out.logits[rows, certain].argmax(-1) == y[:, 0]
+    metrics = {"accuracy_certain": right.float().sum().item(),
+               "accuracy_last": (out.logits[:, -1].argmax(-1) == y[:, 0]).float().sum().item()}
+    for k in range(1, cfg.operations + 1):
+        asked = y[:, 1] == k
+        metrics[f"right_ops{k}"] = (right & asked).float().sum().item()
+        metrics[f"count_ops{k}"] = asked.float().sum().item()
+    return metrics
+
+
+def finalise(metrics: dict) -> dict:
+    """Accuracy per number of operations (``accuracy_ops{k}``; NaN when none was asked)."""
+    metrics = dict(metrics)
+    for key in [k for k in metrics if k.startswith("count_ops")]:
+        k = key[len("count_ops"):]
+        count, right = metrics.pop(key), metrics.pop(f"right_ops{k}")
+        metrics[f"accuracy_ops{k}"] = right / count if count > 0 else float("nan")
+    return metrics
+
+
+def headline(final: dict) -> str:
+    by_ops = ", ".join(f"{k[len('accuracy_ops'):]} op: {100 * v:.1f}%" for k, v in sorted(final.items())
+                       if k.startswith("accuracy_ops"))
+    return (f"accuracy {100 * final['accuracy_certain']:.2f}% (last tick {100 * final['accuracy_last']:.2f}%; "
+            f"chance 10%); by operations {by_ops}; mean most-certain tick {final['certain_tick']:.1f}")
