@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT = ["sort8", "digits", "maze11", "qa3"]  # parity16: see models/parity16-*.md
+DEFAULT = ["sort8", "digits", "maze11", "qa2", "qa3"]  # parity16: see models/parity16-*.md
 RL = ["cartpole"]  # RL configs: {stem}-rate, -spiking and the -lstm baseline, trained with `neurosync rl`
 
 
@@ -75,6 +75,14 @@ def _extra(config_path: Path, run_dir: Path, figures: Path) -> str:
         fig.savefig(figures / f"{cfg.name}-wait-vs-gap.png", dpi=110)
         return (f"waiting ticks vs gap: Pearson r = {result['correlation']:.3f} over the {result['sorted_inputs']} "
                 f"correctly sorted of 1,024 inputs (`figures/{cfg.name}-wait-vs-gap.png`)")
+    if cfg.task.name == "qa_digits":
+        from neurosync.tasks.qa_digits import question_only_accuracy
+
+        final = json.loads((run_dir / "results.json").read_text())["final"]
+        parts = [f"{k} op{'s' if k > 1 else ''}: {100 * final[f'accuracy_ops{k}']:.1f}% vs "
+                 f"{100 * question_only_accuracy(cfg.task.images_shown, k):.1f}%" for k in range(1, cfg.task.operations + 1)]
+        return ("accuracy by number of operations vs the best accuracy *without looking at the images* (the questions' "
+                "structure alone, e.g. i − i = 0): " + "; ".join(parts))
     if cfg.task.name == "maze":
         x, _ = task.eval_set(cfg.task, 4, cfg.train.seed)
         recording = model.record(x, config=cfg)
@@ -84,7 +92,7 @@ def _extra(config_path: Path, run_dir: Path, figures: Path) -> str:
     return ""
 
 
-def _rl_figure(curves: dict[str, list[dict]], figures: Path) -> str:
+def _rl_figure(curves: dict[str, list[dict]], figures: Path, title: str) -> str:
     """The mean return of the last 20 training episodes against environment steps, per run."""
     from neurosync.analysis import _pyplot
 
@@ -92,7 +100,7 @@ def _rl_figure(curves: dict[str, list[dict]], figures: Path) -> str:
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for name, records in curves.items():
         ax.plot([r["env_steps"] for r in records], [r["recent_return"] for r in records], label=name)
-    ax.set(xlabel="environment steps", ylabel="return (last 20 training episodes)", title="PPO on CartPole-v1")
+    ax.set(xlabel="environment steps", ylabel="return (last 20 training episodes)", title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     stem = next(iter(curves)).rsplit("-", 1)[0]
@@ -119,7 +127,8 @@ def main(argv=None) -> int:
     for path in configs:
         if "agent" in config_mod.read_toml(path):  # an RL config
             rows.append(_rl_row(path, args.runs, args.train))
-            name = config_mod.read_toml(path)["name"]
+            raw = config_mod.read_toml(path)
+            name = raw["name"]
             if (args.runs / name / "metrics.jsonl").is_file():
                 curves[name] = [json.loads(line) for line in (args.runs / name / "metrics.jsonl").read_text().splitlines()]
             continue
@@ -141,7 +150,8 @@ def main(argv=None) -> int:
         if extra:
             extras.append(f"- **{cfg.name}**: {extra}")
     if curves:
-        extras.append(f"- **RL**: episode return while training, per agent: `figures/{_rl_figure(curves, figures)}`")
+        title = "PPO on " + rows[-1].split(" | ")[0].removeprefix("| RL ")
+        extras.append(f"- **RL**: episode return while training, per agent: `figures/{_rl_figure(curves, figures, title)}`")
     lines = ["# Tasks × {RateCTM, SpikingCTM}", "",
              "Produced by `python analysis/task_results.py --train` (2 CPU cores; each config's `train.time_budget_s` "
              "or `time_budget_s` bounds its training time). Metrics are at the most-certain tick on the task's held-out "

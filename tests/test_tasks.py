@@ -290,3 +290,12 @@ def test_qa_digits_metrics_by_number_of_operations():
     assert eval_x.shape == (10, 2 * 64 + 5) and np.bincount(eval_y[:, 1].numpy()).tolist() == [0, 5, 5]
     with pytest.raises(ValueError, match=r"Q&A digits input must be \(batch, 133\)"):
         build_model(cfg).backbone(eval_x[:, :-1])
+
+
+def test_qa_digits_question_only_baseline_by_hand():
+    # one digit a: "a + a" = 2a mod 10 (5 values, each 1/5); "a − a" = 0 always -> (0.2 + 1) / 2
+    assert qa_digits.question_only_accuracy(1, 1) == pytest.approx(0.6)
+    # three digits, one operation: the same index twice (1/3), minus (always 0) or plus (1/5);
+    # otherwise two independent digits (1/10)
+    assert qa_digits.question_only_accuracy(3, 1) == pytest.approx(1 / 6 + 1 / 6 * 0.2 + 2 / 3 * 0.1)
+    assert qa_digits.question_only_accuracy(2, 2) == pytest.approx(0.1)  # a ± b ± c over two digits: always uniform

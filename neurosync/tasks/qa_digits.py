@@ -27,6 +27,7 @@ operations) per row, so accuracy is reported by number of operations.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -79,6 +80,23 @@ def make_batch(pool_images: np.ndarray, labels: np.ndarray, batch: int, digits: 
     answers = np.array([answer(digit_labels[b], questions[b].tolist()) for b in range(batch)], dtype=np.int64)
     return {"images": pool_images[chosen], "labels": digit_labels, "questions": questions, "asked": asked,
             "answers": answers}
+
+
+def question_only_accuracy(digits: int, operations: int) -> float:
+    """The best accuracy without looking at the images, for questions of `operations`
+    operations about `digits` uniformly random digits: per question, the probability of its
+    most likely answer (e.g. ``i - i`` is always 0), averaged over questions. A model at this
+    level has learned the questions' structure but not to read the digits."""
+    labels = np.stack(np.meshgrid(*[np.arange(MODULO)] * digits, indexing="ij"), -1).reshape(-1, digits)
+    total, count = 0.0, 0
+    for indices in itertools.product(range(digits), repeat=operations + 1):
+        for signs in itertools.product((1, -1), repeat=operations):
+            value = labels[:, indices[0]] % MODULO
+            for sign, index in zip(signs, indices[1:]):
+                value = (value + sign * labels[:, index]) % MODULO
+            total += np.bincount(value, minlength=MODULO).max() / len(value)
+            count += 1
+    return total / count
 
 
 def tick_schedule(digits: int, operations: int, repeats: int, answer_ticks: int,
@@ -231,7 +249,7 @@ def finalise(metrics: dict) -> dict:
 
 
 def headline(final: dict) -> str:
-    by_ops = ", ".join(f"{k[len('accuracy_ops'):]} op: {100 * v:.1f}%" for k, v in sorted(final.items())
-                       if k.startswith("accuracy_ops"))
+    counts = sorted((int(k[len("accuracy_ops"):]), v) for k, v in final.items() if k.startswith("accuracy_ops"))
+    by_ops = ", ".join(f"{k} op{'s' if k > 1 else ''}: {100 * v:.1f}%" for k, v in counts)
     return (f"accuracy {100 * final['accuracy_certain']:.2f}% (last tick {100 * final['accuracy_last']:.2f}%; "
             f"chance 10%); by operations {by_ops}; mean most-certain tick {final['certain_tick']:.1f}")
