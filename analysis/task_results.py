@@ -125,9 +125,9 @@ def main(argv=None) -> int:
     figures.mkdir(parents=True, exist_ok=True)
     rows, extras, curves = [], [], {}
     for path in configs:
-        if "agent" in config_mod.read_toml(path):  # an RL config
+        raw = config_mod.read_toml(path)
+        if "agent" in raw:  # an RL config
             rows.append(_rl_row(path, args.runs, args.train))
-            raw = config_mod.read_toml(path)
             name = raw["name"]
             if (args.runs / name / "metrics.jsonl").is_file():
                 curves[name] = [json.loads(line) for line in (args.runs / name / "metrics.jsonl").read_text().splitlines()]
