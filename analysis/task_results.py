@@ -29,11 +29,11 @@ def _configs(names: list[str]) -> list[Path]:
     return tasks + [REPO / "models" / f"{stem}-{kind}.toml" for stem in RL for kind in ("rate", "spiking", "lstm")]
 
 
-def _rl_row(path: Path, runs: Path, train: bool) -> str:
-    """Train (with --train, when missing) and summarise an RL config."""
-    from neurosync.rl import load_rl
+def _rl_row(path: Path, raw: dict, runs: Path, train: bool) -> str:
+    """Train (with --train, when missing) and summarise an RL config (`raw`: its TOML)."""
+    from neurosync.rl import rl_from_dict
 
-    cfg = load_rl(path)
+    cfg = rl_from_dict(raw)
     run_dir = runs / cfg.name
     results = run_dir / "results.json"
     if not results.is_file() and train:
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     for path in configs:
         raw = config_mod.read_toml(path)
         if "agent" in raw:  # an RL config
-            rows.append(_rl_row(path, args.runs, args.train))
+            rows.append(_rl_row(path, raw, args.runs, args.train))
             name = raw["name"]
             if (args.runs / name / "metrics.jsonl").is_file():
                 curves[name] = [json.loads(line) for line in (args.runs / name / "metrics.jsonl").read_text().splitlines()]

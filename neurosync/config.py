@@ -60,6 +60,10 @@ class TaskConfig:
     ticks_per_input: int = 2  # qa_digits: ticks each image, index and operator is shown for
     answer_ticks: int = 4  # qa_digits: ticks with no input at the end, in which the CTM answers
 
+    def qa_ticks(self) -> int:
+        """qa_digits: the ticks of a thought: every image and question part, then the answer ticks."""
+        return (self.images_shown + 1 + 2 * self.operations) * self.ticks_per_input + self.answer_ticks
+
 
 @dataclass
 class NLMConfig:
@@ -251,7 +255,7 @@ def validate(cfg: Config) -> Config:
     if t.name == "qa_digits":
         for key in ("images_shown", "operations", "ticks_per_input", "answer_ticks"):
             _check(getattr(t, key) >= 1, f"task.{key} must be >= 1, got {getattr(t, key)}")
-        needed = (t.images_shown + 1 + 2 * t.operations) * t.ticks_per_input + t.answer_ticks
+        needed = t.qa_ticks()
         _check(m.ticks == needed, f"model.ticks must be {needed} for this Q&A: (images_shown + 1 + 2·operations) · "
                                   f"ticks_per_input + answer_ticks, got {m.ticks}")
     _check(m.ticks >= 1, f"model.ticks must be >= 1, got {m.ticks}")

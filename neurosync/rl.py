@@ -36,7 +36,8 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
-from .config import Config, ConfigError, ModelConfig, TaskConfig, _build, _check, _check_choice, validate
+from .config import (Config, ConfigError, ModelConfig, TaskConfig, _build, _check, _check_choice, apply_overrides, read_toml,
+                     validate)
 
 AGENTS = ("ctm", "lstm")
 ENVS = ("CartPole-v1",)
@@ -117,8 +118,6 @@ def rl_from_dict(data: dict[str, Any]) -> RLConfig:
 
 
 def load_rl(path: str | Path, overrides: list[str] | None = None) -> RLConfig:
-    from .config import apply_overrides, read_toml
-
     return rl_from_dict(apply_overrides(read_toml(path), overrides or []))
 
 
@@ -328,6 +327,9 @@ def advantages(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor,
 
 
 def _detach(state):
+    """The rollout's start state without autograd history. The first one holds views of the
+    learned start parameters, and each replay's backward would otherwise run through them
+    again (making it under no_grad instead is refused once the optimizer updates them)."""
     if state is None:
         return None
     if isinstance(state, torch.Tensor):

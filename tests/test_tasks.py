@@ -165,7 +165,7 @@ def test_every_task_trains_with_falling_loss(task, extra, neuron):
     cfg.task.name = task
     for key, value in extra.items():
         setattr(cfg.task, key, value)
-    cfg.model.ticks = qa_digits.ticks(cfg.task) if task == "qa_digits" else 6
+    cfg.model.ticks = cfg.task.qa_ticks() if task == "qa_digits" else 6
     if neuron == "spiking":
         cfg.model.neuron, cfg.model.synchrony = "spiking", "spike-multiscale"
     spec = get_task(cfg.task)

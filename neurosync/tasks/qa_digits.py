@@ -111,10 +111,6 @@ def tick_schedule(digits: int, operations: int, repeats: int, answer_ticks: int,
     return schedule + [("answer", -1)] * answer_ticks
 
 
-def ticks(cfg: TaskConfig) -> int:
-    return (cfg.images_shown + 1 + 2 * cfg.operations) * cfg.ticks_per_input + cfg.answer_ticks
-
-
 def _sinusoid(positions: int, width: int) -> torch.Tensor:
     """(positions, width) sine/cosine embedding (the reference's index embedding)."""
     position = torch.arange(positions, dtype=torch.float32).unsqueeze(1)
