@@ -52,15 +52,15 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=120)
     if args.table:
-        spiking = any("firing_rate" in r for _, r in rows)
+        spiking = any("firing_rate_hz" in r for _, r in rows)
         lines = ["| run | step | minutes | per-bit % | whole-sequence % | last-tick per-bit % | mean most-certain tick |"
-                 + (" firing prob. | silent neurons |" if spiking else ""),
+                 + (" firing rate (Hz) | silent neurons |" if spiking else ""),
                  "|---|---|---|---|---|---|---|" + ("---|---|" if spiking else "")]
         for name, r in rows:
             line = (f"| {name} | {r['step']} | {r['elapsed_s'] / 60:.1f} | {100 * r['bit_acc_certain']:.2f} | "
                     f"{100 * r['seq_acc_certain']:.2f} | {100 * r['bit_acc_last']:.2f} | {r['certain_tick']:.1f} |")
             if spiking:
-                line += (f" {r['firing_rate']:.3f} | {100 * r['silent_fraction']:.1f}% |" if "firing_rate" in r else " – | – |")
+                line += (f" {r['firing_rate_hz']:.1f} | {100 * r['silent_fraction']:.1f}% |" if "firing_rate_hz" in r else " – | – |")
             lines.append(line)
         args.table.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}" + (f" and {args.table}" if args.table else ""))

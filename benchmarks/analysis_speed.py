@@ -58,7 +58,7 @@ def synchrony(neurons: int = 1024, steps: int = 10_000, repeats: int = 3) -> dic
     step, neuron = np.nonzero(raster)
     empty = np.zeros((1, steps, 1))
     activity = np.zeros((1, steps, neurons), dtype=np.float32)
-    recording = Recording(dt=1e-3, kind="spiking", ticks_per_step=1, activity=activity, pre=activity, logits=empty,
+    recording = Recording(dt=1e-3, kind="spiking", substeps=1, activity=activity, pre=activity, logits=empty,
                           certainty=empty[..., 0], synchrony_action=empty, synchrony_out=empty, attention=empty[..., None],
                           spike_sample=np.zeros_like(step), spike_step=step, spike_neuron=neuron)
     times = []

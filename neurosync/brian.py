@@ -69,6 +69,7 @@ class SpikingCore:
     adaptation_strength: np.ndarray | None = None  # (N,) κ (ALIF)
     recurrent: np.ndarray | None = None  # (N, N) W_rec[post, pre]; None: open loop
     alpha: np.ndarray | None = None  # (N, N) α[post, pre] of the plastic weight
+    presynaptic_sign: np.ndarray | None = None  # (N,) ±1 under Dale's law: recurrent/alpha are then magnitudes
     eta: np.ndarray | None = None  # (N,) learning rate per postsynaptic neuron (miconi, abcd)
     trace_decay: float = 0.0  # λ of the plasticity traces
     rule: str = "miconi"  # miconi | abcd | neuromodulated (certainty-gated)
@@ -79,7 +80,10 @@ class SpikingCore:
     modulator: str = "certainty"  # neuromodulated: "certainty" (replayed) or "state" (m = w · x + c, simulated)
     modulator_weight: np.ndarray | None = None  # (N,) w (state modulator)
     modulator_bias: float = 0.0  # c (state modulator)
-    ticks_per_step: int = 1
+    substeps: int = 1  # simulation steps per tick
+    dt_ms: float = 1.0  # the simulation step (ms)
+    refractory_steps: int = 0  # closed steps after a spike's own
+    noisy: bool = False  # intrinsic OU noise: its realisation is recorded and replayed
 
     @property
     def neurons(self) -> int:
@@ -116,7 +120,8 @@ def extract_core(model) -> SpikingCore:
     core = SpikingCore(
         filter_decay=_np(neuron.filter_decay()), filter_weight=_np(neuron.filter_weight),
         dendrite_bias=_np(neuron.dendrite_bias), membrane_decay=_np(params.membrane_decay),
-        threshold=_np(params.threshold), ticks_per_step=neuron.ticks_per_step,
+        threshold=_np(params.threshold), substeps=neuron.substeps, dt_ms=neuron.dt_ms,
+        refractory_steps=params.refractory_steps, noisy=params.noise_scale > 0,
     )
     if neuron.adaptive:
         core.adaptation_decay = _np(params.adaptation_decay)
@@ -125,10 +130,14 @@ def extract_core(model) -> SpikingCore:
         if synapse.implementation != "dense":
             raise ValueError(f"Brian2 export supports dense plastic synapses, got rule {synapse.rule!r} "
                              f"({synapse.implementation}); use plasticity.implementation = 'dense' for validation")
-        if core.ticks_per_step != 1:
-            raise ValueError("Brian2 export of a plastic (recurrent) core needs model.spiking.ticks_per_step = 1")
-        core.recurrent = _np(synapse.recurrent.weight)
-        core.alpha = _np(synapse.alpha)
+        if core.substeps != 1:
+            raise ValueError("Brian2 export of a plastic (recurrent) core needs model.spiking.substeps = 1")
+        if synapse.dale:  # magnitudes and signs, as PlasticSynapse computes the weight
+            core.recurrent = _np(torch.nn.functional.softplus(synapse.recurrent.weight))
+            core.presynaptic_sign = _np(synapse.presynaptic_sign)
+        else:
+            core.recurrent = _np(synapse.recurrent.weight)
+        core.alpha = _np(synapse.plastic_gain()[0])
         core.trace_decay = float(synapse.trace_decay)
         core.rule = synapse.rule
         if synapse.rule == "neuromodulated":
@@ -149,10 +158,11 @@ def extract_core(model) -> SpikingCore:
 class CoreRecording:
     """What PyTorch did in one thought of one sample, per simulation step (T steps, N neurons)."""
 
-    drive: np.ndarray  # (ticks, N): per tick, held for ticks_per_step steps
+    drive: np.ndarray  # (ticks, N): per tick, held for substeps steps
     modulation: np.ndarray | None  # (ticks,) the certainty each tick's synapse call received (plastic)
     spikes: np.ndarray  # (T, N) 0/1
     membranes: np.ndarray  # (T, N)
+    noise: np.ndarray | None = None  # (T, N) the OU noise current of every step (a noisy core)
     sample: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -166,7 +176,7 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
 
     _check_spiking(model)
     neuron, synapse = model.neuron, model.synapse
-    drives, spikes, membranes = [], [], []
+    drives, spikes, membranes, noises = [], [], [], []
     plastic = isinstance(synapse, PlasticSynapse)
     hooks = []
     modulations = []
@@ -176,9 +186,10 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     else:
         hooks.append(synapse.register_forward_hook(lambda m, i, out: drives.append(out[0][sample].clone())))
 
-    def observe(s, v):
-        spikes.append(s[sample].clone())
-        membranes.append(v[sample].clone())
+    def observe(state):
+        spikes.append(state.spikes[sample].clone())
+        membranes.append(state.membrane[sample].clone())
+        noises.append(state.noise[sample].clone())
 
     dtype = next(model.parameters()).dtype
     was_training, saved_ticks = model.training, model.ticks
@@ -195,7 +206,9 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
             h.remove()
         model.to(dtype).train(was_training)
     modulation = torch.stack(modulations).numpy() if modulations else None
-    return CoreRecording(torch.stack(drives).numpy(), modulation, torch.stack(spikes).numpy(), torch.stack(membranes).numpy(), sample)
+    noise = torch.stack(noises).numpy() if neuron.noise_std > 0 else None
+    return CoreRecording(torch.stack(drives).numpy(), modulation, torch.stack(spikes).numpy(), torch.stack(membranes).numpy(),
+                         noise, sample)
 
 
 def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
@@ -209,13 +222,16 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
         lines += [f"thr_prev = {eq.ADAPTIVE_THRESHOLD}", f"u = {eq.ADAPTATION}", f"thr = {eq.ADAPTIVE_THRESHOLD}"]
     else:
         lines.append("thr_prev = theta")
+    if core.refractory_steps:
+        lines += [f"open = {eq.OPEN}", f"ref = {eq.COUNTDOWN}"]
+    lines.append("n = noise(t, i)" if core.noisy else "n = 0")
     lines += [f"v = {eq.MEMBRANE}", "Isyn = 0", "s = 0"]
     return "\n".join(lines)
 
 
 def neuron_equations(core: SpikingCore) -> str:
     k = core.filter_decay.shape[1]
-    names = ["v", "s", "Isyn", "x", "x_prev", "ext", "m"] + [f"f{j}" for j in range(k)]
+    names = ["v", "s", "Isyn", "x", "x_prev", "ext", "m", "n", "open", "ref"] + [f"f{j}" for j in range(k)]
     constants = ["beta", "theta", "fbias"] + [f"fdecay{j}" for j in range(k)] + [f"fweight{j}" for j in range(k)]
     if core.adaptive:
         names += ["u", "thr"]
@@ -240,6 +256,14 @@ def plasticity_code(rule: str = "miconi", modulator: str = "certainty") -> tuple
         rate = eq.brian_expression(eq.MODULATED_RATE, rename={"m": signal})
         return traces, f"eta_t = {rate}\nH = {eq.brian_expression(eq.MICONI, rename={**names, 'eta': 'eta_t'})}"
     return traces, f"H = {eq.brian_expression(eq.MICONI, rename=names)}"
+
+
+def synaptic_weight(core: SpikingCore) -> str:
+    """The Brian2 expression of one recurrent synapse's weight W_rec + α H (under Dale's law
+    σ_pre · relu(|W| + α⁺ H), as neurosync.parts.plastic)."""
+    if core.presynaptic_sign is None:
+        return "w + alpha*H"
+    return "sgn*clip(w + alpha*H, 0, inf)"
 
 
 STANDALONE_DIRECTORY = Path(tempfile.gettempdir()) / "neurosync-brian2-standalone"
@@ -279,10 +303,11 @@ def _set_neuron_parameters(group, core: SpikingCore) -> None:
 
 
 def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", progress: bool = False,
-                   modulation: np.ndarray | None = None, closed_loop=None) -> dict[str, np.ndarray]:
-    """Run the core in Brian2 in discrete time (1 step = dt = 1 ms) on `drive` (ticks, N), each
-    tick held for core.ticks_per_step steps; `modulation` (ticks,) is the recorded certainty
-    for the certainty-gated rule. Returns spikes (T, N) and membranes (T, N).
+                   modulation: np.ndarray | None = None, closed_loop=None, noise: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Run the core in Brian2 in discrete time (1 step = dt = core.dt_ms) on `drive` (ticks, N),
+    each tick held for core.substeps steps; `modulation` (ticks,) is the recorded certainty
+    for the certainty-gated rule, `noise` (T, N) the recorded noise current of a noisy core.
+    Returns spikes (T, N) and membranes (T, N).
 
     With ``closed_loop(step, previous_spikes) -> drive (N,)`` the drive is not replayed but
     computed at the start of every step by that callable (a Brian2 ``network_operation``)
@@ -294,16 +319,25 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
 
     if core.rule == "neuromodulated" and core.modulator == "certainty" and core.plastic and modulation is None:
         raise ValueError("the certainty-gated rule needs the recorded modulation (CoreRecording.modulation)")
+    if core.noisy and (noise is None or noise.shape != (drive.shape[0] * core.substeps, core.neurons)):
+        raise ValueError("a noisy core needs the recorded noise, (steps, neurons) (CoreRecording.noise)")
     target = _set_target(target)
-    n, steps_per_tick = core.neurons, core.ticks_per_step
+    n, steps_per_tick = core.neurons, core.substeps
     ticks = drive.shape[0]
-    dt = 1 * b2.ms
+    dt = core.dt_ms * b2.ms
     b2.start_scope()
     drive_array = b2.TimedArray(np.asarray(drive, dtype=np.float64), dt=steps_per_tick * dt, name="drive")
-    group = b2.NeuronGroup(n, neuron_equations(core), threshold=eq.SPIKE, reset="s = 1", dt=dt, name="core",
-                           namespace={"drive": drive_array})
+    namespace = {"drive": drive_array, "rsteps": float(core.refractory_steps)}
+    if core.noisy:
+        namespace["noise"] = b2.TimedArray(np.asarray(noise, dtype=np.float64), dt=dt, name="noise")
+    threshold, reset = eq.SPIKE, "s = 1"
+    if core.refractory_steps:
+        threshold, reset = f"{eq.SPIKE} and open > 0.5", "s = 1\nref = rsteps"
+    group = b2.NeuronGroup(n, neuron_equations(core), threshold=threshold, reset=reset, dt=dt, name="core",
+                           namespace=namespace)
     _set_neuron_parameters(group, core)
     group.thr = core.threshold
+    group.open = 1.0
     if core.adaptive:
         group.rho = core.adaptation_decay
     group.run_regularly(neuron_update_code(core, "ext" if closed_loop is not None else "drive(t, i)"), when="groups",
@@ -315,7 +349,7 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
         trace_code, hebb_code = plasticity_code(core.rule, core.modulator)
         group.run_regularly(trace_code, when="after_thresholds", order=1, name="traces")
         state_modulated = core.rule == "neuromodulated" and core.modulator == "state"
-        constants = ["w", "alpha"] + {"miconi": ["eta_syn"], "abcd": ["eta_syn", "A", "B", "C", "D"],
+        constants = ["w", "alpha"] + (["sgn"] if core.presynaptic_sign is not None else []) + {"miconi": ["eta_syn"], "abcd": ["eta_syn", "A", "B", "C", "D"],
                                       "neuromodulated": ["eta0", "gain"] + (["wm"] if state_modulated else [])}[core.rule]
         model = "H : 1\n" + "\n".join(f"{c} : 1 (constant)" for c in constants)
         if state_modulated:
@@ -325,12 +359,14 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
             # the update after step t serves tick t+1's synapse call, which received modulation[t+1]
             shifted = np.append(np.asarray(modulation, dtype=np.float64)[1:], 0.0)
             namespace["modulation"] = b2.TimedArray(shifted, dt=dt, name="modulation")
-        synapses = b2.Synapses(group, group, model=model, on_pre="Isyn_post += w + alpha*H", dt=dt, name="recurrent",
-                               namespace=namespace)
+        synapses = b2.Synapses(group, group, model=model, on_pre=f"Isyn_post += {synaptic_weight(core)}", dt=dt,
+                               name="recurrent", namespace=namespace)
         post, pre = np.nonzero(np.ones((n, n), dtype=bool))  # all-to-all, W[post, pre]
         synapses.connect(i=pre, j=post)
         synapses.w = core.recurrent[post, pre]
         synapses.alpha = core.alpha[post, pre]
+        if core.presynaptic_sign is not None:
+            synapses.sgn = core.presynaptic_sign[pre]
         synapses.H = 0.0
         if core.rule == "neuromodulated":
             synapses.eta0, synapses.gain = core.eta_base[post], core.eta_gain[post]
@@ -382,8 +418,10 @@ def simulate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | N
     from .parts.plastic import PlasticSynapse
 
     core = extract_core(model)
-    if core.ticks_per_step != 1:
-        raise ValueError("the closed loop needs model.spiking.ticks_per_step = 1 (one Brian2 step per tick)")
+    if core.substeps != 1:
+        raise ValueError("the closed loop needs model.spiking.substeps = 1 (one Brian2 step per tick)")
+    if core.noisy:
+        raise ValueError("the closed loop does not replay intrinsic noise yet; validate a noisy core in exact mode")
     if core.plastic and core.rule == "neuromodulated" and core.modulator == "certainty":
         raise ValueError("the closed loop does not compute the certainty-gated rule's modulation yet")
     net = copy.deepcopy(model).double().eval()
@@ -430,17 +468,19 @@ def validate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | N
 
 
 def continuous_equations(core: SpikingCore) -> str:
-    """The ODE form of the discrete core (time in units of the step Δ = 1 ms). Each discrete
-    decay d per step becomes a time constant τ = −Δ / ln d, and each per-step input x becomes a
-    current x / (τ (1 − d)), so that a constant input gives the same steady state as the
-    discrete update (x / (1 − d)). Spikes are threshold crossings at the fine step; reset
-    subtracts the threshold at once, followed by one step Δ of refractoriness (the discrete
-    neuron fires at most once per step); adaptation jumps by 1 per spike and decays with ρ."""
+    """The ODE form of the core: each discrete decay d at the step Δ = core.dt_ms is the time
+    constant τ = −Δ / ln d of τ df/dt = a − f and τ_m dv/dt = I + n − v (the discrete update is
+    their exact solution for inputs held over a step). The noise current n is the recorded
+    realisation, held over each discrete step. Spikes are threshold crossings at the fine step;
+    the reset subtracts the threshold at once; the refractory period holds the membrane (as the
+    discrete neuron does); without one, a neuron still fires at most once per step Δ, as the
+    discrete neuron does, and keeps integrating meanwhile. Adaptation jumps by 1 per spike."""
     k = core.filter_decay.shape[1]
-    lines = [f"df{j}/dt = -f{j}/tauf{j} + a/(tauf{j}*(1 - fdecay{j})) : 1" for j in range(k)]
+    lines = [f"df{j}/dt = (a - f{j})/tauf{j} : 1" for j in range(k)]
     lines.append("I = " + " + ".join(f"f{j}*fweight{j}" for j in range(k)) + " + fbias : 1")
     lines.append("a = drive(t, i) : 1")
-    lines.append("dv/dt = -v/taum + I/(taum*(1 - beta)) : 1")
+    lines.append("n = noise(t, i) : 1" if core.noisy else "n = 0 : 1")
+    lines.append("dv/dt = (I + n - v)/taum : 1" + (" (unless refractory)" if core.refractory_steps else ""))
     if core.adaptive:
         lines += ["du/dt = -u/taua : 1", "thr = theta + kappa*u : 1"]
     else:
@@ -454,27 +494,31 @@ def continuous_equations(core: SpikingCore) -> str:
 
 
 def simulate_continuous(core: SpikingCore, drive: np.ndarray, substeps: int = 10, method: str = "exact",
-                        target: str = "numpy", progress: bool = False) -> dict[str, np.ndarray]:
-    """Run the ODE form of the core at dt = Δ / substeps (Δ = 1 ms, one discrete step), with the
-    drive of each tick held constant over it. Returns spike counts per discrete step (T, N)
-    and the spike times (s), for statistical comparison with the discrete run."""
+                        target: str = "numpy", progress: bool = False, noise: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Run the ODE form of the core at dt = Δ / substeps (Δ = core.dt_ms, one discrete step),
+    with the drive of each tick held constant over it (and a noisy core's recorded noise held
+    over each step). Returns spike counts per discrete step (T, N) and the spike times (s), for
+    statistical comparison with the discrete run."""
     import brian2 as b2
 
     if core.plastic and core.rule != "miconi":
         raise ValueError(f"continuous mode supports the miconi plasticity rule so far, got {core.rule!r}")
+    if core.noisy and (noise is None or noise.shape != (drive.shape[0] * core.substeps, core.neurons)):
+        raise ValueError("a noisy core needs the recorded noise, (steps, neurons) (CoreRecording.noise)")
     target = _set_target(target)
-    n, steps_per_tick = core.neurons, core.ticks_per_step
-    step = 1 * b2.ms
+    n, steps_per_tick = core.neurons, core.substeps
+    step = core.dt_ms * b2.ms
     dt = step / substeps
     b2.start_scope()
     drive_array = b2.TimedArray(np.asarray(drive, dtype=np.float64), dt=steps_per_tick * step, name="drive")
     reset = "v -= thr" + ("\nu += 1" if core.adaptive else "") + ("\nx += 1 - lam" if core.plastic else "")
     namespace = {"drive": drive_array}
+    if core.noisy:
+        namespace["noise"] = b2.TimedArray(np.asarray(noise, dtype=np.float64), dt=step, name="noise")
     if core.plastic:
         namespace.update(lam=core.trace_decay, taux=-step / np.log(core.trace_decay))
-    # refractory for one step: like the discrete neuron, at most one spike per step Δ (the
-    # membrane keeps integrating meanwhile)
-    group = b2.NeuronGroup(n, continuous_equations(core), threshold="v > thr", reset=reset, refractory=step,
+    refractory = max(core.refractory_steps + 1, 1) * step  # = the refractory period, at least one step Δ
+    group = b2.NeuronGroup(n, continuous_equations(core), threshold="v > thr", reset=reset, refractory=refractory,
                            method=method, dt=dt, name="core", namespace=namespace)
     _set_neuron_parameters(group, core)
     group.taum = -step / np.log(core.membrane_decay)
@@ -485,14 +529,17 @@ def simulate_continuous(core: SpikingCore, drive: np.ndarray, substeps: int = 10
     objects = [group]
     if core.recurrent is not None:
         k = core.filter_decay.shape[1]
-        kicks = "; ".join(f"f{j}_post += w + alpha*H" for j in range(k))
+        # the discrete synaptic input lasts one step Δ: its exact effect on each filter is a kick (1 − d)·input
+        kicks = "; ".join(f"f{j}_post += (1 - fdecay{j}_post)*({synaptic_weight(core)})" for j in range(k))
         synapses = b2.Synapses(
-            group, group, model="w : 1 (constant)\nalpha : 1 (constant)\neta_rate : 1 (constant)\n"
+            group, group, model="w : 1 (constant)\nalpha : 1 (constant)\nsgn : 1 (constant)\neta_rate : 1 (constant)\n"
                                 "dH/dt = eta_rate*(x_post*x_pre - H)/step : 1 (clock-driven)",
             on_pre=kicks, method="euler", dt=dt, name="recurrent", namespace={"step": step})
         post, pre = np.nonzero(np.ones((n, n), dtype=bool))
         synapses.connect(i=pre, j=post)
         synapses.w, synapses.alpha = core.recurrent[post, pre], core.alpha[post, pre]
+        if core.presynaptic_sign is not None:
+            synapses.sgn = core.presynaptic_sign[pre]
         synapses.eta_rate = core.eta[post]
         objects.append(synapses)
     spike_monitor = b2.SpikeMonitor(group, name="spikes")
@@ -510,36 +557,50 @@ def simulate_continuous(core: SpikingCore, drive: np.ndarray, substeps: int = 10
 TOLERANCES = {"rate_mean_abs_difference": 0.05, "synchrony_correlation": 0.8, "spectrum_overlap": 0.8}
 
 
+SYNCHRONY_BIN_S = 5e-3  # pairwise synchrony compares spike-count correlations in 5 ms bins
+SPECTRUM_BAND_HZ = (1.0, 500.0)  # spectra compared from 1 Hz to 500 Hz (at most the step's Nyquist frequency)
+
+
+def _rebin(raster: np.ndarray, width: int) -> np.ndarray:
+    """(T, N) counts summed over consecutive windows of `width` steps (a trailing part dropped)."""
+    usable = raster.shape[0] // width * width
+    return raster[:usable].reshape(-1, width, raster.shape[1]).sum(1)
+
+
 def statistics_agreement(discrete: np.ndarray, continuous: np.ndarray, step_s: float = 1e-3) -> dict[str, float]:
-    """Statistical agreement of two spike-count rasters (T, N) binned per discrete step:
-    per-neuron rates (mean |difference| in spikes per step, and Pearson r across neurons),
-    pairwise synchrony (Pearson r between the two runs' neuron-by-neuron correlation matrices,
-    upper triangles, neurons active in both), and the population-rate spectrum (Welch, 1 Hz to
-    Nyquist: the overlap 1 − ½ Σ|p̂ − q̂| of the two spectra normalised to unit sum, 1 for
-    identical shapes, 0 for disjoint ones)."""
+    """Statistical agreement of two spike-count rasters (T, N) binned per discrete step of
+    `step_s` seconds, in physical units: per-neuron rates (mean |difference| in spikes per
+    step, and Pearson r across neurons), pairwise synchrony (Pearson r between the two runs'
+    neuron-by-neuron spike-count correlation matrices in SYNCHRONY_BIN_S bins, upper triangles,
+    neurons active in both), and the population-rate spectrum (Welch, over SPECTRUM_BAND_HZ:
+    the overlap 1 − ½ Σ|p̂ − q̂| of the two spectra normalised to unit sum, 1 for identical
+    shapes, 0 for disjoint ones)."""
     from scipy.signal import welch
 
     rate_a, rate_b = discrete.mean(0), continuous.mean(0)
     result = {"rate_mean_abs_difference": float(np.abs(rate_a - rate_b).mean()),
               "rate_correlation": _pearson(rate_a, rate_b)}
-    active = (discrete.std(0) > 0) & (continuous.std(0) > 0)
-    if active.sum() >= 3:
+    width = max(int(round(SYNCHRONY_BIN_S / step_s)), 1)
+    binned_a, binned_b = _rebin(discrete, width), _rebin(continuous, width)
+    active = (binned_a.std(0) > 0) & (binned_b.std(0) > 0)
+    if active.sum() >= 3 and binned_a.shape[0] >= 3:
         upper = np.triu_indices(int(active.sum()), 1)
-        ca = np.corrcoef(discrete[:, active].T)[upper]
-        cb = np.corrcoef(continuous[:, active].T)[upper]
+        ca = np.corrcoef(binned_a[:, active].T)[upper]
+        cb = np.corrcoef(binned_b[:, active].T)[upper]
         result["synchrony_correlation"] = _pearson(ca, cb)
     else:
         result["synchrony_correlation"] = float("nan")
     nper = min(256, discrete.shape[0])
     f, pa = welch(discrete.sum(1) - discrete.sum(1).mean(), fs=1 / step_s, nperseg=nper)
     _, pb = welch(continuous.sum(1) - continuous.sum(1).mean(), fs=1 / step_s, nperseg=nper)
-    band = f >= 1.0
+    band = (f >= SPECTRUM_BAND_HZ[0]) & (f <= SPECTRUM_BAND_HZ[1])
     pa, pb = pa[band], pb[band]
     if pa.sum() > 0 and pb.sum() > 0:
         result["spectrum_overlap"] = float(1 - 0.5 * np.abs(pa / pa.sum() - pb / pb.sum()).sum())
     else:  # a constant population rate has no spectrum to compare: agree only if both are flat
         result["spectrum_overlap"] = float(pa.sum() == pb.sum() == 0)
     result["active_neurons"] = int(active.sum())
+    result["synchrony_bin_ms"] = width * step_s * 1e3
     return result
 
 
@@ -556,8 +617,8 @@ def validate_continuous(model, recording: CoreRecording, substeps: tuple[int, ..
     core = extract_core(model)
     runs = {}
     for count in substeps:
-        result = simulate_continuous(core, recording.drive, count, method, target)
-        runs[f"dt/{count}"] = {**statistics_agreement(recording.spikes, result["counts"]), "brian2_seconds": round(result["seconds"], 3),
+        result = simulate_continuous(core, recording.drive, count, method, target, noise=recording.noise)
+        runs[f"dt/{count}"] = {**statistics_agreement(recording.spikes, result["counts"], core.dt_ms * 1e-3), "brian2_seconds": round(result["seconds"], 3),
                                "spikes_brian2": int(result["counts"].sum())}
     passed = all(run["rate_mean_abs_difference"] <= TOLERANCES["rate_mean_abs_difference"]
                  and run["synchrony_correlation"] >= TOLERANCES["synchrony_correlation"]
@@ -566,18 +627,25 @@ def validate_continuous(model, recording: CoreRecording, substeps: tuple[int, ..
             "tolerances": TOLERANCES, "passed": bool(passed)}
 
 
+MEMBRANE_TOLERANCE = 1e-9  # float64 on both sides: the same expressions agree to rounding
+
+
 def compare(recording: CoreRecording, brian: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Spike-for-spike and membrane agreement between a PyTorch recording and a Brian2 run."""
+    """Spike-for-spike and membrane agreement between a PyTorch recording and a Brian2 run;
+    ``passed`` when no spike bin differs and no membrane differs by more than MEMBRANE_TOLERANCE."""
     mismatched = recording.spikes != brian["spikes"]
     first = np.argwhere(mismatched)
+    membrane_difference = float(np.abs(recording.membranes - brian["membranes"]).max())
     return {
+        "passed": bool(not mismatched.any() and membrane_difference <= MEMBRANE_TOLERANCE),
+        "membrane_tolerance": MEMBRANE_TOLERANCE,
         "steps": int(recording.spikes.shape[0]),
         "neurons": int(recording.spikes.shape[1]),
         "spikes_pytorch": int(recording.spikes.sum()),
         "spikes_brian2": int(brian["spikes"].sum()),
         "mismatched_bins": int(mismatched.sum()),
         "first_mismatch": None if first.size == 0 else {"step": int(first[0, 0]), "neuron": int(first[0, 1])},
-        "max_abs_membrane_difference": float(np.abs(recording.membranes - brian["membranes"]).max()),
+        "max_abs_membrane_difference": membrane_difference,
         "brian2_seconds": round(float(brian["seconds"]), 3),
         "target": brian["target"],
     }
@@ -586,7 +654,8 @@ def compare(recording: CoreRecording, brian: dict[str, np.ndarray]) -> dict[str,
 def validate_exact(model, recording: CoreRecording, target: str = "numpy") -> dict[str, Any]:
     """Export the model's spiking core, replay the recording's drive in Brian2, compare."""
     core = extract_core(model)
-    return compare(recording, simulate_exact(core, recording.drive, target, modulation=recording.modulation))
+    return compare(recording, simulate_exact(core, recording.drive, target, modulation=recording.modulation,
+                                             noise=recording.noise))
 
 
 def validation_figure(recording: CoreRecording, brian: dict[str, np.ndarray], steps: int = 200, neurons: int = 3):
@@ -649,14 +718,14 @@ def validate_checkpoint(path, out_dir, ticks: int = 1000, target: str = "numpy",
     core = extract_core(model)  # refuses what it cannot export before any simulation
     recording = record_core(model, x[: sample + 1], sample=sample, ticks=ticks)
     header = {"checkpoint": str(ckpt.path), "step": ckpt.step, "ticks": ticks, "sample": sample,
-              "dt": "1 ms per discrete simulation step"}
+              "dt_ms": core.dt_ms, "tick_ms": core.dt_ms * core.substeps}
     figure = None
     if mode == "closed-loop":
         report = {**header, **validate_closed_loop(model, x[: sample + 1], sample, ticks, target, recording)}
     elif mode == "continuous":
         report = {**header, **validate_continuous(model, recording, tuple(substeps), target=target)}
     else:
-        result = simulate_exact(core, recording.drive, target, progress, recording.modulation)
+        result = simulate_exact(core, recording.drive, target, progress, recording.modulation, noise=recording.noise)
         report = {**header, "mode": "exact", **compare(recording, result)}
         figure = validation_figure(recording, result)
     out_dir.mkdir(parents=True)

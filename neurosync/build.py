@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import torch
 
-from .config import Config
+from .config import Config, validate
 from .ctm import CTM
 from .rate import RateCTM, SpikingCTM
 from .tasks import get_task
 
 
 def build_model(cfg: Config) -> CTM:
-    """Initialise a CTM for cfg's task; parameters and neuron pairs follow cfg.train.seed."""
+    """Initialise a CTM for cfg's task; parameters and neuron pairs follow cfg.train.seed. The
+    config is validated first (ConfigError naming the first impossible value)."""
+    validate(cfg)
     task = get_task(cfg.task)
     torch.manual_seed(cfg.train.seed)
     backbone, d_features = task.backbone(cfg.task, cfg.model)

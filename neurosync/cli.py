@@ -91,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
 def _recording_options(parser) -> None:
     parser.add_argument("--samples", type=int, default=16, help="evaluation inputs to record (default 16)")
     parser.add_argument("--ticks", type=int, help="thought length in ticks (default: the trained number)")
-    parser.add_argument("--dt", type=float, default=1e-3, help="declared seconds per tick (default 0.001)")
+    parser.add_argument("--dt", type=float, help="RateCTM only: declared seconds per tick (default 0.001); a SpikingCTM's "
+                                                 "tick lasts its own substeps x dt_ms")
 
 
 def _source(args):
@@ -136,7 +137,7 @@ def _export(args) -> int:
     if args.format == "nir":
         if model is None:
             raise ValueError("--format nir exports a model's spiking core: give a checkpoint or run directory, not a recording")
-        export.write_nir(model, out, dt=args.dt)
+        export.write_nir(model, out)
     elif args.format == "npz":
         if out.exists():
             raise ValueError(f"{out} exists; choose a new --out (exports never overwrite)")
@@ -225,11 +226,16 @@ def _validate(args) -> int:
     print(f"report in {out}")
     if args.mode == "continuous":
         if not report["passed"]:
-            print("neurosync: continuous mode: some statistics are outside their tolerances (see report.json)", file=sys.stderr)
+            print("neurosync: continuous mode FAILED: some statistics are outside their tolerances (see report.json)", file=sys.stderr)
+            return 1
         return 0
     if report["mismatched_bins"]:  # exact and closed-loop modes
         print(f"neurosync: validation FAILED: {report['mismatched_bins']} spike bins differ "
               f"(first at step {report['first_mismatch']['step']}, neuron {report['first_mismatch']['neuron']})", file=sys.stderr)
+        return 1
+    if report["max_abs_membrane_difference"] > report["membrane_tolerance"]:
+        print(f"neurosync: validation FAILED: membranes differ by {report['max_abs_membrane_difference']:.3g} "
+              f"(tolerance {report['membrane_tolerance']:g}) although every spike bin agrees", file=sys.stderr)
         return 1
     return 0
 

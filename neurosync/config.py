@@ -78,25 +78,47 @@ class NLMConfig:
 @dataclass
 class SpikingConfig:
     """Spiking neuron-level models (neuron = "spiking"): K dendritic filters driving a LIF/ALIF
-    soma; see neurosync/parts/spiking.py for the equations. Time constants in sub-steps;
-    decays and thresholds are initial values, learned per neuron. rate_regularisation > 0 adds
-    rate_regularisation · mean_i (r_i − target_rate)² to the loss, r_i neuron i's firing
-    probability per sub-step over the batch and ticks (homeostasis: no silent, no saturated
-    neurons)."""
+    soma with a refractory period and Ornstein–Uhlenbeck current noise, in physical time; see
+    neurosync/parts/spiking.py for the equations. The simulation step is dt_ms, a tick lasts
+    substeps · dt_ms; every time constant is in ms, its initial value here, then learned per
+    neuron inside [tau_min_ms, tau_max_ms]. The membrane, the threshold and noise_std are in
+    the pre-activation's units (v relaxes to the dendritic current plus noise). rate_regularisation > 0 adds rate_regularisation · mean_i ((r_i −
+    target_rate_hz) · 1 ms)² to the loss, r_i neuron i's rate in Hz over the batch and ticks
+    (homeostasis: no silent, no saturated neurons). dale = true splits the neurons into an
+    excitatory population (the first excitatory_fraction of them) and an inhibitory one, and
+    keeps the sign of every outgoing recurrent weight, plastic part included (needs
+    model.synapse = "plastic", the linear recurrent synapse)."""
 
     filters: int = 3
-    filter_tau_min: float = 1.0
-    filter_tau_max: float = 8.0
-    membrane_decay: float = 0.9
-    threshold: float = 1.0
+    dt_ms: float = 1.0
+    substeps: int = 1
+    tau_min_ms: float = 1.0
+    tau_max_ms: float = 1000.0
+    filter_tau_min_ms: float = 1.5
+    filter_tau_max_ms: float = 4.0
+    tau_membrane_ms: float = 1.5
+    threshold: float = 0.25
     adaptive: bool = False
-    adaptation_decay: float = 0.95
+    tau_adaptation_ms: float = 20.0
     adaptation_strength: float = 0.2
+    refractory_ms: float = 0.0
+    noise_std: float = 0.0
+    noise_tau_ms: float = 5.0
     surrogate: str = "atan"
     surrogate_slope: float = 2.0
-    ticks_per_step: int = 1
-    target_rate: float = 0.1
+    target_rate_hz: float = 100.0
     rate_regularisation: float = 0.0
+    dale: bool = False
+    excitatory_fraction: float = 0.8
+
+    def neuron_options(self) -> dict[str, Any]:
+        """The keyword arguments of neurosync.parts.spiking.SpikingNeurons (all but the training and network fields)."""
+        network = ("target_rate_hz", "rate_regularisation", "dale", "excitatory_fraction")
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in network}
+
+    def excitatory_count(self, neurons: int) -> int:
+        """Neurons 0 … n_E − 1 are excitatory, the rest inhibitory (dale = true)."""
+        return int(round(self.excitatory_fraction * neurons))
 
 
 @dataclass
@@ -290,18 +312,40 @@ def validate(cfg: Config) -> Config:
     _check(0.0 <= m.nlm.dropout < 1.0, f"model.nlm.dropout must be in [0, 1), got {m.nlm.dropout}")
     sp = m.spiking
     _check(sp.filters >= 1, f"model.spiking.filters must be >= 1, got {sp.filters}")
-    _check(0 < sp.filter_tau_min <= sp.filter_tau_max,
-           f"model.spiking filter time constants need 0 < filter_tau_min <= filter_tau_max, got {sp.filter_tau_min} and {sp.filter_tau_max}")
-    for key in ("membrane_decay", "adaptation_decay"):
-        value = getattr(sp, key)
-        _check(0 < value < 1, f"model.spiking.{key} must be in (0, 1) (exclusive), got {value}")
-    for key in ("threshold", "adaptation_strength", "surrogate_slope"):
+    _check(sp.dt_ms > 0, f"model.spiking.dt_ms must be > 0 (ms), got {sp.dt_ms}")
+    _check(sp.substeps >= 1, f"model.spiking.substeps must be >= 1 (simulation steps per tick), got {sp.substeps}")
+    _check(0 < sp.tau_min_ms < sp.tau_max_ms,
+           f"model.spiking needs 0 < tau_min_ms < tau_max_ms (ms), got {sp.tau_min_ms} and {sp.tau_max_ms}")
+    _check(sp.dt_ms <= sp.tau_min_ms, f"model.spiking.dt_ms ({sp.dt_ms}) must be <= tau_min_ms ({sp.tau_min_ms}): "
+                                      "a step longer than the shortest time constant skips its dynamics")
+    taus = {"filter_tau_min_ms": sp.filter_tau_min_ms, "filter_tau_max_ms": sp.filter_tau_max_ms, "tau_membrane_ms": sp.tau_membrane_ms}
+    if sp.adaptive:
+        taus["tau_adaptation_ms"] = sp.tau_adaptation_ms
+    for key, value in taus.items():
+        _check(sp.tau_min_ms < value < sp.tau_max_ms,
+               f"model.spiking.{key} must lie strictly inside (tau_min_ms, tau_max_ms) = ({sp.tau_min_ms}, {sp.tau_max_ms}) ms, got {value}")
+    _check(sp.filter_tau_min_ms <= sp.filter_tau_max_ms,
+           f"model.spiking needs filter_tau_min_ms <= filter_tau_max_ms, got {sp.filter_tau_min_ms} and {sp.filter_tau_max_ms}")
+    for key in ("threshold", "adaptation_strength", "surrogate_slope", "noise_tau_ms"):
         value = getattr(sp, key)
         _check(value > 0, f"model.spiking.{key} must be > 0, got {value}")
+    _check(sp.noise_std >= 0, f"model.spiking.noise_std must be >= 0 (0: no noise), got {sp.noise_std}")
+    _check(sp.refractory_ms >= 0, f"model.spiking.refractory_ms must be >= 0 (ms), got {sp.refractory_ms}")
+    steps = sp.refractory_ms / sp.dt_ms
+    _check(abs(steps - round(steps)) < 1e-9, f"model.spiking.refractory_ms ({sp.refractory_ms}) must be a multiple of dt_ms ({sp.dt_ms})")
     _check_choice(sp.surrogate, SURROGATES, "model.spiking.surrogate")
-    _check(sp.ticks_per_step >= 1, f"model.spiking.ticks_per_step must be >= 1, got {sp.ticks_per_step}")
-    _check(0 <= sp.target_rate <= 1, f"model.spiking.target_rate must be in [0, 1] (spikes per step), got {sp.target_rate}")
+    _check(sp.target_rate_hz >= 0, f"model.spiking.target_rate_hz must be >= 0 (Hz), got {sp.target_rate_hz}")
+    _check(sp.target_rate_hz <= 1000.0 / sp.dt_ms,
+           f"model.spiking.target_rate_hz must be <= 1 / dt = {1000.0 / sp.dt_ms:g} Hz, got {sp.target_rate_hz}")
     _check(sp.rate_regularisation >= 0, f"model.spiking.rate_regularisation must be >= 0 (0 disables it), got {sp.rate_regularisation}")
+    _check(0 < sp.excitatory_fraction < 1, f"model.spiking.excitatory_fraction must be in (0, 1) (exclusive), got {sp.excitatory_fraction}")
+    if sp.dale:
+        _check(m.neuron == "spiking" and m.synapse == "plastic",
+               "model.spiking.dale needs model.neuron = 'spiking' and model.synapse = 'plastic' (the linear recurrent synapse "
+               f"whose weights have signs), got neuron = {m.neuron!r}, synapse = {m.synapse!r}")
+        n_e = sp.excitatory_count(m.d_model)
+        _check(0 < n_e < m.d_model, f"model.spiking.excitatory_fraction = {sp.excitatory_fraction} leaves no excitatory or no "
+                                    f"inhibitory neuron among model.d_model = {m.d_model}")
     pl = m.plasticity
     _check_choice(pl.rule, PLASTICITY_RULES, "model.plasticity.rule")
     _check_choice(pl.implementation, PLASTICITY_IMPLEMENTATIONS, "model.plasticity.implementation")

@@ -43,8 +43,8 @@ def normalised_entropy(logits: torch.Tensor, prediction_shape: tuple[int, ...]) 
 class CTMOutput:
     """logits (batch, ticks, outputs); certainty (batch, ticks) = 1 - normalised entropy;
     output synchrony after the last tick (batch, size_out); activity (batch, neurons) = the
-    post-activations averaged over ticks (for spiking neurons: the firing probability per
-    simulation step)."""
+    post-activations averaged over ticks (for spiking neurons: spikes per tick; rates in Hz
+    through ``neuron.rate_hz``)."""
 
     logits: torch.Tensor
     certainty: torch.Tensor
@@ -182,11 +182,12 @@ class CTM(nn.Module):
         return output, ThoughtState(post, memory, sync, synapse_state, certainty)
 
     @torch.no_grad()
-    def record(self, x: torch.Tensor, dt: float = 1e-3, config=None, ticks: int | None = None):
+    def record(self, x: torch.Tensor, dt: float | None = None, config=None, ticks: int | None = None):
         """Run one thought per input and return a :class:`neurosync.recording.Recording` of it
         (every tick's spikes or activations, pre-activations, membranes, synchrony, attention,
-        logits, certainty, plastic-weight norms). ``dt`` is the declared duration of a tick in
-        seconds; ``ticks`` lets the thought run longer (or shorter) than the trained number, e.g.
+        logits, certainty, plastic-weight norms). A SpikingCTM's tick lasts its own
+        substeps · dt_ms; ``dt`` (seconds per tick) is only declared for a RateCTM (default
+        1 ms), whose ticks have no duration. ``ticks`` lets the thought run longer (or shorter) than the trained number, e.g.
         for spectra with a finer frequency resolution 1 / (ticks · dt). No autograd graph is kept."""
         from .recording import record_thought
 

@@ -81,7 +81,7 @@ def to_nwb(recording, description: str = "One thought per sample of a Continuous
         nwb.units = units
     module = nwb.create_processing_module("ctm", f"internal signals of the CTM, per tick (rate {1 / recording.dt:g} Hz) "
                                                  "or per simulation step")
-    signals = [("activity", recording.activity, "post-activation (spiking: spikes per step, averaged over the tick)", 1 / recording.dt),
+    signals = [("activity", recording.activity, "post-activation (spiking: spikes in the tick)", 1 / recording.dt),
                ("pre_activation", recording.pre, "pre-activation", 1 / recording.dt),
                ("certainty", recording.certainty[..., None], "certainty (1 - normalised entropy)", 1 / recording.dt),
                ("logits", recording.logits, "output logits", 1 / recording.dt)]
@@ -159,7 +159,7 @@ def read_neo(path: str | Path):
         io.close()
 
 
-def to_nir(model, dt: float = 1e-3):
+def to_nir(model):
     """The spiking core of a SpikingCTM (LIF soma) as a NIR 1.x graph. Needs the ``io`` extra.
 
     Nodes: ``input`` (the drive a[t] of each neuron: the synapse's output) → one ``LI`` node per
@@ -167,50 +167,55 @@ def to_nir(model, dt: float = 1e-3):
     ``Linear`` (k > 0) → ``LIF`` soma → ``output`` (spikes); with a plastic synapse also the
     recurrent ``Linear`` W_rec from the soma back to every filter.
 
-    Time constants use the forward-Euler mapping (as snnTorch's and Norse's NIR code do): a
-    discrete decay d with step Δ = dt / ticks_per_step becomes τ = Δ / (1 − d), r = τ / Δ and
-    v_leak = 0, so Euler with step Δ reproduces x[t] = d·x[t−1] + input exactly. The metadata
-    records Δ, the mapping and the exact-exponential τ = −Δ / ln d.
+    The step Δ is the model's own dt_ms. Time constants use the forward-Euler mapping (as
+    snnTorch's and Norse's NIR code do): the exact update x[t] = d·x[t−1] + (1 − d)·input with
+    d = e^(−Δ/τ) is Euler's with τ_euler = Δ / (1 − d), r = 1 and v_leak = 0, so Euler at Δ
+    reproduces it exactly. The metadata records Δ, the mapping and the physical τ = −Δ / ln d.
 
     NIR 1.x cannot express everything: the soma resets by subtracting its threshold (NIR's LIF
     resets to v_reset = 0; metadata ``reset = "subtract"`` says so), an adaptive threshold (ALIF)
-    has no node and is refused, and Hebbian fast weights have no node (H starts at 0 in every
-    thought, so the graph is the core's static part; metadata ``plasticity`` names the rule)."""
+    has no node and is refused, the refractory period and the intrinsic noise have no field
+    (metadata ``refractory_ms`` and ``noise`` state them), and Hebbian fast weights have no node
+    (H starts at 0 in every thought, so the graph is the core's static part; metadata
+    ``plasticity`` names the rule)."""
     nir = require("nir", "io")
     from .brian import extract_core
 
-    if not dt > 0:
-        raise ValueError(f"dt must be > 0 seconds per tick, got {dt}")
     core = extract_core(model)
     if core.adaptive:
         raise ValueError("NIR 1.x has no adaptive-threshold (ALIF) neuron; export a SpikingCTM with adaptive = false")
-    step = dt / core.ticks_per_step
+    step = core.dt_ms * 1e-3
     n, k = core.filter_decay.shape
     nodes = {"input": nir.Input(input_type=np.array([n])), "output": nir.Output(output_type=np.array([n]))}
     edges = []
     for j in range(k):
         decay = core.filter_decay[:, j]
-        nodes[f"filter{j}"] = nir.LI(tau=step / (1 - decay), r=1 / (1 - decay), v_leak=np.zeros(n))
+        nodes[f"filter{j}"] = nir.LI(tau=step / (1 - decay), r=np.ones(n), v_leak=np.zeros(n))
         weights = np.diag(core.filter_weight[:, j])
         nodes[f"weight{j}"] = nir.Affine(weight=weights, bias=core.dendrite_bias.copy()) if j == 0 else nir.Linear(weight=weights)
         edges += [("input", f"filter{j}"), (f"filter{j}", f"weight{j}"), (f"weight{j}", "soma")]
     beta = core.membrane_decay
-    nodes["soma"] = nir.LIF(tau=step / (1 - beta), r=1 / (1 - beta), v_leak=np.zeros(n), v_threshold=core.threshold.copy(),
+    nodes["soma"] = nir.LIF(tau=step / (1 - beta), r=np.ones(n), v_leak=np.zeros(n), v_threshold=core.threshold.copy(),
                             v_reset=np.zeros(n))
     edges.append(("soma", "output"))
     if core.recurrent is not None:
-        nodes["recurrent"] = nir.Linear(weight=core.recurrent.copy())
+        signed = core.recurrent if core.presynaptic_sign is None else core.recurrent * core.presynaptic_sign[None, :]
+        nodes["recurrent"] = nir.Linear(weight=signed.copy())
         edges += [("soma", "recurrent")] + [("recurrent", f"filter{j}") for j in range(k)]
-    metadata = {"source": "neurosync", "dt_s": step, "tick_s": dt, "ticks_per_step": core.ticks_per_step,
-                "time_constant_mapping": "euler: tau = dt / (1 - decay), r = tau / dt, v_leak = 0",
+    neuron = model.neuron
+    metadata = {"source": "neurosync", "dt_s": step, "tick_s": step * core.substeps, "substeps": core.substeps,
+                "time_constant_mapping": "euler: tau = dt / (1 - exp(-dt / tau_physical)), r = 1, v_leak = 0",
                 "membrane_tau_exact_s": -step / np.log(beta), "reset": "subtract",
+                "refractory_ms": float(neuron.refractory_ms),
+                "noise": (f"Ornstein-Uhlenbeck current, sd {neuron.noise_std:g} (threshold units), tau {neuron.noise_tau_ms:g} ms"
+                          if core.noisy else "none"),
                 "plasticity": core.rule if core.recurrent is not None else "none"}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
-def write_nir(model, path: str | Path, dt: float = 1e-3) -> Path:
+def write_nir(model, path: str | Path) -> Path:
     nir = require("nir", "io")
-    graph = to_nir(model, dt)
+    graph = to_nir(model)
     path, partial = _fresh(path)
     nir.write(str(partial), graph)
     partial.replace(path)

@@ -19,7 +19,7 @@ def certainty_loss(per_tick: torch.Tensor, certainty: torch.Tensor) -> tuple[tor
     return loss, certain_tick
 
 
-def firing_rate_penalty(activity: torch.Tensor, target: float) -> torch.Tensor:
-    """Homeostatic regulariser: mean_i (r_i − target)², r_i = neuron i's firing probability
-    per simulation step averaged over the batch. activity (batch, neurons), as CTMOutput's."""
-    return (activity.mean(0) - target).square().mean()
+def firing_rate_penalty(rate_hz: torch.Tensor, target_hz: float) -> torch.Tensor:
+    """Homeostatic regulariser: mean_i ((r_i − target) · 1 ms)², r_i = neuron i's firing rate
+    in Hz averaged over the batch. rate_hz (batch, neurons) (``neurons.rate_hz(out.activity)``)."""
+    return ((rate_hz.mean(0) - target_hz) * 1e-3).square().mean()

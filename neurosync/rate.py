@@ -41,8 +41,11 @@ class RateCTM(CTM):
         attention = SynchronyAttention(d_features, cfg.d_input, cfg.heads, synchrony.size_action, cfg.dropout)
         if cfg.synapse == "plastic":
             pl = cfg.plasticity
+            excitatory = None
+            if cfg.neuron == "spiking" and cfg.spiking.dale:
+                excitatory = torch.arange(cfg.d_model) < cfg.spiking.excitatory_count(cfg.d_model)
             synapse = PlasticSynapse(cfg.d_input, cfg.d_model, pl.rule, pl.implementation, pl.learning_rate,
-                                     pl.trace_timescale, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator)
+                                     pl.trace_timescale, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator, excitatory)
         else:
             synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
         neuron = build_neuron(cfg)
@@ -62,9 +65,5 @@ class SpikingCTM(RateCTM):
 def build_neuron(cfg: ModelConfig) -> nn.Module:
     """The neuron-level models chosen by ``cfg.neuron``."""
     if cfg.neuron == "spiking":
-        sp = cfg.spiking
-        return SpikingNeurons(
-            cfg.d_model, sp.filters, sp.filter_tau_min, sp.filter_tau_max, sp.membrane_decay, sp.threshold,
-            sp.adaptive, sp.adaptation_decay, sp.adaptation_strength, sp.surrogate, sp.surrogate_slope, sp.ticks_per_step,
-        )
+        return SpikingNeurons(cfg.d_model, **cfg.spiking.neuron_options())
     return NeuronLevelModels(cfg.d_model, cfg.nlm.memory_length, cfg.nlm.deep, cfg.nlm.hidden, cfg.nlm.dropout)

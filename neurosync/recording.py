@@ -1,12 +1,13 @@
 """A thought as a multi-unit recording: one object for analysis and export.
 
-``model.record(x, dt)`` runs one thought per input without autograd and returns a
+``model.record(x)`` runs one thought per input without autograd and returns a
 :class:`Recording`: per sample, tick and neuron the post-activations (the spike fraction of a
 tick for spiking neurons), pre-activations and, for spiking neurons, every simulation step's
 spikes (stored as events) and membrane potentials; per tick the synchrony readouts (every
-timescale), attention weights, logits, certainty and the plastic weight's norm. ``dt`` is the
-declared duration of a tick in seconds; a spiking neuron's simulation step lasts
-``dt / ticks_per_step``.
+timescale), attention weights, logits, certainty and the plastic weight's norm. ``dt`` is the duration of a tick in seconds: for a SpikingCTM it is
+the model's own (substeps · dt_ms, physical time), for a RateCTM, whose ticks have no
+duration, a declared label (default 1 ms). A spiking neuron's simulation step lasts
+``dt / substeps``.
 
 Recordings save to and load from a single ``.npz`` file (no pickles).
 """
@@ -22,17 +23,17 @@ import numpy as np
 import torch
 
 FORMAT = "neurosync-recording"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
 class Recording:
-    """Arrays are numpy; B samples, T ticks, S = T·ticks_per_step simulation steps, N neurons."""
+    """Arrays are numpy; B samples, T ticks, S = T·substeps simulation steps, N neurons."""
 
     dt: float  # seconds per tick
     kind: str  # "spiking" or "rate"
-    ticks_per_step: int
-    activity: np.ndarray  # (B, T, N) post-activations (spiking: spikes per simulation step, averaged over the tick)
+    substeps: int
+    activity: np.ndarray  # (B, T, N) post-activations (spiking: spikes in the tick)
     pre: np.ndarray  # (B, T, N) pre-activations
     logits: np.ndarray  # (B, T, outputs)
     certainty: np.ndarray  # (B, T)
@@ -61,12 +62,12 @@ class Recording:
 
     @property
     def steps(self) -> int:
-        return self.ticks * self.ticks_per_step
+        return self.ticks * self.substeps
 
     @property
     def step_duration(self) -> float:
         """Seconds per simulation step."""
-        return self.dt / self.ticks_per_step
+        return self.dt / self.substeps
 
     def spikes(self, sample: int = 0) -> np.ndarray:
         """Dense 0/1 raster (S, N) of one sample (spiking recordings only)."""
@@ -93,7 +94,7 @@ class Recording:
         """Write one compressed .npz (written to a temporary name, then renamed)."""
         path = Path(path)
         arrays = {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray)}
-        meta = {"format": FORMAT, "version": VERSION, "dt": self.dt, "kind": self.kind, "ticks_per_step": self.ticks_per_step,
+        meta = {"format": FORMAT, "version": VERSION, "dt": self.dt, "kind": self.kind, "substeps": self.substeps,
                 "scales": self.scales, "config": self.config}
         partial = path.with_name(path.name + ".partial.npz")
         np.savez_compressed(partial, meta=np.array(json.dumps(meta)), **arrays)
@@ -111,7 +112,7 @@ class Recording:
             raise ValueError(f"{path} is not a readable NeuroSync recording: {err}") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
             raise ValueError(f"{path} is not a NeuroSync recording (version {VERSION})")
-        return cls(dt=meta["dt"], kind=meta["kind"], ticks_per_step=meta["ticks_per_step"], scales=meta["scales"],
+        return cls(dt=meta["dt"], kind=meta["kind"], substeps=meta["substeps"], scales=meta["scales"],
                    config=meta["config"], **arrays)
 
 
@@ -119,13 +120,29 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().float().cpu().numpy()
 
 
-def record_thought(model, x: torch.Tensor, dt: float, config=None, ticks: int | None = None) -> Recording:
+def tick_duration_s(model, dt: float | None = None) -> float:
+    """Seconds per tick: a SpikingCTM's own (``dt``, if given, must agree with it), else the
+    declared ``dt`` (default 1 ms) of a RateCTM, whose ticks have no physical duration."""
+    from .parts.spiking import SpikingNeurons
+
+    if isinstance(model.neuron, SpikingNeurons):
+        own = model.neuron.tick_ms * 1e-3
+        if dt is not None and abs(dt - own) > 1e-12 * own:
+            raise ValueError(f"this SpikingCTM's tick lasts {own * 1e3:g} ms (substeps · dt_ms); dt = {dt} s disagrees: "
+                             "leave dt out, or change the model's step with model.neuron.set_step")
+        return own
+    dt = 1e-3 if dt is None else dt
+    if not dt > 0:
+        raise ValueError(f"dt must be > 0 seconds per tick, got {dt}")
+    return float(dt)
+
+
+def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None, ticks: int | None = None) -> Recording:
     """Implementation of ``CTM.record`` (see the module docstring)."""
     from .parts.plastic import PlasticSynapse
     from .parts.spiking import SpikingNeurons
 
-    if not dt > 0:
-        raise ValueError(f"dt must be > 0 seconds per tick, got {dt}")
+    dt = tick_duration_s(model, dt)
     if ticks is not None and (not isinstance(ticks, int) or ticks < 1):
         raise ValueError(f"ticks must be a positive integer, got {ticks!r}")
     spiking = isinstance(model.neuron, SpikingNeurons)
@@ -140,9 +157,9 @@ def record_thought(model, x: torch.Tensor, dt: float, config=None, ticks: int | 
         if plastic:
             per_tick["plastic"].append(_numpy(model.synapse.fast_weight_norm(synapse_state)))
 
-    def observe_step(s, v):
-        spikes.append(s.detach().cpu().numpy() > 0)
-        membranes.append(_numpy(v))
+    def observe_step(state):
+        spikes.append(state.spikes.detach().cpu().numpy() > 0)
+        membranes.append(_numpy(state.membrane))
 
     was_training, trained_ticks = model.training, model.ticks
     model.eval()
@@ -162,7 +179,7 @@ def record_thought(model, x: torch.Tensor, dt: float, config=None, ticks: int | 
         return np.stack(per_tick[key], axis=1)
 
     recording = Recording(
-        dt=float(dt), kind="spiking" if spiking else "rate", ticks_per_step=model.neuron.ticks_per_step if spiking else 1,
+        dt=float(dt), kind="spiking" if spiking else "rate", substeps=model.neuron.substeps if spiking else 1,
         activity=stacked("post"), pre=stacked("pre"), logits=stacked("logits"), certainty=stacked("certainty"),
         synchrony_action=stacked("action"), synchrony_out=stacked("out"), attention=stacked("attention"),
         scales=model.synchrony.scales, plastic_norm=stacked("plastic") if plastic else None,

@@ -442,7 +442,7 @@ def train_rl(cfg: RLConfig, run_dir: Path, progress: bool = True) -> dict[str, A
                 loss = policy_loss - p.entropy * dist.entropy().mean() + p.value * value_loss
                 if spiking and activity:
                     loss = loss + cfg.model.spiking.rate_regularisation * firing_rate_penalty(
-                        torch.stack(activity).mean(0), cfg.model.spiking.target_rate)
+                        agent.core.ctm.neuron.rate_hz(torch.stack(activity).mean(0)), cfg.model.spiking.target_rate_hz)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)

@@ -139,9 +139,10 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
         difficulty = (x == -1).sum(1).numpy() if cfg.task.name == "parity" else None
         metrics = compare.thought_metrics(model, x, y, difficulty, study.certainty_threshold)
         inputs = x[: study.record_samples]
-        metrics["energy"] = compare.energy_proxy(model, model.record(inputs, dt=study.dt, config=cfg))
-        long = model.record(inputs, dt=study.dt, config=cfg, ticks=study.long_ticks)
-        metrics["synchrony"] = compare.synchrony_structure(long, tuple(study.dt * f for f in (1, 4, 16)))
+        dt = None if cfg.model.neuron == "spiking" else study.dt  # a SpikingCTM's tick has its own duration
+        metrics["energy"] = compare.energy_proxy(model, model.record(inputs, dt=dt, config=cfg))
+        long = model.record(inputs, dt=dt, config=cfg, ticks=study.long_ticks)
+        metrics["synchrony"] = compare.synchrony_structure(long, tuple(long.dt * f for f in (1, 4, 16)))
         metrics.update(steps=result["steps"], train_s=result["elapsed_s"], final=result["final"], checkpoint=str(ckpt.path))
         runs[kind, seed] = metrics
         if seed == study.seeds[0]:
@@ -182,7 +183,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
         export.write_spectra_csv(analyses[kind]["_spectrum"], export_dir / f"{kind}_spectrum.csv")
     export.write_neo(thoughts["spiking"][0], export_dir / "spiking_thought.nix")
     try:
-        export.write_nir(thoughts["spiking"][1], export_dir / "spiking_core.nir", dt=study.dt)
+        export.write_nir(thoughts["spiking"][1], export_dir / "spiking_core.nir")
     except ValueError as err:  # e.g. an ALIF core: NIR 1.x has no node for it
         summary["nir"] = f"not exported: {err}"
     summary["exports"] = sorted(p.name for p in export_dir.iterdir())

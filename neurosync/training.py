@@ -82,7 +82,8 @@ def evaluate(model: nn.Module, cfg: Config, x: torch.Tensor, y: torch.Tensor, ba
         totals["loss"] = totals.get("loss", 0.0) + loss.item() * xb.shape[0]
         totals["certain_tick"] = totals.get("certain_tick", 0.0) + certain_tick.float().sum().item()
         if cfg.model.neuron == "spiking":
-            totals["firing_rate"] = totals.get("firing_rate", 0.0) + out.activity.float().mean(1).sum().item()
+            rates = model.neuron.rate_hz(out.activity.float())
+            totals["firing_rate_hz"] = totals.get("firing_rate_hz", 0.0) + rates.mean(1).sum().item()
             spike_counts = spike_counts + out.activity.float().sum(0)
     model.train(was_training)
     metrics = {k: v / x.shape[0] for k, v in totals.items()}
@@ -178,7 +179,8 @@ def train(
         loss, _ = task_loss(task, out, y, cfg.task)
         total = loss
         if cfg.model.neuron == "spiking" and cfg.model.spiking.rate_regularisation > 0:
-            total = total + cfg.model.spiking.rate_regularisation * firing_rate_penalty(out.activity.float(), cfg.model.spiking.target_rate)
+            total = total + cfg.model.spiking.rate_regularisation * firing_rate_penalty(
+                model.neuron.rate_hz(out.activity.float()), cfg.model.spiking.target_rate_hz)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         if tc.grad_clip > 0:

@@ -13,7 +13,7 @@ def _recording(raster: np.ndarray, dt: float = 1e-3) -> Recording:
     samples, steps, neurons = raster.shape
     sample, step, neuron = np.nonzero(raster)
     empty = np.zeros((samples, steps, 1))
-    return Recording(dt=dt, kind="spiking", ticks_per_step=1, activity=raster.astype(float), pre=raster.astype(float),
+    return Recording(dt=dt, kind="spiking", substeps=1, activity=raster.astype(float), pre=raster.astype(float),
                      logits=empty, certainty=empty[..., 0], synchrony_action=empty, synchrony_out=empty,
                      attention=empty[..., None], spike_sample=sample, spike_step=step, spike_neuron=neuron)
 

@@ -16,18 +16,23 @@ from neurosync import brian  # noqa: E402
 from neurosync.build import build_model  # noqa: E402
 
 
-def _model(synapse="plastic", adaptive=False, ticks_per_step=1, seed=0, **plasticity):
+def _model(synapse="plastic", adaptive=False, substeps=1, seed=0, spiking=None, **plasticity):
     cfg = tiny_config()
     cfg.model.neuron, cfg.model.synapse, cfg.model.synchrony = "spiking", synapse, "spike-multiscale"
     for key, value in plasticity.items():
         setattr(cfg.model.plasticity, key, value)
     cfg.model.spiking.adaptive = adaptive
-    cfg.model.spiking.ticks_per_step = ticks_per_step
+    cfg.model.spiking.substeps = substeps
+    cfg.model.spiking.threshold, cfg.model.spiking.adaptation_strength = 0.1, 0.02
+    for key, value in (spiking or {}).items():
+        setattr(cfg.model.spiking, key, value)
     model = build_model(cfg)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():  # "trained-like": move every parameter off its initial value
         for p in model.parameters():
             p.add_(0.05 * torch.randn(p.shape, generator=gen))
+        model.neuron.dendrite_bias.add_(0.15)  # most neurons fire at a tenth to a half of the steps
+    model.neuron.seed_noise(seed)  # a noisy model's realisation is the same in every run
     return model
 
 
@@ -71,17 +76,19 @@ def test_plasticity_is_active_during_the_validated_thought():
 @pytest.mark.parametrize("field", ["threshold", "membrane_decay", "eta"])
 def test_a_perturbed_parameter_is_detected(field):
     model = _model("plastic")
-    recording = brian.record_core(model, _input(), ticks=300)
+    recording = brian.record_core(model, _input(), ticks=1000)
     core = brian.extract_core(model)
     index = int(np.abs(recording.spikes.mean(0) - 0.5).argmin())  # the neuron whose spikes carry most information
     values = getattr(core, field).copy()
     values[index] *= 1.02
     report = brian.compare(recording, brian.simulate_exact(dataclasses.replace(core, **{field: values}), recording.drive))
-    assert report["mismatched_bins"] > 0 and report["first_mismatch"] is not None
+    assert not report["passed"] and report["max_abs_membrane_difference"] > 1e3 * report["membrane_tolerance"]
+    if field != "eta":  # a learning rate acts through the small fast weight: membranes show it before spikes do
+        assert report["mismatched_bins"] > 0 and report["first_mismatch"] is not None
 
 
 def test_sub_steps_hold_the_drive_for_a_tick():
-    model = _model("mlp", ticks_per_step=3)
+    model = _model("mlp", substeps=3)
     recording = brian.record_core(model, _input(), ticks=100)
     assert recording.spikes.shape == (300, 16) and recording.drive.shape == (100, 16)
     report = brian.validate_exact(model, recording)
@@ -116,10 +123,11 @@ def test_validate_cli_writes_a_report_and_refuses_bad_input(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "run"), "--out", str(out)]) == 2  # never overwrites a report
     assert "already exists" in capsys.readouterr().err
     assert main(["validate", str(tmp_path / "run"), "--ticks", "0", "--out", str(tmp_path / "v0")]) == 2
-    assert main(["validate", str(tmp_path / "run"), "--mode", "continuous", "--ticks", "100", "--substeps", "5",
-                 "--out", str(tmp_path / "vc"), "--quiet"]) == 0
+    code = main(["validate", str(tmp_path / "run"), "--mode", "continuous", "--ticks", "100", "--substeps", "5",
+                 "--out", str(tmp_path / "vc"), "--quiet"])
     continuous = json.loads((tmp_path / "vc" / "report.json").read_text())
     assert continuous["mode"] == "continuous" and set(continuous["runs"]) == {"dt/5"}
+    assert code == (0 if continuous["passed"] else 1)  # the exit status follows the verdict, as in exact mode
     assert main(["validate", str(tmp_path / "run"), "--mode", "closed-loop", "--ticks", "50", "--out", str(tmp_path / "vl"),
                  "--quiet"]) == 0
     closed = json.loads((tmp_path / "vl" / "report.json").read_text())
@@ -130,19 +138,30 @@ def test_validate_cli_writes_a_report_and_refuses_bad_input(tmp_path, capsys):
     assert "needs a SpikingCTM" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("synapse", ["mlp", "plastic"])
-def test_continuous_mode_agrees_statistically_at_two_step_sizes(synapse):
-    model = _model(synapse)
-    recording = brian.record_core(model, _input(), ticks=300)
-    report = brian.validate_continuous(model, recording, substeps=(10, 20))
-    assert set(report["runs"]) == {"dt/10", "dt/20"}
+@pytest.mark.parametrize("synapse, steps", [("mlp", (10, 20)), ("plastic", (10,))])
+def test_continuous_mode_agrees_statistically_at_finer_steps(synapse, steps):
+    # a step well below every time constant (0.25 ms against τ_f ≥ 2 ms, τ_m = 10 ms) and intrinsic noise (replayed in
+    # Brian2): the discrete model is then a fine discretisation of the ODE, which Brian2 integrates at a
+    # tenth (and a twentieth) of the step
+    model = _model(synapse, spiking={"dt_ms": 0.25, "tau_min_ms": 0.5, "noise_std": 0.3, "tau_membrane_ms": 10.0,
+                                     "filter_tau_min_ms": 2.0, "filter_tau_max_ms": 8.0})
+    recording = brian.record_core(model, _input(), ticks=1200)
+    report = brian.validate_continuous(model, recording, substeps=steps)
+    assert set(report["runs"]) == {f"dt/{count}" for count in steps} and report["passed"], report
     for run in report["runs"].values():
         assert run["rate_mean_abs_difference"] <= brian.TOLERANCES["rate_mean_abs_difference"], run
         assert run["rate_correlation"] > 0.95, run
-        if synapse == "mlp":
-            assert run["synchrony_correlation"] >= brian.TOLERANCES["synchrony_correlation"], run
-        else:  # closed recurrent loop with plasticity: rates agree, pairwise structure measurably does not always
-            assert np.isfinite(run["synchrony_correlation"]), run
+        assert run["synchrony_correlation"] >= brian.TOLERANCES["synchrony_correlation"], run
+        assert run["spectrum_overlap"] >= brian.TOLERANCES["spectrum_overlap"], run
+
+
+def test_continuous_mode_fails_a_tonic_model_at_a_coarse_step():
+    """The verdict can fail: regular firing at a step comparable to the time constants (1 ms against
+    τ_f = 2 ms, no noise) is not the ODE's, and the spectra say so."""
+    model = _model("mlp")
+    recording = brian.record_core(model, _input(), ticks=600)
+    report = brian.validate_continuous(model, recording, substeps=(10,))
+    assert not report["passed"] and report["runs"]["dt/10"]["spectrum_overlap"] < brian.TOLERANCES["spectrum_overlap"], report
 
 
 def test_continuous_mode_units_time_constants_in_seconds_and_rates_in_hz():
@@ -150,7 +169,7 @@ def test_continuous_mode_units_time_constants_in_seconds_and_rates_in_hz():
 
     core = brian.SpikingCore(filter_decay=np.full((1, 1), np.exp(-1.0)), filter_weight=np.ones((1, 1)), dendrite_bias=np.zeros(1),
                              membrane_decay=np.array([np.exp(-0.5)]), threshold=np.ones(1))
-    assert "dv/dt = -v/taum" in brian.continuous_equations(core) and "taum : second (constant)" in brian.continuous_equations(core)
+    assert "dv/dt = (I + n - v)/taum" in brian.continuous_equations(core) and "taum : second (constant)" in brian.continuous_equations(core)
     result = brian.simulate_continuous(core, np.full((50, 1), 100.0), substeps=10)  # a drive far above threshold
     intervals = np.diff(result["spike_times_s"]) * b2.second
     # one spike per discrete step of 1 ms at most (the refractory period): 1000 Hz
@@ -197,7 +216,7 @@ def test_both_simulators_are_generated_from_the_same_expressions():
     from neurosync.parts import equations as eq
 
     assert eq.brian_expression(eq.CURRENT, filters=2) == "f0*fweight0 + f1*fweight1 + fbias"
-    assert eq.brian_expression(eq.DENDRITE, k=1) == "fdecay1*f1 + a"
+    assert eq.brian_expression(eq.DENDRITE, k=1) == "fdecay1*f1 + (1 - fdecay1)*a"
     assert eq.brian_expression(eq.MODULATED_RATE, rename={"m": "q"}) == "1/(1 + exp(-(eta0 + gain*q)))"
     core = brian.extract_core(_model("plastic", adaptive=True))
     code = brian.neuron_update_code(core)

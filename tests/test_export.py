@@ -10,21 +10,21 @@ from neurosync import analysis, export
 from neurosync.build import build_model
 
 
-def _recording(synapse="mlp", ticks=24, ticks_per_step=1, adaptive=False):
+def _recording(synapse="mlp", ticks=24, substeps=1, adaptive=False):
     cfg = tiny_config()
     cfg.model.neuron, cfg.model.synapse, cfg.model.synchrony = "spiking", synapse, "spike-multiscale"
-    cfg.model.spiking.ticks_per_step, cfg.model.spiking.adaptive = ticks_per_step, adaptive
+    cfg.model.spiking.substeps, cfg.model.spiking.adaptive = substeps, adaptive
     cfg.model.ticks = ticks
     torch.manual_seed(0)
     model = build_model(cfg)
     x = torch.randint(0, 2, (3, 6), generator=torch.Generator().manual_seed(0)).float() * 2 - 1
-    return model, model.record(x, dt=0.002, config=cfg), x
+    return model, model.record(x, config=cfg), x
 
 
 def test_nwb_passes_nwbinspector_and_round_trips(tmp_path):
     import pynwb
 
-    _, recording, _ = _recording(ticks_per_step=2)
+    _, recording, _ = _recording(substeps=2)
     path = export.write_nwb(recording, tmp_path / "thought.nwb")
     findings = export.inspect_nwb(path)
     serious = [f for f in findings if f.importance.name in ("CRITICAL", "ERROR", "PYNWB_VALIDATION")]
@@ -67,12 +67,13 @@ def test_nir_graph_is_read_back_and_reproduces_the_spikes(tmp_path, synapse):
     from neurosync.brian import record_core
 
     model, recording, x = _recording(synapse=synapse)
-    graph = nir.read(str(export.write_nir(model, tmp_path / "core.nir", dt=0.002)))
+    graph = nir.read(str(export.write_nir(model, tmp_path / "core.nir")))
     assert {"input", "output", "soma", "filter0", "weight0"} <= set(graph.nodes)
     assert isinstance(graph.nodes["soma"], nir.LIF) and isinstance(graph.nodes["weight0"], nir.Affine)
-    assert float(graph.metadata["dt_s"]) == pytest.approx(0.002) and str(graph.metadata["reset"]) == "subtract"
+    assert float(graph.metadata["dt_s"]) == pytest.approx(0.001) and str(graph.metadata["reset"]) == "subtract"
+    assert recording.dt == pytest.approx(0.001)  # the recording and the graph take dt from the model (1 ms steps and ticks)
     beta = model.neuron.soma_parameters().membrane_decay.detach().double().numpy()
-    np.testing.assert_allclose(graph.nodes["soma"].tau, 0.002 / (1 - beta), rtol=1e-6)
+    np.testing.assert_allclose(graph.nodes["soma"].tau, 0.001 / (1 - beta), rtol=1e-6)
     if synapse == "mlp":  # open loop: the recorded drive, simulated from the graph alone, gives the model's spikes
         core = record_core(model, x, sample=0)
         np.testing.assert_array_equal(export.simulate_nir(graph, core.drive), core.spikes)

@@ -9,11 +9,13 @@ from neurosync.build import build_model
 from neurosync.recording import Recording
 
 
-def _model(neuron="spiking", synapse="plastic", ticks_per_step=2):
+def _model(neuron="spiking", synapse="plastic", substeps=2):
     cfg = tiny_config()
     cfg.model.neuron, cfg.model.synapse = neuron, synapse
     cfg.model.synchrony = "spike-multiscale" if neuron == "spiking" else "decayed-pairwise"
-    cfg.model.spiking.ticks_per_step = ticks_per_step
+    cfg.model.spiking.substeps = substeps
+    sp = cfg.model.spiking  # ticks of substeps · 2 ms
+    sp.dt_ms, sp.tau_min_ms, sp.tau_membrane_ms, sp.filter_tau_min_ms, sp.filter_tau_max_ms = 2.0, 2.0, 4.0, 3.0, 8.0
     return build_model(cfg), cfg
 
 
@@ -23,16 +25,17 @@ def _x():
 
 def test_spiking_recording_is_consistent_with_the_forward_pass():
     model, cfg = _model()
-    recording = model.record(_x(), dt=0.004, config=cfg)
+    recording = model.record(_x(), config=cfg)
+    assert recording.dt == pytest.approx(0.004)  # the model's own tick: 2 steps of 2 ms
     out = model(_x())
     assert recording.kind == "spiking" and (recording.samples, recording.ticks, recording.neurons) == (3, 4, 16)
     np.testing.assert_allclose(recording.logits, out.logits.detach().numpy(), atol=1e-6)
     np.testing.assert_allclose(recording.certainty, out.certainty.detach().numpy(), atol=1e-6)
-    # events -> raster: 2 simulation steps per tick, whose mean is the tick's activity
+    # events -> raster: 2 simulation steps per tick, whose sum is the tick's activity (spikes per tick)
     for sample in range(3):
         raster = recording.spikes(sample)
         assert raster.shape == (8, 16)
-        np.testing.assert_allclose(raster.reshape(4, 2, 16).mean(1), recording.activity[sample])
+        np.testing.assert_allclose(raster.reshape(4, 2, 16).sum(1), recording.activity[sample])
     assert recording.membrane.shape == (3, 8, 16) and recording.attention.shape == (3, 4, 2, 6)
     assert recording.synchrony_out.shape[-1] == 3 * recording.synchrony("out", 1).shape[-1]
     assert recording.plastic_norm.shape == (3, 4) and recording.plastic_norm[:, -1].max() > 0
@@ -41,8 +44,8 @@ def test_spiking_recording_is_consistent_with_the_forward_pass():
 
 
 def test_spike_times_are_in_seconds():
-    model, _ = _model(ticks_per_step=2)
-    recording = model.record(_x(), dt=0.004)
+    model, _ = _model(substeps=2)
+    recording = model.record(_x())
     assert recording.step_duration == pytest.approx(0.002)
     raster = recording.spikes(0)
     for neuron, times in enumerate(recording.spike_times(0)):
@@ -60,10 +63,10 @@ def test_rate_recording_has_activations_and_no_spikes():
 
 def test_save_and_load_round_trip_and_bad_files(tmp_path):
     model, cfg = _model()
-    recording = model.record(_x(), dt=0.01, config=cfg)
+    recording = model.record(_x(), config=cfg)
     path = recording.save(tmp_path / "thought.npz")
     loaded = Recording.load(path)
-    assert loaded.dt == 0.01 and loaded.kind == "spiking" and loaded.scales == recording.scales
+    assert loaded.dt == 0.004 and loaded.kind == "spiking" and loaded.scales == recording.scales
     for name in ("activity", "pre", "membrane", "attention", "logits", "spike_step", "plastic_norm"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(recording, name))
     assert loaded.config == recording.config
@@ -75,17 +78,22 @@ def test_save_and_load_round_trip_and_bad_files(tmp_path):
         Recording.load(tmp_path / "other.npz")
 
 
-def test_record_rejects_a_non_positive_tick_duration():
+def test_record_takes_the_tick_duration_from_a_spiking_model_and_a_declared_one_for_a_rate_model():
     model, _ = _model()
+    assert model.record(_x(), dt=0.004).dt == 0.004  # agreeing with the model is allowed
+    with pytest.raises(ValueError, match="this SpikingCTM's tick lasts 4 ms"):
+        model.record(_x(), dt=0.01)
+    rate, _ = _model("nlm", "mlp")
+    assert rate.record(_x(), dt=0.01).dt == 0.01
     with pytest.raises(ValueError, match="dt must be > 0"):
-        model.record(_x(), dt=0.0)
+        rate.record(_x(), dt=0.0)
 
 
 def test_a_thought_can_be_recorded_longer_than_trained():
-    model, cfg = _model(ticks_per_step=1)
-    recording = model.record(_x(), dt=0.001, config=cfg, ticks=50)
+    model, cfg = _model(substeps=1)
+    recording = model.record(_x(), config=cfg, ticks=50)
     assert recording.ticks == 50 and recording.spikes(0).shape == (50, 16) and model.ticks == 4
-    short = model.record(_x(), dt=0.001, config=cfg)
+    short = model.record(_x(), config=cfg)
     np.testing.assert_allclose(recording.logits[:, :4], short.logits, atol=1e-6)  # the first ticks are the same thought
     with pytest.raises(ValueError, match="positive integer"):
         model.record(_x(), ticks=0)

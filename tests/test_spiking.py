@@ -13,59 +13,60 @@ from neurosync.parts.spiking import SomaParameters, SpikingNeurons, SpikingState
 from neurosync.training import train
 
 
-def _run_soma(currents, params):
-    """currents (steps, batch, neurons) -> spikes, membranes, adaptations over time."""
+def _run_soma(currents, params, noise=None):
+    """currents (steps, batch, neurons) -> spikes, membranes, adaptations, refractory counts over time."""
     zeros = torch.zeros_like(currents[0])
-    state = SpikingState(zeros.unsqueeze(-1), zeros, zeros, zeros)
+    state = SpikingState(zeros.unsqueeze(-1), zeros, zeros, zeros, zeros, zeros)
     out = []
-    for current in currents:
-        spikes, membrane, adaptation = soma_step(current, state, params)
-        state = SpikingState(state.filters, membrane, spikes, adaptation)
-        out.append((spikes, membrane, adaptation))
+    for t, current in enumerate(currents):
+        spikes, membrane, adaptation, refractory = soma_step(current, zeros if noise is None else noise[t], state, params)
+        state = SpikingState(state.filters, membrane, spikes, adaptation, refractory, state.noise)
+        out.append((spikes, membrane, adaptation, refractory))
     return [torch.stack(x) for x in zip(*out)]
 
 
 def test_lif_hand_computed_trace():
-    # beta 0.5, theta 1, constant current 0.8:
-    # v1 = 0.8 (no spike); v2 = 0.4 + 0.8 = 1.2 > 1 spike; v3 = 0.6 + 0.8 - 1 = 0.4; v4 = 0.2 + 0.8 = 1.0 (not > 1)
-    # v5 = 0.5 + 0.8 = 1.3 spike; v6 = 0.65 + 0.8 - 1 = 0.45
+    # beta = e^(−dt/τ) = 0.5, theta 1, constant current 1.6: v ← v + 0.5 (1.6 − v) − s
+    # v1 = 0.8 (no spike); v2 = 0.8 + 0.4 = 1.2 > 1 spike; v3 = 1.2 + 0.2 − 1 = 0.4; v4 = 0.4 + 0.6 = 1.0 (not > 1)
+    # v5 = 1.0 + 0.3 = 1.3 spike; v6 = 1.3 + 0.15 − 1 = 0.45
     params = SomaParameters(torch.tensor([0.5]), torch.tensor([1.0]))
-    spikes, membrane, _ = _run_soma(torch.full((6, 1, 1), 0.8), params)
+    spikes, membrane, _, _ = _run_soma(torch.full((6, 1, 1), 1.6), params)
     assert spikes.flatten().tolist() == [0, 1, 0, 0, 1, 0]
     torch.testing.assert_close(membrane.flatten(), torch.tensor([0.8, 1.2, 0.4, 1.0, 1.3, 0.45]))
 
 
 def test_alif_hand_computed_trace():
-    # beta 0.5, theta 1, rho 0.5, kappa 1, current 1.5:
+    # beta 0.5, theta 1, rho 0.5, kappa 1, current 3.0 (v ← 0.5 v + 1.5 − ϑ_prev s):
     # t1: u=0, thr=1, v=1.5 spike
     # t2: thr_prev=1, u=0*0.5+1=1, thr=2, v=0.75+1.5-1*1=1.25 (no spike, 1.25<2)
     # t3: thr_prev=2, u=0.5, thr=1.5, v=0.625+1.5-0=2.125 spike
     # t4: thr_prev=1.5, u=0.25+1=1.25, thr=2.25, v=1.0625+1.5-1.5=1.0625 no spike
     params = SomaParameters(torch.tensor([0.5]), torch.tensor([1.0]), torch.tensor([0.5]), torch.tensor([1.0]))
-    spikes, membrane, adaptation = _run_soma(torch.full((4, 1, 1), 1.5), params)
+    spikes, membrane, adaptation, _ = _run_soma(torch.full((4, 1, 1), 3.0), params)
     assert spikes.flatten().tolist() == [1, 0, 1, 0]
     torch.testing.assert_close(membrane.flatten(), torch.tensor([1.5, 1.25, 2.125, 1.0625]))
     torch.testing.assert_close(adaptation.flatten(), torch.tensor([0.0, 1.0, 0.5, 1.25]))
 
 
 def test_lif_soma_equals_snntorch_leaky_spike_for_spike():
+    """snnTorch's Leaky, v ← βv + x − θ s, is ours with the exactly integrated input x = (1 − β) I."""
     snn = pytest.importorskip("snntorch")
     gen = torch.Generator().manual_seed(3)
     neurons, steps = 64, 200
-    beta = torch.rand(neurons, generator=gen) * 0.5 + 0.45
-    threshold = torch.rand(neurons, generator=gen) + 0.5
-    currents = torch.randn(steps, 8, neurons, generator=gen, dtype=torch.float64) * 0.7 + 0.3
-    ours, membrane, _ = _run_soma(currents, SomaParameters(beta.double(), threshold.double()))
-    leaky = snn.Leaky(beta=beta.double(), threshold=threshold.double(), reset_mechanism="subtract")
+    beta = (torch.rand(neurons, generator=gen) * 0.5 + 0.45).double()
+    threshold = (torch.rand(neurons, generator=gen) + 0.5).double()
+    currents = (torch.randn(steps, 8, neurons, generator=gen, dtype=torch.float64) * 0.7 + 0.3) / (1 - beta)
+    ours, membrane, _, _ = _run_soma(currents, SomaParameters(beta, threshold))
+    leaky = snn.Leaky(beta=beta, threshold=threshold, reset_mechanism="subtract")
     mem = leaky.init_leaky()
     theirs, their_mem = [], []
     for current in currents:
-        s, mem = leaky(current, mem)
+        s, mem = leaky((1 - beta) * current, mem)
         theirs.append(s)
         their_mem.append(mem)
     assert ours.sum() > 100  # the comparison covers real spiking
     assert torch.equal(ours, torch.stack(theirs).to(ours.dtype))
-    torch.testing.assert_close(membrane, torch.stack(their_mem), rtol=0, atol=1e-12)
+    torch.testing.assert_close(membrane, torch.stack(their_mem), rtol=0, atol=1e-12)  # the same update, rounded differently
 
 
 @pytest.mark.parametrize("kind, slope, factory", [("atan", 2.0, "atan"), ("atan", 5.0, "atan"), ("fast-sigmoid", 25.0, "fast_sigmoid")])
@@ -95,43 +96,59 @@ def test_dendritic_filters_equal_explicit_exponential_sums(steps, seed):
     for t in range(steps):
         filters = dendrite_step(filters, pre[t], decay)
     lags = torch.arange(steps - 1, -1, -1, dtype=torch.float64)
-    expected = (decay.unsqueeze(0) ** lags.view(-1, 1, 1, 1) * pre.unsqueeze(-1)).sum(0)
+    expected = ((1 - decay) * decay.unsqueeze(0) ** lags.view(-1, 1, 1, 1) * pre.unsqueeze(-1)).sum(0)
     torch.testing.assert_close(filters, expected)
 
 
-def test_parameters_stay_in_range_without_clamping():
-    neurons = SpikingNeurons(4, adaptive=True)
+def test_time_constants_stay_inside_their_bounds_without_clamping():
+    neurons = SpikingNeurons(4, adaptive=True, tau_min_ms=2.0, tau_max_ms=300.0, dt_ms=0.5)
     with torch.no_grad():
         for p in neurons.parameters():
             p.copy_(torch.linspace(-60, 60, p.numel()).view_as(p))
+    taus = torch.cat([neurons.filter_tau().flatten(), neurons.membrane_tau(), neurons.adaptation_tau()])
+    assert taus.min() >= 2.0 - 1e-5 and taus.max() <= 300.0 + 1e-3
     params = neurons.soma_parameters()
-    decays = torch.cat([neurons.filter_decay().flatten(), params.membrane_decay, params.adaptation_decay])
-    assert decays.min() >= 0 and decays.max() <= 1
     assert params.threshold.min() >= 0 and params.adaptation_strength.min() >= 0
+    raw = torch.tensor([-3.0, 0.0, 3.0], requires_grad=True)  # the gradient is never cut
+    bounded = SpikingNeurons(1).membrane_tau
+    bounded.raw = torch.nn.Parameter(raw)
+    bounded().sum().backward()
+    assert (bounded.raw.grad > 0).all()
 
 
-def test_initial_time_constants_and_gradients_reach_every_parameter():
-    neurons = SpikingNeurons(6, filters=3, filter_tau_min=1.0, filter_tau_max=16.0, membrane_decay=0.8, threshold=0.5, adaptive=True)
-    tau = -1.0 / torch.log(neurons.filter_decay()[0])
-    torch.testing.assert_close(tau, torch.tensor([1.0, 4.0, 16.0]))
+def test_decays_are_exact_exponentials_of_the_time_constants_in_ms():
+    neurons = SpikingNeurons(6, filters=3, filter_tau_min_ms=2.0, filter_tau_max_ms=32.0, tau_membrane_ms=20.0, threshold=0.5,
+                             adaptive=True, tau_adaptation_ms=200.0, dt_ms=0.5, noise_std=0.2, noise_tau_ms=4.0)
+    torch.testing.assert_close(neurons.filter_tau()[0], torch.tensor([2.0, 8.0, 32.0]))
+    torch.testing.assert_close(neurons.filter_decay()[0], torch.exp(-0.5 / torch.tensor([2.0, 8.0, 32.0])))
     params = neurons.soma_parameters()
-    torch.testing.assert_close(params.membrane_decay, torch.full((6,), 0.8))
+    torch.testing.assert_close(params.membrane_decay, torch.full((6,), math.exp(-0.5 / 20.0)))
+    torch.testing.assert_close(params.adaptation_decay, torch.full((6,), math.exp(-0.5 / 200.0)))
     torch.testing.assert_close(params.threshold, torch.full((6,), 0.5))
+    assert params.noise_decay == pytest.approx(math.exp(-0.5 / 4.0))
+    assert params.noise_scale == pytest.approx(0.2 * math.sqrt(1 - math.exp(-1.0 / 4.0)))
+    neurons.set_step(0.25)
+    assert neurons.substeps == 2 and neurons.tick_ms == 0.5
+    torch.testing.assert_close(neurons.soma_parameters().membrane_decay, torch.full((6,), math.exp(-0.25 / 20.0)))
+
+
+def test_initial_values_and_gradients_reach_every_parameter():
+    neurons = SpikingNeurons(6, filters=3, threshold=0.5, adaptive=True)
     post, state = neurons.start(3)
     total = 0
     for t in range(6):
-        post, state = neurons(torch.randn(3, 6) + 1.0, state)
+        post, state = neurons(torch.randn(3, 6) + 3.0, state)
         total = total + post.sum() + state.membrane.sum()
     total.backward()
     for name, p in neurons.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-def test_sub_steps_give_spike_fractions():
-    neurons = SpikingNeurons(5, ticks_per_step=4)
+def test_sub_steps_give_spike_counts_per_tick():
+    neurons = SpikingNeurons(5, substeps=4, tau_membrane_ms=2.0, filter_tau_min_ms=1.5, filter_tau_max_ms=2.0)
     post, state = neurons.start(2)
-    post, state = neurons(torch.full((2, 5), 3.0), state)
-    assert set((post * 4).round().unique().tolist()) <= {0.0, 1.0, 2.0, 3.0, 4.0}
+    post, state = neurons(torch.full((2, 5), 6.0), state)
+    assert set(post.unique().tolist()) <= {0.0, 1.0, 2.0, 3.0, 4.0}
     assert post.max() > 0
 
 
@@ -139,15 +156,17 @@ def test_spiking_ctm_trains_and_its_loss_falls(tmp_path):
     train(parity3_config(neuron="spiking"), tmp_path, progress=False)
     records = read_metrics(tmp_path)
     assert records[-1]["loss"] < 0.9 * records[0]["loss"]
-    assert 0 < records[-1]["firing_rate"] < 1 and 0 <= records[-1]["silent_fraction"] <= 1
+    assert 0 < records[-1]["firing_rate_hz"] < 1000 and 0 <= records[-1]["silent_fraction"] <= 1
 
 
-def test_firing_rate_penalty_is_the_mean_squared_rate_error():
+def test_firing_rate_penalty_is_the_mean_squared_rate_error_in_spikes_per_ms():
     from neurosync.losses import firing_rate_penalty
 
-    activity = torch.tensor([[0.0, 0.5, 1.0], [0.2, 0.5, 1.0]])  # per-neuron rates 0.1, 0.5, 1.0
+    rates = torch.tensor([[0.0, 500.0, 1000.0], [200.0, 500.0, 1000.0]])  # per-neuron rates 100, 500, 1000 Hz
     expected = ((0.1 - 0.2) ** 2 + (0.5 - 0.2) ** 2 + (1.0 - 0.2) ** 2) / 3
-    assert firing_rate_penalty(activity, 0.2).item() == pytest.approx(expected)
+    assert firing_rate_penalty(rates, 200.0).item() == pytest.approx(expected)
+    neurons = SpikingNeurons(3, dt_ms=0.5, substeps=4)  # ticks of 2 ms: 1 spike per tick is 500 Hz
+    torch.testing.assert_close(neurons.rate_hz(torch.tensor([1.0, 0.5])), torch.tensor([500.0, 250.0]))
 
 
 def test_rate_regulariser_pulls_firing_toward_the_target(tmp_path):
@@ -155,23 +174,32 @@ def test_rate_regulariser_pulls_firing_toward_the_target(tmp_path):
     for weight in (0.0, 20.0):
         cfg = parity3_config(neuron="spiking")
         cfg.model.spiking.threshold = 0.3  # starts far above the target
-        cfg.model.spiking.target_rate, cfg.model.spiking.rate_regularisation = 0.05, weight
+        cfg.model.spiking.target_rate_hz, cfg.model.spiking.rate_regularisation = 50.0, weight
         train(cfg, tmp_path / str(weight), progress=False)
-        rates[weight] = read_metrics(tmp_path / str(weight))[-1]["firing_rate"]
-    assert abs(rates[20.0] - 0.05) < 0.5 * abs(rates[0.0] - 0.05)
+        rates[weight] = read_metrics(tmp_path / str(weight))[-1]["firing_rate_hz"]
+    assert abs(rates[20.0] - 50.0) < 0.5 * abs(rates[0.0] - 50.0)
 
 
 @pytest.mark.parametrize(
     "spiking, message",
     [
         ({"filters": 0}, "model.spiking.filters must be >= 1"),
-        ({"membrane_decay": 1.0}, r"model.spiking.membrane_decay must be in \(0, 1\)"),
-        ({"adaptation_decay": 0.0}, r"model.spiking.adaptation_decay must be in \(0, 1\)"),
+        ({"tau_membrane_ms": 0.0}, r"model.spiking.tau_membrane_ms must lie strictly inside \(tau_min_ms, tau_max_ms\)"),
+        ({"tau_membrane_ms": -5.0}, r"model.spiking.tau_membrane_ms must lie strictly inside"),
+        ({"adaptive": True, "tau_adaptation_ms": 5000.0}, "model.spiking.tau_adaptation_ms must lie strictly inside"),
+        ({"tau_min_ms": 0.0}, r"0 < tau_min_ms < tau_max_ms"),
+        ({"dt_ms": 2.0}, r"model.spiking.dt_ms \(2.0\) must be <= tau_min_ms \(1.0\)"),
+        ({"dt_ms": 0.0}, "model.spiking.dt_ms must be > 0"),
         ({"surrogate": "relu"}, "model.spiking.surrogate = 'relu' is not one of"),
-        ({"filter_tau_min": 9.0, "filter_tau_max": 2.0}, "filter_tau_min <= filter_tau_max"),
+        ({"filter_tau_min_ms": 9.0, "filter_tau_max_ms": 2.0}, "filter_tau_min_ms <= filter_tau_max_ms"),
         ({"threshold": -1.0}, "model.spiking.threshold must be > 0"),
-        ({"ticks_per_step": 0}, "model.spiking.ticks_per_step must be >= 1"),
-        ({"target_rate": 1.5}, r"model.spiking.target_rate must be in \[0, 1\]"),
+        ({"substeps": 0}, "model.spiking.substeps must be >= 1"),
+        ({"noise_std": -0.1}, "model.spiking.noise_std must be >= 0"),
+        ({"noise_tau_ms": 0.0}, "model.spiking.noise_tau_ms must be > 0"),
+        ({"refractory_ms": -1.0}, "model.spiking.refractory_ms must be >= 0"),
+        ({"dt_ms": 0.4, "refractory_ms": 1.0}, r"refractory_ms \(1.0\) must be a multiple of dt_ms \(0.4\)"),
+        ({"target_rate_hz": 1500.0}, r"model.spiking.target_rate_hz must be <= 1 / dt = 1000 Hz"),
+        ({"target_rate_hz": -1.0}, r"model.spiking.target_rate_hz must be >= 0"),
         ({"rate_regularisation": -0.1}, "model.spiking.rate_regularisation must be >= 0"),
     ],
 )

@@ -1,4 +1,4 @@
-"""The discrete-time equations of the spiking core, stated once.
+"""The equations of the spiking core, stated once, in physical time.
 
 Both simulators are generated from these strings. The PyTorch step functions
 (:mod:`neurosync.parts.spiking`, :mod:`neurosync.parts.plastic`) compile each right-hand side
@@ -7,11 +7,24 @@ per-step parsing). The Brian2 export (:mod:`neurosync.brian`) writes the same ex
 its generated code (:func:`brian_expression`: per-filter names expanded). Because both evaluate
 the same expression with the same operation order, float64 runs agree to the bit.
 
+One update is one simulation step of ``dt`` ms. Every decay is exp(−dt/τ) of a time constant
+τ in ms, and every linear part is integrated exactly for an input held over the step, so the
+same parameters simulate the same continuous-time model at any dt::
+
+    τ_f df/dt = a − f           ->  f ← fdecay·f + (1 − fdecay)·a             fdecay = e^(−dt/τ_f)
+    τ_m dv/dt = I + n − v       ->  v ← v + open·(1 − beta)·(I + n − v)        beta   = e^(−dt/τ_m)
+    τ_n dn   = −n dt + σ√(2τ_n) dW  ->  n ← ndecay·n + σ√(1 − ndecay²)·ξ        ndecay = e^(−dt/τ_n)
+
+n is an Ornstein–Uhlenbeck current (stationary s.d. σ, correlation time τ_n) with ξ ~ N(0, 1)
+drawn per step and neuron. ``open`` is 0 while the neuron is refractory (the membrane is then
+held, as Brian2's ``(unless refractory)``), 1 otherwise.
+
 Names are per neuron (per synapse for H): f a dendritic filter with decay fdecay and weight
 fweight, a the pre-activation, I the dendritic current, v the membrane with decay beta,
 s the spike, u the adaptation with decay rho, theta/kappa the threshold and its adaptation
-strength, x a spike trace with decay lam, and for the plastic weight H the traces post and pre,
-the learning rate eta, the ABCD coefficients A–D and the bound hclip.
+strength, ref the refractory steps left (rsteps after a spike), n the noise current, x a spike
+trace with decay lam, and for the plastic weight H the traces post and pre, the learning rate
+eta, the ABCD coefficients A–D and the bound hclip.
 """
 
 from __future__ import annotations
@@ -20,23 +33,27 @@ import re
 
 import torch
 
-DENDRITE = "fdecay*f + a"  # f_k[t], for each filter k
+DENDRITE = "fdecay*f + (1 - fdecay)*a"  # f_k[t], for each filter k
 CURRENT = "sum_k(f*fweight) + fbias"  # I[t]
 ADAPTIVE_THRESHOLD = "theta + kappa*u"  # ϑ from the adaptation u (ALIF; LIF: theta)
-ADAPTATION = "rho*u + s"  # u[t] from u[t−1] and s[t−1]
-MEMBRANE = "beta*v + I - thr_prev*s"  # v[t], reset by subtraction of ϑ[t−1]
-SPIKE = "v > thr"  # s[t] (H(v − ϑ) with a surrogate gradient in PyTorch)
+ADAPTATION = "rho*u + s"  # u[t] from u[t−1] and s[t−1]: +1 per spike, decaying with τ_a
+OPEN = "int(ref < 0.5)"  # 1 when the neuron may integrate and fire at this step
+COUNTDOWN = "clip(ref - 1, 0, rsteps)"  # refractory steps left; a spike sets ref = rsteps
+NOISE = "ndecay*n + nscale*xi"  # OU current, exact update; nscale = σ·√(1 − ndecay²)
+MEMBRANE = "v + open*(1 - beta)*(I + n - v) - thr_prev*s"  # v[t], reset by subtraction of ϑ[t−1]
+SPIKE = "v > thr"  # s[t] (H(v − ϑ) with a surrogate gradient in PyTorch), only when open
 TRACE = "lam*x + (1 - lam)*s"  # spike trace for the plasticity rules
 MICONI = "(1 - eta)*H + eta*(post*pre)"
 ABCD = "clip(H + eta*(A*(post*pre) + B*pre + C*post + D), -hclip, hclip)"
 MODULATED_RATE = "sigmoid(eta0 + gain*m)"  # η[t] of the neuromodulated rule
 
-_TORCH_HELPERS = {"sum_k": lambda x: x.sum(-1), "clip": lambda x, low, high: x.clamp(low, high), "sigmoid": torch.sigmoid}
+_TORCH_HELPERS = {"sum_k": lambda x: x.sum(-1), "clip": lambda x, low, high: x.clamp(low, high), "sigmoid": torch.sigmoid,
+                  "int": lambda condition: condition.to(torch.get_default_dtype())}
 
 
 def torch_function(expression: str, *names: str):
     """`expression` as a Python function of `names` on tensors (sum_k sums the filter axis, the
-    last one; clip clamps; sigmoid is torch.sigmoid)."""
+    last one; clip clamps; sigmoid is torch.sigmoid; int turns a condition into 0/1)."""
     return eval(f"lambda {', '.join(names)}: {expression}", dict(_TORCH_HELPERS))  # noqa: S307 (module constants only)
 
 

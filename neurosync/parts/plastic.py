@@ -20,6 +20,18 @@ of the traces) or, for the certainty-gated variant, the CTM's certainty at the p
 (0 before the first). All of α, η, η₀, g, w, c and A–D are meta-parameters learned by
 backprop through the ticks.
 
+Dale's law (``excitatory`` given: a boolean per neuron): every outgoing weight of a neuron keeps
+its sign, σ_j = +1 for an excitatory presynaptic neuron j, −1 for an inhibitory one. The
+recurrent weight is then a magnitude times that sign, and so is the plastic part::
+
+    W_ij = σ_j · relu(|W|_ij + α⁺_ij H_ij)        |W| = softplus(raw) ≥ 0,  α⁺ = softplus(raw) ≥ 0
+
+(factorised: α⁺ = a⁺ ⊗ b⁺). The miconi and neuromodulated rules keep H ≥ 0 (convex combinations
+of products of non-negative traces), so the relu never acts there; under the ABCD rule, whose H
+may turn negative, it is what keeps a weight from crossing zero. Either way no Hebbian update
+can flip a sign. Inhibitory magnitudes start (f_E / f_I)× larger, so that the mean recurrent
+input of an unbiased population starts near zero (balance).
+
 Bounds: the miconi and neuromodulated updates are convex combinations, so |H| never exceeds
 max|x_i x_j| (≤ 1 for spike traces); the ABCD update has no decay and is clipped to [−h, h].
 
@@ -64,7 +76,8 @@ class PlasticSynapse(nn.Module):
 
     def __init__(self, d_input: int, d_model: int, rule: str = "miconi", implementation: str = "dense",
                  learning_rate: float = 0.1, trace_timescale: float = 2.0, alpha_init: float = 0.1,
-                 coefficients: str = "neuron", clip: float = 1.0, modulator: str = "state"):
+                 coefficients: str = "neuron", clip: float = 1.0, modulator: str = "state",
+                 excitatory: torch.Tensor | None = None):
         super().__init__()
         if implementation == "factorised" and rule == "abcd":
             raise ValueError("the ABCD rule is clipped, which has no factorised form; use implementation='dense'")
@@ -73,11 +86,22 @@ class PlasticSynapse(nn.Module):
         self.recurrent = nn.Linear(d_model, d_model, bias=False)
         self.eta_raw = nn.Parameter(torch.logit(torch.full((d_model,), learning_rate)))
         self.trace_decay = math.exp(-1.0 / trace_timescale)
+        self.dale = excitatory is not None
+        if self.dale:  # raw magnitudes: softplus(raw) ≥ 0, times the presynaptic sign
+            sign = torch.where(excitatory.bool(), 1.0, -1.0)
+            self.register_buffer("presynaptic_sign", sign)
+            fraction = excitatory.float().mean().clamp(1e-6, 1 - 1e-6)
+            balance = torch.where(excitatory.bool(), 1.0, fraction / (1 - fraction))  # inhibition f_E / f_I stronger
+            with torch.no_grad():
+                magnitude = self.recurrent.weight.abs().clamp_min(1e-4) * balance
+                self.recurrent.weight.copy_(magnitude + torch.log(-torch.expm1(-magnitude)))  # softplus⁻¹
+            alpha_init = max(alpha_init, 1e-4)
+        alpha_raw = (lambda value: value + math.log(-math.expm1(-value))) if self.dale else (lambda value: value)
         if implementation == "dense":
-            self.alpha = nn.Parameter(torch.full((d_model, d_model), alpha_init))
+            self.alpha = nn.Parameter(torch.full((d_model, d_model), alpha_raw(alpha_init)))
         else:
-            self.alpha_post = nn.Parameter(torch.full((d_model,), math.sqrt(alpha_init)))
-            self.alpha_pre = nn.Parameter(torch.full((d_model,), math.sqrt(alpha_init)))
+            self.alpha_post = nn.Parameter(torch.full((d_model,), alpha_raw(math.sqrt(alpha_init))))
+            self.alpha_pre = nn.Parameter(torch.full((d_model,), alpha_raw(math.sqrt(alpha_init))))
         if rule == "abcd":
             shape = (d_model, d_model) if coefficients == "synapse" else (d_model, 1)
             self.abcd = nn.Parameter(torch.stack([torch.ones(shape)] + [torch.zeros(shape)] * 3))
@@ -87,6 +111,20 @@ class PlasticSynapse(nn.Module):
             if modulator == "state":
                 self.modulator_readout = nn.Linear(d_model, 1)
         self.d_model = d_model
+
+    def recurrent_weight(self) -> torch.Tensor:
+        """W_rec (post, pre): signed by the presynaptic neuron under Dale's law."""
+        if self.dale:
+            return nn.functional.softplus(self.recurrent.weight) * self.presynaptic_sign
+        return self.recurrent.weight
+
+    def plastic_gain(self) -> tuple[torch.Tensor, ...]:
+        """α (dense, (post, pre)) or (a, b) (factorised): non-negative magnitudes under Dale's law."""
+        if self.implementation == "dense":
+            return (nn.functional.softplus(self.alpha) if self.dale else self.alpha,)
+        if self.dale:
+            return nn.functional.softplus(self.alpha_post), nn.functional.softplus(self.alpha_pre) * self.presynaptic_sign
+        return self.alpha_post, self.alpha_pre
 
     def learning_rate(self, trace: torch.Tensor | None = None, modulation: torch.Tensor | None = None) -> torch.Tensor:
         """η in (0, 1): (1, neurons) for the fixed rules, (batch, neurons) when neuromodulated."""
@@ -118,25 +156,35 @@ class PlasticSynapse(nn.Module):
         previous_trace, plastic = state
         trace = _trace(self.trace_decay, previous_trace, post_activation)
         eta = self.learning_rate(trace, modulation)
+        if self.implementation == "dense" and self.dale:
+            hebb = self.update(plastic, trace, previous_trace, eta)
+            (alpha,) = self.plastic_gain()
+            magnitude = nn.functional.softplus(self.recurrent.weight)
+            weight = torch.relu(magnitude + alpha * hebb) * self.presynaptic_sign  # (batch, post, pre)
+            current = self.input(attention_out) + (weight @ post_activation.unsqueeze(-1)).squeeze(-1)
+            return current, (trace, hebb)
         if self.implementation == "dense":
             hebb = self.update(plastic, trace, previous_trace, eta)
             plastic_current = ((self.alpha * hebb) @ post_activation.unsqueeze(-1)).squeeze(-1)
             new_plastic = hebb
         else:
+            alpha_post, alpha_pre = self.plastic_gain()
             # decayed, rate-weighted post traces Y[k] = η[k] Π_{k<m≤t} (1 − η[m]) ⊙ x[k−1] and pre traces x[k−2]
             weighted = torch.cat(((1 - eta).unsqueeze(1) * plastic[0], (eta * trace).unsqueeze(1)), dim=1)  # (batch, k, neurons)
             pres = torch.cat((plastic[1], previous_trace.unsqueeze(1)), dim=1)
-            overlap = (pres * (self.alpha_pre * post_activation).unsqueeze(1)).sum(-1, keepdim=True)  # (batch, k, 1): x[k−2] · (b ⊙ s)
-            plastic_current = self.alpha_post * (overlap * weighted).sum(1)
+            overlap = (pres * (alpha_pre * post_activation).unsqueeze(1)).sum(-1, keepdim=True)  # (batch, k, 1): x[k−2] · (b ⊙ s)
+            plastic_current = alpha_post * (overlap * weighted).sum(1)
             new_plastic = (weighted, pres)
-        current = self.input(attention_out) + self.recurrent(post_activation) + plastic_current
+        recurrent = nn.functional.linear(post_activation, self.recurrent_weight()) if self.dale else self.recurrent(post_activation)
+        current = self.input(attention_out) + recurrent + plastic_current
         return current, (trace, new_plastic)
 
     def fast_weight_norm(self, state) -> torch.Tensor:
         """Frobenius norm of α ⊙ H per sample (batch,), for recordings and plots."""
         _, plastic = state
+        gain = self.plastic_gain()
         if self.implementation == "dense":
-            return (self.alpha * plastic).flatten(1).norm(dim=1)
+            return (gain[0] * plastic).flatten(1).norm(dim=1)
         weighted, pres = plastic
         hebb = torch.einsum("bki,bkj->bij", weighted, pres)
-        return (torch.outer(self.alpha_post, self.alpha_pre) * hebb).flatten(1).norm(dim=1)
+        return (torch.outer(*gain) * hebb).flatten(1).norm(dim=1)

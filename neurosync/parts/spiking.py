@@ -1,27 +1,37 @@
-"""Spiking neuron-level models: a private dendritic filter bank per neuron driving a LIF or
-ALIF soma. This is the spiking analogue of the CTM's private history MLP: each neuron filters
-its own pre-activations with K exponential kernels of learned time constants and weights.
+"""Spiking neuron-level models in physical time: a private dendritic filter bank per neuron
+driving a LIF or ALIF soma with an absolute refractory period and intrinsic noise. This is the
+spiking analogue of the CTM's private history MLP: each neuron filters its own
+pre-activations with K exponential kernels of learned time constants and weights.
 
-Discrete time, one step per simulation sub-step (``ticks_per_step`` sub-steps per CTM tick,
-the pre-activation held constant over a tick). This block is the single statement of the
-dynamics; the step functions below implement it, evaluating the expressions of
-:mod:`neurosync.parts.equations` from which the Brian2 export is generated too::
+Time is physical: the simulation step is ``dt_ms`` milliseconds, a CTM tick lasts
+``substeps · dt_ms`` ms (the pre-activation held constant over a tick), and every time
+constant is a duration in ms. This block is the single statement of the dynamics; the step
+functions below evaluate the expressions of :mod:`neurosync.parts.equations` (from which the
+Brian2 export is generated too), one simulation step at a time::
 
-    dendrite   f_k[t] = α_k · f_k[t−1] + a[t]                    k = 1..K
-    current    I[t]   = Σ_k w_k · f_k[t] + b
-    adaptation u[t]   = ρ · u[t−1] + s[t−1]                      (ALIF; LIF: u ≡ 0)
-    threshold  ϑ[t]   = θ + κ · u[t]
-    soma       v[t]   = β · v[t−1] + I[t] − ϑ[t−1] · s[t−1]       (reset by subtraction)
-    spike      s[t]   = H(v[t] − ϑ[t])                            (strict: v > ϑ)
+    dendrite   f_k[t] = α_k f_k[t−1] + (1 − α_k) a[t]           α_k = e^(−dt/τ_f,k),  k = 1..K
+    current    I[t]   = Σ_k w_k f_k[t] + b
+    noise      n[t]   = ε n[t−1] + σ √(1 − ε²) ξ[t]               ε = e^(−dt/τ_n), ξ ~ N(0, 1)
+    adaptation u[t]   = ρ u[t−1] + s[t−1]                          ρ = e^(−dt/τ_a)   (ALIF; LIF: u ≡ 0)
+    threshold  ϑ[t]   = θ + κ u[t]
+    refractory open[t] = [r[t−1] = 0];  r[t] = rsteps if s[t] else max(r[t−1] − 1, 0)
+    soma       v[t]   = v[t−1] + open[t] (1 − β)(I[t] + n[t] − v[t−1]) − ϑ[t−1] s[t−1]   β = e^(−dt/τ_m)
+    spike      s[t]   = open[t] · H(v[t] − ϑ[t])                   (strict: v > ϑ)
 
-All symbols are per neuron. For LIF this is snnTorch's ``Leaky`` update (reset from the
-previous step's spike, not decayed). Unlike snnTorch the surrogate gradient also flows
-through the reset term: on parity-16 detaching it learned no faster (76.6% vs 78.6% per-bit
-at step 1,500, one seed each). Decays α_k, β, ρ lie in (0, 1) through a sigmoid, θ and
-κ are positive through a softplus, so no clamping ever cuts a gradient. Time constants in
-sub-steps: τ = −1 / ln(decay). H has a surrogate derivative (atan or fast sigmoid, as
-``snntorch.surrogate``). The post-activation of a tick is the mean spike count over its
-sub-steps: 0 or 1 when ticks_per_step = 1.
+The linear parts are integrated exactly for inputs held over a step (τ dv/dt = I + n − v), so
+a model evaluated at dt/2 or dt/4 (twice or four times the sub-steps) simulates the same
+continuous-time neuron. The membrane is dimensionless, in the units of the pre-activation
+(it relaxes to I + n), and so are the threshold and the noise s.d. σ. The refractory period t_ref lasts
+``rsteps = round(t_ref / dt) − 1`` steps after the spike's own, so no two spikes are closer
+than t_ref; while refractory the membrane is held (no leak, no input).
+
+Learned time constants stay inside [tau_min_ms, tau_max_ms] by their parametrisation,
+τ = exp(log τ_lo + (log τ_hi − log τ_lo) σ(raw)) (log-uniform between the bounds), θ and κ
+are positive through a softplus: no clamp ever cuts a gradient. H has a surrogate derivative
+(atan or fast sigmoid, as ``snntorch.surrogate``); the surrogate gradient also flows through
+the reset. The post-activation of a tick is its spike count (dt-invariant: the same number of
+spikes per tick at any dt); the noise is drawn from the model's noise generator (seeded, see
+:meth:`SpikingNeurons.seed_noise`) and observable per step, so Brian2 can replay it.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import equations
+
 
 class SpikeFunction(torch.autograd.Function):
     """Heaviside H(x) = [x > 0] forward; surrogate derivative backward:
@@ -65,24 +76,42 @@ def spike(x: torch.Tensor, kind: str = "atan", slope: float = 2.0) -> torch.Tens
     return SpikeFunction.apply(x, kind, slope)
 
 
+def decay(tau_ms: torch.Tensor | float, dt_ms: float) -> torch.Tensor | float:
+    """The exact per-step decay e^(−dt/τ) of a time constant τ (ms) at the step dt (ms)."""
+    if isinstance(tau_ms, torch.Tensor):
+        return torch.exp(-dt_ms / tau_ms)
+    return math.exp(-dt_ms / tau_ms)
+
+
+def refractory_steps(refractory_ms: float, dt_ms: float) -> int:
+    """Steps a neuron stays closed after the step of its spike: round(t_ref / dt) − 1, ≥ 0."""
+    return max(int(round(refractory_ms / dt_ms)) - 1, 0)
+
+
 @dataclass
 class SomaParameters:
-    """Per-neuron soma parameters, (neurons,) each, already in their valid ranges."""
+    """Per-neuron soma parameters at one step size, (neurons,) each, in their valid ranges."""
 
-    membrane_decay: torch.Tensor  # β in (0, 1)
+    membrane_decay: torch.Tensor  # β = e^(−dt/τ_m) in (0, 1)
     threshold: torch.Tensor  # θ > 0
-    adaptation_decay: torch.Tensor | None = None  # ρ in (0, 1); None for LIF
+    adaptation_decay: torch.Tensor | None = None  # ρ = e^(−dt/τ_a); None for LIF
     adaptation_strength: torch.Tensor | None = None  # κ > 0; None for LIF
+    refractory_steps: int = 0  # rsteps: closed steps after a spike's own
+    noise_decay: float = 0.0  # ε = e^(−dt/τ_n)
+    noise_scale: float = 0.0  # σ √(1 − ε²); 0: no noise
 
 
 @dataclass
 class SpikingState:
-    """Per-sample state, (batch, neurons) each; filters (batch, neurons, K)."""
+    """Per-sample state, (batch, neurons) each; filters (batch, neurons, K). ``refractory``
+    counts the closed steps left, ``noise`` is the OU current of the last step."""
 
     filters: torch.Tensor
     membrane: torch.Tensor
     spikes: torch.Tensor
     adaptation: torch.Tensor
+    refractory: torch.Tensor
+    noise: torch.Tensor
 
 
 # The step functions evaluate the expressions of neurosync.parts.equations (shared with Brian2).
@@ -90,11 +119,14 @@ _dendrite = equations.torch_function(equations.DENDRITE, "fdecay", "f", "a")
 _current = equations.torch_function(equations.CURRENT, "f", "fweight", "fbias")
 _adaptive_threshold = equations.torch_function(equations.ADAPTIVE_THRESHOLD, "theta", "kappa", "u")
 _adaptation = equations.torch_function(equations.ADAPTATION, "rho", "u", "s")
-_membrane = equations.torch_function(equations.MEMBRANE, "beta", "v", "I", "thr_prev", "s")
+_open = equations.torch_function(equations.OPEN, "ref")
+_countdown = equations.torch_function(equations.COUNTDOWN, "ref", "rsteps")
+_noise = equations.torch_function(equations.NOISE, "ndecay", "n", "nscale", "xi")
+_membrane = equations.torch_function(equations.MEMBRANE, "open", "beta", "v", "I", "n", "thr_prev", "s")
 
 
 def dendrite_step(filters: torch.Tensor, pre: torch.Tensor, filter_decay: torch.Tensor) -> torch.Tensor:
-    """f_k[t] = α_k f_k[t−1] + a[t]. filters (batch, neurons, K), pre (batch, neurons), decay (neurons, K)."""
+    """f_k[t] = α_k f_k[t−1] + (1 − α_k) a[t]. filters (batch, neurons, K), pre (batch, neurons), decay (neurons, K)."""
     return _dendrite(filter_decay, filters, pre.unsqueeze(-1))
 
 
@@ -103,10 +135,18 @@ def dendritic_current(filters: torch.Tensor, filter_weight: torch.Tensor, bias: 
     return _current(filters, filter_weight, bias)
 
 
-def soma_step(
-    current: torch.Tensor, state: SpikingState, params: SomaParameters, surrogate: str = "atan", slope: float = 2.0
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One soma update (module docstring); returns (spikes, membrane, adaptation)."""
+def noise_step(noise: torch.Tensor, params: SomaParameters, generator: torch.Generator | None = None) -> torch.Tensor:
+    """n[t] = ε n[t−1] + σ √(1 − ε²) ξ[t]; zeros when the model has no noise."""
+    if params.noise_scale == 0:
+        return noise
+    xi = torch.randn(noise.shape, generator=generator, device=noise.device, dtype=noise.dtype)
+    return _noise(params.noise_decay, noise, params.noise_scale, xi)
+
+
+def soma_step(current: torch.Tensor, noise: torch.Tensor, state: SpikingState, params: SomaParameters,
+              surrogate: str = "atan", slope: float = 2.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One soma update (module docstring) with this step's noise current; returns (spikes,
+    membrane, adaptation, refractory steps left)."""
     if params.adaptation_decay is None:  # LIF
         previous_threshold = threshold = params.threshold
         adaptation = state.adaptation
@@ -114,79 +154,148 @@ def soma_step(
         previous_threshold = _adaptive_threshold(params.threshold, params.adaptation_strength, state.adaptation)
         adaptation = _adaptation(params.adaptation_decay, state.adaptation, state.spikes)
         threshold = _adaptive_threshold(params.threshold, params.adaptation_strength, adaptation)
-    membrane = _membrane(params.membrane_decay, state.membrane, current, previous_threshold, state.spikes)
-    return spike(membrane - threshold, surrogate, slope), membrane, adaptation
+    if params.refractory_steps == 0:
+        is_open, refractory = 1.0, state.refractory
+    else:
+        is_open = _open(state.refractory).to(current.dtype)
+        refractory = _countdown(state.refractory, params.refractory_steps)
+    membrane = _membrane(is_open, params.membrane_decay, state.membrane, current, noise, previous_threshold, state.spikes)
+    spikes = spike(membrane - threshold, surrogate, slope) * is_open
+    if params.refractory_steps:
+        refractory = torch.where(spikes > 0, float(params.refractory_steps), refractory)
+    return spikes, membrane, adaptation, refractory
 
 
 def softplus_inverse(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
 
+class BoundedTimeConstant(nn.Module):
+    """Learned time constants (ms) inside [low, high] by parametrisation, log-uniformly:
+    τ = exp(log low + (log high − log low) · σ(raw)). ``initial`` (any shape) must lie strictly
+    inside the bounds."""
+
+    def __init__(self, initial: torch.Tensor, low: float, high: float):
+        super().__init__()
+        self.log_low, self.log_span = math.log(low), math.log(high) - math.log(low)
+        self.raw = nn.Parameter(torch.logit((torch.log(initial) - self.log_low) / self.log_span))
+
+    def forward(self) -> torch.Tensor:
+        return torch.exp(self.log_low + self.log_span * torch.sigmoid(self.raw))
+
+
 class SpikingNeurons(nn.Module):
     """Module shell around the step functions; same interface as the rate NLMs::
 
         post, state = neurons.start(batch)
-        post, state = neurons(pre_activation, state)     # post (batch, neurons) in [0, 1]
+        post, state = neurons(pre_activation, state)     # post (batch, neurons): spikes in the tick
 
-    Filter time constants start log-spaced between `filter_tau_min` and `filter_tau_max`
-    sub-steps, filter weights at 1/K; every neuron then learns its own.
+    Filter time constants start log-spaced between `filter_tau_min_ms` and `filter_tau_max_ms`,
+    filter weights at 1/K; every neuron then learns its own time constants (inside
+    [tau_min_ms, tau_max_ms]), weights, threshold and bias. ``dt_ms`` and ``substeps`` may be
+    changed after training (:meth:`set_step`) to simulate the same model at a finer step.
     """
 
     def __init__(
         self,
         neurons: int,
         filters: int = 3,
-        filter_tau_min: float = 1.0,
-        filter_tau_max: float = 8.0,
-        membrane_decay: float = 0.9,
-        threshold: float = 1.0,
+        dt_ms: float = 1.0,
+        substeps: int = 1,
+        tau_min_ms: float = 1.0,
+        tau_max_ms: float = 1000.0,
+        filter_tau_min_ms: float = 1.5,
+        filter_tau_max_ms: float = 4.0,
+        tau_membrane_ms: float = 1.5,
+        threshold: float = 0.25,
         adaptive: bool = False,
-        adaptation_decay: float = 0.95,
+        tau_adaptation_ms: float = 20.0,
         adaptation_strength: float = 0.2,
+        refractory_ms: float = 0.0,
+        noise_std: float = 0.0,
+        noise_tau_ms: float = 5.0,
         surrogate: str = "atan",
         surrogate_slope: float = 2.0,
-        ticks_per_step: int = 1,
     ):
         super().__init__()
-        taus = torch.logspace(math.log10(filter_tau_min), math.log10(filter_tau_max), filters) if filters > 1 else torch.tensor([filter_tau_min])
-        self.filter_decay_raw = nn.Parameter(torch.logit(torch.exp(-1.0 / taus)).repeat(neurons, 1))
+        if filters > 1:
+            taus = torch.logspace(math.log10(filter_tau_min_ms), math.log10(filter_tau_max_ms), filters, dtype=torch.float64)
+        else:
+            taus = torch.tensor([filter_tau_min_ms], dtype=torch.float64)
+        self.filter_tau = BoundedTimeConstant(taus.repeat(neurons, 1).float(), tau_min_ms, tau_max_ms)
         self.filter_weight = nn.Parameter(torch.full((neurons, filters), 1.0 / filters))
         self.dendrite_bias = nn.Parameter(torch.zeros(neurons))
-        self.membrane_decay_raw = nn.Parameter(torch.logit(torch.full((neurons,), membrane_decay)))
+        self.membrane_tau = BoundedTimeConstant(torch.full((neurons,), tau_membrane_ms), tau_min_ms, tau_max_ms)
         self.threshold_raw = nn.Parameter(torch.full((neurons,), softplus_inverse(threshold)))
         self.adaptive = adaptive
         if adaptive:
-            self.adaptation_decay_raw = nn.Parameter(torch.logit(torch.full((neurons,), adaptation_decay)))
+            self.adaptation_tau = BoundedTimeConstant(torch.full((neurons,), tau_adaptation_ms), tau_min_ms, tau_max_ms)
             self.adaptation_strength_raw = nn.Parameter(torch.full((neurons,), softplus_inverse(adaptation_strength)))
         self.neurons, self.n_filters = neurons, filters
         self.surrogate, self.surrogate_slope = surrogate, surrogate_slope
-        self.ticks_per_step = ticks_per_step
-        self.substep_observers: list = []  # callables(spikes, membrane) run at every sub-step (recordings)
+        self.refractory_ms, self.noise_std, self.noise_tau_ms = refractory_ms, noise_std, noise_tau_ms
+        self.dt_ms, self.substeps = dt_ms, substeps
+        self.noise_generator: torch.Generator | None = None  # None: torch's global generator
+        self.substep_observers: list = []  # callables(state) run after every simulation step (recordings)
+
+    @property
+    def tick_ms(self) -> float:
+        """The duration of one CTM tick in ms: substeps · dt."""
+        return self.substeps * self.dt_ms
+
+    def set_step(self, dt_ms: float) -> None:
+        """Simulate the same model at another step: ``dt_ms`` must divide the tick's duration."""
+        substeps = self.tick_ms / dt_ms
+        if not dt_ms > 0 or abs(substeps - round(substeps)) > 1e-9:
+            raise ValueError(f"dt_ms must divide the tick's {self.tick_ms:g} ms, got {dt_ms}")
+        if dt_ms > self.dt_ms and self.refractory_ms and abs(self.refractory_ms / dt_ms - round(self.refractory_ms / dt_ms)) > 1e-9:
+            raise ValueError(f"dt_ms must divide the refractory period of {self.refractory_ms:g} ms, got {dt_ms}")
+        self.dt_ms, self.substeps = dt_ms, int(round(substeps))
+
+    def seed_noise(self, seed: int | None) -> None:
+        """Draw the intrinsic noise from a generator seeded with ``seed`` (None: torch's global one)."""
+        if seed is None:
+            self.noise_generator = None
+        else:
+            self.noise_generator = torch.Generator(device=self.filter_weight.device).manual_seed(seed)
 
     def filter_decay(self) -> torch.Tensor:
-        return torch.sigmoid(self.filter_decay_raw)
+        """α = e^(−dt/τ_f), (neurons, K)."""
+        return decay(self.filter_tau(), self.dt_ms)
 
     def soma_parameters(self) -> SomaParameters:
-        params = SomaParameters(torch.sigmoid(self.membrane_decay_raw), F.softplus(self.threshold_raw))
+        params = SomaParameters(decay(self.membrane_tau(), self.dt_ms), F.softplus(self.threshold_raw),
+                                refractory_steps=refractory_steps(self.refractory_ms, self.dt_ms))
         if self.adaptive:
-            params.adaptation_decay = torch.sigmoid(self.adaptation_decay_raw)
+            params.adaptation_decay = decay(self.adaptation_tau(), self.dt_ms)
             params.adaptation_strength = F.softplus(self.adaptation_strength_raw)
+        if self.noise_std > 0:
+            params.noise_decay = decay(self.noise_tau_ms, self.dt_ms)
+            params.noise_scale = self.noise_std * math.sqrt(-math.expm1(-2 * self.dt_ms / self.noise_tau_ms))
         return params
+
+    def rate_hz(self, activity: torch.Tensor) -> torch.Tensor:
+        """Firing rates (Hz) from spikes per tick (any shape)."""
+        return activity * (1000.0 / self.tick_ms)
 
     def start(self, batch: int) -> tuple[torch.Tensor, SpikingState]:
         zeros = self.filter_weight.new_zeros(batch, self.neurons)
-        state = SpikingState(self.filter_weight.new_zeros(batch, self.neurons, self.n_filters), zeros, zeros, zeros)
-        return zeros, state
+        filters = self.filter_weight.new_zeros(batch, self.neurons, self.n_filters)
+        noise = zeros
+        if self.noise_std > 0:  # the OU process starts in its stationary distribution
+            noise = self.noise_std * torch.randn(zeros.shape, generator=self.noise_generator, device=zeros.device, dtype=zeros.dtype)
+        return zeros, SpikingState(filters, zeros, zeros, zeros, zeros, noise)
 
     def forward(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
         filter_decay, params = self.filter_decay(), self.soma_parameters()
-        spike_sum = 0.0
-        for _ in range(self.ticks_per_step):
+        spike_count = 0.0
+        for _ in range(self.substeps):
             filters = dendrite_step(state.filters, pre_activation, filter_decay)
             current = dendritic_current(filters, self.filter_weight, self.dendrite_bias)
-            spikes, membrane, adaptation = soma_step(current, state, params, self.surrogate, self.surrogate_slope)
-            state = SpikingState(filters, membrane, spikes, adaptation)
+            noise = noise_step(state.noise, params, self.noise_generator)
+            spikes, membrane, adaptation, refractory = soma_step(current, noise, state, params, self.surrogate, self.surrogate_slope)
+            state = SpikingState(filters, membrane, spikes, adaptation, refractory, noise)
             for observe in self.substep_observers:
-                observe(spikes, membrane)
-            spike_sum = spike_sum + spikes
-        return spike_sum / self.ticks_per_step, state
+                observe(state)
+            spike_count = spike_count + spikes
+        return spike_count, state

@@ -1,0 +1,169 @@
+"""Physical time in the spiking neurons: exact integration against the ODE, convergence under dt
+refinement, the refractory period, the Ornstein–Uhlenbeck noise against theory, dt-invariance
+of a whole neuron population, and the noise's seeded reproducibility."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurosync.parts.spiking import SpikingNeurons
+
+
+def _single_neuron(dt_ms, tau_f=5.0, tau_m=20.0, threshold=100.0, **options):
+    """One neuron, one dendritic filter of weight 1: τ_f df/dt = a − f, τ_m dv/dt = f − v."""
+    neurons = SpikingNeurons(1, filters=1, dt_ms=dt_ms, tau_min_ms=min(dt_ms, 1.0), filter_tau_min_ms=tau_f, filter_tau_max_ms=tau_f,
+                             tau_membrane_ms=tau_m, threshold=threshold, **options).double()
+    with torch.no_grad():
+        neurons.filter_weight.fill_(1.0)
+    return neurons
+
+
+def _membrane_trace(neurons, drive, duration_ms):
+    """v at the end of every step over `duration_ms` under a constant drive (one tick per step)."""
+    _, state = neurons.start(1)
+    trace = []
+    for _ in range(int(round(duration_ms / neurons.dt_ms))):
+        _, state = neurons(torch.full((1, 1), drive, dtype=torch.float64), state)
+        trace.append(state.membrane.item())
+    return np.array(trace)
+
+
+@pytest.mark.parametrize("dt", [1.0, 0.25])
+def test_a_linear_compartment_is_integrated_exactly_at_any_step(dt):
+    """Under a constant drive the filter is f(t) = a (1 − e^(−t/τ_f)) at every step, whatever dt."""
+    neurons = _single_neuron(dt, tau_f=5.0)
+    tau = neurons.filter_tau().item()  # 5 ms to float32 precision
+    _, state = neurons.start(1)
+    filters = []
+    for _ in range(30):
+        _, state = neurons(torch.full((1, 1), 2.0, dtype=torch.float64), state)
+        filters.append(state.filters.item())
+    t = np.arange(1, 31) * dt
+    np.testing.assert_allclose(filters, 2.0 * (1 - np.exp(-t / tau)), rtol=0, atol=1e-12)
+
+
+def test_the_dendrite_soma_cascade_converges_to_the_ode_solution_under_dt_refinement():
+    # τ_f df/dt = a − f, τ_m dv/dt = f − v from rest under a constant a:
+    # v(t) = a [1 − (τ_m e^(−t/τ_m) − τ_f e^(−t/τ_f)) / (τ_m − τ_f)]
+    a, tau_f, tau_m, duration = 1.5, 5.0, 20.0, 40.0
+    errors = []
+    for dt in (1.0, 0.5, 0.25, 0.125):
+        trace = _membrane_trace(_single_neuron(dt, tau_f, tau_m), a, duration)
+        t = np.arange(1, trace.size + 1) * dt
+        exact = a * (1 - (tau_m * np.exp(-t / tau_m) - tau_f * np.exp(-t / tau_f)) / (tau_m - tau_f))
+        errors.append(np.abs(trace - exact).max())
+    assert errors[-1] < 5e-3
+    ratios = np.array(errors[:-1]) / np.array(errors[1:])
+    assert np.all((ratios > 1.8) & (ratios < 2.2)), errors  # first order: halving dt halves the error
+
+
+def test_the_first_spike_time_converges_to_the_analytical_crossing():
+    # a fast filter (τ_f = 0.1 ms ≪ τ_m) makes the soma see ≈ a at once: v(t) = a (1 − e^(−t/τ_m)),
+    # crossing θ at t* = −τ_m ln(1 − θ/a)
+    a, theta, tau_m = 2.0, 1.0, 20.0
+    crossing = -tau_m * math.log(1 - theta / a)
+    for dt in (0.5, 0.1, 0.02):
+        neurons = SpikingNeurons(1, filters=1, dt_ms=dt, tau_min_ms=0.01, filter_tau_min_ms=0.1, filter_tau_max_ms=0.1,
+                                 tau_membrane_ms=tau_m, threshold=theta).double()
+        with torch.no_grad():
+            neurons.filter_weight.fill_(1.0)
+        _, state = neurons.start(1)
+        for step in range(1, int(40 / dt)):
+            _, state = neurons(torch.full((1, 1), a, dtype=torch.float64), state)
+            if state.spikes.item():
+                break
+        assert abs(step * dt - crossing) <= dt + 0.1 * 1.0, (dt, step * dt, crossing)  # within a step and the filter's lag
+
+
+@settings(max_examples=15, deadline=None)
+@given(refractory_steps=st.integers(2, 8), dt=st.sampled_from([0.25, 0.5, 1.0]), seed=st.integers(0, 10_000),
+       drive=st.floats(0.5, 20.0))
+def test_the_refractory_period_is_never_violated(refractory_steps, dt, seed, drive):
+    torch.manual_seed(seed)
+    refractory_ms = refractory_steps * dt
+    neurons = SpikingNeurons(32, filters=2, dt_ms=dt, tau_min_ms=dt, filter_tau_min_ms=1.5 * dt + 0.5, filter_tau_max_ms=4.0,
+                             tau_membrane_ms=5.0, threshold=0.5, refractory_ms=refractory_ms, noise_std=1.0, noise_tau_ms=2.0,
+                             substeps=3)
+    spikes = []
+    neurons.substep_observers.append(lambda state: spikes.append(state.spikes.clone()))
+    _, state = neurons.start(4)
+    for _ in range(40):
+        _, state = neurons(torch.rand(4, 32) * drive, state)
+    raster = torch.stack(spikes).detach().flatten(1).numpy()  # (steps, batch·neurons)
+    assert raster.sum() > 0
+    for column in raster.T:
+        times = np.flatnonzero(column)
+        if times.size > 1:
+            assert np.diff(times).min() >= refractory_steps  # ISI ≥ t_ref
+    # and the bound is reached: a strongly driven neuron fires exactly every t_ref
+    if drive > 15:
+        assert any(np.diff(np.flatnonzero(c)).min() == refractory_steps for c in raster.T if np.flatnonzero(c).size > 1)
+
+
+def test_ornstein_uhlenbeck_noise_matches_its_theory():
+    sigma, tau, dt = 0.4, 8.0, 0.5
+    neurons = SpikingNeurons(1, dt_ms=dt, tau_min_ms=0.5, noise_std=sigma, noise_tau_ms=tau).double()
+    neurons.seed_noise(1)
+    params = neurons.soma_parameters()
+    from neurosync.parts.spiking import noise_step
+
+    _, state = neurons.start(4000)
+    noise = state.noise
+    samples = []
+    for _ in range(400):
+        noise = noise_step(noise, params, neurons.noise_generator)
+        samples.append(noise)
+    x = torch.stack(samples).numpy()  # (steps, realisations), started in the stationary distribution
+    assert abs(x.mean()) < 0.01
+    assert x.std() == pytest.approx(sigma, rel=0.02)
+    for lag_ms in (2.0, 8.0, 16.0):
+        lag = int(lag_ms / dt)
+        autocorrelation = (x[:-lag] * x[lag:]).mean() / x.var()
+        assert autocorrelation == pytest.approx(math.exp(-lag_ms / tau), abs=0.02)
+
+
+def test_the_noise_is_seeded_and_reproducible():
+    def counts(seed):
+        neurons = SpikingNeurons(20, noise_std=0.5, threshold=0.3)
+        neurons.seed_noise(seed)
+        _, state = neurons.start(3)
+        total = 0
+        for _ in range(50):
+            post, state = neurons(torch.zeros(3, 20), state)
+            total = total + post
+        return total
+
+    assert torch.equal(counts(7), counts(7))
+    assert not torch.equal(counts(7), counts(8))
+    assert counts(7).sum() > 0  # the noise alone makes the neurons fire
+
+
+def test_a_population_keeps_its_rates_at_half_and_a_quarter_of_the_step():
+    """The same parameters simulate the same continuous-time model: ticks of 2 ms, evaluated at
+    dt = 1, 0.5 and 0.25 ms, give the same spikes per tick to within a few percent."""
+    torch.manual_seed(0)
+    neurons = SpikingNeurons(200, filters=3, dt_ms=1.0, substeps=2, filter_tau_min_ms=2.0, filter_tau_max_ms=16.0,
+                             tau_membrane_ms=15.0, threshold=1.0, refractory_ms=2.0, adaptive=True, tau_adaptation_ms=100.0,
+                             adaptation_strength=0.05).double()
+    drive = torch.rand(150, 4, 200, dtype=torch.float64) * 3.0  # per tick
+    rates = {}
+    for dt in (1.0, 0.5, 0.25):
+        neurons.set_step(dt)
+        _, state = neurons.start(4)
+        total = 0
+        for tick in drive:
+            post, state = neurons(tick, state)
+            total = total + post
+        rates[dt] = total.mean().item() / (150 * 2e-3)  # Hz
+    assert rates[1.0] > 20
+    assert abs(rates[0.5] - rates[1.0]) / rates[1.0] < 0.15 and abs(rates[0.25] - rates[0.5]) / rates[0.5] < 0.08, rates
+
+
+def test_set_step_refuses_a_step_that_does_not_divide_the_tick():
+    neurons = SpikingNeurons(2, dt_ms=1.0, substeps=2)
+    with pytest.raises(ValueError, match="must divide the tick's 2 ms"):
+        neurons.set_step(0.3)
