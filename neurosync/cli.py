@@ -91,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
 def _recording_options(parser) -> None:
     parser.add_argument("--samples", type=int, default=16, help="evaluation inputs to record (default 16)")
     parser.add_argument("--ticks", type=int, help="thought length in ticks (default: the trained number)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="thoughts per input, each with its own intrinsic noise (a Fano factor needs >= 2; default 1)")
     parser.add_argument("--dt", type=float, help="RateCTM only: declared seconds per tick (default 0.001); a SpikingCTM's "
                                                  "tick lasts its own substeps x dt_ms")
 
@@ -110,7 +112,9 @@ def _source(args):
         raise ValueError(f"--samples must be >= 1, got {args.samples}")
     model, ckpt = load_model(path)
     x, _ = get_task(ckpt.config.task).eval_set(ckpt.config.task, args.samples, ckpt.config.train.seed)
-    recording = model.record(x[: args.samples], dt=args.dt, config=ckpt.config, ticks=args.ticks)
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+    recording = model.record(x[: args.samples], dt=args.dt, config=ckpt.config, ticks=args.ticks, repeats=args.repeats)
     return recording, model, ckpt.path
 
 

@@ -84,7 +84,9 @@ class SpikingConfig:
     neuron inside [tau_min_ms, tau_max_ms]. The membrane, the threshold and noise_std are in
     the pre-activation's units (v relaxes to the dendritic current plus noise). rate_regularisation > 0 adds rate_regularisation · mean_i ((r_i −
     target_rate_hz) · 1 ms)² to the loss, r_i neuron i's rate in Hz over the batch and ticks
-    (homeostasis: no silent, no saturated neurons). dale = true splits the neurons into an
+    (homeostasis: no silent, no saturated neurons; under dale the inhibitory neurons' target is
+    target_rate_inhibitory_hz); band_regularisation > 0 adds a per-neuron band penalty that is
+    zero while every rate lies in rate_band_hz = [low, high] (Zenke & Vogels 2021). dale = true splits the neurons into an
     excitatory population (the first excitatory_fraction of them) and an inhibitory one, and
     keeps the sign of every outgoing recurrent weight, plastic part included (needs
     model.synapse = "plastic", the linear recurrent synapse)."""
@@ -107,13 +109,21 @@ class SpikingConfig:
     surrogate: str = "atan"
     surrogate_slope: float = 2.0
     target_rate_hz: float = 100.0
+    target_rate_inhibitory_hz: float = 20.0
     rate_regularisation: float = 0.0
+    rate_band_hz: list[float] = field(default_factory=list)
+    band_regularisation: float = 0.0
     dale: bool = False
     excitatory_fraction: float = 0.8
 
+    def homeostatic(self) -> bool:
+        """Whether the loss has a rate term (neurosync.losses.rate_homeostasis)."""
+        return self.rate_regularisation > 0 or self.band_regularisation > 0
+
     def neuron_options(self) -> dict[str, Any]:
         """The keyword arguments of neurosync.parts.spiking.SpikingNeurons (all but the training and network fields)."""
-        network = ("target_rate_hz", "rate_regularisation", "dale", "excitatory_fraction")
+        network = ("target_rate_hz", "target_rate_inhibitory_hz", "rate_regularisation", "rate_band_hz", "band_regularisation",
+                   "dale", "excitatory_fraction")
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in network}
 
     def excitatory_count(self, neurons: int) -> int:
@@ -338,6 +348,12 @@ def validate(cfg: Config) -> Config:
     _check(sp.target_rate_hz <= 1000.0 / sp.dt_ms,
            f"model.spiking.target_rate_hz must be <= 1 / dt = {1000.0 / sp.dt_ms:g} Hz, got {sp.target_rate_hz}")
     _check(sp.rate_regularisation >= 0, f"model.spiking.rate_regularisation must be >= 0 (0 disables it), got {sp.rate_regularisation}")
+    _check(sp.target_rate_inhibitory_hz >= 0, f"model.spiking.target_rate_inhibitory_hz must be >= 0 (Hz), got {sp.target_rate_inhibitory_hz}")
+    _check(sp.band_regularisation >= 0, f"model.spiking.band_regularisation must be >= 0 (0 disables it), got {sp.band_regularisation}")
+    band = sp.rate_band_hz
+    _check(band == [] or (len(band) == 2 and 0 <= band[0] < band[1]),
+           f"model.spiking.rate_band_hz must be [] or [low, high] with 0 <= low < high (Hz), got {band}")
+    _check(sp.band_regularisation == 0 or band != [], "model.spiking.band_regularisation > 0 needs model.spiking.rate_band_hz = [low, high]")
     _check(0 < sp.excitatory_fraction < 1, f"model.spiking.excitatory_fraction must be in (0, 1) (exclusive), got {sp.excitatory_fraction}")
     if sp.dale:
         _check(m.neuron == "spiking" and m.synapse == "plastic",

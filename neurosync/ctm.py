@@ -182,13 +182,16 @@ class CTM(nn.Module):
         return output, ThoughtState(post, memory, sync, synapse_state, certainty)
 
     @torch.no_grad()
-    def record(self, x: torch.Tensor, dt: float | None = None, config=None, ticks: int | None = None):
+    def record(self, x: torch.Tensor, dt: float | None = None, config=None, ticks: int | None = None, repeats: int = 1,
+               noise_seed: int | None = 0):
         """Run one thought per input and return a :class:`neurosync.recording.Recording` of it
         (every tick's spikes or activations, pre-activations, membranes, synchrony, attention,
         logits, certainty, plastic-weight norms). A SpikingCTM's tick lasts its own
         substeps · dt_ms; ``dt`` (seconds per tick) is only declared for a RateCTM (default
         1 ms), whose ticks have no duration. ``ticks`` lets the thought run longer (or shorter) than the trained number, e.g.
-        for spectra with a finer frequency resolution 1 / (ticks · dt). No autograd graph is kept."""
+        for spectra with a finer frequency resolution 1 / (ticks · dt). ``repeats`` thinks about
+        each input that many times with different intrinsic noise (seeded by ``noise_seed``), so
+        that trial-to-trial variability (a Fano factor) is defined. No autograd graph is kept."""
         from .recording import record_thought
 
-        return record_thought(self, x, dt, config, ticks)
+        return record_thought(self, x, dt, config, ticks, repeats, noise_seed)

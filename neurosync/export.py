@@ -68,16 +68,23 @@ def to_nwb(recording, description: str = "One thought per sample of a Continuous
         source_script="neurosync.export.to_nwb", source_script_file_name="neurosync/export.py",
     )
     duration = recording.ticks * recording.dt
-    nwb.add_trial_column("sample", "index of the input in the recorded batch")
+    nwb.add_trial_column("sample", "index of the thought in the recording")
+    nwb.add_trial_column("input_index", "index of the input the thought saw (repeats of an input share it)")
+    nwb.add_trial_column("repeat", "repeat of that input: its realisation of the intrinsic noise")
     nwb.add_trial_column("certain_tick", "tick of highest certainty")
+    inputs = recording.sample_input if recording.sample_input is not None else np.arange(recording.samples)
+    repeats = recording.sample_repeat if recording.sample_repeat is not None else np.zeros(recording.samples, dtype=int)
     for b in range(recording.samples):
-        nwb.add_trial(start_time=b * duration, stop_time=(b + 1) * duration, sample=b,
-                      certain_tick=int(np.argmax(recording.certainty[b])))
+        nwb.add_trial(start_time=b * duration, stop_time=(b + 1) * duration, sample=b, input_index=int(inputs[b]),
+                      repeat=int(repeats[b]), certain_tick=int(np.argmax(recording.certainty[b])))
     if recording.kind == "spiking":
         units = Units(name="units", description="CTM neurons (one unit per neuron)", resolution=recording.step_duration)
         units.add_column("neuron", "index of the neuron in the CTM")
+        units.add_column("cell_type", "excitatory or inhibitory under Dale's law, else unclassified")
+        cell_types = recording.cell_types()
         for n, times in enumerate(_unit_spikes(recording)):
-            units.add_unit(spike_times=times, neuron=n, obs_intervals=[[0.0, recording.samples * duration]])
+            units.add_unit(spike_times=times, neuron=n, cell_type=str(cell_types[n]),
+                           obs_intervals=[[0.0, recording.samples * duration]])
         nwb.units = units
     module = nwb.create_processing_module("ctm", f"internal signals of the CTM, per tick (rate {1 / recording.dt:g} Hz) "
                                                  "or per simulation step")

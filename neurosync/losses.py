@@ -19,7 +19,32 @@ def certainty_loss(per_tick: torch.Tensor, certainty: torch.Tensor) -> tuple[tor
     return loss, certain_tick
 
 
-def firing_rate_penalty(rate_hz: torch.Tensor, target_hz: float) -> torch.Tensor:
-    """Homeostatic regulariser: mean_i ((r_i − target) · 1 ms)², r_i = neuron i's firing rate
-    in Hz averaged over the batch. rate_hz (batch, neurons) (``neurons.rate_hz(out.activity)``)."""
+def firing_rate_penalty(rate_hz: torch.Tensor, target_hz: float | torch.Tensor) -> torch.Tensor:
+    """Homeostatic regulariser: mean_i ((r_i − target_i) · 1 ms)², r_i = neuron i's firing rate
+    in Hz averaged over the batch. rate_hz (batch, neurons) (``neurons.rate_hz(out.activity)``);
+    target_hz a number or one per neuron (neurons,)."""
     return ((rate_hz.mean(0) - target_hz) * 1e-3).square().mean()
+
+
+def rate_band_penalty(rate_hz: torch.Tensor, low_hz: float, high_hz: float) -> torch.Tensor:
+    """Per-neuron rate band (Zenke & Vogels 2021): mean_i (relu(low − r_i)² + relu(r_i − high)²)
+    in (spikes per ms)², r_i averaged over the batch: zero while every neuron stays in the band."""
+    rate = rate_hz.mean(0) * 1e-3
+    return (torch.relu(low_hz * 1e-3 - rate).square() + torch.relu(rate - high_hz * 1e-3).square()).mean()
+
+
+def rate_homeostasis(rate_hz: torch.Tensor, spiking) -> torch.Tensor:
+    """The rate terms a SpikingConfig asks for: rate_regularisation · firing_rate_penalty toward
+    target_rate_hz (under dale: the excitatory neurons; the inhibitory ones toward
+    target_rate_inhibitory_hz) plus band_regularisation · rate_band_penalty over rate_band_hz."""
+    neurons = rate_hz.shape[-1]
+    target: float | torch.Tensor = spiking.target_rate_hz
+    if spiking.dale:
+        excitatory = torch.arange(neurons, device=rate_hz.device) < spiking.excitatory_count(neurons)
+        target = torch.where(excitatory, spiking.target_rate_hz, spiking.target_rate_inhibitory_hz).to(rate_hz.dtype)
+    total = rate_hz.new_zeros(())
+    if spiking.rate_regularisation > 0:
+        total = total + spiking.rate_regularisation * firing_rate_penalty(rate_hz, target)
+    if spiking.band_regularisation > 0:
+        total = total + spiking.band_regularisation * rate_band_penalty(rate_hz, *spiking.rate_band_hz)
+    return total

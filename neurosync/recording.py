@@ -46,6 +46,8 @@ class Recording:
     spike_neuron: np.ndarray | None = None
     membrane: np.ndarray | None = None  # (B, S, N) (spiking)
     plastic_norm: np.ndarray | None = None  # (B, T) ‖α ⊙ H‖ (plastic synapses)
+    sample_input: np.ndarray | None = None  # (B,) which input each thought saw (repeats share it)
+    sample_repeat: np.ndarray | None = None  # (B,) the repeat (noise realisation) of that input
     config: dict[str, Any] | None = None
 
     @property
@@ -68,6 +70,20 @@ class Recording:
     def step_duration(self) -> float:
         """Seconds per simulation step."""
         return self.dt / self.substeps
+
+    @property
+    def repeats(self) -> int:
+        """Thoughts per input (trials with different intrinsic noise)."""
+        return 1 if self.sample_repeat is None else int(self.sample_repeat.max()) + 1
+
+    def cell_types(self) -> np.ndarray:
+        """(N,) "excitatory" / "inhibitory" under Dale's law, else "unclassified" (from the config)."""
+        spiking = ((self.config or {}).get("model") or {}).get("spiking") or {}
+        types = np.full(self.neurons, "unclassified", dtype=object)
+        if spiking.get("dale"):
+            excitatory = int(round(spiking.get("excitatory_fraction", 0.8) * self.neurons))
+            types[:excitatory], types[excitatory:] = "excitatory", "inhibitory"
+        return types
 
     def spikes(self, sample: int = 0) -> np.ndarray:
         """Dense 0/1 raster (S, N) of one sample (spiking recordings only)."""
@@ -137,12 +153,20 @@ def tick_duration_s(model, dt: float | None = None) -> float:
     return float(dt)
 
 
-def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None, ticks: int | None = None) -> Recording:
-    """Implementation of ``CTM.record`` (see the module docstring)."""
+def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None, ticks: int | None = None,
+                   repeats: int = 1, noise_seed: int | None = 0) -> Recording:
+    """Implementation of ``CTM.record`` (see the module docstring). With ``repeats`` > 1 every
+    input is thought about that many times (input-major: thought b saw input b // repeats),
+    each with its own realisation of the intrinsic noise; ``noise_seed`` seeds them (None:
+    torch's global generator)."""
     from .parts.plastic import PlasticSynapse
     from .parts.spiking import SpikingNeurons
 
     dt = tick_duration_s(model, dt)
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    inputs = x.shape[0]
+    x = x.repeat_interleave(repeats, dim=0)
     if ticks is not None and (not isinstance(ticks, int) or ticks < 1):
         raise ValueError(f"ticks must be a positive integer, got {ticks!r}")
     spiking = isinstance(model.neuron, SpikingNeurons)
@@ -166,12 +190,15 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
     model.ticks = ticks or trained_ticks
     if spiking:
         model.neuron.substep_observers.append(observe_step)
+        saved_generator = model.neuron.noise_generator
+        model.neuron.seed_noise(noise_seed)
     try:
         with torch.no_grad():
             model(x, observe=observe)
     finally:
         if spiking:
             model.neuron.substep_observers.remove(observe_step)
+            model.neuron.noise_generator = saved_generator
         model.train(was_training)
         model.ticks = trained_ticks
 
@@ -183,6 +210,8 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
         activity=stacked("post"), pre=stacked("pre"), logits=stacked("logits"), certainty=stacked("certainty"),
         synchrony_action=stacked("action"), synchrony_out=stacked("out"), attention=stacked("attention"),
         scales=model.synchrony.scales, plastic_norm=stacked("plastic") if plastic else None,
+        sample_input=np.repeat(np.arange(inputs), repeats).astype(np.int32),
+        sample_repeat=np.tile(np.arange(repeats), inputs).astype(np.int32),
         config=_as_dict(config if config is not None else getattr(model, "config", None)),
     )
     if spiking:

@@ -40,6 +40,10 @@ def _readout_groups(model, neurons: int):
         return np.arange(neurons // 2), np.arange(neurons // 2, neurons), ("first half", "second half")
 
 
+def _number(value, digits: int = 2) -> str:
+    return "undefined" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
 def _finite(value):
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
@@ -61,18 +65,21 @@ def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict
     figures: dict[str, Path] = {}
     if recording.kind == "spiking":
         rates = analysis.firing_rates(recording)
-        cv = analysis.isi_cv(recording.spike_times(0))
-        counts = np.stack([recording.spikes(b).sum(0) for b in range(recording.samples)])
-        fano = analysis.fano_factor(counts)
+        card = analysis.physiology(recording)
+        rows = {row["statistic"]: row for row in card["rows"]}
         summary["rates_hz"] = {"mean": float(rates.mean()), "median": float(np.median(rates)),
                                "silent_fraction": float((rates == 0).mean()), "max": float(rates.max())}
-        summary["isi_cv_median"] = float(np.nanmedian(cv)) if np.isfinite(cv).any() else float("nan")
-        summary["fano_median"] = float(np.nanmedian(fano)) if np.isfinite(fano).any() else float("nan")
+        # over every recorded thought (trains with >= 5 spikes); the Fano factor across repeats of an input only
+        summary["isi_cv_median"] = rows["median_cv_isi"]["value"]
+        summary["fano"] = {"value": rows["fano_factor"]["value"], "note": rows["fano_factor"]["note"]}
+        summary["physiology"] = {k: card[k] for k in ("rows", "in_range", "defined", "thoughts", "repeats", "thought_s")}
+        (out / f"{prefix}physiology.md").write_text("# Physiology card\n\n" + analysis.card_text(card))
         figures["raster"] = save_figure(analysis.raster_figure(recording, sort="rate", bin_steps=max(1, recording.steps // 100)),
                                         out / f"{prefix}raster")
         isi_counts, isi_edges = analysis.isi_histogram(recording.spike_times(0), bins=50)
         figures["isi"] = save_figure(_histogram_figure(isi_counts, isi_edges * 1e3, "inter-spike interval (ms)",
-                                                       f"ISI histogram, all neurons, thought 0; median CV {summary['isi_cv_median']:.2f}"),
+                                                       f"ISI histogram, all neurons, thought 0; median CV (all thoughts) "
+                                                       f"{_number(summary['isi_cv_median'])}"),
                                      out / f"{prefix}isi")
     # one Hann-windowed segment per thought (the default), averaged over thoughts: resolution 1 / duration
     spectrum = analysis.population_spectrum(recording, sample=None)
@@ -175,6 +182,15 @@ def table(header: list[str], rows: list[list]) -> str:
     return f"<table><tr>{head}</tr>{cells}</table>"
 
 
+def physiology_table(card: dict) -> str:
+    """The physiology card's rows as an HTML table, with how many statistics lie in range."""
+    rows = [[r["statistic"], "undefined" if r["value"] is None else f"{r['value']:.3g} {r['unit']}".strip(), r["range"],
+             {True: "yes", False: "no", None: "–"}[r["in_range"]], r["note"], r["source"]] for r in card["rows"]]
+    return (f"<p>{card['thoughts']} thoughts ({card['repeats']} per input) of {card['thought_s']:g} s: "
+            f"{card['in_range']} of {card['defined']} defined statistics in the cortical range.</p>"
+            + table(["statistic", "value", "cortical range", "in range", "note", "source"], rows))
+
+
 def figures_html(out: Path, names) -> str:
     return "".join(_image(out / name) for name in names if (out / name).exists())
 
@@ -183,9 +199,11 @@ def analysis_page(summary: dict, out: Path, title: str) -> Path:
     """Write ``analysis.json`` and a self-contained ``analysis.html`` for one analysed recording."""
     clean = {k: v for k, v in summary.items() if not k.startswith("_")}
     (out / "analysis.json").write_text(json.dumps(_finite(clean), indent=2))
-    rows = [[k, json.dumps(_finite(v))] for k, v in clean.items() if k != "figures"]
-    page = html_page(title, [("Summary", table(["measure", "value"], rows)),
-                             ("Figures", figures_html(out, summary["figures"].values()))])
+    rows = [[k, json.dumps(_finite(v))] for k, v in clean.items() if k not in ("figures", "physiology")]
+    sections = [("Summary", table(["measure", "value"], rows))]
+    if "physiology" in clean:
+        sections.insert(0, ("Physiology card", physiology_table(clean["physiology"])))
+    page = html_page(title, sections + [("Figures", figures_html(out, summary["figures"].values()))])
     path = out / "analysis.html"
     path.write_text(page)
     return path

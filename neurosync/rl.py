@@ -369,7 +369,7 @@ def train_rl(cfg: RLConfig, run_dir: Path, progress: bool = True) -> dict[str, A
     """PPO on ``cfg.env`` (see the module docstring); writes metrics.jsonl, checkpoints and
     results.json to ``run_dir`` and returns the results."""
     from . import checkpoint
-    from .losses import firing_rate_penalty
+    from .losses import rate_homeostasis
     from .training import _progress, pick_device
 
     ckpt_dir = run_dir / "checkpoints"
@@ -384,7 +384,7 @@ def train_rl(cfg: RLConfig, run_dir: Path, progress: bool = True) -> dict[str, A
     optimizer = torch.optim.Adam([q for q in agent.parameters() if q.requires_grad], lr=p.lr, eps=1e-5)
     sampler = torch.Generator().manual_seed(cfg.seed)
     scale = ReturnScale(p.envs, p.gamma) if p.normalise_rewards else None
-    spiking = cfg.agent == "ctm" and cfg.model.neuron == "spiking" and cfg.model.spiking.rate_regularisation > 0
+    spiking = cfg.agent == "ctm" and cfg.model.neuron == "spiking" and cfg.model.spiking.homeostatic()
     batch = p.envs * p.rollout_steps
     iterations = max(1, math.ceil(cfg.total_steps / batch))
     log = run_dir / "metrics.jsonl"
@@ -441,8 +441,8 @@ def train_rl(cfg: RLConfig, run_dir: Path, progress: bool = True) -> dict[str, A
                 value_loss = 0.5 * (torch.stack(values) - returns[:, rows]).square().mean()
                 loss = policy_loss - p.entropy * dist.entropy().mean() + p.value * value_loss
                 if spiking and activity:
-                    loss = loss + cfg.model.spiking.rate_regularisation * firing_rate_penalty(
-                        agent.core.ctm.neuron.rate_hz(torch.stack(activity).mean(0)), cfg.model.spiking.target_rate_hz)
+                    loss = loss + rate_homeostasis(agent.core.ctm.neuron.rate_hz(torch.stack(activity).mean(0)),
+                                                   cfg.model.spiking)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)

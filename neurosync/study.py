@@ -317,7 +317,9 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
          report.table(["model", "resolution (Hz)", "peak (Hz)", "band powers", "1/f exponent", "mean |synchrony| per timescale"],
                       analysis_rows)
          + (f"<p>SpikingCTM: mean rate {spiking['rates_hz']['mean']:.1f} Hz, silent {100 * spiking['rates_hz']['silent_fraction']:.1f}%, "
-            f"median CV(ISI) {spiking['isi_cv_median']:.2f}, median Fano {spiking['fano_median']:.2f}.</p>" if "rates_hz" in spiking else "")
+            f"median CV(ISI) over all thoughts {report._number(spiking['isi_cv_median'])}, Fano factor "
+            f"{report._number(spiking['fano']['value'])} ({spiking['fano']['note']}).</p>" if "rates_hz" in spiking else "")
+         + (report.physiology_table(spiking["physiology"]) if "physiology" in spiking else "")
          + report.figures_html(out / "analysis", [f"{k}_{f}.png" for k in ("spiking", "rate")
                                                   for f in ("raster", "isi", "spectrum", "spectrogram", "synchrony", "coherence")])),
         ("Exports", "<ul>" + "".join(f"<li><code>exports/{n}</code></li>" for n in summary["exports"]) + "</ul>"

@@ -27,7 +27,7 @@ from torch import nn
 from . import checkpoint
 from .build import build_model
 from .config import Config, ConfigError
-from .losses import firing_rate_penalty
+from .losses import rate_homeostasis
 from .tasks import batch_metrics, get_task, task_loss
 
 log = logging.getLogger(__name__)
@@ -178,9 +178,8 @@ def train(
             out = ddp_model(x)
         loss, _ = task_loss(task, out, y, cfg.task)
         total = loss
-        if cfg.model.neuron == "spiking" and cfg.model.spiking.rate_regularisation > 0:
-            total = total + cfg.model.spiking.rate_regularisation * firing_rate_penalty(
-                model.neuron.rate_hz(out.activity.float()), cfg.model.spiking.target_rate_hz)
+        if cfg.model.neuron == "spiking" and cfg.model.spiking.homeostatic():
+            total = total + rate_homeostasis(model.neuron.rate_hz(out.activity.float()), cfg.model.spiking)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         if tc.grad_clip > 0:

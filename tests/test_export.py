@@ -95,3 +95,22 @@ def test_spectra_csv(tmp_path):
     np.testing.assert_allclose(rows[:, 1], spectrum["power"], rtol=1e-12)
     bands = (tmp_path / "spectrum_bands.csv").read_text().splitlines()
     assert bands[1] == "band,low_hz,high_hz,power" and bands[2].startswith("delta,1.0,4.0,")
+
+
+def test_nwb_units_carry_cell_types_and_trials_the_input_and_repeat(tmp_path):
+    import pynwb
+
+    cfg = tiny_config()
+    cfg.model.neuron, cfg.model.synapse, cfg.model.synchrony = "spiking", "plastic", "spike-multiscale"
+    cfg.model.spiking.dale, cfg.model.spiking.excitatory_fraction, cfg.model.spiking.noise_std = True, 0.75, 0.2
+    model = build_model(cfg)
+    x = torch.randint(0, 2, (3, 6), generator=torch.Generator().manual_seed(0)).float() * 2 - 1
+    recording = model.record(x, config=cfg, repeats=2)
+    assert recording.samples == 6 and recording.repeats == 2
+    path = export.write_nwb(recording, tmp_path / "dale.nwb")
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        types = list(nwb.units["cell_type"][:])
+        assert types == ["excitatory"] * 12 + ["inhibitory"] * 4
+        trials = nwb.trials.to_dataframe()
+        assert trials["input_index"].tolist() == [0, 0, 1, 1, 2, 2] and trials["repeat"].tolist() == [0, 1, 0, 1, 0, 1]

@@ -109,13 +109,14 @@ def test_ornstein_uhlenbeck_noise_matches_its_theory():
     neurons = SpikingNeurons(1, dt_ms=dt, tau_min_ms=0.5, noise_std=sigma, noise_tau_ms=tau).double()
     neurons.seed_noise(1)
     params = neurons.soma_parameters()
-    from neurosync.parts.spiking import noise_step
+    from neurosync.parts.spiking import noise_innovations, noise_step
 
     _, state = neurons.start(4000)
     noise = state.noise
+    xi = noise_innovations((400, 4000, 1), params, noise, neurons.noise_generator)
     samples = []
-    for _ in range(400):
-        noise = noise_step(noise, params, neurons.noise_generator)
+    for m in range(400):
+        noise = noise_step(noise, params, xi[m])
         samples.append(noise)
     x = torch.stack(samples).numpy()  # (steps, realisations), started in the stationary distribution
     assert abs(x.mean()) < 0.01

@@ -395,3 +395,30 @@ def test_spiking_ctm_refuses_rate_neurons():
 
     with pytest.raises(ValueError, match="SpikingCTM needs model.neuron = 'spiking'"):
         SpikingCTM(tiny_config().model, torch.nn.Identity(), 4, (6, 2))
+
+
+def test_rate_band_and_population_targets_by_hand():
+    from neurosync.config import SpikingConfig
+    from neurosync.losses import rate_band_penalty, rate_homeostasis
+
+    rates = torch.tensor([[0.5, 10.0, 50.0, 40.0]])  # Hz, one sample
+    # band [1, 20] Hz: 0.5 Hz is 0.5 below, 50 Hz 30 above, 40 Hz 20 above; in spikes per ms
+    expected = ((0.5e-3) ** 2 + 0 + (30e-3) ** 2 + (20e-3) ** 2) / 4
+    assert rate_band_penalty(rates, 1.0, 20.0).item() == pytest.approx(expected)
+    assert rate_band_penalty(torch.tensor([[5.0, 19.0]]), 1.0, 20.0).item() == 0.0
+    sp = SpikingConfig(dale=True, excitatory_fraction=0.5, target_rate_hz=10.0, target_rate_inhibitory_hz=40.0,
+                       rate_regularisation=2.0, rate_band_hz=[1.0, 20.0], band_regularisation=3.0)
+    # neurons 0, 1 excitatory (target 10 Hz), 2, 3 inhibitory (target 40 Hz)
+    target_term = ((9.5e-3) ** 2 + 0 + (10e-3) ** 2 + 0) / 4
+    assert rate_homeostasis(rates, sp).item() == pytest.approx(2.0 * target_term + 3.0 * expected)
+
+
+@pytest.mark.parametrize("spiking, message", [
+    ({"rate_band_hz": [20.0, 5.0]}, r"rate_band_hz must be \[\] or \[low, high\]"),
+    ({"rate_band_hz": [1.0, 2.0, 3.0]}, r"rate_band_hz must be \[\] or \[low, high\]"),
+    ({"band_regularisation": 1.0}, r"band_regularisation > 0 needs model.spiking.rate_band_hz"),
+    ({"target_rate_inhibitory_hz": -2.0}, "target_rate_inhibitory_hz must be >= 0"),
+])
+def test_invalid_rate_targets_are_rejected(spiking, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict({"model": {"neuron": "spiking", "spiking": spiking}})

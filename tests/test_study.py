@@ -106,9 +106,13 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
 def test_analyze_and_export_commands(quick_study, tmp_path, capsys):
     out, _ = quick_study
     run = out / "runs" / "spiking-seed0"
-    assert main(["analyze", str(run), "--ticks", "64", "--samples", "3", "--out", str(tmp_path / "a")]) == 0
+    assert main(["analyze", str(run), "--ticks", "64", "--samples", "3", "--repeats", "2", "--out", str(tmp_path / "a")]) == 0
     summary = json.loads((tmp_path / "a" / "analysis.json").read_text())
-    assert summary["ticks"] == 64 and summary["samples"] == 3 and (tmp_path / "a" / "analysis.html").exists()
+    assert summary["ticks"] == 64 and summary["samples"] == 6 and (tmp_path / "a" / "analysis.html").exists()
+    card = {row["statistic"]: row for row in summary["physiology"]["rows"]}
+    assert summary["physiology"]["repeats"] == 2 and card["fano_factor"]["value"] is None
+    assert "deterministic" in card["fano_factor"]["note"]  # parity16-spiking has no intrinsic noise
+    assert "| median_cv_isi |" in (tmp_path / "a" / "physiology.md").read_text()
     assert main(["analyze", str(out / "exports" / "rate_thought.npz"), "--out", str(tmp_path / "b")]) == 0
     assert json.loads((tmp_path / "b" / "analysis.json").read_text())["kind"] == "rate"
     for fmt, name in (("nwb", "t.nwb"), ("neo", "t.nix"), ("nir", "core.nir"), ("npz", "t.npz"), ("csv", "s.csv")):
@@ -123,8 +127,9 @@ def test_analyze_and_export_commands(quick_study, tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "missing.npz")]) == 2
     (tmp_path / "junk.npz").write_bytes(b"not a recording")
     assert main(["analyze", str(tmp_path / "junk.npz"), "--out", str(tmp_path / "c")]) == 2
+    assert main(["analyze", str(run), "--repeats", "0", "--out", str(tmp_path / "d")]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 4 and all(line.startswith("neurosync: error:") for line in errors)
+    assert len(errors) == 5 and all(line.startswith("neurosync: error:") for line in errors)
 
 
 def test_synchrony_structure_of_identical_and_independent_neurons():

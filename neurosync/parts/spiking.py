@@ -135,12 +135,20 @@ def dendritic_current(filters: torch.Tensor, filter_weight: torch.Tensor, bias: 
     return _current(filters, filter_weight, bias)
 
 
-def noise_step(noise: torch.Tensor, params: SomaParameters, generator: torch.Generator | None = None) -> torch.Tensor:
-    """n[t] = ε n[t−1] + σ √(1 − ε²) ξ[t]; zeros when the model has no noise."""
+def noise_step(noise: torch.Tensor, params: SomaParameters, xi: torch.Tensor | None) -> torch.Tensor:
+    """n[t] = ε n[t−1] + σ √(1 − ε²) ξ[t] with ξ[t] ~ N(0, 1) given; unchanged when the model has no noise."""
     if params.noise_scale == 0:
         return noise
-    xi = torch.randn(noise.shape, generator=generator, device=noise.device, dtype=noise.dtype)
     return _noise(params.noise_decay, noise, params.noise_scale, xi)
+
+
+def noise_innovations(shape: tuple[int, ...], params: SomaParameters, like: torch.Tensor,
+                      generator: torch.Generator | None = None) -> torch.Tensor | None:
+    """ξ for one tick, (substeps, batch, neurons), drawn in one call (both paths draw the same
+    block, so they see the same noise); None without noise."""
+    if params.noise_scale == 0:
+        return None
+    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
 
 
 def soma_step(current: torch.Tensor, noise: torch.Tensor, state: SpikingState, params: SomaParameters,
@@ -287,12 +295,51 @@ class SpikingNeurons(nn.Module):
         return zeros, SpikingState(filters, zeros, zeros, zeros, zeros, noise)
 
     def forward(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
+        """One tick: ``substeps`` simulation steps with the pre-activation held. Several sub-steps
+        without observers run fused (:mod:`neurosync.parts.substeps`: one autograd node for the
+        soma); a recording's observers see every step of the stepwise reference path, whose
+        operation order Brian2's exact mode repeats."""
+        if self.substeps > 1 and not self.substep_observers:
+            return self.forward_fused(pre_activation, state)
+        return self.forward_stepwise(pre_activation, state)
+
+    def forward_fused(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
+        """The tick with the filters in closed form over the sub-steps and the fused soma."""
+        from .substeps import SomaSequence
+
         filter_decay, params = self.filter_decay(), self.soma_parameters()
+        steps = self.substeps
+        powers = filter_decay.unsqueeze(0) ** torch.arange(1, steps + 1, device=filter_decay.device).view(-1, 1, 1)  # (M, N, K)
+        held = pre_activation.unsqueeze(-1)  # (B, N, 1)
+        # f_k[m] = a + (f_k[0] − a) α_k^m, so I[m] = a Σ_k w_k + b + Σ_k w_k (f_k[0] − a) α_k^m: one contraction over k
+        departure = self.filter_weight * (state.filters - held)  # (B, N, K)
+        current = (pre_activation * self.filter_weight.sum(-1) + self.dendrite_bias).unsqueeze(0)  # (1, B, N)
+        for k in range(self.n_filters):  # K broadcast products: a CPU bmm over neurons would loop over them
+            current = current + departure[:, :, k].unsqueeze(0) * powers[:, :, k].unsqueeze(1)  # (M, B, N)
+        last_filters = held + (state.filters - held) * powers[-1]
+        xi = noise_innovations((steps, *state.noise.shape), params, state.noise, self.noise_generator)
+        noise, noises = state.noise, []
+        with torch.no_grad():
+            for m in range(steps):
+                noise = noise_step(noise, params, None if xi is None else xi[m])
+                noises.append(noise)
+        noises = torch.stack(noises)
+        spikes, membranes, adaptations, refractory = SomaSequence.apply(
+            current + noises, state.membrane, state.spikes, state.adaptation, state.refractory, params.membrane_decay,
+            params.threshold, params.adaptation_strength, params.adaptation_decay, params.refractory_steps,
+            self.surrogate, self.surrogate_slope)
+        adaptation = adaptations[-1] if self.adaptive else state.adaptation
+        return spikes.sum(0), SpikingState(last_filters, membranes[-1], spikes[-1], adaptation, refractory, noises[-1])
+
+    def forward_stepwise(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
+        """The tick one simulation step at a time: the reference statement of the dynamics."""
+        filter_decay, params = self.filter_decay(), self.soma_parameters()
+        xi = noise_innovations((self.substeps, *state.noise.shape), params, state.noise, self.noise_generator)
         spike_count = 0.0
-        for _ in range(self.substeps):
+        for m in range(self.substeps):
             filters = dendrite_step(state.filters, pre_activation, filter_decay)
             current = dendritic_current(filters, self.filter_weight, self.dendrite_bias)
-            noise = noise_step(state.noise, params, self.noise_generator)
+            noise = noise_step(state.noise, params, None if xi is None else xi[m])
             spikes, membrane, adaptation, refractory = soma_step(current, noise, state, params, self.surrogate, self.surrogate_slope)
             state = SpikingState(filters, membrane, spikes, adaptation, refractory, noise)
             for observe in self.substep_observers:

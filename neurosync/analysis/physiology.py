@@ -1,0 +1,226 @@
+"""The physiology card: a recording's statistics next to the cortical ranges they are judged by.
+
+:func:`physiology` measures one :class:`~neurosync.recording.Recording` (best: ≥ 16 inputs ×
+≥ 4 noise repeats of ≥ 1-s thoughts, ``model.record(x, ticks=..., repeats=4)``) and returns a
+card: one row per statistic with its value, unit, the cortical reference range, the source of
+that range and whether the value lies inside it (None where the statistic is undefined for this
+recording, e.g. a Fano factor without noise). Definitions:
+
+- rates: spikes / thought duration per neuron and thought, averaged over thoughts; per
+  population under Dale's law. Silent: < 0.1 Hz, saturated: > 100 Hz (over all thoughts).
+- CV(ISI): per spike train (neuron × thought) with ≥ 5 spikes; the median over trains.
+- Fano factor: from the variance (ddof = 1) and mean of each neuron's spike count across the
+  repeats of one input, pooled over (input, neuron) as Σ variance / Σ mean (the variance-vs-mean
+  slope that Churchland et al. 2010 regress, without their mean matching; unlike a median of
+  per-neuron ratios it is unbiased for Poisson counts with few repeats). Its time course uses
+  ``fano_window_s`` windows. Across different inputs it would measure the inputs,
+  not the neuron, so it is never computed that way.
+- pairwise correlation: Pearson r of spike counts in ``correlation_bin_s`` bins between
+  neurons active in the thought, the mean over pairs, averaged over thoughts.
+- spectrum: the Welch spectrum of the population rate (spikes/s per step), averaged over
+  thoughts, with a power-law fit log10 P = b − χ log10 f by least squares over ``fit_range_hz``
+  (default 2 Hz to min(100 Hz, Nyquist / 5): well below the step's Nyquist frequency); χ is the
+  aperiodic exponent, r² its goodness of fit. A step artefact shows as the mean power in the top
+  tenth of the band below Nyquist exceeding the mean power over 20–80 Hz; a peak is a local
+  maximum ≥ 2× the fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .spectra import BANDS, power_spectrum
+from .spikes import isi_cv
+
+SILENT_HZ, SATURATED_HZ = 0.1, 100.0
+
+# statistic: (low, high, source); None is an open end
+CORTICAL_RANGES = {
+    "rate_excitatory_hz": (1.0, 20.0, "Buzsáki & Mizuseki 2014 (log-normal rates, cortical pyramidal cells ~0.1–20 Hz); Roxin et al. 2011"),
+    "rate_inhibitory_hz": (None, 60.0, "fast-spiking interneurons ~5–50 Hz in vivo (Buzsáki & Mizuseki 2014)"),
+    "rate_all_hz": (1.0, 20.0, "as excitatory cells, the ~80% majority (Buzsáki & Mizuseki 2014)"),
+    "silent_fraction": (None, 0.10, "issue 12 goal; silent cells exist in cortex but a model's silent units carry nothing"),
+    "saturated_fraction": (None, 0.02, "sustained rates > 100 Hz are rare outside bursts (Buzsáki & Mizuseki 2014)"),
+    "median_cv_isi": (0.7, 1.5, "Softky & Koch 1993; Shinomoto et al. 2009 (irregular cortical firing, CV ≈ 1)"),
+    "fano_factor": (0.5, 1.5, "Churchland et al. 2010 (≈ 1–1.5 before, ≈ 0.8–1 after stimulus onset)"),
+    "mean_pairwise_correlation": (-0.15, 0.15, "Cohen & Kohn 2011; Ecker et al. 2010 (spike-count r ≈ 0.01–0.2)"),
+    "aperiodic_exponent": (1.0, 3.0, "Gao et al. 2017; Donoghue et al. 2020 (LFP/ECoG 1/f^χ, χ ≈ 1–3)"),
+    "aperiodic_r2": (0.9, None, "a power law must describe the spectrum for its exponent to mean anything"),
+    "nyquist_to_gamma_power": (None, 1.0, "no step artefact: power near Nyquist ≤ power at 20–80 Hz"),
+    "highest_peak_hz": (None, 250.0, "no peak ≥ 250 Hz: cortical rhythms lie below ~150 Hz (Buzsáki & Draguhn 2004)"),
+}
+
+
+def _spike_counts(recording, sample: int, bin_steps: int) -> np.ndarray:
+    raster = recording.spikes(sample)
+    usable = raster.shape[0] // bin_steps * bin_steps
+    return raster[:usable].reshape(-1, bin_steps, raster.shape[1]).sum(1)
+
+
+def _rates(recording) -> np.ndarray:
+    """(B, N) spikes per second of every neuron in every thought."""
+    duration = recording.steps * recording.step_duration
+    rates = np.zeros((recording.samples, recording.neurons))
+    np.add.at(rates, (recording.spike_sample, recording.spike_neuron), 1.0)
+    return rates / duration
+
+
+def fano_factors(recording, window_s: float | None = None) -> dict:
+    """Across-repeat Fano factor of the spike count in the whole thought (``value``: the pooled
+    Σ variance / Σ mean over (input, neuron), module docstring) and, with ``window_s``, its time
+    course (``times_s`` the window centres). NaN when the recording has fewer than 2 repeats."""
+    repeats = recording.repeats
+    steps = recording.steps
+    width = steps if window_s is None else max(int(round(window_s / recording.step_duration)), 1)
+    windows = steps // width
+    if repeats < 2 or windows == 0:
+        return {"value": float("nan"), "times_s": np.zeros(0), "course": np.zeros(0), "repeats": repeats}
+    inputs = int(recording.sample_input.max()) + 1
+    counts = np.zeros((inputs, repeats, windows, recording.neurons))
+    for sample in range(recording.samples):
+        binned = _spike_counts(recording, sample, width)[:windows]
+        counts[recording.sample_input[sample], recording.sample_repeat[sample]] = binned
+    mean, variance = counts.mean(1), counts.var(1, ddof=1)  # (inputs, windows, neurons)
+
+    def pooled(var, avg):
+        total = avg.sum()
+        return float(var.sum() / total) if total > 0 else float("nan")
+
+    course = np.array([pooled(variance[:, w], mean[:, w]) for w in range(windows)])
+    whole = counts.sum(2)
+    value = pooled(whole.var(1, ddof=1), whole.mean(1))
+    times = (np.arange(windows) + 0.5) * width * recording.step_duration
+    return {"value": value, "times_s": times, "course": course, "repeats": repeats}
+
+
+def mean_pairwise_correlation(recording, bin_s: float = 0.05) -> float:
+    """Mean Pearson r of spike counts in ``bin_s`` bins over pairs of neurons active in the
+    thought, averaged over thoughts (NaN when no thought has 2 active neurons and 3 bins)."""
+    width = max(int(round(bin_s / recording.step_duration)), 1)
+    values = []
+    for sample in range(recording.samples):
+        counts = _spike_counts(recording, sample, width)
+        active = counts.std(0) > 0
+        if active.sum() >= 2 and counts.shape[0] >= 3:
+            r = np.corrcoef(counts[:, active].T)
+            values.append(r[np.triu_indices(int(active.sum()), 1)].mean())
+    return float(np.mean(values)) if values else float("nan")
+
+
+def power_law_fit(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tuple[float, float]) -> dict:
+    """log10 P = offset − exponent · log10 f by least squares over ``fit_range_hz``; r² of the fit."""
+    band = (frequencies >= fit_range_hz[0]) & (frequencies <= fit_range_hz[1]) & (power > 0)
+    if band.sum() < 3:
+        return {"exponent": float("nan"), "offset": float("nan"), "r2": float("nan"), "range_hz": list(fit_range_hz), "bins": int(band.sum())}
+    x, y = np.log10(frequencies[band]), np.log10(power[band])
+    slope, offset = np.polyfit(x, y, 1)
+    residual = y - (offset + slope * x)
+    r2 = 1 - residual.var() / y.var() if y.var() > 0 else float("nan")
+    return {"exponent": float(-slope), "offset": float(offset), "r2": float(r2), "range_hz": list(fit_range_hz), "bins": int(band.sum())}
+
+
+def population_power(recording) -> tuple[np.ndarray, np.ndarray]:
+    """The Welch spectrum of the population rate (spikes/s summed over neurons, per step),
+    averaged over every thought of the recording: (frequencies Hz, power)."""
+    fs = 1.0 / recording.step_duration
+    spectra = []
+    for sample in range(recording.samples):
+        rate = recording.spikes(sample).sum(1) * fs
+        frequencies, power = power_spectrum(rate, fs)
+        spectra.append(power)
+    return frequencies, np.mean(spectra, axis=0)
+
+
+def spectral_summary(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tuple[float, float] | None = None) -> dict:
+    """The aperiodic fit, the step-artefact ratio and the peaks of a population spectrum."""
+    nyquist = frequencies[-1]
+    if fit_range_hz is None:
+        fit_range_hz = (2.0, min(100.0, nyquist / 5))
+    fit = power_law_fit(frequencies, power, fit_range_hz)
+    top = frequencies >= 0.9 * nyquist
+    gamma = (frequencies >= 20.0) & (frequencies <= 80.0)
+    ratio = float(power[top].mean() / power[gamma].mean()) if gamma.any() and power[gamma].mean() > 0 else float("nan")
+    peaks = []
+    if np.isfinite(fit["exponent"]):
+        model = 10 ** (fit["offset"] - fit["exponent"] * np.log10(np.maximum(frequencies, 1e-12)))
+        for i in range(1, len(frequencies) - 1):
+            if frequencies[i] >= 1.0 and power[i] > power[i - 1] and power[i] >= power[i + 1] and power[i] >= 2 * model[i]:
+                peaks.append((float(frequencies[i]), float(power[i] / model[i])))
+    by_band = {}
+    for name, (low, high) in BANDS.items():
+        inside = [p for p in peaks if low <= p[0] < high]
+        by_band[name] = max(inside, key=lambda p: p[1])[0] if inside else None
+    highest = float(frequencies[int(np.argmax(np.where(frequencies >= 1.0, power, -np.inf)))]) if len(frequencies) > 1 else float("nan")
+    return {"fit": fit, "nyquist_hz": float(nyquist), "nyquist_to_gamma_power": ratio, "peaks": peaks, "peak_by_band_hz": by_band,
+            "highest_peak_hz": highest, "resolution_hz": float(frequencies[1] - frequencies[0]) if len(frequencies) > 1 else float("nan")}
+
+
+def _row(name: str, value, unit: str, note: str = "") -> dict:
+    low, high, source = CORTICAL_RANGES[name]
+    defined = value is not None and np.isfinite(value)
+    inside = None if not defined else bool((low is None or value >= low) and (high is None or value <= high))
+    shown = "–" if low is None else f"{low:g}"
+    return {"statistic": name, "value": float(value) if defined else None, "unit": unit,
+            "range": f"{shown} … {'–' if high is None else f'{high:g}'}", "in_range": inside, "source": source, "note": note}
+
+
+def physiology(recording, fit_range_hz: tuple[float, float] | None = None, correlation_bin_s: float = 0.05,
+               fano_window_s: float = 0.1) -> dict:
+    """The physiology card of a spiking recording (module docstring): ``rows`` (one per
+    statistic, with range, source and in/out flag), ``fano_course`` and ``spectrum``."""
+    if recording.kind != "spiking":
+        raise ValueError("the physiology card needs a spiking recording (a RateCTM has no spikes)")
+    rates = _rates(recording)
+    mean_rates = rates.mean(0)
+    types = recording.cell_types()
+    rows = []
+    if (types == "excitatory").any():
+        rows.append(_row("rate_excitatory_hz", mean_rates[types == "excitatory"].mean(), "Hz"))
+        rows.append(_row("rate_inhibitory_hz", mean_rates[types == "inhibitory"].mean(), "Hz"))
+    else:
+        rows.append(_row("rate_all_hz", mean_rates.mean(), "Hz", "no E/I populations (dale = false)"))
+    rows.append(_row("silent_fraction", float((mean_rates < SILENT_HZ).mean()), "fraction of neurons"))
+    rows.append(_row("saturated_fraction", float((mean_rates > SATURATED_HZ).mean()), "fraction of neurons"))
+    cvs = []
+    for sample in range(recording.samples):
+        trains = recording.spike_times(sample)
+        cvs += [cv for train, cv in zip(trains, isi_cv(trains)) if len(train) >= 5]
+    rows.append(_row("median_cv_isi", float(np.median(cvs)) if cvs else float("nan"), "", f"{len(cvs)} trains with ≥ 5 spikes"))
+    fano = fano_factors(recording, fano_window_s)
+    spiking = ((recording.config or {}).get("model") or {}).get("spiking") or {}
+    if spiking.get("noise_std", None) == 0:  # every repeat is the same thought
+        fano["value"], fano["course"] = float("nan"), np.full_like(fano["course"], np.nan)
+        note = "undefined (deterministic: the model has no intrinsic noise)"
+    elif fano["repeats"] > 1:
+        note = f"across {fano['repeats']} repeats of each input"
+    else:
+        note = "undefined: one repeat per input (record with repeats >= 2)"
+    rows.append(_row("fano_factor", fano["value"], "", note))
+    rows.append(_row("mean_pairwise_correlation", mean_pairwise_correlation(recording, correlation_bin_s), "",
+                     f"spike counts in {correlation_bin_s * 1e3:g} ms bins"))
+    frequencies, power = population_power(recording)
+    spectrum = spectral_summary(frequencies, power, fit_range_hz)
+    fit = spectrum["fit"]
+    span = f"power law over {fit['range_hz'][0]:g}–{fit['range_hz'][1]:g} Hz ({fit['bins']} bins)"
+    rows.append(_row("aperiodic_exponent", fit["exponent"], "", span))
+    rows.append(_row("aperiodic_r2", fit["r2"], "", span))
+    rows.append(_row("nyquist_to_gamma_power", spectrum["nyquist_to_gamma_power"], "ratio",
+                     f"top tenth below Nyquist ({spectrum['nyquist_hz']:g} Hz) vs 20–80 Hz"))
+    rows.append(_row("highest_peak_hz", spectrum["highest_peak_hz"], "Hz", "frequency of the largest spectral power ≥ 1 Hz"))
+    duration = recording.steps * recording.step_duration
+    return {"rows": rows, "fano_course": {"times_s": fano["times_s"].tolist(), "fano": fano["course"].tolist()},
+            "spectrum": {**spectrum, "frequencies_hz": frequencies, "power": power},
+            "thoughts": recording.samples, "repeats": recording.repeats, "thought_s": duration,
+            "in_range": sum(1 for r in rows if r["in_range"]), "defined": sum(1 for r in rows if r["in_range"] is not None)}
+
+
+def card_text(card: dict) -> str:
+    """The card as a Markdown table."""
+    lines = [f"{card['thoughts']} thoughts ({card['repeats']} repeats per input) of {card['thought_s']:g} s; "
+             f"{card['in_range']} of {card['defined']} defined statistics in the cortical range.", "",
+             "| statistic | value | cortical range | in range | note | source |", "|---|---|---|---|---|---|"]
+    for r in card["rows"]:
+        value = "undefined" if r["value"] is None else f"{r['value']:.3g} {r['unit']}".strip()
+        flag = {True: "yes", False: "**no**", None: "–"}[r["in_range"]]
+        lines.append(f"| {r['statistic']} | {value} | {r['range']} | {flag} | {r['note']} | {r['source']} |")
+    return "\n".join(lines) + "\n"

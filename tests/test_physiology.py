@@ -1,0 +1,98 @@
+"""The physiology card on hand-made spike trains with known answers: Poisson trains (CV 1, Fano 1,
+no correlation, a flat spectrum), regular trains (CV 0, Fano 0), a power law of known exponent,
+and E/I populations from the config."""
+
+import numpy as np
+import pytest
+
+from neurosync import analysis
+from neurosync.recording import Recording
+
+
+def _recording(raster: np.ndarray, repeats: int = 1, dt: float = 1e-3, config=None) -> Recording:
+    """A spiking Recording around a (thoughts, steps, neurons) 0/1 raster, input-major repeats."""
+    samples, steps, neurons = raster.shape
+    sample, step, neuron = np.nonzero(raster)
+    empty = np.zeros((samples, steps, 1))
+    return Recording(dt=dt, kind="spiking", substeps=1, activity=raster.astype(float), pre=raster.astype(float),
+                     logits=empty, certainty=empty[..., 0], synchrony_action=empty, synchrony_out=empty,
+                     attention=empty[..., None], spike_sample=sample, spike_step=step, spike_neuron=neuron,
+                     sample_input=np.repeat(np.arange(samples // repeats), repeats), sample_repeat=np.tile(np.arange(repeats), samples // repeats),
+                     config=config)
+
+
+def _rows(card):
+    return {row["statistic"]: row for row in card["rows"]}
+
+
+def test_poisson_trains_have_cv_one_fano_one_no_correlation_and_a_flat_spectrum():
+    rng = np.random.default_rng(0)
+    raster = (rng.random((4 * 6, 8000, 20)) < 0.01).astype(float)  # 10 Hz at 1 ms, 4 inputs x 6 repeats of 8 s
+    # (long trains: the CV of a short train is biased low, about 0.9 for 20 intervals)
+    card = analysis.physiology(_recording(raster, repeats=6))
+    rows = _rows(card)
+    assert rows["rate_all_hz"]["value"] == pytest.approx(10.0, rel=0.03) and rows["rate_all_hz"]["in_range"]
+    assert rows["median_cv_isi"]["value"] == pytest.approx(1.0, abs=0.05) and rows["median_cv_isi"]["in_range"]
+    assert rows["fano_factor"]["value"] == pytest.approx(1.0, abs=0.1) and rows["fano_factor"]["in_range"]
+    assert abs(rows["mean_pairwise_correlation"]["value"]) < 0.01
+    # independent Poisson trains: a white population spectrum, exponent ≈ 0, so out of the cortical 1–3
+    assert abs(rows["aperiodic_exponent"]["value"]) < 0.2 and rows["aperiodic_exponent"]["in_range"] is False
+    assert rows["silent_fraction"]["value"] == 0 and rows["saturated_fraction"]["value"] == 0
+    assert len(card["fano_course"]["fano"]) == 80 and np.nanmedian(card["fano_course"]["fano"]) == pytest.approx(1.0, abs=0.15)
+
+
+def test_regular_trains_have_cv_zero_and_identical_repeats_fano_zero():
+    raster = np.zeros((2 * 3, 1000, 5))
+    for neuron in range(5):
+        raster[:, 7 * neuron :: 50, neuron] = 1  # 20 Hz clocks, the same in every repeat
+    rows = _rows(analysis.physiology(_recording(raster, repeats=3)))
+    assert rows["median_cv_isi"]["value"] == pytest.approx(0.0, abs=1e-9) and rows["median_cv_isi"]["in_range"] is False
+    assert rows["fano_factor"]["value"] == 0.0 and rows["fano_factor"]["in_range"] is False
+    assert rows["rate_all_hz"]["value"] == pytest.approx(20.0)
+
+
+def test_without_repeats_the_fano_factor_is_undefined_not_computed_across_inputs():
+    rng = np.random.default_rng(1)
+    raster = (rng.random((5, 500, 10)) < 0.02).astype(float)
+    rows = _rows(analysis.physiology(_recording(raster, repeats=1)))
+    assert rows["fano_factor"]["value"] is None and rows["fano_factor"]["in_range"] is None
+    assert "undefined" in rows["fano_factor"]["note"]
+
+
+def test_power_law_fit_recovers_a_known_exponent():
+    f = np.linspace(0, 500, 1001)
+    power = np.where(f > 0, 3.0 * np.maximum(f, 1e-9) ** -2.0, 0.0)
+    fit = analysis.power_law_fit(f, power, (2.0, 100.0))
+    assert fit["exponent"] == pytest.approx(2.0, abs=1e-9) and fit["r2"] == pytest.approx(1.0)
+    noisy = power * np.exp(np.random.default_rng(0).normal(0, 1.0, f.size))
+    assert analysis.power_law_fit(f, noisy, (2.0, 100.0))["r2"] < 0.9  # a poor fit says so
+
+
+def test_a_period_two_train_shows_the_step_artefact():
+    raster = np.zeros((2, 1000, 8))
+    raster[:, ::2, :] = 1  # every other step: 500 Hz, the Nyquist frequency of 1 ms steps
+    rows = _rows(analysis.physiology(_recording(raster)))
+    assert rows["nyquist_to_gamma_power"]["in_range"] is False and rows["highest_peak_hz"]["value"] == pytest.approx(500.0)
+    assert rows["saturated_fraction"]["value"] == 1.0 and rows["median_cv_isi"]["value"] == pytest.approx(0.0)
+
+
+def test_populations_come_from_the_config():
+    rng = np.random.default_rng(2)
+    raster = np.zeros((4, 1000, 10))
+    raster[..., :8] = rng.random((4, 1000, 8)) < 0.005  # excitatory: 5 Hz
+    raster[..., 8:] = rng.random((4, 1000, 2)) < 0.04  # inhibitory: 40 Hz
+    config = {"model": {"spiking": {"dale": True, "excitatory_fraction": 0.8}}}
+    card = analysis.physiology(_recording(raster, repeats=2, config=config))
+    rows = _rows(card)
+    assert rows["rate_excitatory_hz"]["value"] == pytest.approx(5.0, rel=0.15) and rows["rate_excitatory_hz"]["in_range"]
+    assert rows["rate_inhibitory_hz"]["value"] == pytest.approx(40.0, rel=0.15) and rows["rate_inhibitory_hz"]["in_range"]
+    assert "rate_all_hz" not in rows
+    text = analysis.card_text(card)
+    assert "| rate_excitatory_hz |" in text and "Buzsáki" in text
+
+
+def test_the_card_refuses_a_rate_recording():
+    recording = _recording(np.zeros((1, 10, 2)))
+    recording.kind = "rate"
+    with pytest.raises(ValueError, match="needs a spiking recording"):
+        analysis.physiology(recording)
