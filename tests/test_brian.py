@@ -225,3 +225,20 @@ def test_both_simulators_are_generated_from_the_same_expressions():
     current = eq.torch_function(eq.CURRENT, "f", "fweight", "fbias")
     f, w = torch.arange(6.0).view(1, 2, 3), torch.ones(2, 3)
     assert current(f, w, torch.tensor([0.5, 0.0])).tolist() == [[3.5, 12.0]]
+
+
+@pytest.mark.parametrize("synapse, substeps", [("mlp", 2), ("plastic", 1)])
+def test_exact_mode_replays_the_noise_and_keeps_the_refractory_period(synapse, substeps):
+    model = _model(synapse, adaptive=True, substeps=substeps, spiking={"noise_std": 0.3, "noise_tau_ms": 4.0, "refractory_ms": 3.0})
+    recording = brian.record_core(model, _input(), ticks=300)
+    assert recording.noise is not None and recording.noise.shape == recording.spikes.shape
+    assert 0.02 < recording.spikes.mean() < 0.34  # at most one spike per 3 ms
+    report = brian.validate_exact(model, recording)
+    assert report["passed"] and report["mismatched_bins"] == 0, report
+    core = brian.extract_core(model)
+    silent_noise = brian.compare(recording, brian.simulate_exact(core, recording.drive, modulation=recording.modulation,
+                                                                 noise=np.zeros_like(recording.noise)))
+    assert silent_noise["mismatched_bins"] > 0  # the replayed realisation is what makes them agree
+    for column in recording.spikes.T:
+        times = np.flatnonzero(column)
+        assert times.size < 2 or np.diff(times).min() >= 3
