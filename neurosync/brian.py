@@ -258,6 +258,11 @@ def plasticity_code(rule: str = "miconi", modulator: str = "certainty") -> tuple
     return traces, f"H = {eq.brian_expression(eq.MICONI, rename=names)}"
 
 
+def _check_noise(core: SpikingCore, drive: np.ndarray, noise: np.ndarray | None) -> None:
+    if core.noisy and (noise is None or noise.shape != (drive.shape[0] * core.substeps, core.neurons)):
+        raise ValueError("a noisy core needs the recorded noise, (steps, neurons) (CoreRecording.noise)")
+
+
 def synaptic_weight(core: SpikingCore) -> str:
     """The Brian2 expression of one recurrent synapse's weight W_rec + α H (under Dale's law
     σ_pre · relu(|W| + α⁺ H), as neurosync.parts.plastic)."""
@@ -319,8 +324,7 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
 
     if core.rule == "neuromodulated" and core.modulator == "certainty" and core.plastic and modulation is None:
         raise ValueError("the certainty-gated rule needs the recorded modulation (CoreRecording.modulation)")
-    if core.noisy and (noise is None or noise.shape != (drive.shape[0] * core.substeps, core.neurons)):
-        raise ValueError("a noisy core needs the recorded noise, (steps, neurons) (CoreRecording.noise)")
+    _check_noise(core, drive, noise)
     target = _set_target(target)
     n, steps_per_tick = core.neurons, core.substeps
     ticks = drive.shape[0]
@@ -503,8 +507,7 @@ def simulate_continuous(core: SpikingCore, drive: np.ndarray, substeps: int = 10
 
     if core.plastic and core.rule != "miconi":
         raise ValueError(f"continuous mode supports the miconi plasticity rule so far, got {core.rule!r}")
-    if core.noisy and (noise is None or noise.shape != (drive.shape[0] * core.substeps, core.neurons)):
-        raise ValueError("a noisy core needs the recorded noise, (steps, neurons) (CoreRecording.noise)")
+    _check_noise(core, drive, noise)
     target = _set_target(target)
     n, steps_per_tick = core.neurons, core.substeps
     step = core.dt_ms * b2.ms

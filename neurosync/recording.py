@@ -76,9 +76,13 @@ class Recording:
         """Thoughts per input (trials with different intrinsic noise)."""
         return 1 if self.sample_repeat is None else int(self.sample_repeat.max()) + 1
 
+    def spiking_config(self) -> dict[str, Any]:
+        """The recorded config's [model.spiking] table ({} when there is none)."""
+        return ((self.config or {}).get("model") or {}).get("spiking") or {}
+
     def cell_types(self) -> np.ndarray:
         """(N,) "excitatory" / "inhibitory" under Dale's law, else "unclassified" (from the config)."""
-        spiking = ((self.config or {}).get("model") or {}).get("spiking") or {}
+        spiking = self.spiking_config()
         types = np.full(self.neurons, "unclassified", dtype=object)
         if spiking.get("dale"):
             excitatory = int(round(spiking.get("excitatory_fraction", 0.8) * self.neurons))

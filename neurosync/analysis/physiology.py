@@ -17,8 +17,8 @@ recording, e.g. a Fano factor without noise). Definitions:
   not the neuron, so it is never computed that way.
 - pairwise correlation: Pearson r of spike counts in ``correlation_bin_s`` bins between
   neurons active in the thought, the mean over pairs, averaged over thoughts.
-- spectrum: the Welch spectrum of the population rate (spikes/s per step), averaged over
-  thoughts, with a power-law fit log10 P = b − χ log10 f by least squares over ``fit_range_hz``
+- spectrum: the Welch spectrum of the population rate (spikes/s per neuron, per step; as
+  :func:`~neurosync.analysis.population_spectrum`), averaged over thoughts, with a power-law fit log10 P = b − χ log10 f by least squares over ``fit_range_hz``
   (default 2 Hz to min(100 Hz, Nyquist / 5): well below the step's Nyquist frequency); χ is the
   aperiodic exponent, r² its goodness of fit. A step artefact shows as the mean power in the top
   tenth of the band below Nyquist exceeding the mean power over 20–80 Hz; a peak is a local
@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spectra import BANDS, power_spectrum
-from .spikes import isi_cv
+from .spectra import BANDS, population_spectrum
+from .spikes import _binned, firing_rates, isi_cv
 
 SILENT_HZ, SATURATED_HZ = 0.1, 100.0
 
@@ -51,20 +51,6 @@ CORTICAL_RANGES = {
 }
 
 
-def _spike_counts(recording, sample: int, bin_steps: int) -> np.ndarray:
-    raster = recording.spikes(sample)
-    usable = raster.shape[0] // bin_steps * bin_steps
-    return raster[:usable].reshape(-1, bin_steps, raster.shape[1]).sum(1)
-
-
-def _rates(recording) -> np.ndarray:
-    """(B, N) spikes per second of every neuron in every thought."""
-    duration = recording.steps * recording.step_duration
-    rates = np.zeros((recording.samples, recording.neurons))
-    np.add.at(rates, (recording.spike_sample, recording.spike_neuron), 1.0)
-    return rates / duration
-
-
 def fano_factors(recording, window_s: float | None = None) -> dict:
     """Across-repeat Fano factor of the spike count in the whole thought (``value``: the pooled
     Σ variance / Σ mean over (input, neuron), module docstring) and, with ``window_s``, its time
@@ -78,7 +64,7 @@ def fano_factors(recording, window_s: float | None = None) -> dict:
     inputs = int(recording.sample_input.max()) + 1
     counts = np.zeros((inputs, repeats, windows, recording.neurons))
     for sample in range(recording.samples):
-        binned = _spike_counts(recording, sample, width)[:windows]
+        binned = _binned(recording.spikes(sample), width)[:windows]
         counts[recording.sample_input[sample], recording.sample_repeat[sample]] = binned
     mean, variance = counts.mean(1), counts.var(1, ddof=1)  # (inputs, windows, neurons)
 
@@ -99,7 +85,7 @@ def mean_pairwise_correlation(recording, bin_s: float = 0.05) -> float:
     width = max(int(round(bin_s / recording.step_duration)), 1)
     values = []
     for sample in range(recording.samples):
-        counts = _spike_counts(recording, sample, width)
+        counts = _binned(recording.spikes(sample), width)
         active = counts.std(0) > 0
         if active.sum() >= 2 and counts.shape[0] >= 3:
             r = np.corrcoef(counts[:, active].T)
@@ -117,18 +103,6 @@ def power_law_fit(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tupl
     residual = y - (offset + slope * x)
     r2 = 1 - residual.var() / y.var() if y.var() > 0 else float("nan")
     return {"exponent": float(-slope), "offset": float(offset), "r2": float(r2), "range_hz": list(fit_range_hz), "bins": int(band.sum())}
-
-
-def population_power(recording) -> tuple[np.ndarray, np.ndarray]:
-    """The Welch spectrum of the population rate (spikes/s summed over neurons, per step),
-    averaged over every thought of the recording: (frequencies Hz, power)."""
-    fs = 1.0 / recording.step_duration
-    spectra = []
-    for sample in range(recording.samples):
-        rate = recording.spikes(sample).sum(1) * fs
-        frequencies, power = power_spectrum(rate, fs)
-        spectra.append(power)
-    return frequencies, np.mean(spectra, axis=0)
 
 
 def spectral_summary(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tuple[float, float] | None = None) -> dict:
@@ -170,8 +144,7 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
     statistic, with range, source and in/out flag), ``fano_course`` and ``spectrum``."""
     if recording.kind != "spiking":
         raise ValueError("the physiology card needs a spiking recording (a RateCTM has no spikes)")
-    rates = _rates(recording)
-    mean_rates = rates.mean(0)
+    mean_rates = firing_rates(recording)
     types = recording.cell_types()
     rows = []
     if (types == "excitatory").any():
@@ -187,8 +160,7 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
         cvs += [cv for train, cv in zip(trains, isi_cv(trains)) if len(train) >= 5]
     rows.append(_row("median_cv_isi", float(np.median(cvs)) if cvs else float("nan"), "", f"{len(cvs)} trains with ≥ 5 spikes"))
     fano = fano_factors(recording, fano_window_s)
-    spiking = ((recording.config or {}).get("model") or {}).get("spiking") or {}
-    if spiking.get("noise_std", None) == 0:  # every repeat is the same thought
+    if recording.spiking_config().get("noise_std", None) == 0:  # every repeat is the same thought
         fano["value"], fano["course"] = float("nan"), np.full_like(fano["course"], np.nan)
         note = "undefined (deterministic: the model has no intrinsic noise)"
     elif fano["repeats"] > 1:
@@ -198,7 +170,8 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
     rows.append(_row("fano_factor", fano["value"], "", note))
     rows.append(_row("mean_pairwise_correlation", mean_pairwise_correlation(recording, correlation_bin_s), "",
                      f"spike counts in {correlation_bin_s * 1e3:g} ms bins"))
-    frequencies, power = population_power(recording)
+    population = population_spectrum(recording, sample=None)
+    frequencies, power = population["frequencies_hz"], population["power"]
     spectrum = spectral_summary(frequencies, power, fit_range_hz)
     fit = spectrum["fit"]
     span = f"power law over {fit['range_hz'][0]:g}–{fit['range_hz'][1]:g} Hz ({fit['bins']} bins)"

@@ -256,7 +256,7 @@ class SpikingNeurons(nn.Module):
         substeps = self.tick_ms / dt_ms
         if not dt_ms > 0 or abs(substeps - round(substeps)) > 1e-9:
             raise ValueError(f"dt_ms must divide the tick's {self.tick_ms:g} ms, got {dt_ms}")
-        if dt_ms > self.dt_ms and self.refractory_ms and abs(self.refractory_ms / dt_ms - round(self.refractory_ms / dt_ms)) > 1e-9:
+        if self.refractory_ms and abs(self.refractory_ms / dt_ms - round(self.refractory_ms / dt_ms)) > 1e-9:
             raise ValueError(f"dt_ms must divide the refractory period of {self.refractory_ms:g} ms, got {dt_ms}")
         self.dt_ms, self.substeps = dt_ms, int(round(substeps))
 
@@ -312,11 +312,12 @@ class SpikingNeurons(nn.Module):
         powers = filter_decay.unsqueeze(0) ** torch.arange(1, steps + 1, device=filter_decay.device).view(-1, 1, 1)  # (M, N, K)
         held = pre_activation.unsqueeze(-1)  # (B, N, 1)
         # f_k[m] = a + (f_k[0] − a) α_k^m, so I[m] = a Σ_k w_k + b + Σ_k w_k (f_k[0] − a) α_k^m: one contraction over k
-        departure = self.filter_weight * (state.filters - held)  # (B, N, K)
+        gap = state.filters - held  # f_k[0] − a, (B, N, K)
+        departure = self.filter_weight * gap
         current = (pre_activation * self.filter_weight.sum(-1) + self.dendrite_bias).unsqueeze(0)  # (1, B, N)
         for k in range(self.n_filters):  # K broadcast products: a CPU bmm over neurons would loop over them
             current = current + departure[:, :, k].unsqueeze(0) * powers[:, :, k].unsqueeze(1)  # (M, B, N)
-        last_filters = held + (state.filters - held) * powers[-1]
+        last_filters = held + gap * powers[-1]
         xi = noise_innovations((steps, *state.noise.shape), params, state.noise, self.noise_generator)
         noise, noises = state.noise, []
         with torch.no_grad():
