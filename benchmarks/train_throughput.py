@@ -59,7 +59,7 @@ def _build(impl: str, d_model: int, ticks: int, reference: str | None, device):
 
         spiking = {}
         if impl.startswith("spiking"):  # the parts of models/parity16-spiking.toml
-            spiking = {"neuron": "spiking", "synchrony": "spike-multiscale", "spike_synchrony": {"timescales": [1.0, 2.0, 4.0]},
+            spiking = {"neuron": "spiking", "synchrony": "spike-multiscale", "spike_synchrony": {"timescales_ms": [1.0, 2.0, 4.0]},
                        "spiking": {"tau_membrane_ms": 1.44, "filter_tau_max_ms": 4.0}}
         if impl == "spiking-plastic":
             spiking.update(synapse="plastic", plasticity={"implementation": "factorised"})

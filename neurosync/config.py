@@ -133,10 +133,11 @@ class SpikingConfig:
 
 @dataclass
 class SpikeSynchronyConfig:
-    """synchrony = "spike-multiscale": decayed pairwise synchrony of spike traces filtered at
-    each timescale (ticks), concatenated; `normalised` bounds it like a correlation."""
+    """synchrony = "spike-multiscale" (spiking neurons): decayed pairwise synchrony of spike
+    traces filtered at each time constant (ms; a trace decays by e^(−tick/τ) per tick of
+    substeps · dt_ms), concatenated; `normalised` bounds it like a correlation."""
 
-    timescales: list[float] = field(default_factory=lambda: [2.0, 8.0, 32.0])
+    timescales_ms: list[float] = field(default_factory=lambda: [2.0, 8.0, 32.0])
     normalised: bool = False
 
 
@@ -144,7 +145,8 @@ class SpikeSynchronyConfig:
 class PlasticityConfig:
     """synapse = "plastic": linear synapse with a Hebbian fast weight that evolves within a
     thought (neurosync/parts/plastic.py). learning_rate is η's initial value (learned per
-    neuron), trace_timescale in ticks; "factorised" uses a rank-one α and O(ticks·neurons) memory.
+    neuron); the traces' time constant is trace_timescale (ticks) for rate neurons and
+    trace_timescale_ms (ms) for spiking ones, whose ticks have a duration; "factorised" uses a rank-one α and O(ticks·neurons) memory.
     rule "abcd" (dense only) takes A–D per postsynaptic "neuron" or per "synapse" and clips H
     to [−clip, clip]; rule "neuromodulated" computes η each tick from the network's "state" or
     its previous "certainty" (modulator)."""
@@ -153,6 +155,7 @@ class PlasticityConfig:
     implementation: str = "dense"
     learning_rate: float = 0.1
     trace_timescale: float = 2.0
+    trace_timescale_ms: float = 2.0
     alpha_init: float = 0.1
     coefficients: str = "neuron"
     clip: float = 1.0
@@ -367,6 +370,17 @@ def validate(cfg: Config) -> Config:
     _check_choice(pl.implementation, PLASTICITY_IMPLEMENTATIONS, "model.plasticity.implementation")
     _check(0 < pl.learning_rate < 1, f"model.plasticity.learning_rate must be in (0, 1) (exclusive), got {pl.learning_rate}")
     _check(pl.trace_timescale > 0, f"model.plasticity.trace_timescale must be > 0 (ticks), got {pl.trace_timescale}")
+    _check(pl.trace_timescale_ms > 0, f"model.plasticity.trace_timescale_ms must be > 0 (ms), got {pl.trace_timescale_ms}")
+    if m.synapse == "plastic":
+        defaults = PlasticityConfig()
+        if m.neuron == "spiking":
+            _check(pl.trace_timescale == defaults.trace_timescale,
+                   "model.plasticity.trace_timescale is in ticks, for rate neurons; a spiking CTM's ticks last "
+                   "substeps · dt_ms, so set its trace time constant as model.plasticity.trace_timescale_ms (ms)")
+        else:
+            _check(pl.trace_timescale_ms == defaults.trace_timescale_ms,
+                   "model.plasticity.trace_timescale_ms is for spiking neurons; rate neurons' ticks have no duration, "
+                   "so set model.plasticity.trace_timescale (ticks)")
     _check(pl.alpha_init >= 0, f"model.plasticity.alpha_init must be >= 0, got {pl.alpha_init}")
     _check_choice(pl.coefficients, PLASTICITY_COEFFICIENTS, "model.plasticity.coefficients")
     _check_choice(pl.modulator, MODULATORS, "model.plasticity.modulator")
@@ -374,8 +388,10 @@ def validate(cfg: Config) -> Config:
     _check(not (pl.rule == "abcd" and pl.implementation == "factorised"),
            "model.plasticity.rule = 'abcd' needs implementation = 'dense' (its clipped update has no factorised form)")
     ss = m.spike_synchrony
-    _check(len(ss.timescales) >= 1 and all(t > 0 for t in ss.timescales),
-           f"model.spike_synchrony.timescales must be a non-empty list of positive numbers (ticks), got {ss.timescales}")
+    _check(len(ss.timescales_ms) >= 1 and all(t > 0 for t in ss.timescales_ms),
+           f"model.spike_synchrony.timescales_ms must be a non-empty list of positive durations (ms), got {ss.timescales_ms}")
+    _check(m.synchrony != "spike-multiscale" or m.neuron == "spiking",
+           f"model.synchrony = 'spike-multiscale' needs model.neuron = 'spiking' (its timescales are durations), got {m.neuron!r}")
     _check(tr.steps >= 1, f"train.steps must be >= 1, got {tr.steps}")
     _check(tr.batch_size >= 1, f"train.batch_size must be >= 1, got {tr.batch_size}")
     _check(tr.lr > 0, f"train.lr must be > 0, got {tr.lr}")

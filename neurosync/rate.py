@@ -33,19 +33,21 @@ class RateCTM(CTM):
         generator: torch.Generator | None = None,
     ):
         multiscale = cfg.synchrony == "spike-multiscale"
+        tick_ms = cfg.spiking.substeps * cfg.spiking.dt_ms  # a spiking tick's duration (ms)
         synchrony = DecayedPairwiseSynchrony(
             cfg.d_model, cfg.n_synch_action, cfg.n_synch_out, cfg.neuron_pairing, cfg.n_self_pairs, generator,
-            timescales=cfg.spike_synchrony.timescales if multiscale else None,
+            timescales=[tau / tick_ms for tau in cfg.spike_synchrony.timescales_ms] if multiscale else None,
             normalised=multiscale and cfg.spike_synchrony.normalised,
         )
         attention = SynchronyAttention(d_features, cfg.d_input, cfg.heads, synchrony.size_action, cfg.dropout)
         if cfg.synapse == "plastic":
             pl = cfg.plasticity
             excitatory = None
+            trace_ticks = pl.trace_timescale_ms / tick_ms if cfg.neuron == "spiking" else pl.trace_timescale
             if cfg.neuron == "spiking" and cfg.spiking.dale:
                 excitatory = torch.arange(cfg.d_model) < cfg.spiking.excitatory_count(cfg.d_model)
             synapse = PlasticSynapse(cfg.d_input, cfg.d_model, pl.rule, pl.implementation, pl.learning_rate,
-                                     pl.trace_timescale, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator, excitatory)
+                                     trace_ticks, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator, excitatory)
         else:
             synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
         neuron = build_neuron(cfg)

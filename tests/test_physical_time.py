@@ -168,3 +168,42 @@ def test_set_step_refuses_a_step_that_does_not_divide_the_tick():
     neurons = SpikingNeurons(2, dt_ms=1.0, substeps=2)
     with pytest.raises(ValueError, match="must divide the tick's 2 ms"):
         neurons.set_step(0.3)
+
+
+def test_synchrony_and_plasticity_traces_are_time_constants_in_ms():
+    """A trace of time constant τ (ms) decays by e^(−tick/τ) per tick of substeps · dt_ms, so the
+    same τ gives the same per-tick decay at any (dt, substeps) with the same tick duration."""
+    from neurosync.build import build_model
+    from neurosync.config import from_dict
+
+    def built(dt_ms, substeps):
+        cfg = from_dict({"task": {"sequence_length": 6},
+                         "model": {"ticks": 4, "d_model": 16, "d_input": 8, "heads": 2, "n_synch_out": 6, "n_synch_action": 5,
+                                   "neuron": "spiking", "synapse": "plastic", "synchrony": "spike-multiscale",
+                                   "spiking": {"dt_ms": dt_ms, "substeps": substeps, "tau_min_ms": dt_ms,
+                                               "filter_tau_min_ms": 2.0, "filter_tau_max_ms": 8.0, "tau_membrane_ms": 10.0},
+                                   "spike_synchrony": {"timescales_ms": [5.0, 20.0]},
+                                   "plasticity": {"trace_timescale_ms": 10.0}}})
+        return build_model(cfg)
+
+    coarse, fine = built(1.0, 5), built(0.5, 10)  # ticks of 5 ms both
+    expected = torch.exp(-5.0 / torch.tensor([5.0, 20.0]))
+    for model in (coarse, fine):
+        torch.testing.assert_close(model.synchrony.trace_decay.flatten(), expected)
+        assert model.synapse.trace_decay == pytest.approx(math.exp(-5.0 / 10.0))
+    assert built(1.0, 1).synapse.trace_decay == pytest.approx(math.exp(-1.0 / 10.0))  # 1-ms ticks: 10 ticks
+
+
+@pytest.mark.parametrize("model, message", [
+    ({"synchrony": "spike-multiscale"}, "'spike-multiscale' needs model.neuron = 'spiking'"),
+    ({"neuron": "spiking", "synchrony": "spike-multiscale", "spike_synchrony": {"timescales_ms": [2.0, 0.0]}},
+     "timescales_ms must be a non-empty list of positive durations"),
+    ({"neuron": "spiking", "synapse": "plastic", "plasticity": {"trace_timescale": 4.0}},
+     "trace_timescale is in ticks, for rate neurons"),
+    ({"synapse": "plastic", "plasticity": {"trace_timescale_ms": 4.0}}, "trace_timescale_ms is for spiking neurons"),
+])
+def test_timescales_in_the_wrong_unit_are_refused_in_one_line(model, message):
+    from neurosync.config import ConfigError, from_dict
+
+    with pytest.raises(ConfigError, match=message):
+        from_dict({"model": model})

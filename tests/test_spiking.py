@@ -285,7 +285,7 @@ def test_normalised_synchrony_of_a_neuron_with_itself_is_one_and_silence_is_zero
 
 def test_spiking_ctm_with_spike_synchrony_trains(tmp_path):
     cfg = parity3_config(neuron="spiking", synchrony="spike-multiscale")
-    cfg.model.spike_synchrony.timescales = [2.0, 8.0]
+    cfg.model.spike_synchrony.timescales_ms = [2.0, 8.0]
     train(cfg, tmp_path, progress=False)
     records = read_metrics(tmp_path)
     assert records[-1]["loss"] < 0.9 * records[0]["loss"]
@@ -373,9 +373,9 @@ def test_recurrent_lif_rejects_wrong_input_shape():
         RecurrentLIF(8)(torch.zeros(5, 8))
 
 
-@pytest.mark.parametrize("neuron", ["nlm", "spiking"])
+@pytest.mark.parametrize("neuron, synchrony", [("nlm", "decayed-pairwise"), ("spiking", "decayed-pairwise"),
+                                               ("spiking", "spike-multiscale")])  # multiscale: time constants in ms
 @pytest.mark.parametrize("synapse", ["mlp", "plastic"])
-@pytest.mark.parametrize("synchrony", ["decayed-pairwise", "spike-multiscale"])
 def test_every_part_combination_builds_runs_and_backpropagates(neuron, synapse, synchrony):
     from neurosync.build import build_model
     from neurosync.rate import RateCTM, SpikingCTM

@@ -41,12 +41,12 @@ def synchrony_matrices(recording, sample: int = 0, timescales_s: tuple[float, ..
     rate CTM's activations) are filtered into exponential traces with decay exp(-Δ/τ), Δ the step,
     and correlated (Pearson) over the thought. τ → 0 gives the spike-count correlation at the
     step; longer τ measure coincidence at coarser timescales. Returns {"timescales_s": (K,),
-    "matrices": (K, N, N)}. Default timescales: the model's spike-synchrony timescales in ticks
-    (× dt), else 1, 4 and 16 steps."""
+    "matrices": (K, N, N)}. Default timescales: the model's spike-synchrony time constants
+    (``timescales_ms``), else 1, 4 and 16 steps."""
     step = recording.step_duration
     if timescales_s is None:
-        ticks = ((recording.config or {}).get("model") or {}).get("spike_synchrony", {}).get("timescales")
-        timescales_s = tuple(t * recording.dt for t in ticks) if ticks and recording.kind == "spiking" else (step, 4 * step, 16 * step)
+        ms = ((recording.config or {}).get("model") or {}).get("spike_synchrony", {}).get("timescales_ms")
+        timescales_s = tuple(t * 1e-3 for t in ms) if ms and recording.kind == "spiking" else (step, 4 * step, 16 * step)
     if any(not t > 0 for t in timescales_s):
         raise ValueError(f"timescales must be > 0 seconds, got {timescales_s}")
     signal = _signal(recording, sample)
