@@ -4,7 +4,11 @@
 :class:`Recording`: per sample, tick and neuron the post-activations (the spike fraction of a
 tick for spiking neurons), pre-activations and, for spiking neurons, every simulation step's
 spikes (stored as events) and membrane potentials; per tick the synchrony readouts (every
-timescale), attention weights, logits, certainty and the plastic weight's norm. ``dt`` is the duration of a tick in seconds: for a SpikingCTM it is
+timescale), attention weights, logits, certainty and the plastic weight's norm. Under Dale's
+law it also keeps every step's excitatory and inhibitory input currents of each neuron: the
+shares of its soma current that come from excitatory and from inhibitory presynaptic spikes,
+through the neuron's own dendritic filters (by superposition, since the filters are linear;
+the attention drive and the bias are the rest of the current). ``dt`` is the duration of a tick in seconds: for a SpikingCTM it is
 the model's own (substeps · dt_ms, physical time), for a RateCTM, whose ticks have no
 duration, a declared label (default 1 ms). A spiking neuron's simulation step lasts
 ``dt / substeps``.
@@ -45,6 +49,8 @@ class Recording:
     spike_step: np.ndarray | None = None
     spike_neuron: np.ndarray | None = None
     membrane: np.ndarray | None = None  # (B, S, N) (spiking)
+    current_excitatory: np.ndarray | None = None  # (B, S, N) soma current from excitatory spikes (Dale's law)
+    current_inhibitory: np.ndarray | None = None  # (B, S, N) from inhibitory spikes (≤ 0 for positive filter weights)
     plastic_norm: np.ndarray | None = None  # (B, T) ‖α ⊙ H‖ (plastic synapses)
     sample_input: np.ndarray | None = None  # (B,) which input each thought saw (repeats share it)
     sample_repeat: np.ndarray | None = None  # (B,) the repeat (noise realisation) of that input
@@ -164,7 +170,7 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
     each with its own realisation of the intrinsic noise; ``noise_seed`` seeds them (None:
     torch's global generator)."""
     from .parts.plastic import PlasticSynapse
-    from .parts.spiking import SpikingNeurons
+    from .parts.spiking import SpikingNeurons, dendrite_step, dendritic_current
 
     dt = tick_duration_s(model, dt)
     if not isinstance(repeats, int) or repeats < 1:
@@ -175,8 +181,23 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
         raise ValueError(f"ticks must be a positive integer, got {ticks!r}")
     spiking = isinstance(model.neuron, SpikingNeurons)
     plastic = isinstance(model.synapse, PlasticSynapse)
+    populations = spiking and plastic and model.synapse.dale
     per_tick: dict[str, list] = {k: [] for k in ("attention", "pre", "post", "action", "out", "logits", "certainty", "plastic")}
     spikes, membranes = [], []
+    currents: dict[str, list] = {"excitatory": [], "inhibitory": []}
+    share_filters: dict[str, torch.Tensor] = {}
+
+    def observe_synapse(synapse, args, output):
+        """Each population's share of the tick's synaptic input, through the dendritic filters step by step."""
+        neuron = model.neuron
+        decay, no_bias = neuron.filter_decay(), torch.zeros_like(neuron.dendrite_bias)
+        for key, share in zip(currents, synapse.population_currents(args[1], output[1])):
+            filters = share_filters.get(key)
+            filters = share.new_zeros(*share.shape, neuron.n_filters) if filters is None else filters
+            for _ in range(neuron.substeps):
+                filters = dendrite_step(filters, share, decay)
+                currents[key].append(_numpy(dendritic_current(filters, neuron.filter_weight, no_bias)))
+            share_filters[key] = filters
 
     def observe(attention, pre, post, memory, synapse_state, synchrony, logits, certainty):
         for key, value in (("attention", attention), ("pre", pre), ("post", post), ("action", synchrony[0]),
@@ -196,10 +217,13 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
         model.neuron.substep_observers.append(observe_step)
         saved_generator = model.neuron.noise_generator
         model.neuron.seed_noise(noise_seed)
+    hook = model.synapse.register_forward_hook(observe_synapse) if populations else None
     try:
         with torch.no_grad():
             model(x, observe=observe)
     finally:
+        if hook is not None:
+            hook.remove()
         if spiking:
             model.neuron.substep_observers.remove(observe_step)
             model.neuron.noise_generator = saved_generator
@@ -224,6 +248,9 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
         recording.spike_sample, recording.spike_step = sample.astype(np.int32), step.astype(np.int32)
         recording.spike_neuron = neuron.astype(np.int32)
         recording.membrane = np.stack(membranes, axis=1)
+    if populations:
+        recording.current_excitatory = np.stack(currents["excitatory"], axis=1)
+        recording.current_inhibitory = np.stack(currents["inhibitory"], axis=1)
     return recording
 
 

@@ -74,6 +74,7 @@ def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict
         summary["fano"] = {"value": rows["fano_factor"]["value"], "note": rows["fano_factor"]["note"]}
         summary["physiology"] = {k: card[k] for k in ("rows", "in_range", "defined", "thoughts", "repeats", "thought_s")}
         (out / f"{prefix}physiology.md").write_text("# Physiology card\n\n" + analysis.card_text(card))
+        figures["physiology"] = save_figure(analysis.physiology_figure(card), out / f"{prefix}physiology")
         figures["raster"] = save_figure(analysis.raster_figure(recording, sort="rate", bin_steps=max(1, recording.steps // 100)),
                                         out / f"{prefix}raster")
         isi_counts, isi_edges = analysis.isi_histogram(recording.spike_times(0), bins=50)

@@ -107,3 +107,33 @@ def test_brian2_exact_mode_replays_a_dale_core():
 def test_invalid_populations_are_rejected(spiking, model, message):
     with pytest.raises(ConfigError, match=message):
         from_dict({"model": {**model, "spiking": spiking}})
+
+
+@pytest.mark.parametrize("implementation", ["dense", "factorised"])
+def test_recorded_ei_currents_are_the_population_shares_of_the_soma_current(implementation):
+    """Two paths: the recording's per-step excitatory + inhibitory currents equal the dendritic
+    filtering of (pre-activation − attention drive), replayed here step by step; the excitatory
+    share is ≥ 0 and the inhibitory ≤ 0 (positive filter weights at initialisation)."""
+    from neurosync.parts.spiking import dendrite_step, dendritic_current
+
+    model, cfg = _dale_model(implementation=implementation)
+    model.neuron.set_step(0.5)  # 2 sub-steps per tick of 1 ms
+    drives = []
+    hook = model.synapse.register_forward_hook(lambda synapse, args, out: drives.append(synapse.input(args[0])))
+    x = torch.randint(0, 2, (3, 6), generator=torch.Generator().manual_seed(1)).float() * 2 - 1
+    recording = model.record(x, ticks=5)
+    hook.remove()
+    assert recording.current_excitatory.shape == recording.membrane.shape == (3, 10, cfg.model.d_model)
+    assert (recording.current_excitatory >= 0).all() and (recording.current_inhibitory <= 0).all()
+    assert recording.current_excitatory.max() > 0 and recording.current_inhibitory.min() < 0
+    neuron = model.neuron
+    filters, replayed = torch.zeros(3, cfg.model.d_model, neuron.n_filters), []
+    with torch.no_grad():
+        for tick in range(5):
+            recurrent = torch.from_numpy(recording.pre[:, tick]) - drives[tick]
+            for _ in range(neuron.substeps):
+                filters = dendrite_step(filters, recurrent, neuron.filter_decay())
+                replayed.append(dendritic_current(filters, neuron.filter_weight, torch.zeros(cfg.model.d_model)))
+    replayed = torch.stack(replayed, dim=1).numpy()
+    torch.testing.assert_close(torch.from_numpy(recording.current_excitatory + recording.current_inhibitory),
+                               torch.from_numpy(replayed), atol=1e-5, rtol=1e-4)

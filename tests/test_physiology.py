@@ -96,3 +96,56 @@ def test_the_card_refuses_a_rate_recording():
     recording.kind = "rate"
     with pytest.raises(ValueError, match="needs a spiking recording"):
         analysis.physiology(recording)
+
+
+def test_noise_correlation_separates_shared_noise_from_shared_signal():
+    """Rates co-modulated over the thought but independent spikes: a large total correlation and
+    no noise correlation. Two neurons with the same spikes in every repeat: noise correlation 1."""
+    rng = np.random.default_rng(3)
+    steps, repeats = 4000, 6
+    rate = 0.02 * (1 + np.sin(2 * np.pi * np.arange(steps) / 1000.0))  # 1-Hz modulation, the same in every repeat
+    raster = (rng.random((2 * repeats, steps, 12)) < rate[None, :, None]).astype(float)
+    rows = _rows(analysis.physiology(_recording(raster, repeats=repeats, config={"model": {"spiking": {"noise_std": 0.1}}})))
+    assert rows["mean_pairwise_correlation"]["value"] > 0.3 and rows["mean_pairwise_correlation"]["in_range"] is False
+    assert abs(rows["noise_correlation"]["value"]) < 0.02 and rows["noise_correlation"]["in_range"]
+    twins = (rng.random((2 * repeats, steps, 1)) < 0.02).astype(float).repeat(2, axis=2)
+    assert analysis.noise_correlation(_recording(twins, repeats=repeats)) == pytest.approx(1.0)
+    deterministic = _rows(analysis.physiology(_recording(raster, repeats=repeats, config={"model": {"spiking": {"noise_std": 0.0}}})))
+    assert deterministic["noise_correlation"]["value"] is None and "deterministic" in deterministic["noise_correlation"]["note"]
+
+
+def _with_currents(raster, excitatory, inhibitory, repeats=1):
+    config = {"model": {"spiking": {"dale": True, "excitatory_fraction": 0.5, "noise_std": 0.1}}}
+    recording = _recording(raster, repeats=repeats, config=config)
+    recording.current_excitatory, recording.current_inhibitory = excitatory, inhibitory
+    return recording
+
+
+def test_ei_balance_is_the_correlation_of_the_excitatory_and_inhibitory_currents():
+    """E = x + a, −I = x + b with x, a, b independent of unit variance: r = 1/2; I independent: r = 0."""
+    rng = np.random.default_rng(4)
+    shape = (3, 20000, 4)
+    x, a, b = rng.standard_normal(shape), rng.standard_normal(shape), rng.standard_normal(shape)
+    raster = (rng.random(shape) < 0.01).astype(float)
+    balanced = analysis.ei_balance(_with_currents(raster, 2 + x + a, -(3 + x + b)))
+    assert balanced["value"] == pytest.approx(0.5, abs=0.02) and balanced["per_neuron"].shape == (4,)
+    assert abs(analysis.ei_balance(_with_currents(raster, 2 + a, -(3 + b)))["value"]) < 0.02
+    assert np.isnan(analysis.ei_balance(_recording(raster))["value"])  # no currents recorded: undefined
+
+
+def test_the_lfp_proxy_sums_absolute_currents_onto_excitatory_cells_and_a_known_power_law_is_recovered():
+    rng = np.random.default_rng(5)
+    steps = 4000
+    raster = (rng.random((2, steps, 4)) < 0.01).astype(float)
+    excitatory, inhibitory = rng.random((2, steps, 4)), -rng.random((2, steps, 4))
+    recording = _with_currents(raster, excitatory, inhibitory)
+    expected = np.abs(excitatory[1, :, :2]).sum(1) + np.abs(inhibitory[1, :, :2]).sum(1)  # neurons 0, 1 are excitatory
+    np.testing.assert_allclose(analysis.lfp_proxy(recording, 1), expected)
+    # a 1/f² proxy: integrated white noise (a random walk, high-passed by its finite length) in the E currents
+    walk = np.cumsum(rng.standard_normal((32, steps, 1)), axis=1)  # 32 thoughts: the averaged periodogram is smooth
+    raster = (rng.random((32, steps, 4)) < 0.01).astype(float)
+    recording = _with_currents(raster, np.repeat(100 + walk, 4, axis=2), np.zeros((32, steps, 4)))
+    rows = _rows(analysis.physiology(recording))
+    assert rows["lfp_aperiodic_exponent"]["value"] == pytest.approx(2.0, abs=0.3) and rows["lfp_aperiodic_exponent"]["in_range"]
+    assert rows["lfp_aperiodic_r2"]["value"] > 0.9
+    assert "ei_balance" in rows and analysis.physiology_figure(analysis.physiology(recording)) is not None

@@ -64,6 +64,62 @@ def matrix_figure(matrices: np.ndarray, labels: list[str], order: np.ndarray | N
     return fig
 
 
+def physiology_figure(card: dict):
+    """The physiology card's figure: rates per population (log scale, the 1–20 Hz range shaded),
+    the Fano factor over the thought, the spike-population and LFP-proxy spectra with their
+    power-law fits over the fitted range, and the per-neuron E/I current correlations."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    ax = axes[0, 0]
+    rates, types = np.asarray(card["rates_hz"]), np.asarray(card["cell_types"])
+    edges = np.logspace(-2, np.log10(max(float(rates.max(initial=0.0)), 1.0) * 1.5), 30)
+    for kind, colour in (("excitatory", "C3"), ("inhibitory", "C0"), ("unclassified", "k")):
+        chosen = rates[types == kind]
+        if chosen.size:
+            ax.hist(np.maximum(chosen, 1e-2), bins=edges, color=colour, alpha=0.6, label=f"{kind} ({chosen.size})")
+    ax.axvspan(1.0, 20.0, color="0.85", zorder=0, label="cortical E range")
+    ax.set_xscale("log")
+    ax.set(xlabel="mean rate (Hz; < 0.01 Hz shown at 0.01)", ylabel="neurons", title="firing rates")
+    ax.legend(fontsize=7)
+    ax = axes[0, 1]
+    course = card["fano_course"]
+    if course["times_s"] and np.isfinite(course["fano"]).any():
+        ax.plot(np.asarray(course["times_s"]) * 1e3, course["fano"], "k.-")
+        ax.axhspan(0.5, 1.5, color="0.85", zorder=0)
+    else:
+        ax.text(0.5, 0.5, "Fano factor undefined\n(no noise, or one repeat per input)", ha="center", va="center",
+                transform=ax.transAxes)
+    ax.set(xlabel="time in the thought (ms)", ylabel="Fano factor", title=f"Fano factor across {card['repeats']} repeats")
+    ax = axes[1, 0]
+    for spectrum, label, colour in ((card["spectrum"], "spikes (population rate)", "k"), (card.get("lfp_spectrum"), "LFP proxy", "C2")):
+        if spectrum is None:
+            continue
+        f, p = np.asarray(spectrum["frequencies_hz"]), np.asarray(spectrum["power"])
+        keep = (f > 0) & (p > 0)
+        scale = p[keep].max() if keep.any() else 1.0
+        fit = spectrum["fit"]
+        ax.loglog(f[keep], p[keep] / scale, color=colour, lw=1, label=f"{label}: χ {fit['exponent']:.2f}, r² {fit['r2']:.2f}")
+        if np.isfinite(fit["exponent"]):
+            band = np.linspace(*fit["range_hz"], 50)
+            ax.loglog(band, 10 ** (fit["offset"] - fit["exponent"] * np.log10(band)) / scale, "--", color=colour, lw=1)
+    ax.axvline(card["spectrum"]["nyquist_hz"], color="r", lw=0.8, label="Nyquist")
+    ax.set(xlabel="frequency (Hz)", ylabel="power (normalised)", title="spectra and power-law fits")
+    ax.legend(fontsize=7)
+    ax = axes[1, 1]
+    ei = np.asarray(card.get("ei_per_neuron", []), dtype=float)
+    if ei.size and np.isfinite(ei).any():
+        ax.hist(ei[np.isfinite(ei)], bins=np.linspace(-1, 1, 41), color="C4")
+        ax.axvline(np.nanmean(ei), color="k", lw=1, label=f"mean {np.nanmean(ei):.2f}")
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no E/I populations (dale = false)", ha="center", va="center", transform=ax.transAxes)
+    ax.set(xlabel="r (excitatory, inhibitory input current)", ylabel="neurons", title="E/I balance")
+    fig.suptitle(f"physiology card: {card['in_range']} of {card['defined']} statistics in range "
+                 f"({card['thoughts']} thoughts of {card['thought_s']:g} s)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def _pyplot():
     """pyplot, leaving the backend to matplotlib (inline in notebooks; headless machines get
     Agg automatically; the CLI selects Agg itself)."""

@@ -16,7 +16,19 @@ recording, e.g. a Fano factor without noise). Definitions:
   ``fano_window_s`` windows. Across different inputs it would measure the inputs,
   not the neuron, so it is never computed that way.
 - pairwise correlation: Pearson r of spike counts in ``correlation_bin_s`` bins between
-  neurons active in the thought, the mean over pairs, averaged over thoughts.
+  neurons active in the thought, the mean over pairs, averaged over thoughts (signal and noise
+  together: co-modulation by the thought itself counts).
+- noise correlation (r_sc, the quantity Cohen & Kohn 2011 review): the same bins' counts minus
+  their mean over the repeats of the input (the PSTH), correlated over repeats × bins per pair
+  and input, the mean over pairs and inputs. Needs ≥ 2 repeats of a noisy model.
+- E/I balance: per neuron and thought, Pearson r over the simulation steps between the
+  excitatory and the (sign-flipped) inhibitory input current (the shares of the soma current
+  from excitatory and from inhibitory presynaptic spikes, :mod:`neurosync.recording`), the mean
+  over neurons and thoughts. Under Dale's law only.
+- LFP proxy: Σ over excitatory neurons of |I_E| + |I_I| per step (the sum of absolute synaptic
+  currents onto pyramidal cells, Mazzoni et al. 2008, 2015), its Welch spectrum fitted like the
+  spiking population's. The cortical 1/f^χ ranges are measured on field potentials, so this is
+  the spectrum they describe; the spike-population fit stays on the card beside it.
 - spectrum: the Welch spectrum of the population rate (spikes/s per neuron, per step; as
   :func:`~neurosync.analysis.population_spectrum`), averaged over thoughts, with a power-law fit log10 P = b − χ log10 f by least squares over ``fit_range_hz``
   (default 2 Hz to min(100 Hz, Nyquist / 5): well below the step's Nyquist frequency); χ is the
@@ -29,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spectra import BANDS, population_spectrum
+from .spectra import BANDS, population_spectrum, power_spectrum
 from .spikes import _binned, firing_rates, isi_cv
 
 SILENT_HZ, SATURATED_HZ = 0.1, 100.0
@@ -43,9 +55,13 @@ CORTICAL_RANGES = {
     "saturated_fraction": (None, 0.02, "sustained rates > 100 Hz are rare outside bursts (Buzsáki & Mizuseki 2014)"),
     "median_cv_isi": (0.7, 1.5, "Softky & Koch 1993; Shinomoto et al. 2009 (irregular cortical firing, CV ≈ 1)"),
     "fano_factor": (0.5, 1.5, "Churchland et al. 2010 (≈ 1–1.5 before, ≈ 0.8–1 after stimulus onset)"),
-    "mean_pairwise_correlation": (-0.15, 0.15, "Cohen & Kohn 2011; Ecker et al. 2010 (spike-count r ≈ 0.01–0.2)"),
+    "mean_pairwise_correlation": (-0.15, 0.15, "issue 12 goal; Cohen & Kohn 2011; Ecker et al. 2010 (spike-count r ≈ 0.01–0.2)"),
+    "noise_correlation": (-0.15, 0.15, "Cohen & Kohn 2011 (r_sc across repeated trials ≈ 0.01–0.26); Ecker et al. 2010 (≈ 0.01)"),
+    "ei_balance": (0.3, None, "E and I inputs track each other (Okun & Lampl 2008; Graupner & Reyes 2013); 0.3 is our threshold"),
     "aperiodic_exponent": (1.0, 3.0, "Gao et al. 2017; Donoghue et al. 2020 (LFP/ECoG 1/f^χ, χ ≈ 1–3)"),
     "aperiodic_r2": (0.9, None, "a power law must describe the spectrum for its exponent to mean anything"),
+    "lfp_aperiodic_exponent": (1.0, 3.0, "Gao et al. 2017; Donoghue et al. 2020 (LFP/ECoG 1/f^χ, χ ≈ 1–3)"),
+    "lfp_aperiodic_r2": (0.9, None, "a power law must describe the spectrum for its exponent to mean anything"),
     "nyquist_to_gamma_power": (None, 1.0, "no step artefact: power near Nyquist ≤ power at 20–80 Hz"),
     "highest_peak_hz": (None, 250.0, "no peak ≥ 250 Hz: cortical rhythms lie below ~150 Hz (Buzsáki & Draguhn 2004)"),
 }
@@ -91,6 +107,67 @@ def mean_pairwise_correlation(recording, bin_s: float = 0.05) -> float:
             r = np.corrcoef(counts[:, active].T)
             values.append(r[np.triu_indices(int(active.sum()), 1)].mean())
     return float(np.mean(values)) if values else float("nan")
+
+
+def _repeat_counts(recording, bin_s: float) -> np.ndarray:
+    """Spike counts (inputs, repeats, bins, neurons) in ``bin_s`` bins."""
+    width = max(int(round(bin_s / recording.step_duration)), 1)
+    bins = recording.steps // width
+    counts = np.zeros((int(recording.sample_input.max()) + 1, recording.repeats, bins, recording.neurons))
+    for sample in range(recording.samples):
+        counts[recording.sample_input[sample], recording.sample_repeat[sample]] = _binned(recording.spikes(sample), width)[:bins]
+    return counts
+
+
+def noise_correlation(recording, bin_s: float = 0.05) -> float:
+    """Mean spike-count noise correlation r_sc (module docstring): counts in ``bin_s`` bins minus
+    their mean over the repeats of the same input, Pearson r over repeats × bins per pair, the
+    mean over pairs and inputs. NaN with fewer than 2 repeats."""
+    if recording.repeats < 2 or recording.steps < int(round(bin_s / recording.step_duration)):
+        return float("nan")
+    counts = _repeat_counts(recording, bin_s)
+    residual = counts - counts.mean(1, keepdims=True)
+    values = []
+    for per_input in residual:  # (repeats, bins, neurons)
+        flat = per_input.reshape(-1, per_input.shape[-1])
+        varying = flat.std(0) > 0
+        if varying.sum() >= 2:
+            r = np.corrcoef(flat[:, varying].T)
+            values.append(r[np.triu_indices(int(varying.sum()), 1)].mean())
+    return float(np.mean(values)) if values else float("nan")
+
+
+def ei_balance(recording) -> dict:
+    """Correlation of each neuron's excitatory and inhibitory input currents over the steps of a
+    thought (module docstring): ``value`` the mean, ``per_neuron`` (N,) the mean over thoughts
+    (NaN where a current never varies). NaN without recorded currents (no Dale's law)."""
+    if recording.current_excitatory is None:
+        return {"value": float("nan"), "per_neuron": np.full(recording.neurons, np.nan)}
+    e, i = recording.current_excitatory.astype(float), -recording.current_inhibitory.astype(float)  # (B, S, N)
+    e, i = e - e.mean(1, keepdims=True), i - i.mean(1, keepdims=True)
+    scale = np.sqrt((e * e).sum(1) * (i * i).sum(1))  # (B, N)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(scale > 0, (e * i).sum(1) / np.where(scale > 0, scale, 1.0), np.nan)
+    per_neuron = np.full(recording.neurons, np.nan)
+    defined = np.isfinite(r).any(0)
+    per_neuron[defined] = np.nanmean(r[:, defined], axis=0)
+    return {"value": float(np.nanmean(per_neuron)) if defined.any() else float("nan"), "per_neuron": per_neuron}
+
+
+def lfp_proxy(recording, sample: int = 0) -> np.ndarray:
+    """(S,) Σ over excitatory neurons of |I_E| + |I_I| per simulation step (module docstring)."""
+    if recording.current_excitatory is None:
+        raise ValueError("the LFP proxy needs the recorded E/I input currents (a SpikingCTM with Dale's law)")
+    pyramidal = recording.cell_types() == "excitatory"
+    return (np.abs(recording.current_excitatory[sample][:, pyramidal]).astype(float)
+            + np.abs(recording.current_inhibitory[sample][:, pyramidal]).astype(float)).sum(1)
+
+
+def lfp_spectrum(recording) -> dict:
+    """Welch spectrum of the LFP proxy, averaged over the recorded thoughts."""
+    fs = 1.0 / recording.step_duration
+    spectra = [power_spectrum(lfp_proxy(recording, s), fs) for s in range(recording.samples)]
+    return {"frequencies_hz": spectra[0][0], "power": np.mean([p for _, p in spectra], axis=0)}
 
 
 def power_law_fit(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tuple[float, float]) -> dict:
@@ -168,8 +245,25 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
     else:
         note = "undefined: one repeat per input (record with repeats >= 2)"
     rows.append(_row("fano_factor", fano["value"], "", note))
+    bins = f"spike counts in {correlation_bin_s * 1e3:g} ms bins"
     rows.append(_row("mean_pairwise_correlation", mean_pairwise_correlation(recording, correlation_bin_s), "",
-                     f"spike counts in {correlation_bin_s * 1e3:g} ms bins"))
+                     f"{bins}, over time within each thought (signal + noise)"))
+    deterministic = recording.spiking_config().get("noise_std", None) == 0
+    rows.append(_row("noise_correlation", float("nan") if deterministic else noise_correlation(recording, correlation_bin_s), "",
+                     "undefined (deterministic)" if deterministic else
+                     f"{bins}, across {recording.repeats} repeats of each input (PSTH removed)" if recording.repeats > 1 else
+                     "undefined: one repeat per input (record with repeats >= 2)"))
+    balance = ei_balance(recording)
+    lfp = None
+    if recording.current_excitatory is not None:
+        rows.append(_row("ei_balance", balance["value"], "r", "excitatory vs inhibitory input current, per neuron over the steps"))
+        lfp = lfp_spectrum(recording)
+        lfp_summary = spectral_summary(lfp["frequencies_hz"], lfp["power"], fit_range_hz)
+        lfp_fit = lfp_summary["fit"]
+        lfp_span = f"LFP proxy Σ_E |I_E| + |I_I|, power law over {lfp_fit['range_hz'][0]:g}–{lfp_fit['range_hz'][1]:g} Hz"
+        rows.append(_row("lfp_aperiodic_exponent", lfp_fit["exponent"], "", lfp_span))
+        rows.append(_row("lfp_aperiodic_r2", lfp_fit["r2"], "", lfp_span))
+        lfp.update(fit=lfp_fit)
     population = population_spectrum(recording, sample=None)
     frequencies, power = population["frequencies_hz"], population["power"]
     spectrum = spectral_summary(frequencies, power, fit_range_hz)
@@ -182,7 +276,8 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
     rows.append(_row("highest_peak_hz", spectrum["highest_peak_hz"], "Hz", "frequency of the largest spectral power ≥ 1 Hz"))
     duration = recording.steps * recording.step_duration
     return {"rows": rows, "fano_course": {"times_s": fano["times_s"].tolist(), "fano": fano["course"].tolist()},
-            "spectrum": {**spectrum, "frequencies_hz": frequencies, "power": power},
+            "spectrum": {**spectrum, "frequencies_hz": frequencies, "power": power}, "lfp_spectrum": lfp,
+            "rates_hz": mean_rates, "cell_types": types, "ei_per_neuron": balance["per_neuron"],
             "thoughts": recording.samples, "repeats": recording.repeats, "thought_s": duration,
             "in_range": sum(1 for r in rows if r["in_range"]), "defined": sum(1 for r in rows if r["in_range"] is not None)}
 

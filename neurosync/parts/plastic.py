@@ -156,28 +156,48 @@ class PlasticSynapse(nn.Module):
         previous_trace, plastic = state
         trace = _trace(self.trace_decay, previous_trace, post_activation)
         eta = self.learning_rate(trace, modulation)
-        if self.implementation == "dense" and self.dale:
-            hebb = self.update(plastic, trace, previous_trace, eta)
-            (alpha,) = self.plastic_gain()
-            magnitude = nn.functional.softplus(self.recurrent.weight)
-            weight = torch.relu(magnitude + alpha * hebb) * self.presynaptic_sign  # (batch, post, pre)
-            current = self.input(attention_out) + (weight @ post_activation.unsqueeze(-1)).squeeze(-1)
-            return current, (trace, hebb)
         if self.implementation == "dense":
-            hebb = self.update(plastic, trace, previous_trace, eta)
-            plastic_current = ((self.alpha * hebb) @ post_activation.unsqueeze(-1)).squeeze(-1)
-            new_plastic = hebb
+            new_plastic = self.update(plastic, trace, previous_trace, eta)
         else:
-            alpha_post, alpha_pre = self.plastic_gain()
             # decayed, rate-weighted post traces Y[k] = η[k] Π_{k<m≤t} (1 − η[m]) ⊙ x[k−1] and pre traces x[k−2]
             weighted = torch.cat(((1 - eta).unsqueeze(1) * plastic[0], (eta * trace).unsqueeze(1)), dim=1)  # (batch, k, neurons)
             pres = torch.cat((plastic[1], previous_trace.unsqueeze(1)), dim=1)
-            overlap = (pres * (alpha_pre * post_activation).unsqueeze(1)).sum(-1, keepdim=True)  # (batch, k, 1): x[k−2] · (b ⊙ s)
-            plastic_current = alpha_post * (overlap * weighted).sum(1)
             new_plastic = (weighted, pres)
-        recurrent = nn.functional.linear(post_activation, self.recurrent_weight()) if self.dale else self.recurrent(post_activation)
-        current = self.input(attention_out) + recurrent + plastic_current
+        recurrent, plastic_current = self.recurrent_terms(post_activation, new_plastic)
+        current = self.input(attention_out) + recurrent
+        if plastic_current is not None:
+            current = current + plastic_current
         return current, (trace, new_plastic)
+
+    def recurrent_terms(self, spikes: torch.Tensor, plastic) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(W_rec · spikes, (α ⊙ H) · spikes) with this tick's plastic state (the one forward
+        returns); linear in ``spikes``, so spikes masked to one population give that population's
+        share of the current. Under dense Dale's law the relu couples the two: one term, None."""
+        if self.implementation == "dense" and self.dale:
+            (alpha,) = self.plastic_gain()
+            weight = torch.relu(nn.functional.softplus(self.recurrent.weight) + alpha * plastic) * self.presynaptic_sign
+            return (weight @ spikes.unsqueeze(-1)).squeeze(-1), None  # (batch, post, pre) @ (batch, pre)
+        recurrent = nn.functional.linear(spikes, self.recurrent_weight()) if self.dale else self.recurrent(spikes)
+        if self.implementation == "dense":
+            return recurrent, ((self.alpha * plastic) @ spikes.unsqueeze(-1)).squeeze(-1)
+        alpha_post, alpha_pre = self.plastic_gain()
+        weighted, pres = plastic
+        overlap = (pres * (alpha_pre * spikes).unsqueeze(1)).sum(-1, keepdim=True)  # (batch, k, 1): x[k−2] · (b ⊙ s)
+        return recurrent, alpha_post * (overlap * weighted).sum(1)
+
+    def population_currents(self, spikes: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
+        """Under Dale's law, the excitatory and inhibitory shares of the recurrent current
+        (batch, neurons) each: the current from the excitatory and from the inhibitory
+        presynaptic neurons' ``spikes``, with ``state`` the one forward returned for them.
+        They sum to the recurrent current; the inhibitory share is ≤ 0 and the excitatory ≥ 0."""
+        if not self.dale:
+            raise ValueError("excitatory and inhibitory currents need Dale's law (model.spiking.dale = true)")
+        excitatory = (self.presynaptic_sign > 0).to(spikes.dtype)
+        shares = []
+        for mask in (excitatory, 1 - excitatory):
+            recurrent, plastic_current = self.recurrent_terms(spikes * mask, state[1])
+            shares.append(recurrent if plastic_current is None else recurrent + plastic_current)
+        return shares[0], shares[1]
 
     def fast_weight_norm(self, state) -> torch.Tensor:
         """Frobenius norm of α ⊙ H per sample (batch,), for recordings and plots."""
