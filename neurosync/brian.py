@@ -2,7 +2,8 @@
 
 "PyTorch trains, Brian2 validates the dynamics." The spiking core is what sits between the
 CTM's attention and its synchrony: each neuron's dendritic filters and LIF/ALIF soma (the
-equations of :mod:`neurosync.parts.spiking`) and, with a dense plastic synapse, the recurrent
+equations of :mod:`neurosync.parts.spiking`) and, with a plastic synapse (dense, or factorised,
+exported as the dense synapse with α = a ⊗ b that gives the same currents), the recurrent
 weights W_rec + α ⊙ H with their rule (:mod:`neurosync.parts.plastic`: Miconi, ABCD, or
 neuromodulated: gated by the CTM's certainty, which is recorded and replayed like the drive,
 or driven by the state, a population readout of the traces simulated as a summed variable). The rest of the
@@ -21,10 +22,12 @@ same order, with the scheduling that makes a
 discrete LIF match spike for spike (measured here: Brian2's default schedule mismatches
 ≈ 7–10% of the bins)::
 
-    groups             drive + recurrent input -> dendrites -> adaptation -> membrane
+    start (first step of a tick only, plastic cores: the tick's synapse call)
+                       traces x from c, the last tick's spike count; H update (synapses);
+                       I_syn = Σ_pre (W_rec + α H) c_pre (a summed variable), held for the tick; c = 0
+    groups             drive + I_syn -> dendrites -> adaptation -> membrane
     thresholds         v > ϑ                      (strict, as H(v − ϑ))
-    after_thresholds   reset s = 1; traces x; H update (synapses)
-    synapses           on_pre: I_syn += W_rec + α H   (zero delay, used at the next step)
+    after_thresholds   reset s = 1, c += 1
 
 Typical use::
 
@@ -127,17 +130,19 @@ def extract_core(model) -> SpikingCore:
         core.adaptation_decay = _np(params.adaptation_decay)
         core.adaptation_strength = _np(params.adaptation_strength)
     if isinstance(synapse, PlasticSynapse):
-        if synapse.implementation != "dense":
-            raise ValueError(f"Brian2 export supports dense plastic synapses, got rule {synapse.rule!r} "
-                             f"({synapse.implementation}); use plasticity.implementation = 'dense' for validation")
-        if core.substeps != 1:
-            raise ValueError("Brian2 export of a plastic (recurrent) core needs model.spiking.substeps = 1")
         if synapse.dale:  # magnitudes and signs, as PlasticSynapse computes the weight
             core.recurrent = _np(torch.nn.functional.softplus(synapse.recurrent.weight))
             core.presynaptic_sign = _np(synapse.presynaptic_sign)
         else:
             core.recurrent = _np(synapse.recurrent.weight)
-        core.alpha = _np(synapse.plastic_gain()[0])
+        gain = synapse.plastic_gain()
+        if synapse.implementation == "factorised":  # α = a ⊗ b gives the dense model's currents exactly
+            post_gain, pre_gain = gain
+            if synapse.dale:  # the magnitudes; the sign is the presynaptic one
+                pre_gain = torch.nn.functional.softplus(synapse.alpha_pre)
+            core.alpha = _np(torch.outer(post_gain, pre_gain))
+        else:
+            core.alpha = _np(gain[0])
         core.trace_decay = float(synapse.trace_decay)
         core.rule = synapse.rule
         if synapse.rule == "neuromodulated":
@@ -225,13 +230,13 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
     if core.refractory_steps:
         lines += [f"open = {eq.OPEN}", f"ref = {eq.COUNTDOWN}"]
     lines.append("n = noise(t, i)" if core.noisy else "n = 0")
-    lines += [f"v = {eq.MEMBRANE}", "Isyn = 0", "s = 0"]
+    lines += [f"v = {eq.MEMBRANE}", "s = 0"]
     return "\n".join(lines)
 
 
 def neuron_equations(core: SpikingCore) -> str:
     k = core.filter_decay.shape[1]
-    names = ["v", "s", "Isyn", "x", "x_prev", "ext", "m", "n", "open", "ref"] + [f"f{j}" for j in range(k)]
+    names = ["v", "s", "c", "Isyn", "Irec", "x", "x_prev", "ext", "m", "n", "open", "ref"] + [f"f{j}" for j in range(k)]
     constants = ["beta", "theta", "fbias"] + [f"fdecay{j}" for j in range(k)] + [f"fweight{j}" for j in range(k)]
     if core.adaptive:
         names += ["u", "thr"]
@@ -242,17 +247,17 @@ def neuron_equations(core: SpikingCore) -> str:
 
 
 def plasticity_code(rule: str = "miconi", modulator: str = "certainty") -> tuple[str, str]:
-    """(neuron trace update, synaptic H update) for a rule of neurosync.parts.plastic, run after
-    the threshold and reset of a step, i.e. with the spikes s[t] that the next step's synapse
-    call sees. post = x_post, pre = x_prev_pre (the causal pair of traces)."""
-    traces = f"x_prev = x\nx = {eq.TRACE}"
+    """(neuron trace update, synaptic H update) for a rule of neurosync.parts.plastic, run at
+    the start of every tick with c, the spike count of the tick before: the post-activation
+    that tick's synapse call sees. post = x_post, pre = x_prev_pre (the causal pair of traces)."""
+    traces = f"x_prev = x\nx = {eq.brian_expression(eq.TRACE, rename={'s': 'c'})}"
     names = {"post": "x_post", "pre": "x_prev_pre", "eta": "eta_syn"}
     if rule == "abcd":
         return traces, f"H = {eq.brian_expression(eq.ABCD, rename=names)}"
     if rule == "neuromodulated":
         # η[t] from the certainty the next tick's synapse call receives, or from the state:
         # m = w · x + c, a population readout of the updated traces (a summed variable)
-        signal = "modulation(t)" if modulator == "certainty" else "(m_post + cmod)"
+        signal = "modulation(t)" if modulator == "certainty" else "(m_post + cmod)"  # the tick's certainty
         rate = eq.brian_expression(eq.MODULATED_RATE, rename={"m": signal})
         return traces, f"eta_t = {rate}\nH = {eq.brian_expression(eq.MICONI, rename={**names, 'eta': 'eta_t'})}"
     return traces, f"H = {eq.brian_expression(eq.MICONI, rename=names)}"
@@ -307,6 +312,54 @@ def _set_neuron_parameters(group, core: SpikingCore) -> None:
         group.kappa = core.adaptation_strength
 
 
+def _tick_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None):
+    """The plastic synapse call of every tick, at the start of its first step (slot 'start'),
+    in PyTorch's order: traces from the last tick's spike count c, the H update, then the
+    recurrent input Σ_pre (W + α H) c_pre (a summed variable), held as Isyn for the tick; c = 0.
+    Shared by the exact and the continuous mode (the CTM's tick is discrete in both)."""
+    import brian2 as b2
+
+    n = core.neurons
+    tick = core.substeps * dt
+    trace_code, hebb_code = plasticity_code(core.rule, core.modulator)
+    group.run_regularly(trace_code, when="start", order=0, dt=tick, name="traces")
+    state_modulated = core.rule == "neuromodulated" and core.modulator == "state"
+    constants = ["w", "alpha"] + (["sgn"] if core.presynaptic_sign is not None else []) + {"miconi": ["eta_syn"], "abcd": ["eta_syn", "A", "B", "C", "D"],
+                                  "neuromodulated": ["eta0", "gain"] + (["wm"] if state_modulated else [])}[core.rule]
+    model = "H : 1\n" + "\n".join(f"{c} : 1 (constant)" for c in constants)
+    model += f"\nIrec_post = ({synaptic_weight(core)})*c_pre : 1 (summed)"
+    if state_modulated:
+        model += "\nm_post = wm*x_pre : 1 (summed)"
+    namespace = {"lam": core.trace_decay, "hclip": core.clip, "cmod": core.modulator_bias}
+    if core.rule == "neuromodulated" and not state_modulated:
+        namespace["modulation"] = b2.TimedArray(np.asarray(modulation, dtype=np.float64), dt=tick, name="modulation")
+    synapses = b2.Synapses(group, group, model=model, dt=dt, name="recurrent", namespace=namespace)
+    post, pre = np.nonzero(np.ones((n, n), dtype=bool))  # all-to-all, W[post, pre]
+    synapses.connect(i=pre, j=post)
+    synapses.w = core.recurrent[post, pre]
+    synapses.alpha = core.alpha[post, pre]
+    if core.presynaptic_sign is not None:
+        synapses.sgn = core.presynaptic_sign[pre]
+    synapses.H = 0.0
+    if core.rule == "neuromodulated":
+        synapses.eta0, synapses.gain = core.eta_base[post], core.eta_gain[post]
+        if state_modulated:  # the readout sums over presynaptic traces, after they are updated
+            synapses.wm = core.modulator_weight[pre]
+            synapses.summed_updaters["m_post"].when = "start"
+            synapses.summed_updaters["m_post"].order = 1
+    else:
+        synapses.eta_syn = core.eta[post]
+    if core.rule == "abcd":
+        for name, coefficient in zip("ABCD", core.abcd):
+            setattr(synapses, name, coefficient[post, pre])
+    synapses.run_regularly(hebb_code, when="start", order=2, dt=tick, name="hebb")
+    synapses.summed_updaters["Irec_post"].when = "start"
+    synapses.summed_updaters["Irec_post"].order = 3
+    group.run_regularly("Isyn = Irec\nc = 0", when="start", order=4, dt=tick, name="deliver")
+    group.namespace["lam"] = core.trace_decay
+    return synapses
+
+
 def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", progress: bool = False,
                    modulation: np.ndarray | None = None, closed_loop=None, noise: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Run the core in Brian2 in discrete time (1 step = dt = core.dt_ms) on `drive` (ticks, N),
@@ -334,9 +387,9 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     namespace = {"drive": drive_array, "rsteps": float(core.refractory_steps)}
     if core.noisy:
         namespace["noise"] = b2.TimedArray(np.asarray(noise, dtype=np.float64), dt=dt, name="noise")
-    threshold, reset = eq.SPIKE, "s = 1"
+    threshold, reset = eq.SPIKE, "s = 1\nc += 1"
     if core.refractory_steps:
-        threshold, reset = f"{eq.SPIKE} and open > 0.5", "s = 1\nref = rsteps"
+        threshold, reset = f"{eq.SPIKE} and open > 0.5", "s = 1\nc += 1\nref = rsteps"
     group = b2.NeuronGroup(n, neuron_equations(core), threshold=threshold, reset=reset, dt=dt, name="core",
                            namespace=namespace)
     _set_neuron_parameters(group, core)
@@ -350,46 +403,7 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     group.resetter["spike"].order = 0
     objects = [group]
     if core.recurrent is not None:
-        trace_code, hebb_code = plasticity_code(core.rule, core.modulator)
-        group.run_regularly(trace_code, when="after_thresholds", order=1, name="traces")
-        state_modulated = core.rule == "neuromodulated" and core.modulator == "state"
-        constants = ["w", "alpha"] + (["sgn"] if core.presynaptic_sign is not None else []) + {"miconi": ["eta_syn"], "abcd": ["eta_syn", "A", "B", "C", "D"],
-                                      "neuromodulated": ["eta0", "gain"] + (["wm"] if state_modulated else [])}[core.rule]
-        model = "H : 1\n" + "\n".join(f"{c} : 1 (constant)" for c in constants)
-        if state_modulated:
-            model += "\nm_post = wm*x_pre : 1 (summed)"
-        namespace = {"lam": core.trace_decay, "hclip": core.clip, "cmod": core.modulator_bias}
-        if core.rule == "neuromodulated" and not state_modulated:
-            # the update after step t serves tick t+1's synapse call, which received modulation[t+1]
-            shifted = np.append(np.asarray(modulation, dtype=np.float64)[1:], 0.0)
-            namespace["modulation"] = b2.TimedArray(shifted, dt=dt, name="modulation")
-        synapses = b2.Synapses(group, group, model=model, on_pre=f"Isyn_post += {synaptic_weight(core)}", dt=dt,
-                               name="recurrent", namespace=namespace)
-        post, pre = np.nonzero(np.ones((n, n), dtype=bool))  # all-to-all, W[post, pre]
-        synapses.connect(i=pre, j=post)
-        synapses.w = core.recurrent[post, pre]
-        synapses.alpha = core.alpha[post, pre]
-        if core.presynaptic_sign is not None:
-            synapses.sgn = core.presynaptic_sign[pre]
-        synapses.H = 0.0
-        if core.rule == "neuromodulated":
-            synapses.eta0, synapses.gain = core.eta_base[post], core.eta_gain[post]
-            if state_modulated:  # the readout sums over presynaptic traces, after they are updated
-                synapses.wm = core.modulator_weight[pre]
-                synapses.summed_updaters["m_post"].when = "after_thresholds"
-                synapses.summed_updaters["m_post"].order = 2
-        else:
-            synapses.eta_syn = core.eta[post]
-        if core.rule == "abcd":
-            for name, coefficient in zip("ABCD", core.abcd):
-                setattr(synapses, name, coefficient[post, pre])
-            # PyTorch's first update (tick 1, traces still 0) leaves H = clip(η D), which Brian2's
-            # first update (after step 0) would otherwise miss
-            synapses.H = np.clip(core.eta[post] * core.abcd[3][post, pre], -core.clip, core.clip)
-        synapses.run_regularly(hebb_code, when="after_thresholds", order=3, name="hebb")
-        synapses.pre.when = "synapses"
-        group.namespace["lam"] = core.trace_decay
-        objects.append(synapses)
+        objects.append(_tick_synapse(group, core, dt, modulation))
     if closed_loop is not None:
         @b2.network_operation(when="start", dt=dt, name="closed_loop")
         def feed(t):  # s still holds the previous step's spikes here (zeroed later in 'groups')
@@ -478,11 +492,13 @@ def continuous_equations(core: SpikingCore) -> str:
     realisation, held over each discrete step. Spikes are threshold crossings at the fine step;
     the reset subtracts the threshold at once; the refractory period holds the membrane (as the
     discrete neuron does); without one, a neuron still fires at most once per step Δ, as the
-    discrete neuron does, and keeps integrating meanwhile. Adaptation jumps by 1 per spike."""
+    discrete neuron does, and keeps integrating meanwhile. Adaptation jumps by 1 per spike. A
+    plastic synapse acts once a tick, as in the CTM (:func:`_tick_synapse`): its input Isyn is
+    part of the held drive."""
     k = core.filter_decay.shape[1]
     lines = [f"df{j}/dt = (a - f{j})/tauf{j} : 1" for j in range(k)]
     lines.append("I = " + " + ".join(f"f{j}*fweight{j}" for j in range(k)) + " + fbias : 1")
-    lines.append("a = drive(t, i) : 1")
+    lines.append("a = drive(t, i) + Isyn : 1" if core.plastic else "a = drive(t, i) : 1")
     lines.append("n = noise(t, i) : 1" if core.noisy else "n = 0 : 1")
     lines.append("dv/dt = (I + n - v)/taum : 1" + (" (unless refractory)" if core.refractory_steps else ""))
     if core.adaptive:
@@ -490,7 +506,7 @@ def continuous_equations(core: SpikingCore) -> str:
     else:
         lines.append("thr = theta : 1")
     if core.plastic:
-        lines.append("dx/dt = -x/taux : 1")
+        lines += [f"{name} : 1" for name in ("Isyn", "Irec", "c", "x", "x_prev")]
     constants = ["beta", "theta", "fbias", "taum"] + [f"{n}{j}" for j in range(k) for n in ("fdecay", "fweight", "tauf")]
     if core.adaptive:
         constants += ["kappa", "taua"]
@@ -514,12 +530,10 @@ def simulate_continuous(core: SpikingCore, drive: np.ndarray, substeps: int = 10
     dt = step / substeps
     b2.start_scope()
     drive_array = b2.TimedArray(np.asarray(drive, dtype=np.float64), dt=steps_per_tick * step, name="drive")
-    reset = "v -= thr" + ("\nu += 1" if core.adaptive else "") + ("\nx += 1 - lam" if core.plastic else "")
+    reset = "v -= thr" + ("\nu += 1" if core.adaptive else "") + ("\nc += 1" if core.plastic else "")
     namespace = {"drive": drive_array}
     if core.noisy:
         namespace["noise"] = b2.TimedArray(np.asarray(noise, dtype=np.float64), dt=step, name="noise")
-    if core.plastic:
-        namespace.update(lam=core.trace_decay, taux=-step / np.log(core.trace_decay))
     refractory = max(core.refractory_steps + 1, 1) * step  # = the refractory period, at least one step Δ
     group = b2.NeuronGroup(n, continuous_equations(core), threshold="v > thr", reset=reset, refractory=refractory,
                            method=method, dt=dt, name="core", namespace=namespace)
@@ -531,20 +545,7 @@ def simulate_continuous(core: SpikingCore, drive: np.ndarray, substeps: int = 10
         group.taua = -step / np.log(core.adaptation_decay)
     objects = [group]
     if core.recurrent is not None:
-        k = core.filter_decay.shape[1]
-        # the discrete synaptic input lasts one step Δ: its exact effect on each filter is a kick (1 − d)·input
-        kicks = "; ".join(f"f{j}_post += (1 - fdecay{j}_post)*({synaptic_weight(core)})" for j in range(k))
-        synapses = b2.Synapses(
-            group, group, model="w : 1 (constant)\nalpha : 1 (constant)\nsgn : 1 (constant)\neta_rate : 1 (constant)\n"
-                                "dH/dt = eta_rate*(x_post*x_pre - H)/step : 1 (clock-driven)",
-            on_pre=kicks, method="euler", dt=dt, name="recurrent", namespace={"step": step})
-        post, pre = np.nonzero(np.ones((n, n), dtype=bool))
-        synapses.connect(i=pre, j=post)
-        synapses.w, synapses.alpha = core.recurrent[post, pre], core.alpha[post, pre]
-        if core.presynaptic_sign is not None:
-            synapses.sgn = core.presynaptic_sign[pre]
-        synapses.eta_rate = core.eta[post]
-        objects.append(synapses)
+        objects.append(_tick_synapse(group, core, step, None))
     spike_monitor = b2.SpikeMonitor(group, name="spikes")
     network = b2.Network(*objects, spike_monitor)
     started = time.perf_counter()

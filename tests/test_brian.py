@@ -98,8 +98,6 @@ def test_sub_steps_hold_the_drive_for_a_tick():
 def test_export_refuses_what_it_cannot_represent():
     with pytest.raises(ValueError, match="needs a SpikingCTM"):
         brian.extract_core(build_model(tiny_config()))
-    with pytest.raises(ValueError, match="supports dense plastic synapses"):
-        brian.extract_core(_model("plastic", implementation="factorised"))
     with pytest.raises(ValueError, match="continuous mode supports the miconi"):
         core = brian.extract_core(_model("plastic", rule="abcd"))
         brian.simulate_continuous(core, np.zeros((10, 16)))
@@ -138,14 +136,15 @@ def test_validate_cli_writes_a_report_and_refuses_bad_input(tmp_path, capsys):
     assert "needs a SpikingCTM" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("synapse, steps", [("mlp", (10, 20)), ("plastic", (10,))])
-def test_continuous_mode_agrees_statistically_at_finer_steps(synapse, steps):
+@pytest.mark.parametrize("synapse, steps, substeps", [("mlp", (10, 20), 1), ("plastic", (10,), 1), ("plastic", (10,), 4)])
+def test_continuous_mode_agrees_statistically_at_finer_steps(synapse, steps, substeps):
     # a step well below every time constant (0.25 ms against τ_f ≥ 2 ms, τ_m = 10 ms) and intrinsic noise (replayed in
     # Brian2): the discrete model is then a fine discretisation of the ODE, which Brian2 integrates at a
-    # tenth (and a twentieth) of the step
-    model = _model(synapse, spiking={"dt_ms": 0.25, "tau_min_ms": 0.5, "noise_std": 0.3, "tau_membrane_ms": 10.0,
-                                     "filter_tau_min_ms": 2.0, "filter_tau_max_ms": 8.0})
-    recording = brian.record_core(model, _input(), ticks=1200)
+    # tenth (and a twentieth) of the step; with 4 sub-steps the plastic recurrence acts once a tick of 1 ms
+    model = _model(synapse, substeps=substeps, spiking={"dt_ms": 0.25, "tau_min_ms": 0.5, "noise_std": 0.3, "tau_membrane_ms": 10.0,
+                                                        "filter_tau_min_ms": 2.0, "filter_tau_max_ms": 8.0,
+                                                        "dale": substeps > 1})
+    recording = brian.record_core(model, _input(), ticks=1200 // substeps)
     report = brian.validate_continuous(model, recording, substeps=steps)
     assert set(report["runs"]) == {f"dt/{count}" for count in steps} and report["passed"], report
     for run in report["runs"].values():
@@ -227,7 +226,7 @@ def test_both_simulators_are_generated_from_the_same_expressions():
     assert current(f, w, torch.tensor([0.5, 0.0])).tolist() == [[3.5, 12.0]]
 
 
-@pytest.mark.parametrize("synapse, substeps", [("mlp", 2), ("plastic", 1)])
+@pytest.mark.parametrize("synapse, substeps", [("mlp", 2), ("plastic", 1), ("plastic", 3)])
 def test_exact_mode_replays_the_noise_and_keeps_the_refractory_period(synapse, substeps):
     model = _model(synapse, adaptive=True, substeps=substeps, spiking={"noise_std": 0.3, "noise_tau_ms": 4.0, "refractory_ms": 3.0})
     recording = brian.record_core(model, _input(), ticks=300)
@@ -242,3 +241,18 @@ def test_exact_mode_replays_the_noise_and_keeps_the_refractory_period(synapse, s
     for column in recording.spikes.T:
         times = np.flatnonzero(column)
         assert times.size < 2 or np.diff(times).min() >= 3
+
+
+@pytest.mark.parametrize("implementation", ["dense", "factorised"])
+@pytest.mark.parametrize("rule", ["miconi", "neuromodulated"])
+def test_exact_mode_matches_a_plastic_dale_core_with_sub_steps(implementation, rule):
+    """A cortical-style core: Dale's law, plastic recurrence once per tick of 4 sub-steps (the
+    tick's spike count drives the traces, H and the recurrent input held for the next tick),
+    OU noise and a refractory period; the factorised synapse is exported as its dense
+    equivalent α = a ⊗ b."""
+    model = _model("plastic", substeps=4, implementation=implementation, rule=rule, modulator="state",
+                   spiking={"dale": True, "noise_std": 0.2, "refractory_ms": 2.0})
+    recording = brian.record_core(model, _input(), ticks=120)
+    assert 0.02 < recording.spikes.mean() < 0.5
+    report = brian.validate_exact(model, recording)
+    assert report["passed"] and report["mismatched_bins"] == 0 and report["steps"] == 480, report
