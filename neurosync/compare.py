@@ -145,3 +145,77 @@ def synchrony_structure(recording, timescales_s: tuple[float, ...] | None = None
     eigenvalues = np.clip(np.linalg.eigvalsh(per_sample[0]["matrices"][0]), 0.0, None)
     return {"timescales_s": scales.tolist(), "mean_abs_offdiag": mean_abs.tolist(), "mean_offdiag": mean.tolist(),
             "participation_ratio": float(eigenvalues.sum() ** 2 / (eigenvalues**2).sum())}
+
+
+def _spiking_neurons(model):
+    from .parts.spiking import SpikingNeurons
+
+    if not isinstance(model.neuron, SpikingNeurons):
+        raise ValueError("this measure needs a SpikingCTM (model.neuron = 'spiking')")
+    return model.neuron
+
+
+def step_invariance(model, cfg, x: torch.Tensor, y: torch.Tensor, divisors=(1, 2, 4), noise_seed: int = 0) -> list[dict]:
+    """A SpikingCTM evaluated at dt / d for each divisor d (the same tick duration, d× the
+    sub-steps: the same continuous-time model if it is dt-invariant): per step, the task's
+    primary accuracy, the mean rate (Hz) and their changes against the first divisor's
+    (accuracy in points, rate as a fraction). The model's own step is restored afterwards."""
+    from .tasks import get_task
+    from .training import evaluate
+
+    neuron = _spiking_neurons(model)
+    primary = getattr(get_task(cfg.task), "PRIMARY", "bit_acc_certain")
+    native, generator, rows = neuron.dt_ms, neuron.noise_generator, []
+    try:
+        for divisor in divisors:
+            neuron.set_step(native / divisor)
+            neuron.seed_noise(noise_seed)
+            metrics = evaluate(model, cfg, x, y)
+            rows.append({"dt_ms": native / divisor, "substeps": neuron.substeps, "accuracy": metrics[primary],
+                         "metric": primary, "firing_rate_hz": metrics["firing_rate_hz"]})
+    finally:
+        neuron.set_step(native)
+        neuron.noise_generator = generator
+    for row in rows:
+        row["accuracy_change_points"] = 100 * (row["accuracy"] - rows[0]["accuracy"])
+        row["rate_change"] = row["firing_rate_hz"] / rows[0]["firing_rate_hz"] - 1 if rows[0]["firing_rate_hz"] else float("nan")
+    return rows
+
+
+@torch.no_grad()
+def long_thought_rates(model, x: torch.Tensor, seconds: float, window_s: float = 1.0, noise_seed: int = 0) -> dict:
+    """Firing in one thought of ``seconds`` (ticks of the model's own duration) on every input
+    of ``x``, without recording it (the fused tick; only the spike counts are kept): mean rates
+    (Hz) of all neurons and per population under Dale's law, the silent (< 0.1 Hz) and saturated
+    (> 100 Hz) fractions, and the population rates in consecutive ``window_s`` windows (does the
+    regime hold, run away or fall silent?)."""
+    from .analysis.physiology import SATURATED_HZ, SILENT_HZ
+
+    neuron = _spiking_neurons(model)
+    ticks = max(int(round(seconds * 1e3 / neuron.tick_ms)), 1)
+    counts = []
+    trained_ticks, was_training, generator = model.ticks, model.training, neuron.noise_generator
+    model.eval()
+    model.ticks = ticks
+    neuron.seed_noise(noise_seed)
+    try:
+        model(x, observe=lambda post, **_: counts.append(post.float().sum(0).cpu()))  # summed over inputs
+    finally:
+        model.ticks, neuron.noise_generator = trained_ticks, generator
+        model.train(was_training)
+    per_tick = torch.stack(counts).numpy() / x.shape[0]  # (ticks, neurons): spikes per tick per thought
+    rates = per_tick.mean(0) * 1e3 / neuron.tick_ms
+    config = getattr(model, "config", None)
+    excitatory = None
+    if config is not None and config.spiking.dale:
+        excitatory = np.arange(rates.size) < config.spiking.excitatory_count(rates.size)
+    width = max(int(round(window_s * 1e3 / neuron.tick_ms)), 1)
+    windows = [per_tick[i : i + width].mean() * 1e3 / neuron.tick_ms for i in range(0, ticks - width + 1, width)]
+    result = {"seconds": ticks * neuron.tick_ms * 1e-3, "ticks": ticks, "inputs": int(x.shape[0]),
+              "rate_all_hz": float(rates.mean()), "silent_fraction": float((rates < SILENT_HZ).mean()),
+              "saturated_fraction": float((rates > SATURATED_HZ).mean()), "window_s": width * neuron.tick_ms * 1e-3,
+              "window_rates_hz": [float(w) for w in windows]}
+    if excitatory is not None:
+        result["rate_excitatory_hz"] = float(rates[excitatory].mean())
+        result["rate_inhibitory_hz"] = float(rates[~excitatory].mean())
+    return result

@@ -1,18 +1,21 @@
-"""The study: RateCTM vs SpikingCTM on one task, end to end, into one HTML report.
+"""The study: the RateCTM against one or more SpikingCTMs on one task, end to end, into one HTML report.
 
 ``neurosync study [STUDY.toml] [--quick] [--out DIR]`` (default ``models/study.toml``):
 
-1. trains the rate and the spiking config for every seed, each with the same wall-clock budget;
+1. trains every config (``rate`` and each spiking kind, e.g. ``spiking`` and ``cortical``) for
+   every seed, each with the same wall-clock budget;
 2. measures every trained model on the task's evaluation set (:mod:`neurosync.compare`:
    accuracy by tick, calibration, adaptive compute, the energy proxy);
-3. validates the first spiking model in Brian2 (exact mode, spike for spike);
-4. records a long thought of every model (synchrony structure per seed) and analyses the first
-   seed's of each kind in depth (:func:`neurosync.report.analyse_recording`);
-5. exports the recordings (NPZ, NWB, Neo/NIX), the spiking core (NIR) and the spectra (CSV);
+3. validates the first model of each spiking kind in Brian2 (exact mode, spike for spike);
+4. records a long thought of every model, of the same duration in seconds (``long_ticks · dt``;
+   a SpikingCTM's ticks have their own duration), with ``record_repeats`` noise repeats per
+   input for a SpikingCTM with intrinsic noise (synchrony structure per seed), and analyses the first seed's of each kind in depth
+   (:func:`neurosync.report.analyse_recording`: the physiology card per spiking kind);
+5. exports the recordings (NPZ, NWB, Neo/NIX), the spiking cores (NIR) and the spectra (CSV);
 6. writes ``report.html`` (figures embedded) and ``study.json`` to the output directory.
 
-A study file names the two base configs (paths relative to it), the seeds, the overrides applied
-to both, and a ``[quick]`` table of settings for a fast smoke run (``--quick``, used by CI).
+A study file names the base configs (``rate`` and at least one spiking kind; paths relative to
+it), the seeds, the overrides applied to all, and a ``[quick]`` table of settings for a fast smoke run (``--quick``, used by CI).
 """
 
 from __future__ import annotations
@@ -35,12 +38,13 @@ DEFAULT_STUDY = Path("models/study.toml")
 @dataclass
 class StudyConfig:
     name: str
-    configs: dict[str, Path]  # {"rate": ..., "spiking": ...}
+    configs: dict[str, Path]  # {"rate": ..., "spiking": ..., "cortical": ...}: the rate config and spiking kinds
     seeds: list[int]
-    set: list[str] = field(default_factory=list)  # overrides applied to both configs
-    dt: float = 1e-3  # seconds per tick in the recordings
+    set: list[str] = field(default_factory=list)  # overrides applied to every config
+    dt: float = 1e-3  # seconds per tick of the RateCTM's recordings (a SpikingCTM's tick has its own duration)
     record_samples: int = 16  # inputs recorded per model for the energy proxy and the long thoughts
-    long_ticks: int = 1000  # length of the analysed thought (frequency resolution 1 / (long_ticks · dt))
+    long_ticks: int = 1000  # the analysed thought lasts long_ticks · dt seconds (frequency resolution 1 / that)
+    record_repeats: int = 1  # noise repeats of each input in the long thoughts (the Fano factor needs >= 2)
     certainty_threshold: float = 0.8
     validate_ticks: int = 200  # Brian2 exact validation length (0: skip)
     quick: dict = field(default_factory=dict)
@@ -63,8 +67,10 @@ def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
         raise ConfigError(f"{path}: unknown study key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     data.setdefault("name", path.stem)
     configs = data.get("configs")
-    if not isinstance(configs, dict) or set(configs) != {"rate", "spiking"}:
-        raise ConfigError(f"{path}: 'configs' must name exactly a 'rate' and a 'spiking' config file")
+    if (not isinstance(configs, dict) or "rate" not in configs or len(configs) < 2
+            or not all(isinstance(k, str) and k.isidentifier() for k in configs)):
+        raise ConfigError(f"{path}: 'configs' must name a 'rate' config file and at least one spiking one "
+                          f"(e.g. spiking = \"...\", cortical = \"...\"), got {configs!r}")
     data["configs"] = {kind: (path.parent / value) for kind, value in configs.items()}
     for kind, config_path in data["configs"].items():
         if not config_path.is_file():
@@ -83,7 +89,7 @@ def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
         raise ConfigError(f"{path}: seeds must be a non-empty list of integers, got {study.seeds!r}")
     if len(set(study.seeds)) != len(study.seeds):
         raise ConfigError(f"{path}: seeds must be distinct, got {study.seeds}")
-    for key in ("record_samples", "long_ticks"):
+    for key in ("record_samples", "long_ticks", "record_repeats"):
         if not isinstance(getattr(study, key), int) or getattr(study, key) < 1:
             raise ConfigError(f"{path}: {key} must be a positive integer, got {getattr(study, key)!r}")
     if not study.dt > 0:
@@ -104,7 +110,11 @@ def _model_configs(study: StudyConfig):
             out[kind, seed] = cfg
     tasks = {repr(cfg.task) for cfg in out.values()}
     if len(tasks) != 1:
-        raise ConfigError("the rate and spiking configs must train on the same task (after the study's overrides)")
+        raise ConfigError("the study's configs must train on the same task (after the study's overrides)")
+    for (kind, _), cfg in out.items():
+        if (kind == "rate") != (cfg.model.neuron != "spiking"):
+            raise ConfigError(f"the study's {kind!r} config must be {'a RateCTM' if kind == 'rate' else 'a SpikingCTM'} "
+                              f"(model.neuron = {cfg.model.neuron!r})")
     if next(iter(out.values())).task.name == "sort":
         raise ConfigError("the study measures answers tick by tick (parity, images, maze); sort is read by CTC over all ticks")
     return out
@@ -125,7 +135,8 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     configs = study.models or _model_configs(study)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    kinds = ("rate", "spiking")
+    kinds = tuple(study.configs)
+    spiking_kinds = [k for k in kinds if k != "rate"]
     stages = tqdm(total=len(configs) + 4, desc="study", disable=not progress, position=0, dynamic_ncols=True)
     runs: dict = {}
     thoughts: dict = {}  # the first seed's long recordings and models, for the analysis and the exports
@@ -141,8 +152,10 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
         inputs = x[: study.record_samples]
         dt = None if cfg.model.neuron == "spiking" else study.dt  # a SpikingCTM's tick has its own duration
         metrics["energy"] = compare.energy_proxy(model, model.record(inputs, dt=dt, config=cfg))
-        long = model.record(inputs, dt=dt, config=cfg, ticks=study.long_ticks)
-        metrics["synchrony"] = compare.synchrony_structure(long, tuple(long.dt * f for f in (1, 4, 16)))
+        ticks = study.long_ticks if dt else max(int(round(study.long_ticks * study.dt / (model.neuron.tick_ms * 1e-3))), 1)
+        noisy = dt is None and model.neuron.noise_std > 0  # repeats of a deterministic model would be copies
+        long = model.record(inputs, dt=dt, config=cfg, ticks=ticks, repeats=study.record_repeats if noisy else 1)
+        metrics["synchrony"] = compare.synchrony_structure(long, tuple(study.dt * f for f in (1, 4, 16)))
         metrics.update(steps=result["steps"], train_s=result["elapsed_s"], final=result["final"], checkpoint=str(ckpt.path))
         runs[kind, seed] = metrics
         if seed == study.seeds[0]:
@@ -153,16 +166,19 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     summary: dict = {"name": study.name, "seeds": study.seeds, "overrides": study.set, "device": device,
                      "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
                      "configs": {k: str(v) for k, v in study.configs.items()}}
-    summary["comparison"] = _pooled(runs, study.seeds)
+    summary["comparison"] = _pooled(runs, study.seeds, kinds)
 
     stages.set_postfix_str("Brian2 validation")
     if study.validate_ticks > 0:
         from .brian import validate_checkpoint
 
-        ckpt_path = Path(runs["spiking", first["spiking"]]["checkpoint"])
-        brian = validate_checkpoint(ckpt_path, out / "brian2", study.validate_ticks, "numpy", 0, progress=False, mode="exact")
-        summary["brian2"] = {k: brian[k] for k in ("steps", "neurons", "spikes_pytorch", "spikes_brian2", "mismatched_bins",
-                                                    "max_abs_membrane_difference", "brian2_seconds")}
+        summary["brian2"] = {}
+        for kind in spiking_kinds:
+            ckpt_path = Path(runs[kind, first[kind]]["checkpoint"])
+            brian = validate_checkpoint(ckpt_path, out / f"brian2-{kind}", study.validate_ticks, "numpy", 0, progress=False,
+                                        mode="exact")
+            summary["brian2"][kind] = {k: brian[k] for k in ("steps", "neurons", "spikes_pytorch", "spikes_brian2", "mismatched_bins",
+                                                             "max_abs_membrane_difference", "brian2_seconds")}
     stages.update(1)
 
     stages.set_postfix_str("analysing long thoughts")
@@ -181,19 +197,20 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     for kind in kinds:
         export.write_nwb(thoughts[kind][0], export_dir / f"{kind}_thought.nwb")
         export.write_spectra_csv(analyses[kind]["_spectrum"], export_dir / f"{kind}_spectrum.csv")
-    export.write_neo(thoughts["spiking"][0], export_dir / "spiking_thought.nix")
-    try:
-        export.write_nir(thoughts["spiking"][1], export_dir / "spiking_core.nir")
-    except ValueError as err:  # e.g. an ALIF core: NIR 1.x has no node for it
-        summary["nir"] = f"not exported: {err}"
+    for kind in spiking_kinds:
+        export.write_neo(thoughts[kind][0], export_dir / f"{kind}_thought.nix")
+        try:
+            export.write_nir(thoughts[kind][1], export_dir / f"{kind}_core.nir")
+        except ValueError as err:  # e.g. an ALIF core: NIR 1.x has no node for it
+            summary.setdefault("nir", {})[kind] = f"not exported: {err}"
     summary["exports"] = sorted(p.name for p in export_dir.iterdir())
-    findings = export.inspect_nwb(export_dir / "spiking_thought.nwb")
+    findings = [f for kind in spiking_kinds for f in export.inspect_nwb(export_dir / f"{kind}_thought.nwb")]
     summary["nwbinspector"] = sorted({f"{f.importance.name}: {f.check_function_name}" for f in findings})
     stages.update(1)
 
     stages.set_postfix_str("report")
     summary["analysis"] = {kind: {k: v for k, v in analyses[kind].items() if not k.startswith("_")} for kind in kinds}
-    figure_names = _comparison_figures(runs, summary["comparison"], study, out / "figures")
+    figure_names = _comparison_figures(runs, summary["comparison"], study, out / "figures", kinds)
     summary["elapsed_s"] = round(time.perf_counter() - started, 1)
     (out / "study.json").write_text(json.dumps(report._finite(summary), indent=2))
     (out / "report.html").write_text(_html(summary, runs, study, out, figure_names))
@@ -202,15 +219,15 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     return summary
 
 
-def _pooled(runs: dict, seeds: list[int]) -> dict:
-    """mean ± 95% CI over seeds of every scalar measure, per kind."""
+def _pooled(runs: dict, seeds: list[int], kinds: tuple[str, ...] = ("rate", "spiking")) -> dict:
+    """mean ± 95% CI over seeds of every scalar measure, per kind; each spiking kind's energy over the rate's."""
     measures = {"accuracy_certain": lambda m: m["accuracy_certain"], "accuracy_last_tick": lambda m: m["accuracy_by_tick"][-1],
                 "ece": lambda m: m["ece"], "stop_tick_mean": lambda m: m["stop_tick_mean"],
                 "accuracy_stopped": lambda m: m["accuracy_stopped"], "operations": lambda m: m["energy"]["operations"],
                 "energy_nj": lambda m: m["energy"]["energy_nj"], "train_s": lambda m: m["train_s"], "steps": lambda m: m["steps"],
                 "synchrony_participation_ratio": lambda m: m["synchrony"]["participation_ratio"]}
     pooled = {}
-    for kind in ("rate", "spiking"):
+    for kind in kinds:
         pooled[kind] = {}
         for i in range(len(runs[kind, seeds[0]]["synchrony"]["timescales_s"])):
             values = [runs[kind, s]["synchrony"]["mean_abs_offdiag"][i] for s in seeds]
@@ -223,15 +240,16 @@ def _pooled(runs: dict, seeds: list[int]) -> dict:
         by_tick = np.array([runs[kind, s]["accuracy_by_tick"] for s in seeds])
         pooled[kind]["accuracy_by_tick"] = {"mean": by_tick.mean(0).tolist(),
                                             "ci95": [compare.mean_ci(col)[1] for col in by_tick.T]}
-    rate_e, spike_e = pooled["rate"]["energy_nj"]["mean"], pooled["spiking"]["energy_nj"]["mean"]
-    pooled["energy_ratio_spiking_to_rate"] = spike_e / rate_e if rate_e else float("nan")
+    rate_e = pooled["rate"]["energy_nj"]["mean"]
+    for kind in kinds[1:]:
+        pooled[f"energy_ratio_{kind}_to_rate"] = pooled[kind]["energy_nj"]["mean"] / rate_e if rate_e else float("nan")
     return pooled
 
 
-def _comparison_figures(runs: dict, pooled: dict, study: StudyConfig, out: Path) -> list[str]:
+def _comparison_figures(runs: dict, pooled: dict, study: StudyConfig, out: Path, kinds: tuple[str, ...]) -> list[str]:
     plt = report.analysis._pyplot()
     out.mkdir(parents=True, exist_ok=True)
-    kinds, seeds = ("rate", "spiking"), study.seeds
+    seeds = study.seeds
     names = []
     ticks = np.arange(1, len(pooled["rate"]["accuracy_by_tick"]["mean"]) + 1)
     fig = report._line_figure(ticks, [pooled[k]["accuracy_by_tick"]["mean"] for k in kinds], "tick", "accuracy",
@@ -273,9 +291,15 @@ def _fmt(entry: dict, scale: float = 1.0, digits: int = 3) -> str:
     return f"{entry['mean'] * scale:.{digits}f} ± {entry['ci95'] * scale:.{digits}f}"
 
 
+def _label(kind: str) -> str:
+    return {"rate": "RateCTM", "spiking": "SpikingCTM"}.get(kind, f"SpikingCTM ({kind})")
+
+
 def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names: list[str]) -> str:
     c = summary["comparison"]
-    rows = [[label, _fmt(c["rate"][key], scale, digits), _fmt(c["spiking"][key], scale, digits)] for label, key, scale, digits in (
+    kinds = [k for k in study.configs]
+    spiking_kinds = kinds[1:]
+    rows = [[label] + [_fmt(c[k][key], scale, digits) for k in kinds] for label, key, scale, digits in (
         ("accuracy at the most-certain tick (%)", "accuracy_certain", 100, 2),
         ("accuracy at the last tick (%)", "accuracy_last_tick", 100, 2),
         ("expected calibration error", "ece", 1, 4),
@@ -285,43 +309,48 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
         ("energy proxy per thought (nJ)", "energy_nj", 1, 2),
         ("synchrony participation ratio (fastest timescale)", "synchrony_participation_ratio", 1, 2),
         ("training steps", "steps", 1, 0), ("training time (s)", "train_s", 1, 1))]
+    thought_s = study.long_ticks * study.dt
     for key in sorted(k for k in c["rate"] if k.startswith("synchrony_mean_abs_")):
-        rows.append([f"mean |synchrony| at τ = {c['rate'][key]['timescale_s'] * 1e3:g} ms ({study.long_ticks}-tick thoughts)",
-                     _fmt(c["rate"][key]), _fmt(c["spiking"][key])])
+        rows.append([f"mean |synchrony| at τ = {c['rate'][key]['timescale_s'] * 1e3:g} ms ({thought_s:g}-s thoughts)"]
+                    + [_fmt(c[k][key]) for k in kinds])
     a = summary["analysis"]
     analysis_rows = []
-    for kind in ("rate", "spiking"):
+    for kind in kinds:
         s = a[kind]["spectrum"]
-        analysis_rows.append([kind, f"{s['resolution_hz']:.3g}", f"{s['peak_hz']:.3g}",
+        analysis_rows.append([_label(kind), f"{s['resolution_hz']:.3g}", f"{s['peak_hz']:.3g}",
                               ", ".join(f"{b} {v:.3g}" for b, v in s["bands"].items()),
                               f"{a[kind].get('aperiodic', {}).get('exponent', float('nan')):.3g}",
                               "; ".join(f"{k}: {v['mean_abs_offdiag']:.3f}" for k, v in a[kind]["synchrony"].items())])
     brian = summary.get("brian2")
-    brian_html = ("<p>Skipped (validate_ticks = 0).</p>" if brian is None else
-                  f"<p>Exact mode, seed {study.seeds[0]}, {study.validate_ticks} ticks: <b>{brian['mismatched_bins']} of "
-                  f"{brian['steps'] * brian['neurons']:,} spike bins differ</b> ({brian['spikes_pytorch']:,} spikes in PyTorch, "
-                  f"{brian['spikes_brian2']:,} in Brian2); max membrane difference {brian['max_abs_membrane_difference']:.3g}; "
-                  f"{brian['brian2_seconds']:.2f} s in Brian2.</p>")
-    spiking = a["spiking"]
+    brian_html = ("<p>Skipped (validate_ticks = 0).</p>" if brian is None else "".join(
+        f"<p>{_label(kind)}: exact mode, seed {study.seeds[0]}, {study.validate_ticks} ticks: <b>{b['mismatched_bins']} of "
+        f"{b['steps'] * b['neurons']:,} spike bins differ</b> ({b['spikes_pytorch']:,} spikes in PyTorch, "
+        f"{b['spikes_brian2']:,} in Brian2); max membrane difference {b['max_abs_membrane_difference']:.3g}; "
+        f"{b['brian2_seconds']:.2f} s in Brian2.</p>" for kind, b in brian.items()))
+    cards = ""
+    for kind in spiking_kinds:
+        spiking = a[kind]
+        cards += (f"<h3>{_label(kind)}</h3><p>Mean rate {spiking['rates_hz']['mean']:.1f} Hz, silent "
+                  f"{100 * spiking['rates_hz']['silent_fraction']:.1f}%, median CV(ISI) over all thoughts "
+                  f"{report._number(spiking['isi_cv_median'])}, Fano factor {report._number(spiking['fano']['value'])} "
+                  f"({spiking['fano']['note']}).</p>" + report.physiology_table(spiking["physiology"]))
+    energy = "; ".join(f"{_label(k)} / RateCTM {c[f'energy_ratio_{k}_to_rate']:.3f}" for k in spiking_kinds)
     sections = [
         ("Set-up", f"<p>Seeds {study.seeds}; overrides <code>{' '.join(study.set)}</code>; {summary['machine']}; "
                    f"device {summary['device']}; the whole study took {summary['elapsed_s']:.0f} s. Each model had the "
                    f"same training budget; values are mean ± 95% Student-t CI over seeds. Energy proxy: only the "
                    f"neuron→synapse pathway differs (MACs at {compare.E_MAC_PJ} pJ for rate activations, accumulates "
                    f"at {compare.E_AC_PJ} pJ per spike × fan-out).</p>"),
-        ("Spiking vs rate", report.table(["measure", "RateCTM", "SpikingCTM"], rows)
-         + f"<p>Energy ratio spiking / rate: {c['energy_ratio_spiking_to_rate']:.3f}.</p>"
-         + report.figures_html(out / "figures", figure_names)),
+        ("Spiking vs rate", report.table(["measure"] + [_label(k) for k in kinds], rows)
+         + f"<p>Energy ratios: {energy}.</p>" + report.figures_html(out / "figures", figure_names)),
         ("Brian2 validation", brian_html),
-        (f"A long thought ({study.long_ticks} ticks, dt = {study.dt * 1e3:g} ms, {study.record_samples} inputs)",
+        (f"A long thought ({thought_s:g} s, {study.record_samples} inputs × {study.record_repeats} noise repeats for the SpikingCTMs)",
          report.table(["model", "resolution (Hz)", "peak (Hz)", "band powers", "1/f exponent", "mean |synchrony| per timescale"],
                       analysis_rows)
-         + (f"<p>SpikingCTM: mean rate {spiking['rates_hz']['mean']:.1f} Hz, silent {100 * spiking['rates_hz']['silent_fraction']:.1f}%, "
-            f"median CV(ISI) over all thoughts {report._number(spiking['isi_cv_median'])}, Fano factor "
-            f"{report._number(spiking['fano']['value'])} ({spiking['fano']['note']}).</p>" if "rates_hz" in spiking else "")
-         + (report.physiology_table(spiking["physiology"]) if "physiology" in spiking else "")
-         + report.figures_html(out / "analysis", [f"{k}_{f}.png" for k in ("spiking", "rate")
-                                                  for f in ("raster", "isi", "spectrum", "spectrogram", "synchrony", "coherence")])),
+         + "<h3>Physiology cards</h3>" + cards
+         + report.figures_html(out / "analysis", [f"{k}_{f}.png" for k in kinds
+                                                  for f in ("raster", "physiology", "isi", "spectrum", "spectrogram", "synchrony",
+                                                            "coherence")])),
         ("Exports", "<ul>" + "".join(f"<li><code>exports/{n}</code></li>" for n in summary["exports"]) + "</ul>"
          + f"<p>nwbinspector (subject checks excluded): {summary['nwbinspector'] or 'no findings'}.</p>"),
         ("Per-seed results", report.table(["model", "seed", "steps", "accuracy (%)", "ECE", "run directory"],

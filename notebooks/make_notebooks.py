@@ -137,6 +137,39 @@ analysis.matrix_figure(matrices["matrices"], [f"τ = {t * 1e3:g} ms" for t in ma
 # thought and every pair scores 1. Use the shortest window, one step.
 sttc = analysis.recording_sttc(spiking_rec, window_s=1e-3)
 print(f"mean STTC over live pairs (±1 ms): {np.nanmean(sttc[~np.eye(len(sttc), dtype=bool)]):.3f}")'''),
+    ("md", "## The contrast: today's SpikingCTM against the cortical one\n\n"
+           "The model above fires at hundreds of Hz in 1-ms ticks: tonic, regular, with its spectral power near the "
+           "step's Nyquist frequency. `models/parity16-cortical/` is the shipped cortical SpikingCTM (issue 12): "
+           "80% excitatory / 20% inhibitory neurons under Dale's law, τ_m 20 ms, a refractory period, "
+           "Ornstein–Uhlenbeck current noise, 5-ms ticks. Both are recorded here for 1-s thoughts (16 inputs; the "
+           "cortical model 4 noise repeats each, so that its Fano factor is across trials), and each gets its "
+           "physiology card: every statistic beside its cortical range and source. Its own card, training curve and "
+           "the probes behind it are in `models/parity16-cortical.md`."),
+    ("code", '''from IPython.display import Markdown, display
+
+cortical_model, cortical_ckpt = neurosync.load_model(MODELS / "parity16-cortical")
+THOUGHT_S = 0.12 if CI else 1.0
+inputs16 = parity.all_sequences(16)[:: 16384 if CI else 4096]  # 4 inputs in CI, else 16
+ticks = int(round(THOUGHT_S * 1e3 / cortical_model.neuron.tick_ms))
+cortical_rec = cortical_model.record(inputs16, ticks=ticks, repeats=4, config=cortical_ckpt.config)
+today_rec = spiking_model.record(x, ticks=int(round(THOUGHT_S * 1e3 / spiking_model.neuron.tick_ms)), config=spiking_cfg)
+cards = {"today's SpikingCTM (parity16-spiking)": analysis.physiology(today_rec),
+         "cortical SpikingCTM (parity16-cortical)": analysis.physiology(cortical_rec)}
+for name, card in cards.items():
+    display(Markdown(f"### {name}\\n\\n" + analysis.card_text(card)))'''),
+    ("md", "Rasters side by side (the first 200 ms of the first thought; neurons sorted by rate) and the "
+           "physiology figures: rates per population, the Fano factor over the thought, the spike-population "
+           "and LFP-proxy spectra with their power-law fits, and the E/I current correlations."),
+    ("code", '''fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+for ax, (name, rec) in zip(axes, (("today's SpikingCTM", today_rec), ("cortical SpikingCTM", cortical_rec))):
+    raster = rec.spikes(0)[: int(round(0.2 / rec.step_duration))]
+    order = np.argsort(-raster.sum(0), kind="stable")
+    steps, neurons = np.nonzero(raster[:, order])
+    rate = raster.sum() / raster.shape[1] / (raster.shape[0] * rec.step_duration)
+    ax.scatter(steps * rec.step_duration * 1e3, neurons, s=1, c="k", marker="|")
+    ax.set(xlabel="time (ms)", ylabel="neuron (by rate)", title=f"{name}: {rate:.1f} Hz")
+for card in cards.values():
+    analysis.physiology_figure(card)'''),
 ])
 
 notebook("03_spiking_vs_rate.ipynb", "Spiking vs rate CTMs",

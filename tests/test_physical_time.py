@@ -207,3 +207,55 @@ def test_timescales_in_the_wrong_unit_are_refused_in_one_line(model, message):
 
     with pytest.raises(ConfigError, match=message):
         from_dict({"model": model})
+
+
+def _cortical_tiny(substeps=2):
+    from neurosync.build import build_model
+    from neurosync.config import from_dict
+
+    cfg = from_dict({"task": {"sequence_length": 6},
+                     "model": {"ticks": 4, "d_model": 20, "d_input": 8, "heads": 2, "n_synch_out": 6, "n_synch_action": 5,
+                               "neuron": "spiking", "synapse": "plastic", "synchrony": "spike-multiscale",
+                               "plasticity": {"implementation": "factorised"},
+                               "spiking": {"dt_ms": 1.0, "substeps": substeps, "dale": True, "noise_std": 0.3, "threshold": 0.1,
+                                           "refractory_ms": 2.0, "filter_tau_min_ms": 2.0, "filter_tau_max_ms": 8.0,
+                                           "tau_membrane_ms": 10.0}},
+                     "train": {"final_eval_samples": 64}})
+    model = build_model(cfg)
+    with torch.no_grad():
+        model.neuron.dendrite_bias.add_(0.2)  # fires
+    return model, cfg
+
+
+def test_long_thought_rates_equal_the_recorded_rates_of_the_same_thought():
+    """Two paths: the fused, unrecorded long thought and the stepwise recording see the same noise
+    and give the same spikes, so the same rates; windows average to the whole."""
+    from neurosync import analysis
+    from neurosync.compare import long_thought_rates
+
+    model, _ = _cortical_tiny()
+    x = torch.randint(0, 2, (3, 6), generator=torch.Generator().manual_seed(2)).float() * 2 - 1
+    result = long_thought_rates(model, x, seconds=0.06, window_s=0.02)
+    recorded = analysis.firing_rates(model.record(x, ticks=30, noise_seed=0))
+    assert result["ticks"] == 30 and len(result["window_rates_hz"]) == 3 and model.ticks == 4
+    assert result["rate_all_hz"] == pytest.approx(float(recorded.mean()), rel=1e-6) and result["rate_all_hz"] > 1
+    assert np.mean(result["window_rates_hz"]) == pytest.approx(result["rate_all_hz"], rel=1e-6)
+    assert {"rate_excitatory_hz", "rate_inhibitory_hz", "silent_fraction", "saturated_fraction"} <= set(result)
+
+
+def test_step_invariance_evaluates_finer_steps_and_restores_the_model():
+    from neurosync.compare import step_invariance
+    from neurosync.tasks import get_task
+
+    model, cfg = _cortical_tiny()
+    x, y = get_task(cfg.task).eval_set(cfg.task, 64, 0)
+    rows = step_invariance(model, cfg, x, y, divisors=(1, 2, 4))
+    assert [r["substeps"] for r in rows] == [2, 4, 8] and [r["dt_ms"] for r in rows] == [1.0, 0.5, 0.25]
+    assert rows[0]["accuracy_change_points"] == 0 and rows[0]["rate_change"] == 0 and rows[0]["firing_rate_hz"] > 0
+    assert all(np.isfinite(r["rate_change"]) for r in rows)
+    assert model.neuron.dt_ms == 1.0 and model.neuron.substeps == 2
+    with pytest.raises(ValueError, match="needs a SpikingCTM"):
+        from conftest import tiny_config
+        from neurosync.build import build_model
+
+        step_invariance(build_model(tiny_config()), tiny_config(), x, y)

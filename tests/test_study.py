@@ -86,16 +86,22 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 8 and "Spiking vs rate" in page and "<img src=\"http" not in page
     saved = json.loads((out / "study.json").read_text())
-    for kind in ("rate", "spiking"):
+    for kind in ("rate", "spiking", "cortical"):
         assert len(saved["comparison"][kind]["accuracy_certain"]["values"]) == 3
         assert saved["comparison"][kind]["ece"]["ci95"] >= 0
-    assert saved["brian2"]["mismatched_bins"] == 0 and saved["brian2"]["spikes_pytorch"] > 0
+    for kind in ("spiking", "cortical"):  # the cortical core: plastic, Dale's law, noise, 5 sub-steps per tick
+        assert saved["brian2"][kind]["mismatched_bins"] == 0 and saved["brian2"][kind]["spikes_pytorch"] > 0, saved["brian2"]
+    cortical = {row["statistic"]: row for row in saved["analysis"]["cortical"]["physiology"]["rows"]}
+    assert saved["analysis"]["cortical"]["physiology"]["repeats"] == 4 and cortical["fano_factor"]["value"] is not None
+    assert "ei_balance" in cortical and "rate_excitatory_hz" in cortical
+    assert saved["analysis"]["cortical"]["ticks"] * 5 == saved["analysis"]["spiking"]["ticks"]  # 5-ms ticks, the same seconds
     assert not [f for f in saved["nwbinspector"] if f.split(":")[0] in ("CRITICAL", "ERROR", "PYNWB_VALIDATION")]
     exports = out / "exports"
     with pynwb.NWBHDF5IO(str(exports / "spiking_thought.nwb"), "r") as io:
         assert len(io.read().units) == saved["analysis"]["spiking"]["neurons"]
     assert "soma" in nir.read(str(exports / "spiking_core.nir")).nodes
-    for name in ("rate_thought.npz", "spiking_thought.nix", "spiking_spectrum.csv", "rate_spectrum_bands.csv"):
+    for name in ("rate_thought.npz", "spiking_thought.nix", "spiking_spectrum.csv", "rate_spectrum_bands.csv",
+                 "cortical_thought.nwb", "cortical_core.nir"):
         assert (exports / name).stat().st_size > 0
     for name in ("accuracy_by_tick", "reliability", "adaptive_compute"):
         assert (out / "figures" / f"{name}.svg").exists()
