@@ -161,12 +161,12 @@ def _study(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / (study.name + ("-quick" if args.quick else ""))
     summary = run_study(study, out, progress=not args.quiet, device=args.device)
     c = summary["comparison"]
-    for kind in ("rate", "spiking"):
+    for kind in study.configs:
         acc = c[kind]["accuracy_certain"]
         print(f"{kind:8s} accuracy {100 * acc['mean']:.2f} ± {100 * acc['ci95']:.2f}% over seeds {study.seeds}, "
               f"ECE {c[kind]['ece']['mean']:.4f}, energy proxy {c[kind]['energy_nj']['mean']:.1f} nJ per thought")
-    if "brian2" in summary:
-        print(f"Brian2 exact validation: {summary['brian2']['mismatched_bins']} mismatched spike bins")
+    for kind, brian in summary.get("brian2", {}).items():
+        print(f"Brian2 exact validation ({kind}): {brian['mismatched_bins']} mismatched spike bins")
     print(f"study finished in {summary['elapsed_s']:.0f} s; report: {out / 'report.html'}")
     return 0
 

@@ -116,6 +116,26 @@ class Recording:
         per_scale = values.shape[-1] // self.scales
         return values[..., scale * per_scale : (scale + 1) * per_scale]
 
+    def subset(self, samples) -> "Recording":
+        """The recording of the thoughts ``samples`` (indices, in the order given), e.g. for a
+        smaller export; every per-thought array and the spike events are selected."""
+        index = np.asarray(samples, dtype=np.int64).reshape(-1)
+        if index.size == 0 or index.min() < 0 or index.max() >= self.samples:
+            raise ValueError(f"samples must index this recording's {self.samples} thoughts, got {samples!r}")
+        values = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray) and not f.name.startswith("spike_") and value.shape[:1] == (self.samples,):
+                value = value[index]
+            values[f.name] = value
+        if self.spike_sample is not None:
+            position = np.full(self.samples, -1, dtype=np.int64)
+            position[index] = np.arange(index.size)
+            keep = position[self.spike_sample] >= 0
+            values["spike_sample"] = position[self.spike_sample[keep]].astype(np.int32)
+            values["spike_step"], values["spike_neuron"] = self.spike_step[keep], self.spike_neuron[keep]
+        return Recording(**values)
+
     def save(self, path: str | Path) -> Path:
         """Write one compressed .npz (written to a temporary name, then renamed)."""
         path = Path(path)

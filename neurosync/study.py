@@ -11,7 +11,8 @@
    a SpikingCTM's ticks have their own duration), with ``record_repeats`` noise repeats per
    input for a SpikingCTM with intrinsic noise (synchrony structure per seed), and analyses the first seed's of each kind in depth
    (:func:`neurosync.report.analyse_recording`: the physiology card per spiking kind);
-5. exports the recordings (NPZ, NWB, Neo/NIX), the spiking cores (NIR) and the spectra (CSV);
+5. exports the recordings (NPZ, NWB; Neo/NIX: the first 4 thoughts), the spiking cores (NIR)
+   and the spectra (CSV);
 6. writes ``report.html`` (figures embedded) and ``study.json`` to the output directory.
 
 A study file names the base configs (``rate`` and at least one spiking kind; paths relative to
@@ -33,6 +34,7 @@ from . import compare, report
 from .config import ConfigError, tomllib
 
 DEFAULT_STUDY = Path("models/study.toml")
+NEO_THOUGHTS = 4  # thoughts per spiking kind in the Neo/NIX export (NPZ and NWB hold all of them)
 
 
 @dataclass
@@ -197,8 +199,10 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     for kind in kinds:
         export.write_nwb(thoughts[kind][0], export_dir / f"{kind}_thought.nwb")
         export.write_spectra_csv(analyses[kind]["_spectrum"], export_dir / f"{kind}_spectrum.csv")
-    for kind in spiking_kinds:
-        export.write_neo(thoughts[kind][0], export_dir / f"{kind}_thought.nix")
+    for kind in spiking_kinds:  # Neo/NIX writes one object per spike train: the first repeat of at most 4 inputs
+        recording = thoughts[kind][0]
+        first = np.flatnonzero(recording.sample_repeat == 0)[:NEO_THOUGHTS]
+        export.write_neo(recording.subset(first), export_dir / f"{kind}_thought.nix")
         try:
             export.write_nir(thoughts[kind][1], export_dir / f"{kind}_core.nir")
         except ValueError as err:  # e.g. an ALIF core: NIR 1.x has no node for it

@@ -97,3 +97,22 @@ def test_a_thought_can_be_recorded_longer_than_trained():
     np.testing.assert_allclose(recording.logits[:, :4], short.logits, atol=1e-6)  # the first ticks are the same thought
     with pytest.raises(ValueError, match="positive integer"):
         model.record(_x(), ticks=0)
+
+
+def test_a_subset_keeps_the_chosen_thoughts_and_their_spikes():
+    from conftest import tiny_config
+    from neurosync.build import build_model
+
+    cfg = tiny_config()
+    cfg.model.neuron, cfg.model.synchrony = "spiking", "spike-multiscale"
+    cfg.model.spiking.threshold = 0.05
+    model = build_model(cfg)
+    x = torch.randint(0, 2, (3, 6), generator=torch.Generator().manual_seed(0)).float() * 2 - 1
+    recording = model.record(x, ticks=20, repeats=2)
+    part = recording.subset([4, 1])
+    assert part.samples == 2 and part.sample_input.tolist() == [2, 0] and part.sample_repeat.tolist() == [0, 1]
+    np.testing.assert_array_equal(part.spikes(0), recording.spikes(4))
+    np.testing.assert_array_equal(part.spikes(1), recording.spikes(1))
+    np.testing.assert_array_equal(part.membrane[1], recording.membrane[1])
+    with pytest.raises(ValueError, match="must index this recording's 6 thoughts"):
+        recording.subset([6])

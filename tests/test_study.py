@@ -73,9 +73,9 @@ def test_bad_study_files_are_rejected_in_one_line(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def quick_study(tmp_path_factory):
-    out = tmp_path_factory.mktemp("study") / "run"
-    summary = run_study(load_study(REPO / "models" / "study.toml", quick=True), out, progress=False)
-    return out, summary
+    out = tmp_path_factory.mktemp("study") / "run"  # through the CLI, as the README runs it
+    assert main(["study", str(REPO / "models" / "study.toml"), "--quick", "--quiet", "--out", str(out)]) == 0
+    return out, json.loads((out / "study.json").read_text())
 
 
 def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
