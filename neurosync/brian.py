@@ -255,9 +255,9 @@ def plasticity_code(rule: str = "miconi", modulator: str = "certainty") -> tuple
     if rule == "abcd":
         return traces, f"H = {eq.brian_expression(eq.ABCD, rename=names)}"
     if rule == "neuromodulated":
-        # η[t] from the certainty the next tick's synapse call receives, or from the state:
+        # η[t] from the certainty this tick's synapse call receives (replayed), or from the state:
         # m = w · x + c, a population readout of the updated traces (a summed variable)
-        signal = "modulation(t)" if modulator == "certainty" else "(m_post + cmod)"  # the tick's certainty
+        signal = "modulation(t)" if modulator == "certainty" else "(m_post + cmod)"
         rate = eq.brian_expression(eq.MODULATED_RATE, rename={"m": signal})
         return traces, f"eta_t = {rate}\nH = {eq.brian_expression(eq.MICONI, rename={**names, 'eta': 'eta_t'})}"
     return traces, f"H = {eq.brian_expression(eq.MICONI, rename=names)}"

@@ -201,8 +201,8 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
         export.write_spectra_csv(analyses[kind]["_spectrum"], export_dir / f"{kind}_spectrum.csv")
     for kind in spiking_kinds:  # Neo/NIX writes one object per spike train: the first repeat of at most 4 inputs
         recording = thoughts[kind][0]
-        first = np.flatnonzero(recording.sample_repeat == 0)[:NEO_THOUGHTS]
-        export.write_neo(recording.subset(first), export_dir / f"{kind}_thought.nix")
+        shown = np.flatnonzero(recording.sample_repeat == 0)[:NEO_THOUGHTS]
+        export.write_neo(recording.subset(shown), export_dir / f"{kind}_thought.nix")
         try:
             export.write_nir(thoughts[kind][1], export_dir / f"{kind}_core.nir")
         except ValueError as err:  # e.g. an ALIF core: NIR 1.x has no node for it

@@ -67,6 +67,15 @@ CORTICAL_RANGES = {
 }
 
 
+def _repeat_counts(recording, width: int) -> np.ndarray:
+    """Spike counts (inputs, repeats, bins, neurons) in bins of ``width`` simulation steps."""
+    bins = recording.steps // width
+    counts = np.zeros((int(recording.sample_input.max()) + 1, recording.repeats, bins, recording.neurons))
+    for sample in range(recording.samples):
+        counts[recording.sample_input[sample], recording.sample_repeat[sample]] = _binned(recording.spikes(sample), width)[:bins]
+    return counts
+
+
 def fano_factors(recording, window_s: float | None = None) -> dict:
     """Across-repeat Fano factor of the spike count in the whole thought (``value``: the pooled
     Σ variance / Σ mean over (input, neuron), module docstring) and, with ``window_s``, its time
@@ -77,11 +86,7 @@ def fano_factors(recording, window_s: float | None = None) -> dict:
     windows = steps // width
     if repeats < 2 or windows == 0:
         return {"value": float("nan"), "times_s": np.zeros(0), "course": np.zeros(0), "repeats": repeats}
-    inputs = int(recording.sample_input.max()) + 1
-    counts = np.zeros((inputs, repeats, windows, recording.neurons))
-    for sample in range(recording.samples):
-        binned = _binned(recording.spikes(sample), width)[:windows]
-        counts[recording.sample_input[sample], recording.sample_repeat[sample]] = binned
+    counts = _repeat_counts(recording, width)
     mean, variance = counts.mean(1), counts.var(1, ddof=1)  # (inputs, windows, neurons)
 
     def pooled(var, avg):
@@ -109,23 +114,14 @@ def mean_pairwise_correlation(recording, bin_s: float = 0.05) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def _repeat_counts(recording, bin_s: float) -> np.ndarray:
-    """Spike counts (inputs, repeats, bins, neurons) in ``bin_s`` bins."""
-    width = max(int(round(bin_s / recording.step_duration)), 1)
-    bins = recording.steps // width
-    counts = np.zeros((int(recording.sample_input.max()) + 1, recording.repeats, bins, recording.neurons))
-    for sample in range(recording.samples):
-        counts[recording.sample_input[sample], recording.sample_repeat[sample]] = _binned(recording.spikes(sample), width)[:bins]
-    return counts
-
-
 def noise_correlation(recording, bin_s: float = 0.05) -> float:
     """Mean spike-count noise correlation r_sc (module docstring): counts in ``bin_s`` bins minus
     their mean over the repeats of the same input, Pearson r over repeats × bins per pair, the
     mean over pairs and inputs. NaN with fewer than 2 repeats."""
-    if recording.repeats < 2 or recording.steps < int(round(bin_s / recording.step_duration)):
+    width = max(int(round(bin_s / recording.step_duration)), 1)
+    if recording.repeats < 2 or recording.steps < width:
         return float("nan")
-    counts = _repeat_counts(recording, bin_s)
+    counts = _repeat_counts(recording, width)
     residual = counts - counts.mean(1, keepdims=True)
     values = []
     for per_input in residual:  # (repeats, bins, neurons)
@@ -237,7 +233,8 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
         cvs += [cv for train, cv in zip(trains, isi_cv(trains)) if len(train) >= 5]
     rows.append(_row("median_cv_isi", float(np.median(cvs)) if cvs else float("nan"), "", f"{len(cvs)} trains with ≥ 5 spikes"))
     fano = fano_factors(recording, fano_window_s)
-    if recording.spiking_config().get("noise_std", None) == 0:  # every repeat is the same thought
+    deterministic = recording.spiking_config().get("noise_std", None) == 0  # every repeat is the same thought
+    if deterministic:
         fano["value"], fano["course"] = float("nan"), np.full_like(fano["course"], np.nan)
         note = "undefined (deterministic: the model has no intrinsic noise)"
     elif fano["repeats"] > 1:
@@ -248,7 +245,6 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
     bins = f"spike counts in {correlation_bin_s * 1e3:g} ms bins"
     rows.append(_row("mean_pairwise_correlation", mean_pairwise_correlation(recording, correlation_bin_s), "",
                      f"{bins}, over time within each thought (signal + noise)"))
-    deterministic = recording.spiking_config().get("noise_std", None) == 0
     rows.append(_row("noise_correlation", float("nan") if deterministic else noise_correlation(recording, correlation_bin_s), "",
                      "undefined (deterministic)" if deterministic else
                      f"{bins}, across {recording.repeats} repeats of each input (PSTH removed)" if recording.repeats > 1 else
