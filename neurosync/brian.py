@@ -617,31 +617,54 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 def validate_continuous(model, recording: CoreRecording, substeps: tuple[int, ...] = (10, 20), method: str = "exact",
                         target: str = "numpy") -> dict[str, Any]:
     """The continuous-time core at each number of substeps, compared statistically with the
-    discrete PyTorch run; ``passed`` when every figure is within TOLERANCES at every step size."""
+    discrete PyTorch run; ``passed`` when every figure is within TOLERANCES at every step size
+    and the thought can detect a difference at all (:func:`sensitivity`)."""
     core = extract_core(model)
     runs = {}
     for count in substeps:
         result = simulate_continuous(core, recording.drive, count, method, target, noise=recording.noise)
         runs[f"dt/{count}"] = {**statistics_agreement(recording.spikes, result["counts"], core.dt_ms * 1e-3), "brian2_seconds": round(result["seconds"], 3),
                                "spikes_brian2": int(result["counts"].sum())}
-    passed = all(run["rate_mean_abs_difference"] <= TOLERANCES["rate_mean_abs_difference"]
-                 and run["synchrony_correlation"] >= TOLERANCES["synchrony_correlation"]
-                 and run["spectrum_overlap"] >= TOLERANCES["spectrum_overlap"] for run in runs.values())
+    detectable = sensitivity(recording.spikes)
+    passed = detectable["untestable"] is None and all(
+        run["rate_mean_abs_difference"] <= TOLERANCES["rate_mean_abs_difference"]
+        and run["synchrony_correlation"] >= TOLERANCES["synchrony_correlation"]
+        and run["spectrum_overlap"] >= TOLERANCES["spectrum_overlap"] for run in runs.values())
     return {"mode": "continuous", "method": method, "spikes_pytorch": int(recording.spikes.sum()), "runs": runs,
-            "tolerances": TOLERANCES, "passed": bool(passed)}
+            "tolerances": TOLERANCES, **detectable, "passed": bool(passed)}
 
 
 MEMBRANE_TOLERANCE = 1e-9  # float64 on both sides: the same expressions agree to rounding
 
 
+def sensitivity(spikes: np.ndarray) -> dict[str, Any]:
+    """What a spike-for-spike comparison of this (steps, neurons) raster can detect. A neuron
+    that never spikes never reaches its threshold and resets, and one that spikes at every step
+    never shows when it would have: for neither can a changed threshold or reset change a bin.
+    ``neurons_tested`` counts the others; ``untestable`` names why a comparison detects nothing
+    (no spike at all, or a spike in every bin), else None."""
+    spikes = np.asarray(spikes, dtype=bool)
+    tested = int((spikes.any(0) & ~spikes.all(0)).sum())
+    untestable = None
+    if not spikes.any():
+        untestable = "no neuron spiked in the validated thought, so no spike bin can differ"
+    elif tested == 0:
+        untestable = "every neuron spiked at every step or never, so no spike time can differ"
+    return {"neurons_tested": tested, "spike_density": float(spikes.mean()) if spikes.size else 0.0, "untestable": untestable}
+
+
 def compare(recording: CoreRecording, brian: dict[str, np.ndarray]) -> dict[str, Any]:
     """Spike-for-spike and membrane agreement between a PyTorch recording and a Brian2 run;
-    ``passed`` when no spike bin differs and no membrane differs by more than MEMBRANE_TOLERANCE."""
+    ``passed`` when no spike bin differs, no membrane differs by more than MEMBRANE_TOLERANCE
+    and the thought can detect a difference at all (:func:`sensitivity`: some neuron spikes,
+    and not at every step)."""
     mismatched = recording.spikes != brian["spikes"]
     first = np.argwhere(mismatched)
     membrane_difference = float(np.abs(recording.membranes - brian["membranes"]).max())
+    detectable = sensitivity(recording.spikes)
     return {
-        "passed": bool(not mismatched.any() and membrane_difference <= MEMBRANE_TOLERANCE),
+        "passed": bool(not mismatched.any() and membrane_difference <= MEMBRANE_TOLERANCE and detectable["untestable"] is None),
+        **detectable,
         "membrane_tolerance": MEMBRANE_TOLERANCE,
         "steps": int(recording.spikes.shape[0]),
         "neurons": int(recording.spikes.shape[1]),
@@ -708,6 +731,8 @@ def validate_checkpoint(path, out_dir, ticks: int = 1000, target: str = "numpy",
 
     if ticks < 1:
         raise ValueError(f"--ticks must be >= 1, got {ticks}")
+    if sample < 0:
+        raise ValueError(f"--sample must be >= 0 (an evaluation input's index), got {sample}")
     if any(count < 1 for count in substeps):
         raise ValueError(f"--substeps must be >= 1, got {list(substeps)}")
     out_dir = Path(out_dir)

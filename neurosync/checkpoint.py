@@ -14,6 +14,7 @@ checkpoint is never overwritten by a half-written one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -45,6 +47,20 @@ class Checkpoint:
     model_state: dict[str, torch.Tensor]
     meta: dict[str, Any]
     training_tensors: dict[str, torch.Tensor]
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` ready for strict JSON: every non-finite number becomes None (null, not a bare
+    NaN), numpy scalars become Python numbers; dicts, lists and tuples are walked."""
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def _optimizer_split(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -114,7 +130,7 @@ def save(
             "metrics": metrics or {},
             "torch_version": torch.__version__,
         }
-        (tmp / "checkpoint.json").write_text(json.dumps(meta, indent=2))
+        (tmp / "checkpoint.json").write_text(json.dumps(finite_json(meta), indent=2, allow_nan=False))
         for name in ("model.safetensors", "training.safetensors", "checkpoint.json"):
             with open(tmp / name, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -129,6 +145,26 @@ def save(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def clean_stale(directory: Path) -> list[str]:
+    """Tidy what a kill during :func:`save` can leave in ``directory``; returns what was removed.
+    A ``.tmp-step-*`` folder is an unfinished write and goes. A ``.old-step-N-*`` folder holds
+    the previous copy of step N while it is replaced; if the kill came between the two renames
+    (no ``step-N``), that copy is the complete checkpoint and is put back, else it goes."""
+    removed: list[str] = []
+    if not directory.is_dir():
+        return removed
+    for stale in sorted(directory.iterdir()):
+        match = re.match(r"^\.(tmp|old)-step-(\d{8})-", stale.name)
+        if not match or not stale.is_dir():
+            continue
+        final = directory / f"step-{match.group(2)}"
+        if match.group(1) == "old" and not final.exists() and (stale / "ckpt" / "checkpoint.json").is_file():
+            os.replace(stale / "ckpt", final)
+        shutil.rmtree(stale, ignore_errors=True)
+        removed.append(stale.name)
+    return removed
 
 
 def latest(directory: Path) -> Path | None:
@@ -177,7 +213,10 @@ def load(path: str | Path, parse=None) -> Checkpoint:
             raise CheckpointError(f"{path} lacks {name}") from None
         except (SafetensorError, OSError, ValueError) as err:
             raise CheckpointError(f"{path / name} is corrupt: {err}") from None
-    return Checkpoint(path, int(meta["step"]), config, tensors["model.safetensors"], meta, tensors["training.safetensors"])
+    step = meta.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"{path / 'checkpoint.json'}: 'step' must be a non-negative integer, got {step!r}")
+    return Checkpoint(path, step, config, tensors["model.safetensors"], meta, tensors["training.safetensors"])
 
 
 def restore_model(model: torch.nn.Module, ckpt: Checkpoint) -> None:
@@ -191,7 +230,18 @@ def restore_model(model: torch.nn.Module, ckpt: Checkpoint) -> None:
 def restore_training(optimizer: torch.optim.Optimizer, ckpt: Checkpoint) -> None:
     if ckpt.meta.get("optimizer") is None:
         raise CheckpointError(f"{ckpt.path} holds no optimizer state; cannot resume training from it")
-    optimizer.load_state_dict(_optimizer_state(ckpt.training_tensors, ckpt.meta["optimizer"]))
+    try:
+        state = _optimizer_state(ckpt.training_tensors, ckpt.meta["optimizer"])
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for index, entry in state["state"].items():
+            for name, value in entry.items():  # per-parameter moments must have the parameter's shape
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and (index >= len(params) or value.shape != params[index].shape):
+                    shape = tuple(params[index].shape) if index < len(params) else "none (no such parameter)"
+                    raise CheckpointError(f"{ckpt.path / 'training.safetensors'}: the optimizer state belongs to another model "
+                                          f"(parameter {index} {name}: {tuple(value.shape)}, the model's: {shape})")
+        optimizer.load_state_dict(state)
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
+        raise CheckpointError(f"{ckpt.path}: the optimizer state is corrupt or belongs to another model: {err}") from None
     restore_rng(ckpt.training_tensors)
 
 

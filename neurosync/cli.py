@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -97,6 +98,26 @@ def _recording_options(parser) -> None:
                                                  "tick lasts its own substeps x dt_ms")
 
 
+def _check_writable(target: Path, what: str) -> None:
+    """Refuse, before any work, an output that cannot be written: the nearest existing folder
+    on the way to ``target`` must be a directory this process may write into."""
+    existing = target.parent if not target.exists() else target
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{what} {target}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {target}: {existing} is not writable")
+
+
+def _default_stem(args) -> Path:
+    """Where analyze/export write by default: beside the recording, or beside the checkpoint."""
+    from .checkpoint import resolve
+
+    path = Path(args.source)
+    return path.with_suffix("") if path.suffix == ".npz" else resolve(path)
+
+
 def _source(args):
     """(recording, model or None, default output stem) for analyze/export."""
     from .checkpoint import load_model
@@ -121,10 +142,12 @@ def _source(args):
 def _analyze(args) -> int:
     from .report import analyse_recording, analysis_page
 
-    recording, model, stem = _source(args)
+    stem = _default_stem(args)
     out = Path(args.out) if args.out else stem.parent / f"{stem.name}-analysis"
     if out.exists():
         raise ValueError(f"{out} exists; choose a new --out (analyze never overwrites)")
+    _check_writable(out, "--out")
+    recording, model, _ = _source(args)
     summary = analyse_recording(recording, out, model)
     page = analysis_page(summary, out, f"NeuroSync analysis of {args.source}")
     print(json.dumps({k: v for k, v in summary.items() if k in ("kind", "samples", "ticks", "neurons", "rates_hz")}, indent=2))
@@ -135,16 +158,21 @@ def _analyze(args) -> int:
 def _export(args) -> int:
     from . import analysis, export
 
-    recording, model, stem = _source(args)
+    stem = _default_stem(args)
     suffix = {"nwb": ".nwb", "neo": ".nix", "nir": ".nir", "npz": ".npz", "csv": "_spectrum.csv"}[args.format]
     out = Path(args.out) if args.out else stem.parent / f"{stem.name}{suffix}"
+    if out.exists():
+        raise ValueError(f"{out} exists; choose a new --out (exports never overwrite)")
+    _check_writable(out, "--out")
+    if args.format == "nir" and Path(args.source).suffix == ".npz":
+        raise ValueError("--format nir exports a model's spiking core: give a checkpoint or run directory, not a recording")
+    recording, model, _ = _source(args)
+    out.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "nir":
         if model is None:
             raise ValueError("--format nir exports a model's spiking core: give a checkpoint or run directory, not a recording")
         export.write_nir(model, out)
     elif args.format == "npz":
-        if out.exists():
-            raise ValueError(f"{out} exists; choose a new --out (exports never overwrite)")
         recording.save(out)
     elif args.format == "csv":
         export.write_spectra_csv(analysis.population_spectrum(recording, sample=None), out)
@@ -178,6 +206,7 @@ def _train(args) -> int:
 
     cfg = config_mod.load(args.config, args.overrides)
     run_dir = Path(args.run_dir) if args.run_dir else Path(cfg.train.out_dir) / cfg.name
+    _check_writable(run_dir / "checkpoints", "run directory")
     result = train(cfg, run_dir, resume=args.resume, device=args.device, progress=not args.quiet)
     if result:
         final = result["final"]
@@ -224,11 +253,17 @@ def _validate(args) -> int:
 
     path = checkpoint.resolve(args.checkpoint)
     out = Path(args.out) if args.out else path.parent / f"{path.name}-brian2"
+    if out.exists():
+        raise ValueError(f"{out} already exists; choose another --out")
+    _check_writable(out, "--out")
     report = validate_checkpoint(path, out, args.ticks, args.target, args.sample, progress=not args.quiet,
                                  mode=args.mode, substeps=tuple(args.substeps))
     print(json.dumps(report, indent=2))
     print(f"report in {out}")
     if args.mode == "continuous":
+        if report.get("untestable"):
+            print(f"neurosync: continuous mode FAILED: it cannot detect anything: {report['untestable']}", file=sys.stderr)
+            return 1
         if not report["passed"]:
             print("neurosync: continuous mode FAILED: some statistics are outside their tolerances (see report.json)", file=sys.stderr)
             return 1
@@ -236,6 +271,10 @@ def _validate(args) -> int:
     if report["mismatched_bins"]:  # exact and closed-loop modes
         print(f"neurosync: validation FAILED: {report['mismatched_bins']} spike bins differ "
               f"(first at step {report['first_mismatch']['step']}, neuron {report['first_mismatch']['neuron']})", file=sys.stderr)
+        return 1
+    if report.get("untestable"):
+        print(f"neurosync: validation FAILED: it cannot detect anything: {report['untestable']} "
+              f"(choose another --sample or more --ticks)", file=sys.stderr)
         return 1
     if report["max_abs_membrane_difference"] > report["membrane_tolerance"]:
         print(f"neurosync: validation FAILED: membranes differ by {report['max_abs_membrane_difference']:.3g} "
@@ -249,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .config import ConfigError
     from .reference import ReferenceError
+    from .training import TrainingDiverged
 
     parser = _parser()
     args = parser.parse_args(argv)
@@ -271,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError, ReferenceError, ValueError, MissingDependency) as err:
         print(f"neurosync: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except TrainingDiverged as err:
+        print(f"neurosync: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("neurosync: interrupted; the last complete checkpoint is kept", file=sys.stderr)
         return 130

@@ -192,7 +192,7 @@ def long_thought_rates(model, x: torch.Tensor, seconds: float, window_s: float =
     from .analysis.physiology import SATURATED_HZ, SILENT_HZ
 
     neuron = _spiking_neurons(model)
-    ticks = max(int(round(seconds * 1e3 / neuron.tick_ms)), 1)
+    ticks = neuron.ticks_in(seconds)
     counts = []
     trained_ticks, was_training, generator = model.ticks, model.training, neuron.noise_generator
     model.eval()

@@ -13,6 +13,7 @@ it into exit status 2. A config file mirrors the dataclasses::
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ DATASETS = ("digits", "mnist", "cifar10")
 NEURONS = ("nlm", "spiking")
 SURROGATES = ("atan", "fast-sigmoid")
 SYNAPSES = ("mlp", "plastic")
+INPUT_PATHWAYS = ("linear", "glu")
 PLASTICITY_RULES = ("miconi", "abcd", "neuromodulated")
 PLASTICITY_COEFFICIENTS = ("neuron", "synapse")
 MODULATORS = ("state", "certainty")
@@ -128,7 +130,13 @@ class SpikingConfig:
 
     def excitatory_count(self, neurons: int) -> int:
         """Neurons 0 … n_E − 1 are excitatory, the rest inhibitory (dale = true)."""
-        return int(round(self.excitatory_fraction * neurons))
+        return excitatory_count(self.excitatory_fraction, neurons)
+
+
+def excitatory_count(fraction: float, neurons: int) -> int:
+    """n_E of a population of ``neurons`` with excitatory ``fraction``: neurons 0 … n_E − 1 are
+    excitatory, the rest inhibitory (the one statement of the split, for configs and recordings)."""
+    return int(round(fraction * neurons))
 
 
 @dataclass
@@ -149,7 +157,9 @@ class PlasticityConfig:
     trace_timescale_ms (ms) for spiking ones, whose ticks have a duration; "factorised" uses a rank-one α and O(ticks·neurons) memory.
     rule "abcd" (dense only) takes A–D per postsynaptic "neuron" or per "synapse" and clips H
     to [−clip, clip]; rule "neuromodulated" computes η each tick from the network's "state" or
-    its previous "certainty" (modulator)."""
+    its previous "certainty" (modulator). input_pathway is how the attention output enters:
+    "linear" (W_in · o) or "glu" (LayerNorm(GLU(W_in · o)), the rate synapse's nonlinearity on
+    the drive alone; the recurrence stays linear in the spikes, so Dale's law still holds)."""
 
     rule: str = "miconi"
     implementation: str = "dense"
@@ -160,6 +170,7 @@ class PlasticityConfig:
     coefficients: str = "neuron"
     clip: float = 1.0
     modulator: str = "state"
+    input_pathway: str = "linear"
 
 
 @dataclass
@@ -238,6 +249,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"config: {key} must be a finite number, got {value!r}")
             return float(value)
     elif tp is str:
         if isinstance(value, str):
@@ -384,6 +397,7 @@ def validate(cfg: Config) -> Config:
     _check(pl.alpha_init >= 0, f"model.plasticity.alpha_init must be >= 0, got {pl.alpha_init}")
     _check_choice(pl.coefficients, PLASTICITY_COEFFICIENTS, "model.plasticity.coefficients")
     _check_choice(pl.modulator, MODULATORS, "model.plasticity.modulator")
+    _check_choice(pl.input_pathway, INPUT_PATHWAYS, "model.plasticity.input_pathway")
     _check(pl.clip > 0, f"model.plasticity.clip must be > 0, got {pl.clip}")
     _check(not (pl.rule == "abcd" and pl.implementation == "factorised"),
            "model.plasticity.rule = 'abcd' needs implementation = 'dense' (its clipped update has no factorised form)")
@@ -405,7 +419,8 @@ def validate(cfg: Config) -> Config:
     _check(tr.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {tr.checkpoint_every}")
     _check(tr.time_budget_s >= 0, f"train.time_budget_s must be >= 0 (0 means no budget), got {tr.time_budget_s}")
     _check_choice(tr.device, DEVICES, "train.device")
-    _check(bool(cfg.name) and "/" not in cfg.name, f"name must be a non-empty string without '/', got {cfg.name!r}")
+    _check(bool(cfg.name) and "/" not in cfg.name and "\\" not in cfg.name and cfg.name not in (".", ".."),
+           f"name must be a non-empty string without '/' or '\\' and not '.' or '..' (it names the run directory), got {cfg.name!r}")
     return cfg
 
 
@@ -444,6 +459,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory; give a .toml file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not text (not UTF-8): give a TOML file") from None
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
     try:

@@ -187,7 +187,11 @@ def to_nir(model):
     ``plasticity`` names the rule)."""
     nir = require("nir", "io")
     from .brian import extract_core
+    from .parts.spiking import SpikingNeurons
 
+    if not isinstance(getattr(model, "neuron", None), SpikingNeurons):
+        raise ValueError("--format nir exports the spiking core of a SpikingCTM (model.neuron = 'spiking'); "
+                         "this is a RateCTM: export its recordings as nwb, neo, npz or csv")
     core = extract_core(model)
     if core.adaptive:
         raise ValueError("NIR 1.x has no adaptive-threshold (ALIF) neuron; export a SpikingCTM with adaptive = false")

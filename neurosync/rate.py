@@ -47,7 +47,8 @@ class RateCTM(CTM):
             if cfg.neuron == "spiking" and cfg.spiking.dale:
                 excitatory = torch.arange(cfg.d_model) < cfg.spiking.excitatory_count(cfg.d_model)
             synapse = PlasticSynapse(cfg.d_input, cfg.d_model, pl.rule, pl.implementation, pl.learning_rate,
-                                     trace_ticks, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator, excitatory)
+                                     trace_ticks, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator, excitatory,
+                                     pl.input_pathway)
         else:
             synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
         neuron = build_neuron(cfg)

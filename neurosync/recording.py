@@ -19,12 +19,15 @@ Recordings save to and load from a single ``.npz`` file (no pickles).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, is_dataclass
+import zipfile
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from .config import SpikingConfig, excitatory_count
 
 FORMAT = "neurosync-recording"
 VERSION = 2
@@ -91,7 +94,7 @@ class Recording:
         spiking = self.spiking_config()
         types = np.full(self.neurons, "unclassified", dtype=object)
         if spiking.get("dale"):
-            excitatory = int(round(spiking.get("excitatory_fraction", 0.8) * self.neurons))
+            excitatory = excitatory_count(spiking.get("excitatory_fraction", SpikingConfig.excitatory_fraction), self.neurons)
             types[:excitatory], types[excitatory:] = "excitatory", "inhibitory"
         return types
 
@@ -154,12 +157,46 @@ class Recording:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 arrays = {k: data[k] for k in data.files if k != "meta"}
-        except (OSError, KeyError, ValueError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path} is not a readable NeuroSync recording: {err}") from None
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+            reason = "truncated or not an .npz archive" if isinstance(err, (zipfile.BadZipFile, EOFError)) else err
+            raise ValueError(f"{path} is not a readable NeuroSync recording: {reason}") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
             raise ValueError(f"{path} is not a NeuroSync recording (version {VERSION})")
-        return cls(dt=meta["dt"], kind=meta["kind"], substeps=meta["substeps"], scales=meta["scales"],
+        missing = [key for key in ("dt", "kind", "substeps", "scales", "config") if key not in meta]
+        missing += [f.name for f in fields(cls) if f.default is MISSING and f.name not in meta and f.name not in arrays]
+        if missing:
+            raise ValueError(f"{path}: the recording lacks {', '.join(dict.fromkeys(missing))}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(arrays) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown recording arrays {', '.join(unknown)}")
+        dt = meta["dt"]
+        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not dt > 0 or not np.isfinite(dt):
+            raise ValueError(f"{path}: dt must be a positive number of seconds per tick, got {dt!r}")
+        for key in ("substeps", "scales"):
+            if isinstance(meta[key], bool) or not isinstance(meta[key], int) or meta[key] < 1:
+                raise ValueError(f"{path}: {key} must be an integer >= 1, got {meta[key]!r}")
+        if meta["kind"] not in ("spiking", "rate"):
+            raise ValueError(f"{path}: kind must be 'spiking' or 'rate', got {meta['kind']!r}")
+        for name, ndim in _NDIM.items():
+            value = arrays.get(name)
+            if value is not None and value.ndim != ndim:
+                raise ValueError(f"{path}: {name} must have {ndim} dimensions {_SHAPES[name]}, got shape {value.shape}")
+        samples = arrays["activity"].shape[0]
+        for name in ("pre", "logits", "certainty", "synchrony_action", "synchrony_out", "attention"):
+            if arrays[name].shape[0] != samples:
+                raise ValueError(f"{path}: {name} holds {arrays[name].shape[0]} thoughts, activity {samples}")
+        return cls(dt=float(dt), kind=meta["kind"], substeps=meta["substeps"], scales=meta["scales"],
                    config=meta["config"], **arrays)
+
+
+_SHAPES = {"activity": "(samples, ticks, neurons)", "pre": "(samples, ticks, neurons)", "logits": "(samples, ticks, outputs)",
+           "certainty": "(samples, ticks)", "synchrony_action": "(samples, ticks, pairs)", "synchrony_out": "(samples, ticks, pairs)",
+           "attention": "(samples, ticks, heads, tokens)", "membrane": "(samples, steps, neurons)",
+           "current_excitatory": "(samples, steps, neurons)", "current_inhibitory": "(samples, steps, neurons)",
+           "plastic_norm": "(samples, ticks)", "sample_input": "(samples,)", "sample_repeat": "(samples,)",
+           "spike_sample": "(spikes,)", "spike_step": "(spikes,)", "spike_neuron": "(spikes,)"}
+_NDIM = {name: shape.count(",") + (0 if shape.endswith(",)") else 1) for name, shape in _SHAPES.items()}
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:

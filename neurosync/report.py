@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import analysis
+from .checkpoint import finite_json
 
 
 def save_figure(fig, path_stem: Path) -> Path:
@@ -44,16 +45,7 @@ def _number(value, digits: int = 2) -> str:
     return "undefined" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _finite(value):
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+_finite = finite_json  # strict JSON: non-finite numbers as null
 
 
 def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict:

@@ -3,7 +3,9 @@
 ``neurosync study [STUDY.toml] [--quick] [--out DIR]`` (default ``models/study.toml``):
 
 1. trains every config (``rate`` and each spiking kind, e.g. ``spiking`` and ``cortical``) for
-   every seed, each with the same wall-clock budget;
+   every seed, each with the same budget: by default a number of training steps, so that a
+   study run twice on one machine gives the same results (a wall-clock ``train.time_budget_s``
+   stays an option; the report says which budget applied);
 2. measures every trained model on the task's evaluation set (:mod:`neurosync.compare`:
    accuracy by tick, calibration, adaptive compute, the energy proxy);
 3. validates the first model of each spiking kind in Brian2 (exact mode, spike for spike);
@@ -53,6 +55,17 @@ class StudyConfig:
     models: dict = field(default_factory=dict, repr=False)  # {(kind, seed): Config}, filled by load_study
 
 
+def _budget(study: StudyConfig) -> str:
+    """The training budget the models had, in words: steps (reproducible) or wall-clock time."""
+    budgets = sorted({(cfg.train.steps, cfg.train.time_budget_s) for cfg in study.models.values()})
+    if len(budgets) == 1 and budgets[0][1] == 0:
+        return f"Every model trained for {budgets[0][0]:,} steps (a step budget: a second run gives the same results)."
+    steps = ", ".join(f"{s:,} steps" + (f" or {t:g} s of wall-clock time, whichever came first" if t else "") for s, t in budgets)
+    clock = any(t for _, t in budgets)
+    return (f"Training budget: {steps}." + (" A wall-clock budget makes the results depend on the machine's load; "
+                                            "the steps each run reached are in the per-seed table." if clock else ""))
+
+
 def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
     """Read a study TOML; with ``quick`` its ``[quick]`` table overrides the rest (its ``set``
     list is appended). Any mistake raises ConfigError with one line."""
@@ -61,6 +74,12 @@ def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"study file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"study file {path} is a directory; give a study .toml such as models/study.toml") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"study file {path} is not text (not UTF-8): give a TOML file") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read study file {path}: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"study file {path} is not valid TOML: {err}") from None
     known = {f.name for f in fields(StudyConfig)} - {"models"}
@@ -154,7 +173,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
         inputs = x[: study.record_samples]
         dt = None if cfg.model.neuron == "spiking" else study.dt  # a SpikingCTM's tick has its own duration
         metrics["energy"] = compare.energy_proxy(model, model.record(inputs, dt=dt, config=cfg))
-        ticks = study.long_ticks if dt else max(int(round(study.long_ticks * study.dt / (model.neuron.tick_ms * 1e-3))), 1)
+        ticks = study.long_ticks if dt else model.neuron.ticks_in(study.long_ticks * study.dt)
         noisy = dt is None and model.neuron.noise_std > 0  # repeats of a deterministic model would be copies
         long = model.record(inputs, dt=dt, config=cfg, ticks=ticks, repeats=study.record_repeats if noisy else 1)
         metrics["synchrony"] = compare.synchrony_structure(long, tuple(study.dt * f for f in (1, 4, 16)))
@@ -180,7 +199,8 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
             brian = validate_checkpoint(ckpt_path, out / f"brian2-{kind}", study.validate_ticks, "numpy", 0, progress=False,
                                         mode="exact")
             summary["brian2"][kind] = {k: brian[k] for k in ("steps", "neurons", "spikes_pytorch", "spikes_brian2", "mismatched_bins",
-                                                             "max_abs_membrane_difference", "brian2_seconds")}
+                                                             "max_abs_membrane_difference", "neurons_tested", "passed",
+                                                             "brian2_seconds")}
     stages.update(1)
 
     stages.set_postfix_str("analysing long thoughts")
@@ -330,7 +350,8 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
         f"<p>{_label(kind)}: exact mode, seed {study.seeds[0]}, {study.validate_ticks} ticks: <b>{b['mismatched_bins']} of "
         f"{b['steps'] * b['neurons']:,} spike bins differ</b> ({b['spikes_pytorch']:,} spikes in PyTorch, "
         f"{b['spikes_brian2']:,} in Brian2); max membrane difference {b['max_abs_membrane_difference']:.3g}; "
-        f"{b['brian2_seconds']:.2f} s in Brian2.</p>" for kind, b in brian.items()))
+        f"{b['neurons_tested']} of {b['neurons']} neurons spike at some steps and not at others, so their thresholds are tested; "
+        f"{'passed' if b['passed'] else 'FAILED'}; {b['brian2_seconds']:.2f} s in Brian2.</p>" for kind, b in brian.items()))
     cards = ""
     for kind in spiking_kinds:
         spiking = a[kind]
@@ -341,8 +362,8 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
     energy = "; ".join(f"{_label(k)} / RateCTM {c[f'energy_ratio_{k}_to_rate']:.3f}" for k in spiking_kinds)
     sections = [
         ("Set-up", f"<p>Seeds {study.seeds}; overrides <code>{' '.join(study.set)}</code>; {summary['machine']}; "
-                   f"device {summary['device']}; the whole study took {summary['elapsed_s']:.0f} s. Each model had the "
-                   f"same training budget; values are mean ± 95% Student-t CI over seeds. Energy proxy: only the "
+                   f"device {summary['device']}; the whole study took {summary['elapsed_s']:.0f} s. {_budget(study)} "
+                   f"Values are mean ± 95% Student-t CI over seeds. Energy proxy: only the "
                    f"neuron→synapse pathway differs (MACs at {compare.E_MAC_PJ} pJ for rate activations, accumulates "
                    f"at {compare.E_AC_PJ} pJ per spike × fan-out).</p>"),
         ("Spiking vs rate", report.table(["measure"] + [_label(k) for k in kinds], rows)

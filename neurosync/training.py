@@ -94,6 +94,13 @@ def evaluate(model: nn.Module, cfg: Config, x: torch.Tensor, y: torch.Tensor, ba
     return metrics
 
 
+RUN_FILES = ("config.json", "metrics.jsonl", "results.json")  # what a run writes beside checkpoints/
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient became non-finite; no step was taken with it."""
+
+
 class MetricsLog:
     """Append-only JSON-lines log, one record per line (``metrics.jsonl`` in the run dir)."""
 
@@ -102,7 +109,7 @@ class MetricsLog:
 
     def write(self, record: dict[str, Any]) -> None:
         with open(self.path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+            fh.write(json.dumps(checkpoint.finite_json(record), allow_nan=False) + "\n")
 
 
 def _distributed() -> tuple[int, int]:
@@ -137,9 +144,17 @@ def train(
         torch.cuda.set_device(dev)
     task = get_task(cfg.task)
     ckpt_dir = run_dir / "checkpoints"
+    if rank == 0:
+        for name in checkpoint.clean_stale(ckpt_dir):
+            log.info("removed %s, left in %s by an interrupted checkpoint write", name, ckpt_dir)
     existing = checkpoint.latest(ckpt_dir)
     if existing is not None and not resume:
         raise ConfigError(f"run directory {run_dir} already has checkpoints; pass --resume to continue it or choose another --run-dir")
+    if existing is None and not resume:
+        taken = [name for name in RUN_FILES if (run_dir / name).exists()]
+        if taken:
+            raise ConfigError(f"run directory {run_dir} already holds {', '.join(taken)} but no checkpoint; "
+                              f"it would be overwritten: choose another --run-dir")
     if resume and existing is None:
         raise checkpoint.CheckpointError(f"--resume: no checkpoint in {ckpt_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -182,8 +197,14 @@ def train(
             total = total + rate_homeostasis(model.neuron.rate_hz(out.activity.float()), cfg.model.spiking)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
-        if tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        # the norm is always computed (max_norm inf: no clipping), to stop before a non-finite step
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip if tc.grad_clip > 0 else math.inf)
+        if not (torch.isfinite(total) and torch.isfinite(grad_norm)):
+            kept = checkpoint.latest(ckpt_dir)
+            raise TrainingDiverged(
+                f"training diverged at step {step + 1}: loss {total.item():g}, gradient norm {grad_norm.item():g}; "
+                f"no step was taken with them, the last finite checkpoint is {kept if kept else 'none (none was written yet)'}; "
+                f"lower train.lr (now {tc.lr:g}) or keep train.grad_clip > 0")
         optimizer.step()
         step += 1
         running.append(loss.item())
@@ -214,7 +235,7 @@ def train(
             "device": str(dev), "world_size": world, "eval_samples": int(final_x.shape[0]),
             "final": evaluate(model, cfg, final_x, final_y),
         }
-        (run_dir / "results.json").write_text(json.dumps(result, indent=2))
+        (run_dir / "results.json").write_text(json.dumps(checkpoint.finite_json(result), indent=2, allow_nan=False))
     if world > 1:
         torch.distributed.barrier()
     return result

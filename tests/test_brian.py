@@ -95,6 +95,37 @@ def test_sub_steps_hold_the_drive_for_a_tick():
     assert report["mismatched_bins"] == 0, report
 
 
+@pytest.mark.parametrize("bias, reason", [(-50.0, "no neuron spiked"), (50.0, "every neuron spiked at every step or never")])
+def test_a_thought_that_cannot_detect_anything_fails(bias, reason, tmp_path, capsys):
+    """A silent core, or one that spikes in every bin, agrees with any simulator of any threshold:
+    the verdict fails, names why, and the CLI exits 1 (issue 14)."""
+    model = _model("mlp")
+    with torch.no_grad():
+        model.neuron.dendrite_bias.fill_(bias)
+    recording = brian.record_core(model, _input(), ticks=30)
+    report = brian.validate_exact(model, recording)
+    assert report["mismatched_bins"] == 0 and not report["passed"] and report["neurons_tested"] == 0
+    assert reason in report["untestable"]
+    continuous = brian.validate_continuous(model, recording, substeps=(2,))
+    assert not continuous["passed"] and reason in continuous["untestable"]
+    partly = brian.sensitivity(np.array([[1, 0, 1], [1, 0, 0]]))
+    assert partly == {"neurons_tested": 1, "spike_density": 0.5, "untestable": None}  # only neuron 2 tests a threshold
+
+
+def test_the_cli_fails_a_validation_that_cannot_detect_anything(tmp_path, capsys):
+    from neurosync.cli import main
+    from neurosync.training import train
+
+    cfg = tiny_config(steps=1, eval_every=1, checkpoint_every=1)
+    cfg.model.neuron, cfg.model.synapse = "spiking", "plastic"
+    cfg.model.spiking.threshold = 1e3  # nothing reaches it: a silent core
+    train(cfg, tmp_path / "run", progress=False)
+    capsys.readouterr()
+    assert main(["validate", str(tmp_path / "run"), "--ticks", "20", "--out", str(tmp_path / "v"), "--quiet"]) == 1
+    assert "cannot detect anything: no neuron spiked" in capsys.readouterr().err
+    assert (tmp_path / "v" / "report.json").exists()
+
+
 def test_export_refuses_what_it_cannot_represent():
     with pytest.raises(ValueError, match="needs a SpikingCTM"):
         brian.extract_core(build_model(tiny_config()))
@@ -243,14 +274,15 @@ def test_exact_mode_replays_the_noise_and_keeps_the_refractory_period(synapse, s
         assert times.size < 2 or np.diff(times).min() >= 3
 
 
-@pytest.mark.parametrize("implementation", ["dense", "factorised"])
-@pytest.mark.parametrize("rule", ["miconi", "neuromodulated"])
-def test_exact_mode_matches_a_plastic_dale_core_with_sub_steps(implementation, rule):
+@pytest.mark.parametrize("implementation, rule, pathway", [
+    ("dense", "miconi", "linear"), ("dense", "neuromodulated", "linear"), ("factorised", "miconi", "linear"),
+    ("factorised", "neuromodulated", "linear"), ("factorised", "miconi", "glu")])
+def test_exact_mode_matches_a_plastic_dale_core_with_sub_steps(implementation, rule, pathway):
     """A cortical-style core: Dale's law, plastic recurrence once per tick of 4 sub-steps (the
     tick's spike count drives the traces, H and the recurrent input held for the next tick),
     OU noise and a refractory period; the factorised synapse is exported as its dense
-    equivalent α = a ⊗ b."""
-    model = _model("plastic", substeps=4, implementation=implementation, rule=rule, modulator="state",
+    equivalent α = a ⊗ b; a GLU input pathway only changes the replayed drive."""
+    model = _model("plastic", substeps=4, implementation=implementation, rule=rule, modulator="state", input_pathway=pathway,
                    spiking={"dale": True, "noise_std": 0.2, "refractory_ms": 2.0})
     recording = brian.record_core(model, _input(), ticks=120)
     assert 0.02 < recording.spikes.mean() < 0.5

@@ -51,6 +51,10 @@ def test_shipped_studies_load(path):
         ("model.heads=3", "must be divisible by model.heads"),
         ("model=3", "model must be a table"),
         ("nonsense", "expected KEY=VALUE"),
+        ("train.lr=inf", "train.lr must be a finite number"),
+        ("model.spiking.noise_std=nan", "model.spiking.noise_std must be a finite number"),
+        ("name='..'", "name must be a non-empty string without"),
+        ("name='a\\\\b'", "name must be a non-empty string without"),
     ],
 )
 def test_bad_values_name_the_key(override, message):
@@ -77,6 +81,35 @@ def test_unreadable_config_files(tmp_path):
     bad.write_text("[model\nticks = ")
     with pytest.raises(config_mod.ConfigError, match="not valid TOML"):
         config_mod.load(bad)
+    binary = tmp_path / "model.toml"
+    binary.write_bytes(bytes(range(128, 256)))
+    with pytest.raises(config_mod.ConfigError, match=f"config file {binary} is not text"):
+        config_mod.load(binary)
+    with pytest.raises(config_mod.ConfigError, match="is a directory"):
+        config_mod.load(tmp_path)
+
+
+def test_diverging_training_stops_at_the_first_non_finite_step(tmp_path, capsys):
+    """lr = 1e30: the run stops with one line (exit 1) before a non-finite step, every checkpoint
+    it kept holds finite weights, and every JSON it wrote is valid (issue 14)."""
+    import json
+
+    from safetensors.torch import load_file
+
+    code, _, err = _cli(["train", str(REPO / "models" / "parity16-rate.toml"), "--run-dir", str(tmp_path / "run"), "--quiet",
+                         "--set", "train.lr=1e30", "--set", "train.steps=40", "--set", "train.checkpoint_every=1",
+                         "--set", "train.eval_every=1", "--set", "train.eval_samples=16", "--set", "train.warmup_steps=0",
+                         "--set", "model.ticks=3", "--set", "model.d_model=16", "--set", "model.d_input=8",
+                         "--set", "model.heads=2", "--set", "model.n_synch_out=4", "--set", "model.n_synch_action=4"], capsys)
+    assert code == 1 and err.count("\n") == 1 and "training diverged at step" in err and "last finite checkpoint" in err
+    kept = sorted((tmp_path / "run" / "checkpoints").glob("step-*"))
+    assert kept, err  # it diverged after a step, not at the first
+    for directory in kept:
+        assert all(bool(t.isfinite().all()) for t in load_file(str(directory / "model.safetensors")).values())
+        json.loads((directory / "checkpoint.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+    for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"bare {c} in metrics.jsonl"))
+    assert not (tmp_path / "run" / "results.json").exists()
 
 
 def _cli(args, capsys):
@@ -136,3 +169,26 @@ def test_missing_optional_dependency_names_the_extra():
     with pytest.raises(MissingDependency, match=r"pip install 'neurosync\[analysis\]'") as err:
         require("a_module_that_does_not_exist", "analysis")
     assert "\n" not in str(err.value)
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, capsys):
+    """A file where a folder must be, for train, validate, analyze and export: one line, exit 2
+    (issue 14); an npz export into a folder that does not exist yet creates it."""
+    cfg = tiny_config(steps=2, eval_every=2, checkpoint_every=2)
+    cfg.model.neuron, cfg.model.synchrony = "spiking", "spike-multiscale"
+    train(cfg, tmp_path / "run", progress=False)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for args in (["train", str(REPO / "models" / "parity16-rate.toml"), "--run-dir", str(blocker / "run")],
+                 ["validate", str(tmp_path / "run"), "--out", str(blocker / "v")],
+                 ["analyze", str(tmp_path / "run"), "--out", str(blocker / "a")],
+                 ["export", str(tmp_path / "run"), "--format", "npz", "--out", str(blocker / "x.npz")]):
+        code, _, err = _cli(args + ["--quiet"] if args[0] in ("train", "validate") else args, capsys)
+        assert code == 2 and err.count("\n") == 1 and f"{blocker} is a file, not a directory" in err, (args, err)
+    code, _, err = _cli(["export", str(tmp_path / "run"), "--format", "npz", "--samples", "2", "--ticks", "4",
+                         "--out", str(tmp_path / "new" / "deeper" / "x.npz")], capsys)
+    assert code == 0 and (tmp_path / "new" / "deeper" / "x.npz").is_file(), err
+    code, _, err = _cli(["validate", str(tmp_path / "run"), "--sample", "-1", "--out", str(tmp_path / "v")], capsys)
+    assert code == 2 and "--sample must be >= 0" in err
+    code, _, err = _cli(["study", str(tmp_path)], capsys)
+    assert code == 2 and "is a directory" in err

@@ -87,6 +87,13 @@ def test_nir_refuses_alif():
         export.to_nir(model)
 
 
+def test_nir_refuses_a_rate_model_naming_the_export():
+    pytest.importorskip("nir")
+    with pytest.raises(ValueError, match="--format nir exports the spiking core of a SpikingCTM") as err:
+        export.to_nir(build_model(tiny_config()))
+    assert "Brian2" not in str(err.value)
+
+
 def test_spectra_csv(tmp_path):
     _, recording, _ = _recording()
     spectrum = analysis.population_spectrum(recording, sample=None)

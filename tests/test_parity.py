@@ -49,3 +49,21 @@ def test_evaluate_metrics_on_a_model_forced_to_answer():
     expected_bits = (y == 0).float().mean().item()
     assert abs(metrics["bit_acc_last"] - expected_bits) < 1e-6
     assert abs(metrics["seq_acc_last"] - (y == 0).all(1).float().mean().item()) < 1e-6
+
+
+def test_the_model_refuses_inputs_that_are_not_its_parity_sequences():
+    """NaN, inf, 0 or 2 are not silently read as −1, nor another length or rank accepted (issue 14)."""
+    import pytest
+
+    cfg = tiny_config()
+    model = build_model(cfg)
+    good = torch.ones(2, cfg.task.sequence_length)
+    assert model(good).logits.shape[0] == 2
+    for value in (float("nan"), float("inf"), 0.0, 2.0):
+        bad = good.clone()
+        bad[1, 3] = value
+        with pytest.raises(ValueError, match="a parity input holds only ±1 values"):
+            model(bad)
+    for shape in ((2, cfg.task.sequence_length + 1), (cfg.task.sequence_length,), (2, cfg.task.sequence_length, 1)):
+        with pytest.raises(ValueError, match=rf"must have shape \(batch, {cfg.task.sequence_length}\)"):
+            model(torch.ones(shape))

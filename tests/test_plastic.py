@@ -154,8 +154,30 @@ def test_ctm_with_plastic_synapses_trains(tmp_path, rule, implementation, modula
         ({"coefficients": "layer"}, "model.plasticity.coefficients = 'layer' is not one of neuron, synapse"),
         ({"modulator": "dopamine"}, "model.plasticity.modulator = 'dopamine' is not one of state, certainty"),
         ({"clip": 0}, "model.plasticity.clip must be > 0"),
+        ({"input_pathway": "mlp"}, "model.plasticity.input_pathway = 'mlp' is not one of linear, glu"),
     ],
 )
 def test_invalid_plasticity_configs_are_rejected(plasticity, message):
     with pytest.raises(ConfigError, match=message):
         from_dict({"model": {"synapse": "plastic", "plasticity": plasticity}})
+
+
+@pytest.mark.parametrize("implementation", ["dense", "factorised"])
+def test_glu_input_pathway_is_the_rate_synapses_nonlinearity_on_the_drive_alone(implementation):
+    """input_pathway = 'glu': the current is LayerNorm(GLU(W_in · o)) plus the same linear
+    recurrence as the linear pathway; the spikes never pass the GLU."""
+    linear = PlasticSynapse(4, 5, "miconi", implementation).double()
+    glu = PlasticSynapse(4, 5, "miconi", implementation, input_pathway="glu").double()
+    _randomise(glu, 1)
+    linear.load_state_dict({k: v for k, v in glu.state_dict().items() if not k.startswith("input.")}, strict=False)
+    attended, posts = _inputs()
+    currents_glu, _ = _run(glu, attended, posts)
+    currents_linear, _ = _run(linear, attended, posts)
+    with torch.no_grad():
+        weight, bias = glu.input[0].weight, glu.input[0].bias
+        for t in range(attended.shape[0]):
+            value, gate = (attended[t] @ weight.T + bias).chunk(2, dim=-1)
+            drive = torch.nn.functional.layer_norm(value * torch.sigmoid(gate), (5,), glu.input[2].weight, glu.input[2].bias)
+            torch.testing.assert_close(currents_glu[t] - drive, currents_linear[t] - linear.input(attended[t]))
+    with pytest.raises(ValueError, match="input_pathway must be 'linear' or 'glu'"):
+        PlasticSynapse(4, 5, input_pathway="mlp")

@@ -116,3 +116,41 @@ def test_a_subset_keeps_the_chosen_thoughts_and_their_spikes():
     np.testing.assert_array_equal(part.membrane[1], recording.membrane[1])
     with pytest.raises(ValueError, match="must index this recording's 6 thoughts"):
         recording.subset([6])
+
+
+def _rewrite(path, out, drop=(), meta_changes=None, arrays=None):
+    import json
+
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        stored = {k: data[k] for k in data.files if k != "meta" and k not in drop}
+    for key, value in (meta_changes or {}).items():
+        if value is None:
+            meta.pop(key)
+        else:
+            meta[key] = value
+    stored.update(arrays or {})
+    np.savez(out, meta=np.array(json.dumps(meta)), **stored)
+    return out
+
+
+def test_damaged_recordings_are_refused_in_one_line(tmp_path):
+    """Truncated files, missing keys, a missing dt and wrongly shaped arrays name the problem (issue 14)."""
+    model, cfg = _model()
+    path = model.record(_x(), config=cfg).save(tmp_path / "thought.npz")
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    cases = [
+        (truncated, "truncated or not an .npz archive"),
+        (_rewrite(path, tmp_path / "a.npz", drop=("activity",)), "lacks activity"),
+        (_rewrite(path, tmp_path / "b.npz", meta_changes={"dt": None}), "lacks dt"),
+        (_rewrite(path, tmp_path / "c.npz", meta_changes={"dt": -1.0}), "dt must be a positive number"),
+        (_rewrite(path, tmp_path / "d.npz", arrays={"activity": np.zeros(5)}), r"activity must have 3 dimensions \(samples, ticks, neurons\)"),
+        (_rewrite(path, tmp_path / "e.npz", arrays={"certainty": np.zeros((1, 4))}), "certainty holds 1 thoughts, activity 3"),
+        (_rewrite(path, tmp_path / "f.npz", meta_changes={"substeps": 0}), "substeps must be an integer >= 1"),
+        (_rewrite(path, tmp_path / "g.npz", arrays={"extra": np.zeros(2)}), "unknown recording arrays extra"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(ValueError, match=message) as err:
+            Recording.load(bad)
+        assert "\n" not in str(err.value), bad

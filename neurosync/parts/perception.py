@@ -39,14 +39,22 @@ class RotationalEmbedding1D(nn.Module):
 
 class ParityBackbone(nn.Module):
     """Embeds a ±1 sequence (batch, length) as tokens (batch, length, width), plus an
-    optional positional embedding."""
+    optional positional embedding. ``length`` (when given) is the one sequence length the
+    model was built for; any other input shape, or a value other than ±1, is a ValueError."""
 
-    def __init__(self, width: int, positional_embedding: str = "rotational-1d"):
+    def __init__(self, width: int, positional_embedding: str = "rotational-1d", length: int | None = None):
         super().__init__()
         self.embedding = nn.Embedding(2, width)
         self.positional = RotationalEmbedding1D(width) if positional_embedding == "rotational-1d" else None
+        self.length = length
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expected = f"(batch, {self.length})" if self.length else "(batch, length)"
+        if x.dim() != 2 or (self.length and x.shape[1] != self.length):
+            raise ValueError(f"a parity input must have shape {expected} of ±1 values, got shape {tuple(x.shape)}")
+        if not bool(((x == 1) | (x == -1)).all()):
+            bad = x[(x != 1) & (x != -1)].flatten()[0].item()
+            raise ValueError(f"a parity input holds only ±1 values, got {bad!r} (shape {tuple(x.shape)})")
         tokens = self.embedding((x == 1).long())
         if self.positional is not None:
             tokens = tokens + self.positional(x.shape[1], x.device)

@@ -4,9 +4,14 @@ over the ticks of one thought, on top of slow weights learned by backprop.
 At the synapse call of tick t, with s = s[t−1] the post-activations (spikes) of the last tick::
 
     traces   x[t−1] = λ x[t−2] + (1 − λ) s[t−1]         λ = exp(−1/τ), x = 0 at the start
-    current  a[t]   = W_in · o[t] + (W_rec + α ⊙ H[t]) · s + b
+    current  a[t]   = g(o[t]) + (W_rec + α ⊙ H[t]) · s + b
 
-and H = 0 at the start of every thought, updated once per tick with post = x[t−1] and
+where g is the input pathway from the attention output o (``input_pathway``): ``linear``,
+g(o) = W_in · o, or ``glu``, g(o) = LayerNorm(GLU(W_in · o)), the rate synapse's nonlinearity on
+the attention drive alone. The drive comes from no neuron of the network, so Dale's law does
+not constrain it; the recurrence stays linear in the spikes either way.
+
+H = 0 at the start of every thought, updated once per tick with post = x[t−1] and
 pre = x[t−2] (causal: the postsynaptic trace follows the presynaptic one) by one of three rules:
 
     miconi          H[t] = (1 − η) ⊙ H[t−1] + η ⊙ post ⊗ pre
@@ -77,12 +82,17 @@ class PlasticSynapse(nn.Module):
     def __init__(self, d_input: int, d_model: int, rule: str = "miconi", implementation: str = "dense",
                  learning_rate: float = 0.1, trace_timescale: float = 2.0, alpha_init: float = 0.1,
                  coefficients: str = "neuron", clip: float = 1.0, modulator: str = "state",
-                 excitatory: torch.Tensor | None = None):
+                 excitatory: torch.Tensor | None = None, input_pathway: str = "linear"):
         super().__init__()
         if implementation == "factorised" and rule == "abcd":
             raise ValueError("the ABCD rule is clipped, which has no factorised form; use implementation='dense'")
         self.rule, self.implementation, self.modulator = rule, implementation, modulator
-        self.input = nn.Linear(d_input, d_model)
+        if input_pathway == "glu":
+            self.input = nn.Sequential(nn.Linear(d_input, 2 * d_model), nn.GLU(dim=-1), nn.LayerNorm(d_model))
+        elif input_pathway == "linear":
+            self.input = nn.Linear(d_input, d_model)
+        else:
+            raise ValueError(f"input_pathway must be 'linear' or 'glu', got {input_pathway!r}")
         self.recurrent = nn.Linear(d_model, d_model, bias=False)
         self.eta_raw = nn.Parameter(torch.logit(torch.full((d_model,), learning_rate)))
         self.trace_decay = math.exp(-1.0 / trace_timescale)
@@ -139,7 +149,7 @@ class PlasticSynapse(nn.Module):
     def start(self, batch: int):
         """(trace, plastic state): trace (batch, neurons) = 0; dense: H (batch, neurons, neurons)
         = 0; factorised: the rate-weighted post traces and the pre traces so far, (batch, 0, neurons) each."""
-        trace = self.input.weight.new_zeros(batch, self.d_model)
+        trace = self.eta_raw.new_zeros(batch, self.d_model)
         if self.implementation == "dense":
             return trace, trace.new_zeros(batch, self.d_model, self.d_model)
         empty = trace.new_zeros(batch, 0, self.d_model)

@@ -251,6 +251,10 @@ class SpikingNeurons(nn.Module):
         """The duration of one CTM tick in ms: substeps · dt."""
         return self.substeps * self.dt_ms
 
+    def ticks_in(self, seconds: float) -> int:
+        """The number of ticks (at least one) that lasts ``seconds``, rounded."""
+        return max(int(round(seconds * 1e3 / self.tick_ms)), 1)
+
     def set_step(self, dt_ms: float) -> None:
         """Simulate the same model at another step: ``dt_ms`` must divide the tick's duration."""
         substeps = self.tick_ms / dt_ms

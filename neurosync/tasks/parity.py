@@ -17,7 +17,7 @@ def prediction_shape(cfg: TaskConfig) -> tuple[int, int]:
 
 
 def backbone(task: TaskConfig, model: ModelConfig) -> tuple[ParityBackbone, int]:
-    return ParityBackbone(model.d_input, model.positional_embedding), model.d_input
+    return ParityBackbone(model.d_input, model.positional_embedding, task.sequence_length), model.d_input
 
 
 def targets_for(x: torch.Tensor) -> torch.Tensor:
