@@ -259,3 +259,20 @@ def test_step_invariance_evaluates_finer_steps_and_restores_the_model():
         from neurosync.build import build_model
 
         step_invariance(build_model(tiny_config()), tiny_config(), x, y)
+
+
+@pytest.mark.parametrize("name, card_accuracy", [("parity16-cortical", 0.8408), ("parity16-cortical-glu", 0.9140)])
+def test_the_shipped_cortical_checkpoints_still_score_what_their_card_says(name, card_accuracy):
+    """The card's per-bit accuracy (all 65,536 inputs) on a random 2,048 of them, within 2 points:
+    the shipped weights, their config and the code cannot drift apart unnoticed."""
+    import neurosync
+    from conftest import REPO
+    from neurosync.tasks import get_task
+    from neurosync.training import evaluate
+
+    model, ckpt = neurosync.load_model(REPO / "models" / name)
+    assert ckpt.config.name == name
+    x, y = get_task(ckpt.config.task).eval_set(ckpt.config.task, 65536, 0)
+    pick = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))[:2048]
+    model.neuron.seed_noise(0)
+    assert abs(evaluate(model, ckpt.config, x[pick], y[pick])["bit_acc_certain"] - card_accuracy) < 0.02
