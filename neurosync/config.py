@@ -452,23 +452,24 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """A TOML file as a dict, its ``name`` defaulting to the file's stem; one-line errors."""
+def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """A TOML file as a dict, its ``name`` defaulting to the file's stem; one-line errors that
+    call it a ``what`` file (config, study)."""
     path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise ConfigError(f"{what} file not found: {path}") from None
     except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory; give a .toml file") from None
+        raise ConfigError(f"{what} file {path} is a directory; give a .toml file") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not text (not UTF-8): give a TOML file") from None
+        raise ConfigError(f"{what} file {path} is not text (not UTF-8): give a TOML file") from None
     except OSError as err:
-        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+        raise ConfigError(f"cannot read {what} file {path}: {err.strerror}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+        raise ConfigError(f"{what} file {path} is not valid TOML: {err}") from None
     data.setdefault("name", path.stem)
     return data
 

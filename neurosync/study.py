@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from . import compare, report
-from .config import ConfigError, tomllib
+from .config import ConfigError, read_toml
 
 DEFAULT_STUDY = Path("models/study.toml")
 NEO_THOUGHTS = 4  # thoughts per spiking kind in the Neo/NIX export (NPZ and NWB hold all of them)
@@ -70,23 +70,11 @@ def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
     """Read a study TOML; with ``quick`` its ``[quick]`` table overrides the rest (its ``set``
     list is appended). Any mistake raises ConfigError with one line."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"study file not found: {path}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"study file {path} is a directory; give a study .toml such as models/study.toml") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"study file {path} is not text (not UTF-8): give a TOML file") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read study file {path}: {err.strerror}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"study file {path} is not valid TOML: {err}") from None
+    data = read_toml(path, "study")
     known = {f.name for f in fields(StudyConfig)} - {"models"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown study key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    data.setdefault("name", path.stem)
     configs = data.get("configs")
     if (not isinstance(configs, dict) or "rate" not in configs or len(configs) < 2
             or not all(isinstance(k, str) and k.isidentifier() for k in configs)):
