@@ -48,6 +48,23 @@ def _number(value, digits: int = 2) -> str:
 _finite = finite_json  # strict JSON: non-finite numbers as null
 
 
+def aperiodic_text(aperiodic: dict) -> str:
+    """A summary's aperiodic fit in words: the exponent only where a power law describes the
+    spectrum, else why there is no aperiodic fit."""
+    if "skipped" in aperiodic:
+        return f"no aperiodic fit ({aperiodic['skipped']})"
+    if aperiodic.get("verdict") != "aperiodic":
+        return aperiodic.get("verdict", "no aperiodic fit")
+    low, high = aperiodic["range_hz"]
+    return f"{aperiodic['exponent']:.2f} (r² {aperiodic['r_squared']:.2f}, {low:g}–{high:g} Hz)"
+
+
+def band_text(bands: dict) -> str:
+    """Band powers in words; a band with fewer than two bins or above Nyquist is "unresolved"."""
+    return ", ".join(f"{name} {value:.3g}" if value is not None and math.isfinite(value) else f"{name} unresolved"
+                     for name, value in bands.items())
+
+
 def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict:
     """Figures (PNG + SVG in `out`) and a JSON-ready summary of one recording."""
     out.mkdir(parents=True, exist_ok=True)
@@ -77,13 +94,14 @@ def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict
     # one Hann-windowed segment per thought (the default), averaged over thoughts: resolution 1 / duration
     spectrum = analysis.population_spectrum(recording, sample=None)
     summary["spectrum"] = {"resolution_hz": spectrum["resolution_hz"], "sampling_rate_hz": spectrum["sampling_rate_hz"],
+                           "method": spectrum["method"],
                            "trials": spectrum["trials"], "bands": spectrum["bands"],
                            "peak_hz": float(spectrum["frequencies_hz"][1:][np.argmax(spectrum["power"][1:])])
                            if spectrum["power"][1:].max() > 0 else float("nan")}
     fit = None
     try:
         fit = analysis.aperiodic_fit(spectrum["frequencies_hz"], spectrum["power"])
-        summary["aperiodic"] = {k: fit[k] for k in ("offset", "exponent", "peaks", "r_squared")}
+        summary["aperiodic"] = {k: fit[k] for k in ("offset", "exponent", "peaks", "r_squared", "range_hz", "verdict")}
     except (ValueError, ImportError) as err:  # too few bins, silent network, or fooof missing
         summary["aperiodic"] = {"skipped": str(err)}
     figures["spectrum"] = save_figure(analysis.spectrum_figure(spectrum, fit, f"{label or recording.kind} population"),

@@ -330,8 +330,8 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
     for kind in kinds:
         s = a[kind]["spectrum"]
         analysis_rows.append([_label(kind), f"{s['resolution_hz']:.3g}", f"{s['peak_hz']:.3g}",
-                              ", ".join(f"{b} {v:.3g}" for b, v in s["bands"].items()),
-                              f"{a[kind].get('aperiodic', {}).get('exponent', float('nan')):.3g}",
+                              report.band_text(s["bands"]),
+                              report.aperiodic_text(a[kind].get("aperiodic", {"skipped": "not computed"})),
                               "; ".join(f"{k}: {v['mean_abs_offdiag']:.3f}" for k, v in a[kind]["synchrony"].items())])
     brian = summary.get("brian2")
     brian_html = ("<p>Skipped (validate_ticks = 0).</p>" if brian is None else "".join(
@@ -358,7 +358,7 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
          + f"<p>Energy ratios: {energy}.</p>" + report.figures_html(out / "figures", figure_names)),
         ("Brian2 validation", brian_html),
         (f"A long thought ({thought_s:g} s, {study.record_samples} inputs × {study.record_repeats} noise repeats for the SpikingCTMs)",
-         report.table(["model", "resolution (Hz)", "peak (Hz)", "band powers", "1/f exponent", "mean |synchrony| per timescale"],
+         report.table(["model", "resolution (Hz)", "peak (Hz)", "band powers (integrals over the bins)", "1/f exponent", "mean |synchrony| per timescale"],
                       analysis_rows)
          + "<h3>Physiology cards</h3>" + cards
          + report.figures_html(out / "analysis", [f"{k}_{f}.png" for k in kinds

@@ -110,7 +110,8 @@ analysis.raster_figure(spiking_rec, sort="first_spike", bin_steps=10);'''),
 fit = analysis.aperiodic_fit(spectrum["frequencies_hz"], spectrum["power"])
 analysis.spectrum_figure(spectrum, fit, "SpikingCTM population rate")
 print("band powers:", {k: f"{v:.3g}" for k, v in spectrum["bands"].items()})
-print(f"1/f exponent {fit['exponent']:.2f}, peaks (Hz, power, width):", [tuple(round(v, 2) for v in p) for p in fit["peaks"]])'''),
+print(spectrum["method"], f"; fit over {fit['range_hz'][0]:g}-{fit['range_hz'][1]:g} Hz: {fit['verdict']}")
+print(f"1/f exponent {fit['exponent']:.2f} (r² {fit['r_squared']:.2f}), peaks (Hz, power, width):", [tuple(round(v, 2) for v in p) for p in fit["peaks"]])'''),
     ("md", "The same spectrum for the RateCTM, computed on its activations (one sample per tick)."),
     ("code", '''rate_spectrum = analysis.population_spectrum(rate_rec, sample=None)
 analysis.spectrum_figure(rate_spectrum, title="RateCTM mean activation")

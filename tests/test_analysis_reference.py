@@ -137,11 +137,30 @@ def test_spectrogram_follows_a_change_of_rhythm():
 def test_aperiodic_fit_recovers_exponent_and_peak():
     f = np.arange(1.0, 101.0, 0.5)
     log_power = 2.0 - 1.5 * np.log10(f) + 0.8 * np.exp(-((f - 10.0) ** 2) / (2 * 1.5**2))
-    fit = analysis.aperiodic_fit(f, 10**log_power)
+    fit = analysis.aperiodic_fit(f, 10**log_power, freq_range=(1.0, 100.0))
     assert fit["exponent"] == pytest.approx(1.5, abs=0.05) and fit["offset"] == pytest.approx(2.0, abs=0.05)
+    assert fit["verdict"] == "aperiodic" and fit["range_hz"] == [1.0, 100.0]
     assert len(fit["peaks"]) >= 1 and fit["peaks"][0][0] == pytest.approx(10.0, abs=0.5)
     with pytest.raises(ValueError, match="at least 4"):
-        analysis.aperiodic_fit(f[:3], 10 ** log_power[:3])
+        analysis.aperiodic_fit(f[:3], 10 ** log_power[:3], freq_range=(1.0, 100.0))
+
+
+def test_the_default_aperiodic_range_stays_below_nyquist_and_a_bad_fit_is_no_fit():
+    """Issue 14: the default fit stops at min(100 Hz, Nyquist / 5), so a step artefact near
+    Nyquist is not fitted; an inverted or poor power law is "no aperiodic fit", not an exponent."""
+    f = np.arange(0.0, 501.0)  # a 1-kHz signal's spectrum, Nyquist 500 Hz
+    power = np.where(f > 0, 1.0 / np.maximum(f, 1.0) ** 2, 0.0) + 1e3 * np.exp(-((f - 495.0) ** 2) / 20.0)
+    fit = analysis.aperiodic_fit(f, power)
+    assert fit["range_hz"] == [1.0, 100.0] and fit["exponent"] == pytest.approx(2.0, abs=0.05)
+    rising = analysis.aperiodic_fit(f, np.maximum(f, 1.0) ** 0.5)
+    assert rising["exponent"] < 0 and rising["verdict"].startswith("no aperiodic fit (exponent")
+    noisy = analysis.aperiodic_fit(f, np.random.default_rng(0).lognormal(sigma=2.0, size=f.size))
+    assert noisy["r_squared"] < 0.9 and noisy["verdict"].startswith("no aperiodic fit")
+    from neurosync import report
+
+    assert report.aperiodic_text({"skipped": "fooof missing"}) == "no aperiodic fit (fooof missing)"
+    assert report.aperiodic_text(fit).startswith("2.0") and "1–100 Hz" in report.aperiodic_text(fit)
+    assert report.aperiodic_text(rising) == rising["verdict"]
 
 
 def test_edge_cases_give_defined_results():

@@ -28,15 +28,14 @@ def power_spectrum(signal: np.ndarray, sampling_rate: float, nperseg: int | None
 
 
 def band_powers(frequencies: np.ndarray, power: np.ndarray, bands: dict[str, tuple[float, float]] = BANDS) -> dict[str, float]:
-    """Power integrated over each band [low, high) Hz (trapezoid rule over the bins inside it;
-    0 where the band holds fewer than two bins, NaN where it lies above the Nyquist frequency)."""
+    """Power integrated over each band [low, high) Hz (trapezoid rule over the bins inside it,
+    so the integral's resolution is the spectrum's bin width). NaN where the band is not
+    resolved: it holds fewer than two bins, or lies above the Nyquist frequency."""
     result = {}
     for name, (low, high) in bands.items():
         inside = (frequencies >= low) & (frequencies < high)
-        if low >= frequencies.max():
+        if low >= frequencies.max() or inside.sum() < 2:
             result[name] = float("nan")
-        elif inside.sum() < 2:
-            result[name] = 0.0
         else:
             result[name] = float(_trapezoid(power[inside], frequencies[inside]))
     return result
@@ -54,7 +53,13 @@ def population_spectrum(recording, sample: int | None = 0, nperseg: int | None =
     samples = range(recording.samples) if sample is None else [sample]
     spectra = [power_spectrum(population_rate(recording, s), fs, nperseg) for s in samples]
     frequencies, power = spectra[0][0], np.mean([p for _, p in spectra], axis=0)
+    steps = population_rate(recording, samples[0]).size
+    segment = min(nperseg or 4096, steps)  # as power_spectrum; scipy's Welch steps by segment − segment // 2
+    segments = 1 + (steps - segment) // (segment - segment // 2)
+    method = (f"periodogram (one Hann-windowed segment of {segment} samples) per thought" if segments == 1 else
+              f"Welch average of {segments} Hann-windowed segments of {segment} samples (50% overlap) per thought")
     return {"frequencies_hz": frequencies, "power": power, "resolution_hz": float(frequencies[1] - frequencies[0]),
+            "method": f"{method}, averaged over {len(spectra)} thought{'s' if len(spectra) > 1 else ''}",
             "sampling_rate_hz": fs, "trials": len(spectra), "bands": band_powers(frequencies, power),
             "units": "(spikes/s)²/Hz per neuron" if recording.kind == "spiking" else "(activation)²/Hz"}
 
@@ -107,14 +112,19 @@ def aperiodic_fit(frequencies: np.ndarray, power: np.ndarray, freq_range: tuple[
                   max_peaks: int = 4) -> dict:
     """Fit the spectrum as an aperiodic 1/f component plus Gaussian peaks (FOOOF, 'fixed' mode:
     log10 P = offset − exponent · log10 f). Returns offset, exponent, peaks (centre Hz, power,
-    bandwidth Hz), r² and error, and the fitted model over the fitted frequencies. Needs the
+    bandwidth Hz), r² and error, the fitted range, the fitted model over the fitted frequencies,
+    and a ``verdict``: "aperiodic" only for a positive exponent with r² ≥ APERIODIC_MIN_R2, else
+    "no aperiodic fit (…)", so that a poor or inverted fit is not quoted as the exponent.
+
+    The default range is 1 Hz to min(100 Hz, f_max / 5), with ``frequencies`` running to the
+    Nyquist frequency f_max: well below it, where a discrete step's artefacts live. Needs the
     ``analysis`` extra (fooof)."""
     from .._optional import require
 
     fooof = require("fooof", "analysis")
     frequencies, power = np.asarray(frequencies, float), np.asarray(power, float)
-    low = frequencies[frequencies > 0].min() if freq_range is None else freq_range[0]
-    high = frequencies.max() if freq_range is None else freq_range[1]
+    low = max(1.0, frequencies[frequencies > 0].min()) if freq_range is None else freq_range[0]
+    high = min(100.0, frequencies.max() / 5) if freq_range is None else freq_range[1]
     usable = (frequencies >= low) & (frequencies <= high) & (power > 0)
     if usable.sum() < 4:
         raise ValueError("an aperiodic fit needs at least 4 frequency bins with positive power in range")
@@ -123,6 +133,21 @@ def aperiodic_fit(frequencies: np.ndarray, power: np.ndarray, freq_range: tuple[
     model.fit(frequencies[usable], power[usable])
     return {"offset": float(model.aperiodic_params_[0]), "exponent": float(model.aperiodic_params_[1]),
             "peaks": [tuple(float(v) for v in peak) for peak in np.atleast_2d(model.peak_params_) if peak.size],
-            "r_squared": float(model.r_squared_), "error": float(model.error_),
+            "r_squared": float(model.r_squared_), "error": float(model.error_), "range_hz": [float(low), float(high)],
+            "verdict": aperiodic_verdict(float(model.aperiodic_params_[1]), float(model.r_squared_)),
             "frequencies_hz": model.freqs, "fit_log10_power": model.fooofed_spectrum_}
+
+
+APERIODIC_MIN_R2 = 0.9  # below this a power law does not describe the spectrum
+
+
+def aperiodic_verdict(exponent: float, r_squared: float) -> str:
+    """"aperiodic" for a positive exponent that fits (r² ≥ APERIODIC_MIN_R2), else why not."""
+    if not (np.isfinite(exponent) and np.isfinite(r_squared)):
+        return "no aperiodic fit (undefined)"
+    if exponent <= 0:
+        return f"no aperiodic fit (exponent {exponent:.2f} ≤ 0: power rises with frequency)"
+    if r_squared < APERIODIC_MIN_R2:
+        return f"no aperiodic fit (r² {r_squared:.2f} < {APERIODIC_MIN_R2:g})"
+    return "aperiodic"
 
