@@ -74,7 +74,7 @@ for name, rec in (("RateCTM", rate_rec), ("SpikingCTM", spiking_rec)):
     ax.plot(np.arange(1, rec.ticks + 1), rec.certainty[0], "o-", label=name)
 ax.set(xlabel="tick", ylabel="certainty (1 − normalised entropy)", title="certainty grows as the CTM thinks")
 ax.legend();'''),
-    ("md", "The SpikingCTM's thought as a raster with its population rate (PSTH), and the RateCTM's as an activation map."),
+    ("md", "The SpikingCTM's thought as a raster with its population rate (one thought: not a PSTH, which averages repeats), and the RateCTM's as an activation map."),
     ("code", '''analysis.raster_figure(spiking_rec, sort="rate")
 fig, ax = plt.subplots(figsize=(6, 3))
 image = ax.imshow(rate_rec.activity[0].T, aspect="auto", cmap="viridis", interpolation="nearest")

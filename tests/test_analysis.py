@@ -98,6 +98,7 @@ def test_raster_figure_and_neuron_order():
     assert analysis.neuron_order(recording, by="rate").tolist() == [0, 1, 2]
     assert analysis.neuron_order(recording, by="first_spike").tolist() == [1, 0, 2]
     fig = analysis.raster_figure(recording, sort="first_spike", bin_steps=10)
-    assert len(fig.axes) == 2 and "PSTH" in fig.axes[1].get_ylabel()
+    labels = [text.get_text() for text in fig.axes[1].get_legend().get_texts()]
+    assert len(fig.axes) == 2 and labels == ["population rate, this thought"]  # one thought is no PSTH
     with pytest.raises(ValueError, match="sort by"):
         analysis.neuron_order(recording, by="colour")

@@ -149,3 +149,18 @@ def test_the_lfp_proxy_sums_absolute_currents_onto_excitatory_cells_and_a_known_
     assert rows["lfp_aperiodic_exponent"]["value"] == pytest.approx(2.0, abs=0.3) and rows["lfp_aperiodic_exponent"]["in_range"]
     assert rows["lfp_aperiodic_r2"]["value"] > 0.9
     assert "ei_balance" in rows and analysis.physiology_figure(analysis.physiology(recording)) is not None
+
+
+def test_the_psth_is_the_average_over_repeats_and_one_thought_is_its_population_rate():
+    """Issue 14: a single thought's curve is named the population rate; the PSTH averages the
+    repeats of the same input (here 2 inputs × 2 repeats of 4 neurons, 1-ms steps, 2-step bins)."""
+    raster = np.zeros((4, 8, 4))
+    raster[0, :2, :] = 1  # input 0, repeat 0: all 4 neurons spike in the first two steps
+    raster[1, 2:4, :2] = 1  # input 0, repeat 1: 2 neurons in steps 2-3
+    raster[2:, :, 0] = 1  # input 1: one neuron always
+    curves = analysis.population_rate_curves(_recording(raster, repeats=2), sample=1, bin_steps=2)
+    assert list(curves) == ["population rate, this thought", "PSTH over 2 repeats"]
+    np.testing.assert_allclose(curves["population rate, this thought"], [0, 500, 0, 0])  # 4 spikes / (4 neurons × 2 ms)
+    np.testing.assert_allclose(curves["PSTH over 2 repeats"], [500, 250, 0, 0])
+    single = analysis.population_rate_curves(_recording(raster, repeats=1), sample=2, bin_steps=2)
+    assert list(single) == ["population rate, this thought"] and np.allclose(single["population rate, this thought"], 250)

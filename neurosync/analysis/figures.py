@@ -9,7 +9,9 @@ from .spikes import _binned, neuron_order
 
 
 def raster_figure(recording, sample: int = 0, sort: str = "rate", bin_steps: int = 1):
-    """Spike raster (neurons sorted by `sort`) above a PSTH in Hz; returns the matplotlib Figure."""
+    """Spike raster of thought ``sample`` (neurons sorted by `sort`) above its population rate in
+    Hz, and, when the recording holds noise repeats of that thought's input, the PSTH: the rate
+    averaged over those repeats (trials). Returns the matplotlib Figure."""
     plt = _pyplot()
     order = neuron_order(recording, sample, sort)
     raster = recording.spikes(sample)[:, order]
@@ -18,12 +20,28 @@ def raster_figure(recording, sample: int = 0, sort: str = "rate", bin_steps: int
     t, n = np.nonzero(raster)
     top.scatter(t * step * 1e3, n, marker="|", s=12, color="k")
     top.set_ylabel(f"neuron (sorted by {sort.replace('_', ' ')})")
-    counts = _binned(raster, bin_steps).sum(1)
-    bottom.step(np.arange(counts.size) * bin_steps * step * 1e3, counts / (raster.shape[1] * bin_steps * step), where="post")
-    bottom.set_ylabel("PSTH (Hz)")
+    curves = population_rate_curves(recording, sample, bin_steps)
+    for label, rate in curves.items():
+        bottom.step(np.arange(rate.size) * bin_steps * step * 1e3, rate, where="post", label=label)
+    bottom.set_ylabel("rate (Hz)")
+    bottom.legend(fontsize=7, loc="upper right")
     bottom.set_xlabel(f"time (ms); tick = {recording.dt * 1e3:g} ms, step = {step * 1e3:g} ms")
     fig.tight_layout()
     return fig
+
+
+def population_rate_curves(recording, sample: int = 0, bin_steps: int = 1) -> dict[str, np.ndarray]:
+    """Mean rate per neuron (Hz) in bins of ``bin_steps`` steps: "population rate, this thought"
+    always; with repeats of the thought's input also "PSTH over R repeats", the same averaged
+    over every thought that saw that input (a PSTH is a trial average, not one thought's curve)."""
+    width = bin_steps * recording.step_duration
+    def rate(index):
+        return _binned(recording.spikes(index), bin_steps).sum(1) / (recording.neurons * width)
+    curves = {"population rate, this thought": rate(sample)}
+    if recording.repeats > 1 and recording.sample_input is not None:
+        trials = np.flatnonzero(recording.sample_input == recording.sample_input[sample])
+        curves[f"PSTH over {trials.size} repeats"] = np.mean([rate(int(i)) for i in trials], axis=0)
+    return curves
 
 
 def spectrum_figure(spectrum: dict, fit: dict | None = None, title: str = "population spectrum"):
