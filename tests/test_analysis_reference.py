@@ -182,6 +182,20 @@ def test_edge_cases_give_defined_results():
         analysis.sttc_matrix([np.array([5])], steps=3, window_steps=1)
 
 
+def test_the_two_definitions_that_differ_from_elephant_differ_as_documented():
+    """README: CV of one interval is NaN here, 0 in Elephant; a silent neuron correlates 0 here
+    (1 with itself), NaN in Elephant."""
+    one_interval = np.array([0.1, 0.2])
+    assert np.isnan(analysis.isi_cv([one_interval])[0])
+    assert elephant.statistics.cv(elephant.statistics.isi(one_interval)) == 0.0
+    raster = np.zeros((1, 100, 2))
+    raster[0, ::7, 0] = 1  # neuron 1 is silent
+    ours = analysis.correlation_matrix(_recording(raster), bin_steps=5)
+    theirs = correlation_coefficient(BinnedSpikeTrain(_neo_trains(_recording(raster)), bin_size=5 * STEP * pq.s))
+    assert ours[0, 1] == 0 and ours[1, 1] == 1 and np.isnan(theirs[0, 1]) and np.isnan(theirs[1, 1])
+    assert ours[0, 0] == pytest.approx(theirs[0, 0]) == 1
+
+
 def test_figures_state_the_resolution(tmp_path):
     recording = _recording(_random_raster(seed=10, steps=1000, samples=2))
     spectrum = analysis.population_spectrum(recording, sample=None, nperseg=500)
