@@ -240,6 +240,8 @@ def restore_training(optimizer: torch.optim.Optimizer, ckpt: Checkpoint) -> None
                     raise CheckpointError(f"{ckpt.path / 'training.safetensors'}: the optimizer state belongs to another model "
                                           f"(parameter {index} {name}: {tuple(value.shape)}, the model's: {shape})")
         optimizer.load_state_dict(state)
+    except CheckpointError:
+        raise  # already one line naming the parameter (CheckpointError is a ValueError)
     except (KeyError, ValueError, TypeError, AttributeError) as err:
         raise CheckpointError(f"{ckpt.path}: the optimizer state is corrupt or belongs to another model: {err}") from None
     restore_rng(ckpt.training_tensors)

@@ -119,7 +119,7 @@ def _default_stem(args) -> Path:
 
 
 def _source(args):
-    """(recording, model or None, default output stem) for analyze/export."""
+    """(recording, model or None) for analyze/export."""
     from .checkpoint import load_model
     from .recording import Recording
     from .tasks import get_task
@@ -128,7 +128,7 @@ def _source(args):
     if path.suffix == ".npz":
         if not path.is_file():
             raise ValueError(f"recording not found: {path}")
-        return Recording.load(path), None, path.with_suffix("")
+        return Recording.load(path), None
     if args.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {args.samples}")
     model, ckpt = load_model(path)
@@ -136,7 +136,7 @@ def _source(args):
     if args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     recording = model.record(x[: args.samples], dt=args.dt, config=ckpt.config, ticks=args.ticks, repeats=args.repeats)
-    return recording, model, ckpt.path
+    return recording, model
 
 
 def _analyze(args) -> int:
@@ -147,7 +147,7 @@ def _analyze(args) -> int:
     if out.exists():
         raise ValueError(f"{out} exists; choose a new --out (analyze never overwrites)")
     _check_writable(out, "--out")
-    recording, model, _ = _source(args)
+    recording, model = _source(args)
     summary = analyse_recording(recording, out, model)
     page = analysis_page(summary, out, f"NeuroSync analysis of {args.source}")
     print(json.dumps({k: v for k, v in summary.items() if k in ("kind", "samples", "ticks", "neurons", "rates_hz")}, indent=2))
@@ -166,11 +166,9 @@ def _export(args) -> int:
     _check_writable(out, "--out")
     if args.format == "nir" and Path(args.source).suffix == ".npz":
         raise ValueError("--format nir exports a model's spiking core: give a checkpoint or run directory, not a recording")
-    recording, model, _ = _source(args)
+    recording, model = _source(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "nir":
-        if model is None:
-            raise ValueError("--format nir exports a model's spiking core: give a checkpoint or run directory, not a recording")
         export.write_nir(model, out)
     elif args.format == "npz":
         recording.save(out)
@@ -253,9 +251,7 @@ def _validate(args) -> int:
 
     path = checkpoint.resolve(args.checkpoint)
     out = Path(args.out) if args.out else path.parent / f"{path.name}-brian2"
-    if out.exists():
-        raise ValueError(f"{out} already exists; choose another --out")
-    _check_writable(out, "--out")
+    _check_writable(out, "--out")  # validate_checkpoint refuses an existing one
     report = validate_checkpoint(path, out, args.ticks, args.target, args.sample, progress=not args.quiet,
                                  mode=args.mode, substeps=tuple(args.substeps))
     print(json.dumps(report, indent=2))

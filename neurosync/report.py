@@ -45,9 +45,6 @@ def _number(value, digits: int = 2) -> str:
     return "undefined" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-_finite = finite_json  # strict JSON: non-finite numbers as null
-
-
 def aperiodic_text(aperiodic: dict) -> str:
     """A summary's aperiodic fit in words: the exponent only where a power law describes the
     spectrum, else why there is no aperiodic fit."""
@@ -209,8 +206,8 @@ def figures_html(out: Path, names) -> str:
 def analysis_page(summary: dict, out: Path, title: str) -> Path:
     """Write ``analysis.json`` and a self-contained ``analysis.html`` for one analysed recording."""
     clean = {k: v for k, v in summary.items() if not k.startswith("_")}
-    (out / "analysis.json").write_text(json.dumps(_finite(clean), indent=2))
-    rows = [[k, json.dumps(_finite(v))] for k, v in clean.items() if k not in ("figures", "physiology")]
+    (out / "analysis.json").write_text(json.dumps(finite_json(clean), indent=2))
+    rows = [[k, json.dumps(finite_json(v))] for k, v in clean.items() if k not in ("figures", "physiology")]
     sections = [("Summary", table(["measure", "value"], rows))]
     if "physiology" in clean:
         sections.insert(0, ("Physiology card", physiology_table(clean["physiology"])))

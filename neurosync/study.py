@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from . import compare, report
+from .checkpoint import finite_json
 from .config import ConfigError, read_toml
 
 DEFAULT_STUDY = Path("models/study.toml")
@@ -224,7 +225,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     summary["analysis"] = {kind: {k: v for k, v in analyses[kind].items() if not k.startswith("_")} for kind in kinds}
     figure_names = _comparison_figures(runs, summary["comparison"], study, out / "figures", kinds)
     summary["elapsed_s"] = round(time.perf_counter() - started, 1)
-    (out / "study.json").write_text(json.dumps(report._finite(summary), indent=2))
+    (out / "study.json").write_text(json.dumps(finite_json(summary), indent=2))
     (out / "report.html").write_text(_html(summary, runs, study, out, figure_names))
     stages.update(1)
     stages.close()

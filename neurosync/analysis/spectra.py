@@ -51,9 +51,10 @@ def population_spectrum(recording, sample: int | None = 0, nperseg: int | None =
     frequency resolution; of one sample, or (``sample=None``) averaged over every recorded thought."""
     fs = sampling_rate(recording)
     samples = range(recording.samples) if sample is None else [sample]
-    spectra = [power_spectrum(population_rate(recording, s), fs, nperseg) for s in samples]
+    signals = [population_rate(recording, s) for s in samples]
+    spectra = [power_spectrum(signal, fs, nperseg) for signal in signals]
     frequencies, power = spectra[0][0], np.mean([p for _, p in spectra], axis=0)
-    steps = population_rate(recording, samples[0]).size
+    steps = signals[0].size
     segment = min(nperseg or 4096, steps)  # as power_spectrum; scipy's Welch steps by segment − segment // 2
     segments = 1 + (steps - segment) // (segment - segment // 2)
     method = (f"periodogram (one Hann-windowed segment of {segment} samples) per thought" if segments == 1 else
