@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
                              "npz: the Recording; csv: population spectrum and band powers")
     _recording_options(export)
     export.add_argument("--out", help="output file, must not exist (default next to the source)")
+    export.add_argument("--nir-dt-ms", type=float, help="nir: the simulation step the graph's time constants are mapped "
+                                                        "for (default the model's dt_ms; snnTorch's importer runs 0.1 ms steps)")
     return parser
 
 
@@ -164,13 +166,21 @@ def _export(args) -> int:
     if out.exists():
         raise ValueError(f"{out} exists; choose a new --out (exports never overwrite)")
     _check_writable(out, "--out")
+    if args.nir_dt_ms is not None and (args.format != "nir" or not args.nir_dt_ms > 0):
+        raise ValueError(f"--nir-dt-ms must be > 0 and goes with --format nir, got {args.nir_dt_ms} with --format {args.format}")
     if args.format == "nir" and Path(args.source).suffix == ".npz":
         raise ValueError("--format nir exports a model's spiking core: give a checkpoint or run directory, not a recording")
-    recording, model = _source(args)
+    if args.format == "nir":  # the core's graph needs the model only, no recorded thought
+        from .checkpoint import load_model
+
+        model, _ = load_model(Path(args.source))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        export.write_nir(model, out, args.nir_dt_ms)
+        print(f"wrote {out}")
+        return 0
+    recording, _ = _source(args)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if args.format == "nir":
-        export.write_nir(model, out)
-    elif args.format == "npz":
+    if args.format == "npz":
         recording.save(out)
     elif args.format == "csv":
         export.write_spectra_csv(analysis.population_spectrum(recording, sample=None), out)

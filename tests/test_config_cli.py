@@ -192,3 +192,10 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, ca
     assert code == 2 and "--sample must be >= 0" in err
     code, _, err = _cli(["study", str(tmp_path)], capsys)
     assert code == 2 and "is a directory" in err
+    code, _, err = _cli(["export", str(tmp_path / "run"), "--format", "npz", "--nir-dt-ms", "0.1"], capsys)
+    assert code == 2 and "--nir-dt-ms must be > 0 and goes with --format nir" in err
+    code, _, err = _cli(["export", str(tmp_path / "run"), "--format", "nir", "--nir-dt-ms", "0.3"], capsys)
+    assert code == 2 and "must divide" in err and err.count("\n") == 1
+    code, out, err = _cli(["export", str(tmp_path / "run"), "--format", "nir", "--nir-dt-ms", "0.5",
+                           "--out", str(tmp_path / "core.nir")], capsys)
+    assert code == 0 and (tmp_path / "core.nir").is_file(), err
