@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -86,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
                              "npz: the Recording; csv: population spectrum and band powers")
     _recording_options(export)
     export.add_argument("--out", help="output file, must not exist (default next to the source)")
+    export.add_argument("--experimenter", default=None,
+                        help="nwb: who ran the simulation, as 'LastName, FirstName' (DANDI's form; default 'NeuroSync, Simulation')")
+    export.add_argument("--lean", action="store_true", help="nwb: leave out the bulky signals (pre-activations, membranes)")
     export.add_argument("--nir-dt-ms", type=float, help="nir: the simulation step the graph's time constants are mapped "
                                                         "for (default the model's dt_ms; snnTorch's importer runs 0.1 ms steps)")
     return parser
@@ -178,14 +182,21 @@ def _export(args) -> int:
         export.write_nir(model, out, args.nir_dt_ms)
         print(f"wrote {out}")
         return 0
-    recording, _ = _source(args)
+    if (args.experimenter is not None or args.lean) and args.format != "nwb":
+        raise ValueError(f"--experimenter and --lean go with --format nwb, not --format {args.format}")
+    if args.experimenter is not None and not re.fullmatch(r"[^,]+, [^,]+", args.experimenter):
+        raise ValueError(f"--experimenter must read 'LastName, FirstName' (DANDI's form), got {args.experimenter!r}")
+    recording, model = _source(args)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if args.format == "npz":
+    if args.format == "nwb":
+        export.write_nwb(recording, out, model=model, bulky=not args.lean,
+                         **({"experimenter": args.experimenter} if args.experimenter is not None else {}))
+    elif args.format == "npz":
         recording.save(out)
     elif args.format == "csv":
         export.write_spectra_csv(analysis.population_spectrum(recording, sample=None), out)
     else:
-        {"nwb": export.write_nwb, "neo": export.write_neo}[args.format](recording, out)
+        export.write_neo(recording, out)
     print(f"wrote {out}")
     return 0
 

@@ -206,7 +206,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     from . import export
 
     for kind in kinds:
-        export.write_nwb(thoughts[kind][0], export_dir / f"{kind}_thought.nwb")
+        export.write_nwb(thoughts[kind][0], export_dir / f"{kind}_thought.nwb", model=thoughts[kind][1])
         export.write_spectra_csv(analyses[kind]["_spectrum"], export_dir / f"{kind}_spectrum.csv")
     for kind in spiking_kinds:  # Neo/NIX writes one object per spike train: the first repeat of at most 4 inputs
         recording = thoughts[kind][0]

@@ -5,6 +5,7 @@ import pytest
 
 from conftest import REPO, tiny_config
 from neurosync import config as config_mod
+from neurosync import export
 from neurosync._optional import MissingDependency, require
 from neurosync.cli import main
 from neurosync.training import train
@@ -196,6 +197,13 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, ca
     assert code == 2 and "--nir-dt-ms must be > 0 and goes with --format nir" in err
     code, _, err = _cli(["export", str(tmp_path / "run"), "--format", "nir", "--nir-dt-ms", "0.3"], capsys)
     assert code == 2 and "must divide" in err and err.count("\n") == 1
+    code, _, err = _cli(["export", str(tmp_path / "run"), "--format", "nwb", "--experimenter", "Jane Doe"], capsys)
+    assert code == 2 and "'LastName, FirstName'" in err and err.count("\n") == 1
+    code, _, err = _cli(["export", str(tmp_path / "run"), "--format", "npz", "--lean"], capsys)
+    assert code == 2 and "go with --format nwb" in err
+    code, _, err = _cli(["export", str(tmp_path / "run"), "--format", "nwb", "--experimenter", "Doe, Jane", "--lean",
+                         "--samples", "2", "--ticks", "12", "--out", str(tmp_path / "t.nwb")], capsys)
+    assert code == 0 and export.inspect_nwb(tmp_path / "t.nwb") == [], err
     code, out, err = _cli(["export", str(tmp_path / "run"), "--format", "nir", "--nir-dt-ms", "0.5",
                            "--out", str(tmp_path / "core.nir")], capsys)
     assert code == 0 and (tmp_path / "core.nir").is_file(), err
