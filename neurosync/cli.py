@@ -210,7 +210,8 @@ def _study(args) -> int:
     c = summary["comparison"]
     for kind in study.configs:
         acc = c[kind]["accuracy_certain"]
-        print(f"{kind:8s} accuracy {100 * acc['mean']:.2f} ± {100 * acc['ci95']:.2f}% over seeds {study.seeds}, "
+        print(f"{kind:8s} accuracy {100 * acc['mean']:.2f}% [95% CI {100 * acc['ci95_low']:.2f}, {100 * acc['ci95_high']:.2f}] "
+              f"over seeds {study.seeds}, "
               f"ECE {c[kind]['ece']['mean']:.4f}, energy proxy {c[kind]['energy_nj']['mean']:.1f} nJ per thought")
     for kind, brian in summary.get("brian2", {}).items():
         print(f"Brian2 exact validation ({kind}): {brian['mismatched_bins']} mismatched spike bins")

@@ -130,6 +130,28 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
     return float(values.mean()), float(half)
 
 
+def bounded_mean_ci(values, confidence: float = 0.95, eps: float = 1e-4) -> tuple[float, float, float]:
+    """Mean and (low, high) confidence bounds of a measure bounded in [0, 1] (an accuracy, an
+    ECE): the Student-t interval over the values on the logit scale, mapped back, so the bounds
+    stay inside [0, 1] (values are clipped to [eps, 1 - eps] before the logit). One value, or equal
+    values: a zero-width interval."""
+    from scipy.special import expit, logit
+    from scipy.stats import t
+
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        raise ValueError("bounded_mean_ci needs at least one value")
+    if np.any((values < 0) | (values > 1)) or not np.all(np.isfinite(values)):
+        raise ValueError(f"bounded_mean_ci takes values in [0, 1], got {values.tolist()}")
+    mean = float(values.mean())
+    if values.size == 1 or np.all(values == values[0]):
+        return mean, mean, mean
+    z = logit(np.clip(values, eps, 1 - eps))
+    half = t.ppf(0.5 + confidence / 2, values.size - 1) * z.std(ddof=1) / np.sqrt(values.size)
+    low, high = float(expit(z.mean() - half)), float(expit(z.mean() + half))
+    return mean, min(low, mean), max(high, mean)
+
+
 def synchrony_structure(recording, timescales_s: tuple[float, ...] | None = None) -> dict:
     """Per timescale, the mean |r| and mean r over the off-diagonal of the synchrony matrices
     (:func:`neurosync.analysis.synchrony_matrices`), averaged over the recorded thoughts; and the

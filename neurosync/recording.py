@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,9 @@ from .config import SpikingConfig, excitatory_count
 
 FORMAT = "neurosync-recording"
 VERSION = 2
+# what a lean save leaves out: per-tick and per-step signals that dwarf the spikes (a study's
+# 1-s thoughts hold ~400 MB of synchrony); analysis, rasters, rates and spectra do not need them
+BULKY = ("pre", "synchrony_action", "synchrony_out", "attention", "membrane", "current_excitatory", "current_inhibitory")
 
 
 @dataclass
@@ -41,12 +44,13 @@ class Recording:
     kind: str  # "spiking" or "rate"
     substeps: int
     activity: np.ndarray  # (B, T, N) post-activations (spiking: spikes in the tick)
-    pre: np.ndarray  # (B, T, N) pre-activations
     logits: np.ndarray  # (B, T, outputs)
     certainty: np.ndarray  # (B, T)
-    synchrony_action: np.ndarray  # (B, T, P_action), scale-major when there are several timescales
-    synchrony_out: np.ndarray  # (B, T, P_out)
-    attention: np.ndarray  # (B, T, heads, tokens)
+    # the bulky signals (BULKY): always recorded, left out of a lean save (then None)
+    pre: np.ndarray | None = None  # (B, T, N) pre-activations
+    synchrony_action: np.ndarray | None = None  # (B, T, P_action), scale-major when there are several timescales
+    synchrony_out: np.ndarray | None = None  # (B, T, P_out)
+    attention: np.ndarray | None = None  # (B, T, heads, tokens)
     scales: int = 1  # synchrony timescales (spike-multiscale)
     spike_sample: np.ndarray | None = None  # spike events (spiking): sample, simulation step, neuron
     spike_step: np.ndarray | None = None
@@ -115,9 +119,20 @@ class Recording:
 
     def synchrony(self, readout: str = "out", scale: int = 0) -> np.ndarray:
         """(B, T, pairs) synchrony of one readout ("action" or "out") at one timescale."""
-        values = getattr(self, f"synchrony_{readout}")
+        values = self.require(f"synchrony_{readout}")
         per_scale = values.shape[-1] // self.scales
         return values[..., scale * per_scale : (scale + 1) * per_scale]
+
+    def lean(self) -> "Recording":
+        """This recording without the :data:`BULKY` signals (for small exports)."""
+        return replace(self, **{name: None for name in BULKY})
+
+    def require(self, name: str) -> np.ndarray:
+        """The array ``name``, or a one-line error when a lean save left it out."""
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f"this recording holds no {name} (a lean save leaves out {', '.join(BULKY)}): record it again")
+        return value
 
     def subset(self, samples) -> "Recording":
         """The recording of the thoughts ``samples`` (indices, in the order given), e.g. for a
@@ -139,10 +154,15 @@ class Recording:
             values["spike_step"], values["spike_neuron"] = self.spike_step[keep], self.spike_neuron[keep]
         return Recording(**values)
 
-    def save(self, path: str | Path) -> Path:
-        """Write one compressed .npz (written to a temporary name, then renamed)."""
+    def save(self, path: str | Path, lean: bool = False) -> Path:
+        """Write one compressed .npz (written to a temporary name, then renamed); ``lean`` leaves
+        out the :data:`BULKY` signals. Spike events are stored in the smallest integer types."""
         path = Path(path)
-        arrays = {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray)}
+        source = self.lean() if lean else self
+        arrays = {f.name: getattr(source, f.name) for f in fields(self) if isinstance(getattr(source, f.name), np.ndarray)}
+        for name in ("spike_sample", "spike_step", "spike_neuron"):
+            if name in arrays:
+                arrays[name] = arrays[name].astype(np.min_scalar_type(int(arrays[name].max()) if arrays[name].size else 0))
         meta = {"format": FORMAT, "version": VERSION, "dt": self.dt, "kind": self.kind, "substeps": self.substeps,
                 "scales": self.scales, "config": self.config}
         partial = path.with_name(path.name + ".partial.npz")
@@ -184,8 +204,11 @@ class Recording:
                 raise ValueError(f"{path}: {name} must have {ndim} dimensions {_SHAPES[name]}, got shape {value.shape}")
         samples = arrays["activity"].shape[0]
         for name in ("pre", "logits", "certainty", "synchrony_action", "synchrony_out", "attention"):
-            if arrays[name].shape[0] != samples:
+            if name in arrays and arrays[name].shape[0] != samples:
                 raise ValueError(f"{path}: {name} holds {arrays[name].shape[0]} thoughts, activity {samples}")
+        for name in ("spike_sample", "spike_step", "spike_neuron"):
+            if name in arrays:
+                arrays[name] = arrays[name].astype(np.int32)
         return cls(dt=float(dt), kind=meta["kind"], substeps=meta["substeps"], scales=meta["scales"],
                    config=meta["config"], **arrays)
 

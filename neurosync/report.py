@@ -151,14 +151,16 @@ def _spectrogram_figure(sg):
 
 
 def _line_figure(x, ys, xlabel, ylabel, title, labels=None, bands=None):
-    """Lines (one per row of ys) with optional shaded ± bands."""
+    """Lines (one per row of ys) with optional shaded bands: per line a half-width (± band) or a
+    (low, high) pair of bounds."""
     plt = analysis._pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     ys = np.atleast_2d(ys)
     for i, y in enumerate(ys):
         ax.plot(x, y, marker="o" if len(x) <= 32 else None, ms=3, label=None if labels is None else labels[i])
         if bands is not None:
-            ax.fill_between(x, y - bands[i], y + bands[i], alpha=0.2)
+            low, high = bands[i] if isinstance(bands[i], tuple) else (y - bands[i], y + bands[i])
+            ax.fill_between(x, low, high, alpha=0.2)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)

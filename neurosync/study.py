@@ -37,7 +37,7 @@ from .checkpoint import finite_json
 from .config import ConfigError, read_toml
 
 DEFAULT_STUDY = Path("models/study.toml")
-NEO_THOUGHTS = 4  # thoughts per spiking kind in the Neo/NIX export (NPZ and NWB hold all of them)
+NEO_THOUGHTS = 2  # thoughts per spiking kind in the Neo/NIX export (~3 MB each: NIX stores every spike train as an object; NPZ and NWB hold all)
 
 
 @dataclass
@@ -198,7 +198,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     analyses = {}
     for kind in kinds:
         recording, model = thoughts[kind]
-        recording.save(export_dir / f"{kind}_thought.npz")
+        recording.save(export_dir / f"{kind}_thought.npz", lean=True)
         analyses[kind] = report.analyse_recording(recording, analysis_dir, model, label=kind)
     stages.update(1)
 
@@ -206,12 +206,12 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     from . import export
 
     for kind in kinds:
-        export.write_nwb(thoughts[kind][0], export_dir / f"{kind}_thought.nwb", model=thoughts[kind][1])
+        export.write_nwb(thoughts[kind][0], export_dir / f"{kind}_thought.nwb", model=thoughts[kind][1], bulky=False)
         export.write_spectra_csv(analyses[kind]["_spectrum"], export_dir / f"{kind}_spectrum.csv")
-    for kind in spiking_kinds:  # Neo/NIX writes one object per spike train: the first repeat of at most 4 inputs
+    for kind in spiking_kinds:  # Neo/NIX writes one object per spike train: the first repeat of at most NEO_THOUGHTS inputs
         recording = thoughts[kind][0]
         shown = np.flatnonzero(recording.sample_repeat == 0)[:NEO_THOUGHTS]
-        export.write_neo(recording.subset(shown), export_dir / f"{kind}_thought.nix")
+        export.write_neo(recording.subset(shown).lean(), export_dir / f"{kind}_thought.nix")
         try:
             export.write_nir(thoughts[kind][1], export_dir / f"{kind}_core.nir")
         except ValueError as err:  # e.g. an ALIF core: NIR 1.x has no node for it
@@ -232,8 +232,14 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     return summary
 
 
+# measures in [0, 1], whose intervals must stay there (issue 14)
+BOUNDED = ("accuracy_certain", "accuracy_last_tick", "accuracy_stopped", "ece")
+BOUNDED_INTERVAL = "Student t over seeds on the logit scale, mapped back (stays inside [0, 1])"
+
+
 def _pooled(runs: dict, seeds: list[int], kinds: tuple[str, ...] = ("rate", "spiking")) -> dict:
-    """mean ± 95% CI over seeds of every scalar measure, per kind; each spiking kind's energy over the rate's."""
+    """mean and 95% CI over seeds of every scalar measure, per kind (BOUNDED ones with bounds inside
+    [0, 1]); each spiking kind's energy over the rate's."""
     measures = {"accuracy_certain": lambda m: m["accuracy_certain"], "accuracy_last_tick": lambda m: m["accuracy_by_tick"][-1],
                 "ece": lambda m: m["ece"], "stop_tick_mean": lambda m: m["stop_tick_mean"],
                 "accuracy_stopped": lambda m: m["accuracy_stopped"], "operations": lambda m: m["energy"]["operations"],
@@ -248,11 +254,18 @@ def _pooled(runs: dict, seeds: list[int], kinds: tuple[str, ...] = ("rate", "spi
             pooled[kind][f"synchrony_mean_abs_{i}"] = {"mean": mean, "ci95": half, "values": values,
                                                        "timescale_s": runs[kind, seeds[0]]["synchrony"]["timescales_s"][i]}
         for name, get in measures.items():
-            mean, half = compare.mean_ci([get(runs[kind, s]) for s in seeds])
-            pooled[kind][name] = {"mean": mean, "ci95": half, "values": [get(runs[kind, s]) for s in seeds]}
+            values = [get(runs[kind, s]) for s in seeds]
+            if name in BOUNDED:  # in [0, 1]: the interval must stay there
+                mean, low, high = compare.bounded_mean_ci(values)
+                pooled[kind][name] = {"mean": mean, "ci95_low": low, "ci95_high": high, "interval": BOUNDED_INTERVAL,
+                                      "values": values}
+            else:
+                mean, half = compare.mean_ci(values)
+                pooled[kind][name] = {"mean": mean, "ci95": half, "interval": "Student t over seeds", "values": values}
         by_tick = np.array([runs[kind, s]["accuracy_by_tick"] for s in seeds])
-        pooled[kind]["accuracy_by_tick"] = {"mean": by_tick.mean(0).tolist(),
-                                            "ci95": [compare.mean_ci(col)[1] for col in by_tick.T]}
+        bounds = np.array([compare.bounded_mean_ci(col)[1:] for col in by_tick.T])
+        pooled[kind]["accuracy_by_tick"] = {"mean": by_tick.mean(0).tolist(), "ci95_low": bounds[:, 0].tolist(),
+                                            "ci95_high": bounds[:, 1].tolist(), "interval": BOUNDED_INTERVAL}
     rate_e = pooled["rate"]["energy_nj"]["mean"]
     for kind in kinds[1:]:
         pooled[f"energy_ratio_{kind}_to_rate"] = pooled[kind]["energy_nj"]["mean"] / rate_e if rate_e else float("nan")
@@ -266,15 +279,16 @@ def _comparison_figures(runs: dict, pooled: dict, study: StudyConfig, out: Path,
     names = []
     ticks = np.arange(1, len(pooled["rate"]["accuracy_by_tick"]["mean"]) + 1)
     fig = report._line_figure(ticks, [pooled[k]["accuracy_by_tick"]["mean"] for k in kinds], "tick", "accuracy",
-                              f"accuracy by tick, mean ± 95% CI over {len(seeds)} seeds", list(kinds),
-                              [np.array(pooled[k]["accuracy_by_tick"]["ci95"]) for k in kinds])
+                              f"accuracy by tick, mean and 95% CI over {len(seeds)} seeds (t on the logit scale)", list(kinds),
+                              [(np.array(pooled[k]["accuracy_by_tick"]["ci95_low"]), np.array(pooled[k]["accuracy_by_tick"]["ci95_high"]))
+                               for k in kinds])
     names.append(report.save_figure(fig, out / "accuracy_by_tick").name)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     for kind in kinds:
         table = runs[kind, seeds[0]]["reliability"]
         ax.plot([r["confidence"] for r in table], [r["accuracy"] for r in table], "o-", ms=4,
-                label=f"{kind}: ECE {pooled[kind]['ece']['mean']:.3f} ± {pooled[kind]['ece']['ci95']:.3f}")
+                label=f"{kind}: ECE {_fmt(pooled[kind]['ece'])}")
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
     ax.set_title(f"reliability at the most-certain tick (seed {seeds[0]})", fontsize=9)
@@ -288,19 +302,28 @@ def _comparison_figures(runs: dict, pooled: dict, study: StudyConfig, out: Path,
             d = [r["difficulty"] for r in rows[0]]
             for ax, key in zip(axes, ("stop_tick_mean", "accuracy_stopped")):
                 values = np.array([[r[key] for r in seed_rows] for seed_rows in rows])
-                ax.errorbar(d, values.mean(0), yerr=[compare.mean_ci(c)[1] for c in values.T], marker="o", ms=3, capsize=2, label=kind)
+                if key in BOUNDED:
+                    mean, low, high = np.array([compare.bounded_mean_ci(c) for c in values.T]).T
+                    yerr = [mean - low, high - mean]
+                else:
+                    mean, yerr = values.mean(0), [compare.mean_ci(c)[1] for c in values.T]
+                ax.errorbar(d, mean, yerr=yerr, marker="o", ms=3, capsize=2, label=kind)
         axes[0].set_ylabel(f"tick certainty first ≥ {study.certainty_threshold}")
         axes[1].set_ylabel("accuracy when stopped there")
         for ax in axes:
             ax.set_xlabel("difficulty (number of −1 in the input)")
             ax.legend(fontsize=8)
-        fig.suptitle(f"adaptive compute, mean ± 95% CI over {len(seeds)} seeds", fontsize=9)
+        fig.suptitle(f"adaptive compute, mean and 95% CI over {len(seeds)} seeds (accuracy: t on the logit scale)", fontsize=9)
         fig.tight_layout()
         names.append(report.save_figure(fig, out / "adaptive_compute").name)
     return names
 
 
 def _fmt(entry: dict, scale: float = 1.0, digits: int = 3) -> str:
+    """mean ± half-width, or mean [low, high] for a bounded measure's asymmetric interval."""
+    if "ci95_low" in entry:
+        return (f"{entry['mean'] * scale:.{digits}f} [{entry['ci95_low'] * scale:.{digits}f}, "
+                f"{entry['ci95_high'] * scale:.{digits}f}]")
     return f"{entry['mean'] * scale:.{digits}f} ± {entry['ci95'] * scale:.{digits}f}"
 
 
@@ -352,7 +375,9 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
     sections = [
         ("Set-up", f"<p>Seeds {study.seeds}; overrides <code>{' '.join(study.set)}</code>; {summary['machine']}; "
                    f"device {summary['device']}; the whole study took {summary['elapsed_s']:.0f} s. {_budget(study)} "
-                   f"Values are mean ± 95% Student-t CI over seeds. Energy proxy: only the "
+                   f"Values are the mean over seeds with a 95% CI: [low, high] for accuracies and ECE (Student t on the "
+                   f"logit scale, mapped back, so the bounds stay inside [0, 1]), ± a Student-t half-width otherwise. "
+                   f"Energy proxy: only the "
                    f"neuron→synapse pathway differs (MACs at {compare.E_MAC_PJ} pJ for rate activations, accumulates "
                    f"at {compare.E_AC_PJ} pJ per spike × fan-out).</p>"),
         ("Spiking vs rate", report.table(["measure"] + [_label(k) for k in kinds], rows)

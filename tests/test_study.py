@@ -25,6 +25,25 @@ def test_ece_by_hand_and_for_a_calibrated_model():
     assert compare.expected_calibration_error(confidence, rng.random(200_000) < confidence)[0] < 0.01
 
 
+def test_bounded_interval_stays_in_bounds_and_contains_the_mean():
+    """Issue 14: accuracies near 1 with a wide spread got a t band reaching 1.1; the logit-scale
+    interval stays inside [0, 1], contains the mean, and matches a hand computation."""
+    from scipy.special import expit, logit
+    from scipy.stats import t
+
+    values = [0.999, 0.99, 0.90]
+    mean, low, high = compare.bounded_mean_ci(values)
+    z = logit(np.array(values))
+    half = t.ppf(0.975, 2) * z.std(ddof=1) / np.sqrt(3)
+    assert mean == pytest.approx(np.mean(values)) and low == pytest.approx(expit(z.mean() - half))
+    assert high == pytest.approx(expit(z.mean() + half)) and 0 <= low <= mean <= high <= 1
+    assert compare.mean_ci(values)[0] + compare.mean_ci(values)[1] > 1  # what the t band did
+    assert compare.bounded_mean_ci([1.0, 1.0, 1.0]) == (1.0, pytest.approx(1.0), pytest.approx(1.0))
+    assert compare.bounded_mean_ci([0.7]) == (0.7, 0.7, 0.7)
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        compare.bounded_mean_ci([0.5, 1.2])
+
+
 def test_mean_ci_is_the_student_t_interval():
     mean, half = compare.mean_ci([1.0, 2.0, 3.0])
     assert mean == 2.0 and half == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-6)
@@ -88,7 +107,8 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
     saved = json.loads((out / "study.json").read_text())
     for kind in ("rate", "spiking", "cortical"):
         assert len(saved["comparison"][kind]["accuracy_certain"]["values"]) == 3
-        assert saved["comparison"][kind]["ece"]["ci95"] >= 0
+        ece = saved["comparison"][kind]["ece"]
+        assert 0 <= ece["ci95_low"] <= ece["mean"] <= ece["ci95_high"] <= 1
     for kind in ("spiking", "cortical"):  # the cortical core: plastic, Dale's law, noise, 5 sub-steps per tick
         assert saved["brian2"][kind]["mismatched_bins"] == 0 and saved["brian2"][kind]["spikes_pytorch"] > 0, saved["brian2"]
     cortical = {row["statistic"]: row for row in saved["analysis"]["cortical"]["physiology"]["rows"]}

@@ -113,6 +113,9 @@ def to_nwb(recording, description: str = "One thought per sample of a Continuous
         units = Units(name="units", description="CTM neurons (one unit per neuron)", resolution=recording.step_duration)
         for times in _unit_spikes(recording):
             units.add_unit(spike_times=times, obs_intervals=[[0.0, recording.samples * duration]])
+        from hdmf.backends.hdf5 import H5DataIO
+
+        units.spike_times.set_data_io(H5DataIO, {"compression": "gzip", "compression_opts": 4, "shuffle": True})
         neurons = np.arange(recording.neurons)
         units.add_column("neuron", "index of the neuron in the CTM", data=neurons.astype(_index_dtype(neurons)))
         units.add_column("cell_type", "excitatory or inhibitory under Dale's law, else unclassified",
@@ -125,10 +128,10 @@ def to_nwb(recording, description: str = "One thought per sample of a Continuous
     signals = [("activity", recording.activity, "post-activation (spiking: spikes in the tick)", 1 / recording.dt),
                ("certainty", recording.certainty[..., None], "certainty (1 - normalised entropy)", 1 / recording.dt),
                ("logits", recording.logits, "output logits", 1 / recording.dt)]
-    if bulky:
+    if bulky and recording.pre is not None:
         signals.insert(1, ("pre_activation", recording.pre, "pre-activation", 1 / recording.dt))
-        if recording.membrane is not None:
-            signals.append(("membrane", recording.membrane, "membrane potential per simulation step", 1 / recording.step_duration))
+    if bulky and recording.membrane is not None:
+        signals.append(("membrane", recording.membrane, "membrane potential per simulation step", 1 / recording.step_duration))
     for key, values, text, rate in signals:
         data = _end_to_end(values)
         module.add(pynwb.TimeSeries(name=key, data=_compressed(data[:, 0] if data.shape[1] == 1 else data), unit="a.u.",

@@ -172,7 +172,7 @@ def attention_figure(recording, images: torch.Tensor, sample: int = 0):
     plt = _pyplot()
     image = images[sample].cpu().numpy()
     side = image.shape[-1]
-    weights = recording.attention[sample].mean(1)  # (ticks, tokens)
+    weights = recording.require("attention")[sample].mean(1)  # (ticks, tokens)
     if weights.shape[-1] != side * side:
         raise ValueError(f"attention covers {weights.shape[-1]} tokens, the maze has {side * side} squares")
     peaks = np.unravel_index(weights.argmax(-1), (side, side))
