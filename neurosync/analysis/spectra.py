@@ -132,11 +132,20 @@ def aperiodic_fit(frequencies: np.ndarray, power: np.ndarray, freq_range: tuple[
     resolution = float(np.median(np.diff(frequencies)))
     model = fooof.FOOOF(peak_width_limits=(2 * resolution, max(4 * resolution, 12.0)), max_n_peaks=max_peaks, verbose=False)
     model.fit(frequencies[usable], power[usable])
+    if not model.has_model:  # FOOOF's optimiser gave up (e.g. on a rising spectrum): a plain log-log line
+        x, y = np.log10(frequencies[usable]), np.log10(power[usable])
+        slope, offset = np.polyfit(x, y, 1)
+        fitted = offset + slope * x
+        r_squared = float(1 - np.sum((y - fitted) ** 2) / np.sum((y - y.mean()) ** 2)) if np.ptp(y) > 0 else float("nan")
+        return {"offset": float(offset), "exponent": float(-slope), "peaks": [], "r_squared": r_squared,
+                "error": float(np.mean(np.abs(y - fitted))), "range_hz": [float(low), float(high)],
+                "verdict": aperiodic_verdict(float(-slope), r_squared), "method": "log-log least squares (FOOOF did not fit)",
+                "frequencies_hz": frequencies[usable], "fit_log10_power": fitted}
     return {"offset": float(model.aperiodic_params_[0]), "exponent": float(model.aperiodic_params_[1]),
             "peaks": [tuple(float(v) for v in peak) for peak in np.atleast_2d(model.peak_params_) if peak.size],
             "r_squared": float(model.r_squared_), "error": float(model.error_), "range_hz": [float(low), float(high)],
             "verdict": aperiodic_verdict(float(model.aperiodic_params_[1]), float(model.r_squared_)),
-            "frequencies_hz": model.freqs, "fit_log10_power": model.fooofed_spectrum_}
+            "method": "FOOOF (fixed aperiodic mode)", "frequencies_hz": model.freqs, "fit_log10_power": model.fooofed_spectrum_}
 
 
 APERIODIC_MIN_R2 = 0.9  # below this a power law does not describe the spectrum
