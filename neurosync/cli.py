@@ -172,6 +172,10 @@ def _export(args) -> int:
     _check_writable(out, "--out")
     if args.nir_dt_ms is not None and (args.format != "nir" or not args.nir_dt_ms > 0):
         raise ValueError(f"--nir-dt-ms must be > 0 and goes with --format nir, got {args.nir_dt_ms} with --format {args.format}")
+    if (args.experimenter is not None or args.lean) and args.format != "nwb":
+        raise ValueError(f"--experimenter and --lean go with --format nwb, not --format {args.format}")
+    if args.experimenter is not None and not re.fullmatch(r"[^,]+, [^,]+", args.experimenter):
+        raise ValueError(f"--experimenter must read 'LastName, FirstName' (DANDI's form), got {args.experimenter!r}")
     if args.format == "nir" and Path(args.source).suffix == ".npz":
         raise ValueError("--format nir exports a model's spiking core: give a checkpoint or run directory, not a recording")
     if args.format == "nir":  # the core's graph needs the model only, no recorded thought
@@ -182,15 +186,11 @@ def _export(args) -> int:
         export.write_nir(model, out, args.nir_dt_ms)
         print(f"wrote {out}")
         return 0
-    if (args.experimenter is not None or args.lean) and args.format != "nwb":
-        raise ValueError(f"--experimenter and --lean go with --format nwb, not --format {args.format}")
-    if args.experimenter is not None and not re.fullmatch(r"[^,]+, [^,]+", args.experimenter):
-        raise ValueError(f"--experimenter must read 'LastName, FirstName' (DANDI's form), got {args.experimenter!r}")
     recording, model = _source(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "nwb":
         export.write_nwb(recording, out, model=model, bulky=not args.lean,
-                         **({"experimenter": args.experimenter} if args.experimenter is not None else {}))
+                         experimenter=args.experimenter or export.nwb.DEFAULT_EXPERIMENTER)
     elif args.format == "npz":
         recording.save(out)
     elif args.format == "csv":

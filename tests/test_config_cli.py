@@ -199,8 +199,9 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, ca
     assert code == 2 and "must divide" in err and err.count("\n") == 1
     code, _, err = _cli(["export", str(tmp_path / "run"), "--format", "nwb", "--experimenter", "Jane Doe"], capsys)
     assert code == 2 and "'LastName, FirstName'" in err and err.count("\n") == 1
-    code, _, err = _cli(["export", str(tmp_path / "run"), "--format", "npz", "--lean"], capsys)
-    assert code == 2 and "go with --format nwb" in err
+    for fmt in ("npz", "nir"):
+        code, _, err = _cli(["export", str(tmp_path / "run"), "--format", fmt, "--lean"], capsys)
+        assert code == 2 and "go with --format nwb" in err, (fmt, err)
     code, _, err = _cli(["export", str(tmp_path / "run"), "--format", "nwb", "--experimenter", "Doe, Jane", "--lean",
                          "--samples", "2", "--ticks", "12", "--out", str(tmp_path / "t.nwb")], capsys)
     assert code == 0 and export.inspect_nwb(tmp_path / "t.nwb") == [], err
