@@ -36,6 +36,12 @@ VERSION = 2
 BULKY = ("pre", "synchrony_action", "synchrony_out", "attention", "membrane", "current_excitatory", "current_inhibitory")
 
 
+def compact_integers(values: np.ndarray) -> np.ndarray:
+    """Non-negative integers in the smallest unsigned type that holds them (spike events in a
+    saved recording; an NWB index column of 0/1 is then one byte, as nwbinspector asks)."""
+    return values.astype(np.min_scalar_type(int(values.max()) if values.size else 0))
+
+
 @dataclass
 class Recording:
     """Arrays are numpy; B samples, T ticks, S = T·substeps simulation steps, N neurons."""
@@ -162,7 +168,7 @@ class Recording:
         arrays = {f.name: getattr(source, f.name) for f in fields(self) if isinstance(getattr(source, f.name), np.ndarray)}
         for name in ("spike_sample", "spike_step", "spike_neuron"):
             if name in arrays:
-                arrays[name] = arrays[name].astype(np.min_scalar_type(int(arrays[name].max()) if arrays[name].size else 0))
+                arrays[name] = compact_integers(arrays[name])
         meta = {"format": FORMAT, "version": VERSION, "dt": self.dt, "kind": self.kind, "substeps": self.substeps,
                 "scales": self.scales, "config": self.config}
         partial = path.with_name(path.name + ".partial.npz")

@@ -2,8 +2,9 @@
 
 - :func:`to_nwb` / :func:`write_nwb`: spike trains as a pynwb ``Units`` table (spike times in
   seconds, ``resolution`` = the simulation step), one trial per recorded thought, and the
-  continuous signals (post-activations, membranes, certainty, logits) as ``TimeSeries`` in a
-  ``ctm`` processing module. Samples are laid end to end: thought b starts at b · ticks · dt.
+  continuous signals (post-activations, membranes, certainty, logits) as ``TimeSeries`` in the
+  ``misc`` processing module; DANDI-ready (see :func:`to_nwb`). Samples are laid end to end:
+  thought b starts at b · ticks · dt.
 - :func:`to_neo` / :func:`write_neo`: a ``neo.Block`` with one ``Segment`` per thought, a
   ``SpikeTrain`` per neuron and ``AnalogSignal`` s of the activations and membranes, ready for
   Elephant; written as NIX (HDF5).

@@ -33,16 +33,13 @@ IN_SILICO_SPECIES = "http://purl.obolibrary.org/obo/NCBITaxon_32630"
 DEFAULT_EXPERIMENTER = "NeuroSync, Simulation"  # DANDI's 'LastName, FirstName' form; pass your own
 
 
-def _index_dtype(values: np.ndarray):
-    """The smallest unsigned integer type that holds ``values`` (an index column of 0/1 is then
-    one byte, which is what nwbinspector asks of binary-capable columns)."""
-    return np.min_scalar_type(int(values.max()) if values.size else 0)
+GZIP = {"compression": "gzip", "compression_opts": 4, "shuffle": True}  # HDF5 storage of signals and spike times
 
 
 def _compressed(data: np.ndarray):
     from hdmf.backends.hdf5 import H5DataIO
 
-    return H5DataIO(np.asarray(data, dtype=np.float32), compression="gzip", compression_opts=4, shuffle=True)
+    return H5DataIO(np.asarray(data, dtype=np.float32), **GZIP)
 
 
 def _unit_parameters(model) -> dict[str, tuple[np.ndarray, str]]:
@@ -82,6 +79,8 @@ def to_nwb(recording, description: str = "One thought per sample of a Continuous
     from pynwb.file import Subject
     from pynwb.misc import Units
 
+    from ..recording import compact_integers  # here, not at import: neurosync.export stays free of torch
+
     config = recording.config or {}
     name = config.get("name", "ctm")
     start = session_start_time or datetime.now(timezone.utc).replace(microsecond=0)
@@ -108,16 +107,16 @@ def to_nwb(recording, description: str = "One thought per sample of a Continuous
                      "repeat": (np.asarray(repeats), "repeat of that input: its realisation of the intrinsic noise"),
                      "certain_tick": (np.argmax(recording.certainty, axis=1), "tick of highest certainty")}
     for key, (values, text) in trial_columns.items():
-        nwb.add_trial_column(key, text, data=values.astype(_index_dtype(values)))
+        nwb.add_trial_column(key, text, data=compact_integers(values))
     if recording.kind == "spiking":
         units = Units(name="units", description="CTM neurons (one unit per neuron)", resolution=recording.step_duration)
         for times in _unit_spikes(recording):
             units.add_unit(spike_times=times, obs_intervals=[[0.0, recording.samples * duration]])
         from hdmf.backends.hdf5 import H5DataIO
 
-        units.spike_times.set_data_io(H5DataIO, {"compression": "gzip", "compression_opts": 4, "shuffle": True})
+        units.spike_times.set_data_io(H5DataIO, GZIP)
         neurons = np.arange(recording.neurons)
-        units.add_column("neuron", "index of the neuron in the CTM", data=neurons.astype(_index_dtype(neurons)))
+        units.add_column("neuron", "index of the neuron in the CTM", data=compact_integers(neurons))
         units.add_column("cell_type", "excitatory or inhibitory under Dale's law, else unclassified",
                          data=[str(t) for t in recording.cell_types()])
         for key, (values, text) in _unit_parameters(model).items():
