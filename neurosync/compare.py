@@ -190,13 +190,12 @@ def step_invariance(model, cfg, x: torch.Tensor, y: torch.Tensor, divisors=(1, 2
     native, generator, rows = neuron.dt_ms, neuron.noise_generator, []
     try:
         for divisor in divisors:
-            neuron.set_step(native / divisor)
-            neuron.seed_noise(noise_seed)
-            metrics = evaluate(model, cfg, x, y)
-            rows.append({"dt_ms": native / divisor, "substeps": neuron.substeps, "accuracy": metrics[primary],
-                         "metric": primary, "firing_rate_hz": metrics["firing_rate_hz"]})
+            with neuron.at_step(native / divisor):
+                neuron.seed_noise(noise_seed)
+                metrics = evaluate(model, cfg, x, y)
+                rows.append({"dt_ms": native / divisor, "substeps": neuron.substeps, "accuracy": metrics[primary],
+                             "metric": primary, "firing_rate_hz": metrics["firing_rate_hz"]})
     finally:
-        neuron.set_step(native)
         neuron.noise_generator = generator
     for row in rows:
         row["accuracy_change_points"] = 100 * (row["accuracy"] - rows[0]["accuracy"])

@@ -59,14 +59,8 @@ def to_nir(model, dt_ms: float | None = None):
     if not isinstance(neuron, SpikingNeurons):
         raise ValueError("--format nir exports the spiking core of a SpikingCTM (model.neuron = 'spiking'); "
                          "this is a RateCTM: export its recordings as nwb, neo, npz or csv")
-    if dt_ms is None or dt_ms == neuron.dt_ms:
+    with neuron.at_step(neuron.dt_ms if dt_ms is None else dt_ms):  # refuses a step that does not divide the tick
         return _graph(model)
-    native = neuron.dt_ms
-    neuron.set_step(dt_ms)  # refuses a step that does not divide the tick
-    try:
-        return _graph(model)
-    finally:
-        neuron.set_step(native)
 
 
 def _graph(model):

@@ -37,6 +37,7 @@ spikes per tick at any dt); the noise is drawn from the model's noise generator 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -263,6 +264,17 @@ class SpikingNeurons(nn.Module):
         if self.refractory_ms and abs(self.refractory_ms / dt_ms - round(self.refractory_ms / dt_ms)) > 1e-9:
             raise ValueError(f"dt_ms must divide the refractory period of {self.refractory_ms:g} ms, got {dt_ms}")
         self.dt_ms, self.substeps = dt_ms, int(round(substeps))
+
+    @contextmanager
+    def at_step(self, dt_ms: float):
+        """Within the block, simulate at ``dt_ms`` (as :meth:`set_step`); the model's own step
+        is restored afterwards."""
+        native = self.dt_ms
+        self.set_step(dt_ms)
+        try:
+            yield self
+        finally:
+            self.set_step(native)
 
     def seed_noise(self, seed: int | None) -> None:
         """Draw the intrinsic noise from a generator seeded with ``seed`` (None: torch's global one)."""
