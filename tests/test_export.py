@@ -11,10 +11,14 @@ from neurosync import analysis, export
 from neurosync.build import build_model
 
 
-def _recording(synapse="mlp", ticks=24, substeps=1, adaptive=False):
+def _recording(synapse="mlp", ticks=24, substeps=1, adaptive=False, **spiking):
+    """A tiny SpikingCTM (``spiking`` sets further [model.spiking] keys), its recording of three
+    inputs, and the inputs."""
     cfg = tiny_config()
     cfg.model.neuron, cfg.model.synapse, cfg.model.synchrony = "spiking", synapse, "spike-multiscale"
     cfg.model.spiking.substeps, cfg.model.spiking.adaptive = substeps, adaptive
+    for key, value in spiking.items():
+        setattr(cfg.model.spiking, key, value)
     cfg.model.ticks = ticks
     torch.manual_seed(0)
     model = build_model(cfg)
@@ -176,16 +180,9 @@ def _one_filter_core(synapse="mlp", threshold=None, ticks=200):
     recorded core (sample 0) and the per-step drive."""
     from neurosync.brian import record_core
 
-    cfg = tiny_config()
-    cfg.model.neuron, cfg.model.synapse, cfg.model.synchrony = "spiking", synapse, "spike-multiscale"
-    cfg.model.spiking.filters, cfg.model.spiking.refractory_ms = 1, 0.0
-    cfg.model.spiking.dt_ms, cfg.model.spiking.substeps = 0.1, 1  # the plastic recurrence acts per tick = per step
-    if threshold is not None:
-        cfg.model.spiking.threshold = threshold
-    cfg.model.ticks = ticks
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    x = torch.randint(0, 2, (3, 6), generator=torch.Generator().manual_seed(0)).float() * 2 - 1
+    options = {} if threshold is None else {"threshold": threshold}
+    # one step per tick: the plastic recurrence acts per tick = per step
+    model, _, x = _recording(synapse, ticks, filters=1, refractory_ms=0.0, dt_ms=0.1, **options)
     if synapse == "plastic":  # NIR has no fast weights: compare the static core (alpha = 0 keeps H out of the current)
         model.synapse.alpha.data.zero_()
     graph = export.to_nir(model)
