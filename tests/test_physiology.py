@@ -164,3 +164,18 @@ def test_the_psth_is_the_average_over_repeats_and_one_thought_is_its_population_
     np.testing.assert_allclose(curves["PSTH over 2 repeats"], [500, 250, 0, 0])
     single = analysis.population_rate_curves(_recording(raster, repeats=1), sample=2, bin_steps=2)
     assert list(single) == ["population rate, this thought"] and np.allclose(single["population rate, this thought"], 250)
+
+
+def test_rates_cv_and_fano_come_from_the_same_thoughts_and_say_which():
+    """Issue 14: the report's CV came from thought 0 only while rates were over all thoughts.
+    Thought 0 is a regular clock (CV 0), thoughts 1–3 Poisson: the median CV is over all four."""
+    rng = np.random.default_rng(4)
+    raster = (rng.random((4, 4000, 6)) < 0.02).astype(float)
+    raster[0] = 0
+    raster[0, ::50] = 1
+    rows = _rows(analysis.physiology(_recording(raster, repeats=2, config={"model": {"spiking": {"noise_std": 0.1}}})))
+    cvs = [cv for s in range(4) for cv in analysis.isi_cv([np.flatnonzero(raster[s, :, n]) * 1e-3 for n in range(6)])]
+    assert rows["median_cv_isi"]["value"] == pytest.approx(np.median(cvs))
+    assert rows["median_cv_isi"]["value"] > 0.5  # not thought 0's regular clock alone
+    for name in ("rate_all_hz", "median_cv_isi", "fano_factor"):
+        assert "all 4 thoughts (2 inputs × 2 repeats)" in rows[name]["note"], (name, rows[name]["note"])

@@ -220,25 +220,28 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
     mean_rates = firing_rates(recording)
     types = recording.cell_types()
     rows = []
+    inputs = int(recording.sample_input.max()) + 1
+    # rates, CV and Fano factor come from the same thoughts: every recorded one
+    thoughts = f"all {recording.samples} thoughts ({inputs} inputs × {recording.repeats} repeats)"
     if (types == "excitatory").any():
-        rows.append(_row("rate_excitatory_hz", mean_rates[types == "excitatory"].mean(), "Hz"))
-        rows.append(_row("rate_inhibitory_hz", mean_rates[types == "inhibitory"].mean(), "Hz"))
+        rows.append(_row("rate_excitatory_hz", mean_rates[types == "excitatory"].mean(), "Hz", f"over {thoughts}"))
+        rows.append(_row("rate_inhibitory_hz", mean_rates[types == "inhibitory"].mean(), "Hz", f"over {thoughts}"))
     else:
-        rows.append(_row("rate_all_hz", mean_rates.mean(), "Hz", "no E/I populations (dale = false)"))
+        rows.append(_row("rate_all_hz", mean_rates.mean(), "Hz", f"over {thoughts}; no E/I populations (dale = false)"))
     rows.append(_row("silent_fraction", float((mean_rates < SILENT_HZ).mean()), "fraction of neurons"))
     rows.append(_row("saturated_fraction", float((mean_rates > SATURATED_HZ).mean()), "fraction of neurons"))
     cvs = []
     for sample in range(recording.samples):
         trains = recording.spike_times(sample)
         cvs += [cv for train, cv in zip(trains, isi_cv(trains)) if len(train) >= 5]
-    rows.append(_row("median_cv_isi", float(np.median(cvs)) if cvs else float("nan"), "", f"{len(cvs)} trains with ≥ 5 spikes"))
+    rows.append(_row("median_cv_isi", float(np.median(cvs)) if cvs else float("nan"), "", f"{len(cvs)} trains with ≥ 5 spikes, over {thoughts}"))
     fano = fano_factors(recording, fano_window_s)
     deterministic = recording.spiking_config().get("noise_std", None) == 0  # every repeat is the same thought
     if deterministic:
         fano["value"], fano["course"] = float("nan"), np.full_like(fano["course"], np.nan)
         note = "undefined (deterministic: the model has no intrinsic noise)"
     elif fano["repeats"] > 1:
-        note = f"across {fano['repeats']} repeats of each input"
+        note = f"across the {fano['repeats']} repeats of each of the {inputs} inputs ({thoughts})"
     else:
         note = "undefined: one repeat per input (record with repeats >= 2)"
     rows.append(_row("fano_factor", fano["value"], "", note))

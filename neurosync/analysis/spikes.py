@@ -37,11 +37,11 @@ def fano_factor(counts: np.ndarray) -> np.ndarray:
 
 
 def population_rate(recording, sample: int = 0) -> np.ndarray:
-    """Population firing rate per simulation step (spikes/s per neuron), (S,). For a rate CTM
-    the mean activation per tick instead."""
+    """Population firing rate per simulation step (spikes/s per neuron), (S,) float64. For a rate
+    CTM the mean activation per tick instead (accumulated in float64 from the float32 record)."""
     if recording.kind != "spiking":
-        return recording.activity[sample].mean(1)
-    return recording.spikes(sample).mean(1) / recording.step_duration
+        return recording.activity[sample].mean(1, dtype=np.float64)
+    return recording.spikes(sample).mean(1, dtype=np.float64) / float(recording.step_duration)
 
 
 def neuron_order(recording, sample: int = 0, by: str = "rate") -> np.ndarray:
@@ -82,7 +82,7 @@ def correlation_matrix(recording, sample: int = 0, bin_steps: int = 1) -> np.nda
     counts = _binned(raster, bin_steps)
     if counts.shape[0] < 2:
         raise ValueError(f"need at least 2 bins of {bin_steps} steps, the recording has {raster.shape[0]} steps")
-    return _pearson(counts, np.float64)
+    return _pearson(counts)
 
 
 def isi_histogram(spike_times: list[np.ndarray], bins: int | np.ndarray = 50, max_interval: float | None = None):

@@ -13,14 +13,14 @@ def _signal(recording, sample: int) -> np.ndarray:
     return recording.activity[sample].astype(np.float64)
 
 
-def _pearson(signal: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """Pearson correlation of the columns of a (time, N) array; constant columns correlate 0 with
-    every other column and 1 with themselves. Centring and scaling are float64; the product is
-    taken in `dtype` (float32: absolute error ~1e-6, twice as fast as float64)."""
+def _pearson(signal: np.ndarray) -> np.ndarray:
+    """Pearson correlation of the columns of a (time, N) array, all in float64 (within 1e-12 of
+    numpy's ``corrcoef``); constant columns correlate 0 with every other column and 1 with
+    themselves."""
     centred = signal - signal.mean(0)
     norm = np.sqrt((centred**2).sum(0))
     live = norm > 0
-    scaled = (centred[:, live] / norm[live]).astype(dtype)
+    scaled = centred[:, live] / norm[live]
     result = np.zeros((signal.shape[1], signal.shape[1]))
     result[np.ix_(live, live)] = scaled.T @ scaled
     np.fill_diagonal(result, 1.0)
