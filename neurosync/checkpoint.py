@@ -147,6 +147,26 @@ def save(
     return final
 
 
+def drop_training_state(path: str | Path) -> int:
+    """Turn a checkpoint into a final one: remove its optimizer state (two thirds of an Adam
+    checkpoint), keep the weights, config, metrics and RNG states. The checkpoint still loads
+    and evaluates; ``--resume`` from it is refused with one line. Each file is replaced
+    atomically. Returns the bytes saved."""
+    ckpt = load(path)
+    if ckpt.meta.get("optimizer") is None:
+        return 0
+    before = (ckpt.path / "training.safetensors").stat().st_size
+    rng = {k: v for k, v in ckpt.training_tensors.items() if k.startswith("rng.")}
+    partial = ckpt.path / ".training.safetensors.partial"
+    save_file(rng, str(partial))
+    os.replace(partial, ckpt.path / "training.safetensors")
+    meta = dict(ckpt.meta, optimizer=None)
+    partial = ckpt.path / ".checkpoint.json.partial"
+    partial.write_text(json.dumps(finite_json(meta), indent=2, allow_nan=False))
+    os.replace(partial, ckpt.path / "checkpoint.json")
+    return before - (ckpt.path / "training.safetensors").stat().st_size
+
+
 def clean_stale(directory: Path) -> list[str]:
     """Tidy what a kill during :func:`save` can leave in ``directory``; returns what was removed.
     A ``.tmp-step-*`` folder is an unfinished write and goes. A ``.old-step-N-*`` folder holds

@@ -25,7 +25,7 @@ def save_figure(fig, path_stem: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.savefig(path_stem.with_suffix(".png"), dpi=110)
-    fig.savefig(path_stem.with_suffix(".svg"))
+    fig.savefig(path_stem.with_suffix(".svg"), dpi=200)  # the resolution of rasterized artists (a raster's spikes)
     plt.close(fig)
     return path_stem.with_suffix(".png")
 

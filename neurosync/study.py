@@ -13,9 +13,11 @@
    a SpikingCTM's ticks have their own duration), with ``record_repeats`` noise repeats per
    input for a SpikingCTM with intrinsic noise (synchrony structure per seed), and analyses the first seed's of each kind in depth
    (:func:`neurosync.report.analyse_recording`: the physiology card per spiking kind);
-5. exports the recordings (NPZ, NWB; Neo/NIX: the first 4 thoughts), the spiking cores (NIR)
-   and the spectra (CSV);
-6. writes ``report.html`` (figures embedded) and ``study.json`` to the output directory.
+5. exports the recordings (NPZ, NWB; Neo/NIX: the first thought of each spiking kind, as
+   ``NEO_THOUGHTS``), the spiking cores (NIR) and the spectra (CSV);
+6. writes ``report.html`` (figures embedded) and ``study.json`` (with ``written_mb``: what each part
+   took on disk) to the output directory. Final checkpoints keep no optimizer state (a study never
+   resumes); the default study writes about 45 MB.
 
 A study file names the base configs (``rate`` and at least one spiking kind; paths relative to
 it), the seeds, the overrides applied to all, and a ``[quick]`` table of settings for a fast smoke run (``--quick``, used by CI).
@@ -37,7 +39,8 @@ from .checkpoint import finite_json
 from .config import ConfigError, read_toml
 
 DEFAULT_STUDY = Path("models/study.toml")
-NEO_THOUGHTS = 2  # thoughts per spiking kind in the Neo/NIX export (~3 MB each: NIX stores every spike train as an object; NPZ and NWB hold all)
+NEO_THOUGHTS = 1  # thoughts per spiking kind in the Neo/NIX export (~3.5 MB each at 128 neurons: NIX stores every
+# spike train as an object with its metadata, ~20 kB before its spikes; the NPZ and NWB exports hold every thought)
 
 
 @dataclass
@@ -134,7 +137,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     from tqdm import tqdm
 
     from ._optional import require
-    from .checkpoint import load_model
+    from .checkpoint import drop_training_state, load_model
     from .tasks import get_task
     from .training import train
 
@@ -155,6 +158,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
         run_dir = out / "runs" / f"{kind}-seed{seed}"
         result = train(cfg, run_dir, device=device, progress=progress)
         model, ckpt = load_model(run_dir)
+        drop_training_state(ckpt.path)  # a study never resumes: its checkpoints are final (issue 14: ≤ 50 MB)
         task = get_task(cfg.task)
         x, y = task.eval_set(cfg.task, cfg.train.final_eval_samples, seed)
         difficulty = (x == -1).sum(1).numpy() if cfg.task.name == "parity" else None
@@ -225,11 +229,22 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     summary["analysis"] = {kind: {k: v for k, v in analyses[kind].items() if not k.startswith("_")} for kind in kinds}
     figure_names = _comparison_figures(runs, summary["comparison"], study, out / "figures", kinds)
     summary["elapsed_s"] = round(time.perf_counter() - started, 1)
+    summary["written_mb"] = _sizes_mb(out)  # before study.json and report.html (a few hundred kB)
     (out / "study.json").write_text(json.dumps(finite_json(summary), indent=2))
     (out / "report.html").write_text(_html(summary, runs, study, out, figure_names))
     stages.update(1)
     stages.close()
     return summary
+
+
+def _sizes_mb(out: Path) -> dict[str, float]:
+    """MB written under each top-level entry of ``out`` and in all."""
+    sizes = {}
+    for entry in sorted(out.iterdir()):
+        files = [entry] if entry.is_file() else [p for p in entry.rglob("*") if p.is_file()]
+        sizes[entry.name] = round(sum(p.stat().st_size for p in files) / 1e6, 2)
+    sizes["total"] = round(sum(sizes.values()), 2)
+    return sizes
 
 
 # measures in [0, 1], whose intervals must stay there (issue 14)

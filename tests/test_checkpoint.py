@@ -150,3 +150,22 @@ def test_an_optimizer_state_from_another_model_is_refused_before_any_step(saved,
     with pytest.raises(checkpoint.CheckpointError, match="the optimizer state belongs to another model") as err:
         checkpoint.restore_training(fresh, checkpoint.load(path))
     assert "\n" not in str(err.value)
+
+
+def test_a_final_checkpoint_drops_the_optimizer_state_and_still_evaluates(saved):
+    """The study keeps only final checkpoints (issue 14: ≤ 50 MB): weights, config, metrics and
+    RNG states stay, the Adam moments go, and a resume from it is refused with one line."""
+    cfg, model, _, path = saved
+    before = (path / "training.safetensors").stat().st_size
+    saved_bytes = checkpoint.drop_training_state(path)
+    assert saved_bytes == before - (path / "training.safetensors").stat().st_size > 0
+    assert checkpoint.drop_training_state(path) == 0  # already final
+    assert sorted(os.listdir(path)) == ["checkpoint.json", "model.safetensors", "training.safetensors"]
+    ckpt = checkpoint.load(path)
+    assert ckpt.step == 7 and ckpt.meta["metrics"] == {"loss": 1.0} and set(ckpt.training_tensors) == {"rng.torch_cpu"}
+    loaded, _ = checkpoint.load_model(path)
+    x = torch.tensor([[1.0, -1, 1, 1, -1, -1]])
+    assert torch.equal(loaded(x).logits, model.eval()(x).logits)
+    with pytest.raises(checkpoint.CheckpointError, match="holds no optimizer state") as err:
+        checkpoint.restore_training(torch.optim.AdamW(loaded.parameters()), ckpt)
+    assert "\n" not in str(err.value)

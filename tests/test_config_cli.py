@@ -208,3 +208,79 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, ca
     code, out, err = _cli(["export", str(tmp_path / "run"), "--format", "nir", "--nir-dt-ms", "0.5",
                            "--out", str(tmp_path / "core.nir")], capsys)
     assert code == 0 and (tmp_path / "core.nir").is_file(), err
+
+
+def _cli_unprivileged(args) -> tuple[int, str]:
+    """``main(args)`` in a forked child without root's privileges (as ``nobody`` when the suite
+    runs as root, which may write anywhere), so that a read-only folder is read-only to it.
+    Returns (exit status, stderr)."""
+    import contextlib
+    import io
+    import json
+    import os
+    import signal
+
+    import torch
+
+    import neurosync.brian  # noqa: F401  (imported before the fork: the child needs no new files)
+    import neurosync.report  # noqa: F401
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root, run, send (status, stderr) back, never return to pytest
+        try:
+            os.close(read)
+            signal.alarm(120)  # a child that hangs (a lock held at the fork) dies, and the parent fails
+            torch.set_num_threads(1)  # the parent's thread pool does not survive a fork
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                code = main(args)
+            os.write(write, json.dumps([code, err.getvalue()]).encode())
+        except BaseException as exc:  # noqa: BLE001 (reported to the parent, which fails the test)
+            os.write(write, json.dumps([-1, f"{type(exc).__name__}: {exc}"]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as fh:
+        data = fh.read()
+    _, status = os.waitpid(pid, 0)
+    assert data, f"the unprivileged child sent nothing back (wait status {status}) running {args}"
+    return tuple(json.loads(data))
+
+
+def test_a_read_only_output_directory_is_refused_in_one_line_before_any_work():
+    """Issue 14: a read-only output folder for export (nwb, npz), analyze, train and validate;
+    checked as an unprivileged user (root writes into a 0o555 folder), nothing written."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    base = Path(tempfile.mkdtemp(prefix="neurosync-ro-"))  # outside pytest's root-only tmp folders
+    try:
+        os.chmod(base, 0o755)
+        cfg = tiny_config(steps=2, eval_every=2, checkpoint_every=2)
+        cfg.model.neuron, cfg.model.synchrony = "spiking", "spike-multiscale"
+        train(cfg, base / "run", progress=False)
+        config = base / "parity.toml"
+        shutil.copy(REPO / "models" / "parity16-rate.toml", config)
+        for path in [base, *base.rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        locked = base / "locked"
+        locked.mkdir(mode=0o555)
+        os.chmod(locked, 0o555)
+        run = str(base / "run")
+        for args in (["export", run, "--format", "nwb", "--out", str(locked / "x.nwb")],
+                     ["export", run, "--format", "npz", "--out", str(locked / "x.npz")],
+                     ["analyze", run, "--out", str(locked / "a")],
+                     ["train", str(config), "--run-dir", str(locked / "run"), "--quiet"],
+                     ["validate", run, "--out", str(locked / "v"), "--quiet"]):
+            code, err = _cli_unprivileged(args)
+            assert code == 2 and err.count("\n") == 1 and f"{locked} is not writable" in err, (args, code, err)
+        assert not any(locked.iterdir())
+    finally:
+        shutil.rmtree(base)

@@ -125,6 +125,12 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
         assert (exports / name).stat().st_size > 0
     for name in ("accuracy_by_tick", "reliability", "adaptive_compute"):
         assert (out / "figures" / f"{name}.svg").exists()
+    # final checkpoints only (no optimizer state), and the study says what it wrote (issue 14)
+    for run in (out / "runs").iterdir():
+        assert json.loads(next((run / "checkpoints").iterdir()).joinpath("checkpoint.json").read_text())["optimizer"] is None
+    written = saved["written_mb"]
+    assert written["total"] == pytest.approx(sum(v for k, v in written.items() if k != "total"), abs=0.05)
+    assert {"runs", "exports", "analysis"} <= set(written) and written["total"] > 0
     with pytest.raises(ValueError, match="not empty"):
         run_study(load_study(REPO / "models" / "study.toml", quick=True), out, progress=False)
 

@@ -18,7 +18,7 @@ def raster_figure(recording, sample: int = 0, sort: str = "rate", bin_steps: int
     step = recording.step_duration
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     t, n = np.nonzero(raster)
-    top.scatter(t * step * 1e3, n, marker="|", s=12, color="k")
+    top.scatter(t * step * 1e3, n, marker="|", s=12, color="k", rasterized=True)  # one image in SVG, not a path per spike
     top.set_ylabel(f"neuron (sorted by {sort.replace('_', ' ')})")
     curves = population_rate_curves(recording, sample, bin_steps)
     for label, rate in curves.items():
