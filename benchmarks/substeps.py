@@ -69,7 +69,7 @@ def main(argv=None) -> int:
                 step()
             times[name].append((time.perf_counter() - started) / args.steps * 1e3)
     base = statistics.median(times["1 sub-step (dt 10 ms)"])
-    lines = [f"# Sub-step cost, parity-16 SpikingCTM training step (batch 64, 8 ticks of 10 ms)", "",
+    lines = ["# Sub-step cost, parity-16 SpikingCTM training step (batch 64, 8 ticks of 10 ms)", "",
              f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
              f"{args.repeats} alternating rounds of {args.steps} steps; median ms/step.", "",
              "| variant | ms/step (median) | min–max | vs 1 sub-step |", "|---|---|---|---|"]

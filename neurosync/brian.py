@@ -135,14 +135,7 @@ def extract_core(model) -> SpikingCore:
             core.presynaptic_sign = _np(synapse.presynaptic_sign)
         else:
             core.recurrent = _np(synapse.recurrent.weight)
-        gain = synapse.plastic_gain()
-        if synapse.implementation == "factorised":  # α = a ⊗ b gives the dense model's currents exactly
-            post_gain, pre_gain = gain
-            if synapse.dale:  # the magnitudes; the sign is the presynaptic one
-                pre_gain = torch.nn.functional.softplus(synapse.alpha_pre)
-            core.alpha = _np(torch.outer(post_gain, pre_gain))
-        else:
-            core.alpha = _np(gain[0])
+        core.alpha = _np(synapse.alpha_matrix())  # magnitudes under Dale's law; a ⊗ b when factorised
         core.trace_decay = float(synapse.trace_decay)
         core.rule = synapse.rule
         if synapse.rule == "neuromodulated":

@@ -30,7 +30,7 @@ class ConfigError(ValueError):
     """A configuration value a user gave is invalid; the message is one line."""
 
 
-TASKS = ("parity", "sort", "images", "maze", "qa_digits")
+TASKS = ("parity", "sort", "images", "maze", "qa_digits", "recall", "oneshot")
 DATASETS = ("digits", "mnist", "cifar10")
 NEURONS = ("nlm", "spiking")
 SURROGATES = ("atan", "fast-sigmoid")
@@ -53,18 +53,27 @@ class TaskConfig:
 
     name: str = "parity"
     sequence_length: int = 16
-    dataset: str = "digits"  # images, qa_digits: digits (ships with scikit-learn) | mnist | cifar10 (from data_path)
+    dataset: str = "digits"  # images, qa_digits, oneshot: digits (ships with scikit-learn) | mnist | cifar10 (from data_path)
     data_path: str = ""  # images: folder with the MNIST idx files or the CIFAR-10 binary batches
     maze_size: int = 11  # maze: side of the square grid, odd
     curriculum_lookahead: int = 5  # maze: route steps trained beyond the first wrong one
     images_shown: int = 3  # qa_digits: digit images shown before the question
     operations: int = 3  # qa_digits: most operations asked (each question asks 1 to this many)
-    ticks_per_input: int = 2  # qa_digits: ticks each image, index and operator is shown for
-    answer_ticks: int = 4  # qa_digits: ticks with no input at the end, in which the CTM answers
+    ticks_per_input: int = 2  # qa_digits, recall, oneshot: ticks each item (image, symbol, ...) is shown for
+    answer_ticks: int = 4  # qa_digits, recall, oneshot: ticks with no input at the end, in which the CTM answers
+    pairs: int = 8  # recall: key–value pairs shown before the query
+    vocabulary: int = 26  # recall: keys are distinct letters from the first `vocabulary` of the alphabet
+    ways: int = 5  # oneshot: classes per episode (N-way 1-shot)
+    test_classes: int = 5  # oneshot: the last `test_classes` digit classes are held out for evaluation
+
+    def items(self) -> int:
+        """qa_digits, recall, oneshot: the items a thought is shown, one after another."""
+        return {"qa_digits": self.images_shown + 1 + 2 * self.operations, "recall": 2 * self.pairs + 2,
+                "oneshot": self.ways + 1}[self.name]
 
     def qa_ticks(self) -> int:
-        """qa_digits: the ticks of a thought: every image and question part, then the answer ticks."""
-        return (self.images_shown + 1 + 2 * self.operations) * self.ticks_per_input + self.answer_ticks
+        """qa_digits, recall, oneshot: the ticks of a thought: every item, then the answer ticks."""
+        return self.items() * self.ticks_per_input + self.answer_ticks
 
 
 @dataclass
@@ -154,8 +163,9 @@ class PlasticityConfig:
     """synapse = "plastic": linear synapse with a Hebbian fast weight that evolves within a
     thought (neurosync/parts/plastic.py). learning_rate is η's initial value (learned per
     neuron); the traces' time constant is trace_timescale (ticks) for rate neurons and
-    trace_timescale_ms (ms) for spiking ones, whose ticks have a duration; "factorised" uses a rank-one α and O(ticks·neurons) memory.
-    rule "abcd" (dense only) takes A–D per postsynaptic "neuron" or per "synapse" and clips H
+    trace_timescale_ms (ms) for spiking ones, whose ticks have a duration; "factorised" uses a rank-one α = a ⊗ b (2 · neurons meta-parameters
+    instead of neurons²); either way the state is a fixed-size H per sample.
+    rule "abcd" takes A–D per postsynaptic "neuron" or per "synapse" and clips H
     to [−clip, clip]; rule "neuromodulated" computes η each tick from the network's "state" or
     its previous "certainty" (modulator). input_pathway is how the attention output enters:
     "linear" (W_in · o) or "glu" (LayerNorm(GLU(W_in · o)), the rate synapse's nonlinearity on
@@ -294,17 +304,27 @@ def validate(cfg: Config) -> Config:
     if t.name == "sort":
         _check(2 <= t.sequence_length <= m.ticks, f"task.sequence_length (numbers to sort) must lie in [2, model.ticks = "
                                                   f"{m.ticks}]: CTC emits at most one number per tick, got {t.sequence_length}")
-    if t.name in ("images", "qa_digits"):  # Q&A asks about digits: 8×8 digits or MNIST
+    if t.name in ("images", "qa_digits", "oneshot"):  # Q&A and one-shot show digits: 8×8 digits or MNIST
         _check_choice(t.dataset, DATASETS if t.name == "images" else DATASETS[:2], "task.dataset")
         _check(t.dataset == "digits" or bool(t.data_path), f"task.dataset = {t.dataset!r} needs task.data_path (a local folder)")
     if t.name == "maze":
         _check(t.maze_size >= 5 and t.maze_size % 2 == 1, f"task.maze_size must be odd and >= 5, got {t.maze_size}")
         _check(t.curriculum_lookahead >= 1, f"task.curriculum_lookahead must be >= 1, got {t.curriculum_lookahead}")
-    if t.name == "qa_digits":
-        for key in ("images_shown", "operations", "ticks_per_input", "answer_ticks"):
+    if t.name == "recall":
+        _check(1 <= t.pairs <= t.vocabulary <= 26, f"task.pairs and task.vocabulary need 1 <= pairs <= vocabulary <= 26 "
+                                                   f"(distinct letter keys), got pairs {t.pairs}, vocabulary {t.vocabulary}")
+    if t.name == "oneshot":
+        _check(2 <= t.test_classes <= 8, f"task.test_classes must be in [2, 8] (of the 10 digit classes), got {t.test_classes}")
+        _check(2 <= t.ways <= min(t.test_classes, 10 - t.test_classes),
+               f"task.ways must be in [2, {min(t.test_classes, 10 - t.test_classes)}]: an episode needs that many training "
+               f"and held-out classes ({10 - t.test_classes} and {t.test_classes}), got {t.ways}")
+    if t.name in ("qa_digits", "recall", "oneshot"):
+        keys = {"qa_digits": ("images_shown", "operations"), "recall": (), "oneshot": ()}[t.name]
+        for key in keys + ("ticks_per_input", "answer_ticks"):
             _check(getattr(t, key) >= 1, f"task.{key} must be >= 1, got {getattr(t, key)}")
+        items = {"qa_digits": "(images_shown + 1 + 2·operations)", "recall": "(2·pairs + 2)", "oneshot": "(ways + 1)"}[t.name]
         needed = t.qa_ticks()
-        _check(m.ticks == needed, f"model.ticks must be {needed} for this Q&A: (images_shown + 1 + 2·operations) · "
+        _check(m.ticks == needed, f"model.ticks must be {needed} for this {t.name} task: {items} · "
                                   f"ticks_per_input + answer_ticks, got {m.ticks}")
     _check(m.ticks >= 1, f"model.ticks must be >= 1, got {m.ticks}")
     _check(m.d_model >= 1, f"model.d_model must be >= 1, got {m.d_model}")
@@ -399,8 +419,6 @@ def validate(cfg: Config) -> Config:
     _check_choice(pl.modulator, MODULATORS, "model.plasticity.modulator")
     _check_choice(pl.input_pathway, INPUT_PATHWAYS, "model.plasticity.input_pathway")
     _check(pl.clip > 0, f"model.plasticity.clip must be > 0, got {pl.clip}")
-    _check(not (pl.rule == "abcd" and pl.implementation == "factorised"),
-           "model.plasticity.rule = 'abcd' needs implementation = 'dense' (its clipped update has no factorised form)")
     ss = m.spike_synchrony
     _check(len(ss.timescales_ms) >= 1 and all(t > 0 for t in ss.timescales_ms),
            f"model.spike_synchrony.timescales_ms must be a non-empty list of positive durations (ms), got {ss.timescales_ms}")

@@ -78,7 +78,7 @@ def map_rows(fn, dim: int, batch: int, *states):
             return first
         if any(s.shape != first.shape for s in states[1:]):
             raise ValueError(f"cannot combine states of shapes {[tuple(s.shape) for s in states]} "
-                             "(a factorised plastic synapse's state grows with the ticks)")
+                             "(every part's state must keep its shape from tick to tick)")
         return fn(dim, *states)
     if is_dataclass(first):
         return replace(first, **{f.name: map_rows(fn, dim, batch, *(getattr(s, f.name) for s in states)) for f in fields(first)})

@@ -106,8 +106,6 @@ def validate_rl(cfg: RLConfig) -> RLConfig:
         _check(getattr(p, key) > 0, f"ppo.{key} must be > 0, got {getattr(p, key)}")
     for key in ("entropy", "value"):
         _check(getattr(p, key) >= 0, f"ppo.{key} must be >= 0, got {getattr(p, key)}")
-    _check(not (cfg.model.synapse == "plastic" and cfg.model.plasticity.implementation == "factorised"),
-           "model.plasticity.implementation must be 'dense' for RL: the factorised state grows with every tick of the episode")
     validate(Config(task=TaskConfig(name="parity", sequence_length=1), model=cfg.model))  # the CTM's own checks
     _check(cfg.device in ("cpu", "cuda", "auto"), f"device must be cpu, cuda or auto, got {cfg.device!r}")
     return cfg

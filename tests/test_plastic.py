@@ -89,15 +89,16 @@ def test_dense_updates_equal_explicit_loops(rule, options):
         assert states[-1][1].abs().max().item() == pytest.approx(options["clip"])
 
 
-@pytest.mark.parametrize("rule, modulator", [("miconi", "state"), ("neuromodulated", "state"), ("neuromodulated", "certainty")])
+@pytest.mark.parametrize("rule, modulator", [("miconi", "state"), ("neuromodulated", "state"), ("neuromodulated", "certainty"),
+                                             ("abcd", "state")])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_dense_and_factorised_agree(rule, modulator, seed):
-    dense = PlasticSynapse(4, 6, rule, "dense", modulator=modulator).double()
-    factorised = PlasticSynapse(4, 6, rule, "factorised", modulator=modulator).double()
+    dense = PlasticSynapse(4, 6, rule, "dense", modulator=modulator, clip=0.4).double()
+    factorised = PlasticSynapse(4, 6, rule, "factorised", modulator=modulator, clip=0.4).double()
     _randomise(factorised, seed)
     shared = {k: v for k, v in factorised.state_dict().items() if not k.startswith("alpha")}
     dense.load_state_dict({**shared, "alpha": torch.outer(factorised.alpha_post, factorised.alpha_pre).detach()})
-    attended, posts = _inputs(ticks=12, d_model=6, seed=seed)
+    attended, posts = _inputs(ticks=70, d_model=6, seed=seed)  # > 2 windows: the folds are covered
     modulations = torch.rand(posts.shape[:2], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     current_d, states_d = _run(dense, attended, posts, modulations)
     current_f, states_f = _run(factorised, attended, posts, modulations)
@@ -150,7 +151,6 @@ def test_ctm_with_plastic_synapses_trains(tmp_path, rule, implementation, modula
         ({"implementation": "sparse"}, "model.plasticity.implementation = 'sparse' is not one of"),
         ({"learning_rate": 1.0}, r"model.plasticity.learning_rate must be in \(0, 1\)"),
         ({"trace_timescale": 0.0}, "model.plasticity.trace_timescale must be > 0"),
-        ({"rule": "abcd", "implementation": "factorised"}, "model.plasticity.rule = 'abcd' needs implementation = 'dense'"),
         ({"coefficients": "layer"}, "model.plasticity.coefficients = 'layer' is not one of neuron, synapse"),
         ({"modulator": "dopamine"}, "model.plasticity.modulator = 'dopamine' is not one of state, certainty"),
         ({"clip": 0}, "model.plasticity.clip must be > 0"),
@@ -181,3 +181,55 @@ def test_glu_input_pathway_is_the_rate_synapses_nonlinearity_on_the_drive_alone(
             torch.testing.assert_close(currents_glu[t] - drive, currents_linear[t] - linear.input(attended[t]))
     with pytest.raises(ValueError, match="input_pathway must be 'linear' or 'glu'"):
         PlasticSynapse(4, 5, input_pathway="mlp")
+
+
+def _shapes(state):
+    trace, plastic = state
+    parts = [plastic] if isinstance(plastic, torch.Tensor) else [getattr(plastic, f) for f in ("base", "decay", "posts", "pres", "filled", "folded")]
+    return [tuple(trace.shape)] + [tuple(part.shape) for part in parts]
+
+
+@pytest.mark.parametrize("implementation", ["dense", "factorised"])
+def test_the_plastic_state_keeps_its_size_through_a_long_thought(implementation):
+    """Issue 13: the factorised state used to grow by one trace per tick (O(ticks²) work); both
+    forms now carry a fixed state, so a 200-tick thought has the state of a 1-tick one."""
+    synapse = PlasticSynapse(4, 6, "neuromodulated", implementation, modulator="state")
+    state = synapse.start(3)
+    shapes = _shapes(state)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        _, state = synapse(torch.randn(3, 4, generator=gen), (torch.rand(3, 6, generator=gen) < 0.3).float(), state)
+        assert _shapes(state) == shapes
+    assert shapes == ([(3, 6), (3, 6, 6)] if implementation == "dense" else [(3, 6), (3, 6, 6), (3, 6), (3, 32, 6), (3, 32, 6), (3,), (3,)])
+    assert sum(p.numel() for n, p in synapse.named_parameters() if n.startswith("alpha")) == (36 if implementation == "dense" else 12)
+
+
+def test_rows_restarted_at_different_ticks_keep_their_own_windows():
+    """A factorised state whose rows restart at different ticks (RL episodes end at any step)
+    equals the dense form restarted alike, through several folds of the window."""
+    from neurosync.ctm import map_rows
+
+    dense = PlasticSynapse(4, 6, "neuromodulated", "dense", modulator="state").double()
+    factorised = PlasticSynapse(4, 6, "neuromodulated", "factorised", modulator="state").double()
+    _randomise(factorised, 2)
+    shared = {k: v for k, v in factorised.state_dict().items() if not k.startswith("alpha")}
+    dense.load_state_dict({**shared, "alpha": torch.outer(factorised.alpha_post, factorised.alpha_pre).detach()})
+    attended, posts = _inputs(ticks=90, batch=3, d_model=6, seed=4)
+    restarts = {10: torch.tensor([False, True, False]), 45: torch.tensor([True, False, False]), 77: torch.tensor([False, True, True])}
+
+    def blend(dim, old, fresh, keep):
+        view = [1] * old.dim()
+        view[dim] = -1
+        return torch.where(keep.view(view), old, fresh)
+
+    states = {"d": dense.start(3), "f": factorised.start(3)}
+    with torch.no_grad():
+        for t in range(90):
+            if t in restarts:
+                keep = ~restarts[t]
+                for key, synapse in (("d", dense), ("f", factorised)):
+                    states[key] = map_rows(lambda dim, old, fresh: blend(dim, old, fresh, keep), 0, 3, states[key], synapse.start(3))
+            current_d, states["d"] = dense(attended[t], posts[t], states["d"])
+            current_f, states["f"] = factorised(attended[t], posts[t], states["f"])
+            torch.testing.assert_close(current_f, current_d, rtol=1e-9, atol=1e-9)
+    assert states["f"][1].folded.tolist() == [True, False, False]  # row 0 folded since its restart; rows 1, 2 restarted at 77

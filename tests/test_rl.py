@@ -20,7 +20,9 @@ from neurosync import rl  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = [{}, {"neuron": "spiking", "synchrony": "spike-multiscale"}, {"synapse": "plastic"},
-            {"neuron": "spiking", "synapse": "plastic", "plasticity": {"implementation": "dense"}}]
+            {"neuron": "spiking", "synapse": "plastic", "plasticity": {"implementation": "dense"}},
+            {"synapse": "plastic", "plasticity": {"implementation": "factorised"}},  # a fixed-size state too (issue 13)
+            {"neuron": "spiking", "synapse": "plastic", "plasticity": {"implementation": "factorised", "rule": "abcd"}}]
 
 
 def _model(variant, ticks):
@@ -32,7 +34,6 @@ def _model(variant, ticks):
                 setattr(getattr(cfg.model, key), sub, v)
         else:
             setattr(cfg.model, key, value)
-    cfg.model.plasticity.implementation = "dense"  # the factorised state grows with the ticks: not restartable
     torch.manual_seed(0)
     return build_model(cfg).eval(), cfg
 
@@ -143,7 +144,6 @@ def test_ppo_learns_cartpole_with_the_lstm_baseline(tmp_path):
     ({"agent": "gru"}, "agent"),
     ({"env.id": "Pong-v5"}, "env.id"),
     ({"ppo.envs": 5}, "divisible"),
-    ({"model.synapse": "plastic", "model.plasticity.implementation": "factorised"}, "dense"),
     ({"model.ticks": 0}, "model.ticks"),
     ({"ppo.gamma": 1.5}, "ppo.gamma"),
 ])

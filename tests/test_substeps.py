@@ -1,6 +1,5 @@
 """The fused sub-step path equals the stepwise reference: spikes, membranes, states and gradients."""
 
-import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st

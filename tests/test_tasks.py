@@ -159,13 +159,17 @@ def test_digits_split_and_ece_equals_compare():
     ("images", {}, "nlm"), ("images", {}, "spiking"),
     ("maze", {"maze_size": 5, "sequence_length": 4}, "nlm"), ("maze", {"maze_size": 5, "sequence_length": 4}, "spiking"),
     ("qa_digits", {"images_shown": 1, "operations": 1}, "nlm"), ("qa_digits", {"images_shown": 1, "operations": 1}, "spiking"),
+    ("recall", {"pairs": 2, "vocabulary": 4, "ticks_per_input": 1, "answer_ticks": 2}, "nlm"),
+    ("recall", {"pairs": 2, "vocabulary": 4, "ticks_per_input": 1, "answer_ticks": 2}, "spiking"),
+    ("oneshot", {"ways": 2, "ticks_per_input": 1, "answer_ticks": 2}, "nlm"),
+    ("oneshot", {"ways": 2, "ticks_per_input": 1, "answer_ticks": 2}, "spiking"),
 ])
 def test_every_task_trains_with_falling_loss(task, extra, neuron):
     cfg = tiny_config()
     cfg.task.name = task
     for key, value in extra.items():
         setattr(cfg.task, key, value)
-    cfg.model.ticks = cfg.task.qa_ticks() if task == "qa_digits" else 6
+    cfg.model.ticks = cfg.task.qa_ticks() if task in ("qa_digits", "recall", "oneshot") else 6
     if neuron == "spiking":
         cfg.model.neuron, cfg.model.synchrony = "spiking", "spike-multiscale"
     spec = get_task(cfg.task)
@@ -191,7 +195,12 @@ def test_every_task_trains_with_falling_loss(task, extra, neuron):
     ({"name": "images", "dataset": "mnist"}, "needs task.data_path"),
     ({"name": "images", "dataset": "imagenet"}, "task.dataset"),
     ({"name": "mazes"}, "task.name"),
-    ({"name": "qa_digits", "images_shown": 2, "operations": 2}, r"model.ticks must be 18 for this Q&A"),
+    ({"name": "qa_digits", "images_shown": 2, "operations": 2}, r"model.ticks must be 18 for this qa_digits task"),
+    ({"name": "recall", "pairs": 3}, r"model.ticks must be 20 for this recall task: \(2·pairs \+ 2\)"),
+    ({"name": "recall", "pairs": 9, "vocabulary": 8}, "1 <= pairs <= vocabulary <= 26"),
+    ({"name": "oneshot", "ways": 6}, r"task.ways must be in \[2, 5\]"),
+    ({"name": "oneshot", "test_classes": 9}, r"task.test_classes must be in \[2, 8\]"),
+    ({"name": "oneshot", "ways": 3}, r"model.ticks must be 12 for this oneshot task: \(ways \+ 1\)"),
     ({"name": "qa_digits", "dataset": "cifar10", "data_path": "x"}, "task.dataset"),
     ({"name": "qa_digits", "operations": 0}, "task.operations must be >= 1"),
 ])

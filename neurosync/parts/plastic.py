@@ -40,22 +40,33 @@ input of an unbiased population starts near zero (balance).
 Bounds: the miconi and neuromodulated updates are convex combinations, so |H| never exceeds
 max|x_i x_j| (≤ 1 for spike traces); the ABCD update has no decay and is clipped to [−h, h].
 
-Two implementations where the rule allows (miconi, neuromodulated; clipping is not linear,
-so ABCD is dense only):
+Two parameterisations of the plastic gain, every rule in both:
 
-- ``dense``: H materialised, (batch, neurons, neurons) per tick; α a full matrix.
-- ``factorised``: α = a ⊗ b (rank one). Then (α ⊙ H) s = a ⊙ H (b ⊙ s) and, unrolling H,
+- ``dense``: α a full (neurons × neurons) matrix of meta-parameters; the state is the trace and
+  H itself, (batch, neurons, neurons), and autograd keeps one H per tick.
+- ``factorised``: α = a ⊗ b (rank one, 2 · neurons meta-parameters), so that
+  (α ⊙ H) s = a ⊙ H (b ⊙ s). For the miconi and neuromodulated rules H is held in chunks
+  (:class:`TraceWindow`, the chunked form of linear attention)::
 
-      H[t] (b ⊙ s) = Σ_k η[k] Π_{k<m≤t} (1 − η[m]) ⊙ x[k−1] · (x[k−2] · (b ⊙ s))
+      H[t] = c ⊙ H₀ + Σ_{k in the window} Y[k] ⊗ X[k]
 
-  so only the traces are kept (linear-attention form), the post traces already weighted by
-  their rate and decayed once per tick: memory O(ticks · neurons), not O(ticks · neurons²), and
-  two batched matrix-vector products per tick. With α = a ⊗ b both give the same currents.
+  H₀ the fast weight at the last fold, c = Π (1 − η) since then (per sample and postsynaptic
+  neuron), Y[k] = η[k] Π_{k<m≤t} (1 − η[m]) ⊙ x[k−1] the decayed, rate-weighted post traces and
+  X[k] = x[k−2] the pre traces of the last ≤ ``WINDOW`` ticks. When a window is full it is
+  folded into H₀ (a thought of at most ``WINDOW`` ticks never folds: H₀ = 0 is skipped). The state has a fixed size (a thought of any length, an RL episode, a carried
+  thought, rows restarted at different ticks: each row fills its own window), the work per tick
+  is one matrix-vector product with H₀ plus O(WINDOW · neurons), and autograd keeps one H₀ per
+  WINDOW ticks instead of one H per tick (an earlier form kept every tick's traces and grew by
+  concatenation: O(ticks²) work). The clipped ABCD rule has no such form; factorised, it keeps
+  H as the dense form does, with α = a ⊗ b.
+
+With α = a ⊗ b the two parameterisations give the same currents.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -67,6 +78,58 @@ _trace = equations.torch_function(equations.TRACE, "lam", "x", "s")
 _miconi = equations.torch_function(equations.MICONI, "eta", "H", "post", "pre")
 _abcd = equations.torch_function(equations.ABCD, "eta", "H", "post", "pre", "A", "B", "C", "D", "hclip")
 _modulated_rate = equations.torch_function(equations.MODULATED_RATE, "eta0", "gain", "m")
+
+
+WINDOW = 32  # ticks of traces a factorised state holds before folding them into H₀ (a thought this short never folds)
+
+
+@dataclass
+class TraceWindow:
+    """The factorised fast weight H = decay ⊙ base + Σ_k posts[k] ⊗ pres[k] (module docstring):
+    base (batch, D, D), decay (batch, D), posts and pres (batch, WINDOW, D), filled (batch,) the
+    slots used per row, folded (batch,) whether a row's base holds a fold (until one does, the
+    base is zero and its product is skipped). Unused slots are zero, so they add nothing."""
+
+    base: torch.Tensor
+    decay: torch.Tensor
+    posts: torch.Tensor
+    pres: torch.Tensor
+    filled: torch.Tensor
+    folded: torch.Tensor
+
+    @classmethod
+    def empty(cls, like: torch.Tensor, batch: int, neurons: int, window: int = WINDOW) -> TraceWindow:
+        zeros = like.new_zeros(batch, window, neurons)
+        return cls(like.new_zeros(batch, neurons, neurons), like.new_ones(batch, neurons), zeros, zeros,
+                   torch.zeros(batch, dtype=torch.long, device=like.device), torch.zeros(batch, dtype=torch.bool, device=like.device))
+
+    def _window(self) -> torch.Tensor:
+        return torch.einsum("bki,bkj->bij", self.posts, self.pres)
+
+    def dense(self) -> torch.Tensor:
+        """H (batch, D, D)."""
+        if not bool(self.folded.any()):
+            return self._window()
+        return self.decay.unsqueeze(-1) * self.base + self._window()
+
+    def step(self, post: torch.Tensor, pre: torch.Tensor, eta: torch.Tensor) -> TraceWindow:
+        """H ← (1 − η) ⊙ H + η ⊙ post ⊗ pre (Miconi's rule), post/pre (batch, D), η (1 or batch, D)."""
+        state = self
+        if int(self.filled.max()) >= self.posts.shape[1]:  # a full window: fold it into the base
+            state = TraceWindow(self.dense(), torch.ones_like(self.decay), torch.zeros_like(self.posts),
+                                torch.zeros_like(self.pres), torch.zeros_like(self.filled), torch.ones_like(self.folded))
+        keep = 1 - eta
+        slot = nn.functional.one_hot(state.filled, state.posts.shape[1]).to(post.dtype).unsqueeze(-1)  # (batch, W, 1)
+        return TraceWindow(state.base, keep * state.decay, keep.unsqueeze(1) * state.posts + slot * (eta * post).unsqueeze(1),
+                           state.pres + slot * pre.unsqueeze(1), state.filled + 1, state.folded)
+
+    def apply(self, vector: torch.Tensor) -> torch.Tensor:
+        """H · vector (batch, D) without forming H."""
+        overlap = (self.pres * vector.unsqueeze(1)).sum(-1, keepdim=True)  # (batch, W, 1): X[k] · vector
+        recent = (self.posts * overlap).sum(1)  # broadcast products: faster than einsum's batched matvecs here
+        if not bool(self.folded.any()):  # a zero base (one host sync per tick)
+            return recent
+        return self.decay * (self.base @ vector.unsqueeze(-1)).squeeze(-1) + recent
 
 
 class PlasticSynapse(nn.Module):
@@ -84,8 +147,8 @@ class PlasticSynapse(nn.Module):
                  coefficients: str = "neuron", clip: float = 1.0, modulator: str = "state",
                  excitatory: torch.Tensor | None = None, input_pathway: str = "linear"):
         super().__init__()
-        if implementation == "factorised" and rule == "abcd":
-            raise ValueError("the ABCD rule is clipped, which has no factorised form; use implementation='dense'")
+        if implementation not in ("dense", "factorised"):
+            raise ValueError(f"implementation must be 'dense' or 'factorised', got {implementation!r}")
         self.rule, self.implementation, self.modulator = rule, implementation, modulator
         if input_pathway == "glu":
             self.input = nn.Sequential(nn.Linear(d_input, 2 * d_model), nn.GLU(dim=-1), nn.LayerNorm(d_model))
@@ -121,6 +184,7 @@ class PlasticSynapse(nn.Module):
             if modulator == "state":
                 self.modulator_readout = nn.Linear(d_model, 1)
         self.d_model = d_model
+        self.windowed = implementation == "factorised" and rule != "abcd"  # H in chunks (TraceWindow)
 
     def recurrent_weight(self) -> torch.Tensor:
         """W_rec (post, pre): signed by the presynaptic neuron under Dale's law."""
@@ -129,12 +193,22 @@ class PlasticSynapse(nn.Module):
         return self.recurrent.weight
 
     def plastic_gain(self) -> tuple[torch.Tensor, ...]:
-        """α (dense, (post, pre)) or (a, b) (factorised): non-negative magnitudes under Dale's law."""
+        """α (dense, (post, pre)) or (a, b) (factorised): non-negative magnitudes under Dale's law
+        (factorised: b carries the presynaptic sign)."""
         if self.implementation == "dense":
             return (nn.functional.softplus(self.alpha) if self.dale else self.alpha,)
         if self.dale:
             return nn.functional.softplus(self.alpha_post), nn.functional.softplus(self.alpha_pre) * self.presynaptic_sign
         return self.alpha_post, self.alpha_pre
+
+    def alpha_matrix(self) -> torch.Tensor:
+        """α as a (post, pre) matrix: the magnitudes α⁺ ≥ 0 under Dale's law (the sign is the
+        presynaptic neuron's), else the signed gains; a ⊗ b for the factorised form."""
+        if self.implementation == "dense":
+            return self.plastic_gain()[0]
+        if self.dale:
+            return torch.outer(nn.functional.softplus(self.alpha_post), nn.functional.softplus(self.alpha_pre))
+        return torch.outer(self.alpha_post, self.alpha_pre)
 
     def learning_rate(self, trace: torch.Tensor | None = None, modulation: torch.Tensor | None = None) -> torch.Tensor:
         """η in (0, 1): (1, neurons) for the fixed rules, (batch, neurons) when neuromodulated."""
@@ -147,16 +221,23 @@ class PlasticSynapse(nn.Module):
         return _modulated_rate(self.eta_raw, self.eta_gain, signal)
 
     def start(self, batch: int):
-        """(trace, plastic state): trace (batch, neurons) = 0; dense: H (batch, neurons, neurons)
-        = 0; factorised: the rate-weighted post traces and the pre traces so far, (batch, 0, neurons) each."""
+        """(trace, H): trace (batch, neurons) = 0 and H = 0, as (batch, neurons, neurons) or an
+        empty :class:`TraceWindow` (factorised miconi and neuromodulated): a state of fixed size,
+        whatever the length of the thought."""
         trace = self.eta_raw.new_zeros(batch, self.d_model)
-        if self.implementation == "dense":
-            return trace, trace.new_zeros(batch, self.d_model, self.d_model)
-        empty = trace.new_zeros(batch, 0, self.d_model)
-        return trace, (empty, empty)
+        if self.windowed:
+            return trace, TraceWindow.empty(trace, batch, self.d_model)
+        return trace, trace.new_zeros(batch, self.d_model, self.d_model)
 
-    def update(self, hebb: torch.Tensor, post: torch.Tensor, pre: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
-        """One dense rule step: H (batch, D, D), post/pre (batch, D), η (1 or batch, D)."""
+    @staticmethod
+    def hebbian(plastic) -> torch.Tensor:
+        """H (batch, D, D) of a plastic state, either form."""
+        return plastic.dense() if isinstance(plastic, TraceWindow) else plastic
+
+    def update(self, hebb, post: torch.Tensor, pre: torch.Tensor, eta: torch.Tensor):
+        """One rule step: H (batch, D, D) or a TraceWindow, post/pre (batch, D), η (1 or batch, D)."""
+        if isinstance(hebb, TraceWindow):
+            return hebb.step(post, pre, eta)
         eta, post, pre = eta.unsqueeze(-1), post.unsqueeze(2), pre.unsqueeze(1)
         if self.rule == "abcd":
             return _abcd(eta, hebb, post, pre, *self.abcd, self.clip)
@@ -166,13 +247,7 @@ class PlasticSynapse(nn.Module):
         previous_trace, plastic = state
         trace = _trace(self.trace_decay, previous_trace, post_activation)
         eta = self.learning_rate(trace, modulation)
-        if self.implementation == "dense":
-            new_plastic = self.update(plastic, trace, previous_trace, eta)
-        else:
-            # decayed, rate-weighted post traces Y[k] = η[k] Π_{k<m≤t} (1 − η[m]) ⊙ x[k−1] and pre traces x[k−2]
-            weighted = torch.cat(((1 - eta).unsqueeze(1) * plastic[0], (eta * trace).unsqueeze(1)), dim=1)  # (batch, k, neurons)
-            pres = torch.cat((plastic[1], previous_trace.unsqueeze(1)), dim=1)
-            new_plastic = (weighted, pres)
+        new_plastic = self.update(plastic, trace, previous_trace, eta)
         recurrent, plastic_current = self.recurrent_terms(post_activation, new_plastic)
         current = self.input(attention_out) + recurrent
         if plastic_current is not None:
@@ -183,17 +258,18 @@ class PlasticSynapse(nn.Module):
         """(W_rec · spikes, (α ⊙ H) · spikes) with this tick's plastic state (the one forward
         returns); linear in ``spikes``, so spikes masked to one population give that population's
         share of the current. Under dense Dale's law the relu couples the two: one term, None."""
-        if self.implementation == "dense" and self.dale:
-            (alpha,) = self.plastic_gain()
-            weight = torch.relu(nn.functional.softplus(self.recurrent.weight) + alpha * plastic) * self.presynaptic_sign
+        if self.windowed:  # (a ⊗ b ⊙ H) s = a ⊙ H (b ⊙ s); H ≥ 0 here, so b's sign keeps Dale's law without a relu
+            alpha_post, alpha_pre = self.plastic_gain()
+            recurrent = nn.functional.linear(spikes, self.recurrent_weight())
+            return recurrent, alpha_post * plastic.apply(alpha_pre * spikes)
+        if self.dale:
+            weight = torch.relu(nn.functional.softplus(self.recurrent.weight) + self.alpha_matrix() * plastic) * self.presynaptic_sign
             return (weight @ spikes.unsqueeze(-1)).squeeze(-1), None  # (batch, post, pre) @ (batch, pre)
-        recurrent = nn.functional.linear(spikes, self.recurrent_weight()) if self.dale else self.recurrent(spikes)
+        recurrent = self.recurrent(spikes)
         if self.implementation == "dense":
             return recurrent, ((self.alpha * plastic) @ spikes.unsqueeze(-1)).squeeze(-1)
         alpha_post, alpha_pre = self.plastic_gain()
-        weighted, pres = plastic
-        overlap = (pres * (alpha_pre * spikes).unsqueeze(1)).sum(-1, keepdim=True)  # (batch, k, 1): x[k−2] · (b ⊙ s)
-        return recurrent, alpha_post * (overlap * weighted).sum(1)
+        return recurrent, alpha_post * (plastic @ (alpha_pre * spikes).unsqueeze(-1)).squeeze(-1)
 
     def population_currents(self, spikes: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
         """Under Dale's law, the excitatory and inhibitory shares of the recurrent current
@@ -212,9 +288,4 @@ class PlasticSynapse(nn.Module):
     def fast_weight_norm(self, state) -> torch.Tensor:
         """Frobenius norm of α ⊙ H per sample (batch,), for recordings and plots."""
         _, plastic = state
-        gain = self.plastic_gain()
-        if self.implementation == "dense":
-            return (gain[0] * plastic).flatten(1).norm(dim=1)
-        weighted, pres = plastic
-        hebb = torch.einsum("bki,bkj->bij", weighted, pres)
-        return (torch.outer(*gain) * hebb).flatten(1).norm(dim=1)
+        return (self.alpha_matrix() * self.hebbian(plastic)).flatten(1).norm(dim=1)

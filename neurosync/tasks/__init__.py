@@ -25,9 +25,10 @@ import torch
 
 from ..config import TaskConfig
 from ..losses import certainty_loss
-from . import images, maze, parity, qa_digits, sort
+from . import images, maze, oneshot, parity, qa_digits, recall, sort
 
-TASKS = {"parity": parity, "sort": sort, "images": images, "maze": maze, "qa_digits": qa_digits}
+TASKS = {"parity": parity, "sort": sort, "images": images, "maze": maze, "qa_digits": qa_digits, "recall": recall,
+         "oneshot": oneshot}
 
 
 def get_task(cfg: TaskConfig):

@@ -36,9 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig, TaskConfig
-from ..losses import certainty_loss
 from ..parts.perception import TickTokens
-from . import images
+from . import episodes, images
 
 PLUS, MINUS, PAD = -1, -2, -3  # codes in a question (indices are >= 0)
 MODULO = 10
@@ -121,6 +120,14 @@ def _sinusoid(positions: int, width: int) -> torch.Tensor:
     return table
 
 
+def image_tokens(channels: int, width: int) -> nn.Sequential:
+    """Two 3×3 conv blocks and a 2×2 max-pool: an image (C, H, W) -> width × H/2 × W/2 tokens."""
+    return nn.Sequential(
+        nn.Conv2d(channels, width // 2, 3, padding=1), nn.BatchNorm2d(width // 2), nn.ReLU(),
+        nn.Conv2d(width // 2, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
+    )
+
+
 class QABackbone(nn.Module):
     """Packed questions (batch, images·C·H·W + 1 + 2·operations) -> :class:`TickTokens`.
 
@@ -132,11 +139,7 @@ class QABackbone(nn.Module):
         self.shape = images.image_shape(cfg)
         self.digits, self.operations = cfg.images_shown, cfg.operations
         self.repeats, self.answer_ticks = cfg.ticks_per_input, cfg.answer_ticks
-        channels = self.shape[0]
-        self.image = nn.Sequential(
-            nn.Conv2d(channels, width // 2, 3, padding=1), nn.BatchNorm2d(width // 2), nn.ReLU(),
-            nn.Conv2d(width // 2, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
-        )
+        self.image = image_tokens(self.shape[0], width)
         self.register_buffer("index_embedding", _sinusoid(self.digits, width))
         self.operator_embedding = nn.Embedding(2, width)
 
@@ -207,26 +210,18 @@ def eval_set(cfg: TaskConfig, samples: int, seed: int) -> tuple[torch.Tensor, to
 
 
 def per_tick_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    batch, ticks_, _ = logits.shape
-    return F.cross_entropy(logits.float().permute(0, 2, 1), y[:, :1].expand(batch, ticks_), reduction="none")
+    return episodes.per_tick_loss(logits, y[:, 0])
 
 
 def loss(out, y: torch.Tensor, cfg: TaskConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """The certainty loss over the answer ticks; the most-certain tick is counted from the
-    start of the thought."""
-    window = cfg.answer_ticks
-    value, certain = certainty_loss(per_tick_loss(out.logits[:, -window:], y), out.certainty[:, -window:])
-    return value, certain + out.logits.shape[1] - window
+    """The certainty loss over the answer ticks (:mod:`.episodes`)."""
+    return episodes.window_loss(out, y[:, 0], cfg.answer_ticks)
 
 
 def batch_metrics(out, y: torch.Tensor, cfg: TaskConfig) -> dict[str, float]:
     """Right answers at the most-certain answer tick and at the last tick, overall and per
     number of operations (``right_ops{k}`` and ``count_ops{k}``, divided in :func:`finalise`)."""
-    _, certain = loss(out, y, cfg)
-    rows = torch.arange(y.shape[0], device=y.device)
-    right = out.logits[rows, certain].argmax(-1) == y[:, 0]
-    metrics = {"accuracy_certain": right.float().sum().item(),
-               "accuracy_last": (out.logits[:, -1].argmax(-1) == y[:, 0]).float().sum().item()}
+    metrics, right = episodes.window_metrics(out, y[:, 0], cfg.answer_ticks)
     for k in range(1, cfg.operations + 1):
         asked = y[:, 1] == k
         metrics[f"right_ops{k}"] = (right & asked).float().sum().item()
