@@ -17,6 +17,10 @@ def build_model(cfg: Config) -> CTM:
     task = get_task(cfg.task)
     torch.manual_seed(cfg.train.seed)
     backbone, d_features = task.backbone(cfg.task, cfg.model)
+    if cfg.model.architecture == "lstm":
+        from .lstm import LSTMBaseline
+
+        return LSTMBaseline(cfg.model, backbone, d_features, task.prediction_shape(cfg.task))
     generator = torch.Generator().manual_seed(cfg.train.seed)
     cls = SpikingCTM if cfg.model.neuron == "spiking" else RateCTM
     return cls(cfg.model, backbone, d_features, task.prediction_shape(cfg.task), generator)

@@ -185,6 +185,8 @@ class PlasticityConfig:
 
 @dataclass
 class ModelConfig:
+    architecture: str = "ctm"  # ctm | lstm: the baseline (neurosync/lstm.py), the backbone and attention around an LSTM cell
+    lstm_hidden: int = 128  # lstm: state size (match the parameter count of the CTM it is compared with)
     ticks: int = 25
     d_model: int = 128
     d_input: int = 64
@@ -326,6 +328,12 @@ def validate(cfg: Config) -> Config:
         needed = t.qa_ticks()
         _check(m.ticks == needed, f"model.ticks must be {needed} for this {t.name} task: {items} · "
                                   f"ticks_per_input + answer_ticks, got {m.ticks}")
+    _check(m.architecture in ("ctm", "lstm"), f"model.architecture = {m.architecture!r} is not one of ctm, lstm")
+    if m.architecture == "lstm":
+        _check(m.lstm_hidden >= 1, f"model.lstm_hidden must be >= 1, got {m.lstm_hidden}")
+        _check(m.neuron == "nlm" and m.synapse != "plastic",
+               "model.architecture = 'lstm' is the baseline without the CTM's neurons and synapse: leave model.neuron = 'nlm' "
+               "and model.synapse unset")
     _check(m.ticks >= 1, f"model.ticks must be >= 1, got {m.ticks}")
     _check(m.d_model >= 1, f"model.d_model must be >= 1, got {m.d_model}")
     _check(m.d_input >= 1, f"model.d_input must be >= 1, got {m.d_input}")

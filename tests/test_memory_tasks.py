@@ -148,3 +148,44 @@ def test_oneshot_shows_each_image_with_its_label_then_the_query_alone():
     bad[0, -1] = 3
     with pytest.raises(ValueError, match="label tokens are integers in 0..2"):
         model(bad)
+
+
+@pytest.mark.parametrize("model", [{}, {"neuron": "spiking", "synchrony": "spike-multiscale"}, {"synapse": "plastic"},
+                                   {"architecture": "lstm", "lstm_hidden": 12}])
+def test_a_tick_knows_nothing_of_items_not_yet_shown(model):
+    """One item per tick: the logits before the query key is shown do not depend on it (CTM,
+    SpikingCTM, plastic CTM and the LSTM baseline alike)."""
+    cfg = _recall_config(pairs=3, repeats=2, answer_ticks=2, **model)
+    torch.manual_seed(0)
+    net = build_model(cfg).eval()
+    x, _ = recall.eval_set(cfg.task, 4, 0)
+    other = x.clone()
+    other[:, -1] = (x[:, -1] + 1) % recall.LETTERS  # another query key
+    with torch.no_grad():
+        a, b = net(x).logits, net(other).logits
+    shown = (2 * 3 + 1) * 2  # ticks before the query key appears
+    torch.testing.assert_close(a[:, :shown], b[:, :shown])
+    assert not torch.allclose(a[:, shown:], b[:, shown:])
+
+
+def test_the_lstm_baseline_trains_saves_and_is_refused_with_ctm_parts(tmp_path):
+    from neurosync.checkpoint import load_model
+    from neurosync.config import ConfigError
+    from neurosync.lstm import LSTMBaseline
+    from neurosync.training import train
+
+    cfg = _recall_config(pairs=2, repeats=1, answer_ticks=2, architecture="lstm", lstm_hidden=16)
+    cfg.train.steps, cfg.train.eval_every, cfg.train.checkpoint_every, cfg.train.eval_samples = 30, 30, 30, 64
+    cfg.train.final_eval_samples, cfg.train.lr, cfg.train.warmup_steps = 64, 1e-2, 5
+    result = train(cfg, tmp_path, progress=False)
+    model, _ = load_model(tmp_path)
+    assert isinstance(model, LSTMBaseline) and result["steps"] == 30
+    x, _ = recall.eval_set(cfg.task, 8, 0)
+    out = model(x)
+    assert out.logits.shape == (8, cfg.model.ticks, 10) and out.certainty.shape == (8, cfg.model.ticks)
+    assert ((out.certainty >= 0) & (out.certainty <= 1)).all()
+    for extra, message in (({"neuron": "spiking", "synchrony": "spike-multiscale"}, "leave model.neuron = 'nlm'"),
+                           ({"lstm_hidden": 0}, "model.lstm_hidden must be >= 1"),
+                           ({"architecture": "gru"}, "model.architecture = 'gru' is not one of ctm, lstm")):
+        with pytest.raises(ConfigError, match=message):
+            _recall_config(**{"architecture": "lstm", **extra})
