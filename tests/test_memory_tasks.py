@@ -189,3 +189,14 @@ def test_the_lstm_baseline_trains_saves_and_is_refused_with_ctm_parts(tmp_path):
                            ({"architecture": "gru"}, "model.architecture = 'gru' is not one of ctm, lstm")):
         with pytest.raises(ConfigError, match=message):
             _recall_config(**{"architecture": "lstm", **extra})
+
+
+def test_the_bag_of_values_baseline_by_hand_and_by_simulation():
+    assert recall.frequency_baseline(1) == pytest.approx(1.0)
+    assert recall.frequency_baseline(2) == pytest.approx(0.1 * 1 + 0.9 * 0.5)  # equal values, or a coin flip
+    codes, answers = recall.make_batch(100_000, 8, 26, np.random.default_rng(0))
+    values = codes[:, 1:-2:2] - recall.DIGIT0
+    counts = np.stack([(values == d).sum(1) for d in range(10)], 1)
+    modes = counts == counts.max(1, keepdims=True)
+    simulated = (modes[np.arange(len(answers)), answers] / modes.sum(1)).mean()
+    assert recall.frequency_baseline(8) == pytest.approx(simulated, abs=0.005)

@@ -44,6 +44,23 @@ def answer(row) -> int:
     raise ValueError("the query key is not among the row's keys")
 
 
+def frequency_baseline(pairs: int) -> float:
+    """The accuracy of answering, without binding keys to values, the most frequent value shown
+    (ties: one of them at random): the bag-of-values baseline, as Q&A's question-only one. A
+    model at this level has learned which digits were shown, not which key each belongs to.
+    Exact, over every count vector of ``pairs`` uniform digits (multinomial)."""
+    from itertools import combinations_with_replacement
+    from math import factorial
+
+    total = 0.0
+    for values in combinations_with_replacement(range(10), pairs):  # one multiset of shown values
+        counts = np.bincount(values, minlength=10)
+        ways = factorial(pairs) / np.prod([factorial(int(c)) for c in counts])
+        top = counts == counts.max()
+        total += ways / 10.0**pairs * (counts[top].sum() / pairs) / top.sum()  # the queried value is among the modes
+    return float(total)
+
+
 def make_batch(batch: int, pairs: int, vocabulary: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(codes (batch, 2·pairs + 2) int64, answers (batch,) int64)."""
     if not 1 <= pairs <= vocabulary <= LETTERS:
