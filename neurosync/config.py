@@ -169,7 +169,9 @@ class PlasticityConfig:
     to [−clip, clip]; rule "neuromodulated" computes η each tick from the network's "state" or
     its previous "certainty" (modulator). input_pathway is how the attention output enters:
     "linear" (W_in · o) or "glu" (LayerNorm(GLU(W_in · o)), the rate synapse's nonlinearity on
-    the drive alone; the recurrence stays linear in the spikes, so Dale's law still holds)."""
+    the drive alone; the recurrence stays linear in the spikes, so Dale's law still holds).
+    learn_alpha = false keeps the plastic gain α at alpha_init (alpha_init = 0, without Dale's
+    law: the same synapse with plasticity off, the ablations' control)."""
 
     rule: str = "miconi"
     implementation: str = "dense"
@@ -177,6 +179,7 @@ class PlasticityConfig:
     trace_timescale: float = 2.0
     trace_timescale_ms: float = 2.0
     alpha_init: float = 0.1
+    learn_alpha: bool = True  # false: α stays at alpha_init (with alpha_init = 0 and no Dale's law, the fast weight's control: plasticity off)
     coefficients: str = "neuron"
     clip: float = 1.0
     modulator: str = "state"

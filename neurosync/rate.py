@@ -49,6 +49,10 @@ class RateCTM(CTM):
             synapse = PlasticSynapse(cfg.d_input, cfg.d_model, pl.rule, pl.implementation, pl.learning_rate,
                                      trace_ticks, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator, excitatory,
                                      pl.input_pathway)
+            if not pl.learn_alpha:
+                for name, param in synapse.named_parameters():
+                    if name.startswith("alpha"):
+                        param.requires_grad_(False)
         else:
             synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
         neuron = build_neuron(cfg)

@@ -233,3 +233,21 @@ def test_rows_restarted_at_different_ticks_keep_their_own_windows():
             current_f, states["f"] = factorised(attended[t], posts[t], states["f"])
             torch.testing.assert_close(current_f, current_d, rtol=1e-9, atol=1e-9)
     assert states["f"][1].folded.tolist() == [True, False, False]  # row 0 folded since its restart; rows 1, 2 restarted at 77
+
+
+def test_a_frozen_zero_gain_is_a_plastic_synapse_with_plasticity_off(tmp_path):
+    """The control of the ablations (models/recall-probes.md): learn_alpha = false keeps α at
+    alpha_init through training; at 0 the currents are the plain linear recurrence's."""
+    cfg = parity3_config(synapse="plastic")
+    cfg.model.plasticity.alpha_init, cfg.model.plasticity.learn_alpha = 0.0, False
+    train(cfg, tmp_path, progress=False)
+    from neurosync.checkpoint import load_model
+
+    model, _ = load_model(tmp_path)
+    synapse = model.synapse
+    assert synapse.alpha.abs().max() == 0 and not synapse.alpha.requires_grad
+    attended, posts = _inputs(d_input=synapse.input.in_features, d_model=synapse.d_model)
+    currents, states = _run(synapse, attended.float(), posts.float())
+    assert states[-1][1].abs().max() > 0  # H evolves, but α = 0 keeps it out of the current
+    for t in range(posts.shape[0]):
+        torch.testing.assert_close(currents[t], synapse.input(attended[t].float()) + synapse.recurrent(posts[t].float()))
