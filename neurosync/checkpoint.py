@@ -156,14 +156,15 @@ def drop_training_state(path: str | Path) -> int:
     if ckpt.meta.get("optimizer") is None:
         return 0
     before = (ckpt.path / "training.safetensors").stat().st_size
+    # checkpoint.json first: a kill between the two replaces leaves unused optimizer tensors, never
+    # a checkpoint whose metadata promises a state its tensors lack
+    partial = ckpt.path / ".checkpoint.json.partial"
+    partial.write_text(json.dumps(finite_json(dict(ckpt.meta, optimizer=None)), indent=2, allow_nan=False))
+    os.replace(partial, ckpt.path / "checkpoint.json")
     rng = {k: v for k, v in ckpt.training_tensors.items() if k.startswith("rng.")}
     partial = ckpt.path / ".training.safetensors.partial"
     save_file(rng, str(partial))
     os.replace(partial, ckpt.path / "training.safetensors")
-    meta = dict(ckpt.meta, optimizer=None)
-    partial = ckpt.path / ".checkpoint.json.partial"
-    partial.write_text(json.dumps(finite_json(meta), indent=2, allow_nan=False))
-    os.replace(partial, ckpt.path / "checkpoint.json")
     return before - (ckpt.path / "training.safetensors").stat().st_size
 
 

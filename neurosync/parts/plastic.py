@@ -258,18 +258,15 @@ class PlasticSynapse(nn.Module):
         """(W_rec · spikes, (α ⊙ H) · spikes) with this tick's plastic state (the one forward
         returns); linear in ``spikes``, so spikes masked to one population give that population's
         share of the current. Under dense Dale's law the relu couples the two: one term, None."""
-        if self.windowed:  # (a ⊗ b ⊙ H) s = a ⊙ H (b ⊙ s); H ≥ 0 here, so b's sign keeps Dale's law without a relu
-            alpha_post, alpha_pre = self.plastic_gain()
-            recurrent = nn.functional.linear(spikes, self.recurrent_weight())
-            return recurrent, alpha_post * plastic.apply(alpha_pre * spikes)
-        if self.dale:
+        if self.dale and not self.windowed:  # a windowed H ≥ 0, so b's sign keeps Dale's law there without a relu
             weight = torch.relu(nn.functional.softplus(self.recurrent.weight) + self.alpha_matrix() * plastic) * self.presynaptic_sign
             return (weight @ spikes.unsqueeze(-1)).squeeze(-1), None  # (batch, post, pre) @ (batch, pre)
-        recurrent = self.recurrent(spikes)
+        recurrent = nn.functional.linear(spikes, self.recurrent_weight())
         if self.implementation == "dense":
             return recurrent, ((self.alpha * plastic) @ spikes.unsqueeze(-1)).squeeze(-1)
-        alpha_post, alpha_pre = self.plastic_gain()
-        return recurrent, alpha_post * (plastic @ (alpha_pre * spikes).unsqueeze(-1)).squeeze(-1)
+        alpha_post, alpha_pre = self.plastic_gain()  # (a ⊗ b ⊙ H) s = a ⊙ H (b ⊙ s)
+        hebb_times = plastic.apply(alpha_pre * spikes) if self.windowed else (plastic @ (alpha_pre * spikes).unsqueeze(-1)).squeeze(-1)
+        return recurrent, alpha_post * hebb_times
 
     def population_currents(self, spikes: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
         """Under Dale's law, the excitatory and inhibitory shares of the recurrent current

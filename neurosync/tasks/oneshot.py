@@ -17,7 +17,6 @@ An input row packs the N + 1 images (flattened; the query last), then the N supp
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -80,19 +79,15 @@ class OneShotBackbone(nn.Module):
         self.ticks_per_input, self.answer_ticks = cfg.ticks_per_input, cfg.answer_ticks
         self.image = image_tokens(self.shape[0], width)
         self.label_embedding = nn.Embedding(self.ways, width)
-        self._visible: dict = {}
+        per_image = math.prod(self.shape[1:]) // 4  # tokens per image: the 2×2 max-pool's output
+        images_ = torch.arange(self.ways + 1).repeat_interleave(per_image)  # image k's tokens: item k
+        slots = torch.cat((images_, torch.arange(self.ways), torch.tensor([-1])))  # then the labels, the blank
+        self.register_buffer("visible", episodes.item_visibility(slots, self.ways + 1, self.ticks_per_input, self.answer_ticks),
+                             persistent=False)
 
     @property
     def columns(self) -> int:
         return (self.ways + 1) * math.prod(self.shape) + self.ways
-
-    def visibility(self, per_image: int, device) -> torch.Tensor:
-        key = (per_image, str(device))
-        if key not in self._visible:
-            images_ = torch.arange(self.ways + 1, device=device).repeat_interleave(per_image)  # image k's tokens: item k
-            slots = torch.cat((images_, torch.arange(self.ways, device=device), torch.tensor([-1], device=device)))
-            self._visible[key] = episodes.item_visibility(slots, self.ways + 1, self.ticks_per_input, self.answer_ticks)
-        return self._visible[key]
 
     def forward(self, x: torch.Tensor) -> TickTokens:
         if x.dim() != 2 or x.shape[1] != self.columns:
@@ -103,10 +98,9 @@ class OneShotBackbone(nn.Module):
         if bool(((labels != labels.round()) | (labels < 0) | (labels >= self.ways)).any()):
             raise ValueError(f"one-shot label tokens are integers in 0..{self.ways - 1}")
         tokens = self.image(x[:, :pixels].reshape(batch * (self.ways + 1), *self.shape)).flatten(2).transpose(1, 2)
-        per_image = tokens.shape[1]
-        tokens = tokens.reshape(batch, (self.ways + 1) * per_image, -1)
+        tokens = tokens.reshape(batch, -1, tokens.shape[-1])
         bank = torch.cat((tokens, self.label_embedding(labels.long()).to(tokens.dtype), tokens.new_zeros(batch, 1, tokens.shape[-1])), 1)
-        return TickTokens(bank, self.visibility(per_image, x.device).unsqueeze(0).expand(batch, -1, -1))
+        return TickTokens(bank, self.visible.unsqueeze(0).expand(batch, -1, -1))
 
 
 def prediction_shape(cfg: TaskConfig) -> tuple[int]:
@@ -117,15 +111,9 @@ def backbone(task: TaskConfig, model: ModelConfig):
     return OneShotBackbone(task, model.d_input), model.d_input
 
 
-@lru_cache(maxsize=8)
-def _pool(dataset: str, data_path: str, split: str):
-    pool, labels = images._dataset(dataset, data_path)[split]
-    return pool.numpy(), labels.numpy()
-
-
 def _draw(cfg: TaskConfig, split: str, batch: int, rng: np.random.Generator):
-    pool, labels = _pool(cfg.dataset, cfg.data_path, split)
-    drawn = make_batch(pool, labels, classes(cfg, split), batch, cfg.ways, rng)
+    pool, labels = images._dataset(cfg.dataset, cfg.data_path)[split]  # cached per process
+    drawn = make_batch(pool.numpy(), labels.numpy(), classes(cfg, split), batch, cfg.ways, rng)
     x = np.concatenate((drawn["images"].reshape(batch, -1), drawn["tokens"].astype(np.float32)), axis=1)
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(drawn["answers"].astype(np.int64))
 

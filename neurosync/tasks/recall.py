@@ -29,11 +29,6 @@ SYMBOLS = QUERY + 1
 PRIMARY = "accuracy_certain"
 
 
-def items(cfg: TaskConfig) -> int:
-    """Items shown per thought: the pairs, the marker and the query key."""
-    return 2 * cfg.pairs + 2
-
-
 def answer(row) -> int:
     """The digit that follows the query key among the pairs of one row of codes."""
     codes = [int(c) for c in row]
@@ -79,7 +74,7 @@ class RecallBackbone(nn.Module):
 
     def __init__(self, cfg: TaskConfig, width: int):
         super().__init__()
-        self.items, self.ticks_per_input, self.answer_ticks = items(cfg), cfg.ticks_per_input, cfg.answer_ticks
+        self.items, self.ticks_per_input, self.answer_ticks = cfg.items(), cfg.ticks_per_input, cfg.answer_ticks  # pairs, marker, query
         self.embedding = nn.Embedding(SYMBOLS, width)
         slots = torch.cat((torch.arange(self.items), torch.tensor([-1])))  # every item, then the blank
         self.register_buffer("visible", episodes.item_visibility(slots, self.items, self.ticks_per_input, self.answer_ticks),
