@@ -162,6 +162,7 @@ class CoreRecording:
     membranes: np.ndarray  # (T, N)
     noise: np.ndarray | None = None  # (T, N) the OU noise current of every step (a noisy core)
     sample: int = 0
+    hebbian: np.ndarray | None = None  # (ticks, N, N) H[post, pre] after each tick's update (plastic cores)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -178,9 +179,11 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     plastic = isinstance(synapse, PlasticSynapse)
     hooks = []
     modulations = []
+    hebbians = []
     if plastic:  # W_in o + b: the part of the pre-activation that Brian2 does not compute
         hooks.append(synapse.input.register_forward_hook(lambda m, i, out: drives.append(out[sample].clone())))
         hooks.append(synapse.register_forward_pre_hook(lambda m, args: modulations.append(args[3][sample].clone())))
+        hooks.append(synapse.register_forward_hook(lambda m, i, out: hebbians.append(m.hebbian(out[1][1])[sample].clone())))
     else:
         hooks.append(synapse.register_forward_hook(lambda m, i, out: drives.append(out[0][sample].clone())))
 
@@ -206,7 +209,7 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     modulation = torch.stack(modulations).numpy() if modulations else None
     noise = torch.stack(noises).numpy() if neuron.noise_std > 0 else None
     return CoreRecording(torch.stack(drives).numpy(), modulation, torch.stack(spikes).numpy(), torch.stack(membranes).numpy(),
-                         noise, sample)
+                         noise, sample, hebbian=torch.stack(hebbians).numpy() if hebbians else None)
 
 
 def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
@@ -354,11 +357,13 @@ def _tick_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None):
 
 
 def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", progress: bool = False,
-                   modulation: np.ndarray | None = None, closed_loop=None, noise: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                   modulation: np.ndarray | None = None, closed_loop=None, noise: np.ndarray | None = None,
+                   record_hebbian: bool = True) -> dict[str, np.ndarray]:
     """Run the core in Brian2 in discrete time (1 step = dt = core.dt_ms) on `drive` (ticks, N),
     each tick held for core.substeps steps; `modulation` (ticks,) is the recorded certainty
     for the certainty-gated rule, `noise` (T, N) the recorded noise current of a noisy core.
-    Returns spikes (T, N) and membranes (T, N).
+    Returns spikes (T, N), membranes (T, N) and, for a plastic core, ``hebbian`` (ticks, N, N):
+    H[post, pre] after each tick's update (None without plasticity or with ``record_hebbian`` false).
 
     With ``closed_loop(step, previous_spikes) -> drive (N,)`` the drive is not replayed but
     computed at the start of every step by that callable (a Brian2 ``network_operation``)
@@ -395,8 +400,13 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     group.resetter["spike"].when = "after_thresholds"
     group.resetter["spike"].order = 0
     objects = [group]
+    monitors = []
     if core.recurrent is not None:
-        objects.append(_tick_synapse(group, core, dt, modulation))
+        synapses = _tick_synapse(group, core, dt, modulation)
+        objects.append(synapses)
+        if core.plastic and record_hebbian:  # H after each tick's update (slot 'start', after 'hebb')
+            monitors.append(b2.StateMonitor(synapses, "H", record=True, dt=steps_per_tick * dt, when="start", order=5,
+                                            name="hebbian"))
     if closed_loop is not None:
         @b2.network_operation(when="start", dt=dt, name="closed_loop")
         def feed(t):  # s still holds the previous step's spikes here (zeroed later in 'groups')
@@ -405,7 +415,7 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
         objects.append(feed)
     v_monitor = b2.StateMonitor(group, "v", record=True, when="after_groups", name="membranes")
     spike_monitor = b2.SpikeMonitor(group, name="spikes")
-    network = b2.Network(*objects, v_monitor, spike_monitor)
+    network = b2.Network(*objects, *monitors, v_monitor, spike_monitor)
     started = time.perf_counter()
     network.run(ticks * steps_per_tick * dt, namespace={}, report="stderr" if progress else None, report_period=5 * b2.second)
     steps = ticks * steps_per_tick
@@ -413,10 +423,11 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     step_index = np.round(np.asarray(spike_monitor.t / dt)).astype(int)
     spikes[step_index, np.asarray(spike_monitor.i)] = 1.0
     membranes = np.asarray(v_monitor.v).T.copy()
+    hebbian = np.asarray(monitors[0].H).T.reshape(ticks, n, n).copy() if monitors else None  # synapse k = (post, pre) row-major
     if target == "cpp_standalone":  # back to runtime mode, so that later simulations work in this process
         b2.device.reinit()
         b2.set_device("runtime")
-    return {"spikes": spikes, "membranes": membranes, "seconds": time.perf_counter() - started, "target": target}
+    return {"spikes": spikes, "membranes": membranes, "hebbian": hebbian, "seconds": time.perf_counter() - started, "target": target}
 
 
 @torch.no_grad()
@@ -628,6 +639,7 @@ def validate_continuous(model, recording: CoreRecording, substeps: tuple[int, ..
 
 
 MEMBRANE_TOLERANCE = 1e-9  # float64 on both sides: the same expressions agree to rounding
+FAST_WEIGHT_TOLERANCE = 1e-9  # H and α ⊙ H at every tick, float64 on both sides
 
 
 def sensitivity(spikes: np.ndarray) -> dict[str, Any]:
@@ -646,17 +658,30 @@ def sensitivity(spikes: np.ndarray) -> dict[str, Any]:
     return {"neurons_tested": tested, "spike_density": float(spikes.mean()) if spikes.size else 0.0, "untestable": untestable}
 
 
-def compare(recording: CoreRecording, brian: dict[str, np.ndarray]) -> dict[str, Any]:
+def compare(recording: CoreRecording, brian: dict[str, np.ndarray], alpha: np.ndarray | None = None) -> dict[str, Any]:
     """Spike-for-spike and membrane agreement between a PyTorch recording and a Brian2 run;
-    ``passed`` when no spike bin differs, no membrane differs by more than MEMBRANE_TOLERANCE
-    and the thought can detect a difference at all (:func:`sensitivity`: some neuron spikes,
-    and not at every step)."""
+    ``passed`` when no spike bin differs, no membrane differs by more than MEMBRANE_TOLERANCE,
+    the thought can detect a difference at all (:func:`sensitivity`: some neuron spikes,
+    and not at every step) and, for a plastic core, the fast weight's trajectory agrees: H
+    (and α ⊙ H, given ``alpha`` (N, N)) at every tick within FAST_WEIGHT_TOLERANCE."""
     mismatched = recording.spikes != brian["spikes"]
     first = np.argwhere(mismatched)
     membrane_difference = float(np.abs(recording.membranes - brian["membranes"]).max())
     detectable = sensitivity(recording.spikes)
+    fast = {}
+    if recording.hebbian is not None and brian.get("hebbian") is not None:
+        difference = np.abs(recording.hebbian - brian["hebbian"])
+        fast = {"fast_weight_ticks": int(difference.shape[0]), "fast_weight_tolerance": FAST_WEIGHT_TOLERANCE,
+                "hebbian_max_abs": float(np.abs(recording.hebbian).max()),
+                "hebbian_max_abs_difference": float(difference.max())}
+        if alpha is not None:
+            fast["fast_weight_max_abs"] = float(np.abs(alpha * recording.hebbian).max())
+            fast["fast_weight_max_abs_difference"] = float((np.abs(alpha) * difference).max())
+    fast_ok = not fast or max(fast["hebbian_max_abs_difference"], fast.get("fast_weight_max_abs_difference", 0.0)) <= FAST_WEIGHT_TOLERANCE
     return {
-        "passed": bool(not mismatched.any() and membrane_difference <= MEMBRANE_TOLERANCE and detectable["untestable"] is None),
+        **fast,
+        "passed": bool(not mismatched.any() and membrane_difference <= MEMBRANE_TOLERANCE and detectable["untestable"] is None
+                       and fast_ok),
         **detectable,
         "membrane_tolerance": MEMBRANE_TOLERANCE,
         "steps": int(recording.spikes.shape[0]),
@@ -675,7 +700,7 @@ def validate_exact(model, recording: CoreRecording, target: str = "numpy") -> di
     """Export the model's spiking core, replay the recording's drive in Brian2, compare."""
     core = extract_core(model)
     return compare(recording, simulate_exact(core, recording.drive, target, modulation=recording.modulation,
-                                             noise=recording.noise))
+                                             noise=recording.noise), core.alpha)
 
 
 def validation_figure(recording: CoreRecording, brian: dict[str, np.ndarray], steps: int = 200, neurons: int = 3):
@@ -748,7 +773,7 @@ def validate_checkpoint(path, out_dir, ticks: int = 1000, target: str = "numpy",
         report = {**header, **validate_continuous(model, recording, tuple(substeps), target=target)}
     else:
         result = simulate_exact(core, recording.drive, target, progress, recording.modulation, noise=recording.noise)
-        report = {**header, "mode": "exact", **compare(recording, result)}
+        report = {**header, "mode": "exact", **compare(recording, result, core.alpha)}
         figure = validation_figure(recording, result)
     out_dir.mkdir(parents=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))

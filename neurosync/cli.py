@@ -65,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    ablate = sub.add_parser("ablate", help="train several configs over seeds for equal steps and write one table with 95%% CIs "
+                                           "and verdicts, e.g. models/recall2-ablation.toml")
+    ablate.add_argument("ablation", help="ablation TOML (arms, seeds, steps)")
+    ablate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key in every arm (repeatable)")
+    ablate.add_argument("--out", help="output directory (default runs/<ablation name>); an interrupted ablation resumes there")
+    ablate.add_argument("--workers", type=int, help="runs at a time (default: the file's workers)")
+    ablate.add_argument("--quiet", action="store_true", help="no progress bar")
+
     rl = sub.add_parser("rl", help="train an RL agent (CTM carrying its thought across environment steps, or the LSTM "
                                    "baseline) with PPO, e.g. models/cartpole-rate.toml")
     rl.add_argument("config", help="RL TOML config, e.g. models/cartpole-rate.toml")
@@ -219,6 +228,27 @@ def _study(args) -> int:
     return 0
 
 
+def _ablate(args) -> int:
+    from .analysis.ablation import load_ablation, run_ablation
+
+    ablation = load_ablation(args.ablation, args.overrides)
+    if args.workers is not None:
+        if args.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        ablation.workers = args.workers
+    out = Path(args.out) if args.out else Path("runs") / ablation.name
+    _check_writable(out, "ablation output directory")
+    summary = run_ablation(ablation, out, progress=not args.quiet)
+    for row in summary["rows"]:
+        c = row["certain"]
+        print(f"{row['arm']:32s} {100 * c['mean']:5.1f}% [95% CI {100 * c['ci95_low']:.1f}, {100 * c['ci95_high']:.1f}]  "
+              f"{row['parameters']:,} parameters")
+    for verdict in summary["verdicts"]:
+        print(f"{'met' if verdict['met'] else 'NOT met'}: {verdict['goal']}: {verdict['detail']}")
+    print(f"ablation finished in {summary['elapsed_s']:.0f} s; table: {out / 'ablation.md'}")
+    return 0
+
+
 def _train(args) -> int:
     from . import config as config_mod
     from .tasks import get_task, headline
@@ -324,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")  # figures are written to files, never shown
     try:
         commands = {"train": _train, "evaluate": _evaluate, "validate": _validate, "study": _study, "analyze": _analyze,
-                    "export": _export, "rl": _rl}
+                    "export": _export, "rl": _rl,
+                    "ablate": _ablate}
         return commands[args.command](args)
     except (ConfigError, CheckpointError, ReferenceError, ValueError, MissingDependency) as err:
         print(f"neurosync: error: {err}", file=sys.stderr)

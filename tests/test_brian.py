@@ -50,6 +50,12 @@ def test_exact_mode_matches_pytorch_spike_for_spike(synapse, adaptive):
     report = brian.validate_exact(model, recording)
     assert report["steps"] == ticks and report["mismatched_bins"] == 0, report
     assert report["max_abs_membrane_difference"] < 1e-9
+    if synapse == "plastic":  # the fast weight's trajectory, tick by tick
+        assert recording.hebbian.shape == (ticks, 16, 16) and report["fast_weight_ticks"] == ticks
+        assert report["hebbian_max_abs"] > 0.01 and report["hebbian_max_abs_difference"] < 1e-9
+        assert report["fast_weight_max_abs"] > 0 and report["fast_weight_max_abs_difference"] < 1e-9 and report["passed"]
+    else:
+        assert recording.hebbian is None and "fast_weight_ticks" not in report
 
 
 @pytest.mark.parametrize("plasticity", [{"rule": "abcd", "coefficients": "synapse", "clip": 0.5},
@@ -62,6 +68,17 @@ def test_exact_mode_matches_with_the_other_plasticity_rules(plasticity):
     assert recording.modulation is not None and recording.modulation.shape == (300,)
     report = brian.validate_exact(model, recording)
     assert report["mismatched_bins"] == 0 and report["max_abs_membrane_difference"] < 1e-9, report
+    assert report["hebbian_max_abs"] > 0 and report["hebbian_max_abs_difference"] < 1e-9, report
+
+
+def test_a_changed_learning_rate_shows_in_the_fast_weight():
+    model = _model("plastic", implementation="factorised")
+    recording = brian.record_core(model, _input(), ticks=60)
+    core = brian.extract_core(model)
+    same = brian.compare(recording, brian.simulate_exact(core, recording.drive), core.alpha)
+    assert same["hebbian_max_abs_difference"] < 1e-9 and same["passed"]
+    slower = brian.compare(recording, brian.simulate_exact(dataclasses.replace(core, eta=core.eta * 0.99), recording.drive), core.alpha)
+    assert slower["hebbian_max_abs_difference"] > 1e-6 and not slower["passed"]
 
 
 def test_plasticity_is_active_during_the_validated_thought():

@@ -1,0 +1,164 @@
+"""The ablation runner (neurosync ablate, neurosync.analysis.ablation): its verdicts against
+hand-computed cases (they can fail), the long-thought overrides, one tiny ablation end to end
+(resumed from disk on a second call), and bad input in one line."""
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from neurosync import config
+from neurosync.analysis import ablation
+from neurosync.cli import main
+from neurosync.config import ConfigError
+
+TINY_RECALL = """
+name = "tiny-recall-{kind}"
+[task]
+name = "recall"
+pairs = 1
+vocabulary = 4
+ticks_per_input = 1
+answer_ticks = 1
+[model]
+ticks = 5
+d_model = 12
+d_input = 8
+heads = 2
+n_synch_out = 6
+n_synch_action = 5
+{model}
+[train]
+batch_size = 8
+eval_every = 1000
+eval_samples = 16
+"""
+
+
+def _write_configs(tmp_path: Path) -> None:
+    (tmp_path / "rate.toml").write_text(TINY_RECALL.format(kind="rate", model=""))
+    (tmp_path / "lstm.toml").write_text(TINY_RECALL.format(kind="lstm", model='architecture = "lstm"\nlstm_hidden = 12'))
+
+
+def _ablation_file(tmp_path: Path, body: str = "", head: str = "") -> Path:
+    _write_configs(tmp_path)
+    settings = {"name": '"tiny"', "seeds": "[0, 1]", "steps": "2", "workers": "1", "final_eval_samples": "20", "param_tolerance": "10.0"}
+    for line in filter(None, head.splitlines()):
+        key, value = line.split("=", 1)
+        settings[key.strip()] = value.strip()
+    text = "\n".join(f"{k} = {v}" for k, v in settings.items()) + textwrap.dedent("""
+        [[arm]]
+        name = "RateCTM"
+        config = "rate.toml"
+        group = "spiking"
+        [[arm]]
+        name = "LSTM"
+        config = "lstm.toml"
+        group = "lstm"
+        """) + textwrap.dedent(body)
+    path = tmp_path / "ablation.toml"
+    path.write_text(text)
+    return path
+
+
+def _result(acc: float, params: int = 1000, long_acc: float | None = None) -> dict:
+    return {"primary": "accuracy_certain", "parameters": params, "steps": 10, "train_s": 1.0, "eval_samples": 100,
+            "final": {"accuracy_certain": acc}, "long": {"accuracy_last": acc if long_acc is None else long_acc}}
+
+
+def _summary(plain, plastic, lstm, params=(1000, 1000, 1000), plastic_long=None):
+    ab = ablation.AblationConfig(
+        name="t", seeds=[0, 1, 2], steps=10, reference="plain",
+        arms=[ablation.Arm("plain", Path("a.toml"), group="spiking"), ablation.Arm("plastic", Path("b.toml"), group="spiking-plastic"),
+              ablation.Arm("lstm", Path("c.toml"), group="lstm")])
+    results = {}
+    for name, values, p in (("plain", plain, params[0]), ("plastic", plastic, params[1]), ("lstm", lstm, params[2])):
+        for seed, v in zip(ab.seeds, values):
+            long_acc = plastic_long[seed] if (name == "plastic" and plastic_long) else None
+            results[name, seed] = _result(v, p, long_acc)
+    return ablation.summarise(ab, results)
+
+
+def _verdicts(summary) -> list[bool]:
+    return [v["met"] for v in summary["verdicts"]]
+
+
+def test_verdicts_are_met_by_a_clear_win():
+    s = _summary(plain=[0.50, 0.52, 0.48], plastic=[0.90, 0.91, 0.89], lstm=[0.88, 0.90, 0.86])
+    assert s["best_plastic"] == "plastic"
+    assert _verdicts(s) == [True, True, True, True]
+    row = {r["arm"]: r for r in s["rows"]}["plastic"]
+    assert row["certain"]["mean"] == pytest.approx(0.90) and row["certain"]["ci95_low"] < 0.90 < row["certain"]["ci95_high"]
+
+
+def test_verdicts_fail_where_they_should():
+    # +10 points, error not halved: the gain goal fails even with disjoint CIs
+    s = _summary(plain=[0.50, 0.51, 0.49], plastic=[0.60, 0.61, 0.59], lstm=[0.95, 0.96, 0.94])
+    assert _verdicts(s) == [True, False, False, True]
+    # error halved (20% -> 9%) but the seeds overlap: fails on the CIs
+    s = _summary(plain=[0.80, 0.99, 0.60], plastic=[0.91, 0.95, 0.87], lstm=[0.5, 0.5, 0.5])
+    assert s["verdicts"][1]["met"] is False and "overlap" in s["verdicts"][1]["detail"]
+    # a collapse at twice the ticks
+    s = _summary(plain=[0.5] * 3, plastic=[0.9] * 3, lstm=[0.5] * 3, plastic_long=[0.7, 0.7, 0.7])
+    assert s["verdicts"][3]["met"] is False and "-20.0 points" in s["verdicts"][3]["detail"]
+    # a parameter count 20% off the reference
+    s = _summary(plain=[0.5] * 3, plastic=[0.9] * 3, lstm=[0.5] * 3, params=(1000, 1000, 1200))
+    assert s["verdicts"][0]["met"] is False and "lstm (1,200, +20.0%)" in s["verdicts"][0]["detail"]
+
+
+def test_long_thought_overrides(tmp_path):
+    _write_configs(tmp_path)
+    cfg = config.load(tmp_path / "rate.toml")
+    extra = ablation.long_thought_overrides(cfg, 2)
+    assert extra == ["model.ticks=10", "task.answer_ticks=6"]
+    long = config.load(tmp_path / "rate.toml", extra)  # still a valid recall thought: every item once, then 6 answer ticks
+    assert long.task.qa_ticks() == long.model.ticks == 10
+    parity = config.from_dict({"task": {"name": "parity", "sequence_length": 4}, "model": {"ticks": 3}})
+    assert ablation.long_thought_overrides(parity, 3) == ["model.ticks=9"]
+
+
+def test_tiny_ablation_end_to_end_and_resumed(tmp_path):
+    path = _ablation_file(tmp_path)
+    out = tmp_path / "out"
+    assert main(["ablate", str(path), "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "ablation.json").read_text())
+    assert [r["arm"] for r in summary["rows"]] == ["RateCTM", "LSTM"]
+    for row in summary["rows"]:
+        assert row["steps"] == [2, 2] and len(row["certain"]["values"]) == 2
+        assert 0 <= row["certain"]["ci95_low"] <= row["certain"]["mean"] <= row["certain"]["ci95_high"] <= 1
+    run = json.loads((out / "runs" / "lstm" / "seed1" / ablation.RESULT).read_text())
+    assert run["long_ticks"] == 10 and run["eval_samples"] == 20
+    assert (out / "ablation.png").stat().st_size > 1000 and "| LSTM |" in (out / "ablation.md").read_text()
+    # a second call reads every run back: nothing retrained, the same table
+    stamp = (out / "runs" / "lstm" / "seed1" / ablation.RESULT).stat().st_mtime_ns
+    assert main(["ablate", str(path), "--out", str(out), "--quiet"]) == 0
+    assert (out / "runs" / "lstm" / "seed1" / ablation.RESULT).stat().st_mtime_ns == stamp
+    assert json.loads((out / "ablation.json").read_text())["rows"] == summary["rows"]
+    # other settings into the same directory: refused, nothing touched
+    assert main(["ablate", str(path), "--out", str(out), "--quiet", "--set", "train.lr=0.1"]) == 2
+
+
+@pytest.mark.parametrize("head, body, message", [
+    ("", "[[arm]]\nname = \"x\"\nconfig = \"missing.toml\"\n", "config"),
+    ("colour = 1", "", "unknown ablation key(s) colour"),
+    ("reference = \"nope\"", "", "reference 'nope' is not one of the arms"),
+    ("", "[[arm]]\nname = \"LSTM\"\nconfig = \"lstm.toml\"\n", "arm names must be distinct"),
+    ("", "[[arm]]\nname = \"y\"\nconfig = \"lstm.toml\"\ngroup = \"best\"\n", "group 'best' is not one of"),
+    ("", "[[arm]]\nname = \"y\"\nconfig = \"lstm.toml\"\nset = [\"task.vocabulary=5\"]\n", "same task"),
+    ("", "[[arm]]\nname = \"y\"\nconfig = \"lstm.toml\"\nset = [\"model.d_model=-1\"]\n", "arm 'y'"),
+])
+def test_bad_ablation_files_in_one_line(tmp_path, head, body, message):
+    path = _ablation_file(tmp_path, body, head)
+    with pytest.raises(ConfigError, match="^") as err:
+        ablation.load_ablation(path)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bad_ablation_cli_exits_2(tmp_path, capsys):
+    path = _ablation_file(tmp_path, head="steps = 0")
+    assert main(["ablate", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "steps must be a positive integer" in err
+    assert main(["ablate", str(_ablation_file(tmp_path)), "--workers", "0", "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
