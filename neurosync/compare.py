@@ -57,15 +57,23 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
 
 
 def thought_metrics(model, x: torch.Tensor, y: torch.Tensor, difficulty: np.ndarray | None = None,
-                    threshold: float = 0.8) -> dict:
+                    threshold: float = 0.8, answer_ticks: int | None = None) -> dict:
     """The comparison's per-model measures on (x, y); y is (B, positions) class indices.
-    ``difficulty`` (B,) groups the adaptive-compute results (e.g. the number of −1 in a parity input)."""
+    ``difficulty`` (B,) groups the adaptive-compute results (e.g. the number of −1 in a parity input).
+    ``answer_ticks``: an episodic task (recall, one-shot, Q&A) answers in its last ``answer_ticks``
+    ticks only (before them the question has not been shown): the most-certain tick and the
+    adaptive-compute stop are looked for there; the accuracy by tick still covers every tick."""
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"the certainty threshold must lie in (0, 1], got {threshold}")
     probs, certainty = predictions(model, x)
+    first = 0 if answer_ticks is None else probs.shape[1] - answer_ticks
+    if not 0 <= first < probs.shape[1]:
+        raise ValueError(f"answer_ticks must lie in [1, {probs.shape[1]}] (the thought's ticks), got {answer_ticks}")
     target = y.reshape(y.shape[0], -1).cpu().numpy()  # classification: one position
     correct = probs.argmax(-1) == target[:, None, :]  # (B, T, positions)
     rows = np.arange(probs.shape[0])
+    certainty = certainty.copy()
+    certainty[:, :first] = -np.inf  # no answer before the window
     certain = certainty.argmax(1)
     confidence = probs[rows, certain].max(-1)
     ece, reliability = expected_calibration_error(confidence, correct[rows, certain])
@@ -76,7 +84,7 @@ def thought_metrics(model, x: torch.Tensor, y: torch.Tensor, difficulty: np.ndar
         "accuracy_by_tick": correct.mean((0, 2)).tolist(),
         "accuracy_certain": float(correct[rows, certain].mean()),
         "ece": ece, "reliability": reliability,
-        "threshold": threshold, "stop_tick_mean": float(stop.mean() + 1), "reached_fraction": float(reached.any(1).mean()),
+        "answer_from_tick": first + 1, "threshold": threshold, "stop_tick_mean": float(stop.mean() + 1), "reached_fraction": float(reached.any(1).mean()),
         "accuracy_stopped": float(stopped.mean()),
     }
     if difficulty is not None:

@@ -39,6 +39,7 @@ from .checkpoint import finite_json
 from .config import ConfigError, read_toml
 
 DEFAULT_STUDY = Path("models/study.toml")
+EPISODIC = ("qa_digits", "recall", "oneshot")  # tasks that answer in a window at the thought's end
 NEO_THOUGHTS = 1  # thoughts per spiking kind in the Neo/NIX export (~3.5 MB each at 128 neurons: NIX stores every
 # spike train as an object with its metadata, ~20 kB before its spikes; the NPZ and NWB exports hold every thought)
 
@@ -162,7 +163,8 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
         task = get_task(cfg.task)
         x, y = task.eval_set(cfg.task, cfg.train.final_eval_samples, seed)
         difficulty = (x == -1).sum(1).numpy() if cfg.task.name == "parity" else None
-        metrics = compare.thought_metrics(model, x, y, difficulty, study.certainty_threshold)
+        window = cfg.task.answer_ticks if cfg.task.name in EPISODIC else None  # answers only after the question
+        metrics = compare.thought_metrics(model, x, y, difficulty, study.certainty_threshold, window)
         inputs = x[: study.record_samples]
         dt = None if cfg.model.neuron == "spiking" else study.dt  # a SpikingCTM's tick has its own duration
         metrics["energy"] = compare.energy_proxy(model, model.record(inputs, dt=dt, config=cfg))
@@ -194,6 +196,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
             summary["brian2"][kind] = {k: brian[k] for k in ("steps", "neurons", "spikes_pytorch", "spikes_brian2", "mismatched_bins",
                                                              "max_abs_membrane_difference", "neurons_tested", "passed",
                                                              "brian2_seconds")}
+            summary["brian2"][kind].update({k: v for k, v in brian.items() if k.startswith(("fast_weight", "hebbian"))})
     stages.update(1)
 
     stages.set_postfix_str("analysing long thoughts")
@@ -378,7 +381,9 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
         f"{b['steps'] * b['neurons']:,} spike bins differ</b> ({b['spikes_pytorch']:,} spikes in PyTorch, "
         f"{b['spikes_brian2']:,} in Brian2); max membrane difference {b['max_abs_membrane_difference']:.3g}; "
         f"{b['neurons_tested']} of {b['neurons']} neurons spike at some steps and not at others, so their thresholds are tested; "
-        f"{'passed' if b['passed'] else 'FAILED'}; {b['brian2_seconds']:.2f} s in Brian2.</p>" for kind, b in brian.items()))
+        + (f"the fast weight α ⊙ H differs by at most {b['fast_weight_max_abs_difference']:.3g} over {b['fast_weight_ticks']} ticks "
+           f"(its largest entry {b['fast_weight_max_abs']:.3g}); " if "fast_weight_max_abs_difference" in b else "")
+        + f"{'passed' if b['passed'] else 'FAILED'}; {b['brian2_seconds']:.2f} s in Brian2.</p>" for kind, b in brian.items()))
     cards = ""
     for kind in spiking_kinds:
         spiking = a[kind]

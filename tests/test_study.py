@@ -71,6 +71,34 @@ def test_thought_metrics_and_energy_proxy():
     assert rate_energy["energy_nj"] == pytest.approx(rate_energy["operations"] * 4.6e-3)
 
 
+class _Scripted(torch.nn.Module):
+    """A 'model' whose certainty and answers per tick are given: 4 ticks, 3 classes."""
+
+    prediction_shape = (3,)
+
+    def __init__(self, certainty, answers):
+        super().__init__()
+        self.certainty, self.answers = torch.tensor(certainty), torch.tensor(answers)
+
+    def forward(self, x):
+        from types import SimpleNamespace
+        logits = torch.nn.functional.one_hot(self.answers, 3).float() * 5
+        return SimpleNamespace(logits=logits, certainty=self.certainty)
+
+
+def test_an_episodic_answer_is_looked_for_in_its_window_only():
+    # one sample: most certain (0.99) at tick 1, before the question, with a wrong answer; right at ticks 3-4
+    model = _Scripted([[0.99, 0.5, 0.6, 0.9]], [[1, 1, 2, 2]])
+    x, y = torch.zeros(1, 1), torch.tensor([[2]])
+    anywhere = compare.thought_metrics(model, x, y, threshold=0.8)
+    assert anywhere["accuracy_certain"] == 0.0 and anywhere["stop_tick_mean"] == 1 and anywhere["answer_from_tick"] == 1
+    windowed = compare.thought_metrics(model, x, y, threshold=0.8, answer_ticks=2)
+    assert windowed["accuracy_certain"] == 1.0 and windowed["stop_tick_mean"] == 4 and windowed["answer_from_tick"] == 3
+    assert windowed["accuracy_by_tick"] == [0.0, 0.0, 1.0, 1.0] and windowed["accuracy_stopped"] == 1.0
+    with pytest.raises(ValueError, match="answer_ticks must lie in"):
+        compare.thought_metrics(model, x, y, answer_ticks=5)
+
+
 def test_bad_study_files_are_rejected_in_one_line(tmp_path, capsys):
     models = REPO / "models"
     good = (models / "study.toml").read_text().replace('"parity16-', f'"{models}/parity16-')  # absolute config paths
@@ -176,3 +204,19 @@ def test_synchrony_structure_of_identical_and_independent_neurons():
     apart = _recording((rng.random((2, 5000, 4)) < 0.1).astype(float))
     result = compare.synchrony_structure(apart, (1e-3,))
     assert result["mean_abs_offdiag"][0] < 0.05 and result["participation_ratio"] == pytest.approx(4.0, abs=0.2)
+
+
+def test_the_memory_study_compares_plasticity(tmp_path):
+    """Issue 13: the second study file, recall with a plastic SpikingCTM among the kinds; answers read in the
+    answer window only, and Brian2 exact mode checks the fast weight's trajectory."""
+    out = tmp_path / "recall"
+    assert main(["study", str(REPO / "models" / "study-recall.toml"), "--quick", "--quiet", "--out", str(out)]) == 0
+    saved = json.loads((out / "study.json").read_text())
+    assert set(saved["comparison"]) >= {"rate", "spiking", "plastic"} and saved["seeds"] == [0, 1]
+    run = json.loads((out / "study.json").read_text())["comparison"]["plastic"]["accuracy_certain"]
+    assert len(run["values"]) == 2 and 0 <= run["ci95_low"] <= run["mean"] <= run["ci95_high"] <= 1
+    plastic = saved["brian2"]["plastic"]
+    assert plastic["mismatched_bins"] == 0 and plastic["fast_weight_ticks"] == 8 and plastic["passed"]
+    assert plastic["fast_weight_max_abs"] > 0 and plastic["fast_weight_max_abs_difference"] < 1e-9
+    assert "fast_weight_ticks" not in saved["brian2"]["spiking"]
+    assert "the fast weight" in (out / "report.html").read_text()

@@ -4,7 +4,9 @@
 - :mod:`.spectra`: Welch spectra, band powers, spectrograms, coherence, the aperiodic fit;
 - :mod:`.synchrony`: pairwise synchrony across timescales;
 - :mod:`.figures`: rasters, spectra and matrices as matplotlib figures;
-- :mod:`.physiology`: the physiology card, each statistic beside its cortical range.
+- :mod:`.physiology`: the physiology card, each statistic beside its cortical range;
+- :mod:`.plasticity`: a plastic synapse's fast weight within a thought (trajectory, currents, a lesion);
+- :mod:`.ablation`: arms × seeds at equal steps into one table with CIs and verdicts (``neurosync ablate``).
 
 
 Functions take a Recording (or plain arrays) and return numpy values in physical units:

@@ -1,0 +1,118 @@
+"""What a plastic synapse's fast weight does within a thought (issue 13's mechanism): its
+trajectory, the current it adds, the learning rate the rule applies at every tick, and a lesion
+that removes its read from a chosen tick on, so that its causal share of an answer is measured
+rather than guessed.
+
+All of it reads a :class:`~neurosync.parts.plastic.PlasticSynapse` through forward hooks, the
+model left as it was; arrays are numpy, (batch, ticks, ...) with tick 0 the thought's first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+
+def _plastic_synapse(model):
+    from ..parts.plastic import PlasticSynapse
+
+    synapse = getattr(model, "synapse", None)
+    if not isinstance(synapse, PlasticSynapse):
+        raise ValueError(f"this model's synapse is {type(synapse).__name__}, not a plastic one (model.synapse = \"plastic\")")
+    if synapse.dale and not synapse.windowed:
+        raise ValueError("under dense Dale's law the plastic and the fixed recurrent weights meet inside one relu: "
+                         "the plastic current has no separate share to record or lesion")
+    return synapse
+
+
+@torch.no_grad()
+def record_plasticity(model, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """One thought per input of ``x`` (eval mode) and, per tick, what the plastic synapse did:
+
+    - ``hebbian_norm`` (B, T): ‖H‖ (Frobenius) after the tick's update;
+    - ``fast_weight_norm`` (B, T): ‖α ⊙ H‖;
+    - ``plastic_current`` (B, T, D): (α ⊙ H) · s, the fast weight's read of the last tick's spikes;
+    - ``recurrent_current`` (B, T, D): W_rec · s, the slow recurrent weight's;
+    - ``drive`` (B, T, D): the attention input's share g(o);
+    - ``learning_rate`` (B, T, D): the rule's η at the tick (constant over ticks unless neuromodulated);
+    - ``logits`` (B, T, classes) and ``certainty`` (B, T).
+    """
+    synapse = _plastic_synapse(model)
+    rows: dict[str, list] = {k: [] for k in ("hebbian_norm", "fast_weight_norm", "plastic_current", "recurrent_current",
+                                             "drive", "learning_rate")}
+    alpha = synapse.alpha_matrix()
+
+    def hook(module, args, output):
+        attended, spikes, _, modulation = args
+        current, (trace, plastic) = output
+        hebb = module.hebbian(plastic)
+        recurrent, plastic_current = module.recurrent_terms(spikes, plastic)
+        rows["hebbian_norm"].append(hebb.flatten(1).norm(dim=1))
+        rows["fast_weight_norm"].append((alpha * hebb).flatten(1).norm(dim=1))
+        rows["plastic_current"].append(plastic_current)
+        rows["recurrent_current"].append(recurrent)
+        rows["drive"].append(module.input(attended))
+        rows["learning_rate"].append(module.learning_rate(trace, modulation).expand(spikes.shape[0], -1))
+
+    was_training = model.training
+    handle = synapse.register_forward_hook(hook)
+    try:
+        out = model.eval()(x)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    result = {k: torch.stack(v, 1).float().numpy() for k, v in rows.items()}
+    result["logits"], result["certainty"] = out.logits.float().numpy(), out.certainty.float().numpy()
+    return result
+
+
+@contextlib.contextmanager
+def fast_weight_lesion(model, from_tick: int):
+    """Within the block, the model's plastic synapse adds no fast-weight current at ticks ≥
+    ``from_tick`` (0-based): H still evolves, but nothing reads it. From tick 0 this is the model
+    with α = 0; from a query tick on, it asks whether the answer is read out of the fast weight."""
+    synapse = _plastic_synapse(model)
+    if from_tick < 0:
+        raise ValueError(f"from_tick must be >= 0, got {from_tick}")
+    calls = [0]  # synapse calls since the thought started
+
+    def hook(module, args, output):
+        tick, calls[0] = calls[0], calls[0] + 1
+        if tick < from_tick:
+            return output
+        current, state = output
+        _, plastic_current = module.recurrent_terms(args[1], state[1])
+        return current - plastic_current, state
+
+    handle = synapse.register_forward_hook(hook)
+    original_start = synapse.start
+
+    def start(batch):  # a new thought: count its ticks from 0
+        calls[0] = 0
+        return original_start(batch)
+
+    synapse.start = start
+    try:
+        yield model
+    finally:
+        del synapse.start  # the class's method again
+        handle.remove()
+
+
+def decode(features: np.ndarray, labels: np.ndarray, folds: int = 5, seed: int = 0) -> tuple[float, float]:
+    """Cross-validated accuracy (mean, s.d. over ``folds``) of a multinomial logistic regression
+    from ``features`` (samples, dims) to ``labels`` (samples,): how much of the labels a linear
+    reader finds in a current or a state."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features, labels = np.asarray(features), np.asarray(labels)
+    if features.ndim != 2 or labels.shape != (features.shape[0],):
+        raise ValueError(f"decode takes features (samples, dims) and labels (samples,), got {features.shape} and {labels.shape}")
+    reader = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    scores = cross_val_score(reader, features, labels, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
+    return float(scores.mean()), float(scores.std())
