@@ -21,6 +21,7 @@ _LAZY = {
     "build_model": "neurosync.build",
     "load_model": ("neurosync.checkpoint", "load_model"),
     "train": ("neurosync.training", "train"),
+    "evaluate": ("neurosync.training", "evaluate"),
     "Recording": ("neurosync.recording", "Recording"),
 }
 

@@ -221,46 +221,97 @@ ax.set(xlabel="confidence", ylabel="accuracy")
 ax.legend();'''),
 ])
 
-notebook("04_hebbian_plasticity.ipynb", "Hebbian plasticity during a thought",
-         "How does the meta-learned fast weight H evolve over the ticks of one thought?", [
-    ("md", "A SpikingCTM with a plastic synapse (Miconi rule, dense): H starts at zero for every input and is updated "
-           "once per tick from pre- and postsynaptic spike traces; the learning rates η and the plasticity "
-           "coefficients α were meta-learned by backprop through the ticks."),
-    ("code", '''STEPS = 10 if CI else 400
-model, cfg = train("parity16-spiking.toml", "plastic", STEPS, ["model.synapse=plastic", "model.ticks=12"])
-from neurosync.tasks import parity
-x = parity.all_sequences(8)[:32]
-snapshots = []
+notebook("04_hebbian_plasticity.ipynb", "Hebbian plasticity: the fast weight as a key → value store",
+         "Does a trained plastic SpikingCTM store associations in its fast weight within one thought, and read them "
+         "out when asked?", [
+    ("md", "Two shipped models on associative recall (Ba et al. 2016): a thought is shown two key–value pairs, one "
+           "symbol per tick (`k1 v1 k2 v2`), then `??` and one of the keys; it answers that key's value in the two "
+           "answer ticks. Attention sees only the current symbol, so the pairs must be held in the network itself. "
+           "`recall-spiking-plastic` adds a Hebbian fast weight H (Miconi's rule, α = a ⊗ b) to the recurrence: "
+           "H starts at zero in every thought and is written from pre- and postsynaptic spike traces each tick; "
+           "`recall-spiking` is the same SpikingCTM without it. Both are trained for the same steps "
+           "(their cards: `models/recall-spiking-plastic.md`, `models/recall-spiking.md`)."),
+    ("code", '''from neurosync.analysis import plasticity
+from neurosync.tasks import get_task, recall
 
-def keep_fast_weight(synapse_state, **_):
-    _, H = synapse_state  # dense implementation: (traces, H) with H (batch, post, pre)
-    snapshots.append((model.synapse.alpha * H).detach().numpy())
+EPISODES = 200 if CI else 2000
+plastic, plastic_ckpt = neurosync.load_model(MODELS / "recall-spiking-plastic")
+control, control_ckpt = neurosync.load_model(MODELS / "recall-spiking")
+cfg = plastic_ckpt.config
+x, y = get_task(cfg.task).eval_set(cfg.task, EPISODES, cfg.train.seed)
+for name, model, ckpt in (("plastic", plastic, plastic_ckpt), ("control", control, control_ckpt)):
+    metrics = neurosync.evaluate(model, ckpt.config, x, y)
+    print(f"{name:8s} {100 * metrics['accuracy_certain']:.1f}% at the most-certain answer tick ({ckpt.step} training steps)")
+print(f"bag-of-values baseline {100 * recall.frequency_baseline(cfg.task.pairs):.1f}%, chance 10%")
+items = cfg.task.items() * cfg.task.ticks_per_input  # ticks that show an item; the answer ticks follow
+labels = [f"k{i // 2 + 1}" if i % 2 == 0 else f"v{i // 2 + 1}" for i in range(2 * cfg.task.pairs)] + ["??", "q"]
+labels = [label for label in labels for _ in range(cfg.task.ticks_per_input)] + ["ans"] * cfg.task.answer_ticks'''),
+    ("md", "The fast weight over the thought: ‖α ⊙ H‖ after each tick's update. It is written while the pairs are shown "
+           "(the rule pairs the trace of one tick, post, with the trace of the tick before it, pre: a value with its key)."),
+    ("code", '''trace = plasticity.record_plasticity(plastic, x)
+norms = trace["fast_weight_norm"]
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(norms.T[:, :50], color="C0", alpha=0.15)
+ax.plot(norms.mean(0), color="k", lw=2, label="mean over episodes")
+ax.set_xticks(range(len(labels)), labels)
+ax.set(xlabel="tick (symbol shown)", ylabel="‖α ⊙ H‖", title="the fast weight is written as the pairs arrive")
+ax.legend();'''),
+    ("md", "**Reading the store.** At the tick after the query key, the fast weight's current (α ⊙ H) · s reads the query "
+           "key's spikes. If H holds the key → value associations, a linear reader finds the *queried* value in that "
+           "current. Cross-validated decoding of the queried value, tick by tick, from the three parts of the synaptic "
+           "input: the fast weight's read, the slow recurrent weight's, and the attention drive."),
+    ("code", '''answer_digit = y.numpy()
+folds = 3 if CI else 5
+curves = {part: [plasticity.decode(trace[part][:, t], answer_digit, folds)[0] for t in range(len(labels))]
+          for part in ("plastic_current", "recurrent_current", "drive")}
+fig, ax = plt.subplots(figsize=(6, 3))
+for part, curve in curves.items():
+    ax.plot(100 * np.array(curve), "o-", label=part.replace("_", " "))
+ax.axhline(100 * recall.frequency_baseline(cfg.task.pairs), color="grey", ls="--", label="bag-of-values baseline")
+ax.axhline(10, color="grey", ls=":", label="chance")
+ax.set_xticks(range(len(labels)), labels)
+ax.set(xlabel="tick", ylabel="queried value decoded (%)", title="where the answer is")
+ax.legend(fontsize=7)
+print({part: f"{100 * curve[items]:.1f}%" for part, curve in curves.items()}, "at the first answer tick")'''),
+    ("md", "**A lesion.** Decoding shows that the value is *in* the current, not that the answer uses it. Remove the fast "
+           "weight's read from the query tick on (H still evolves; nothing reads it), or from the first tick (the model "
+           "with α = 0), and measure the accuracy again."),
+    ("code", '''def accuracy(model):
+    return 100 * neurosync.evaluate(model, cfg, x, y)["accuracy_certain"]
 
-with torch.no_grad():
-    model.eval()(x, observe=keep_fast_weight)
-snapshots = np.stack(snapshots, axis=1)  # (batch, ticks, post, pre)
-print("α ⊙ H:", snapshots.shape, " η range:", model.synapse.learning_rate().detach().numpy().round(3).min(),
-      "…", model.synapse.learning_rate().detach().numpy().round(3).max())'''),
-    ("code", '''norms = np.linalg.norm(snapshots.reshape(*snapshots.shape[:2], -1), axis=-1)
-fig, ax = plt.subplots(figsize=(5, 3))
-ax.plot(np.arange(1, norms.shape[1] + 1), norms.T, color="C0", alpha=0.2)
-ax.plot(np.arange(1, norms.shape[1] + 1), norms.mean(0), color="k", lw=2, label="mean over inputs")
-ax.set(xlabel="tick", ylabel="‖α ⊙ H‖", title="the fast weight grows and settles within a thought")
-ax.legend()
-ticks = [0, snapshots.shape[1] // 2, snapshots.shape[1] - 1]
-fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
-limit = np.abs(snapshots[0]).max() or 1.0
-for ax, t in zip(axes, ticks):
-    ax.imshow(snapshots[0, t], cmap="RdBu_r", vmin=-limit, vmax=limit)
-    ax.set(title=f"α ⊙ H after tick {t + 1}", xlabel="presynaptic", ylabel="postsynaptic")'''),
-    ("md", "Does the fast weight differ between inputs? The correlation of the final α ⊙ H between pairs of inputs."),
-    ("code", '''final = snapshots[:, -1].reshape(len(x), -1)
-similarity = np.corrcoef(final)
-plt.figure(figsize=(4, 3.5))
-plt.imshow(similarity, cmap="viridis")
-plt.colorbar(label="correlation of final α ⊙ H")
-plt.title("input-specific fast weights")
-print(f"mean correlation between inputs: {similarity[~np.eye(len(x), dtype=bool)].mean():.3f}")'''),
+intact = accuracy(plastic)
+with plasticity.fast_weight_lesion(plastic, items - 1):  # from the tick that shows the query key
+    at_query = accuracy(plastic)
+with plasticity.fast_weight_lesion(plastic, 0):
+    from_start = accuracy(plastic)
+print(f"intact {intact:.1f}%; fast weight unread from the query on {at_query:.1f}%; unread all thought {from_start:.1f}%")'''),
+    ("md", "**The learned rule.** The meta-learned learning rate η per neuron and the plastic gains α = a ⊗ b."),
+    ("code", '''eta = plastic.synapse.learning_rate().detach().numpy().ravel()
+alpha = plastic.synapse.alpha_matrix().detach().numpy().ravel()
+fig, axes = plt.subplots(1, 2, figsize=(8, 2.8))
+axes[0].hist(eta, bins=30)
+axes[0].set(xlabel="η (per postsynaptic neuron)", ylabel="neurons", title=f"learning rates: median {np.median(eta):.3f}")
+axes[1].hist(alpha, bins=60)
+axes[1].set(xlabel="α (per synapse)", ylabel="synapses", title="plastic gains")
+fig.tight_layout()'''),
+    ("md", "Other rules, from the ablation's seed-0 models shipped beside it: the ABCD rule's coefficients (A: the "
+           "Hebbian term, B and C: pre- and postsynaptic terms, D: a drift), and the neuromodulated rule's learning rate "
+           "η[t] over the thought: does the modulator open writes at the item ticks and close them at the query?"),
+    ("code", '''for name in ("recall-spiking-abcd", "recall-spiking-neuromodulated"):
+    model, ckpt = neurosync.load_model(MODELS / name)
+    if ckpt.config.model.plasticity.rule == "abcd":
+        coefficients = model.synapse.abcd.detach().numpy().reshape(4, -1)
+        fig, ax = plt.subplots(figsize=(6, 2.8))
+        ax.boxplot(list(coefficients))
+        ax.set_xticks([1, 2, 3, 4], list("ABCD"))
+        ax.set(ylabel="coefficient (per neuron)", title=f"{name}: the learned ABCD rule (start: A = 1, B = C = D = 0)")
+    else:
+        rates = plasticity.record_plasticity(model, x)["learning_rate"].mean(2)  # (episodes, ticks)
+        fig, ax = plt.subplots(figsize=(6, 2.8))
+        ax.plot(rates.mean(0), "o-")
+        ax.fill_between(range(rates.shape[1]), *np.percentile(rates, [10, 90], axis=0), alpha=0.3)
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set(xlabel="tick", ylabel="η[t], mean over neurons", title=f"{name}: when the modulator lets the rule write")'''),
 ])
 
 notebook("05_brian2_validation.ipynb", "Brian2 validation of a trained SpikingCTM",

@@ -162,3 +162,20 @@ def test_bad_ablation_cli_exits_2(tmp_path, capsys):
     assert err.count("\n") == 0 and "steps must be a positive integer" in err
     assert main(["ablate", str(_ablation_file(tmp_path)), "--workers", "0", "--out", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
+
+
+ABLATIONS = sorted((Path(__file__).resolve().parents[1] / "models").glob("*-ablation.toml"))
+
+
+@pytest.mark.parametrize("path", ABLATIONS, ids=[p.stem for p in ABLATIONS])
+def test_shipped_ablations_load_with_matched_parameter_counts(path):
+    """Every arm of every seed loads; and the arms' parameter counts are within the file's tolerance
+    of its reference arm (issue 13: equal parameter count, ±10%)."""
+    from neurosync.build import build_model
+
+    ab = ablation.load_ablation(path)
+    assert len(ab.seeds) >= 3 and {a.group for a in ab.arms} >= {"spiking", "spiking-plastic", "lstm"}
+    counts = {arm.name: sum(p.numel() for p in build_model(config.load(arm.config, ab.run_overrides(arm, ab.seeds[0]))).parameters())
+              for arm in ab.arms}
+    reference = counts[ab.reference]
+    assert {name: abs(n / reference - 1) <= ab.param_tolerance for name, n in counts.items()} == {name: True for name in counts}
