@@ -72,6 +72,7 @@ class SpikingCore:
     adaptation_strength: np.ndarray | None = None  # (N,) κ (ALIF)
     recurrent: np.ndarray | None = None  # (N, N) W_rec[post, pre]; None: open loop
     alpha: np.ndarray | None = None  # (N, N) α[post, pre] of the plastic weight
+    afferent_alpha: np.ndarray | None = None  # (N, d_input) α[post, afferent] of a fast weight on the afferents (plastic-input)
     presynaptic_sign: np.ndarray | None = None  # (N,) ±1 under Dale's law: recurrent/alpha are then magnitudes
     eta: np.ndarray | None = None  # (N,) learning rate per postsynaptic neuron (miconi, abcd)
     trace_decay: float = 0.0  # λ of the plasticity traces
@@ -100,21 +101,37 @@ class SpikingCore:
     def plastic(self) -> bool:
         return self.alpha is not None
 
+    @property
+    def afferent(self) -> bool:
+        """A fast weight on the afferents (the attention output), simulated with their recorded input."""
+        return self.afferent_alpha is not None
+
+    @property
+    def fast_alpha(self) -> np.ndarray | None:
+        """α of whichever fast weight the core has (recurrent or afferent), None without plasticity."""
+        return self.alpha if self.alpha is not None else self.afferent_alpha
+
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().double().cpu().numpy().copy()
 
 
 def _check_spiking(model) -> None:
+    from .parts.plastic_input import PlasticInputSynapse
     from .parts.spiking import SpikingNeurons
 
     if not isinstance(model.neuron, SpikingNeurons):
         raise ValueError("Brian2 validation needs a SpikingCTM (model.neuron = 'spiking')")
+    synapse = model.synapse
+    if isinstance(synapse, PlasticInputSynapse) and synapse.rule == "neuromodulated" and synapse.modulator == "state":
+        raise ValueError("Brian2 simulates the afferent fast weight (model.synapse = 'plastic-input') with the miconi, abcd "
+                         "and certainty-gated rules; the state-modulated one reads a population of the core that it does not build")
 
 
 def extract_core(model) -> SpikingCore:
     """The spiking core of a SpikingCTM (neuron = "spiking"), with each neuron's own parameters."""
     from .parts.plastic import PlasticSynapse
+    from .parts.plastic_input import PlasticInputSynapse
 
     _check_spiking(model)
     # derived parameters (sigmoids, softplus) in float64, as record_core computes them
@@ -129,6 +146,9 @@ def extract_core(model) -> SpikingCore:
     if neuron.adaptive:
         core.adaptation_decay = _np(params.adaptation_decay)
         core.adaptation_strength = _np(params.adaptation_strength)
+    afferent = isinstance(synapse, PlasticInputSynapse)
+    if afferent:
+        core.afferent_alpha = _np(synapse.alpha)
     if isinstance(synapse, PlasticSynapse):
         if synapse.dale:  # magnitudes and signs, as PlasticSynapse computes the weight
             core.recurrent = _np(torch.nn.functional.softplus(synapse.recurrent.weight))
@@ -136,6 +156,7 @@ def extract_core(model) -> SpikingCore:
         else:
             core.recurrent = _np(synapse.recurrent.weight)
         core.alpha = _np(synapse.alpha_matrix())  # magnitudes under Dale's law; a ⊗ b when factorised
+    if isinstance(synapse, PlasticSynapse) or afferent:
         core.trace_decay = float(synapse.trace_decay)
         core.rule = synapse.rule
         if synapse.rule == "neuromodulated":
@@ -147,7 +168,8 @@ def extract_core(model) -> SpikingCore:
         else:
             core.eta = _np(synapse.learning_rate().reshape(-1))
         if synapse.rule == "abcd":
-            core.abcd = np.broadcast_to(_np(synapse.abcd), (4, core.neurons, core.neurons)).copy()
+            pre = synapse.d_input if afferent else core.neurons
+            core.abcd = np.broadcast_to(_np(synapse.abcd), (4, core.neurons, pre)).copy()
             core.clip = float(synapse.clip)
     return core
 
@@ -162,7 +184,8 @@ class CoreRecording:
     membranes: np.ndarray  # (T, N)
     noise: np.ndarray | None = None  # (T, N) the OU noise current of every step (a noisy core)
     sample: int = 0
-    hebbian: np.ndarray | None = None  # (ticks, N, N) H[post, pre] after each tick's update (plastic cores)
+    hebbian: np.ndarray | None = None  # (ticks, N, N or d_input) H[post, pre] after each tick's update (plastic cores)
+    afferent_input: np.ndarray | None = None  # (ticks, d_input) the attention output o[t] (afferent fast weight)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -172,6 +195,7 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     element `sample`, the drive of every neuron at every tick and the spikes and membranes of
     every simulation step. The model is left as it was."""
     from .parts.plastic import PlasticSynapse
+    from .parts.plastic_input import PlasticInputSynapse
 
     _check_spiking(model)
     neuron, synapse = model.neuron, model.synapse
@@ -180,7 +204,16 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     hooks = []
     modulations = []
     hebbians = []
-    if plastic:  # W_in o + b: the part of the pre-activation that Brian2 does not compute
+    afferents = []
+    if isinstance(synapse, PlasticInputSynapse):  # the rate synapse's output is the drive; Brian2 runs the fast weight
+        hooks.append(synapse.base.register_forward_hook(lambda m, i, out: drives.append(out[0][sample].clone())))
+        def inputs(module, args):  # returns None: the call's arguments stay as they are
+            modulations.append(args[3][sample].clone())
+            afferents.append(args[0][sample].clone())
+
+        hooks.append(synapse.register_forward_pre_hook(inputs))
+        hooks.append(synapse.register_forward_hook(lambda m, i, out: hebbians.append(out[1][1][sample].clone())))
+    elif plastic:  # W_in o + b: the part of the pre-activation that Brian2 does not compute
         hooks.append(synapse.input.register_forward_hook(lambda m, i, out: drives.append(out[sample].clone())))
         hooks.append(synapse.register_forward_pre_hook(lambda m, args: modulations.append(args[3][sample].clone())))
         hooks.append(synapse.register_forward_hook(lambda m, i, out: hebbians.append(m.hebbian(out[1][1])[sample].clone())))
@@ -209,7 +242,8 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     modulation = torch.stack(modulations).numpy() if modulations else None
     noise = torch.stack(noises).numpy() if neuron.noise_std > 0 else None
     return CoreRecording(torch.stack(drives).numpy(), modulation, torch.stack(spikes).numpy(), torch.stack(membranes).numpy(),
-                         noise, sample, hebbian=torch.stack(hebbians).numpy() if hebbians else None)
+                         noise, sample, hebbian=torch.stack(hebbians).numpy() if hebbians else None,
+                         afferent_input=torch.stack(afferents).numpy() if afferents else None)
 
 
 def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
@@ -232,7 +266,7 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
 
 def neuron_equations(core: SpikingCore) -> str:
     k = core.filter_decay.shape[1]
-    names = ["v", "s", "c", "Isyn", "Irec", "x", "x_prev", "ext", "m", "n", "open", "ref"] + [f"f{j}" for j in range(k)]
+    names = ["v", "s", "c", "Isyn", "Irec", "Iaff", "x", "x_prev", "ext", "m", "n", "open", "ref"] + [f"f{j}" for j in range(k)]
     constants = ["beta", "theta", "fbias"] + [f"fdecay{j}" for j in range(k)] + [f"fweight{j}" for j in range(k)]
     if core.adaptive:
         names += ["u", "thr"]
@@ -356,13 +390,57 @@ def _tick_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None):
     return synapses
 
 
+def _afferent_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None, afferent_input: np.ndarray):
+    """A fast weight on the afferents (``model.synapse = "plastic-input"``), once a tick at the start
+    of its first step, in PyTorch's order: the neurons' traces from the last tick's spike count c;
+    the afferents take this tick's recorded input o; H steps with post = the neurons' trace and
+    pre = the afferents' trace through o[t−2]; the current Σ_afferent α H o is held as Isyn for
+    the tick; then the afferents' traces take o. The rate synapse's output is the replayed drive."""
+    import brian2 as b2
+
+    n, d = core.afferent_alpha.shape
+    tick = core.substeps * dt
+    trace_code, hebb_code = plasticity_code(core.rule, core.modulator)
+    group.run_regularly(trace_code, when="start", order=0, dt=tick, name="traces")
+    namespace = {"afferent": b2.TimedArray(np.asarray(afferent_input, dtype=np.float64), dt=tick, name="afferent"),
+                 "lam": core.trace_decay}
+    afferents = b2.NeuronGroup(d, "o : 1\nx : 1\nx_prev : 1", dt=dt, name="afferents", namespace=namespace)
+    afferents.run_regularly("o = afferent(t, i)", when="start", order=1, dt=tick, name="afferent_input")
+    afferents.run_regularly(f"x_prev = x\nx = {eq.brian_expression(eq.TRACE, rename={'s': 'o'})}", when="start", order=5,
+                            dt=tick, name="afferent_traces")
+    constants = ["alpha"] + {"miconi": ["eta_syn"], "abcd": ["eta_syn", "A", "B", "C", "D"], "neuromodulated": ["eta0", "gain"]}[core.rule]
+    model = "H : 1\n" + "\n".join(f"{c} : 1 (constant)" for c in constants) + "\nIaff_post = alpha*H*o_pre : 1 (summed)"
+    synapse_namespace = {"hclip": core.clip}
+    if core.rule == "neuromodulated":
+        synapse_namespace["modulation"] = b2.TimedArray(np.asarray(modulation, dtype=np.float64), dt=tick, name="modulation")
+    synapses = b2.Synapses(afferents, group, model=model, dt=dt, name="afferent_synapses", namespace=synapse_namespace)
+    post, pre = np.nonzero(np.ones((n, d), dtype=bool))  # all-to-all, α[post, afferent]
+    synapses.connect(i=pre, j=post)
+    synapses.alpha = core.afferent_alpha[post, pre]
+    synapses.H = 0.0
+    if core.rule == "neuromodulated":
+        synapses.eta0, synapses.gain = core.eta_base[post], core.eta_gain[post]
+    else:
+        synapses.eta_syn = core.eta[post]
+    if core.rule == "abcd":
+        for name, coefficient in zip("ABCD", core.abcd):
+            setattr(synapses, name, coefficient[post, pre])
+    synapses.run_regularly(hebb_code, when="start", order=2, dt=tick, name="hebb")
+    synapses.summed_updaters["Iaff_post"].when = "start"
+    synapses.summed_updaters["Iaff_post"].order = 3
+    group.run_regularly("Isyn = Iaff\nc = 0", when="start", order=4, dt=tick, name="deliver")
+    group.namespace["lam"] = core.trace_decay
+    return afferents, synapses
+
+
 def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", progress: bool = False,
                    modulation: np.ndarray | None = None, closed_loop=None, noise: np.ndarray | None = None,
-                   record_hebbian: bool = True) -> dict[str, np.ndarray]:
+                   record_hebbian: bool = True, afferent_input: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Run the core in Brian2 in discrete time (1 step = dt = core.dt_ms) on `drive` (ticks, N),
     each tick held for core.substeps steps; `modulation` (ticks,) is the recorded certainty
-    for the certainty-gated rule, `noise` (T, N) the recorded noise current of a noisy core.
-    Returns spikes (T, N), membranes (T, N) and, for a plastic core, ``hebbian`` (ticks, N, N):
+    for the certainty-gated rule, `noise` (T, N) the recorded noise current of a noisy core,
+    `afferent_input` (ticks, d_input) the recorded attention output of a core with a fast weight
+    on its afferents (:func:`_afferent_synapse`). Returns spikes (T, N), membranes (T, N) and, for a plastic core, ``hebbian`` (ticks, N, N):
     H[post, pre] after each tick's update (None without plasticity or with ``record_hebbian`` false).
 
     With ``closed_loop(step, previous_spikes) -> drive (N,)`` the drive is not replayed but
@@ -373,8 +451,11 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     if closed_loop is not None and target == "cpp_standalone":
         raise ValueError("the closed loop runs Python every step: use target 'numpy' or 'cython'")
 
-    if core.rule == "neuromodulated" and core.modulator == "certainty" and core.plastic and modulation is None:
+    if core.rule == "neuromodulated" and core.modulator == "certainty" and (core.plastic or core.afferent) and modulation is None:
         raise ValueError("the certainty-gated rule needs the recorded modulation (CoreRecording.modulation)")
+    if core.afferent and (closed_loop is not None or afferent_input is None or afferent_input.shape != (drive.shape[0], core.afferent_alpha.shape[1])):
+        raise ValueError("a fast weight on the afferents needs their recorded input, (ticks, d_input) (CoreRecording.afferent_input), "
+                         "and runs open loop")
     _check_noise(core, drive, noise)
     target = _set_target(target)
     n, steps_per_tick = core.neurons, core.substeps
@@ -401,10 +482,15 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     group.resetter["spike"].order = 0
     objects = [group]
     monitors = []
+    synapses = None
     if core.recurrent is not None:
         synapses = _tick_synapse(group, core, dt, modulation)
         objects.append(synapses)
-        if core.plastic and record_hebbian:  # H after each tick's update (slot 'start', after 'hebb')
+    elif core.afferent:
+        afferents, synapses = _afferent_synapse(group, core, dt, modulation, afferent_input)
+        objects += [afferents, synapses]
+    if synapses is not None:
+        if (core.plastic or core.afferent) and record_hebbian:  # H after each tick's update (slot 'start', after 'hebb')
             monitors.append(b2.StateMonitor(synapses, "H", record=True, dt=steps_per_tick * dt, when="start", order=5,
                                             name="hebbian"))
     if closed_loop is not None:
@@ -423,7 +509,7 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     step_index = np.round(np.asarray(spike_monitor.t / dt)).astype(int)
     spikes[step_index, np.asarray(spike_monitor.i)] = 1.0
     membranes = np.asarray(v_monitor.v).T.copy()
-    hebbian = np.asarray(monitors[0].H).T.reshape(ticks, n, n).copy() if monitors else None  # synapse k = (post, pre) row-major
+    hebbian = np.asarray(monitors[0].H).T.reshape(ticks, n, -1).copy() if monitors else None  # synapse k = (post, pre) row-major
     if target == "cpp_standalone":  # back to runtime mode, so that later simulations work in this process
         b2.device.reinit()
         b2.set_device("runtime")
@@ -700,7 +786,7 @@ def validate_exact(model, recording: CoreRecording, target: str = "numpy") -> di
     """Export the model's spiking core, replay the recording's drive in Brian2, compare."""
     core = extract_core(model)
     return compare(recording, simulate_exact(core, recording.drive, target, modulation=recording.modulation,
-                                             noise=recording.noise), core.alpha)
+                                             noise=recording.noise, afferent_input=recording.afferent_input), core.fast_alpha)
 
 
 def validation_figure(recording: CoreRecording, brian: dict[str, np.ndarray], steps: int = 200, neurons: int = 3):
@@ -772,8 +858,9 @@ def validate_checkpoint(path, out_dir, ticks: int = 1000, target: str = "numpy",
     elif mode == "continuous":
         report = {**header, **validate_continuous(model, recording, tuple(substeps), target=target)}
     else:
-        result = simulate_exact(core, recording.drive, target, progress, recording.modulation, noise=recording.noise)
-        report = {**header, "mode": "exact", **compare(recording, result, core.alpha)}
+        result = simulate_exact(core, recording.drive, target, progress, recording.modulation, noise=recording.noise,
+                                afferent_input=recording.afferent_input)
+        report = {**header, "mode": "exact", **compare(recording, result, core.fast_alpha)}
         figure = validation_figure(recording, result)
     out_dir.mkdir(parents=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))

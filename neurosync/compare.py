@@ -99,8 +99,11 @@ def thought_metrics(model, x: torch.Tensor, y: torch.Tensor, difficulty: np.ndar
 def _post_fan_out(synapse) -> int:
     """Output features of the synapse's first layer that reads the post-activations."""
     from .parts.plastic import PlasticSynapse
+    from .parts.plastic_input import PlasticInputSynapse
     from .parts.synapses import GLUSynapse, UNetSynapse
 
+    if isinstance(synapse, PlasticInputSynapse):  # the spikes reach the rate synapse inside it
+        return _post_fan_out(synapse.base)
     if isinstance(synapse, PlasticSynapse):
         return synapse.recurrent.out_features
     if isinstance(synapse, GLUSynapse):

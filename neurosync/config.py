@@ -34,7 +34,7 @@ TASKS = ("parity", "sort", "images", "maze", "qa_digits", "recall", "oneshot")
 DATASETS = ("digits", "mnist", "cifar10")
 NEURONS = ("nlm", "spiking")
 SURROGATES = ("atan", "fast-sigmoid")
-SYNAPSES = ("mlp", "plastic")
+SYNAPSES = ("mlp", "plastic", "plastic-input")  # plastic: the recurrent fast weight; plastic-input: on the afferents
 INPUT_PATHWAYS = ("linear", "glu")
 PLASTICITY_RULES = ("miconi", "abcd", "neuromodulated")
 PLASTICITY_COEFFICIENTS = ("neuron", "synapse")
@@ -334,7 +334,7 @@ def validate(cfg: Config) -> Config:
     _check(m.architecture in ("ctm", "lstm"), f"model.architecture = {m.architecture!r} is not one of ctm, lstm")
     if m.architecture == "lstm":
         _check(m.lstm_hidden >= 1, f"model.lstm_hidden must be >= 1, got {m.lstm_hidden}")
-        _check(m.neuron == "nlm" and m.synapse != "plastic",
+        _check(m.neuron == "nlm" and m.synapse == "mlp",
                "model.architecture = 'lstm' is the baseline without the CTM's neurons and synapse: leave model.neuron = 'nlm' "
                "and model.synapse unset")
     _check(m.ticks >= 1, f"model.ticks must be >= 1, got {m.ticks}")
@@ -415,7 +415,12 @@ def validate(cfg: Config) -> Config:
     _check(0 < pl.learning_rate < 1, f"model.plasticity.learning_rate must be in (0, 1) (exclusive), got {pl.learning_rate}")
     _check(pl.trace_timescale > 0, f"model.plasticity.trace_timescale must be > 0 (ticks), got {pl.trace_timescale}")
     _check(pl.trace_timescale_ms > 0, f"model.plasticity.trace_timescale_ms must be > 0 (ms), got {pl.trace_timescale_ms}")
-    if m.synapse == "plastic":
+    if m.synapse == "plastic-input":
+        _check(pl.implementation == "dense" and pl.input_pathway == "linear" and (pl.rule != "abcd" or pl.coefficients == "neuron"),
+               "model.synapse = 'plastic-input' (the rate synapse plus a fast weight on the afferents) has a dense fast weight, "
+               "no input_pathway of its own and per-neuron ABCD coefficients: leave model.plasticity.implementation = 'dense', "
+               "input_pathway and coefficients unset")
+    if m.synapse in ("plastic", "plastic-input"):
         defaults = PlasticityConfig()
         if m.neuron == "spiking":
             _check(pl.trace_timescale == defaults.trace_timescale,

@@ -16,6 +16,7 @@ from .ctm import CTM
 from .parts.neurons import NeuronLevelModels
 from .parts.perception import SynchronyAttention
 from .parts.plastic import PlasticSynapse
+from .parts.plastic_input import PlasticInputSynapse
 from .parts.spiking import SpikingNeurons
 from .parts.synapses import build_synapse
 from .parts.synchrony import DecayedPairwiseSynchrony
@@ -40,21 +41,24 @@ class RateCTM(CTM):
             normalised=multiscale and cfg.spike_synchrony.normalised,
         )
         attention = SynchronyAttention(d_features, cfg.d_input, cfg.heads, synchrony.size_action, cfg.dropout)
-        if cfg.synapse == "plastic":
-            pl = cfg.plasticity
+        pl = cfg.plasticity
+        trace_ticks = pl.trace_timescale_ms / tick_ms if cfg.neuron == "spiking" else pl.trace_timescale
+        if cfg.synapse == "plastic-input":
+            synapse = PlasticInputSynapse(cfg.d_input, cfg.d_model, cfg.synapse_depth, cfg.dropout, pl.rule, pl.learning_rate,
+                                          trace_ticks, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator)
+        elif cfg.synapse == "plastic":
             excitatory = None
-            trace_ticks = pl.trace_timescale_ms / tick_ms if cfg.neuron == "spiking" else pl.trace_timescale
             if cfg.neuron == "spiking" and cfg.spiking.dale:
                 excitatory = torch.arange(cfg.d_model) < cfg.spiking.excitatory_count(cfg.d_model)
             synapse = PlasticSynapse(cfg.d_input, cfg.d_model, pl.rule, pl.implementation, pl.learning_rate,
                                      trace_ticks, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator, excitatory,
                                      pl.input_pathway)
-            if not pl.learn_alpha:
-                for name, param in synapse.named_parameters():
-                    if name.startswith("alpha"):
-                        param.requires_grad_(False)
         else:
             synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
+        if cfg.synapse != "mlp" and not pl.learn_alpha:
+            for name, param in synapse.named_parameters():
+                if name.startswith("alpha"):
+                    param.requires_grad_(False)
         neuron = build_neuron(cfg)
         super().__init__(backbone, attention, synapse, neuron, synchrony, cfg.ticks, prediction_shape)
         self.config = cfg

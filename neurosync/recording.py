@@ -256,6 +256,7 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
     each with its own realisation of the intrinsic noise; ``noise_seed`` seeds them (None:
     torch's global generator)."""
     from .parts.plastic import PlasticSynapse
+    from .parts.plastic_input import PlasticInputSynapse
     from .parts.spiking import SpikingNeurons, dendrite_step, dendritic_current
 
     dt = tick_duration_s(model, dt)
@@ -266,7 +267,7 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
     if ticks is not None and (not isinstance(ticks, int) or ticks < 1):
         raise ValueError(f"ticks must be a positive integer, got {ticks!r}")
     spiking = isinstance(model.neuron, SpikingNeurons)
-    plastic = isinstance(model.synapse, PlasticSynapse)
+    plastic = isinstance(model.synapse, (PlasticSynapse, PlasticInputSynapse))  # the fast weight's norm per tick
     populations = spiking and plastic and model.synapse.dale
     per_tick: dict[str, list] = {k: [] for k in ("attention", "pre", "post", "action", "out", "logits", "certainty", "plastic")}
     spikes, membranes = [], []

@@ -305,3 +305,27 @@ def test_exact_mode_matches_a_plastic_dale_core_with_sub_steps(implementation, r
     assert 0.02 < recording.spikes.mean() < 0.5
     report = brian.validate_exact(model, recording)
     assert report["passed"] and report["mismatched_bins"] == 0 and report["steps"] == 480, report
+
+
+@pytest.mark.parametrize("plasticity", [{"rule": "miconi"}, {"rule": "abcd", "clip": 0.5},
+                                        {"rule": "neuromodulated", "modulator": "certainty"}])
+def test_exact_mode_simulates_a_fast_weight_on_the_afferents(plasticity):
+    """model.synapse = "plastic-input": Brian2 runs the afferents (their recorded input), their
+    traces and the fast weight; spike for spike, and H equal at every tick."""
+    model = _model("plastic-input", **plasticity)
+    with torch.no_grad():
+        model.synapse.alpha.mul_(20)  # a fast weight that moves spikes: the comparison can see it
+    recording = brian.record_core(model, _input(), sample=1, ticks=200)
+    assert recording.afferent_input.shape == (200, 8) and recording.hebbian.shape == (200, 16, 8)
+    core = brian.extract_core(model)
+    report = brian.validate_exact(model, recording)
+    assert report["mismatched_bins"] == 0 and report["max_abs_membrane_difference"] < 1e-9, report
+    assert report["hebbian_max_abs"] > 0.01 and report["hebbian_max_abs_difference"] < 1e-9 and report["passed"]
+    frozen = dataclasses.replace(core, afferent_alpha=np.zeros_like(core.afferent_alpha))
+    without = brian.simulate_exact(frozen, recording.drive, modulation=recording.modulation, afferent_input=recording.afferent_input)
+    assert brian.compare(recording, without)["mismatched_bins"] > 0  # the afferent fast weight shapes this thought
+
+
+def test_the_state_modulated_afferent_rule_is_refused_in_brian2():
+    with pytest.raises(ValueError, match="state-modulated"):
+        brian.extract_core(_model("plastic-input", rule="neuromodulated", modulator="state"))

@@ -15,7 +15,9 @@ from neurosync.build import build_model
 
 def _model(implementation, seed=0):
     cfg = tiny_config()
-    cfg.model.neuron, cfg.model.synapse, cfg.model.synchrony = "spiking", "plastic", "spike-multiscale"
+    site = "plastic-input" if implementation == "input" else "plastic"
+    cfg.model.neuron, cfg.model.synapse, cfg.model.synchrony = "spiking", site, "spike-multiscale"
+    implementation = "dense" if implementation == "input" else implementation
     cfg.model.ticks = 6
     cfg.model.plasticity.implementation = implementation
     cfg.model.spiking.threshold = 0.1
@@ -35,17 +37,18 @@ def _input():
     return torch.randint(0, 2, (5, 6), generator=torch.Generator().manual_seed(3)).float() * 2 - 1
 
 
-@pytest.mark.parametrize("implementation", ["dense", "factorised"])
+@pytest.mark.parametrize("implementation", ["dense", "factorised", "input"])
 def test_recorded_currents_add_up_to_the_pre_activation(implementation):
     model, x = _model(implementation), _input()
     pres = []
     with torch.no_grad():
         reference = model(x, observe=lambda pre, **_: pres.append(pre))
     trace = plasticity.record_plasticity(model, x)
-    total = trace["drive"] + trace["recurrent_current"] + trace["plastic_current"]
-    np.testing.assert_allclose(total, torch.stack(pres, 1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(trace["slow_current"] + trace["plastic_current"], torch.stack(pres, 1).numpy(), atol=1e-5)
+    if implementation != "input":  # the recurrent site's slow current splits into the drive and the recurrence
+        np.testing.assert_allclose(trace["drive"] + trace["recurrent_current"], trace["slow_current"], atol=1e-5)
     np.testing.assert_allclose(trace["logits"], reference.logits.numpy(), atol=1e-6)
-    assert trace["hebbian_norm"].shape == (5, 6) and np.all(trace["hebbian_norm"][:, 0] == 0)  # no pre trace before tick 0
+    assert trace["hebbian_norm"].shape == (5, 6) and np.all(trace["hebbian_norm"][:, :1 + (implementation == "input")] == 0)  # no pre trace yet
     assert trace["fast_weight_norm"][:, -1].min() > 0 and np.abs(trace["plastic_current"]).max() > 0
     assert trace["learning_rate"].shape == (5, 6, 16) and np.allclose(trace["learning_rate"], trace["learning_rate"][:, :1])
 
@@ -57,7 +60,7 @@ def _thought(model, x):
     return torch.cat((torch.stack(spikes, 1), logits), -1)
 
 
-@pytest.mark.parametrize("implementation", ["dense", "factorised"])
+@pytest.mark.parametrize("implementation", ["dense", "factorised", "input"])
 def test_lesion_from_tick_0_is_alpha_0_and_past_the_end_is_nothing(implementation):
     model, x = _model(implementation), _input()
     with torch.no_grad():

@@ -17,10 +17,12 @@ import torch
 
 def _plastic_synapse(model):
     from ..parts.plastic import PlasticSynapse
+    from ..parts.plastic_input import PlasticInputSynapse
 
     synapse = getattr(model, "synapse", None)
-    if not isinstance(synapse, PlasticSynapse):
-        raise ValueError(f"this model's synapse is {type(synapse).__name__}, not a plastic one (model.synapse = \"plastic\")")
+    if not isinstance(synapse, (PlasticSynapse, PlasticInputSynapse)):
+        raise ValueError(f"this model's synapse is {type(synapse).__name__}, not a plastic one "
+                         f"(model.synapse = \"plastic\" or \"plastic-input\")")
     if synapse.dale and not synapse.windowed:
         raise ValueError("under dense Dale's law the plastic and the fixed recurrent weights meet inside one relu: "
                          "the plastic current has no separate share to record or lesion")
@@ -33,28 +35,33 @@ def record_plasticity(model, x: torch.Tensor) -> dict[str, np.ndarray]:
 
     - ``hebbian_norm`` (B, T): ‖H‖ (Frobenius) after the tick's update;
     - ``fast_weight_norm`` (B, T): ‖α ⊙ H‖;
-    - ``plastic_current`` (B, T, D): (α ⊙ H) · s, the fast weight's read of the last tick's spikes;
-    - ``recurrent_current`` (B, T, D): W_rec · s, the slow recurrent weight's;
-    - ``drive`` (B, T, D): the attention input's share g(o);
+    - ``plastic_current`` (B, T, D): the fast weight's read: (α ⊙ H) · s of the last tick's spikes
+      (``synapse = "plastic"``) or (α ⊙ H) · o of this tick's input (``"plastic-input"``);
+    - ``slow_current`` (B, T, D): the rest of the synapse's output (the slow weights' share);
+    - ``recurrent_current`` and ``drive`` (B, T, D), ``synapse = "plastic"`` only: W_rec · s and
+      the attention input's share g(o), which sum to ``slow_current``;
     - ``learning_rate`` (B, T, D): the rule's η at the tick (constant over ticks unless neuromodulated);
     - ``logits`` (B, T, classes) and ``certainty`` (B, T).
     """
     synapse = _plastic_synapse(model)
-    rows: dict[str, list] = {k: [] for k in ("hebbian_norm", "fast_weight_norm", "plastic_current", "recurrent_current",
-                                             "drive", "learning_rate")}
+    recurrent_site = hasattr(synapse, "recurrent_terms")
+    parts = ("hebbian_norm", "fast_weight_norm", "plastic_current", "slow_current", "learning_rate")
+    rows: dict[str, list] = {k: [] for k in parts + (("recurrent_current", "drive") if recurrent_site else ())}
     alpha = synapse.alpha_matrix()
 
     def hook(module, args, output):
         attended, spikes, _, modulation = args
-        current, (trace, plastic) = output
-        hebb = module.hebbian(plastic)
-        recurrent, plastic_current = module.recurrent_terms(spikes, plastic)
+        current, state = output
+        hebb = module.hebbian(state[1])
+        plastic_current = module.fast_weight_read(attended, spikes, state)
         rows["hebbian_norm"].append(hebb.flatten(1).norm(dim=1))
         rows["fast_weight_norm"].append((alpha * hebb).flatten(1).norm(dim=1))
         rows["plastic_current"].append(plastic_current)
-        rows["recurrent_current"].append(recurrent)
-        rows["drive"].append(module.input(attended))
-        rows["learning_rate"].append(module.learning_rate(trace, modulation).expand(spikes.shape[0], -1))
+        rows["slow_current"].append(current - plastic_current)
+        if recurrent_site:
+            rows["recurrent_current"].append(module.recurrent_terms(spikes, state[1])[0])
+            rows["drive"].append(module.input(attended))
+        rows["learning_rate"].append(module.learning_rate(state[0], modulation).expand(spikes.shape[0], -1))
 
     was_training = model.training
     handle = synapse.register_forward_hook(hook)
@@ -83,8 +90,7 @@ def fast_weight_lesion(model, from_tick: int):
         if tick < from_tick:
             return output
         current, state = output
-        _, plastic_current = module.recurrent_terms(args[1], state[1])
-        return current - plastic_current, state
+        return current - module.fast_weight_read(args[0], args[1], state), state
 
     handle = synapse.register_forward_hook(hook)
     original_start = synapse.start

@@ -268,6 +268,12 @@ class PlasticSynapse(nn.Module):
         hebb_times = plastic.apply(alpha_pre * spikes) if self.windowed else (plastic @ (alpha_pre * spikes).unsqueeze(-1)).squeeze(-1)
         return recurrent, alpha_post * hebb_times
 
+    def fast_weight_read(self, attention_out: torch.Tensor, spikes: torch.Tensor, state) -> torch.Tensor | None:
+        """(α ⊙ H) · spikes (batch, neurons) with the state forward returned for these inputs: the
+        fast weight's share of the current (None under dense Dale's law, where one relu couples it
+        to the slow weight)."""
+        return self.recurrent_terms(spikes, state[1])[1]
+
     def population_currents(self, spikes: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
         """Under Dale's law, the excitatory and inhibitory shares of the recurrent current
         (batch, neurons) each: the current from the excitatory and from the inhibitory

@@ -1,0 +1,95 @@
+"""A Hebbian fast weight on the afferent synapses (``model.synapse = "plastic-input"``): the rate
+synapse of the CTM (GLU over [o, s], :mod:`~neurosync.parts.synapses`) plus a plastic weight from
+the attention output o, the input the neurons receive, onto every neuron::
+
+    traces   x[t−1] = λ x[t−2] + (1 − λ) s[t−1]          (the neurons' spikes or activations)
+             u[t]   = λ u[t−1] + (1 − λ) o[t]            (the afferents)
+    current  a[t]   = GLU(o[t], s[t−1]) + (α ⊙ H[t]) · o[t]
+
+with H[t] (neurons × d_input) = 0 at the start of every thought and one rule step per tick
+(:mod:`~neurosync.parts.plastic`: miconi, abcd with per-neuron coefficients, neuromodulated)
+with post = x[t−1] and pre = u[t−2]: a neuron's response at one tick is bound to the input of
+the tick before it. Shown a key at tick k and its value at k + 1, H gains the value's response
+⊗ the key's input at tick k + 2; shown the key again, (α ⊙ H) · o reads that response back in
+the same tick: Ba et al.'s (2016) "attention to the recent past" as a synapse, the fast weight
+sitting where the key and the value meet.
+
+The afferents are not neurons of the network, so Dale's law does not constrain this weight (as
+it does not constrain the drive of :class:`~neurosync.parts.plastic.PlasticSynapse`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .plastic import PlasticSynapse, _trace
+from .synapses import build_synapse
+
+
+class PlasticInputSynapse(nn.Module):
+    """The rate synapse plus a Hebbian fast weight on the afferents; the synapse interface::
+
+        state = synapse.start(batch)          # (x, H, u[t−1], u[t−2])
+        pre, state = synapse(attention_out, post_activation, state, modulation)
+    """
+
+    implementation = "dense"
+    windowed = False
+    dale = False
+
+    def __init__(self, d_input: int, d_model: int, depth: int = 1, dropout: float = 0.0, rule: str = "miconi",
+                 learning_rate: float = 0.1, trace_timescale: float = 2.0, alpha_init: float = 0.1,
+                 coefficients: str = "neuron", clip: float = 1.0, modulator: str = "state"):
+        super().__init__()
+        if rule == "abcd" and coefficients != "neuron":
+            raise ValueError("the afferent fast weight takes ABCD coefficients per neuron (model.plasticity.coefficients = 'neuron')")
+        self.rule, self.modulator, self.d_model, self.d_input = rule, modulator, d_model, d_input
+        self.base = build_synapse(d_input + d_model, d_model, depth, dropout)
+        self.alpha = nn.Parameter(torch.full((d_model, d_input), float(alpha_init)))
+        self.eta_raw = nn.Parameter(torch.logit(torch.full((d_model,), learning_rate)))
+        self.trace_decay = math.exp(-1.0 / trace_timescale)
+        if rule == "abcd":
+            self.abcd = nn.Parameter(torch.stack([torch.ones(d_model, 1)] + [torch.zeros(d_model, 1)] * 3))
+            self.clip = clip
+        if rule == "neuromodulated":
+            self.eta_gain = nn.Parameter(torch.zeros(d_model))
+            if modulator == "state":
+                self.modulator_readout = nn.Linear(d_model, 1)
+
+    # the rule is PlasticSynapse's: η (fixed or modulated) and one step of H, any shape (post, pre)
+    learning_rate = PlasticSynapse.learning_rate
+    update = PlasticSynapse.update
+    hebbian = staticmethod(PlasticSynapse.hebbian)
+
+    def alpha_matrix(self) -> torch.Tensor:
+        """α (neurons, d_input)."""
+        return self.alpha
+
+    def start(self, batch: int):
+        trace = self.eta_raw.new_zeros(batch, self.d_model)
+        afferent = trace.new_zeros(batch, self.d_input)
+        return trace, trace.new_zeros(batch, self.d_model, self.d_input), afferent, afferent
+
+    def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state, modulation=None):
+        previous_trace, hebb, afferent, earlier = state
+        trace = _trace(self.trace_decay, previous_trace, post_activation)
+        hebb = self.update(hebb, trace, earlier, self.learning_rate(trace, modulation))
+        slow, _ = self.base(attention_out, post_activation, None)
+        current = slow + self.plastic_current(attention_out, hebb)
+        return current, (trace, hebb, _trace(self.trace_decay, afferent, attention_out), afferent)
+
+    def plastic_current(self, attention_out: torch.Tensor, hebb: torch.Tensor) -> torch.Tensor:
+        """(α ⊙ H) · o (batch, neurons): the fast weight's read of this tick's input."""
+        return ((self.alpha * hebb) @ attention_out.unsqueeze(-1)).squeeze(-1)
+
+    def fast_weight_read(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state) -> torch.Tensor:
+        """(α ⊙ H) · o with the state forward returned for these inputs (the interface of
+        :meth:`PlasticSynapse.fast_weight_read`)."""
+        return self.plastic_current(attention_out, state[1])
+
+    def fast_weight_norm(self, state) -> torch.Tensor:
+        """Frobenius norm of α ⊙ H per sample (batch,), for recordings and plots."""
+        return (self.alpha * state[1]).flatten(1).norm(dim=1)

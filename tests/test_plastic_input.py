@@ -1,0 +1,91 @@
+"""The afferent fast weight (model.synapse = "plastic-input"): its equations against explicit loops
+(the lag that binds a response to the input one tick before it), a key read back in the same
+tick, the rules' bounds, training, and what the config refuses."""
+
+import pytest
+import torch
+
+from conftest import parity3_config, read_metrics
+from neurosync.config import ConfigError, from_dict
+from neurosync.parts.plastic_input import PlasticInputSynapse
+from neurosync.training import train
+
+
+def _inputs(ticks=6, batch=3, d_input=4, d_model=5, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(ticks, batch, d_input, generator=gen, dtype=torch.float64),
+            (torch.rand(ticks, batch, d_model, generator=gen) < 0.5).double())
+
+
+def _synapse(rule="miconi", seed=0, **options):
+    synapse = PlasticInputSynapse(4, 5, rule=rule, trace_timescale=1.5, **options).double()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in synapse.parameters():
+            param.copy_(torch.randn(param.shape, generator=gen, dtype=param.dtype))
+    return synapse
+
+
+@pytest.mark.parametrize("rule, options", [("miconi", {}), ("abcd", {"clip": 0.4}), ("neuromodulated", {"modulator": "state"}),
+                                           ("neuromodulated", {"modulator": "certainty"})])
+def test_updates_equal_explicit_loops(rule, options):
+    synapse = _synapse(rule, **options)
+    attended, posts = _inputs()
+    modulations = torch.rand(6, 3, dtype=torch.float64)
+    lam = synapse.trace_decay
+    state = synapse.start(3)
+    x_prev = torch.zeros(3, 5, dtype=torch.float64)
+    u = [torch.zeros(3, 4, dtype=torch.float64)] * 2  # traces of the input through the last tick and the one before
+    hebb = torch.zeros(3, 5, 4, dtype=torch.float64)
+    with torch.no_grad():
+        for t in range(6):
+            current, state = synapse(attended[t], posts[t], state, modulations[t])
+            x = lam * x_prev + (1 - lam) * posts[t]
+            eta = synapse.learning_rate(x, modulations[t]).expand(3, 5)
+            expected = synapse.base(attended[t], posts[t])[0].clone()
+            new = torch.zeros_like(hebb)
+            for b in range(3):
+                for i in range(5):
+                    for j in range(4):
+                        h, post, pre, e = hebb[b, i, j], x[b, i], u[1][b, j], eta[b, i]
+                        if rule == "abcd":
+                            a, bb, c, d = (coef[i, 0] for coef in synapse.abcd)
+                            new[b, i, j] = min(max(h + e * (a * post * pre + bb * pre + c * post + d), -synapse.clip), synapse.clip)
+                        else:
+                            new[b, i, j] = (1 - e) * h + e * post * pre
+                        expected[b, i] += synapse.alpha[i, j] * new[b, i, j] * attended[t, b, j]
+            hebb, x_prev = new, x
+            u = [lam * u[0] + (1 - lam) * attended[t], u[0]]
+            torch.testing.assert_close(current, expected, rtol=0, atol=1e-12)
+            torch.testing.assert_close(state[1], hebb, rtol=0, atol=1e-12)
+
+
+def test_a_key_reads_back_the_response_to_its_value_in_the_same_tick():
+    """Key k at tick 0, value at tick 1 (neuron 0 responds), then nothing, then k again: the fast
+    weight's current at the query tick drives neuron 0 and no other."""
+    synapse = PlasticInputSynapse(3, 2, trace_timescale=1e-6, learning_rate=0.5, alpha_init=1.0).double()  # λ ≈ 0: no smearing
+    key, value, blank = (torch.tensor([[1.0, 0, 0]]), torch.tensor([[0, 1.0, 0]]), torch.zeros(1, 3))
+    responses = [torch.zeros(1, 2), torch.zeros(1, 2), torch.tensor([[1.0, 0]]), torch.zeros(1, 2), torch.zeros(1, 2)]
+    inputs = [key, value, blank, blank, key]  # spikes arrive one tick after their input: s[t−1] at call t
+    state = synapse.start(1)
+    with torch.no_grad():
+        for o, s in zip(inputs, responses):
+            _, state = synapse(o.double(), s.double(), state)
+        read = synapse.plastic_current(key.double(), state[1])
+    assert read[0, 0] > 0.1 and read[0, 1] == 0  # H[0, key] was written at tick 2 (post: tick 1's response, pre: tick 0's input)
+    assert state[1][0, 0, 0] > 0 and state[1][0, :, 1:].abs().max() == 0  # nothing bound to the value's or the blank's input
+
+
+def test_ctm_with_an_afferent_fast_weight_trains(tmp_path):
+    cfg = parity3_config(synapse="plastic-input")
+    train(cfg, tmp_path, progress=False)
+    records = read_metrics(tmp_path)
+    assert records[-1]["loss"] < 0.9 * records[0]["loss"]
+
+
+@pytest.mark.parametrize("plasticity, message", [({"implementation": "factorised"}, "dense fast weight"),
+                                                 ({"input_pathway": "glu"}, "no input_pathway of its own"),
+                                                 ({"rule": "abcd", "coefficients": "synapse"}, "per-neuron ABCD")])
+def test_what_the_afferent_synapse_refuses(plasticity, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict({"model": {"synapse": "plastic-input", "plasticity": plasticity}})
