@@ -171,7 +171,10 @@ class PlasticityConfig:
     "linear" (W_in · o) or "glu" (LayerNorm(GLU(W_in · o)), the rate synapse's nonlinearity on
     the drive alone; the recurrence stays linear in the spikes, so Dale's law still holds).
     learn_alpha = false keeps the plastic gain α at alpha_init (alpha_init = 0, without Dale's
-    law: the same synapse with plasticity off, the ablations' control)."""
+    law: the same synapse with plasticity off, the ablations' control).
+    synapse = "plastic-input" (neurosync/parts/plastic_input.py) takes the same rule, η, traces
+    and α for a dense fast weight on the afferents instead: the rate synapse plus (α ⊙ H) · o,
+    H (neurons × d_input) binding the neurons' response to the input of the tick before."""
 
     rule: str = "miconi"
     implementation: str = "dense"
@@ -199,7 +202,7 @@ class ModelConfig:
     neuron_pairing: str = "random-pairing"
     n_self_pairs: int = 0
     neuron: str = "nlm"
-    synapse: str = "mlp"
+    synapse: str = "mlp"  # mlp (the paper's), plastic (Hebbian recurrent fast weight), plastic-input (on the afferents)
     synapse_depth: int = 1
     synchrony: str = "decayed-pairwise"
     positional_embedding: str = "rotational-1d"

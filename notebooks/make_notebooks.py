@@ -224,13 +224,15 @@ ax.legend();'''),
 notebook("04_hebbian_plasticity.ipynb", "Hebbian plasticity: the fast weight as a key → value store",
          "Does a trained plastic SpikingCTM store associations in its fast weight within one thought, and read them "
          "out when asked?", [
-    ("md", "Two shipped models on associative recall (Ba et al. 2016): a thought is shown two key–value pairs, one "
-           "symbol per tick (`k1 v1 k2 v2`), then `??` and one of the keys; it answers that key's value in the two "
-           "answer ticks. Attention sees only the current symbol, so the pairs must be held in the network itself. "
-           "`recall-spiking-plastic` adds a Hebbian fast weight H (Miconi's rule, α = a ⊗ b) to the recurrence: "
-           "H starts at zero in every thought and is written from pre- and postsynaptic spike traces each tick; "
-           "`recall-spiking` is the same SpikingCTM without it. Both are trained for the same steps "
-           "(their cards: `models/recall-spiking-plastic.md`, `models/recall-spiking.md`)."),
+    ("md", "Two shipped models on associative recall of eight pairs (Ba et al. 2016): a thought is shown eight "
+           "key–value pairs, one symbol per tick (`k1 v1 … k8 v8`), then `??` and one of the keys; it answers that "
+           "key's value in the two answer ticks. Attention sees only the current symbol, so the pairs must be held "
+           "in the network itself. `recall-spiking-plastic` adds to the SpikingCTM's synapse a Hebbian fast weight "
+           "H on its afferents (Miconi's rule, `model.synapse = \"plastic-input\"`): H starts at zero in every "
+           "thought, and each tick it binds the neurons' response (post) to the input of the tick before (pre), so "
+           "that a value's response is written under its key; `recall-spiking` is the same SpikingCTM without it. "
+           "Both are trained for the same steps (their cards: `models/recall-spiking-plastic.md`, "
+           "`models/recall-spiking.md`)."),
     ("code", '''from neurosync.analysis import plasticity
 from neurosync.tasks import get_task, recall
 
@@ -246,8 +248,9 @@ print(f"bag-of-values baseline {100 * recall.frequency_baseline(cfg.task.pairs):
 items = cfg.task.items() * cfg.task.ticks_per_input  # ticks that show an item; the answer ticks follow
 labels = [f"k{i // 2 + 1}" if i % 2 == 0 else f"v{i // 2 + 1}" for i in range(2 * cfg.task.pairs)] + ["??", "q"]
 labels = [label for label in labels for _ in range(cfg.task.ticks_per_input)] + ["ans"] * cfg.task.answer_ticks'''),
-    ("md", "The fast weight over the thought: ‖α ⊙ H‖ after each tick's update. It is written while the pairs are shown "
-           "(the rule pairs the trace of one tick, post, with the trace of the tick before it, pre: a value with its key)."),
+    ("md", "The fast weight over the thought: ‖α ⊙ H‖ after each tick's update. It is written while the pairs are shown: "
+           "the rule pairs the neurons' trace of one tick (post) with the input's trace of the tick before (pre), a "
+           "value's response with its key."),
     ("code", '''trace = plasticity.record_plasticity(plastic, x)
 norms = trace["fast_weight_norm"]
 fig, ax = plt.subplots(figsize=(6, 3))
@@ -256,14 +259,14 @@ ax.plot(norms.mean(0), color="k", lw=2, label="mean over episodes")
 ax.set_xticks(range(len(labels)), labels)
 ax.set(xlabel="tick (symbol shown)", ylabel="‖α ⊙ H‖", title="the fast weight is written as the pairs arrive")
 ax.legend();'''),
-    ("md", "**Reading the store.** At the tick after the query key, the fast weight's current (α ⊙ H) · s reads the query "
-           "key's spikes. If H holds the key → value associations, a linear reader finds the *queried* value in that "
-           "current. Cross-validated decoding of the queried value, tick by tick, from the three parts of the synaptic "
-           "input: the fast weight's read, the slow recurrent weight's, and the attention drive."),
+    ("md", "**Reading the store.** When the query key is shown, the fast weight's current (α ⊙ H) · o reads it. If H "
+           "holds the key → value associations, a linear reader finds the *queried* value in that current. "
+           "Cross-validated decoding of the queried value, tick by tick, from the two parts of the synaptic input: the "
+           "fast weight's read and the rest (the slow GLU synapse over the input and the spikes)."),
     ("code", '''answer_digit = y.numpy()
 folds = 3 if CI else 5
 curves = {part: [plasticity.decode(trace[part][:, t], answer_digit, folds)[0] for t in range(len(labels))]
-          for part in ("plastic_current", "recurrent_current", "drive")}
+          for part in ("plastic_current", "slow_current")}
 fig, ax = plt.subplots(figsize=(6, 3))
 for part, curve in curves.items():
     ax.plot(100 * np.array(curve), "o-", label=part.replace("_", " "))
@@ -272,7 +275,7 @@ ax.axhline(10, color="grey", ls=":", label="chance")
 ax.set_xticks(range(len(labels)), labels)
 ax.set(xlabel="tick", ylabel="queried value decoded (%)", title="where the answer is")
 ax.legend(fontsize=7)
-print({part: f"{100 * curve[items]:.1f}%" for part, curve in curves.items()}, "at the first answer tick")'''),
+print({part: f"{100 * curve[items - 1]:.1f}%" for part, curve in curves.items()}, "at the query tick")'''),
     ("md", "**A lesion.** Decoding shows that the value is *in* the current, not that the answer uses it. Remove the fast "
            "weight's read from the query tick on (H still evolves; nothing reads it), or from the first tick (the model "
            "with α = 0), and measure the accuracy again."),
@@ -285,7 +288,7 @@ with plasticity.fast_weight_lesion(plastic, items - 1):  # from the tick that sh
 with plasticity.fast_weight_lesion(plastic, 0):
     from_start = accuracy(plastic)
 print(f"intact {intact:.1f}%; fast weight unread from the query on {at_query:.1f}%; unread all thought {from_start:.1f}%")'''),
-    ("md", "**The learned rule.** The meta-learned learning rate η per neuron and the plastic gains α = a ⊗ b."),
+    ("md", "**The learned rule.** The meta-learned learning rate η per neuron and the plastic gains α (neurons × inputs)."),
     ("code", '''eta = plastic.synapse.learning_rate().detach().numpy().ravel()
 alpha = plastic.synapse.alpha_matrix().detach().numpy().ravel()
 fig, axes = plt.subplots(1, 2, figsize=(8, 2.8))
@@ -294,11 +297,16 @@ axes[0].set(xlabel="η (per postsynaptic neuron)", ylabel="neurons", title=f"lea
 axes[1].hist(alpha, bins=60)
 axes[1].set(xlabel="α (per synapse)", ylabel="synapses", title="plastic gains")
 fig.tight_layout()'''),
-    ("md", "Other rules, from the ablation's seed-0 models shipped beside it: the ABCD rule's coefficients (A: the "
-           "Hebbian term, B and C: pre- and postsynaptic terms, D: a drift), and the neuromodulated rule's learning rate "
-           "η[t] over the thought: does the modulator open writes at the item ticks and close them at the query?"),
-    ("code", '''for name in ("recall-spiking-abcd", "recall-spiking-neuromodulated"):
+    ("md", "Other rules, on the recurrent fast weight (`model.synapse = \"plastic\"`), from the two-pair ablation's "
+           "seed-0 models (`models/recall2-spiking-abcd`, `models/recall2-spiking-neuromodulated`): the ABCD rule's "
+           "coefficients (A: the Hebbian term, B and C: pre- and postsynaptic terms, D: a drift), and the neuromodulated "
+           "rule's learning rate η[t] over the thought: does the modulator open writes at the item ticks and close them "
+           "at the query?"),
+    ("code", '''for name in ("recall2-spiking-abcd", "recall2-spiking-neuromodulated"):
     model, ckpt = neurosync.load_model(MODELS / name)
+    task = ckpt.config.task  # two pairs: its own episodes and tick labels
+    episodes, _ = get_task(task).eval_set(task, EPISODES, ckpt.config.train.seed)
+    names = [f"k{i // 2 + 1}" if i % 2 == 0 else f"v{i // 2 + 1}" for i in range(2 * task.pairs)] + ["??", "q"] + ["ans"] * task.answer_ticks
     if ckpt.config.model.plasticity.rule == "abcd":
         coefficients = model.synapse.abcd.detach().numpy().reshape(4, -1)
         fig, ax = plt.subplots(figsize=(6, 2.8))
@@ -306,11 +314,11 @@ fig.tight_layout()'''),
         ax.set_xticks([1, 2, 3, 4], list("ABCD"))
         ax.set(ylabel="coefficient (per neuron)", title=f"{name}: the learned ABCD rule (start: A = 1, B = C = D = 0)")
     else:
-        rates = plasticity.record_plasticity(model, x)["learning_rate"].mean(2)  # (episodes, ticks)
+        rates = plasticity.record_plasticity(model, episodes)["learning_rate"].mean(2)  # (episodes, ticks)
         fig, ax = plt.subplots(figsize=(6, 2.8))
         ax.plot(rates.mean(0), "o-")
         ax.fill_between(range(rates.shape[1]), *np.percentile(rates, [10, 90], axis=0), alpha=0.3)
-        ax.set_xticks(range(len(labels)), labels)
+        ax.set_xticks(range(len(names)), names)
         ax.set(xlabel="tick", ylabel="η[t], mean over neurons", title=f"{name}: when the modulator lets the rule write")'''),
 ])
 
