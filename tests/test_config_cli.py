@@ -12,7 +12,8 @@ from neurosync.training import train
 
 STUDIES = sorted((REPO / "models").glob("study*.toml"))
 RL_CONFIGS = sorted(p for p in (REPO / "models").glob("*.toml") if "agent" in config_mod.read_toml(p))
-MODELS = sorted(set((REPO / "models").glob("*.toml")) - set(STUDIES) - set(RL_CONFIGS))
+ABLATIONS = sorted((REPO / "models").glob("*-ablation.toml"))  # tested in test_ablation.py
+MODELS = sorted(set((REPO / "models").glob("*.toml")) - set(STUDIES) - set(RL_CONFIGS) - set(ABLATIONS))
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
