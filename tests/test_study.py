@@ -216,7 +216,7 @@ def test_the_memory_study_compares_plasticity(tmp_path):
     run = json.loads((out / "study.json").read_text())["comparison"]["plastic"]["accuracy_certain"]
     assert len(run["values"]) == 2 and 0 <= run["ci95_low"] <= run["mean"] <= run["ci95_high"] <= 1
     plastic = saved["brian2"]["plastic"]
-    assert plastic["mismatched_bins"] == 0 and plastic["fast_weight_ticks"] == 8 and plastic["passed"]
+    assert plastic["mismatched_bins"] == 0 and plastic["fast_weight_ticks"] == 20 and plastic["passed"]
     assert plastic["fast_weight_max_abs"] > 0 and plastic["fast_weight_max_abs_difference"] < 1e-9
     assert "fast_weight_ticks" not in saved["brian2"]["spiking"]
     assert "the fast weight" in (out / "report.html").read_text()
