@@ -370,24 +370,32 @@ def _tick_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None):
     synapses.alpha = core.alpha[post, pre]
     if core.presynaptic_sign is not None:
         synapses.sgn = core.presynaptic_sign[pre]
+    if state_modulated:  # the readout sums over presynaptic traces, after they are updated
+        synapses.wm = core.modulator_weight[pre]
+        synapses.summed_updaters["m_post"].when = "start"
+        synapses.summed_updaters["m_post"].order = 1
+    _rule_and_delivery(group, synapses, core, post, pre, hebb_code, "Irec", tick)
+    return synapses
+
+
+def _rule_and_delivery(group, synapses, core: SpikingCore, post: np.ndarray, pre: np.ndarray, hebb_code: str, current: str,
+                       tick) -> None:
+    """What the recurrent and the afferent fast weights share: H = 0, the rule's parameters per
+    synapse, the H update (slot 'start', order 2), the summed current (order 3) held as the
+    neurons' Isyn for the tick (order 4, with the spike count reset)."""
     synapses.H = 0.0
     if core.rule == "neuromodulated":
         synapses.eta0, synapses.gain = core.eta_base[post], core.eta_gain[post]
-        if state_modulated:  # the readout sums over presynaptic traces, after they are updated
-            synapses.wm = core.modulator_weight[pre]
-            synapses.summed_updaters["m_post"].when = "start"
-            synapses.summed_updaters["m_post"].order = 1
     else:
         synapses.eta_syn = core.eta[post]
     if core.rule == "abcd":
         for name, coefficient in zip("ABCD", core.abcd):
             setattr(synapses, name, coefficient[post, pre])
     synapses.run_regularly(hebb_code, when="start", order=2, dt=tick, name="hebb")
-    synapses.summed_updaters["Irec_post"].when = "start"
-    synapses.summed_updaters["Irec_post"].order = 3
-    group.run_regularly("Isyn = Irec\nc = 0", when="start", order=4, dt=tick, name="deliver")
+    synapses.summed_updaters[f"{current}_post"].when = "start"
+    synapses.summed_updaters[f"{current}_post"].order = 3
+    group.run_regularly(f"Isyn = {current}\nc = 0", when="start", order=4, dt=tick, name="deliver")
     group.namespace["lam"] = core.trace_decay
-    return synapses
 
 
 def _afferent_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None, afferent_input: np.ndarray):
@@ -417,19 +425,7 @@ def _afferent_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | Non
     post, pre = np.nonzero(np.ones((n, d), dtype=bool))  # all-to-all, α[post, afferent]
     synapses.connect(i=pre, j=post)
     synapses.alpha = core.afferent_alpha[post, pre]
-    synapses.H = 0.0
-    if core.rule == "neuromodulated":
-        synapses.eta0, synapses.gain = core.eta_base[post], core.eta_gain[post]
-    else:
-        synapses.eta_syn = core.eta[post]
-    if core.rule == "abcd":
-        for name, coefficient in zip("ABCD", core.abcd):
-            setattr(synapses, name, coefficient[post, pre])
-    synapses.run_regularly(hebb_code, when="start", order=2, dt=tick, name="hebb")
-    synapses.summed_updaters["Iaff_post"].when = "start"
-    synapses.summed_updaters["Iaff_post"].order = 3
-    group.run_regularly("Isyn = Iaff\nc = 0", when="start", order=4, dt=tick, name="deliver")
-    group.namespace["lam"] = core.trace_decay
+    _rule_and_delivery(group, synapses, core, post, pre, hebb_code, "Iaff", tick)
     return afferents, synapses
 
 

@@ -23,6 +23,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"neurosync: error: {message} (see {self.prog} --help)\n")
 
 
+def _overrides(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="neurosync", description="Rate and spiking Continuous Thought Machines.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -30,8 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model from a TOML config")
     train.add_argument("config", help="TOML config, e.g. models/parity16-rate.toml")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config value, e.g. --set train.steps=100 (repeatable)")
+    _overrides(train, "override a config value, e.g. --set train.steps=100 (repeatable)")
     train.add_argument("--run-dir", help="where to write checkpoints and logs (default: <train.out_dir>/<name>)")
     train.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override train.device")
@@ -68,8 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     ablate = sub.add_parser("ablate", help="train several configs over seeds for equal steps and write one table with 95%% CIs "
                                            "and verdicts, e.g. models/recall2-ablation.toml")
     ablate.add_argument("ablation", help="ablation TOML (arms, seeds, steps)")
-    ablate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key in every arm (repeatable)")
+    _overrides(ablate, "override a config key in every arm (repeatable)")
     ablate.add_argument("--out", help="output directory (default runs/<ablation name>); an interrupted ablation resumes there")
     ablate.add_argument("--workers", type=int, help="runs at a time (default: the file's workers)")
     ablate.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -77,8 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     rl = sub.add_parser("rl", help="train an RL agent (CTM carrying its thought across environment steps, or the LSTM "
                                    "baseline) with PPO, e.g. models/cartpole-rate.toml")
     rl.add_argument("config", help="RL TOML config, e.g. models/cartpole-rate.toml")
-    rl.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a config value, e.g. --set total_steps=20000 (repeatable)")
+    _overrides(rl, "override a config value, e.g. --set total_steps=20000 (repeatable)")
     rl.add_argument("--run-dir", help="where to write checkpoints and logs (default: runs/<name>)")
     rl.add_argument("--quiet", action="store_true", help="no progress bar")
 
