@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--samples", type=int, help="evaluation inputs (default: the config's final_eval_samples)")
     evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    evaluate.add_argument("--halt-at", type=float, nargs="+", metavar="C",
+                          help="adaptive compute: also stop each input at its first tick with certainty >= C (one run per "
+                               "threshold, finished inputs leave the batch) and report accuracy, mean ticks and wall time "
+                               "against the full thought")
 
     validate = sub.add_parser("validate", help="re-simulate a SpikingCTM checkpoint's spiking core in Brian2 and compare")
     validate.add_argument("checkpoint")
@@ -288,12 +292,21 @@ def _evaluate(args) -> int:
 
     if args.samples is not None and args.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {args.samples}")
+    bad = [c for c in args.halt_at or () if not 0.0 <= c <= 1.0]
+    if bad:
+        raise ValueError(f"--halt-at takes certainties in [0, 1], got {bad[0]}")
     model, ckpt = load_model(args.checkpoint)
+    if args.halt_at and ckpt.config.task.name == "sort":
+        raise ValueError("--halt-at: sorting answers by CTC over all ticks, there is no tick to stop a thought at")
     model.to(pick_device(args.device))
     samples = args.samples or ckpt.config.train.final_eval_samples
     x, y = get_task(ckpt.config.task).eval_set(ckpt.config.task, samples, ckpt.config.train.seed)
     result = {"checkpoint": str(ckpt.path), "step": ckpt.step, "eval_samples": int(x.shape[0]),
               **evaluate(model, ckpt.config, x, y)}
+    if args.halt_at:
+        from .compare import halting
+
+        result["halting"] = halting(model, ckpt.config, x, y, tuple(args.halt_at))
     print(json.dumps(result, indent=2))
     return 0
 

@@ -251,3 +251,65 @@ def long_thought_rates(model, x: torch.Tensor, seconds: float, window_s: float =
         result["rate_excitatory_hz"] = float(rates[excitatory].mean())
         result["rate_inhibitory_hz"] = float(rates[~excitatory].mean())
     return result
+
+
+def halting(model, cfg, x: torch.Tensor, y: torch.Tensor, thresholds=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
+            batch_size: int = 1024) -> dict:
+    """Adaptive compute that saves time: the full thought against :meth:`CTM.think_until_certain`
+    at each certainty threshold, on the same inputs in the same process (wall times compare as a
+    ratio). Per threshold: per-unit and whole-answer accuracy at the tick each sample stopped, the
+    mean ticks used and the wall time; the full thought's accuracy at its last and its
+    most-certain tick. An episodic task (recall, one-shot, Q&A) stops only within its answer
+    window; sorting answers by CTC over every tick and has no tick to stop at."""
+    import time
+
+    from .tasks import EPISODIC, get_task
+
+    if cfg.task.name == "sort":
+        raise ValueError("sorting answers by CTC over all ticks: there is no tick to stop a thought at")
+    for threshold in thresholds:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"a halting threshold is a certainty in [0, 1], got {threshold}")
+    task = get_task(cfg.task)
+    first = model.ticks - cfg.task.answer_ticks if cfg.task.name in EPISODIC else 0
+    classes = model.prediction_shape[-1]
+
+    def correct(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # (batch, units) bool
+        if hasattr(task, "correct_units"):
+            return task.correct_units(logits.float(), target)
+        return logits.reshape(logits.shape[0], -1, classes).argmax(-1) == target.reshape(target.shape[0], -1)
+
+    def timed(fn):
+        outputs, started = [], time.perf_counter()
+        for start in range(0, x.shape[0], batch_size):
+            outputs.append(fn(x[start : start + batch_size]))
+        return outputs, time.perf_counter() - started
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            full, full_s = timed(model)
+        rows_last, rows_certain = [], []
+        for out, start in zip(full, range(0, x.shape[0], batch_size)):
+            target = y[start : start + out.logits.shape[0]]
+            certain = first + out.certainty[:, first:].argmax(1)
+            rows = torch.arange(out.logits.shape[0])
+            rows_last.append(correct(out.logits[:, -1], target))
+            rows_certain.append(correct(out.logits[rows, certain], target))
+        last, certain = torch.cat(rows_last), torch.cat(rows_certain)
+        result = {"samples": int(x.shape[0]), "ticks": model.ticks, "from_tick": first + 1, "full_s": full_s,
+                  "full_accuracy_last": float(last.float().mean()), "full_accuracy_certain": float(certain.float().mean()),
+                  "full_whole_certain": float(certain.all(1).float().mean()), "thresholds": []}
+        for threshold in thresholds:
+            halted, halted_s = timed(lambda xb: model.think_until_certain(xb, threshold, first))
+            hits = torch.cat([correct(h.logits, y[start : start + h.logits.shape[0]])
+                              for h, start in zip(halted, range(0, x.shape[0], batch_size))])
+            ticks = torch.cat([h.ticks for h in halted]).float()
+            result["thresholds"].append({"threshold": threshold, "accuracy": float(hits.float().mean()),
+                                         "whole_accuracy": float(hits.all(1).float().mean()),
+                                         "mean_ticks": float(ticks.mean()), "wall_s": halted_s,
+                                         "speedup": full_s / halted_s if halted_s > 0 else float("inf")})
+    finally:
+        model.train(was_training)
+    return result

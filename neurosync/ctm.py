@@ -53,6 +53,17 @@ class CTMOutput:
 
 
 @dataclass
+class HaltedOutput:
+    """A thought that stopped each sample at its first certain tick (:meth:`CTM.think_until_certain`):
+    logits (batch, outputs) and certainty (batch,) at the tick where the sample stopped, and
+    ticks (batch,) the ticks it used (1 … T)."""
+
+    logits: torch.Tensor
+    certainty: torch.Tensor
+    ticks: torch.Tensor
+
+
+@dataclass
 class ThoughtState:
     """Where a thought stands after a tick: the neurons' post-activations and memory (history,
     or the spiking state), the synchrony's running sums, the synapse's state (a plastic
@@ -180,6 +191,49 @@ class CTM(nn.Module):
         output = CTMOutput(torch.stack(logits, dim=1), torch.stack(certainties, dim=1), self.synchrony.read(sync)[1],
                            activity / self.ticks)
         return output, ThoughtState(post, memory, sync, synapse_state, certainty)
+
+    @torch.no_grad()
+    def think_until_certain(self, x: torch.Tensor, threshold: float, from_tick: int = 0) -> HaltedOutput:
+        """Adaptive compute: think about every input until its certainty reaches ``threshold``
+        (or the last tick), and stop computing it there: finished rows leave the batch, so the
+        ticks saved are time saved. ``from_tick`` (0-based) is the first tick that may stop a
+        sample (an episodic task answers only after its question). Without intrinsic noise each
+        sample's logits equal those of the full thought at its first tick ≥ ``from_tick`` with
+        certainty ≥ threshold (tested); a noisy neuron draws its noise for the rows still
+        thinking, so its realisation differs (not its law)."""
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"the halting threshold is a certainty in [0, 1], got {threshold}")
+        if not 0 <= from_tick < self.ticks:
+            raise ValueError(f"from_tick must lie in [0, {self.ticks - 1}] (the thought's ticks), got {from_tick}")
+        keys, values, query_weight, query_bias, tick_tokens = self.perceive(x)
+        batch = x.shape[0]
+        state = self.start(batch)
+        visible_all = None if tick_tokens is None else tick_tokens.visible
+        rows = torch.arange(batch, device=keys.device)  # the samples still thinking
+        logits_out = keys.new_empty(batch, self.readout.out_features)
+        certainty_out = keys.new_empty(batch)
+        ticks_out = torch.full((batch,), self.ticks, dtype=torch.long, device=keys.device)
+        for t in range(self.ticks):
+            visible = None if visible_all is None else visible_all[:, min(t, visible_all.shape[1] - 1)]
+            sync, post, memory, synapse_state, logits, certainty = self.tick(
+                state.sync, state.post, state.memory, state.synapse, state.certainty, keys, values, query_weight,
+                query_bias, None, visible)
+            if t == self.ticks - 1:
+                done = torch.ones_like(certainty, dtype=torch.bool)
+            else:
+                done = (certainty >= threshold) & (t >= from_tick)
+            finished = rows[done]
+            logits_out[finished], certainty_out[finished], ticks_out[finished] = logits[done], certainty[done], t + 1
+            if bool(done.all()):
+                break
+            state = ThoughtState(post, memory, sync, synapse_state, certainty)
+            if bool(done.any()):
+                keep = (~done).nonzero().squeeze(1)
+                state = self.state_rows(state, keep)
+                keys, values = keys.index_select(0, keep), values.index_select(0, keep)
+                visible_all = None if visible_all is None else visible_all.index_select(0, keep)
+                rows = rows[keep]
+        return HaltedOutput(logits_out, certainty_out, ticks_out)
 
     @torch.no_grad()
     def record(self, x: torch.Tensor, dt: float | None = None, config=None, ticks: int | None = None, repeats: int = 1,

@@ -39,7 +39,6 @@ from .checkpoint import finite_json
 from .config import ConfigError, read_toml
 
 DEFAULT_STUDY = Path("models/study.toml")
-EPISODIC = ("qa_digits", "recall", "oneshot")  # tasks that answer in a window at the thought's end
 NEO_THOUGHTS = 1  # thoughts per spiking kind in the Neo/NIX export (~3.5 MB each at 128 neurons: NIX stores every
 # spike train as an object with its metadata, ~20 kB before its spikes; the NPZ and NWB exports hold every thought)
 
@@ -139,7 +138,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
 
     from ._optional import require
     from .checkpoint import drop_training_state, load_model
-    from .tasks import get_task
+    from .tasks import EPISODIC, get_task
     from .training import train
 
     for module, extra in (("pynwb", "io"), ("nir", "io"), ("nixio", "io"), ("fooof", "analysis")):

@@ -27,6 +27,8 @@ from ..config import TaskConfig
 from ..losses import certainty_loss
 from . import images, maze, oneshot, parity, qa_digits, recall, sort
 
+EPISODIC = ("qa_digits", "recall", "oneshot")  # tasks that answer in a window at the thought's end
+
 TASKS = {"parity": parity, "sort": sort, "images": images, "maze": maze, "qa_digits": qa_digits, "recall": recall,
          "oneshot": oneshot}
 
