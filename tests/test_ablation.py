@@ -118,6 +118,17 @@ def test_long_thought_overrides(tmp_path):
     assert ablation.long_thought_overrides(parity, 3) == ["model.ticks=9"]
 
 
+def test_a_task_without_accuracy_reads_its_own_measure_at_the_long_thoughts_last_tick():
+    ab = ablation.AblationConfig(name="p", seeds=[0, 1], steps=10, reference="a", arms=[ablation.Arm("a", Path("a.toml")), ablation.Arm("b", Path("b.toml"))])
+    parity = {"primary": "bit_acc_certain", "parameters": 1000, "steps": 10, "train_s": 1.0, "eval_samples": 100,
+              "final": {"bit_acc_certain": 0.9, "bit_acc_last": 0.8},
+              "long": {"bit_acc_certain": 0.85, "bit_acc_last": 0.6}}
+    summary = ablation.summarise(ab, {(arm, seed): parity for arm in ("a", "b") for seed in (0, 1)})
+    row = summary["rows"][0]
+    assert row["certain"]["mean"] == pytest.approx(0.9) and row["long_last"]["mean"] == pytest.approx(0.6)
+    assert row["long_drop_points"] == pytest.approx(30.0)
+
+
 def test_tiny_ablation_end_to_end_and_resumed(tmp_path):
     path = _ablation_file(tmp_path)
     out = tmp_path / "out"

@@ -191,7 +191,7 @@ def run_one(config_path: str, overrides: list[str], run_dir: str, threads: int, 
     checkpoint.restore_model(long_model, ckpt)
     lx, ly = task.eval_set(long_cfg.task, cfg.train.final_eval_samples, cfg.train.seed)
     long = evaluate(long_model.eval(), long_cfg, lx, ly)
-    primary = getattr(task, "PRIMARY", "accuracy_certain")
+    primary = getattr(task, "PRIMARY", "bit_acc_certain")  # the tasks' default, as in training
     result = {"name": cfg.name, "steps": ckpt.step, "parameters": sum(p.numel() for p in model.parameters()),
               "train_s": trained["elapsed_s"], "measure_s": round(time.perf_counter() - started, 2), "primary": primary,
               "eval_samples": int(x.shape[0]), "final": final, "long_ticks": long_cfg.model.ticks, "long": long}
@@ -259,7 +259,8 @@ def summarise(ab: AblationConfig, results: dict) -> dict:
         runs = [results[arm.name, s] for s in ab.seeds]
         primary = runs[0]["primary"]
         certain = [r["final"][primary] for r in runs]
-        long_last = [r["long"]["accuracy_last"] if "accuracy_last" in r["long"] else r["long"][primary] for r in runs]
+        last = primary.replace("_certain", "_last")  # the same measure at the long thought's last tick
+        long_last = [r["long"][last] if last in r["long"] else r["long"][primary] for r in runs]
         row = {"arm": arm.name, "group": arm.group, "config": arm.config.name, "set": arm.set,
                "parameters": runs[0]["parameters"], "steps": [r["steps"] for r in runs], "seeds": ab.seeds,
                "train_s": float(np.mean([r["train_s"] for r in runs]))}
