@@ -28,6 +28,18 @@ def tiny_config(**train):
     })
 
 
+def set_model_keys(cfg, keys):
+    """Set [model] keys on a config: {"neuron": "spiking", "plasticity": {"rule": "abcd"}} sets
+    cfg.model.neuron and cfg.model.plasticity.rule; returns the config."""
+    for key, value in keys.items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                setattr(getattr(cfg.model, key), sub, v)
+        else:
+            setattr(cfg.model, key, value)
+    return cfg
+
+
 def parity3_config(**model):
     """tiny_config on 3-bit parity with settings under which 60 steps visibly learn;
     `model` sets [model] keys, e.g. neuron="spiking"."""

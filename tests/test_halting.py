@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import set_model_keys, tiny_config
 from neurosync import compare
 from neurosync.build import build_model
 from neurosync.cli import main
@@ -20,12 +20,7 @@ VARIANTS = [{}, {"neuron": "spiking", "synchrony": "spike-multiscale"},
 
 
 def _configure(cfg, variant):
-    for key, value in variant.items():
-        if isinstance(value, dict):
-            for sub, v in value.items():
-                setattr(getattr(cfg.model, key), sub, v)
-        else:
-            setattr(cfg.model, key, value)
+    set_model_keys(cfg, variant)
     if cfg.model.neuron == "spiking":  # a tiny untrained core fires more with a low threshold: the state matters
         cfg.model.spiking.threshold = 0.02
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import set_model_keys, tiny_config
 from neurosync.build import build_model
 from neurosync.cli import main
 from neurosync.config import ConfigError, read_toml
@@ -26,14 +26,8 @@ VARIANTS = [{}, {"neuron": "spiking", "synchrony": "spike-multiscale"}, {"synaps
 
 
 def _model(variant, ticks):
-    cfg = tiny_config()
+    cfg = set_model_keys(tiny_config(), variant)
     cfg.model.ticks = ticks
-    for key, value in variant.items():
-        if isinstance(value, dict):
-            for sub, v in value.items():
-                setattr(getattr(cfg.model, key), sub, v)
-        else:
-            setattr(cfg.model, key, value)
     torch.manual_seed(0)
     return build_model(cfg).eval(), cfg
 
