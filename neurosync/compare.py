@@ -219,8 +219,10 @@ def long_thought_rates(model, x: torch.Tensor, seconds: float, window_s: float =
     """Firing in one thought of ``seconds`` (ticks of the model's own duration) on every input
     of ``x``, without recording it (the fused tick; only the spike counts are kept): mean rates
     (Hz) of all neurons and per population under Dale's law, the silent (< 0.1 Hz) and saturated
-    (> 100 Hz) fractions, and the population rates in consecutive ``window_s`` windows (does the
-    regime hold, run away or fall silent?)."""
+    (> 100 Hz) fractions, and per consecutive ``window_s`` window the population rate and the
+    fraction of neurons silent in it (does the regime hold, run away or fall silent? A neuron that
+    fires only in a thought's first transient counts as active over the whole thought, but silent in
+    every later window)."""
     from .analysis.physiology import SATURATED_HZ, SILENT_HZ
 
     neuron = _spiking_neurons(model)
@@ -242,11 +244,13 @@ def long_thought_rates(model, x: torch.Tensor, seconds: float, window_s: float =
     if config is not None and config.spiking.dale:
         excitatory = np.arange(rates.size) < config.spiking.excitatory_count(rates.size)
     width = max(int(round(window_s * 1e3 / neuron.tick_ms)), 1)
-    windows = [per_tick[i : i + width].mean() * 1e3 / neuron.tick_ms for i in range(0, ticks - width + 1, width)]
+    starts = range(0, ticks - width + 1, width)
+    windows = [per_tick[i : i + width].mean() * 1e3 / neuron.tick_ms for i in starts]
+    window_silent = [float((per_tick[i : i + width].mean(0) * 1e3 / neuron.tick_ms < SILENT_HZ).mean()) for i in starts]
     result = {"seconds": ticks * neuron.tick_ms * 1e-3, "ticks": ticks, "inputs": int(x.shape[0]),
               "rate_all_hz": float(rates.mean()), "silent_fraction": float((rates < SILENT_HZ).mean()),
               "saturated_fraction": float((rates > SATURATED_HZ).mean()), "window_s": width * neuron.tick_ms * 1e-3,
-              "window_rates_hz": [float(w) for w in windows]}
+              "window_rates_hz": [float(w) for w in windows], "window_silent_fractions": window_silent}
     if excitatory is not None:
         result["rate_excitatory_hz"] = float(rates[excitatory].mean())
         result["rate_inhibitory_hz"] = float(rates[~excitatory].mean())

@@ -9,7 +9,9 @@
 4. the regime in long thoughts: rates per population, silent/saturated fractions and the rate
    per 1-s window, in 1-s and 10-s thoughts on the 16 inputs ``neurosync analyze --samples 16``
    records (random inputs of the evaluation generator; ``--structured`` adds 16 evenly spaced
-   sequences of the exhaustive set, whose last 12 bits are all equal).
+   sequences of the exhaustive set, whose last 12 bits are all equal), with the fraction of
+   neurons silent in each 1-s window (the whole thought's silent fraction counts a neuron that
+   fires only in the first transient as active).
 
 The physiology card is ``neurosync analyze CKPT --ticks T --samples 16 --repeats 4`` (1-s thoughts),
 Brian2 ``neurosync validate CKPT --mode exact`` and ``--mode continuous``; the model card lists them.
@@ -79,12 +81,14 @@ def main() -> None:
              for name, chosen in inputs.items() for seconds in (1.0, 10.0)}
     long = {seconds: table["random", seconds] for seconds in (1.0, 10.0)}
     print("\n## Long thoughts (16 inputs)\n")
-    print("| inputs | thought | E rate (Hz) | I rate (Hz) | all (Hz) | silent | saturated | rate per 1-s window (Hz) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| inputs | thought | E rate (Hz) | I rate (Hz) | all (Hz) | silent | saturated | rate per 1-s window (Hz) | "
+          "silent per 1-s window |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (name, seconds), r in table.items():
         windows = ", ".join(f"{w:.1f}" for w in r["window_rates_hz"])
+        silent = ", ".join(f"{w:.2f}" for w in r["window_silent_fractions"])
         print(f"| {name} | {seconds:g} s | {r.get('rate_excitatory_hz', float('nan')):.2f} | {r.get('rate_inhibitory_hz', float('nan')):.2f} | "
-              f"{r['rate_all_hz']:.2f} | {r['silent_fraction']:.3f} | {r['saturated_fraction']:.3f} | {windows} |")
+              f"{r['rate_all_hz']:.2f} | {r['silent_fraction']:.3f} | {r['saturated_fraction']:.3f} | {windows} | {silent} |")
     ratio = long[10.0]["rate_all_hz"] / long[1.0]["rate_all_hz"] if long[1.0]["rate_all_hz"] else float("nan")
     print(f"\n10-s / 1-s mean rate: {ratio:.2f} (goal: within 2x). Measured in {time.perf_counter() - started:.0f} s.")
     if args.out:

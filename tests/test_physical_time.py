@@ -241,6 +241,11 @@ def test_long_thought_rates_equal_the_recorded_rates_of_the_same_thought():
     assert result["rate_all_hz"] == pytest.approx(float(recorded.mean()), rel=1e-6) and result["rate_all_hz"] > 1
     assert np.mean(result["window_rates_hz"]) == pytest.approx(result["rate_all_hz"], rel=1e-6)
     assert {"rate_excitatory_hz", "rate_inhibitory_hz", "silent_fraction", "saturated_fraction"} <= set(result)
+    recording = model.record(x, ticks=30, noise_seed=0)
+    spikes = sum(recording.spikes(b) for b in range(x.shape[0]))  # (steps, neurons), summed over the thoughts
+    width = 10 * model.neuron.substeps  # a 20-ms window: 10 ticks
+    silent = [float((spikes[k * width : (k + 1) * width].sum(0) / (x.shape[0] * 0.02) < 0.1).mean()) for k in range(3)]
+    assert result["window_silent_fractions"] == pytest.approx(silent) and 0 < max(silent)  # some neuron is silent somewhere
 
 
 def test_step_invariance_evaluates_finer_steps_and_restores_the_model():
