@@ -23,6 +23,9 @@ _LAZY = {
     "train": ("neurosync.training", "train"),
     "evaluate": ("neurosync.training", "evaluate"),
     "Recording": ("neurosync.recording", "Recording"),
+    "from_pretrained": ("neurosync.hub", "from_pretrained"),
+    "save_pretrained": ("neurosync.hub", "save_pretrained"),
+    "pretrained": ("neurosync.hub", "pretrained"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

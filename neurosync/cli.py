@@ -1,5 +1,5 @@
-"""Command line: ``neurosync study``, ``train``, ``evaluate``, ``validate`` (Brian2), ``analyze``
-and ``export``.
+"""Command line: ``neurosync study``, ``train``, ``evaluate``, ``validate`` (Brian2), ``analyze``,
+``export``, ``ablate``, ``rl`` and ``models`` (the pretrained zoo).
 
 Anything a user can get wrong (config, checkpoint, arguments) ends in one line on stderr and
 exit status 2; nothing on disk is overwritten.
@@ -44,10 +44,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--samples", type=int, help="evaluation inputs (default: the config's final_eval_samples)")
     evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    evaluate.add_argument("--noise-seed", type=int, default=0,
+                          help="seed of a noisy SpikingCTM's intrinsic noise, so that evaluations repeat (default 0)")
     evaluate.add_argument("--halt-at", type=float, nargs="+", metavar="C",
                           help="adaptive compute: also stop each input at its first tick with certainty >= C (one run per "
                                "threshold, finished inputs leave the batch) and report accuracy, mean ticks and wall time "
                                "against the full thought")
+
+    models = sub.add_parser("models", help="list the pretrained models shipped in models/ with their cards' headline numbers "
+                                           "(load one with neurosync.pretrained(name))")
+    models.add_argument("--check", action="store_true", help="re-measure every headline (exit 1 if one is off by more than "
+                                                             "0.5 point)")
 
     validate = sub.add_parser("validate", help="re-simulate a SpikingCTM checkpoint's spiking core in Brian2 and compare")
     validate.add_argument("checkpoint")
@@ -296,6 +303,8 @@ def _evaluate(args) -> int:
     if bad:
         raise ValueError(f"--halt-at takes certainties in [0, 1], got {bad[0]}")
     model, ckpt = load_model(args.checkpoint)
+    if hasattr(model.neuron, "seed_noise"):
+        model.neuron.seed_noise(args.noise_seed)
     if args.halt_at and ckpt.config.task.name == "sort":
         raise ValueError("--halt-at: sorting answers by CTC over all ticks, there is no tick to stop a thought at")
     model.to(pick_device(args.device))
@@ -308,6 +317,28 @@ def _evaluate(args) -> int:
 
         result["halting"] = halting(model, ckpt.config, x, y, tuple(args.halt_at))
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _models(args) -> int:
+    from .hub import HEADLINE_TOLERANCE, measure, zoo
+
+    rows = zoo()
+    print(f"{'name':32s} {'task':8s} {'neuron':8s} {'synapse':13s} {'steps':>6s} {'MB':>5s}  headline")
+    off = []
+    for row in rows:
+        line = (f"{row['name']:32s} {row['task'] or '?':8s} {row['neuron'] or '?':8s} {row['synapse'] or '?':13s} "
+                f"{row['step'] if row['step'] is not None else '?':>6} {row['size_mb'] if row['size_mb'] is not None else '?':>5}  "
+                f"{row['metric']} {100 * row['value']:.2f}% on {row['samples']:,} inputs (card: models/{row['card']})")
+        if args.check:
+            value = measure(row)
+            line += f"; measured {100 * value:.2f}%"
+            if abs(value - row["value"]) > HEADLINE_TOLERANCE:
+                off.append(row["name"])
+        print(line)
+    if off:
+        print(f"neurosync: the headline of {', '.join(off)} is not reproduced within 0.5 point", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -369,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"train": _train, "evaluate": _evaluate, "validate": _validate, "study": _study, "analyze": _analyze,
                     "export": _export, "rl": _rl,
-                    "ablate": _ablate}
+                    "ablate": _ablate, "models": _models}
         return commands[args.command](args)
     except (ConfigError, CheckpointError, ReferenceError, ValueError, MissingDependency) as err:
         print(f"neurosync: error: {err}", file=sys.stderr)

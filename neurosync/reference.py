@@ -147,6 +147,19 @@ def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> 
     return model
 
 
+def reference_model(state_dict: Mapping[str, Any], config: Mapping[str, Any]):
+    """(RateCTM in eval mode, Config) from the reference's weights and constructor arguments, e.g.
+    a folder its ``PyTorchModelHubMixin`` wrote (:func:`neurosync.hub.from_pretrained`): the task
+    follows from the backbone (parity: the sequence length is the prediction's first axis)."""
+    from .config import Config, TaskConfig
+
+    model = from_reference(state_dict, config)
+    model_cfg, shape = _model_config(config)
+    if len(shape) != 2:
+        raise ReferenceError(f"a parity model predicts (sequence, 2), got prediction_reshaper {list(shape)}")
+    return model.eval(), Config(name="reference-ctm", task=TaskConfig(name="parity", sequence_length=shape[0]), model=model_cfg)
+
+
 def _reference_layout(out: CTMOutput) -> tuple[torch.Tensor, torch.Tensor]:
     return out.logits.transpose(1, 2), torch.stack((1.0 - out.certainty, out.certainty), dim=1)
 

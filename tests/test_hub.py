@@ -1,0 +1,154 @@
+"""Hub-style model folders and the pretrained zoo (issue 15): save_pretrained / from_pretrained round
+trips, a folder written by the reference CTM's own PyTorchModelHubMixin loads into a RateCTM with the
+reference's outputs, every shipped checkpoint reproduces its card's headline, bad folders in one line."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import SHARED_FIXTURE, tiny_config
+from neurosync import hub
+from neurosync.build import build_model
+from neurosync.checkpoint import CheckpointError
+from neurosync.cli import main
+from neurosync.reference import reference_forward
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("model_keys", [{}, {"neuron": "spiking", "synchrony": "spike-multiscale", "synapse": "plastic-input"}])
+def test_save_and_load_pretrained_round_trip(tmp_path, model_keys):
+    cfg = tiny_config()
+    for key, value in model_keys.items():
+        setattr(cfg.model, key, value)
+    model = build_model(cfg).eval()
+    folder = hub.save_pretrained(model, cfg, tmp_path / "tiny")
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert json.loads((folder / "config.json").read_text())["format"] == "neurosync-model"
+    assert (folder / "README.md").read_text().startswith("---\nlibrary_name: neurosync\n")
+    loaded, config = hub.from_pretrained(folder)
+    assert config == cfg and not loaded.training
+    x = torch.randint(0, 2, (5, cfg.task.sequence_length)).float() * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(model(x).logits, loaded(x).logits)
+
+
+def _reference_hub_folder(folder: Path) -> tuple[Path, dict]:
+    """A folder written the way the reference writes its hub checkpoints: its ContinuousThoughtMachine
+    is a PyTorchModelHubMixin, so save_pretrained stores the constructor arguments as config.json and
+    the state_dict as model.safetensors. Here a module with the reference's state_dict names stands in."""
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    fixture = np.load(SHARED_FIXTURE)
+    config = json.loads(str(fixture["config"]))
+    state = {k[len("state/"):]: torch.from_numpy(fixture[k]) for k in fixture.files if k.startswith("state/")}
+
+    class ReferenceLike(nn.Module, huggingface_hub.PyTorchModelHubMixin):
+        def __init__(self, **kwargs):
+            super().__init__()
+            for name, tensor in state.items():
+                *path, leaf = name.split(".")
+                module = self
+                for part in path:
+                    if not hasattr(module, part):
+                        module.add_module(part, nn.Module())
+                    module = getattr(module, part)
+                module.register_buffer(leaf, tensor.clone())
+
+    ReferenceLike(**config).save_pretrained(folder)
+    return folder, {k: fixture[k] for k in ("inputs", "predictions", "certainties")}
+
+
+def test_a_reference_hub_folder_loads_into_a_ratectm_with_the_references_outputs(tmp_path):
+    folder, arrays = _reference_hub_folder(tmp_path / "reference-ctm")
+    assert json.loads((folder / "config.json").read_text())["iterations"] == 12  # the reference's own layout
+    model, config = hub.from_pretrained(folder)
+    assert type(model).__name__ == "RateCTM" and config.task.name == "parity" and config.task.sequence_length == 16
+    with torch.no_grad():
+        predictions, certainties = reference_forward(model, torch.from_numpy(arrays["inputs"]))
+    assert np.abs(predictions.numpy() - arrays["predictions"]).max() <= 1e-5
+    assert np.abs(certainties.numpy() - arrays["certainties"]).max() <= 1e-5
+
+
+def test_a_checkpoint_directory_loads_too():
+    model, config = hub.from_pretrained(REPO / "models" / "recall-spiking-plastic")
+    assert config.model.synapse == "plastic-input" and not model.training
+
+
+NEUROSYNC_CONFIG = '{"format": "neurosync-model", "version": 1, "config": {}}'
+REFERENCE_CONFIG = '{"iterations": 4, "backbone_type": "parity_backbone"}'
+
+
+@pytest.mark.parametrize("config, weights, message", [
+    (None, None, "holds no model"),
+    ("{not json", None, "is unreadable"),
+    ("[1, 2]", None, "is not a model config"),
+    ('{"hidden": 3}', b"x", "neither a NeuroSync model nor the reference"),
+    (NEUROSYNC_CONFIG, None, "lacks model.safetensors"),
+    (NEUROSYNC_CONFIG, b"garbage", "model.safetensors is corrupt"),
+    (REFERENCE_CONFIG, b"garbage", "model.safetensors is corrupt"),
+    (NEUROSYNC_CONFIG.replace('"version": 1', '"version": 7'), b"x", "model version 7 is not supported"),
+])
+def test_bad_folders_are_refused_in_one_line(tmp_path, config, weights, message):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if config is not None:
+        (folder / "config.json").write_text(config)
+    if weights is not None:
+        (folder / "model.safetensors").write_bytes(weights)
+    with pytest.raises(CheckpointError, match=message) as err:
+        hub.from_pretrained(folder)
+    assert "\n" not in str(err.value)
+
+
+def test_weights_of_another_model_are_refused(tmp_path):
+    cfg = tiny_config()
+    folder = hub.save_pretrained(build_model(cfg), cfg, tmp_path / "tiny")
+    meta = json.loads((folder / "config.json").read_text())
+    meta["config"]["model"]["d_model"] = 24
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="weights do not fit the model"):
+        hub.from_pretrained(folder)
+
+
+def test_a_name_that_is_no_folder_is_a_hub_repo_id(monkeypatch):
+    pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the machines here are offline: the download fails in one line
+    with pytest.raises(CheckpointError, match="cannot download someone/no-such-ctm from the hub"):
+        hub.from_pretrained("someone/no-such-ctm")
+    with pytest.raises(CheckpointError, match="neither a local folder nor a hub repository id"):
+        hub.from_pretrained("no-such-folder")
+
+
+def test_every_shipped_checkpoint_reproduces_its_cards_headline():
+    rows = hub.zoo()
+    assert {"parity16-cortical", "recall-spiking-plastic", "recall-spiking"} <= {row["name"] for row in rows}
+    for row in rows:
+        card = (REPO / "models" / row["card"]).read_text()
+        assert row["command"] in card, f"{row['card']} does not give the command that reproduces {row['name']}"
+        assert row["size_mb"] <= 5.0
+        measured = hub.measure(row)
+        assert abs(measured - row["value"]) <= hub.HEADLINE_TOLERANCE, (row["name"], measured, row["value"])
+
+
+def test_pretrained_by_name_and_the_models_command(capsys):
+    model, config = hub.pretrained("recall-spiking")
+    assert config.task.name == "recall" and config.model.synapse == "mlp"
+    with pytest.raises(CheckpointError, match="no pretrained model 'nope'; shipped: parity16-cortical"):
+        hub.pretrained("nope")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("parity16-cortical", "recall-spiking-plastic", "recall-spiking"))
+
+
+def test_a_models_folder_elsewhere(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEUROSYNC_MODELS", str(tmp_path))
+    with pytest.raises(CheckpointError, match="no zoo index"):
+        hub.zoo()
+    (tmp_path / "zoo.toml").write_text('[x]\ncard = "x.md"\n')
+    assert main(["models"]) == 2
+    assert os.environ["NEUROSYNC_MODELS"] == str(tmp_path)
