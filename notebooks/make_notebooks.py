@@ -297,29 +297,31 @@ axes[0].set(xlabel="η (per postsynaptic neuron)", ylabel="neurons", title=f"lea
 axes[1].hist(alpha, bins=60)
 axes[1].set(xlabel="α (per synapse)", ylabel="synapses", title="plastic gains")
 fig.tight_layout()'''),
-    ("md", "Other rules, on the recurrent fast weight (`model.synapse = \"plastic\"`), from the two-pair ablation's "
-           "seed-0 models (`models/recall2-spiking-abcd`, `models/recall2-spiking-neuromodulated`): the ABCD rule's "
-           "coefficients (A: the Hebbian term, B and C: pre- and postsynaptic terms, D: a drift), and the neuromodulated "
-           "rule's learning rate η[t] over the thought: does the modulator open writes at the item ticks and close them "
-           "at the query?"),
-    ("code", '''for name in ("recall2-spiking-abcd", "recall2-spiking-neuromodulated"):
+    ("md", "Other rules on the same afferent fast weight, from the eight-pair ablation's seed-0 models "
+           "(`models/recall8-spiking-abcd`, `models/recall8-spiking-neuromodulated`; trained like `recall-spiking-plastic` "
+           "with only the rule changed): the ABCD rule's coefficients (A: the Hebbian term, B and C: pre- and "
+           "postsynaptic terms, D: a drift), and the neuromodulated rule's learning rate η[t] over the thought, computed "
+           "each tick from the network's state: does the modulator open writes at the item ticks and close them at the "
+           "query?"),
+    ("code", '''for name in ("recall8-spiking-abcd", "recall8-spiking-neuromodulated"):
     model, ckpt = neurosync.load_model(MODELS / name)
-    task = ckpt.config.task  # two pairs: its own episodes and tick labels
-    episodes, _ = get_task(task).eval_set(task, EPISODES, ckpt.config.train.seed)
-    names = [f"k{i // 2 + 1}" if i % 2 == 0 else f"v{i // 2 + 1}" for i in range(2 * task.pairs)] + ["??", "q"] + ["ans"] * task.answer_ticks
+    accuracy_here = 100 * neurosync.evaluate(model, ckpt.config, x, y)["accuracy_certain"]
     if ckpt.config.model.plasticity.rule == "abcd":
         coefficients = model.synapse.abcd.detach().numpy().reshape(4, -1)
         fig, ax = plt.subplots(figsize=(6, 2.8))
         ax.boxplot(list(coefficients))
+        ax.axhline(0, color="grey", lw=0.5)
         ax.set_xticks([1, 2, 3, 4], list("ABCD"))
-        ax.set(ylabel="coefficient (per neuron)", title=f"{name}: the learned ABCD rule (start: A = 1, B = C = D = 0)")
+        ax.set(ylabel="coefficient (per neuron)",
+               title=f"{name} ({accuracy_here:.1f}%): the learned ABCD rule (start: A = 1, B = C = D = 0)")
     else:
-        rates = plasticity.record_plasticity(model, episodes)["learning_rate"].mean(2)  # (episodes, ticks)
+        rates = plasticity.record_plasticity(model, x)["learning_rate"].mean(2)  # (episodes, ticks)
         fig, ax = plt.subplots(figsize=(6, 2.8))
         ax.plot(rates.mean(0), "o-")
         ax.fill_between(range(rates.shape[1]), *np.percentile(rates, [10, 90], axis=0), alpha=0.3)
-        ax.set_xticks(range(len(names)), names)
-        ax.set(xlabel="tick", ylabel="η[t], mean over neurons", title=f"{name}: when the modulator lets the rule write")'''),
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set(xlabel="tick", ylabel="η[t], mean over neurons",
+               title=f"{name} ({accuracy_here:.1f}%): when the modulator lets the rule write")'''),
 ])
 
 notebook("05_brian2_validation.ipynb", "Brian2 validation of a trained SpikingCTM",
