@@ -349,3 +349,103 @@ print({k: v for k, v in closed.items() if not isinstance(v, (list, dict))})'''),
     ("code", '''continuous = brian.validate_continuous(model, recording, substeps=(10,))
 print(continuous)'''),
 ])
+
+notebook("06_your_own_stack.ipynb", "Your own stack: an exported thought in pynwb and Elephant",
+         "Does an exported NWB file stand on its own, so that a neuroscientist can analyse a CTM's thought with the "
+         "tools of the field and none of NeuroSync's?", [
+    ("md", "NeuroSync writes a thought as an NWB file: one unit per neuron with its spike times and cell type, one trial "
+           "per thought with the input it saw and the repeat (its realisation of the intrinsic noise), the internal "
+           "signals in a processing module. Here the shipped cortical SpikingCTM (`models/parity16-cortical`) thinks for "
+           "1 s about 4 inputs, 4 times each, exported by the command line. Everything after the export uses pynwb, "
+           "Neo, Elephant, quantities and matplotlib only: no `neurosync` import."),
+    ("code", '''import subprocess
+import sys
+
+INPUTS, REPEATS, TICKS = (2, 2, 40) if CI else (4, 4, 200)  # 200 ticks of 5 ms: 1-s thoughts
+path = WORK / "cortical_thought.nwb"
+subprocess.run([sys.executable, "-m", "neurosync", "export", str(MODELS / "parity16-cortical"), "--format", "nwb",
+                "--samples", str(INPUTS), "--repeats", str(REPEATS), "--ticks", str(TICKS), "--out", str(path)], check=True)
+print(path, f"{path.stat().st_size / 1e6:.2f} MB")'''),
+    ("md", "**Read it with pynwb**: the units (spike times, cell type), the trials (which input, which repeat) and the "
+           "time resolution the file declares."),
+    ("code", '''import neo
+import pynwb
+import quantities as pq
+
+io = pynwb.NWBHDF5IO(str(path), "r")
+nwb = io.read()
+units, trials = nwb.units.to_dataframe(), nwb.trials.to_dataframe()
+print(nwb.subject.species, "|", nwb.experiment_description)
+print(units["cell_type"].value_counts().to_dict(), "| resolution", nwb.units.resolution, "s")
+print(trials[["start_time", "stop_time", "input_index", "repeat"]].head())'''),
+    ("md", "**Neo spike trains**, one per neuron and thought, in each thought's own time (0 to its duration), on the "
+           "grid of the file's declared resolution (a spike time is a simulation step's)."),
+    ("code", '''resolution = nwb.units.resolution
+
+
+def trains_of(trial):
+    start, stop = trial.start_time, trial.stop_time
+    out = []
+    for times in units["spike_times"]:
+        inside = np.round((times[(times >= start) & (times < stop)] - start) / resolution) * resolution
+        out.append(neo.SpikeTrain(inside * pq.s, t_start=0 * pq.s, t_stop=(stop - start) * pq.s))
+    return out
+
+
+thoughts = [trains_of(trial) for trial in trials.itertuples()]
+excitatory = (units["cell_type"] == "excitatory").to_numpy()
+print(len(thoughts), "thoughts of", thoughts[0][0].t_stop, "with", len(thoughts[0]), "neurons each")'''),
+    ("md", "**Rates, irregularity, variability** with Elephant: mean rate per population; CV of the interspike "
+           "intervals; the Fano factor of spike counts across the repeats of the same input (Elephant's "
+           "`fanofactor` over one neuron's trains in the repeats), the trial-to-trial variability a Fano factor measures. "
+           "The median over (input, neuron) pairs weighs the many neurons with a few spikes; the pooled ratio "
+           "(Σ variance / Σ mean, what NeuroSync's physiology card reports) weighs them by their counts."),
+    ("code", '''from elephant.statistics import cv, fanofactor, isi, mean_firing_rate
+
+rates = np.array([[float(mean_firing_rate(st).rescale("Hz")) for st in thought] for thought in thoughts])  # (thoughts, neurons)
+print(f"excitatory {rates[:, excitatory].mean():.2f} Hz, inhibitory {rates[:, ~excitatory].mean():.2f} Hz")
+cvs = [cv(isi(st)) for thought in thoughts for st in thought if len(st) >= 5]
+print(f"median CV(ISI) {np.median(cvs):.2f} over {len(cvs)} trains with >= 5 spikes")
+fano, variances, means = [], [], []
+for _, group in trials.groupby("input_index"):
+    repeats = [thoughts[i] for i in group.index]
+    for neuron in range(len(units)):
+        trains = [repeat[neuron] for repeat in repeats]
+        counts = np.array([len(t) for t in trains])
+        if counts.sum() > 0:
+            fano.append(fanofactor(trains))
+            variances.append(counts.var(ddof=1)), means.append(counts.mean())
+print(f"Fano factor across {REPEATS} repeats: median {np.nanmedian(fano):.2f} over {len(fano)} (input, neuron) pairs; "
+      f"pooled (sum of variances / sum of means) {np.sum(variances) / np.sum(means):.2f}")'''),
+    ("md", "**Correlations**: pairwise spike-count correlation in 50-ms bins within each thought (Elephant's "
+           "`BinnedSpikeTrain` and `correlation_coefficient`; silent neurons left out, where it is undefined)."),
+    ("code", '''from elephant.conversion import BinnedSpikeTrain
+from elephant.spike_train_correlation import correlation_coefficient
+
+means = []
+for thought in thoughts:
+    active = [st for st in thought if len(st) > 0]
+    matrix = correlation_coefficient(BinnedSpikeTrain(active, bin_size=50 * pq.ms))
+    means.append(np.nanmean(matrix[np.triu_indices(len(active), 1)]))
+print(f"mean pairwise spike-count correlation (50-ms bins): {np.mean(means):.3f} (per thought {np.round(means, 3)})")'''),
+    ("md", "**A raster, the population rate and its spectrum** (Elephant's `time_histogram` and `welch_psd`; the "
+           "resolution of a spectrum is 1 / the length of its segments)."),
+    ("code", '''from elephant.spectral import welch_psd
+from elephant.statistics import time_histogram
+
+thought = thoughts[0]
+fig, axes = plt.subplots(3, 1, figsize=(7, 6.5))
+for n, st in enumerate(thought):
+    axes[0].plot(st.magnitude * 1e3, np.full(len(st), n), "|", color="C0" if excitatory[n] else "C3", ms=3)
+axes[0].set(ylabel="neuron", title="thought 0 (blue: excitatory, red: inhibitory)")
+histogram = time_histogram(thought, bin_size=5 * pq.ms, output="rate")
+axes[1].plot(histogram.times.rescale("ms").magnitude, histogram.magnitude.ravel() / len(thought))
+axes[1].set(xlabel="time (ms)", ylabel="rate per neuron (Hz)")
+population = time_histogram(thought, bin_size=1 * pq.ms).magnitude.ravel()  # spikes per 1-ms bin
+freqs, psd = welch_psd(population - population.mean(), fs=1000 * pq.Hz, frequency_resolution=(25 if CI else 4) * pq.Hz)
+keep = freqs.magnitude > 0
+axes[2].loglog(freqs.magnitude[keep], np.asarray(psd)[keep])
+axes[2].set(xlabel="frequency (Hz)", ylabel="power", title="population spike count, Welch")
+fig.tight_layout()
+io.close()'''),
+])
