@@ -164,6 +164,7 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
         difficulty = (x == -1).sum(1).numpy() if cfg.task.name == "parity" else None
         window = cfg.task.answer_ticks if cfg.task.name in EPISODIC else None  # answers only after the question
         metrics = compare.thought_metrics(model, x, y, difficulty, study.certainty_threshold, window)
+        metrics["halting"] = compare.halting(model, cfg, x, y, (study.certainty_threshold,))  # the time it saves
         inputs = x[: study.record_samples]
         dt = None if cfg.model.neuron == "spiking" else study.dt  # a SpikingCTM's tick has its own duration
         metrics["energy"] = compare.energy_proxy(model, model.record(inputs, dt=dt, config=cfg))
@@ -261,7 +262,9 @@ def _pooled(runs: dict, seeds: list[int], kinds: tuple[str, ...] = ("rate", "spi
                 "ece": lambda m: m["ece"], "stop_tick_mean": lambda m: m["stop_tick_mean"],
                 "accuracy_stopped": lambda m: m["accuracy_stopped"], "operations": lambda m: m["energy"]["operations"],
                 "energy_nj": lambda m: m["energy"]["energy_nj"], "train_s": lambda m: m["train_s"], "steps": lambda m: m["steps"],
-                "synchrony_participation_ratio": lambda m: m["synchrony"]["participation_ratio"]}
+                "synchrony_participation_ratio": lambda m: m["synchrony"]["participation_ratio"],
+                "halting_speedup": lambda m: m["halting"]["thresholds"][0]["speedup"],
+                "halting_ticks": lambda m: m["halting"]["thresholds"][0]["mean_ticks"]}
     pooled = {}
     for kind in kinds:
         pooled[kind] = {}
@@ -358,6 +361,8 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
         ("expected calibration error", "ece", 1, 4),
         (f"ticks to certainty ≥ {study.certainty_threshold}", "stop_tick_mean", 1, 2),
         ("accuracy when stopped there (%)", "accuracy_stopped", 100, 2),
+        ("ticks computed when halting there (finished inputs leave the batch)", "halting_ticks", 1, 2),
+        ("wall time: full thought / halted there (×)", "halting_speedup", 1, 2),
         ("neuron→synapse operations per thought", "operations", 1, 0),
         ("energy proxy per thought (nJ)", "energy_nj", 1, 2),
         ("synchrony participation ratio (fastest timescale)", "synchrony_participation_ratio", 1, 2),

@@ -137,6 +137,11 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
         assert len(saved["comparison"][kind]["accuracy_certain"]["values"]) == 3
         ece = saved["comparison"][kind]["ece"]
         assert 0 <= ece["ci95_low"] <= ece["mean"] <= ece["ci95_high"] <= 1
+        # halting at the study's threshold: the ticks it computes and the wall time it saves (issue 15)
+        ticks = len(saved["comparison"][kind]["accuracy_by_tick"]["mean"])
+        assert 1 <= saved["comparison"][kind]["halting_ticks"]["mean"] <= ticks
+        assert saved["comparison"][kind]["halting_speedup"]["mean"] > 0
+    assert "halted there" in page
     for kind in ("spiking", "cortical"):  # the cortical core: plastic, Dale's law, noise, 5 sub-steps per tick
         assert saved["brian2"][kind]["mismatched_bins"] == 0 and saved["brian2"][kind]["spikes_pytorch"] > 0, saved["brian2"]
     cortical = {row["statistic"]: row for row in saved["analysis"]["cortical"]["physiology"]["rows"]}
