@@ -89,6 +89,7 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
 
 
 def rng_tensors() -> dict[str, torch.Tensor]:
+    """The RNG states a checkpoint carries (torch CPU, and every CUDA device in use), as tensors."""
     tensors = {"rng.torch_cpu": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         for i, state in enumerate(torch.cuda.get_rng_state_all()):
@@ -97,6 +98,7 @@ def rng_tensors() -> dict[str, torch.Tensor]:
 
 
 def restore_rng(tensors: dict[str, torch.Tensor]) -> None:
+    """Set the RNG states :func:`rng_tensors` saved."""
     torch.set_rng_state(tensors["rng.torch_cpu"])
     cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.torch_cuda.")]
     if cuda and torch.cuda.is_available():
@@ -241,6 +243,8 @@ def load(path: str | Path, parse=None) -> Checkpoint:
 
 
 def restore_model(model: torch.nn.Module, ckpt: Checkpoint) -> None:
+    """Load a checkpoint's weights into ``model``; weights of another model raise CheckpointError in one
+    line."""
     try:
         model.load_state_dict(ckpt.model_state)
     except RuntimeError as err:
@@ -249,6 +253,8 @@ def restore_model(model: torch.nn.Module, ckpt: Checkpoint) -> None:
 
 
 def restore_training(optimizer: torch.optim.Optimizer, ckpt: Checkpoint) -> None:
+    """Load a checkpoint's optimizer state and RNG states to resume training; a missing, corrupt or
+    foreign optimizer state raises CheckpointError in one line."""
     if ckpt.meta.get("optimizer") is None:
         raise CheckpointError(f"{ckpt.path} holds no optimizer state; cannot resume training from it")
     try:

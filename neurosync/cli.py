@@ -377,6 +377,8 @@ def _validate(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``neurosync ARGS``; returns the exit status (0, 1 for a failed verdict or divergence, 2 for
+    bad input)."""
     from ._optional import MissingDependency
     from .checkpoint import CheckpointError
     from .config import ConfigError

@@ -38,7 +38,7 @@ def predictions(model, x: torch.Tensor, batch_size: int = 1024) -> tuple[np.ndar
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> tuple[float, list[dict]]:
-    """ECE with equal-width confidence bins: Σ_b (n_b / n) |accuracy_b − confidence_b|; and the
+    """ECE with equal-width confidence bins: ``Σ_b (n_b / n) |accuracy_b − confidence_b|``; and the
     reliability table (per non-empty bin: range, count, mean confidence, accuracy)."""
     confidence, correct = np.asarray(confidence, float).ravel(), np.asarray(correct, float).ravel()
     if confidence.size == 0:
@@ -164,7 +164,7 @@ def bounded_mean_ci(values, confidence: float = 0.95, eps: float = 1e-4) -> tupl
 
 
 def synchrony_structure(recording, timescales_s: tuple[float, ...] | None = None) -> dict:
-    """Per timescale, the mean |r| and mean r over the off-diagonal of the synchrony matrices
+    """Per timescale, the mean ``|r|`` and mean r over the off-diagonal of the synchrony matrices
     (:func:`neurosync.analysis.synchrony_matrices`), averaged over the recorded thoughts; and the
     participation ratio (Σλ)² / Σλ² of the first thought's fastest-timescale matrix, the
     effective number of independent groups of co-active neurons."""

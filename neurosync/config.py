@@ -462,6 +462,8 @@ def validate(cfg: Config) -> Config:
 
 
 def from_dict(data: dict[str, Any]) -> Config:
+    """A validated :class:`Config` from a nested dict (a TOML file's content); a bad key or value raises
+    ConfigError in one line."""
     return validate(_build(Config, data, ""))
 
 

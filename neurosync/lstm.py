@@ -26,6 +26,9 @@ from .parts.perception import SynchronyAttention, TickTokens
 
 
 class LSTMBaseline(nn.Module):
+    """The LSTM baseline (``model.architecture = "lstm"``): the task's backbone and the CTM's attention
+    around an LSTM cell that steps once a tick; its logits and certainty per tick make a
+    :class:`~neurosync.ctm.CTMOutput`, so training, evaluation and checkpoints are the CTM's."""
     def __init__(self, cfg, backbone: nn.Module, d_features: int, prediction_shape: tuple[int, ...]):
         super().__init__()
         hidden = cfg.lstm_hidden

@@ -187,6 +187,7 @@ def html_page(title: str, sections: list[tuple[str, str]]) -> str:
 
 
 def table(header: list[str], rows: list[list]) -> str:
+    """An HTML table of ``rows`` under ``header`` (every cell escaped)."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{cells}</table>"
@@ -202,6 +203,7 @@ def physiology_table(card: dict) -> str:
 
 
 def figures_html(out: Path, names) -> str:
+    """The figures ``names`` in ``out`` embedded as base64 PNG images (missing ones skipped)."""
     return "".join(_image(out / name) for name in names if (out / name).exists())
 
 

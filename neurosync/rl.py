@@ -88,6 +88,7 @@ class RLConfig:
 
 
 def validate_rl(cfg: RLConfig) -> RLConfig:
+    """Check every value of an RL config; the first bad one raises ConfigError in one line."""
     _check_choice(cfg.agent, AGENTS, "agent")
     _check_choice(cfg.env.id, ENVS, "env.id")
     _check(bool(cfg.name) and "/" not in cfg.name, f"name must be a non-empty string without '/', got {cfg.name!r}")
@@ -112,10 +113,12 @@ def validate_rl(cfg: RLConfig) -> RLConfig:
 
 
 def rl_from_dict(data: dict[str, Any]) -> RLConfig:
+    """A validated :class:`RLConfig` from a nested dict."""
     return validate_rl(_build(RLConfig, data, ""))
 
 
 def load_rl(path: str | Path, overrides: list[str] | None = None) -> RLConfig:
+    """Read an RL TOML file, apply ``--set`` overrides, validate."""
     return rl_from_dict(apply_overrides(read_toml(path), overrides or []))
 
 
@@ -235,6 +238,7 @@ class Agent(nn.Module):
 
 
 def trainable_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters of ``module``."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 

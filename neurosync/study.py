@@ -134,6 +134,9 @@ def _model_configs(study: StudyConfig):
 
 
 def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str = "cpu") -> dict:
+    """Run a study into ``out`` (refused unless empty): every model and seed trained, measured,
+    compared, validated in Brian2, recorded, analysed and exported; writes ``study.json`` and
+    ``report.html`` and returns the summary."""
     from tqdm import tqdm
 
     from ._optional import require

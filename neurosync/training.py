@@ -53,6 +53,8 @@ def learning_rate(step: int, cfg) -> float:
 
 
 def batch_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """The generator of training batch ``step`` on ``rank``: a pure function of (seed, step, rank), so a
+    resumed run draws the same batches."""
     return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 1_009 + rank) % (2**63))
 
 

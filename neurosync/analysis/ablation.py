@@ -313,6 +313,7 @@ def _pct(entry: dict) -> str:
 
 
 def table_markdown(summary: dict) -> str:
+    """The ablation table and its verdicts as Markdown (the body of ``ablation.md``)."""
     lines = [f"| arm | parameters | accuracy, most-certain tick (%) | at {summary['length_factor']}x ticks, last tick (%) | "
              f"seeds' values (%) | training s per run |", "|---|---|---|---|---|---|"]
     for r in summary["rows"]:

@@ -25,7 +25,7 @@ recording, e.g. a Fano factor without noise). Definitions:
   excitatory and the (sign-flipped) inhibitory input current (the shares of the soma current
   from excitatory and from inhibitory presynaptic spikes, :mod:`neurosync.recording`), the mean
   over neurons and thoughts. Under Dale's law only.
-- LFP proxy: Σ over excitatory neurons of |I_E| + |I_I| per step (the sum of absolute synaptic
+- LFP proxy: Σ over excitatory neurons of ``|I_E| + |I_I|`` per step (the sum of absolute synaptic
   currents onto pyramidal cells, Mazzoni et al. 2008, 2015), its Welch spectrum fitted like the
   spiking population's. The cortical 1/f^χ ranges are measured on field potentials, so this is
   the spectrum they describe; the spike-population fit stays on the card beside it.
@@ -151,7 +151,7 @@ def ei_balance(recording) -> dict:
 
 
 def lfp_proxy(recording, sample: int = 0) -> np.ndarray:
-    """(S,) Σ over excitatory neurons of |I_E| + |I_I| per simulation step (module docstring)."""
+    """(S,) Σ over excitatory neurons of ``|I_E| + |I_I|`` per simulation step (module docstring)."""
     if recording.current_excitatory is None:
         raise ValueError("the LFP proxy needs the recorded E/I input currents (a SpikingCTM with Dale's law)")
     pyramidal = recording.cell_types() == "excitatory"

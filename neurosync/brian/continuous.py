@@ -78,7 +78,7 @@ def _rebin(raster: np.ndarray, width: int) -> np.ndarray:
 
 def statistics_agreement(discrete: np.ndarray, continuous: np.ndarray, step_s: float = 1e-3) -> dict[str, float]:
     """Statistical agreement of two spike-count rasters (T, N) binned per discrete step of
-    `step_s` seconds, in physical units: per-neuron rates (mean |difference| in spikes per
+    `step_s` seconds, in physical units: per-neuron rates (mean ``|difference|`` in spikes per
     step, and Pearson r across neurons), pairwise synchrony (Pearson r between the two runs'
     neuron-by-neuron spike-count correlation matrices in SYNCHRONY_BIN_S bins, upper triangles,
     neurons active in both), and the population-rate spectrum (Welch, over SPECTRUM_BAND_HZ:

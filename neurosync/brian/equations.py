@@ -29,6 +29,8 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
 
 
 def neuron_equations(core: SpikingCore) -> str:
+    """The core's state variables and per-neuron constants as Brian2 model equations (all
+    dimensionless)."""
     k = core.filter_decay.shape[1]
     names = ["v", "s", "c", "Isyn", "Irec", "Iaff", "x", "x_prev", "ext", "m", "n", "open", "ref"] + [f"f{j}" for j in range(k)]
     constants = ["beta", "theta", "fbias"] + [f"fdecay{j}" for j in range(k)] + [f"fweight{j}" for j in range(k)]
@@ -61,7 +63,7 @@ def plasticity_code(rule: str = "miconi", modulator: str = "certainty") -> tuple
 
 def synaptic_weight(core: SpikingCore) -> str:
     """The Brian2 expression of one recurrent synapse's weight W_rec + α H (under Dale's law
-    σ_pre · relu(|W| + α⁺ H), as neurosync.parts.plastic)."""
+    ``σ_pre · relu(|W| + α⁺ H)``, as neurosync.parts.plastic)."""
     if core.presynaptic_sign is None:
         return "w + alpha*H"
     return "sgn*clip(w + alpha*H, 0, inf)"

@@ -18,6 +18,7 @@ from .equations import plasticity_code, synaptic_weight
 
 
 def check_noise(core: SpikingCore, drive: np.ndarray, noise: np.ndarray | None) -> None:
+    """Refuse a noisy core without its recorded noise realisation, (steps, neurons), in one line."""
     if core.noisy and (noise is None or noise.shape != (drive.shape[0] * core.substeps, core.neurons)):
         raise ValueError("a noisy core needs the recorded noise, (steps, neurons) (CoreRecording.noise)")
 

@@ -48,6 +48,7 @@ def write_neo(recording, path: str | Path) -> Path:
 
 
 def read_neo(path: str | Path):
+    """The Neo Block of a NIX file :func:`write_neo` wrote."""
     neo = require("neo", "io")
     io = neo.io.NixIO(str(path), mode="ro")
     try:

@@ -123,6 +123,8 @@ def _graph(model):
 
 
 def write_nir(model, path: str | Path, dt_ms: float | None = None) -> Path:
+    """Write :func:`to_nir` of a SpikingCTM's core to ``path`` (a new file), its time constants mapped
+    for ``dt_ms`` (default the model's step)."""
     nir = require("nir", "io")
     graph = to_nir(model, dt_ms)
     path, partial = _fresh(path)

@@ -37,6 +37,9 @@ from .spiking import softplus_inverse, surrogate_derivative
 
 
 class RecurrentLIFFunction(torch.autograd.Function):
+    """Forward and hand-written BPTT backward of a recurrent LIF layer over a sequence
+    (:func:`lif_sequence`), with snnTorch's RLeaky arithmetic."""
+
     @staticmethod
     def forward(ctx, inputs, weight, bias, beta, threshold, kind: str, slope: float):
         # Same arithmetic, in the same order, as snnTorch's RLeaky (so identical spikes), written

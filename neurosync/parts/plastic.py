@@ -37,7 +37,7 @@ may turn negative, it is what keeps a weight from crossing zero. Either way no H
 can flip a sign. Inhibitory magnitudes start (f_E / f_I)× larger, so that the mean recurrent
 input of an unbiased population starts near zero (balance).
 
-Bounds: the miconi and neuromodulated updates are convex combinations, so |H| never exceeds
+Bounds: the miconi and neuromodulated updates are convex combinations, so ``|H|`` never exceeds
 max|x_i x_j| (≤ 1 for spike traces); the ABCD update has no decay and is clipped to [−h, h].
 
 Two parameterisations of the plastic gain, every rule in both:

@@ -30,7 +30,9 @@ from .synapses import build_synapse
 
 
 class PlasticInputSynapse(nn.Module):
-    """The rate synapse plus a Hebbian fast weight on the afferents; the synapse interface::
+    """The rate synapse plus a Hebbian fast weight on the afferents.
+
+    The synapse interface::
 
         state = synapse.start(batch)          # (x, H, u[t−1], u[t−2])
         pre, state = synapse(attention_out, post_activation, state, modulation)

@@ -51,7 +51,7 @@ class SpikeFunction(torch.autograd.Function):
     """Heaviside H(x) = [x > 0] forward; surrogate derivative backward:
 
     atan (slope α):         dH/dx ≈ (α/2) / (1 + (π/2 · α · x)²)
-    fast-sigmoid (slope k): dH/dx ≈ 1 / (k·|x| + 1)²
+    fast-sigmoid (slope k): dH/dx ≈ ``1 / (k·|x| + 1)²``
     """
 
     @staticmethod
@@ -74,6 +74,8 @@ def surrogate_derivative(x: torch.Tensor, kind: str, slope: float) -> torch.Tens
 
 
 def spike(x: torch.Tensor, kind: str = "atan", slope: float = 2.0) -> torch.Tensor:
+    """Heaviside spike H(x) of ``x = v − θ`` (any shape) with the ``kind`` surrogate gradient of slope
+    ``slope`` (:class:`SpikeFunction`)."""
     return SpikeFunction.apply(x, kind, slope)
 
 
@@ -176,6 +178,7 @@ def soma_step(current: torch.Tensor, noise: torch.Tensor, state: SpikingState, p
 
 
 def softplus_inverse(y: float) -> float:
+    """x with softplus(x) = y (y > 0): the raw parameter that starts a positive quantity at y."""
     return y + math.log(-math.expm1(-y))
 
 

@@ -68,6 +68,8 @@ class UNetSynapse(nn.Module):
 
 
 def build_synapse(d_in: int, d_model: int, depth: int, dropout: float) -> nn.Module:
+    """The CTM's synapse from ``d_in`` inputs to ``d_model`` pre-activations: the GLU synapse at depth
+    1, the U-Net one deeper."""
     if depth == 1:
         return GLUSynapse(d_in, d_model, dropout)
     return UNetSynapse(d_in, d_model, depth, dropout=dropout)

@@ -59,6 +59,8 @@ def pair_indices(pairing: str, left: torch.Tensor, right: torch.Tensor) -> tuple
 
 
 def synchrony_size(pairing: str, n_synch: int) -> int:
+    """Pairs one readout synchronises: ``n_synch`` for random-pairing, the upper triangle with the
+    diagonal, n(n + 1)/2, otherwise."""
     return n_synch if pairing == "random-pairing" else n_synch * (n_synch + 1) // 2
 
 
@@ -75,7 +77,7 @@ class DecayedPairwiseSynchrony(nn.Module):
         S_ij = Σ_τ r^(t−τ) x_i x_j / sqrt(Σ_τ r^(t−τ))                                (default)
         C_ij = Σ_τ r^(t−τ) x_i x_j / sqrt(Σ r^(t−τ) x_i² · Σ r^(t−τ) x_j² + ε)       (normalised)
 
-    The normalised form is a decayed (uncentred) correlation coefficient: |C| ≤ 1 by
+    The normalised form is a decayed (uncentred) correlation coefficient: ``|C| ≤ 1`` by
     Cauchy–Schwarz, 1 for proportional traces, 0 when either neuron is silent.
 
     Interface (shared by every synchrony part)::

@@ -34,10 +34,13 @@ TASKS = {"parity": parity, "sort": sort, "images": images, "maze": maze, "qa_dig
 
 
 def get_task(cfg: TaskConfig):
+    """The task module for ``cfg.name`` (the interface in this package's docstring)."""
     return TASKS[cfg.name]
 
 
 def task_loss(task, out, y, cfg: TaskConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, most-certain tick (batch,)): the task's own loss, else the CTM's certainty loss over its
+    ``per_tick_loss``."""
     if hasattr(task, "loss"):
         return task.loss(out, y, cfg)
     return certainty_loss(task.per_tick_loss(out.logits, y), out.certainty)
@@ -58,6 +61,7 @@ def batch_metrics(task, out, y, cfg: TaskConfig) -> dict[str, float]:
 
 
 def headline(task, final: dict) -> str:
+    """One line of the final metrics (the task's own, else per-bit and whole-sequence accuracy)."""
     if hasattr(task, "headline"):
         return task.headline(final)
     return (f"per-bit {100 * final['bit_acc_certain']:.2f}%, whole-sequence {100 * final['seq_acc_certain']:.2f}% "

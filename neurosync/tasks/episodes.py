@@ -50,5 +50,6 @@ def window_metrics(out, answers: torch.Tensor, answer_ticks: int) -> tuple[dict[
 
 
 def accuracy_headline(final: dict, chance: float) -> str:
+    """One line of an episodic task's final accuracy against ``chance``."""
     return (f"accuracy {100 * final['accuracy_certain']:.2f}% (last tick {100 * final['accuracy_last']:.2f}%; "
             f"chance {100 * chance:.0f}%); mean most-certain tick {final['certain_tick']:.1f}")

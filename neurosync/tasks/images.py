@@ -125,19 +125,25 @@ def _dataset(name: str, data_path: str):
 
 
 def image_shape(cfg: TaskConfig) -> tuple[int, int, int]:
+    """(channels, height, width) of the data set's images."""
     return {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}[cfg.dataset]
 
 
 def prediction_shape(cfg: TaskConfig) -> tuple[int]:
+    """(10,): one class of ten per image."""
     return (CLASSES,)
 
 
 def backbone(task: TaskConfig, model: ModelConfig):
+    """(convolutional backbone, feature width): images (batch, C, H, W) -> tokens (batch, H'·W',
+    d_input)."""
     channels, side, _ = image_shape(task)
     return ConvBackbone(channels, model.d_input, side), model.d_input
 
 
 def sample(cfg: TaskConfig, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training batch: images (batch, C, H, W) float32 and labels (batch,) int64, drawn from the
+    training split."""
     images, labels = _dataset(cfg.dataset, cfg.data_path)["train"]
     chosen = torch.randint(0, labels.shape[0], (batch,), generator=generator)
     return images[chosen], labels[chosen]
@@ -150,17 +156,19 @@ def eval_set(cfg: TaskConfig, samples: int, seed: int) -> tuple[torch.Tensor, to
 
 
 def per_tick_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy (batch, ticks) of logits (batch, ticks, classes) against labels (batch,)."""
     batch, ticks, _ = logits.shape
     return F.cross_entropy(logits.float().permute(0, 2, 1), targets.unsqueeze(1).expand(batch, ticks), reduction="none")
 
 
 def correct_units(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(batch, 1) bool: whether the class of logits (batch, classes) at one tick is right."""
     return (logits.argmax(-1) == targets).unsqueeze(1)
 
 
 def batch_metrics(out, y: torch.Tensor, cfg: TaskConfig) -> dict[str, float]:
     """Accuracy at the most-certain and the last tick, and the ECE's ingredients: the sum of
-    |accuracy − confidence| per confidence bin is not additive, so confidences and hits are
+    ``|accuracy − confidence|`` per confidence bin is not additive, so confidences and hits are
     summed per bin (``ece_bin{b}_n``, ``..._conf``, ``..._hit``) and :func:`headline` combines them."""
     certain = out.certainty.argmax(1)
     rows = torch.arange(y.shape[0], device=y.device)
@@ -180,7 +188,7 @@ def batch_metrics(out, y: torch.Tensor, cfg: TaskConfig) -> dict[str, float]:
 
 def finalise(metrics: dict) -> dict:
     """Replace the per-bin sums (already divided by the number of samples) with the ECE:
-    Σ_b (n_b / n) |accuracy_b − confidence_b| = Σ_b |hits_b / n − confidence_b / n|."""
+    ``Σ_b (n_b / n) |accuracy_b − confidence_b| = Σ_b |hits_b / n − confidence_b / n|``."""
     metrics = dict(metrics)
     total = 0.0
     for b in range(10):
@@ -192,5 +200,6 @@ def finalise(metrics: dict) -> dict:
 
 
 def headline(final: dict) -> str:
+    """One line: accuracy at the most-certain and the last tick, the ECE and the mean most-certain tick."""
     return (f"accuracy {100 * final['accuracy_certain']:.2f}% (last tick {100 * final['accuracy_last']:.2f}%), "
             f"ECE {final['ece']:.4f}, mean most-certain tick {final['certain_tick']:.1f}")

@@ -107,10 +107,12 @@ def make_batch(size: int, steps: int, batch: int, rng: np.random.Generator):
 
 
 def prediction_shape(cfg: TaskConfig) -> tuple[int, int]:
+    """(route steps, 5): a move (or stay) per step of the route."""
     return (cfg.sequence_length, 5)
 
 
 def backbone(task: TaskConfig, model: ModelConfig):
+    """(convolutional backbone, feature width): maze images (batch, 3, size, size) -> tokens."""
     from .images import ConvBackbone
 
     return ConvBackbone(3, model.d_input, task.maze_size), model.d_input
@@ -121,11 +123,14 @@ def _rng(generator: torch.Generator) -> np.random.Generator:
 
 
 def sample(cfg: TaskConfig, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of generated mazes: images (batch, 3, size, size) and routes (batch, sequence_length) of
+    moves."""
     images, routes = make_batch(cfg.maze_size, cfg.sequence_length, batch, _rng(generator))
     return torch.from_numpy(images), torch.from_numpy(routes)
 
 
 def eval_set(cfg: TaskConfig, samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed evaluation set of ``samples`` mazes (seeded apart from training)."""
     return sample(cfg, samples, torch.Generator().manual_seed(10_000_019 + seed))
 
 
@@ -149,16 +154,20 @@ def curriculum_mask(logits: torch.Tensor, targets: torch.Tensor, lookahead: int)
 
 
 def loss(out, y: torch.Tensor, cfg: TaskConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, most-certain tick): the certainty loss over the route steps the auto-extending curriculum
+    reaches."""
     mask = curriculum_mask(out.logits.detach(), y, cfg.curriculum_lookahead).unsqueeze(1)  # (batch, 1, steps)
     per_tick = (_step_losses(out.logits, y) * mask).sum(-1) / mask.sum(-1)
     return certainty_loss(per_tick, out.certainty)
 
 
 def correct_units(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(batch, route steps) bool: which moves of logits (batch, steps·5) at one tick are right."""
     return logits.reshape(logits.shape[0], -1, 5).argmax(-1) == targets
 
 
 def headline(final: dict) -> str:
+    """One line: route steps right and whole routes right, at the most-certain and the last tick."""
     return (f"route steps right {100 * final['bit_acc_certain']:.2f}%, whole route (first steps) right "
             f"{100 * final['seq_acc_certain']:.2f}% (last tick: {100 * final['bit_acc_last']:.2f}% / "
             f"{100 * final['seq_acc_last']:.2f}%), mean most-certain tick {final['certain_tick']:.1f}")

@@ -104,10 +104,13 @@ class OneShotBackbone(nn.Module):
 
 
 def prediction_shape(cfg: TaskConfig) -> tuple[int]:
+    """(ways,): the query's label token."""
     return (cfg.ways,)
 
 
 def backbone(task: TaskConfig, model: ModelConfig):
+    """(backbone, feature width): an episode row -> the tokens of its images and labels, each visible at
+    its tick (:class:`~neurosync.parts.perception.TickTokens`)."""
     return OneShotBackbone(task, model.d_input), model.d_input
 
 
@@ -130,18 +133,22 @@ def eval_set(cfg: TaskConfig, samples: int, seed: int) -> tuple[torch.Tensor, to
 
 
 def per_tick_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy (batch, ticks) of logits (batch, ticks, ways) against the answers (batch,)."""
     return episodes.per_tick_loss(logits, y)
 
 
 def loss(out, y: torch.Tensor, cfg: TaskConfig):
+    """(loss, most-certain tick): the certainty loss over the answer ticks only."""
     return episodes.window_loss(out, y, cfg.answer_ticks)
 
 
 def batch_metrics(out, y: torch.Tensor, cfg: TaskConfig) -> dict[str, float]:
+    """Accuracy sums in the answer window, and chance (1 / ways) as a sum over the batch."""
     metrics = episodes.window_metrics(out, y, cfg.answer_ticks)[0]
     metrics["chance"] = y.shape[0] / cfg.ways  # the accuracy of a guess, 1 / ways (a sum, as every metric here)
     return metrics
 
 
 def headline(final: dict) -> str:
+    """One line: accuracy against chance (1 / ways)."""
     return episodes.accuracy_headline(final, final["chance"])

@@ -13,10 +13,13 @@ from ..parts.perception import ParityBackbone
 
 
 def prediction_shape(cfg: TaskConfig) -> tuple[int, int]:
+    """(sequence_length, 2): the cumulative parity at every position."""
     return (cfg.sequence_length, 2)
 
 
 def backbone(task: TaskConfig, model: ModelConfig) -> tuple[ParityBackbone, int]:
+    """(backbone, feature width): ±1 sequences (batch, L) -> embedded tokens with the positional
+    embedding."""
     return ParityBackbone(model.d_input, model.positional_embedding, task.sequence_length), model.d_input
 
 

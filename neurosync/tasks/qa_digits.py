@@ -181,10 +181,13 @@ class QABackbone(nn.Module):
 
 
 def prediction_shape(cfg: TaskConfig) -> tuple[int]:
+    """(10,): the answer modulo 10."""
     return (MODULO,)
 
 
 def backbone(task: TaskConfig, model: ModelConfig):
+    """(backbone, feature width): a question row -> the tokens of its images and question parts, each
+    visible at its ticks."""
     return QABackbone(task, model.d_input), model.d_input
 
 
@@ -210,6 +213,7 @@ def eval_set(cfg: TaskConfig, samples: int, seed: int) -> tuple[torch.Tensor, to
 
 
 def per_tick_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy (batch, ticks) of logits (batch, ticks, 10) against the answers (y[:, 0])."""
     return episodes.per_tick_loss(logits, y[:, 0])
 
 
@@ -240,6 +244,7 @@ def finalise(metrics: dict) -> dict:
 
 
 def headline(final: dict) -> str:
+    """One line: accuracy, and accuracy by number of operations."""
     counts = sorted((int(k[len("accuracy_ops"):]), v) for k, v in final.items() if k.startswith("accuracy_ops"))
     by_ops = ", ".join(f"{k} op{'s' if k > 1 else ''}: {100 * v:.1f}%" for k, v in counts)
     return (f"accuracy {100 * final['accuracy_certain']:.2f}% (last tick {100 * final['accuracy_last']:.2f}%; "

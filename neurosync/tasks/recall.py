@@ -93,10 +93,13 @@ class RecallBackbone(nn.Module):
 
 
 def prediction_shape(cfg: TaskConfig) -> tuple[int]:
+    """(10,): the queried key's digit."""
     return (10,)
 
 
 def backbone(task: TaskConfig, model: ModelConfig):
+    """(backbone, feature width): an episode row of symbol codes -> one token per symbol, each visible
+    at its ticks."""
     return RecallBackbone(task, model.d_input), model.d_input
 
 
@@ -106,6 +109,8 @@ def _batch(cfg: TaskConfig, batch: int, rng: np.random.Generator):
 
 
 def sample(cfg: TaskConfig, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training batch of episodes: codes (batch, 2·pairs + 2) int64 and answers (batch,), from the
+    generator's seed."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     return _batch(cfg, batch, np.random.default_rng(seed))
 
@@ -116,16 +121,20 @@ def eval_set(cfg: TaskConfig, samples: int, seed: int) -> tuple[torch.Tensor, to
 
 
 def per_tick_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy (batch, ticks) of logits (batch, ticks, 10) against the answers (batch,)."""
     return episodes.per_tick_loss(logits, y)
 
 
 def loss(out, y: torch.Tensor, cfg: TaskConfig):
+    """(loss, most-certain tick): the certainty loss over the answer ticks only."""
     return episodes.window_loss(out, y, cfg.answer_ticks)
 
 
 def batch_metrics(out, y: torch.Tensor, cfg: TaskConfig) -> dict[str, float]:
+    """Accuracy sums at the most-certain and the last answer tick."""
     return episodes.window_metrics(out, y, cfg.answer_ticks)[0]
 
 
 def headline(final: dict) -> str:
+    """One line: accuracy against chance (10%)."""
     return episodes.accuracy_headline(final, 0.1)

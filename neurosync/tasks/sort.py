@@ -33,10 +33,12 @@ class SortBackbone(nn.Module):
 
 
 def prediction_shape(cfg: TaskConfig) -> tuple[int]:
+    """(sequence_length + 1,): an index per tick, or the CTC blank."""
     return (cfg.sequence_length + 1,)  # N indices + blank
 
 
 def backbone(task: TaskConfig, model: ModelConfig):
+    """(backbone, feature width): real numbers (batch, N) -> one token per number."""
     return SortBackbone(task.sequence_length, model.d_input), model.d_input
 
 
@@ -47,6 +49,7 @@ def sample(cfg: TaskConfig, batch: int, generator: torch.Generator) -> tuple[tor
 
 
 def eval_set(cfg: TaskConfig, samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed evaluation set of ``samples`` sequences (seeded apart from training)."""
     return sample(cfg, samples, torch.Generator().manual_seed(10_000_019 + seed))
 
 
@@ -94,6 +97,7 @@ def batch_metrics(out, y: torch.Tensor, cfg: TaskConfig) -> dict[str, float]:
 
 
 def headline(final: dict) -> str:
+    """One line: exactly sorted sequences and positions right (greedy CTC decoding)."""
     return (f"exactly sorted {100 * final['sorted_exact']:.2f}%, positions right {100 * final['position_acc']:.2f}% "
             f"(greedy CTC decoding over all ticks)")
 

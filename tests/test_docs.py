@@ -1,0 +1,64 @@
+"""The documentation (issue 15): the Sphinx site builds with warnings as errors, the examples of its
+pages run (doctest), the README's Python blocks run as written, and every public module, class and
+function has a docstring."""
+
+import importlib
+import inspect
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import neurosync
+
+REPO = Path(__file__).resolve().parents[1]
+pytest.importorskip("sphinx")
+
+
+@pytest.mark.parametrize("builder", ["html", "doctest"])
+def test_the_site_builds_without_a_warning_and_its_examples_run(tmp_path, builder):
+    result = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder, str(REPO / "docs"),
+                             str(tmp_path / builder)], capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if builder == "html":
+        api = (tmp_path / "html" / "api.html").read_text()
+        assert "neurosync.ctm.CTM.think_until_certain" in api and "neurosync.hub.from_pretrained" in api
+    else:
+        report = (tmp_path / "doctest" / "output.txt").read_text()
+        assert re.search(r"(\d+) passed and 0 failed", report) and int(re.search(r"(\d+) passed", report).group(1)) >= 20
+
+
+def test_the_readme_python_blocks_run_as_written(monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    assert len(blocks) >= 3
+    monkeypatch.chdir(REPO)  # the README's relative paths are the repository's
+    namespace: dict = {}
+    for block in blocks:  # in order, in one namespace, as a reader pastes them
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["card"]["rows"] and namespace["fit"]["method"]
+    assert namespace["output"].logits.shape[0] == 1
+
+
+def _public_modules():
+    for info in pkgutil.walk_packages(neurosync.__path__, "neurosync."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            yield info.name
+
+
+def test_every_public_module_class_and_function_has_a_docstring():
+    missing = []
+    for name in ["neurosync", *_public_modules()]:
+        module = importlib.import_module(name)
+        if not inspect.getdoc(module):
+            missing.append(name)
+        for attr, value in vars(module).items():
+            if attr.startswith("_") or getattr(value, "__module__", None) != name:
+                continue
+            if inspect.isfunction(value) or inspect.isclass(value):
+                if not (value.__doc__ or "").strip():
+                    missing.append(f"{name}.{attr}")
+    assert not missing, f"{len(missing)} public names without a docstring: {missing}"
