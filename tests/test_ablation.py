@@ -176,6 +176,13 @@ def test_bad_ablation_cli_exits_2(tmp_path, capsys):
 
 
 ABLATIONS = sorted((Path(__file__).resolve().parents[1] / "models").glob("*-ablation.toml"))
+PROBES = sorted((Path(__file__).resolve().parents[1] / "models").glob("*-probes.toml"))  # one-seed probes, same runner
+
+
+@pytest.mark.parametrize("path", PROBES, ids=[p.stem for p in PROBES])
+def test_shipped_probe_files_load(path):
+    ab = ablation.load_ablation(path)
+    assert len(ab.arms) >= 2 and ab.steps >= 1
 
 
 @pytest.mark.parametrize("path", ABLATIONS, ids=[p.stem for p in ABLATIONS])
@@ -185,7 +192,10 @@ def test_shipped_ablations_load_with_matched_parameter_counts(path):
     from neurosync.build import build_model
 
     ab = ablation.load_ablation(path)
-    assert len(ab.seeds) >= 3 and {a.group for a in ab.arms} >= {"spiking", "spiking-plastic", "lstm"}
+    groups = {a.group for a in ab.arms}
+    assert len(ab.seeds) >= 3 and groups >= {"spiking", "spiking-plastic"}
+    if ab.name in ("recall8", "oneshot5"):  # the goal tasks, where the plastic SpikingCTM must also match the LSTM
+        assert "lstm" in groups
     counts = {arm.name: sum(p.numel() for p in build_model(config.load(arm.config, ab.run_overrides(arm, ab.seeds[0]))).parameters())
               for arm in ab.arms}
     reference = counts[ab.reference]
