@@ -337,7 +337,7 @@ def write_table(summary: dict, out: Path) -> None:
     (out / "ablation.md").write_text(header + table_markdown(summary))
     plt = _pyplot()
     rows = summary["rows"]
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.6))
     for offset, key, label in ((-0.15, "certain", "most-certain tick"), (0.15, "long_last", f"{summary['length_factor']}x ticks, last tick")):
         y = [i + offset for i in range(len(rows))]
         mean = [100 * r[key]["mean"] for r in rows]
@@ -349,7 +349,7 @@ def write_table(summary: dict, out: Path) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("accuracy (%): mean, 95% CI over seeds, each seed in grey")
     ax.set_title(f"{summary['name']}: {summary['steps']:,} steps, {len(summary['seeds'])} seeds", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)  # below: no row hidden
     fig.tight_layout()
     fig.savefig(out / "ablation.png", dpi=110)
     plt.close(fig)
