@@ -42,7 +42,9 @@ MODULATORS = ("state", "certainty")
 PLASTICITY_IMPLEMENTATIONS = ("dense", "factorised")
 SYNCHRONIES = ("decayed-pairwise", "spike-multiscale")
 PAIRINGS = ("random-pairing", "first-last", "random")
-POSITIONAL_EMBEDDINGS = ("rotational-1d", "none")
+POSITIONAL_EMBEDDINGS = ("rotational-1d", "rotational-2d", "learnable-fourier", "multi-learnable-fourier", "none")
+POSITIONAL_1D = ("rotational-1d", "none")  # parity's token sequence
+IMAGE_TASKS = ("images", "maze")  # tasks whose input is an image (model.backbone may be a ResNet)
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -65,6 +67,7 @@ class TaskConfig:
     vocabulary: int = 26  # recall: keys are distinct letters from the first `vocabulary` of the alphabet
     ways: int = 5  # oneshot: classes per episode (N-way 1-shot)
     test_classes: int = 5  # oneshot: the last `test_classes` digit classes are held out for evaluation
+    classes: int = 10  # images: classes predicted (the data sets here have 10; a reference ImageNet classifier 1000)
 
     def items(self) -> int:
         """qa_digits, recall, oneshot: the items a thought is shown, one after another."""
@@ -205,7 +208,8 @@ class ModelConfig:
     synapse: str = "mlp"  # mlp (the paper's), plastic (Hebbian recurrent fast weight), plastic-input (on the afferents)
     synapse_depth: int = 1
     synchrony: str = "decayed-pairwise"
-    positional_embedding: str = "rotational-1d"
+    backbone: str = "task"  # task: the task's own; images and maze: resnet{18,34,50,101,152}-{1,2,3,4} (the reference's)
+    positional_embedding: str = "rotational-1d"  # parity: rotational-1d | none; ResNet backbones: rotational-2d, (multi-)learnable-fourier, none
     dropout: float = 0.0
     nlm: NLMConfig = field(default_factory=NLMConfig)
     spiking: SpikingConfig = field(default_factory=SpikingConfig)
@@ -314,7 +318,6 @@ def validate(cfg: Config) -> Config:
                                                   f"{m.ticks}]: CTC emits at most one number per tick, got {t.sequence_length}")
     if t.name in ("images", "qa_digits", "oneshot"):  # Q&A and one-shot show digits: 8×8 digits or MNIST
         _check_choice(t.dataset, DATASETS if t.name == "images" else DATASETS[:2], "task.dataset")
-        _check(t.dataset == "digits" or bool(t.data_path), f"task.dataset = {t.dataset!r} needs task.data_path (a local folder)")
     if t.name == "maze":
         _check(t.maze_size >= 5 and t.maze_size % 2 == 1, f"task.maze_size must be odd and >= 5, got {t.maze_size}")
         _check(t.curriculum_lookahead >= 1, f"task.curriculum_lookahead must be >= 1, got {t.curriculum_lookahead}")
@@ -350,6 +353,23 @@ def validate(cfg: Config) -> Config:
     _check_choice(m.synapse, SYNAPSES, "model.synapse")
     _check_choice(m.synchrony, SYNCHRONIES, "model.synchrony")
     _check_choice(m.positional_embedding, POSITIONAL_EMBEDDINGS, "model.positional_embedding")
+    if m.backbone != "task":
+        from .parts.resnet import parse_resnet
+
+        _check(t.name in IMAGE_TASKS, f"model.backbone = {m.backbone!r} needs an image task ({', '.join(IMAGE_TASKS)}), "
+                                      f"not {t.name!r}: leave it 'task'")
+        try:
+            parse_resnet(m.backbone)
+        except ValueError as err:
+            raise ConfigError(f"config: model.backbone: {err}") from None
+        _check(m.positional_embedding != "rotational-1d", "model.positional_embedding = 'rotational-1d' embeds a sequence: "
+                                                          "a ResNet backbone takes rotational-2d, learnable-fourier, "
+                                                          "multi-learnable-fourier or none")
+    else:
+        _check(m.positional_embedding in POSITIONAL_1D, f"model.positional_embedding = {m.positional_embedding!r} is "
+                                                        f"2-D: it needs a ResNet model.backbone")
+    if t.name == "images":
+        _check(t.classes >= 2, f"task.classes must be >= 2, got {t.classes}")
     for key in ("n_synch_out", "n_synch_action"):
         n = getattr(m, key)
         _check(1 <= n <= m.d_model, f"model.{key} must be between 1 and model.d_model ({m.d_model}), got {n}")

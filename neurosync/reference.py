@@ -1,13 +1,17 @@
 """Bridge to the reference CTM (SakanaAI/continuous-thought-machines, ``models/ctm.py``).
 
 ``from_reference`` builds a :class:`RateCTM` from the reference's ``state_dict`` and
-constructor arguments (parity backbone, ``custom-rotational-1d`` or no positional
-embedding); ``reference_forward`` returns outputs in the reference's layout, and
-``compare_with_reference`` checks a fixture file (see ``shared/fixtures/README.md``):
+constructor arguments: the parity family (``parity_backbone``, ``custom-rotational-1d`` or no
+positional embedding), and the image classifiers and maze solvers with the reference's own
+ResNets (``resnet{18,34,50,101,152}-{1,2,3,4}``, BatchNorm statistics included) and any of its
+2-D positional embeddings (``custom-rotational``, ``learnable-fourier``,
+``multi-learnable-fourier``, ``none``), a maze's ``prediction_reshaper`` [route, 5] included.
+``reference_forward`` returns outputs in the reference's layout, and ``compare_with_reference``
+checks a fixture file (see ``shared/fixtures/README.md``):
 
     config          JSON string of the reference constructor arguments
     state/<name>    every state_dict entry
-    inputs          (batch, length) ±1 sequences
+    inputs          (batch, length) ±1 sequences, or (batch, channels, H, W) images
     predictions     (batch, outputs, ticks) logits
     certainties     (batch, 2, ticks) [normalised entropy, 1 - normalised entropy]
 """
@@ -25,6 +29,7 @@ import torch
 from .config import ModelConfig, NLMConfig
 from .ctm import CTMOutput
 from .parts.perception import ParityBackbone
+from .parts.resnet import ResNetBackbone, parse_resnet
 from .rate import RateCTM
 
 
@@ -34,6 +39,16 @@ class ReferenceError(ValueError):
 
 _PAIRINGS = {"random-pairing", "first-last", "random"}
 _POSITIONAL = {"custom-rotational-1d": "rotational-1d", "none": "none"}
+_POSITIONAL_2D = {"custom-rotational": "rotational-2d", "learnable-fourier": "learnable-fourier",
+                  "multi-learnable-fourier": "multi-learnable-fourier", "none": "none"}
+
+
+def _is_resnet(backbone_type: str) -> bool:
+    try:
+        parse_resnet(backbone_type)
+    except ValueError:
+        return False
+    return True
 
 
 def _model_config(config: Mapping[str, Any]) -> tuple[ModelConfig, tuple[int, ...]]:
@@ -42,11 +57,15 @@ def _model_config(config: Mapping[str, Any]) -> tuple[ModelConfig, tuple[int, ..
             raise ReferenceError(f"reference config lacks '{key}'")
         return config[key]
 
-    if need("backbone_type") != "parity_backbone":
-        raise ReferenceError(f"backbone_type {config['backbone_type']!r} is not supported (only 'parity_backbone')")
+    backbone = need("backbone_type")
+    if backbone != "parity_backbone" and not _is_resnet(backbone):
+        raise ReferenceError(f"backbone_type {backbone!r} is not supported (use 'parity_backbone' or "
+                             f"resnet{{18,34,50,101,152}}-{{1,2,3,4}})")
     positional = need("positional_embedding_type")
-    if positional not in _POSITIONAL:
-        raise ReferenceError(f"positional_embedding_type {positional!r} is not supported (use one of {sorted(_POSITIONAL)})")
+    allowed = _POSITIONAL if backbone == "parity_backbone" else _POSITIONAL_2D
+    if positional not in allowed:
+        raise ReferenceError(f"positional_embedding_type {positional!r} is not supported with {backbone!r} "
+                             f"(use one of {sorted(allowed)})")
     if config.get("do_layernorm_nlm", False):
         raise ReferenceError("do_layernorm_nlm=True is not supported (the paper never uses it)")
     pairing = config.get("neuron_select_type", "random-pairing")
@@ -71,7 +90,8 @@ def _model_config(config: Mapping[str, Any]) -> tuple[ModelConfig, tuple[int, ..
         neuron_pairing=pairing,
         n_self_pairs=int(config.get("n_random_pairing_self", 0)),
         synapse_depth=int(need("synapse_depth")),
-        positional_embedding=_POSITIONAL[positional],
+        backbone="task" if backbone == "parity_backbone" else backbone,
+        positional_embedding=allowed[positional],
         dropout=dropout,
         nlm=NLMConfig(
             deep=bool(need("deep_nlms")),
@@ -89,7 +109,9 @@ _RENAMES = [
     (r"^decay_params_(action|out)$", r"synchrony.decay_\1"),
     (r"^(action|out)_neuron_indices_(left|right)$", r"synchrony.\1_neurons_\2"),
     (r"^backbone\.embedding\.", "backbone.embedding."),
-    (r"^positional_embedding\.projection\.", "backbone.positional.projection."),
+    (r"^backbone\.", "backbone.resnet."),
+    (r"^initial_rgb\.", "backbone.initial_rgb."),
+    (r"^positional_embedding\.", "backbone.positional."),
     (r"^kv_proj\.", "attention.kv_proj."),
     (r"^q_proj\.", "attention.q_proj."),
     (r"^attention\.", "attention."),
@@ -129,10 +151,24 @@ def _convert_state(state_dict: Mapping[str, Any], deep: bool) -> dict[str, torch
     return converted
 
 
+def _image_channels(state_dict: Mapping[str, Any]) -> int:
+    """Input channels of a ResNet model: the reference's lazy ``initial_rgb`` conv learns them."""
+    weight = state_dict.get("initial_rgb.weight")
+    if weight is None or len(getattr(weight, "shape", ())) != 4:
+        raise ReferenceError("a ResNet model's state_dict needs 'initial_rgb.weight' (3, channels, 1, 1): run the "
+                             "reference model once on an input before saving it, so that its lazy layer is built")
+    return int(weight.shape[1])
+
+
 def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> RateCTM:
     """Build a RateCTM equal to the reference model with these weights and constructor args."""
     cfg, shape = _model_config(config)
-    model = RateCTM(cfg, ParityBackbone(cfg.d_input, cfg.positional_embedding), cfg.d_input, shape)
+    if cfg.backbone == "task":
+        backbone, d_features = ParityBackbone(cfg.d_input, cfg.positional_embedding), cfg.d_input
+    else:
+        backbone = ResNetBackbone(cfg.backbone, _image_channels(state_dict), cfg.positional_embedding)
+        d_features = backbone.width
+    model = RateCTM(cfg, backbone, d_features, shape)
     converted = _convert_state(state_dict, cfg.nlm.deep)
     expected = set(model.state_dict())
     missing, unexpected = expected - set(converted), set(converted) - expected
@@ -149,15 +185,28 @@ def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> 
 
 def reference_model(state_dict: Mapping[str, Any], config: Mapping[str, Any]):
     """(RateCTM in eval mode, Config) from the reference's weights and constructor arguments, e.g.
-    a folder its ``PyTorchModelHubMixin`` wrote (:func:`neurosync.hub.from_pretrained`): the task
-    follows from the backbone (parity: the sequence length is the prediction's first axis)."""
+    a folder its ``PyTorchModelHubMixin`` wrote (:func:`neurosync.hub.from_pretrained`). The task
+    follows from the backbone and the prediction's shape: parity (sequence, 2); a ResNet model
+    predicting (route, 5) is a maze solver (task ``maze``, its route length; the maze size is
+    not part of the model), one predicting (classes,) an image classifier (task ``images``,
+    ``cifar10`` for 3 input channels, else ``mnist``; ``data_path`` is left for the user)."""
     from .config import Config, TaskConfig
 
     model = from_reference(state_dict, config)
     model_cfg, shape = _model_config(config)
-    if len(shape) != 2:
-        raise ReferenceError(f"a parity model predicts (sequence, 2), got prediction_reshaper {list(shape)}")
-    return model.eval(), Config(name="reference-ctm", task=TaskConfig(name="parity", sequence_length=shape[0]), model=model_cfg)
+    if model_cfg.backbone == "task":
+        if len(shape) != 2 or shape[1] != 2:
+            raise ReferenceError(f"a parity model predicts (sequence, 2), got prediction_reshaper {list(shape)}")
+        task = TaskConfig(name="parity", sequence_length=shape[0])
+    elif len(shape) == 2 and shape[1] == 5:
+        task = TaskConfig(name="maze", sequence_length=shape[0])
+    elif len(shape) == 1:
+        channels = _image_channels(state_dict)
+        task = TaskConfig(name="images", dataset="cifar10" if channels == 3 else "mnist", classes=shape[0])
+    else:
+        raise ReferenceError(f"a ResNet model predicts (classes,) or a maze route (steps, 5), got prediction_reshaper "
+                             f"{list(shape)}")
+    return model.eval(), Config(name="reference-ctm", task=task, model=model_cfg)
 
 
 def _reference_layout(out: CTMOutput) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,6 +8,7 @@ from neurosync.config import from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURE = REPO.parent / "shared" / "fixtures" / "reference_ctm_parity16.npz"
+SHARED_IMAGE_FIXTURE = REPO.parent / "shared" / "fixtures" / "reference_ctm_image_resnet18_2.npz"
 
 
 @pytest.fixture(autouse=True)

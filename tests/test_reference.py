@@ -6,16 +6,26 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, SHARED_FIXTURE
-from neurosync.reference import ReferenceError, compare_with_reference, from_reference, load_fixture, reference_forward
+from conftest import REPO, SHARED_FIXTURE, SHARED_IMAGE_FIXTURE
+from neurosync.build import build_model
+from neurosync.config import ConfigError, from_dict
+from neurosync.parts.resnet import BasicBlock, Bottleneck, ResNetBackbone, ResNetFeatures, parse_resnet
+from neurosync.reference import (ReferenceError, compare_with_reference, from_reference, load_fixture, reference_forward,
+                                 reference_model)
 
-FIXTURES = sorted((REPO / "tests" / "fixtures").glob("reference_*.npz"))
+FIXTURE_DIR = REPO / "tests" / "fixtures"
+FIXTURES = sorted(p for p in FIXTURE_DIR.glob("reference_*.npz") if p.name != "reference_resnet_blocks.npz")
+IMAGE_FIXTURES = [p for p in FIXTURES if "resnet" in p.name]
 TOLERANCE = 1e-5
 
 
-@pytest.mark.skipif(not SHARED_FIXTURE.exists(), reason="shared/fixtures not beside the repo")
-def test_shared_fixture_matches_every_tick():
-    result = compare_with_reference(SHARED_FIXTURE)
+@pytest.mark.parametrize("path", [SHARED_FIXTURE, SHARED_IMAGE_FIXTURE], ids=["parity16", "image_resnet18_2"])
+def test_shared_fixture_matches_every_tick(path):
+    """The parity CTM and the image classifier with the reference's resnet18-2 backbone
+    (custom-rotational embedding, its BatchNorm statistics), at every tick."""
+    if not path.exists():
+        pytest.skip("shared/fixtures not beside the repo")
+    result = compare_with_reference(path)
     assert result["max_abs_logits"] <= TOLERANCE
     assert result["max_abs_certainty"] <= TOLERANCE
     assert result["max_abs_synchrony"] <= TOLERANCE
@@ -36,6 +46,75 @@ def test_fixture_set_covers_the_options():
     assert any(not c["deep_nlms"] for c in configs)
     assert any(c["n_random_pairing_self"] > 0 for c in configs)
     assert any(c["positional_embedding_type"] == "none" for c in configs)
+    image = [json.loads(str(np.load(p)["config"])) for p in IMAGE_FIXTURES + [SHARED_IMAGE_FIXTURE] if p.exists()]
+    assert {c["positional_embedding_type"] for c in image} >= {"learnable-fourier", "multi-learnable-fourier", "none"}
+    assert {parse_resnet(c["backbone_type"])[0] for c in image} >= {18, 34, 50}  # BasicBlock and Bottleneck
+    assert any(c["prediction_reshaper"] == [6, 5] for c in image)  # a maze solver's route
+
+
+def test_every_resnet_backbone_has_the_references_state_layout():
+    """resnet18/34/50/101/152 at 1-4 stages: every state entry's name and shape as the reference's
+    prepare_resnet_backbone makes them (built on the meta device: no memory, no time)."""
+    shapes = json.loads((FIXTURE_DIR / "reference_resnet_shapes.json").read_text())
+    assert len(shapes) == 20
+    for kind, entries in shapes.items():
+        with torch.device("meta"):
+            ours = ResNetFeatures(*parse_resnet(kind)).state_dict()
+        assert [[k, list(v.shape)] for k, v in ours.items()] == entries, kind
+
+
+@pytest.mark.parametrize("kind, block", [("basic", BasicBlock), ("bottleneck", Bottleneck)])
+def test_strided_residual_blocks_match_the_reference(kind, block):
+    """A stride-2 block with a downsample path: the stride sits where the reference puts it."""
+    with np.load(FIXTURE_DIR / "reference_resnet_blocks.npz") as data:
+        inplanes, planes = (int(v) for v in data[f"{kind}/sizes"])
+        out = planes * block.expansion
+        module = block(inplanes, planes, 2, torch.nn.Sequential(torch.nn.Conv2d(inplanes, out, 1, stride=2, bias=False),
+                                                               torch.nn.BatchNorm2d(out)))
+        prefix = f"{kind}/state/"
+        module.load_state_dict({k[len(prefix):]: torch.from_numpy(data[k]) for k in data.files if k.startswith(prefix)})
+        with torch.no_grad():
+            output = module.eval()(torch.from_numpy(data[f"{kind}/input"]))
+        assert np.abs(output.numpy() - data[f"{kind}/output"]).max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("path", IMAGE_FIXTURES + [SHARED_IMAGE_FIXTURE], ids=lambda p: p.stem)
+def test_a_reference_image_or_maze_model_is_a_neurosync_config(path):
+    """reference_model's config rebuilds the same network through build_model: the ResNet and
+    the positional embedding are config values, the task follows from the prediction's shape."""
+    if not path.exists():
+        pytest.skip("shared/fixtures not beside the repo")
+    state, config, arrays = load_fixture(path)
+    model, cfg = reference_model(state, config)
+    assert cfg.task.name == ("maze" if config["prediction_reshaper"] == [6, 5] else "images")
+    rebuilt = build_model(cfg).eval()
+    rebuilt.load_state_dict(model.state_dict())
+    x = torch.from_numpy(arrays["inputs"])
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x).logits, model(x).logits)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"model": {"backbone": "resnet18-2"}}, "needs an image task"),
+    ({"task": {"name": "images"}, "model": {"backbone": "resnet20-2"}}, "unknown ResNet backbone 'resnet20-2'"),
+    ({"task": {"name": "images"}, "model": {"backbone": "resnet18-5"}}, "unknown ResNet backbone"),
+    ({"task": {"name": "images"}, "model": {"backbone": "resnet18-2", "positional_embedding": "rotational-1d"}},
+     "embeds a sequence"),
+    ({"task": {"name": "maze"}, "model": {"positional_embedding": "learnable-fourier"}}, "needs a ResNet model.backbone"),
+])
+def test_bad_backbone_settings_are_one_line_config_errors(change, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(change)
+
+
+def test_resnet_backbone_shapes_and_errors():
+    net = ResNetBackbone("resnet18-2", channels=1, positional="rotational-2d")
+    assert net(torch.randn(2, 1, 16, 16)).shape == (2, 16, 128)  # 16 -> 8 (pool) -> 4 (stage 2): 16 tokens of 128
+    with pytest.raises(ValueError, match=r"images must have shape \(batch, 1, height, width\)"):
+        net(torch.randn(2, 3, 16, 16))
+    with pytest.raises(ValueError, match="square feature map"):
+        net(torch.randn(2, 1, 16, 24))
+    assert ResNetBackbone("resnet50-1", 3, "learnable-fourier")(torch.randn(1, 3, 8, 12)).shape == (1, 4 * 6, 256)  # pool only
 
 
 def test_reference_forward_layout_and_gradients():
@@ -61,8 +140,12 @@ def test_perturbed_weight_is_detected(tmp_path):
 
 def test_bad_inputs_raise_one_line_errors(tmp_path):
     state, config, _ = load_fixture(FIXTURES[0])
-    with pytest.raises(ReferenceError, match="backbone_type"):
-        from_reference(state, dict(config, backbone_type="resnet18-2"))
+    with pytest.raises(ReferenceError, match="backbone_type 'shallow-wide' is not supported"):
+        from_reference(state, dict(config, backbone_type="shallow-wide"))
+    with pytest.raises(ReferenceError, match="positional_embedding_type 'learnable-fourier' is not supported"):
+        from_reference(state, dict(config, positional_embedding_type="learnable-fourier"))
+    with pytest.raises(ReferenceError, match="needs 'initial_rgb.weight'"):
+        from_reference(state, dict(config, backbone_type="resnet18-2", positional_embedding_type="none"))
     with pytest.raises(ReferenceError, match="missing"):
         from_reference({k: v for k, v in state.items() if k != "start_trace"}, config)
     with pytest.raises(ReferenceError, match="shape"):

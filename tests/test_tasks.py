@@ -192,7 +192,6 @@ def test_every_task_trains_with_falling_loss(task, extra, neuron):
 @pytest.mark.parametrize("task, message", [
     ({"name": "sort", "sequence_length": 30}, "CTC emits at most one number per tick"),
     ({"name": "maze", "maze_size": 8}, "odd"),
-    ({"name": "images", "dataset": "mnist"}, "needs task.data_path"),
     ({"name": "images", "dataset": "imagenet"}, "task.dataset"),
     ({"name": "mazes"}, "task.name"),
     ({"name": "qa_digits", "images_shown": 2, "operations": 2}, r"model.ticks must be 18 for this qa_digits task"),
@@ -207,6 +206,19 @@ def test_every_task_trains_with_falling_loss(task, extra, neuron):
 def test_bad_task_parameters_are_rejected(task, message):
     with pytest.raises(ConfigError, match=message):
         from_dict({"task": task, "model": {"ticks": 10}})
+
+
+def test_a_data_set_without_its_folder_is_refused_when_read():
+    """A config that only describes a model (e.g. a reference CIFAR classifier) needs no data
+    path; reading the data does."""
+
+    for name in ("images", "qa_digits"):
+        cfg = from_dict({"task": {"name": name, "dataset": "mnist"}, "model": {"ticks": 24 if name == "qa_digits" else 10}})
+        with pytest.raises(ConfigError, match="needs task.data_path"):
+            get_task(cfg.task).eval_set(cfg.task, 4, 0)
+    cfg = from_dict({"task": {"name": "images", "classes": 1000}})
+    with pytest.raises(ConfigError, match="task.classes = 1000, but task.dataset 'digits' has 10 classes"):
+        images.sample(cfg.task, 2, torch.Generator())
 
 
 @settings(max_examples=30, deadline=None)

@@ -108,12 +108,21 @@ def _load_digits():
     return {"train": (images[train], labels[train]), "test": (images[test], labels[test])}
 
 
+def _split(cfg: TaskConfig, split: str):
+    if cfg.classes != CLASSES:
+        raise ConfigError(f"task.classes = {cfg.classes}, but task.dataset {cfg.dataset!r} has {CLASSES} classes: the "
+                          f"model predicts the wrong number of classes for this data")
+    return _dataset(cfg.dataset, cfg.data_path)[split]
+
+
 @lru_cache(maxsize=4)
 def _dataset(name: str, data_path: str):
     """{split: (images float32 (n, C, H, W) standardised, labels int64)} (cached per process)."""
     if name == "digits":
         parts = _load_digits()
     else:
+        if not data_path:
+            raise ConfigError(f"task.dataset = {name!r} needs task.data_path (a local folder with its files)")
         folder = Path(data_path)
         if not folder.is_dir():
             raise ConfigError(f"task.data_path: {folder} is not a directory")
@@ -130,28 +139,39 @@ def image_shape(cfg: TaskConfig) -> tuple[int, int, int]:
 
 
 def prediction_shape(cfg: TaskConfig) -> tuple[int]:
-    """(10,): one class of ten per image."""
-    return (CLASSES,)
+    """(classes,): one class per image (10 for every data set here)."""
+    return (cfg.classes,)
 
 
 def backbone(task: TaskConfig, model: ModelConfig):
-    """(convolutional backbone, feature width): images (batch, C, H, W) -> tokens (batch, H'·W',
-    d_input)."""
+    """(backbone, feature width): images (batch, C, H, W) -> tokens (batch, H'·W', width): a
+    small CNN of width d_input, or the reference's ResNet named by ``model.backbone``."""
     channels, side, _ = image_shape(task)
-    return ConvBackbone(channels, model.d_input, side), model.d_input
+    return image_backbone(model, channels, lambda: ConvBackbone(channels, model.d_input, side))
+
+
+def image_backbone(model: ModelConfig, channels: int, default):
+    """``model.backbone``'s ResNet (with its 2-D positional embedding) for images of ``channels``
+    channels, or ``default()`` (width d_input) when it is 'task'; -> (module, feature width)."""
+    if model.backbone == "task":
+        return default(), model.d_input
+    from ..parts.resnet import ResNetBackbone
+
+    net = ResNetBackbone(model.backbone, channels, model.positional_embedding)
+    return net, net.width
 
 
 def sample(cfg: TaskConfig, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """A training batch: images (batch, C, H, W) float32 and labels (batch,) int64, drawn from the
     training split."""
-    images, labels = _dataset(cfg.dataset, cfg.data_path)["train"]
+    images, labels = _split(cfg, "train")
     chosen = torch.randint(0, labels.shape[0], (batch,), generator=generator)
     return images[chosen], labels[chosen]
 
 
 def eval_set(cfg: TaskConfig, samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first `samples` test images (all of them when there are fewer)."""
-    images, labels = _dataset(cfg.dataset, cfg.data_path)["test"]
+    images, labels = _split(cfg, "test")
     return images[:samples], labels[:samples]
 
 

@@ -112,10 +112,11 @@ def prediction_shape(cfg: TaskConfig) -> tuple[int, int]:
 
 
 def backbone(task: TaskConfig, model: ModelConfig):
-    """(convolutional backbone, feature width): maze images (batch, 3, size, size) -> tokens."""
-    from .images import ConvBackbone
+    """(backbone, feature width): maze images (batch, 3, size, size) -> tokens: a small CNN, or
+    the reference's ResNet named by ``model.backbone``."""
+    from .images import ConvBackbone, image_backbone
 
-    return ConvBackbone(3, model.d_input, task.maze_size), model.d_input
+    return image_backbone(model, 3, lambda: ConvBackbone(3, model.d_input, task.maze_size))
 
 
 def _rng(generator: torch.Generator) -> np.random.Generator:
