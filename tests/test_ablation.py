@@ -3,6 +3,7 @@ hand-computed cases (they can fail), the long-thought overrides, one tiny ablati
 (resumed from disk on a second call), and bad input in one line."""
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -146,6 +147,14 @@ def test_tiny_ablation_end_to_end_and_resumed(tmp_path):
     assert main(["ablate", str(path), "--out", str(out), "--quiet"]) == 0
     assert (out / "runs" / "lstm" / "seed1" / ablation.RESULT).stat().st_mtime_ns == stamp
     assert json.loads((out / "ablation.json").read_text())["rows"] == summary["rows"]
+    # a run killed before its first checkpoint (its config and metrics written) starts over
+    partial = out / "runs" / "lstm" / "seed1"
+    for name in (ablation.RESULT, "results.json"):
+        (partial / name).unlink()
+    shutil.rmtree(partial / "checkpoints")
+    assert main(["ablate", str(path), "--out", str(out), "--quiet"]) == 0
+    again = json.loads((out / "ablation.json").read_text())["rows"]
+    assert [r["certain"]["values"] for r in again] == [r["certain"]["values"] for r in summary["rows"]]  # same training
     # other settings into the same directory: refused, nothing touched
     assert main(["ablate", str(path), "--out", str(out), "--quiet", "--set", "train.lr=0.1"]) == 2
 

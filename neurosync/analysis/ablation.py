@@ -170,7 +170,7 @@ def run_one(config_path: str, overrides: list[str], run_dir: str, threads: int, 
     from .. import config as config_mod
     from ..build import build_model
     from ..tasks import get_task
-    from ..training import evaluate, train
+    from ..training import RUN_FILES, evaluate, train
 
     torch.set_num_threads(threads)
     run = Path(run_dir)
@@ -180,7 +180,11 @@ def run_one(config_path: str, overrides: list[str], run_dir: str, threads: int, 
     cfg = config_mod.load(config_path, overrides)
     started = time.perf_counter()
     if not (run / "results.json").is_file():
-        train(cfg, run, resume=checkpoint.latest(run / "checkpoints") is not None, progress=False)
+        resume = checkpoint.latest(run / "checkpoints") is not None
+        if not resume:  # interrupted before its first checkpoint: the directory is the ablation's own, start over
+            for name in RUN_FILES:
+                (run / name).unlink(missing_ok=True)
+        train(cfg, run, resume=resume, progress=False)
     trained = json.loads((run / "results.json").read_text())
     model, ckpt = checkpoint.load_model(run)
     task = get_task(cfg.task)
