@@ -199,7 +199,7 @@ class ModelConfig:
     ticks: int = 25
     d_model: int = 128
     d_input: int = 64
-    heads: int = 4
+    heads: int = 4  # 0: no attention, the input vector enters the synapse every tick (the reference's sort CTM)
     n_synch_out: int = 32
     n_synch_action: int = 32
     neuron_pairing: str = "random-pairing"
@@ -346,8 +346,16 @@ def validate(cfg: Config) -> Config:
     _check(m.ticks >= 1, f"model.ticks must be >= 1, got {m.ticks}")
     _check(m.d_model >= 1, f"model.d_model must be >= 1, got {m.d_model}")
     _check(m.d_input >= 1, f"model.d_input must be >= 1, got {m.d_input}")
-    _check(m.heads >= 1, f"model.heads must be >= 1, got {m.heads}")
-    _check(m.d_input % m.heads == 0, f"model.d_input ({m.d_input}) must be divisible by model.heads ({m.heads})")
+    _check(m.heads >= 0, f"model.heads must be >= 0, got {m.heads}")
+    if m.heads == 0:  # no attention: the reference's sort CTM
+        _check(t.name == "sort" and m.architecture == "ctm",
+               f"model.heads = 0 (no attention: the input vector enters the synapse) needs task 'sort', not {t.name!r}")
+        _check(m.d_input == t.sequence_length, f"model.heads = 0 feeds the {t.sequence_length} numbers to the synapse "
+                                               f"directly: model.d_input must be {t.sequence_length}, got {m.d_input}")
+        _check(m.n_synch_action == 0, f"model.heads = 0 has no attention query: model.n_synch_action must be 0, "
+                                      f"got {m.n_synch_action}")
+    else:
+        _check(m.d_input % m.heads == 0, f"model.d_input ({m.d_input}) must be divisible by model.heads ({m.heads})")
     _check_choice(m.neuron_pairing, PAIRINGS, "model.neuron_pairing")
     _check_choice(m.neuron, NEURONS, "model.neuron")
     _check_choice(m.synapse, SYNAPSES, "model.synapse")
@@ -370,7 +378,7 @@ def validate(cfg: Config) -> Config:
                                                         f"2-D: it needs a ResNet model.backbone")
     if t.name == "images":
         _check(t.classes >= 2, f"task.classes must be >= 2, got {t.classes}")
-    for key in ("n_synch_out", "n_synch_action"):
+    for key in ("n_synch_out", "n_synch_action") if m.heads else ("n_synch_out",):
         n = getattr(m, key)
         _check(1 <= n <= m.d_model, f"model.{key} must be between 1 and model.d_model ({m.d_model}), got {n}")
     if m.neuron_pairing == "first-last":
@@ -381,8 +389,9 @@ def validate(cfg: Config) -> Config:
         )
     _check(m.n_self_pairs >= 0, f"model.n_self_pairs must be >= 0, got {m.n_self_pairs}")
     if m.neuron_pairing == "random-pairing":
-        limit = min(m.n_synch_out, m.n_synch_action)
-        _check(m.n_self_pairs < limit, f"model.n_self_pairs must be < min(n_synch_out, n_synch_action) = {limit}, got {m.n_self_pairs}")
+        limit = min(m.n_synch_out, m.n_synch_action) if m.heads else m.n_synch_out
+        readouts = "min(n_synch_out, n_synch_action)" if m.heads else "n_synch_out"
+        _check(m.n_self_pairs < limit, f"model.n_self_pairs must be < {readouts} = {limit}, got {m.n_self_pairs}")
     else:
         _check(m.n_self_pairs == 0, f"model.n_self_pairs only applies to random-pairing, got {m.n_self_pairs}")
     _check(m.synapse_depth >= 1, f"model.synapse_depth must be >= 1, got {m.synapse_depth}")

@@ -14,7 +14,7 @@ from torch import nn
 from .config import ModelConfig
 from .ctm import CTM
 from .parts.neurons import NeuronLevelModels
-from .parts.perception import SynchronyAttention
+from .parts.perception import DirectInput, SynchronyAttention
 from .parts.plastic import PlasticSynapse
 from .parts.plastic_input import PlasticInputSynapse
 from .parts.spiking import SpikingNeurons
@@ -40,7 +40,10 @@ class RateCTM(CTM):
             timescales=[tau / tick_ms for tau in cfg.spike_synchrony.timescales_ms] if multiscale else None,
             normalised=multiscale and cfg.spike_synchrony.normalised,
         )
-        attention = SynchronyAttention(d_features, cfg.d_input, cfg.heads, synchrony.size_action, cfg.dropout)
+        if cfg.heads == 0:  # the reference's sort CTM: the input vector straight into the synapse
+            attention = DirectInput()
+        else:
+            attention = SynchronyAttention(d_features, cfg.d_input, cfg.heads, synchrony.size_action, cfg.dropout)
         pl = cfg.plasticity
         trace_ticks = pl.trace_timescale_ms / tick_ms if cfg.neuron == "spiking" else pl.trace_timescale
         if cfg.synapse == "plastic-input":

@@ -51,28 +51,45 @@ def _is_resnet(backbone_type: str) -> bool:
     return True
 
 
-def _model_config(config: Mapping[str, Any]) -> tuple[ModelConfig, tuple[int, ...]]:
+def _is_sort(state_dict: Mapping[str, Any] | None) -> bool:
+    """The reference's sort CTM (``ctm_sort.py``) has no attention at all: its state holds no
+    key/value/query projections (its constructor arguments still name heads and a backbone)."""
+    return state_dict is not None and not any(k.startswith(("q_proj.", "kv_proj.", "attention.")) for k in state_dict)
+
+
+def _synapse_inputs(state_dict: Mapping[str, Any], d_model: int) -> int:
+    """Width of the synapse's input beyond the neurons: the sort CTM's input vector."""
+    for name in ("synapses.1.weight", "synapses.first_projection.1.weight"):
+        if name in state_dict:
+            return int(state_dict[name].shape[1]) - d_model
+    raise ReferenceError("the state_dict holds no synapse input layer (synapses.1.weight or synapses.first_projection.1.weight)")
+
+
+def _model_config(config: Mapping[str, Any], state_dict: Mapping[str, Any] | None = None) -> tuple[ModelConfig, tuple[int, ...]]:
     def need(key):
         if key not in config:
             raise ReferenceError(f"reference config lacks '{key}'")
         return config[key]
 
-    backbone = need("backbone_type")
-    if backbone != "parity_backbone" and not _is_resnet(backbone):
-        raise ReferenceError(f"backbone_type {backbone!r} is not supported (use 'parity_backbone' or "
-                             f"resnet{{18,34,50,101,152}}-{{1,2,3,4}})")
-    positional = need("positional_embedding_type")
-    allowed = _POSITIONAL if backbone == "parity_backbone" else _POSITIONAL_2D
-    if positional not in allowed:
-        raise ReferenceError(f"positional_embedding_type {positional!r} is not supported with {backbone!r} "
-                             f"(use one of {sorted(allowed)})")
+    sort = _is_sort(state_dict)
+    backbone = "none" if sort else need("backbone_type")
+    positional = "none" if sort else need("positional_embedding_type")
+    if not sort:
+        if backbone != "parity_backbone" and not _is_resnet(backbone):
+            raise ReferenceError(f"backbone_type {backbone!r} is not supported (use 'parity_backbone' or "
+                                 f"resnet{{18,34,50,101,152}}-{{1,2,3,4}})")
+        allowed = _POSITIONAL if backbone == "parity_backbone" else _POSITIONAL_2D
+        if positional not in allowed:
+            raise ReferenceError(f"positional_embedding_type {positional!r} is not supported with {backbone!r} "
+                                 f"(use one of {sorted(allowed)})")
+        positional = allowed[positional]
     if config.get("do_layernorm_nlm", False):
         raise ReferenceError("do_layernorm_nlm=True is not supported (the paper never uses it)")
     pairing = config.get("neuron_select_type", "random-pairing")
     if pairing not in _PAIRINGS:
         raise ReferenceError(f"neuron_select_type {pairing!r} is not one of {sorted(_PAIRINGS)}")
-    if not need("heads"):
-        raise ReferenceError("heads=0 (no attention) is not supported")
+    if not sort and not need("heads"):
+        raise ReferenceError("heads=0 without the sort CTM's layout (no attention projections in the state) is not supported")
     dropout = float(config.get("dropout", 0.0))
     dropout_nlm = config.get("dropout_nlm")
     out_dims = int(need("out_dims"))
@@ -83,15 +100,15 @@ def _model_config(config: Mapping[str, Any]) -> tuple[ModelConfig, tuple[int, ..
     cfg = ModelConfig(
         ticks=int(need("iterations")),
         d_model=int(need("d_model")),
-        d_input=int(need("d_input")),
-        heads=int(config["heads"]),
+        d_input=_synapse_inputs(state_dict, int(need("d_model"))) if sort else int(need("d_input")),
+        heads=0 if sort else int(config["heads"]),
         n_synch_out=int(need("n_synch_out")),
-        n_synch_action=int(need("n_synch_action")),
+        n_synch_action=0 if sort else int(need("n_synch_action")),
         neuron_pairing=pairing,
         n_self_pairs=int(config.get("n_random_pairing_self", 0)),
         synapse_depth=int(need("synapse_depth")),
-        backbone="task" if backbone == "parity_backbone" else backbone,
-        positional_embedding=allowed[positional],
+        backbone=backbone if _is_resnet(backbone) else "task",
+        positional_embedding=positional,
         dropout=dropout,
         nlm=NLMConfig(
             deep=bool(need("deep_nlms")),
@@ -162,14 +179,19 @@ def _image_channels(state_dict: Mapping[str, Any]) -> int:
 
 def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> RateCTM:
     """Build a RateCTM equal to the reference model with these weights and constructor args."""
-    cfg, shape = _model_config(config)
-    if cfg.backbone == "task":
+    cfg, shape = _model_config(config, state_dict)
+    if cfg.heads == 0:
+        backbone, d_features = torch.nn.Identity(), cfg.d_input
+    elif cfg.backbone == "task":
         backbone, d_features = ParityBackbone(cfg.d_input, cfg.positional_embedding), cfg.d_input
     else:
         backbone = ResNetBackbone(cfg.backbone, _image_channels(state_dict), cfg.positional_embedding)
         d_features = backbone.width
     model = RateCTM(cfg, backbone, d_features, shape)
     converted = _convert_state(state_dict, cfg.nlm.deep)
+    if cfg.heads == 0:  # the sort CTM registers no action synchrony at all: ours is empty
+        for name in ("synchrony.decay_action", "synchrony.action_neurons_left", "synchrony.action_neurons_right"):
+            converted.setdefault(name, model.state_dict()[name])
     expected = set(model.state_dict())
     missing, unexpected = expected - set(converted), set(converted) - expected
     if missing or unexpected:
@@ -189,12 +211,18 @@ def reference_model(state_dict: Mapping[str, Any], config: Mapping[str, Any]):
     follows from the backbone and the prediction's shape: parity (sequence, 2); a ResNet model
     predicting (route, 5) is a maze solver (task ``maze``, its route length; the maze size is
     not part of the model), one predicting (classes,) an image classifier (task ``images``,
-    ``cifar10`` for 3 input channels, else ``mnist``; ``data_path`` is left for the user)."""
+    ``cifar10`` for 3 input channels, else ``mnist``; ``data_path`` is left for the user); the
+    sort CTM (no attention) sorts its input's length of numbers (task ``sort``)."""
     from .config import Config, TaskConfig
 
     model = from_reference(state_dict, config)
-    model_cfg, shape = _model_config(config)
-    if model_cfg.backbone == "task":
+    model_cfg, shape = _model_config(config, state_dict)
+    if model_cfg.heads == 0:
+        if shape != (model_cfg.d_input + 1,):
+            raise ReferenceError(f"a sort CTM predicts one of its {model_cfg.d_input} numbers or the CTC blank per tick, "
+                                 f"got out_dims {list(shape)}")
+        task = TaskConfig(name="sort", sequence_length=model_cfg.d_input)
+    elif model_cfg.backbone == "task":
         if len(shape) != 2 or shape[1] != 2:
             raise ReferenceError(f"a parity model predicts (sequence, 2), got prediction_reshaper {list(shape)}")
         task = TaskConfig(name="parity", sequence_length=shape[0])

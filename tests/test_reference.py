@@ -78,15 +78,19 @@ def test_strided_residual_blocks_match_the_reference(kind, block):
         assert np.abs(output.numpy() - data[f"{kind}/output"]).max() <= TOLERANCE
 
 
-@pytest.mark.parametrize("path", IMAGE_FIXTURES + [SHARED_IMAGE_FIXTURE], ids=lambda p: p.stem)
-def test_a_reference_image_or_maze_model_is_a_neurosync_config(path):
-    """reference_model's config rebuilds the same network through build_model: the ResNet and
-    the positional embedding are config values, the task follows from the prediction's shape."""
+@pytest.mark.parametrize("path", IMAGE_FIXTURES + [FIXTURE_DIR / "reference_sort.npz", SHARED_IMAGE_FIXTURE],
+                         ids=lambda p: p.stem)
+def test_a_reference_image_maze_or_sort_model_is_a_neurosync_config(path):
+    """reference_model's config rebuilds the same network through build_model: the ResNet, the
+    positional embedding and the sort CTM's missing attention (heads = 0) are config values, the
+    task follows from the prediction's shape."""
     if not path.exists():
         pytest.skip("shared/fixtures not beside the repo")
     state, config, arrays = load_fixture(path)
     model, cfg = reference_model(state, config)
-    assert cfg.task.name == ("maze" if config["prediction_reshaper"] == [6, 5] else "images")
+    assert cfg.task.name == next(task for task in ("maze", "sort", "image") if task in path.name).replace("image", "images")
+    if cfg.task.name == "sort":
+        assert (cfg.model.heads, cfg.model.n_synch_action, cfg.task.sequence_length) == (0, 0, 6)
     rebuilt = build_model(cfg).eval()
     rebuilt.load_state_dict(model.state_dict())
     x = torch.from_numpy(arrays["inputs"])
@@ -101,10 +105,26 @@ def test_a_reference_image_or_maze_model_is_a_neurosync_config(path):
     ({"task": {"name": "images"}, "model": {"backbone": "resnet18-2", "positional_embedding": "rotational-1d"}},
      "embeds a sequence"),
     ({"task": {"name": "maze"}, "model": {"positional_embedding": "learnable-fourier"}}, "needs a ResNet model.backbone"),
+    ({"model": {"heads": 0, "n_synch_action": 0}}, "needs task 'sort'"),
+    ({"task": {"name": "sort", "sequence_length": 6}, "model": {"heads": 0, "n_synch_action": 0}}, "model.d_input must be 6"),
+    ({"task": {"name": "sort", "sequence_length": 6}, "model": {"heads": 0, "d_input": 6}}, "n_synch_action must be 0"),
 ])
 def test_bad_backbone_settings_are_one_line_config_errors(change, message):
     with pytest.raises(ConfigError, match=message):
         from_dict(change)
+
+
+def test_a_sort_ctm_without_attention_trains():
+    cfg = from_dict({"task": {"name": "sort", "sequence_length": 5},
+                     "model": {"heads": 0, "n_synch_action": 0, "d_input": 5, "d_model": 16, "n_synch_out": 8, "ticks": 6}})
+    model = build_model(cfg)
+    x = torch.randn(3, 5)
+    out = model(x)
+    assert out.logits.shape == (3, 6, 6)
+    out.logits.square().mean().backward()
+    assert model.synapse is not None and all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    with pytest.raises(ValueError, match="one vector per sample"):
+        model(torch.randn(3, 5, 1))
 
 
 def test_resnet_backbone_shapes_and_errors():

@@ -137,3 +137,20 @@ class SynchronyAttention(nn.Module):
             weights = F.dropout(weights, self.dropout)
         out = (weights.unsqueeze(-1) * values).sum(-2).reshape(batch, self.d_input)
         return self.out_proj(out), weights
+
+
+class DirectInput(nn.Module):
+    """No attention: the backbone's output vector (batch, d_input) itself enters the synapse at
+    every tick (the reference's sort CTM, ``heads = 0``, which also has no action synchrony).
+    Same interface as :class:`SynchronyAttention`; the attention weights it reports are a
+    single 1 (one head, one token: the input)."""
+
+    def prepare(self, features: torch.Tensor):
+        """features (batch, d_input) -> (keys = values = features, no query weight or bias)."""
+        if features.dim() != 2:
+            raise ValueError(f"without attention (model.heads = 0) the input is one vector per sample, (batch, d_input); "
+                             f"got shape {tuple(features.shape)}")
+        return features, features, None, None
+
+    def forward(self, synchrony, keys, values, query_weight=None, query_bias=None, visible=None):
+        return values, values.new_ones(values.shape[0], 1, 1)

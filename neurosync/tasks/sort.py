@@ -38,7 +38,10 @@ def prediction_shape(cfg: TaskConfig) -> tuple[int]:
 
 
 def backbone(task: TaskConfig, model: ModelConfig):
-    """(backbone, feature width): real numbers (batch, N) -> one token per number."""
+    """(backbone, feature width): real numbers (batch, N) -> one token per number; with
+    ``model.heads = 0`` (no attention, the reference's sort CTM) the numbers themselves."""
+    if model.heads == 0:
+        return nn.Identity(), task.sequence_length
     return SortBackbone(task.sequence_length, model.d_input), model.d_input
 
 
