@@ -4,7 +4,8 @@
 
 At the recall config (models/recall8-*.toml: 8 pairs, 20 ticks, batch 64, d_model 128) it
 times forward + backward + AdamW steps of the SpikingCTM and the RateCTM without plasticity
-and with a dense and a factorised Miconi plastic synapse, all in one process, interleaved
+and with a dense and a factorised Miconi plastic synapse (and the SpikingCTM with the
+afferent fast weight of the shipped recall models, Miconi and ABCD), all in one process, interleaved
 round by round (A, B, C, A, B, C, ...) after a warm-up, so that the machine's load falls on
 all alike; the table gives the median seconds per step and the ratio to the non-plastic
 model of the same kind (goal: ≤ 1.3×). Then the factorised plastic synapse alone over
@@ -27,6 +28,8 @@ ARMS = {  # name: (config, overrides)
     "spiking": ("recall8-spiking", []),
     "spiking-plastic-dense": ("recall8-spiking-plastic", ["model.plasticity.implementation=dense"]),
     "spiking-plastic-factorised": ("recall8-spiking-plastic", ["model.plasticity.implementation=factorised"]),
+    "spiking-afferent-miconi": ("recall8-spiking-afferent", []),  # the shipped recall-spiking-plastic's synapse
+    "spiking-afferent-abcd": ("recall8-spiking-afferent", ["model.plasticity.rule=abcd"]),
     "rate": ("recall8-rate", []),
     "rate-plastic-dense": ("recall8-rate-plastic", ["model.plasticity.implementation=dense"]),
     "rate-plastic-factorised": ("recall8-rate-plastic", ["model.plasticity.implementation=factorised"]),

@@ -1,5 +1,5 @@
 """Command line: ``neurosync study``, ``train``, ``evaluate``, ``validate`` (Brian2), ``analyze``,
-``export``, ``ablate``, ``rl`` and ``models`` (the pretrained zoo).
+``export``, ``ablate``, ``sweep``, ``rl`` and ``models`` (the pretrained zoo).
 
 Anything a user can get wrong (config, checkpoint, arguments) ends in one line on stderr and
 exit status 2; nothing on disk is overwritten.
@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--out", help="output directory, new or empty (default runs/<study name>[-quick])")
     study.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
+    _executor_arguments(study)
 
     ablate = sub.add_parser("ablate", help="train several configs over seeds for equal steps and write one table with 95%% CIs "
                                            "and verdicts, e.g. models/recall2-ablation.toml")
@@ -86,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     ablate.add_argument("--out", help="output directory (default runs/<ablation name>); an interrupted ablation resumes there")
     ablate.add_argument("--workers", type=int, help="runs at a time (default: the file's workers)")
     ablate.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sweep = sub.add_parser("sweep", help="grid or random search over config keys x seeds, on this machine or a Dask "
+                                         "cluster, into one ranked table, e.g. models/parity16-sweep.toml")
+    sweep.add_argument("sweep", help="sweep TOML (config, seeds, search, [space])")
+    sweep.add_argument("--out", help="output directory (default runs/<sweep name>); an interrupted sweep resumes there")
+    sweep.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    _executor_arguments(sweep)
 
     rl = sub.add_parser("rl", help="train an RL agent (CTM carrying its thought across environment steps, or the LSTM "
                                    "baseline) with PPO, e.g. models/cartpole-rate.toml")
@@ -222,12 +231,21 @@ def _export(args) -> int:
     return 0
 
 
+def _executor_arguments(parser) -> None:
+    parser.add_argument("--executor", choices=["local", "dask"], default="local",
+                        help="where the (config, seed) jobs run: here one after another, or on a Dask cluster")
+    parser.add_argument("--address", help="dask: the scheduler's address (e.g. tcp://host:8786); without it a local "
+                                          "cluster of --workers processes is started")
+    parser.add_argument("--workers", type=int, default=2, help="dask: worker processes of the local cluster (default 2)")
+
+
 def _study(args) -> int:
     from .study import DEFAULT_STUDY, load_study, run_study
 
     study = load_study(args.study or DEFAULT_STUDY, quick=args.quick)
     out = Path(args.out) if args.out else Path("runs") / (study.name + ("-quick" if args.quick else ""))
-    summary = run_study(study, out, progress=not args.quiet, device=args.device)
+    summary = run_study(study, out, progress=not args.quiet, device=args.device, executor=args.executor,
+                        address=args.address, workers=args.workers)
     c = summary["comparison"]
     for kind in study.configs:
         acc = c[kind]["accuracy_certain"]
@@ -258,6 +276,21 @@ def _ablate(args) -> int:
     for verdict in summary["verdicts"]:
         print(f"{'met' if verdict['met'] else 'NOT met'}: {verdict['goal']}: {verdict['detail']}")
     print(f"ablation finished in {summary['elapsed_s']:.0f} s; table: {out / 'ablation.md'}")
+    return 0
+
+
+def _sweep(args) -> int:
+    from .sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep)
+    out = Path(args.out) if args.out else Path("runs") / sweep.name
+    _check_writable(out, "sweep output directory")
+    summary = run_sweep(sweep, out, args.executor, args.address, args.workers, progress=not args.quiet, device=args.device)
+    for rank, row in enumerate(summary["rows"][:10], 1):
+        point = ", ".join(f"{k[len('space.'):]}={v}" for k, v in row.items() if k.startswith("space."))
+        print(f"{rank:2d}. {point}: {summary['primary']} {100 * row['mean']:.2f}% "
+              f"[95% CI {100 * row['ci95_low']:.2f}, {100 * row['ci95_high']:.2f}]")
+    print(f"table: {out / 'sweep.md'}")
     return 0
 
 
@@ -400,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
 
     matplotlib.use("Agg")  # figures are written to files, never shown
     try:
-        commands = {"train": _train, "evaluate": _evaluate, "validate": _validate, "study": _study, "analyze": _analyze,
+        commands = {"train": _train, "evaluate": _evaluate, "validate": _validate, "study": _study, "sweep": _sweep, "analyze": _analyze,
                     "export": _export, "rl": _rl,
                     "ablate": _ablate, "models": _models}
         return commands[args.command](args)

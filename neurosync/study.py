@@ -133,19 +133,73 @@ def _model_configs(study: StudyConfig):
     return out
 
 
-def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str = "cpu") -> dict:
-    """Run a study into ``out`` (refused unless empty): every model and seed trained, measured,
-    compared, validated in Brian2, recorded, analysed and exported; writes ``study.json`` and
-    ``report.html`` and returns the summary."""
-    from tqdm import tqdm
+STUDY_JOB = "study-job.json"  # a finished job's metrics, in its run directory
+LONG_THOUGHT = "long-thought.npz"  # the first seed's long recording, handed from its job to the analysis
 
-    from ._optional import require
+
+def study_job(job: dict) -> dict:
+    """Train (or resume, or read back) one model of a study and measure it; returns its metrics.
+
+    ``job``: ``config`` (a Config as a dict), ``kind``, ``seed``, ``run_dir``, ``device``,
+    ``threads`` (torch threads), ``progress``, ``keep_thought`` (save the long recording for the
+    analysis) and the study's measuring settings. Idempotent (see :mod:`neurosync.executors`), so
+    any executor may run it, and run it again after a worker died."""
     from .checkpoint import drop_training_state, load_model
+    from .config import from_dict
+    from .executors import resume_run, write_result
     from .tasks import EPISODIC, get_task
     from .training import train
 
+    torch.set_num_threads(job["threads"])
+    run = Path(job["run_dir"])
+    done = run / STUDY_JOB
+    if done.is_file():
+        return json.loads(done.read_text())
+    cfg, seed = from_dict(job["config"]), job["seed"]
+    if (run / "results.json").is_file():
+        result = json.loads((run / "results.json").read_text())
+    else:
+        result = train(cfg, run, resume=resume_run(run), device=job["device"], progress=job["progress"])
+    model, ckpt = load_model(run)
+    drop_training_state(ckpt.path)  # a study never resumes a finished run: its checkpoints are final (≤ 50 MB in all)
+    task = get_task(cfg.task)
+    x, y = task.eval_set(cfg.task, cfg.train.final_eval_samples, seed)
+    difficulty = (x == -1).sum(1).numpy() if cfg.task.name == "parity" else None
+    window = cfg.task.answer_ticks if cfg.task.name in EPISODIC else None  # answers only after the question
+    threshold = job["certainty_threshold"]
+    metrics = compare.thought_metrics(model, x, y, difficulty, threshold, window)
+    metrics["halting"] = compare.halting(model, cfg, x, y, (threshold,))  # the time it saves
+    inputs = x[: job["record_samples"]]
+    dt = None if cfg.model.neuron == "spiking" else job["dt"]  # a SpikingCTM's tick has its own duration
+    metrics["energy"] = compare.energy_proxy(model, model.record(inputs, dt=dt, config=cfg))
+    ticks = job["long_ticks"] if dt else model.neuron.ticks_in(job["long_ticks"] * job["dt"])
+    noisy = dt is None and model.neuron.noise_std > 0  # repeats of a deterministic model would be copies
+    long = model.record(inputs, dt=dt, config=cfg, ticks=ticks, repeats=job["record_repeats"] if noisy else 1)
+    metrics["synchrony"] = compare.synchrony_structure(long, tuple(job["dt"] * f for f in (1, 4, 16)))
+    metrics.update(steps=result["steps"], train_s=result["elapsed_s"], final=result["final"], checkpoint=str(ckpt.path))
+    if job["keep_thought"]:
+        long.save(run / LONG_THOUGHT)
+    return write_result(done, metrics)
+
+
+def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str = "cpu", executor: str = "local",
+              address: str | None = None, workers: int = 2) -> dict:
+    """Run a study into ``out`` (refused unless empty): every model and seed trained, measured,
+    compared, validated in Brian2, recorded, analysed and exported; writes ``study.json`` and
+    ``report.html`` and returns the summary. The (model, seed) jobs run on ``executor``
+    (:mod:`neurosync.executors`: ``local``, or ``dask`` on the scheduler at ``address`` or on a
+    local cluster of ``workers`` processes); the rest runs here."""
+    from tqdm import tqdm
+
+    from ._optional import require
+    from .checkpoint import load_model
+    from .executors import run_jobs
+    from .recording import Recording
+
     for module, extra in (("pynwb", "io"), ("nir", "io"), ("nixio", "io"), ("fooof", "analysis")):
         require(module, extra)  # fail before hours of training, not after
+    if executor != "local":
+        require("distributed", "cluster")
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"output directory {out} exists and is not empty; choose a new --out (a study never overwrites)")
     configs = study.models or _model_configs(study)
@@ -153,33 +207,22 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     started = time.perf_counter()
     kinds = tuple(study.configs)
     spiking_kinds = [k for k in kinds if k != "rate"]
-    stages = tqdm(total=len(configs) + 4, desc="study", disable=not progress, position=0, dynamic_ncols=True)
-    runs: dict = {}
+    stages = tqdm(total=5, desc="study", disable=not progress, position=0, dynamic_ncols=True)
+    stages.set_postfix_str(f"training {len(configs)} models ({executor})")
+    jobs = [{"config": cfg.to_dict(), "kind": kind, "seed": seed, "run_dir": str((out / "runs" / f"{kind}-seed{seed}").resolve()),
+             "device": device, "threads": torch.get_num_threads(), "progress": progress and executor == "local",
+             "keep_thought": seed == study.seeds[0], "certainty_threshold": study.certainty_threshold,
+             "record_samples": study.record_samples, "dt": study.dt, "long_ticks": study.long_ticks,
+             "record_repeats": study.record_repeats} for (kind, seed), cfg in configs.items()]
+    results = run_jobs(study_job, jobs, executor, address, workers, progress, desc="models")
+    runs: dict = {(job["kind"], job["seed"]): metrics for job, metrics in zip(jobs, results)}
     thoughts: dict = {}  # the first seed's long recordings and models, for the analysis and the exports
-    for (kind, seed), cfg in configs.items():
-        stages.set_postfix_str(f"training {kind} seed {seed}")
-        run_dir = out / "runs" / f"{kind}-seed{seed}"
-        result = train(cfg, run_dir, device=device, progress=progress)
-        model, ckpt = load_model(run_dir)
-        drop_training_state(ckpt.path)  # a study never resumes: its checkpoints are final (issue 14: ≤ 50 MB)
-        task = get_task(cfg.task)
-        x, y = task.eval_set(cfg.task, cfg.train.final_eval_samples, seed)
-        difficulty = (x == -1).sum(1).numpy() if cfg.task.name == "parity" else None
-        window = cfg.task.answer_ticks if cfg.task.name in EPISODIC else None  # answers only after the question
-        metrics = compare.thought_metrics(model, x, y, difficulty, study.certainty_threshold, window)
-        metrics["halting"] = compare.halting(model, cfg, x, y, (study.certainty_threshold,))  # the time it saves
-        inputs = x[: study.record_samples]
-        dt = None if cfg.model.neuron == "spiking" else study.dt  # a SpikingCTM's tick has its own duration
-        metrics["energy"] = compare.energy_proxy(model, model.record(inputs, dt=dt, config=cfg))
-        ticks = study.long_ticks if dt else model.neuron.ticks_in(study.long_ticks * study.dt)
-        noisy = dt is None and model.neuron.noise_std > 0  # repeats of a deterministic model would be copies
-        long = model.record(inputs, dt=dt, config=cfg, ticks=ticks, repeats=study.record_repeats if noisy else 1)
-        metrics["synchrony"] = compare.synchrony_structure(long, tuple(study.dt * f for f in (1, 4, 16)))
-        metrics.update(steps=result["steps"], train_s=result["elapsed_s"], final=result["final"], checkpoint=str(ckpt.path))
-        runs[kind, seed] = metrics
-        if seed == study.seeds[0]:
-            thoughts[kind] = (long, model)
-        stages.update(1)
+    for job in jobs:
+        if job["keep_thought"]:
+            path = Path(job["run_dir"]) / LONG_THOUGHT
+            thoughts[job["kind"]] = (Recording.load(path), load_model(Path(job["run_dir"]))[0])
+            path.unlink()  # the exports keep it
+    stages.update(1)
 
     first = {kind: study.seeds[0] for kind in kinds}
     summary: dict = {"name": study.name, "seeds": study.seeds, "overrides": study.set, "device": device,

@@ -123,6 +123,19 @@ def _distributed() -> tuple[int, int]:
     return rank, world
 
 
+def graphed_step(step_loss: Callable, device: torch.device) -> Callable:
+    """``step_loss`` compiled whole (every tick unrolled, static shapes: the training batch never
+    changes size) so that its forward and backward each become one graph; on CUDA
+    (``mode="reduce-overhead"``) they are captured in CUDA graphs and replayed, removing the
+    kernel-launch latency that bounds the tick loop at small batches. On CPU the step is traced
+    the same way (TorchDynamo, AOTAutograd's joint forward and backward) but runs without code
+    generation or graphs (``backend="aot_eager"``): a check of the capture path, which the tests
+    run, not a speed-up."""
+    if device.type == "cuda":
+        return torch.compile(step_loss, mode="reduce-overhead", dynamic=False)
+    return torch.compile(step_loss, backend="aot_eager", dynamic=False)
+
+
 def train(
     cfg: Config,
     run_dir: Path,
@@ -175,6 +188,19 @@ def train(
         model.compile_ticks(dynamic=False)
     ddp_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
+    def step_loss(x, y):
+        """(task loss, loss with the homeostatic terms) of one batch: the step's forward."""
+        with autocast(dev):
+            out = ddp_model(x)
+        loss, _ = task_loss(task, out, y, cfg.task)
+        total = loss
+        if cfg.model.neuron == "spiking" and cfg.model.spiking.homeostatic():
+            total = total + rate_homeostasis(model.neuron.rate_hz(out.activity.float()), cfg.model.spiking)
+        return loss, total
+
+    if tc.cuda_graphs:
+        step_loss = graphed_step(step_loss, dev)
+
     if rank == 0:
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     metrics = MetricsLog(run_dir / "metrics.jsonl")
@@ -191,12 +217,7 @@ def train(
             group["lr"] = lr
         x, y = task.sample(cfg.task, tc.batch_size, batch_generator(tc.seed, step, rank))
         x, y = x.to(dev), y.to(dev)
-        with autocast(dev):
-            out = ddp_model(x)
-        loss, _ = task_loss(task, out, y, cfg.task)
-        total = loss
-        if cfg.model.neuron == "spiking" and cfg.model.spiking.homeostatic():
-            total = total + rate_homeostasis(model.neuron.rate_hz(out.activity.float()), cfg.model.spiking)
+        loss, total = step_loss(x, y)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         # the norm is always computed (max_norm inf: no clipping), to stop before a non-finite step

@@ -14,7 +14,17 @@ STUDIES = sorted((REPO / "models").glob("study*.toml"))
 RL_CONFIGS = sorted(p for p in (REPO / "models").glob("*.toml") if "agent" in config_mod.read_toml(p))
 ABLATIONS = sorted(p for p in (REPO / "models").glob("*.toml") if "arm" in config_mod.read_toml(p))  # test_ablation.py
 ZOO = [REPO / "models" / "zoo.toml"]  # the index of the shipped checkpoints (test_hub.py)
-MODELS = sorted(set((REPO / "models").glob("*.toml")) - set(STUDIES) - set(RL_CONFIGS) - set(ABLATIONS) - set(ZOO))
+SWEEPS = sorted(p for p in (REPO / "models").glob("*.toml") if "space" in config_mod.read_toml(p))
+MODELS = sorted(set((REPO / "models").glob("*.toml")) - set(STUDIES) - set(RL_CONFIGS) - set(ABLATIONS) - set(ZOO)
+                - set(SWEEPS))
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
+def test_shipped_sweeps_load(path):
+    from neurosync.sweep import load_sweep, points
+
+    sweep = load_sweep(path)  # every point's config loads
+    assert sweep.name == path.stem and len(points(sweep)) >= 2
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])

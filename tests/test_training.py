@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -106,3 +107,18 @@ def test_compiled_ticks_match_eager_ticks():
         torch.testing.assert_close(pc.grad, pe.grad, rtol=1e-4, atol=1e-6, msg=name)
     compiled.eval()  # evaluation runs the eager tick: no recompilation for new batch sizes
     torch.testing.assert_close(compiled(x[:3]).logits, eager.eval()(x[:3]).logits, rtol=1e-5, atol=1e-6)
+
+
+def test_the_graphed_step_gives_the_eager_losses(tmp_path):
+    """train.cuda_graphs compiles the whole step (the thought unrolled, forward and backward); on
+    CPU it runs without CUDA graphs, and its training curve equals the eager one (to float
+    rounding: the compiled kernels fuse differently). The CUDA-graph capture itself needs a GPU
+    (benchmarks/train_throughput.py --cuda-graphs)."""
+    eager = train(tiny_config(steps=3, eval_every=1), tmp_path / "eager", progress=False)
+    graphed = train(tiny_config(steps=3, eval_every=1, cuda_graphs=True), tmp_path / "graphed", progress=False)
+    curves = [[json.loads(line)["train_loss"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+              for run in ("eager", "graphed")]
+    assert len(curves[0]) == 3 and np.allclose(curves[0], curves[1], rtol=1e-4, atol=1e-5), curves
+    assert abs(eager["final"]["bit_acc_certain"] - graphed["final"]["bit_acc_certain"]) <= 1 / 64
+    with pytest.raises(ConfigError, match="leave train.compile = false"):
+        tiny_config(cuda_graphs=True, compile=True)
