@@ -126,12 +126,17 @@ class CTM(nn.Module):
         return (*self.attention.prepare(features.tokens if tick_tokens is not None else features), tick_tokens)
 
     def tick(self, sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias, observe=None,
-             visible=None):
+             visible=None, direct=None):
         """One thought tick: perceive, synapse, neuron, synchrony, readout. ``observe``, when
         given, is called with the tick's intermediate values (see neurosync.recording);
-        ``visible`` (batch, tokens) masks the tokens this tick may attend to."""
+        ``visible`` (batch, tokens) masks the tokens this tick may attend to; ``direct``
+        (batch, d_input), when given, enters the synapse in place of attention's output (the
+        attention weights it reports are zero)."""
         action, _ = self.synchrony.read(sync)
-        attended, attention = self.attention(action, keys, values, query_weight, query_bias, visible)
+        if direct is None:
+            attended, attention = self.attention(action, keys, values, query_weight, query_bias, visible)
+        else:
+            attended, attention = direct, keys.new_zeros(keys.shape[:3])
         pre, synapse_state = self.synapse(attended, post, synapse_state, certainty)
         post, memory = self.neuron(pre, memory)
         sync = self.synchrony(post, sync)
@@ -168,6 +173,12 @@ class CTM(nn.Module):
         """The state of the samples ``rows`` (indices into the batch)."""
         return self._map_state(lambda dim, t: t.index_select(dim, rows), state.post.shape[0], state)
 
+    def thought_ticks(self, tick_tokens: TickTokens | None) -> int:
+        """The ticks of a thought about this input: the model's, unless the input sets them."""
+        if tick_tokens is None or tick_tokens.thought_ticks is None:
+            return self.ticks
+        return tick_tokens.thought_ticks
+
     def forward(self, x: torch.Tensor, observe=None) -> CTMOutput:
         return self.think(x, None, observe)[0]
 
@@ -180,16 +191,19 @@ class CTM(nn.Module):
         post, memory, sync, synapse_state, certainty = state.post, state.memory, state.sync, state.synapse, state.certainty
         tick = self._compiled_tick if self.training and self._compiled_tick is not None else self.tick
         logits, certainties, activity = [], [], 0.0
-        for t in range(self.ticks):
+        ticks = self.thought_ticks(tick_tokens)
+        for t in range(ticks):
             visible = None if tick_tokens is None else tick_tokens.at(t)
+            direct = None if tick_tokens is None else tick_tokens.direct_input(t)
             sync, post, memory, synapse_state, tick_logits, certainty = tick(
-                sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias, observe, visible
+                sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias, observe, visible,
+                direct
             )
             logits.append(tick_logits)
             certainties.append(certainty)
             activity = activity + post
         output = CTMOutput(torch.stack(logits, dim=1), torch.stack(certainties, dim=1), self.synchrony.read(sync)[1],
-                           activity / self.ticks)
+                           activity / ticks)
         return output, ThoughtState(post, memory, sync, synapse_state, certainty)
 
     @torch.no_grad()
@@ -203,22 +217,23 @@ class CTM(nn.Module):
         thinking, so its realisation differs (not its law)."""
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"the halting threshold is a certainty in [0, 1], got {threshold}")
-        if not 0 <= from_tick < self.ticks:
-            raise ValueError(f"from_tick must lie in [0, {self.ticks - 1}] (the thought's ticks), got {from_tick}")
         keys, values, query_weight, query_bias, tick_tokens = self.perceive(x)
+        ticks = self.thought_ticks(tick_tokens)
+        if not 0 <= from_tick < ticks:
+            raise ValueError(f"from_tick must lie in [0, {ticks - 1}] (the thought's ticks), got {from_tick}")
         batch = x.shape[0]
         state = self.start(batch)
-        visible_all = None if tick_tokens is None else tick_tokens.visible
         rows = torch.arange(batch, device=keys.device)  # the samples still thinking
         logits_out = keys.new_empty(batch, self.readout.out_features)
         certainty_out = keys.new_empty(batch)
-        ticks_out = torch.full((batch,), self.ticks, dtype=torch.long, device=keys.device)
-        for t in range(self.ticks):
-            visible = None if visible_all is None else visible_all[:, min(t, visible_all.shape[1] - 1)]
+        ticks_out = torch.full((batch,), ticks, dtype=torch.long, device=keys.device)
+        for t in range(ticks):
+            visible = None if tick_tokens is None else tick_tokens.at(t)
+            direct = None if tick_tokens is None else tick_tokens.direct_input(t)
             sync, post, memory, synapse_state, logits, certainty = self.tick(
                 state.sync, state.post, state.memory, state.synapse, state.certainty, keys, values, query_weight,
-                query_bias, None, visible)
-            if t == self.ticks - 1:
+                query_bias, None, visible, direct)
+            if t == ticks - 1:
                 done = torch.ones_like(certainty, dtype=torch.bool)
             else:
                 done = (certainty >= threshold) & (t >= from_tick)
@@ -231,7 +246,7 @@ class CTM(nn.Module):
                 keep = (~done).nonzero().squeeze(1)
                 state = self.state_rows(state, keep)
                 keys, values = keys.index_select(0, keep), values.index_select(0, keep)
-                visible_all = None if visible_all is None else visible_all.index_select(0, keep)
+                tick_tokens = None if tick_tokens is None else tick_tokens.rows(keep)
                 rows = rows[keep]
         return HaltedOutput(logits_out, certainty_out, ticks_out)
 

@@ -29,6 +29,7 @@ import torch
 from .config import ModelConfig, NLMConfig
 from .ctm import CTMOutput
 from .parts.perception import ParityBackbone
+from .parts.qamnist import QAMNISTBackbone
 from .parts.resnet import ResNetBackbone, parse_resnet
 from .rate import RateCTM
 
@@ -49,6 +50,11 @@ def _is_resnet(backbone_type: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _is_qamnist(config: Mapping[str, Any]) -> bool:
+    """The reference's QA-MNIST CTM (``ctm_qamnist.py``): its constructor takes the tick schedule."""
+    return "iterations_per_digit" in config
 
 
 def _is_sort(state_dict: Mapping[str, Any] | None) -> bool:
@@ -72,9 +78,10 @@ def _model_config(config: Mapping[str, Any], state_dict: Mapping[str, Any] | Non
         return config[key]
 
     sort = _is_sort(state_dict)
-    backbone = "none" if sort else need("backbone_type")
-    positional = "none" if sort else need("positional_embedding_type")
-    if not sort:
+    plain = sort or _is_qamnist(config)  # no backbone_type: the input path is the variant's own
+    backbone = "none" if plain else need("backbone_type")
+    positional = "none" if plain else need("positional_embedding_type")
+    if not plain:
         if backbone != "parity_backbone" and not _is_resnet(backbone):
             raise ReferenceError(f"backbone_type {backbone!r} is not supported (use 'parity_backbone' or "
                                  f"resnet{{18,34,50,101,152}}-{{1,2,3,4}})")
@@ -105,7 +112,7 @@ def _model_config(config: Mapping[str, Any], state_dict: Mapping[str, Any] | Non
         n_synch_out=int(need("n_synch_out")),
         n_synch_action=0 if sort else int(need("n_synch_action")),
         neuron_pairing=pairing,
-        n_self_pairs=int(config.get("n_random_pairing_self", 0)),
+        n_self_pairs=int(config.get("n_random_pairing_self", 0)) if pairing == "random-pairing" else 0,
         synapse_depth=int(need("synapse_depth")),
         backbone=backbone if _is_resnet(backbone) else "task",
         positional_embedding=positional,
@@ -128,6 +135,7 @@ _RENAMES = [
     (r"^backbone\.embedding\.", "backbone.embedding."),
     (r"^backbone\.", "backbone.resnet."),
     (r"^initial_rgb\.", "backbone.initial_rgb."),
+    (r"^(backbone_digit|index_backbone|operator_backbone)\.", r"backbone.\1."),
     (r"^positional_embedding\.", "backbone.positional."),
     (r"^kv_proj\.", "attention.kv_proj."),
     (r"^q_proj\.", "attention.q_proj."),
@@ -180,7 +188,15 @@ def _image_channels(state_dict: Mapping[str, Any]) -> int:
 def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> RateCTM:
     """Build a RateCTM equal to the reference model with these weights and constructor args."""
     cfg, shape = _model_config(config, state_dict)
-    if cfg.heads == 0:
+    if _is_qamnist(config):
+        weight = state_dict.get("backbone_digit.layers.0.weight")
+        if weight is None:
+            raise ReferenceError("a QA-MNIST state_dict needs 'backbone_digit.layers.0.weight': run the reference model "
+                                 "once on an input before saving it, so that its lazy layers are built")
+        backbone = QAMNISTBackbone(cfg.d_input, int(weight.shape[1]), int(config["iterations_per_question_part"]),
+                                   int(config["iterations_for_answering"]))
+        d_features = cfg.d_input
+    elif cfg.heads == 0:
         backbone, d_features = torch.nn.Identity(), cfg.d_input
     elif cfg.backbone == "task":
         backbone, d_features = ParityBackbone(cfg.d_input, cfg.positional_embedding), cfg.d_input
@@ -215,6 +231,10 @@ def reference_model(state_dict: Mapping[str, Any], config: Mapping[str, Any]):
     sort CTM (no attention) sorts its input's length of numbers (task ``sort``)."""
     from .config import Config, TaskConfig
 
+    if _is_qamnist(config):
+        raise ReferenceError("the reference's QA-MNIST CTM loads with from_reference (its inputs: "
+                             "neurosync.parts.qamnist.pack_qamnist), but it is no NeuroSync task config: its question "
+                             "parts bypass attention and its thought is as long as its input")
     model = from_reference(state_dict, config)
     model_cfg, shape = _model_config(config, state_dict)
     if model_cfg.heads == 0:

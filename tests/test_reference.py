@@ -45,7 +45,8 @@ def test_fixture_set_covers_the_options():
     assert any(c["synapse_depth"] > 1 for c in configs)
     assert any(not c["deep_nlms"] for c in configs)
     assert any(c["n_random_pairing_self"] > 0 for c in configs)
-    assert any(c["positional_embedding_type"] == "none" for c in configs)
+    assert any(c.get("positional_embedding_type") == "none" for c in configs)
+    assert any("iterations_per_digit" in c for c in configs)  # the QA-MNIST CTM
     image = [json.loads(str(np.load(p)["config"])) for p in IMAGE_FIXTURES + [SHARED_IMAGE_FIXTURE] if p.exists()]
     assert {c["positional_embedding_type"] for c in image} >= {"learnable-fourier", "multi-learnable-fourier", "none"}
     assert {parse_resnet(c["backbone_type"])[0] for c in image} >= {18, 34, 50}  # BasicBlock and Bottleneck
@@ -125,6 +126,33 @@ def test_a_sort_ctm_without_attention_trains():
     assert model.synapse is not None and all(p.grad is not None for p in model.parameters() if p.requires_grad)
     with pytest.raises(ValueError, match="one vector per sample"):
         model(torch.randn(3, 5, 1))
+
+
+def test_the_qamnist_ctm_thinks_as_long_as_its_input_and_halts_like_it():
+    """The reference's QA-MNIST CTM: its thought is as long as its input (images, question, answer
+    ticks), question parts enter the synapse directly; halting stops each input at the tick where
+    the full thought first reaches the threshold, with that tick's logits."""
+    from neurosync.parts.qamnist import pack_qamnist
+
+    state, config, arrays = load_fixture(FIXTURE_DIR / "reference_qamnist.npz")
+    model = from_reference(state, config).eval()
+    packed = torch.from_numpy(arrays["inputs"])
+    with torch.no_grad():
+        full = model(packed)
+        assert full.logits.shape[1] == 14 != model.ticks  # 6 image ticks + 5 question ticks + 3 answer ticks
+        threshold = float(full.certainty[:, 6:].median())
+        halted = model.think_until_certain(packed, threshold, from_tick=6)
+    for i in range(packed.shape[0]):
+        reached = (full.certainty[i] >= threshold).nonzero().flatten()
+        tick = int(next((t for t in reached.tolist() if t >= 6), 13))
+        assert int(halted.ticks[i]) == tick + 1
+        torch.testing.assert_close(halted.logits[i], full.logits[i, tick])
+    with pytest.raises(ReferenceError, match="no NeuroSync task config"):
+        reference_model(state, config)
+    with pytest.raises(ValueError, match="does not hold 6 square"):
+        model(packed[:, :-3])
+    with pytest.raises(ValueError, match="QA-MNIST inputs are images"):
+        pack_qamnist(torch.zeros(2, 3, 1, 4, 5), torch.zeros(2, 5))
 
 
 def test_resnet_backbone_shapes_and_errors():

@@ -47,7 +47,9 @@ def simulate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | N
             post = advance(previous_spikes) if step > 0 else torch.zeros(1, core.neurons, dtype=torch.float64)
             action, _ = net.synchrony.read(state["sync"])
             visible = None if tick_tokens is None else tick_tokens.at(step)
-            attended, _ = net.attention(action, keys, values, query_weight, query_bias, visible)
+            attended = None if tick_tokens is None else tick_tokens.direct_input(step)
+            if attended is None:
+                attended, _ = net.attention(action, keys, values, query_weight, query_bias, visible)
             drive = net.synapse.input(attended) if plastic else net.synapse(attended, post, None)[0]
             return drive[0].numpy()
 

@@ -68,10 +68,30 @@ class TickTokens:
     tokens (batch, length, d_features): every token the thought will see;
     visible (batch, ticks, length) bool: which of them tick t may attend to (at least one per
     tick). A thought longer than ``ticks`` keeps the last tick's mask.
+    direct (batch, ticks, d_input), optional, with ``direct_ticks`` (one bool per tick): on the
+    ticks marked true attention is bypassed and ``direct[:, t]`` itself enters the synapse (the
+    reference's QA-MNIST CTM feeds its question embeddings, and zeros while it answers, so).
+    thought_ticks, optional: the input sets the thought's length (the reference's QA-MNIST: one
+    tick per shown item, then the answer ticks), instead of the model's ``ticks``.
     """
 
     tokens: torch.Tensor
     visible: torch.Tensor
+    direct: torch.Tensor | None = None
+    direct_ticks: tuple[bool, ...] = ()
+    thought_ticks: int | None = None
+
+    def direct_input(self, tick: int) -> torch.Tensor | None:
+        """(batch, d_input) entering the synapse instead of attention at ``tick``, or None."""
+        if self.direct is None or not self.direct_ticks[min(tick, len(self.direct_ticks) - 1)]:
+            return None
+        return self.direct[:, min(tick, self.direct.shape[1] - 1)]
+
+    def rows(self, keep: torch.Tensor) -> "TickTokens":
+        """The same input for the samples ``keep`` (indices into the batch)."""
+        return TickTokens(self.tokens.index_select(0, keep), self.visible.index_select(0, keep),
+                          None if self.direct is None else self.direct.index_select(0, keep), self.direct_ticks,
+                          self.thought_ticks)
 
     def at(self, tick: int) -> torch.Tensor:
         return self.visible[:, min(tick, self.visible.shape[1] - 1)]
