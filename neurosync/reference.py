@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig, NLMConfig
-from .ctm import CTMOutput
+from .ctm import CTM, CTMOutput
 from .parts.perception import ParityBackbone
 from .parts.qamnist import QAMNISTBackbone
 from .parts.resnet import ResNetBackbone, parse_resnet
@@ -52,6 +52,47 @@ def _is_resnet(backbone_type: str) -> bool:
     return True
 
 
+def _is_rl(config: Mapping[str, Any]) -> bool:
+    """The reference's RL CTM (``ctm_rl.py``): one of its two RL backbones."""
+    from .parts.reference_rl import RL_BACKBONES
+
+    return config.get("backbone_type") in RL_BACKBONES
+
+
+def _rl_model(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> CTM:
+    """The reference's RL CTM as a NeuroSync CTM of its parts (see neurosync.parts.reference_rl)."""
+    from .parts.neurons import NeuronLevelModels
+    from .parts.perception import DirectInput
+    from .parts.reference_rl import ClassicControlBackbone, MiniGridBackbone, TwoBlockSynapse, WindowedSynchrony
+    from .parts.synapses import build_synapse
+
+    def need(key):
+        if key not in config:
+            raise ReferenceError(f"reference config lacks '{key}'")
+        return config[key]
+
+    if config.get("neuron_select_type", "first-last") != "first-last":
+        raise ReferenceError("the reference's RL CTM supports only neuron_select_type 'first-last'")
+    if config.get("do_layernorm_nlm", False):
+        raise ReferenceError("do_layernorm_nlm=True is not supported (the paper never uses it)")
+    d_model, d_input, depth = int(need("d_model")), int(need("d_input")), int(need("synapse_depth"))
+    window, dropout = int(need("memory_length")), float(config.get("dropout", 0.0))
+    if config["backbone_type"] == "classic-control-backbone":
+        weight = state_dict.get("backbone.input_projector.1.weight")
+        if weight is None:
+            raise ReferenceError("a classic-control RL state_dict needs 'backbone.input_projector.1.weight': run the "
+                                 "reference model once before saving it, so that its lazy layers are built")
+        backbone = ClassicControlBackbone(int(weight.shape[1]), d_input)
+    else:
+        backbone = MiniGridBackbone(d_input)
+    features = _synapse_inputs(state_dict, d_model)
+    synapse = (TwoBlockSynapse(features + d_model, d_model, dropout) if depth == 1
+               else build_synapse(features + d_model, d_model, depth, dropout))
+    neuron = NeuronLevelModels(d_model, window, bool(need("deep_nlms")), int(need("memory_hidden_dims")), dropout)
+    synchrony = WindowedSynchrony(d_model, int(need("n_synch_out")), window)
+    return CTM(backbone, DirectInput(), synapse, neuron, synchrony, int(need("iterations")), (2,))
+
+
 def _is_qamnist(config: Mapping[str, Any]) -> bool:
     """The reference's QA-MNIST CTM (``ctm_qamnist.py``): its constructor takes the tick schedule."""
     return "iterations_per_digit" in config
@@ -65,10 +106,10 @@ def _is_sort(state_dict: Mapping[str, Any] | None) -> bool:
 
 def _synapse_inputs(state_dict: Mapping[str, Any], d_model: int) -> int:
     """Width of the synapse's input beyond the neurons: the sort CTM's input vector."""
-    for name in ("synapses.1.weight", "synapses.first_projection.1.weight"):
+    for name in ("synapses.1.weight", "synapses.first_projection.0.weight"):
         if name in state_dict:
             return int(state_dict[name].shape[1]) - d_model
-    raise ReferenceError("the state_dict holds no synapse input layer (synapses.1.weight or synapses.first_projection.1.weight)")
+    raise ReferenceError("the state_dict holds no synapse input layer (synapses.1.weight or synapses.first_projection.0.weight)")
 
 
 def _model_config(config: Mapping[str, Any], state_dict: Mapping[str, Any] | None = None) -> tuple[ModelConfig, tuple[int, ...]]:
@@ -130,9 +171,14 @@ def _model_config(config: Mapping[str, Any], state_dict: Mapping[str, Any] | Non
 _RENAMES = [
     (r"^start_activated_state$", "neuron.start_post_activation"),
     (r"^start_trace$", "neuron.start_history"),
+    (r"^(start_activated_trace|diagonal_mask_out)$", r"synchrony.\1"),
+    (r"^synapses\.4\.", "synapse.linear2."),
+    (r"^synapses\.6\.", "synapse.norm2."),
     (r"^decay_params_(action|out)$", r"synchrony.decay_\1"),
     (r"^(action|out)_neuron_indices_(left|right)$", r"synchrony.\1_neurons_\2"),
     (r"^backbone\.embedding\.", "backbone.embedding."),
+    (r"^backbone\.(input_projector|object_embedding|color_embedding|state_embedding|position_embedding|"
+     r"project_to_d_projection)\.", r"backbone.\1."),
     (r"^backbone\.", "backbone.resnet."),
     (r"^initial_rgb\.", "backbone.initial_rgb."),
     (r"^(backbone_digit|index_backbone|operator_backbone)\.", r"backbone.\1."),
@@ -186,7 +232,10 @@ def _image_channels(state_dict: Mapping[str, Any]) -> int:
 
 
 def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> RateCTM:
-    """Build a RateCTM equal to the reference model with these weights and constructor args."""
+    """Build a RateCTM equal to the reference model with these weights and constructor args
+    (the RL CTM: a :class:`~neurosync.ctm.CTM` of its own parts)."""
+    if _is_rl(config):
+        return _load_rl(state_dict, config)
     cfg, shape = _model_config(config, state_dict)
     if _is_qamnist(config):
         weight = state_dict.get("backbone_digit.layers.0.weight")
@@ -208,6 +257,11 @@ def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> 
     if cfg.heads == 0:  # the sort CTM registers no action synchrony at all: ours is empty
         for name in ("synchrony.decay_action", "synchrony.action_neurons_left", "synchrony.action_neurons_right"):
             converted.setdefault(name, model.state_dict()[name])
+    _load_checked(model, converted)
+    return model
+
+
+def _load_checked(model, converted: dict[str, torch.Tensor]) -> None:
     expected = set(model.state_dict())
     missing, unexpected = expected - set(converted), set(converted) - expected
     if missing or unexpected:
@@ -218,6 +272,17 @@ def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> 
         if converted[name].shape != tensor.shape:
             raise ReferenceError(f"state entry for '{name}' has shape {tuple(converted[name].shape)}, expected {tuple(tensor.shape)}")
     model.load_state_dict(converted)
+
+
+def _load_rl(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> CTM:
+    model = _rl_model(state_dict, config)
+    converted = _convert_state(state_dict, bool(config["deep_nlms"]))
+    own = model.state_dict()
+    converted["readout.weight"] = torch.zeros_like(own["readout.weight"])  # nothing reads it: the agent reads the synchrony
+    converted["readout.bias"] = torch.zeros_like(own["readout.bias"])
+    if "synchrony.start_activated_trace" in converted:  # the first tick's post-activations: the trace's last column
+        converted["neuron.start_post_activation"] = converted["synchrony.start_activated_trace"][:, -1].clone()
+    _load_checked(model, converted)
     return model
 
 
@@ -231,6 +296,9 @@ def reference_model(state_dict: Mapping[str, Any], config: Mapping[str, Any]):
     sort CTM (no attention) sorts its input's length of numbers (task ``sort``)."""
     from .config import Config, TaskConfig
 
+    if _is_rl(config):
+        raise ReferenceError("the reference's RL CTM loads with from_reference (a CTM of its own parts, carrying its "
+                             "thought between environment steps), but it is no NeuroSync task config")
     if _is_qamnist(config):
         raise ReferenceError("the reference's QA-MNIST CTM loads with from_reference (its inputs: "
                              "neurosync.parts.qamnist.pack_qamnist), but it is no NeuroSync task config: its question "
@@ -276,23 +344,51 @@ def load_fixture(npz_path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
         raise ReferenceError(f"fixture not found: {path}") from None
     except (OSError, ValueError) as err:
         raise ReferenceError(f"{path} is not a readable .npz file: {err}") from None
-    for key in ("config", "inputs", "predictions", "certainties"):
+    for key in ("config", "inputs"):
         if key not in arrays:
             raise ReferenceError(f"{path} lacks the '{key}' array")
     try:
         config = json.loads(str(arrays["config"]))
     except json.JSONDecodeError as err:
         raise ReferenceError(f"{path}: 'config' is not JSON: {err}") from None
+    if not isinstance(config, dict):
+        raise ReferenceError(f"{path}: 'config' is not a JSON object")
+    for key in RL_OUTPUTS if _is_rl(config) else ("predictions", "certainties"):
+        if key not in arrays:
+            raise ReferenceError(f"{path} lacks the '{key}' array")
     config.pop("parity_sequence_length", None)
     state = {key[len("state/"):]: torch.from_numpy(arrays[key]) for key in arrays if key.startswith("state/")}
     return state, config, arrays
 
 
+RL_OUTPUTS = ("synchronisation", "state_trace", "activated_state_trace")  # an RL fixture's outputs, per environment step
+
+
+def compare_rl(model: CTM, arrays: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """The RL CTM over a fixture's environment steps (``inputs`` (steps, batch, ...)), its thought
+    carried from step to step as the reference's agent carries its hidden state: the largest
+    differences of the synchrony and of both traces after every step."""
+    from .ctm import ThoughtState
+
+    state: ThoughtState | None = None
+    worst = {"max_abs_synchrony": 0.0, "max_abs_state_trace": 0.0, "max_abs_activated_trace": 0.0}
+    with torch.no_grad():
+        for step, x in enumerate(torch.from_numpy(arrays["inputs"])):
+            out, state = model.think(x, state)
+            ours = (out.synchrony_out, state.memory.permute(1, 0, 2), state.sync)
+            for key, value, name in zip(worst, ours, RL_OUTPUTS):
+                worst[key] = max(worst[key], float(np.abs(value.numpy() - arrays[name][step]).max()))
+    return worst
+
+
 def compare_with_reference(npz_path: str | Path) -> dict[str, float]:
     """Rebuild the fixture's model, run its inputs (eval, CPU, float32) and report the largest
-    absolute differences to the stored reference outputs, over every tick."""
+    absolute differences to the stored reference outputs, over every tick (the RL CTM: over
+    every environment step, :func:`compare_rl`)."""
     state, config, arrays = load_fixture(npz_path)
     model = from_reference(state, config).eval()
+    if _is_rl(config):
+        return compare_rl(model, arrays)
     with torch.no_grad():
         out = model(torch.from_numpy(arrays["inputs"]).float())
     predictions, certainties = _reference_layout(out)

@@ -44,7 +44,8 @@ def test_fixture_set_covers_the_options():
     assert {c["neuron_select_type"] for c in configs} == {"random-pairing", "first-last", "random"}
     assert any(c["synapse_depth"] > 1 for c in configs)
     assert any(not c["deep_nlms"] for c in configs)
-    assert any(c["n_random_pairing_self"] > 0 for c in configs)
+    assert any(c.get("n_random_pairing_self", 0) > 0 for c in configs)
+    assert {c.get("backbone_type") for c in configs} >= {"classic-control-backbone", "navigation-backbone"}  # RL
     assert any(c.get("positional_embedding_type") == "none" for c in configs)
     assert any("iterations_per_digit" in c for c in configs)  # the QA-MNIST CTM
     image = [json.loads(str(np.load(p)["config"])) for p in IMAGE_FIXTURES + [SHARED_IMAGE_FIXTURE] if p.exists()]
@@ -153,6 +154,31 @@ def test_the_qamnist_ctm_thinks_as_long_as_its_input_and_halts_like_it():
         model(packed[:, :-3])
     with pytest.raises(ValueError, match="QA-MNIST inputs are images"):
         pack_qamnist(torch.zeros(2, 3, 1, 4, 5), torch.zeros(2, 5))
+
+
+def test_the_rl_ctm_carries_its_thought_and_restarts_from_its_start_traces(tmp_path):
+    """The reference's RL CTM as a NeuroSync CTM: thinking about two observations in a row
+    equals the reference's agent carrying its hidden state (the fixtures); a finished episode's
+    row restarts from the learned start traces while the others keep theirs."""
+    state, config, arrays = load_fixture(FIXTURE_DIR / "reference_rl_classic.npz")
+    model = from_reference(state, config).eval()
+    x = torch.from_numpy(arrays["inputs"])
+    with torch.no_grad():
+        _, carried = model.think(x[0])
+        restarted = model.restart(carried, torch.tensor([True, False, False, False, False]))
+    start = model.synchrony.start_activated_trace
+    assert torch.equal(restarted.sync[0], start) and torch.equal(restarted.sync[1], carried.sync[1])
+    assert torch.equal(restarted.post[0], start[:, -1])
+    with pytest.raises(ReferenceError, match="RL CTM loads with from_reference"):
+        reference_model(state, config)
+    with pytest.raises(ReferenceError, match="only neuron_select_type 'first-last'"):
+        from_reference(state, dict(config, neuron_select_type="random"))
+    with pytest.raises(ReferenceError, match="lacks the 'synchronisation' array"):
+        with np.load(FIXTURE_DIR / "reference_rl_classic.npz") as data:
+            kept = {k: data[k] for k in data.files if k != "synchronisation"}
+        path = tmp_path / "rl_without_outputs.npz"
+        np.savez(path, **kept)
+        compare_with_reference(path)
 
 
 def test_resnet_backbone_shapes_and_errors():
