@@ -67,6 +67,7 @@ class TaskConfig:
     vocabulary: int = 26  # recall: keys are distinct letters from the first `vocabulary` of the alphabet
     ways: int = 5  # oneshot: classes per episode (N-way 1-shot)
     test_classes: int = 5  # oneshot: the last `test_classes` digit classes are held out for evaluation
+    same_image_fraction: float = 0.0  # oneshot: training episodes whose query repeats its support image (a curriculum; evaluation never)
     classes: int = 10  # images: classes predicted (the data sets here have 10; a reference ImageNet classifier 1000)
 
     def items(self) -> int:
@@ -326,6 +327,7 @@ def validate(cfg: Config) -> Config:
         _check(1 <= t.pairs <= t.vocabulary <= 26, f"task.pairs and task.vocabulary need 1 <= pairs <= vocabulary <= 26 "
                                                    f"(distinct letter keys), got pairs {t.pairs}, vocabulary {t.vocabulary}")
     if t.name == "oneshot":
+        _check(0.0 <= t.same_image_fraction <= 1.0, f"task.same_image_fraction must lie in [0, 1], got {t.same_image_fraction}")
         _check(2 <= t.test_classes <= 8, f"task.test_classes must be in [2, 8] (of the 10 digit classes), got {t.test_classes}")
         _check(2 <= t.ways <= min(t.test_classes, 10 - t.test_classes),
                f"task.ways must be in [2, {min(t.test_classes, 10 - t.test_classes)}]: an episode needs that many training "

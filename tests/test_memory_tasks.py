@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurosync.build import build_model
-from neurosync.config import from_dict
+from neurosync.config import ConfigError, from_dict
 from neurosync.tasks import oneshot, recall
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -102,6 +102,27 @@ def test_oneshot_answers_are_the_label_bound_to_the_querys_class(seed, ways, hel
         k = list(support).index(query)
         assert index[k] != index[ways]  # the query is another image of its class
         assert drawn["answers"][b] == drawn["tokens"][b][k] == oneshot.answer(support, drawn["tokens"][b], query)
+
+
+def test_oneshot_curriculum_repeats_the_support_image_in_training_only():
+    """same_image_fraction: that share of training episodes asks about the support's own image
+    (matching); 0 draws exactly the episodes of the task as defined; evaluation never repeats."""
+    pool, labels = _pool(seed=3)
+    allowed = np.arange(5)
+    plain = oneshot.make_batch(pool, labels, allowed, 400, 5, np.random.default_rng(1))
+    assert np.array_equal(plain["images"], oneshot.make_batch(pool, labels, allowed, 400, 5, np.random.default_rng(1), 0.0)["images"])
+    half = oneshot.make_batch(pool, labels, allowed, 400, 5, np.random.default_rng(1), 0.5)
+    index = half["images"][:, :, 0, 0, 0].astype(int)
+    repeated = index[np.arange(400), half["asked"]] == index[:, 5]
+    assert 0.4 < repeated.mean() < 0.6 and np.array_equal(half["answers"], plain["answers"])
+    cfg = from_dict({"task": {"name": "oneshot", "ways": 5, "ticks_per_input": 1, "answer_ticks": 2,
+                              "same_image_fraction": 1.0}, "model": {"ticks": 8}})
+    x, _ = oneshot.eval_set(cfg.task, 50, 0)
+    images_ = x[:, :6 * 64].reshape(50, 6, 64)
+    assert not bool((images_[:, :5] == images_[:, 5:]).all(-1).any())  # held-out episodes still ask for a new image
+    with pytest.raises(ConfigError, match=r"task.same_image_fraction must lie in \[0, 1\]"):
+        from_dict({"task": {"name": "oneshot", "ways": 5, "ticks_per_input": 1, "answer_ticks": 2,
+                            "same_image_fraction": 1.5}, "model": {"ticks": 8}})
 
 
 def test_oneshot_train_and_evaluation_classes_are_disjoint():

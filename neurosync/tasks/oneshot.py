@@ -37,11 +37,13 @@ def classes(cfg: TaskConfig, split: str) -> np.ndarray:
 
 
 def make_batch(pool_images: np.ndarray, labels: np.ndarray, allowed: np.ndarray, batch: int, ways: int,
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
+               rng: np.random.Generator, same_image_fraction: float = 0.0) -> dict[str, np.ndarray]:
     """Episodes from a pool (n, C, H, W) with class labels (n,), classes from ``allowed``: images
     (batch, ways + 1, C, H, W) (the query last), the support's classes (batch, ways), label
     tokens (batch, ways), the query's index among the support (batch,) and the answer (its label
-    token, batch,). The query is never the support's image of its class."""
+    token, batch,). The query is never the support's image of its class, except in a
+    ``same_image_fraction`` of the episodes (drawn per episode), whose query repeats it: matching,
+    not generalising (a curriculum's first step)."""
     if not 2 <= ways <= len(allowed):
         raise ValueError(f"need 2 <= ways <= {len(allowed)} classes, got {ways}")
     members = {c: np.flatnonzero(labels == c) for c in allowed}
@@ -57,6 +59,9 @@ def make_batch(pool_images: np.ndarray, labels: np.ndarray, allowed: np.ndarray,
                 chosen[b, k], chosen[b, ways] = rng.choice(members[c], size=2, replace=False)
             else:
                 chosen[b, k] = rng.choice(members[c])
+    if same_image_fraction > 0:
+        same = rng.random(batch) < same_image_fraction
+        chosen[same, ways] = chosen[same, asked[same]]
     return {"images": pool_images[chosen], "classes": support_classes, "tokens": tokens, "asked": asked,
             "answers": tokens[np.arange(batch), asked]}
 
@@ -116,7 +121,8 @@ def backbone(task: TaskConfig, model: ModelConfig):
 
 def _draw(cfg: TaskConfig, split: str, batch: int, rng: np.random.Generator):
     pool, labels = images._dataset(cfg.dataset, cfg.data_path)[split]  # cached per process
-    drawn = make_batch(pool.numpy(), labels.numpy(), classes(cfg, split), batch, cfg.ways, rng)
+    same = cfg.same_image_fraction if split == "train" else 0.0  # evaluation always asks for a new image
+    drawn = make_batch(pool.numpy(), labels.numpy(), classes(cfg, split), batch, cfg.ways, rng, same)
     x = np.concatenate((drawn["images"].reshape(batch, -1), drawn["tokens"].astype(np.float32)), axis=1)
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(drawn["answers"].astype(np.int64))
 
