@@ -102,7 +102,7 @@ def dask_client(address: str | None, workers: int):
 
 
 def _run_dask(fn, jobs, address, workers, bar) -> list[dict]:
-    from distributed import as_completed
+    from distributed import KilledWorker, as_completed
 
     client = dask_client(address, workers)
     try:
@@ -110,7 +110,13 @@ def _run_dask(fn, jobs, address, workers, bar) -> list[dict]:
         index = {future.key: i for i, future in enumerate(futures)}
         results: list[Any] = [None] * len(jobs)
         for future in as_completed(futures):
-            results[index[future.key]] = future.result()  # a job's own exception is raised here
+            try:
+                results[index[future.key]] = future.result()  # a job's own exception is raised here
+            except KilledWorker:
+                job = jobs[index[future.key]]
+                name = job.get("run_dir", "a run") if isinstance(job, dict) else repr(job)
+                raise ExecutorError(f"the job of {name} lost its worker {RETRIES + 1} times (out of memory?); what the "
+                                    f"jobs finished is kept: rerun to resume") from None
             bar.update(1)
         return results
     finally:

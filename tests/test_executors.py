@@ -131,6 +131,13 @@ def test_the_study_job_on_dask_equals_the_local_job(tmp_path):
     assert remote["halting"]["ticks"] == local["halting"]["ticks"]
 
 
+def test_a_job_that_kills_every_worker_fails_in_one_line():
+    """A job whose worker dies every time (here it kills itself) is given up after the retries,
+    with one line naming it, instead of a Dask traceback."""
+    with pytest.raises(ExecutorError, match=r"lost its worker 4 times"):
+        run_jobs(signal.raise_signal, [signal.SIGKILL], "dask", workers=1, progress=False)
+
+
 @pytest.mark.parametrize("body, message", [
     ('name = "s"\nconfig = "tiny.toml"\nseeds = [0]\n[space]\n"train.lr" = {low = 0.1, high = 1}\n', "needs search = 'random'"),
     ('name = "s"\nconfig = "tiny.toml"\nseeds = [0]\nsearch = "bayes"\n[space]\n"train.lr" = [1]\n', "search 'bayes'"),
