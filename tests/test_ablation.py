@@ -68,7 +68,7 @@ def _result(acc: float, params: int = 1000, long_acc: float | None = None) -> di
             "final": {"accuracy_certain": acc}, "long": {"accuracy_last": acc if long_acc is None else long_acc}}
 
 
-def _summary(plain, plastic, lstm, params=(1000, 1000, 1000), plastic_long=None):
+def _summary(plain, plastic, lstm, params=(1000, 1000, 1000), plastic_long=None, baseline=None):
     ab = ablation.AblationConfig(
         name="t", seeds=[0, 1, 2], steps=10, reference="plain",
         arms=[ablation.Arm("plain", Path("a.toml"), group="spiking"), ablation.Arm("plastic", Path("b.toml"), group="spiking-plastic"),
@@ -78,7 +78,7 @@ def _summary(plain, plastic, lstm, params=(1000, 1000, 1000), plastic_long=None)
         for seed, v in zip(ab.seeds, values):
             long_acc = plastic_long[seed] if (name == "plastic" and plastic_long) else None
             results[name, seed] = _result(v, p, long_acc)
-    return ablation.summarise(ab, results)
+    return ablation.summarise(ab, results, baseline)
 
 
 def _verdicts(summary) -> list[bool]:
@@ -91,6 +91,27 @@ def test_verdicts_are_met_by_a_clear_win():
     assert _verdicts(s) == [True, True, True, True]
     row = {r["arm"]: r for r in s["rows"]}["plastic"]
     assert row["certain"]["mean"] == pytest.approx(0.90) and row["certain"]["ci95_low"] < 0.90 < row["certain"]["ci95_high"]
+
+
+def test_the_tasks_baseline_is_a_verdict_that_can_fail():
+    """Beating the non-plastic model is not enough: the plastic one must also clear the task's own
+    baseline (recall's bag of values, Q&A's question-only answer, one-shot's chance) by its CI."""
+    met = _summary(plain=[0.30] * 3, plastic=[0.98, 0.99, 0.97], lstm=[0.3] * 3, baseline=(0.30, "the bag-of-values baseline"))
+    assert met["verdicts"][3]["met"] is True and "above the bag-of-values baseline (30.0%)" in met["verdicts"][3]["goal"]
+    failed = _summary(plain=[0.10] * 3, plastic=[0.19, 0.20, 0.21], lstm=[0.2] * 3, baseline=(0.20, "chance"))
+    assert failed["verdicts"][3]["met"] is False
+
+
+def test_each_memory_task_names_its_baseline():
+    from neurosync.tasks import oneshot, qa_digits, recall
+
+    cfg = config.TaskConfig(name="recall", pairs=8)
+    assert recall.baseline(cfg) == (recall.frequency_baseline(8), "the bag-of-values baseline")
+    cfg = config.TaskConfig(name="qa_digits", images_shown=3, operations=3)
+    value, name = qa_digits.baseline(cfg)
+    assert value == pytest.approx((0.267 + 0.100 + 0.1805) / 3, abs=2e-3) and name == "the question-only baseline"
+    cfg = config.TaskConfig(name="oneshot", ways=5)
+    assert oneshot.baseline(cfg) == (0.2, "chance")
 
 
 def test_verdicts_fail_where_they_should():

@@ -245,15 +245,28 @@ def run_ablation(ab: AblationConfig, out: Path, progress: bool = True) -> dict:
                 raise RuntimeError(f"ablation {ab.name}: arm {arm!r} seed {seed} failed ({type(err).__name__}: {err}); "
                                    f"finished runs are kept in {out / 'runs'}, rerun to resume") from err
             bar.update(1)
-    summary = summarise(ab, results)
+    summary = summarise(ab, results, task_baseline(ab))
     summary["elapsed_s"] = round(time.perf_counter() - started, 1)
     write_table(summary, out)
     return summary
 
 
-def summarise(ab: AblationConfig, results: dict) -> dict:
+def task_baseline(ab: AblationConfig) -> tuple[float, str] | None:
+    """(accuracy, name) the ablation's task says a model must beat (recall: the bag-of-values
+    baseline; Q&A: the question-only one; one-shot: chance), or None when it names none."""
+    from .. import config as config_mod
+    from ..tasks import get_task
+
+    arm = ab.arms[0]
+    cfg = config_mod.load(arm.config, ab.run_overrides(arm, ab.seeds[0]))
+    task = get_task(cfg.task)
+    return task.baseline(cfg.task) if hasattr(task, "baseline") else None
+
+
+def summarise(ab: AblationConfig, results: dict, baseline: tuple[float, str] | None = None) -> dict:
     """Per arm: parameters, mean and 95% CI of the accuracies over seeds; then the verdicts.
-    ``results`` maps (arm name, seed) to a run's RESULT."""
+    ``results`` maps (arm name, seed) to a run's RESULT; ``baseline`` (accuracy, name), when
+    given, is the task's level to beat (:func:`task_baseline`), a verdict of its own."""
     import numpy as np
 
     from ..compare import bounded_mean_ci
@@ -305,6 +318,12 @@ def summarise(ab: AblationConfig, results: dict) -> dict:
             verdicts.append({"goal": f"best plastic SpikingCTM no worse than {lstm[0]['arm']} (its mean not below the LSTM's CI)",
                              "met": bool(b["mean"] >= q["ci95_low"]),
                              "detail": f"{100 * b['mean']:.1f}% vs {100 * q['mean']:.1f}% [{100 * q['ci95_low']:.1f}, {100 * q['ci95_high']:.1f}]"})
+        if baseline is not None:
+            value, what = baseline
+            verdicts.append({"goal": f"best plastic SpikingCTM above {what} ({100 * value:.1f}%): its CI's lower bound above it",
+                             "met": bool(b["ci95_low"] > value),
+                             "detail": f"{100 * b['mean']:.1f}% [{100 * b['ci95_low']:.1f}, {100 * b['ci95_high']:.1f}] vs "
+                                       f"{100 * value:.1f}%"})
         verdicts.append({"goal": f"best plastic SpikingCTM at {ab.length_factor}x the trained ticks (last tick) within "
                                  f"{ab.long_points:g} points of its most-certain tick",
                          "met": bool(abs(best["long_drop_points"]) <= ab.long_points),

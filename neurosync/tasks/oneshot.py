@@ -158,3 +158,8 @@ def batch_metrics(out, y: torch.Tensor, cfg: TaskConfig) -> dict[str, float]:
 def headline(final: dict) -> str:
     """One line: accuracy against chance (1 / ways)."""
     return episodes.accuracy_headline(final, final["chance"])
+
+
+def baseline(cfg: TaskConfig) -> tuple[float, str]:
+    """(accuracy, name) of guessing: 1 / ways (no label is tied to a class across episodes)."""
+    return 1.0 / cfg.ways, "chance"

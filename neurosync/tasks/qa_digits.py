@@ -249,3 +249,10 @@ def headline(final: dict) -> str:
     by_ops = ", ".join(f"{k} op{'s' if k > 1 else ''}: {100 * v:.1f}%" for k, v in counts)
     return (f"accuracy {100 * final['accuracy_certain']:.2f}% (last tick {100 * final['accuracy_last']:.2f}%; "
             f"chance 10%); by operations {by_ops}; mean most-certain tick {final['certain_tick']:.1f}")
+
+
+def baseline(cfg: TaskConfig) -> tuple[float, str]:
+    """(accuracy, name) that a model must beat to show it reads the digits: the question-only
+    baseline, averaged over the 1..operations operations asked uniformly."""
+    value = float(np.mean([question_only_accuracy(cfg.images_shown, k) for k in range(1, cfg.operations + 1)]))
+    return value, "the question-only baseline"

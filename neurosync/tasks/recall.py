@@ -138,3 +138,9 @@ def batch_metrics(out, y: torch.Tensor, cfg: TaskConfig) -> dict[str, float]:
 def headline(final: dict) -> str:
     """One line: accuracy against chance (10%)."""
     return episodes.accuracy_headline(final, 0.1)
+
+
+def baseline(cfg: TaskConfig) -> tuple[float, str]:
+    """(accuracy, name) that a model must beat to show it binds keys to values: the bag-of-values
+    baseline of ``cfg.pairs`` pairs."""
+    return frequency_baseline(cfg.pairs), "the bag-of-values baseline"
