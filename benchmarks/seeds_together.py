@@ -5,7 +5,8 @@
 At the study's sizes (models/study.toml: parity16 configs on 8-bit parity, batch 64) it times
 training steps (forward + backward + AdamW) of
 
-- ``one``: one seed, this process (torch's threads: the machine's cores);
+- ``one``: one seed, this process (torch's threads: the machine's cores), the mean of the three
+  seeds' times in ``sequential`` (the first arm of a round runs on cold caches);
 - ``sequential``: three seeds one after another (what the study does today: 3× by construction);
 - ``vmap``: three seeds as one batched model, ``torch.func.stack_module_state`` + ``vmap`` of
   ``grad`` (the parity backbone's input check, data-dependent control flow that vmap cannot
@@ -170,8 +171,9 @@ def main() -> None:
             fn()  # warm-up
         times: dict[str, list[float]] = {"one": [], "sequential": [], "vmap": [], "processes": []}
         for _ in range(args.rounds):
-            times["one"].append(_timed(solos[0], args.steps))
-            times["sequential"].append(sum(_timed(s, args.steps) for s in solos))
+            each = [_timed(s, args.steps) for s in solos]  # the three seeds in turn: the study's way today
+            times["sequential"].append(sum(each))
+            times["one"].append(sum(each) / SEEDS)  # one seed: the mean of the three (timed alone, the first would be cold)
             times["vmap"].append(_timed(batched, args.steps) if batched else float("nan"))
             times["processes"].append(_processes(kind, args.steps))
         med = {k: statistics.median(v) for k, v in times.items()}
