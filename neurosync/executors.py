@@ -33,6 +33,17 @@ class ExecutorError(ValueError):
     """An executor cannot be used (unknown name, Dask missing, an unreachable scheduler); one line."""
 
 
+def trained_run(cfg, run: Path, device: str | None = None, progress: bool = False) -> dict:
+    """The result (results.json) of training ``cfg`` in ``run``, the directory of one idempotent
+    job: read back when the run finished, else trained, resuming from its last checkpoint
+    (:func:`resume_run`)."""
+    from .training import train
+
+    if (run / "results.json").is_file():
+        return json.loads((run / "results.json").read_text())
+    return train(cfg, run, resume=resume_run(run), device=device, progress=progress)
+
+
 def resume_run(run: Path) -> bool:
     """Prepare the run directory ``run`` of an idempotent job: True when it holds checkpoints to
     resume from; False when training starts afresh (the files of a run killed before its first

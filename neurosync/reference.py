@@ -44,6 +44,23 @@ _POSITIONAL_2D = {"custom-rotational": "rotational-2d", "learnable-fourier": "le
                   "multi-learnable-fourier": "multi-learnable-fourier", "none": "none"}
 
 
+def _need(config: Mapping[str, Any], key: str):
+    if key not in config:
+        raise ReferenceError(f"reference config lacks '{key}'")
+    return config[key]
+
+
+def _lazy_input_width(state_dict: Mapping[str, Any], name: str, what: str, ndim: int) -> int:
+    """The input width (second axis) of the reference's lazy layer ``name`` (a weight of ``ndim``
+    axes: 2 for a linear layer, 4 for a convolution), which its first call builds; a one-line
+    ReferenceError when the state holds no built layer."""
+    weight = state_dict.get(name)
+    if weight is None or len(getattr(weight, "shape", ())) != ndim:
+        raise ReferenceError(f"{what} state_dict needs '{name}': run the reference model once on an input before "
+                             f"saving it, so that its lazy layers are built")
+    return int(weight.shape[1])
+
+
 def _is_resnet(backbone_type: str) -> bool:
     try:
         parse_resnet(backbone_type)
@@ -67,9 +84,7 @@ def _rl_model(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> CTM:
     from .parts.synapses import build_synapse
 
     def need(key):
-        if key not in config:
-            raise ReferenceError(f"reference config lacks '{key}'")
-        return config[key]
+        return _need(config, key)
 
     if config.get("neuron_select_type", "first-last") != "first-last":
         raise ReferenceError("the reference's RL CTM supports only neuron_select_type 'first-last'")
@@ -78,11 +93,8 @@ def _rl_model(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> CTM:
     d_model, d_input, depth = int(need("d_model")), int(need("d_input")), int(need("synapse_depth"))
     window, dropout = int(need("memory_length")), float(config.get("dropout", 0.0))
     if config["backbone_type"] == "classic-control-backbone":
-        weight = state_dict.get("backbone.input_projector.1.weight")
-        if weight is None:
-            raise ReferenceError("a classic-control RL state_dict needs 'backbone.input_projector.1.weight': run the "
-                                 "reference model once before saving it, so that its lazy layers are built")
-        backbone = ClassicControlBackbone(int(weight.shape[1]), d_input)
+        observation = _lazy_input_width(state_dict, "backbone.input_projector.1.weight", "a classic-control RL", 2)
+        backbone = ClassicControlBackbone(observation, d_input)
     else:
         backbone = MiniGridBackbone(d_input)
     features = _synapse_inputs(state_dict, d_model)
@@ -114,9 +126,7 @@ def _synapse_inputs(state_dict: Mapping[str, Any], d_model: int) -> int:
 
 def _model_config(config: Mapping[str, Any], state_dict: Mapping[str, Any] | None = None) -> tuple[ModelConfig, tuple[int, ...]]:
     def need(key):
-        if key not in config:
-            raise ReferenceError(f"reference config lacks '{key}'")
-        return config[key]
+        return _need(config, key)
 
     sort = _is_sort(state_dict)
     plain = sort or _is_qamnist(config)  # no backbone_type: the input path is the variant's own
@@ -224,11 +234,7 @@ def _convert_state(state_dict: Mapping[str, Any], deep: bool) -> dict[str, torch
 
 def _image_channels(state_dict: Mapping[str, Any]) -> int:
     """Input channels of a ResNet model: the reference's lazy ``initial_rgb`` conv learns them."""
-    weight = state_dict.get("initial_rgb.weight")
-    if weight is None or len(getattr(weight, "shape", ())) != 4:
-        raise ReferenceError("a ResNet model's state_dict needs 'initial_rgb.weight' (3, channels, 1, 1): run the "
-                             "reference model once on an input before saving it, so that its lazy layer is built")
-    return int(weight.shape[1])
+    return _lazy_input_width(state_dict, "initial_rgb.weight", "a ResNet model's", 4)
 
 
 def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> RateCTM:
@@ -238,11 +244,8 @@ def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> 
         return _load_rl(state_dict, config)
     cfg, shape = _model_config(config, state_dict)
     if _is_qamnist(config):
-        weight = state_dict.get("backbone_digit.layers.0.weight")
-        if weight is None:
-            raise ReferenceError("a QA-MNIST state_dict needs 'backbone_digit.layers.0.weight': run the reference model "
-                                 "once on an input before saving it, so that its lazy layers are built")
-        backbone = QAMNISTBackbone(cfg.d_input, int(weight.shape[1]), int(config["iterations_per_question_part"]),
+        channels = _lazy_input_width(state_dict, "backbone_digit.layers.0.weight", "a QA-MNIST", 4)
+        backbone = QAMNISTBackbone(cfg.d_input, channels, int(config["iterations_per_question_part"]),
                                    int(config["iterations_for_answering"]))
         d_features = cfg.d_input
     elif cfg.heads == 0:

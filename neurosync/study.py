@@ -146,9 +146,8 @@ def study_job(job: dict) -> dict:
     any executor may run it, and run it again after a worker died."""
     from .checkpoint import drop_training_state, load_model
     from .config import from_dict
-    from .executors import resume_run, write_result
+    from .executors import trained_run, write_result
     from .tasks import EPISODIC, get_task
-    from .training import train
 
     torch.set_num_threads(job["threads"])
     run = Path(job["run_dir"])
@@ -156,10 +155,7 @@ def study_job(job: dict) -> dict:
     if done.is_file():
         return json.loads(done.read_text())
     cfg, seed = from_dict(job["config"]), job["seed"]
-    if (run / "results.json").is_file():
-        result = json.loads((run / "results.json").read_text())
-    else:
-        result = train(cfg, run, resume=resume_run(run), device=job["device"], progress=job["progress"])
+    result = trained_run(cfg, run, job["device"], job["progress"])
     model, ckpt = load_model(run)
     drop_training_state(ckpt.path)  # a study never resumes a finished run: its checkpoints are final (≤ 50 MB in all)
     task = get_task(cfg.task)

@@ -139,8 +139,7 @@ def sweep_job(job: dict) -> dict:
     import torch
 
     from . import config as config_mod
-    from .executors import resume_run, write_result
-    from .training import train
+    from .executors import trained_run, write_result
 
     torch.set_num_threads(job["threads"])
     run = Path(job["run_dir"])
@@ -148,10 +147,7 @@ def sweep_job(job: dict) -> dict:
     if done.is_file():
         return json.loads(done.read_text())
     cfg = config_mod.load(job["config"], job["overrides"])
-    if (run / "results.json").is_file():
-        result = json.loads((run / "results.json").read_text())
-    else:
-        result = train(cfg, run, resume=resume_run(run), device=job["device"], progress=False)
+    result = trained_run(cfg, run, job["device"])
     return write_result(done, {"steps": result["steps"], "train_s": result["elapsed_s"], "final": result["final"]})
 
 

@@ -170,7 +170,8 @@ def run_one(config_path: str, overrides: list[str], run_dir: str, threads: int, 
     from .. import config as config_mod
     from ..build import build_model
     from ..tasks import get_task
-    from ..training import RUN_FILES, evaluate, train
+    from ..executors import trained_run
+    from ..training import evaluate
 
     torch.set_num_threads(threads)
     run = Path(run_dir)
@@ -179,13 +180,7 @@ def run_one(config_path: str, overrides: list[str], run_dir: str, threads: int, 
         return json.loads(done.read_text())
     cfg = config_mod.load(config_path, overrides)
     started = time.perf_counter()
-    if not (run / "results.json").is_file():
-        resume = checkpoint.latest(run / "checkpoints") is not None
-        if not resume:  # interrupted before its first checkpoint: the directory is the ablation's own, start over
-            for name in RUN_FILES:
-                (run / name).unlink(missing_ok=True)
-        train(cfg, run, resume=resume, progress=False)
-    trained = json.loads((run / "results.json").read_text())
+    trained = trained_run(cfg, run)  # read back, resumed, or (killed before its first checkpoint) started over
     model, ckpt = checkpoint.load_model(run)
     task = get_task(cfg.task)
     x, y = task.eval_set(cfg.task, cfg.train.final_eval_samples, cfg.train.seed)
