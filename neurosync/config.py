@@ -104,7 +104,11 @@ class SpikingConfig:
     zero while every rate lies in rate_band_hz = [low, high] (Zenke & Vogels 2021). dale = true splits the neurons into an
     excitatory population (the first excitatory_fraction of them) and an inhibitory one, and
     keeps the sign of every outgoing recurrent weight, plastic part included (needs
-    model.synapse = "plastic", the linear recurrent synapse)."""
+    model.synapse = "plastic", the linear recurrent synapse). homeostasis_rate_hz > 0 turns on
+    intrinsic homeostasis within each thought: once per tick, a neuron firing below that rate
+    lowers its threshold (by a factor e per homeostasis_tau_ms while silent, at most to
+    homeostasis_min_scale times its own), and its spikes raise it back to, never above, the
+    trained value (neurosync/parts/equations.py, HOMEOSTASIS)."""
 
     filters: int = 3
     dt_ms: float = 1.0
@@ -130,6 +134,9 @@ class SpikingConfig:
     band_regularisation: float = 0.0
     dale: bool = False
     excitatory_fraction: float = 0.8
+    homeostasis_rate_hz: float = 0.0
+    homeostasis_tau_ms: float = 1000.0
+    homeostasis_min_scale: float = 0.1
 
     def homeostatic(self) -> bool:
         """Whether the loss has a rate term (neurosync.losses.rate_homeostasis)."""
@@ -436,6 +443,11 @@ def validate(cfg: Config) -> Config:
     _check(band == [] or (len(band) == 2 and 0 <= band[0] < band[1]),
            f"model.spiking.rate_band_hz must be [] or [low, high] with 0 <= low < high (Hz), got {band}")
     _check(sp.band_regularisation == 0 or band != [], "model.spiking.band_regularisation > 0 needs model.spiking.rate_band_hz = [low, high]")
+    _check(sp.homeostasis_rate_hz >= 0, f"model.spiking.homeostasis_rate_hz must be >= 0 (Hz; 0: off), got {sp.homeostasis_rate_hz}")
+    _check(sp.homeostasis_tau_ms > 0, f"model.spiking.homeostasis_tau_ms must be > 0 (ms), got {sp.homeostasis_tau_ms}")
+    _check(0 < sp.homeostasis_min_scale <= 1,
+           f"model.spiking.homeostasis_min_scale must be in (0, 1] (the lowest threshold, as a fraction of the trained one), "
+           f"got {sp.homeostasis_min_scale}")
     _check(0 < sp.excitatory_fraction < 1, f"model.spiking.excitatory_fraction must be in (0, 1) (exclusive), got {sp.excitatory_fraction}")
     if sp.dale:
         _check(m.neuron == "spiking" and m.synapse == "plastic",

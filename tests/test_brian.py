@@ -329,3 +329,23 @@ def test_exact_mode_simulates_a_fast_weight_on_the_afferents(plasticity):
 def test_the_state_modulated_afferent_rule_is_refused_in_brian2():
     with pytest.raises(ValueError, match="state-modulated"):
         brian.extract_core(_model("plastic-input", rule="neuromodulated", modulator="state"))
+
+
+@pytest.mark.parametrize("synapse, adaptive", [("mlp", True), ("plastic", False)])
+def test_exact_mode_matches_a_core_with_threshold_homeostasis(synapse, adaptive):
+    """The resting threshold θ e^h stepped once a tick from the tick's spike count (a high ν_low
+    and a short τ_h, so that h moves in a short thought), with noise and a refractory period;
+    the same core without its homeostasis disagrees."""
+    model = _model(synapse, adaptive=adaptive, substeps=3,
+                   spiking={"noise_std": 0.2, "refractory_ms": 2.0, "homeostasis_rate_hz": 250.0, "homeostasis_tau_ms": 30.0,
+                            "homeostasis_min_scale": 0.3})
+    with torch.no_grad():
+        model.neuron.dendrite_bias.sub_(0.2)  # quieter than 250 Hz: the thresholds fall
+    recording = brian.record_core(model, _input(), ticks=100)
+    report = brian.validate_exact(model, recording)
+    assert report["passed"] and report["mismatched_bins"] == 0, report
+    core = brian.extract_core(model)
+    assert core.homeostasis is not None
+    plain = brian.compare(recording, brian.simulate_exact(dataclasses.replace(core, homeostasis=None), recording.drive,
+                                                          modulation=recording.modulation, noise=recording.noise))
+    assert plain["mismatched_bins"] > 0

@@ -281,3 +281,67 @@ def test_the_shipped_cortical_checkpoints_still_score_what_their_card_says(name,
     pick = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))[:2048]
     model.neuron.seed_noise(0)
     assert abs(evaluate(model, ckpt.config, x[pick], y[pick])["bit_acc_certain"] - card_accuracy) < 0.02
+
+
+def _homeostatic(dt_ms=1.0, substeps=5, bias=-1.0, **options):
+    neurons = SpikingNeurons(4, filters=1, dt_ms=dt_ms, substeps=substeps, filter_tau_min_ms=2.0, tau_membrane_ms=10.0,
+                             threshold=0.2, tau_max_ms=100.0, homeostasis_rate_hz=5.0, homeostasis_tau_ms=100.0,
+                             homeostasis_min_scale=0.25, **options).double()
+    with torch.no_grad():
+        neurons.dendrite_bias.fill_(bias)
+    return neurons
+
+
+@pytest.mark.parametrize("dt", [1.0, 0.5, 0.25])
+def test_homeostasis_lowers_a_silent_neurons_threshold_by_e_per_tau_down_to_its_floor(dt):
+    # a 5-ms tick at any step: ν_low = 5 Hz is 0.025 spikes per tick, hstep = 1 / (5 Hz · 0.1 s) = 2 per spike;
+    # a silent neuron's h falls by 2 · 0.025 = 0.05 = 5 ms / 100 ms per tick, until ln 0.25
+    neurons = _homeostatic(dt_ms=dt, substeps=int(5 / dt))
+    constants = neurons.homeostasis_constants()
+    assert constants["hstep"] == pytest.approx(2.0) and constants["ctarget"] == pytest.approx(0.025)
+    assert constants["hmin"] == pytest.approx(math.log(0.25))
+    x, state = neurons.start(2)
+    for tick in range(1, 41):
+        post, state = neurons(torch.zeros(2, 4, dtype=torch.float64), state)
+        assert post.sum() == 0
+        expected = max(-tick * 5.0 / 100.0, math.log(0.25))
+        assert state.homeostasis.numpy() == pytest.approx(np.full((2, 4), expected), abs=1e-12)
+
+
+def test_homeostasis_wakes_a_silent_neuron_and_leaves_an_active_one_alone():
+    quiet = _homeostatic(bias=0.15)  # v settles at 0.15 < θ = 0.2: silent without homeostasis
+    plain = _homeostatic(bias=0.15)
+    plain.homeostasis_rate_hz = 0.0
+    counts = {}
+    for name, neurons in (("homeostatic", quiet), ("plain", plain)):
+        _, state = neurons.start(1)
+        total = 0.0
+        for _ in range(200):  # 1 s
+            post, state = neurons(torch.zeros(1, 4, dtype=torch.float64), state)
+            total = total + post
+        counts[name] = float(total.sum().detach())
+    assert counts["plain"] == 0 and counts["homeostatic"] > 0
+    active = _homeostatic(bias=1.0)  # far above threshold, far above 5 Hz: h stays at 0, θ as trained
+    _, state = active.start(1)
+    for _ in range(50):
+        post, state = active(torch.zeros(1, 4, dtype=torch.float64), state)
+        assert post.sum() > 0 and float(state.homeostasis.abs().max()) == 0.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=60), st.floats(0.5, 50.0), st.floats(10.0, 5000.0), st.floats(0.05, 1.0))
+def test_homeostasis_keeps_h_between_its_floor_and_zero(counts, rate_hz, tau_ms, floor):
+    neurons = _homeostatic()
+    neurons.homeostasis_rate_hz, neurons.homeostasis_tau_ms, neurons.homeostasis_min_scale = rate_hz, tau_ms, floor
+    h = torch.zeros(1, dtype=torch.float64)
+    for count in counts:
+        h = neurons._homeostasis_step(h, torch.tensor([float(count)], dtype=torch.float64))
+        assert math.log(floor) - 1e-12 <= float(h) <= 0.0
+
+
+def test_homeostasis_is_the_same_process_at_half_and_a_quarter_of_the_step():
+    # per tick of physical duration, so the constants do not depend on dt (only on the tick)
+    coarse, fine = _homeostatic(dt_ms=1.0, substeps=5), _homeostatic(dt_ms=0.25, substeps=20)
+    assert coarse.homeostasis_constants() == pytest.approx(fine.homeostasis_constants())
+    with coarse.at_step(0.5):
+        assert coarse.homeostasis_constants() == pytest.approx(fine.homeostasis_constants())

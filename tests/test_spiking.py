@@ -16,11 +16,11 @@ from neurosync.training import train
 def _run_soma(currents, params, noise=None):
     """currents (steps, batch, neurons) -> spikes, membranes, adaptations, refractory counts over time."""
     zeros = torch.zeros_like(currents[0])
-    state = SpikingState(zeros.unsqueeze(-1), zeros, zeros, zeros, zeros, zeros)
+    state = SpikingState(zeros.unsqueeze(-1), zeros, zeros, zeros, zeros, zeros, zeros)
     out = []
     for t, current in enumerate(currents):
         spikes, membrane, adaptation, refractory = soma_step(current, zeros if noise is None else noise[t], state, params)
-        state = SpikingState(state.filters, membrane, spikes, adaptation, refractory, state.noise)
+        state = SpikingState(state.filters, membrane, spikes, adaptation, refractory, state.noise, state.homeostasis)
         out.append((spikes, membrane, adaptation, refractory))
     return [torch.stack(x) for x in zip(*out)]
 

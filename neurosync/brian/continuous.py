@@ -11,7 +11,7 @@ import numpy as np
 from .core import CoreRecording, SpikingCore, extract_core
 from .equations import continuous_equations
 from .exact import sensitivity
-from .network import check_noise, set_neuron_parameters, set_target, tick_synapse
+from .network import HOMEOSTASIS_RESET, check_noise, homeostasis, set_neuron_parameters, set_target, tick_synapse
 
 
 def simulate_continuous(core: SpikingCore, drive: np.ndarray, substeps: int = 10, method: str = "exact",
@@ -31,7 +31,8 @@ def simulate_continuous(core: SpikingCore, drive: np.ndarray, substeps: int = 10
     dt = step / substeps
     b2.start_scope()
     drive_array = b2.TimedArray(np.asarray(drive, dtype=np.float64), dt=steps_per_tick * step, name="drive")
-    reset = "v -= thr" + ("\nu += 1" if core.adaptive else "") + ("\nc += 1" if core.plastic else "")
+    reset = ("v -= thr" + ("\nu += 1" if core.adaptive else "") + ("\nc += 1" if core.plastic else "")
+             + (HOMEOSTASIS_RESET if core.homeostasis else ""))
     namespace = {"drive": drive_array}
     if core.noisy:
         namespace["noise"] = b2.TimedArray(np.asarray(noise, dtype=np.float64), dt=step, name="noise")
@@ -39,6 +40,7 @@ def simulate_continuous(core: SpikingCore, drive: np.ndarray, substeps: int = 10
     group = b2.NeuronGroup(n, continuous_equations(core), threshold="v > thr", reset=reset, refractory=refractory,
                            method=method, dt=dt, name="core", namespace=namespace)
     set_neuron_parameters(group, core)
+    homeostasis(group, core, step)
     group.taum = -step / np.log(core.membrane_decay)
     for j in range(core.filter_decay.shape[1]):
         setattr(group, f"tauf{j}", -step / np.log(core.filter_decay[:, j]))

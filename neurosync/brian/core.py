@@ -41,6 +41,7 @@ class SpikingCore:
     dt_ms: float = 1.0  # the simulation step (ms)
     refractory_steps: int = 0  # closed steps after a spike's own
     noisy: bool = False  # intrinsic OU noise: its realisation is recorded and replayed
+    homeostasis: dict[str, float] | None = None  # hstep, ctarget, hmin of the per-tick threshold homeostasis; None: off
 
     @property
     def neurons(self) -> int:
@@ -98,6 +99,7 @@ def extract_core(model) -> SpikingCore:
         dendrite_bias=_np(neuron.dendrite_bias), membrane_decay=_np(params.membrane_decay),
         threshold=_np(params.threshold), substeps=neuron.substeps, dt_ms=neuron.dt_ms,
         refractory_steps=params.refractory_steps, noisy=params.noise_scale > 0,
+        homeostasis=neuron.homeostasis_constants(),
     )
     if neuron.adaptive:
         core.adaptation_decay = _np(params.adaptation_decay)

@@ -16,8 +16,12 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
     lines = [f"a = {drive} + Isyn"]
     lines += [f"f{j} = {eq.brian_expression(eq.DENDRITE, k=j)}" for j in range(k)]
     lines.append(f"I = {eq.brian_expression(eq.CURRENT, filters=k)}")
+    resting = {"theta": "thb"} if core.homeostasis else None  # θ e^h, set once a tick (network.homeostasis)
     if core.adaptive:
-        lines += [f"thr_prev = {eq.ADAPTIVE_THRESHOLD}", f"u = {eq.ADAPTATION}", f"thr = {eq.ADAPTIVE_THRESHOLD}"]
+        threshold = eq.brian_expression(eq.ADAPTIVE_THRESHOLD, rename=resting)
+        lines += [f"thr_prev = {threshold}", f"u = {eq.ADAPTATION}", f"thr = {threshold}"]
+    elif core.homeostasis:
+        lines += ["thr_prev = thb", "thr = thb"]
     else:
         lines.append("thr_prev = theta")
     if core.refractory_steps:
@@ -39,7 +43,18 @@ def neuron_equations(core: SpikingCore) -> str:
         constants += ["rho", "kappa"]
     else:
         names.append("thr")
+    if core.homeostasis:
+        names += HOMEOSTASIS_VARIABLES
     return "\n".join([f"{n} : 1" for n in names] + [f"{c} : 1 (constant)" for c in constants])
+
+
+HOMEOSTASIS_VARIABLES = ["h", "thb", "ch"]  # log-scale of θ, the resting threshold θ e^h, the tick's spike count
+
+
+def homeostasis_code() -> str:
+    """The once-a-tick homeostasis of the resting threshold (neurosync.parts.equations), from
+    ch, the spike count of the tick before."""
+    return f"h = {eq.brian_expression(eq.HOMEOSTASIS, rename={'c': 'ch'})}\nthb = {eq.RESTING_THRESHOLD}\nch = 0"
 
 
 
@@ -86,10 +101,13 @@ def continuous_equations(core: SpikingCore) -> str:
     lines.append("a = drive(t, i) + Isyn : 1" if core.plastic else "a = drive(t, i) : 1")
     lines.append("n = noise(t, i) : 1" if core.noisy else "n = 0 : 1")
     lines.append("dv/dt = (I + n - v)/taum : 1" + (" (unless refractory)" if core.refractory_steps else ""))
+    resting = "thb" if core.homeostasis else "theta"
     if core.adaptive:
-        lines += ["du/dt = -u/taua : 1", "thr = theta + kappa*u : 1"]
+        lines += ["du/dt = -u/taua : 1", f"thr = {resting} + kappa*u : 1"]
     else:
-        lines.append("thr = theta : 1")
+        lines.append(f"thr = {resting} : 1")
+    if core.homeostasis:
+        lines += [f"{name} : 1" for name in HOMEOSTASIS_VARIABLES]
     if core.plastic:
         lines += [f"{name} : 1" for name in ("Isyn", "Irec", "c", "x", "x_prev")]
     constants = ["beta", "theta", "fbias", "taum"] + [f"{n}{j}" for j in range(k) for n in ("fdecay", "fweight", "tauf")]

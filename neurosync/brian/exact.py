@@ -11,7 +11,7 @@ import numpy as np
 from ..parts import equations as eq
 from .core import CoreRecording, SpikingCore, extract_core
 from .equations import neuron_equations, neuron_update_code
-from .network import afferent_synapse, check_noise, set_neuron_parameters, set_target, tick_synapse
+from .network import HOMEOSTASIS_RESET, afferent_synapse, check_noise, homeostasis, set_neuron_parameters, set_target, tick_synapse
 
 
 def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", progress: bool = False,
@@ -50,10 +50,13 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     threshold, reset = eq.SPIKE, "s = 1\nc += 1"
     if core.refractory_steps:
         threshold, reset = f"{eq.SPIKE} and open > 0.5", "s = 1\nc += 1\nref = rsteps"
+    if core.homeostasis:
+        reset += HOMEOSTASIS_RESET
     group = b2.NeuronGroup(n, neuron_equations(core), threshold=threshold, reset=reset, dt=dt, name="core",
                            namespace=namespace)
     set_neuron_parameters(group, core)
     group.thr = core.threshold
+    homeostasis(group, core, dt)
     group.open = 1.0
     if core.adaptive:
         group.rho = core.adaptation_decay

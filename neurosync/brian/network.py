@@ -14,7 +14,7 @@ import numpy as np
 
 from ..parts import equations as eq
 from .core import SpikingCore
-from .equations import plasticity_code, synaptic_weight
+from .equations import homeostasis_code, plasticity_code, synaptic_weight
 
 
 def check_noise(core: SpikingCore, drive: np.ndarray, noise: np.ndarray | None) -> None:
@@ -59,6 +59,22 @@ def set_neuron_parameters(group, core: SpikingCore) -> None:
         setattr(group, f"fweight{j}", core.filter_weight[:, j])
     if core.adaptive:
         group.kappa = core.adaptation_strength
+
+
+
+HOMEOSTASIS_RESET = "\nch += 1"  # what a homeostatic core's reset adds: the tick's spike count
+
+
+def homeostasis(group, core: SpikingCore, dt) -> None:
+    """The threshold's homeostasis of a homeostatic core, once a tick at the start of its first
+    step (slot 'start', before the synapse's call), from the tick's spike count ch (counted by
+    HOMEOSTASIS_RESET). ch starts at the target count, so that the update before the first tick
+    leaves h = 0, as PyTorch's first tick has it."""
+    if not core.homeostasis:
+        return
+    group.namespace.update(core.homeostasis)
+    group.h, group.thb, group.ch = 0.0, core.threshold, core.homeostasis["ctarget"]
+    group.run_regularly(homeostasis_code(), when="start", order=-1, dt=core.substeps * dt, name="homeostasis")
 
 
 

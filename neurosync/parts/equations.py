@@ -15,6 +15,18 @@ same parameters simulate the same continuous-time model at any dt::
     τ_m dv/dt = I + n − v       ->  v ← v + open·(1 − beta)·(I + n − v)        beta   = e^(−dt/τ_m)
     τ_n dn   = −n dt + σ√(2τ_n) dW  ->  n ← ndecay·n + σ√(1 − ndecay²)·ξ        ndecay = e^(−dt/τ_n)
 
+Intrinsic homeostasis (optional, Desai et al. 1999; Turrigiano 2011) acts once per tick of
+``substeps · dt`` ms, from the tick's spike count c::
+
+    h ← clip(h + hstep·(c − ctarget), hmin, 0)     θ_rest = θ·e^h
+    ctarget = ν_low·tick    hstep = 1 / (ν_low·τ_h)    hmin = ln(min_scale)
+
+A neuron that fires below ν_low lowers its resting threshold, by a factor e per τ_h while
+silent; each spike raises it back, and h never exceeds 0, so a neuron at or above ν_low keeps
+its trained threshold. Every factor is per tick of physical duration, so the process is the
+same at any dt. h starts at 0 in every thought and carries no gradient (a slow process that
+training sees as part of the threshold).
+
 n is an Ornstein–Uhlenbeck current (stationary s.d. σ, correlation time τ_n) with ξ ~ N(0, 1)
 drawn per step and neuron. ``open`` is 0 while the neuron is refractory (the membrane is then
 held, as Brian2's ``(unless refractory)``), 1 otherwise.
@@ -46,8 +58,10 @@ TRACE = "lam*x + (1 - lam)*s"  # spike trace for the plasticity rules
 MICONI = "(1 - eta)*H + eta*(post*pre)"
 ABCD = "clip(H + eta*(A*(post*pre) + B*pre + C*post + D), -hclip, hclip)"
 MODULATED_RATE = "sigmoid(eta0 + gain*m)"  # η[t] of the neuromodulated rule
+HOMEOSTASIS = "clip(h + hstep*(c - ctarget), hmin, 0)"  # h after a tick of c spikes (once per tick)
+RESTING_THRESHOLD = "theta*exp(h)"  # θ under intrinsic homeostasis: lowered while the neuron is too quiet
 
-_TORCH_HELPERS = {"sum_k": lambda x: x.sum(-1), "clip": lambda x, low, high: x.clamp(low, high), "sigmoid": torch.sigmoid,
+_TORCH_HELPERS = {"sum_k": lambda x: x.sum(-1), "clip": lambda x, low, high: x.clamp(low, high), "sigmoid": torch.sigmoid, "exp": torch.exp,
                   "int": lambda condition: condition.to(torch.get_default_dtype())}
 
 

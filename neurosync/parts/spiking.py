@@ -18,6 +18,10 @@ Brian2 export is generated too), one simulation step at a time::
     soma       v[t]   = v[t−1] + open[t] (1 − β)(I[t] + n[t] − v[t−1]) − ϑ[t−1] s[t−1]   β = e^(−dt/τ_m)
     spike      s[t]   = open[t] · H(v[t] − ϑ[t])                   (strict: v > ϑ)
 
+and, with intrinsic homeostasis (``homeostasis_rate_hz`` ν_low > 0), once per tick from its
+spike count c: h ← clip(h + (c − ν_low·tick)/(ν_low·τ_h), ln(min_scale), 0), θ ← θ e^h for the
+next tick (:mod:`neurosync.parts.equations`): a neuron quieter than ν_low lowers its threshold.
+
 The linear parts are integrated exactly for inputs held over a step (τ dv/dt = I + n − v), so
 a model evaluated at dt/2 or dt/4 (twice or four times the sub-steps) simulates the same
 continuous-time neuron. The membrane is dimensionless, in the units of the pre-activation
@@ -38,7 +42,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -115,6 +119,7 @@ class SpikingState:
     adaptation: torch.Tensor
     refractory: torch.Tensor
     noise: torch.Tensor
+    homeostasis: torch.Tensor  # h, the log-scale of the resting threshold (0 without homeostasis)
 
 
 # The step functions evaluate the expressions of neurosync.parts.equations (shared with Brian2).
@@ -126,6 +131,8 @@ _open = equations.torch_function(equations.OPEN, "ref")
 _countdown = equations.torch_function(equations.COUNTDOWN, "ref", "rsteps")
 _noise = equations.torch_function(equations.NOISE, "ndecay", "n", "nscale", "xi")
 _membrane = equations.torch_function(equations.MEMBRANE, "open", "beta", "v", "I", "n", "thr_prev", "s")
+_homeostasis = equations.torch_function(equations.HOMEOSTASIS, "h", "hstep", "c", "ctarget", "hmin")
+_resting_threshold = equations.torch_function(equations.RESTING_THRESHOLD, "theta", "h")
 
 
 def dendrite_step(filters: torch.Tensor, pre: torch.Tensor, filter_decay: torch.Tensor) -> torch.Tensor:
@@ -228,6 +235,9 @@ class SpikingNeurons(nn.Module):
         noise_tau_ms: float = 5.0,
         surrogate: str = "atan",
         surrogate_slope: float = 2.0,
+        homeostasis_rate_hz: float = 0.0,
+        homeostasis_tau_ms: float = 1000.0,
+        homeostasis_min_scale: float = 0.1,
     ):
         super().__init__()
         if filters > 1:
@@ -247,6 +257,8 @@ class SpikingNeurons(nn.Module):
         self.surrogate, self.surrogate_slope = surrogate, surrogate_slope
         self.refractory_ms, self.noise_std, self.noise_tau_ms = refractory_ms, noise_std, noise_tau_ms
         self.dt_ms, self.substeps = dt_ms, substeps
+        self.homeostasis_rate_hz, self.homeostasis_tau_ms = homeostasis_rate_hz, homeostasis_tau_ms
+        self.homeostasis_min_scale = homeostasis_min_scale
         self.noise_generator: torch.Generator | None = None  # None: torch's global generator
         self.substep_observers: list = []  # callables(state) run after every simulation step (recordings)
 
@@ -301,6 +313,29 @@ class SpikingNeurons(nn.Module):
             params.noise_scale = self.noise_std * math.sqrt(-math.expm1(-2 * self.dt_ms / self.noise_tau_ms))
         return params
 
+    def homeostasis_constants(self) -> dict[str, float] | None:
+        """(hstep, ctarget, hmin) of the per-tick homeostasis (``equations.HOMEOSTASIS``): the
+        target spikes per tick ν_low·tick, the step 1 / (ν_low·τ_h) per spike and the floor
+        ln(min_scale); None without homeostasis. None depends on dt: the process is per tick."""
+        if self.homeostasis_rate_hz <= 0:
+            return None
+        return {"hstep": 1000.0 / (self.homeostasis_rate_hz * self.homeostasis_tau_ms),
+                "ctarget": self.homeostasis_rate_hz * self.tick_ms / 1000.0, "hmin": math.log(self.homeostasis_min_scale)}
+
+    def _with_homeostasis(self, params: SomaParameters, state: SpikingState) -> SomaParameters:
+        """The soma parameters of this tick: θ e^h per sample under homeostasis (batch, neurons)."""
+        if self.homeostasis_rate_hz <= 0:
+            return params
+        return replace(params, threshold=_resting_threshold(params.threshold, state.homeostasis))
+
+    @torch.no_grad()
+    def _homeostasis_step(self, homeostasis: torch.Tensor, spike_count: torch.Tensor) -> torch.Tensor:
+        """h after a tick with ``spike_count`` spikes per neuron (no gradient: a slow process)."""
+        constants = self.homeostasis_constants()
+        if constants is None:
+            return homeostasis
+        return _homeostasis(homeostasis, constants["hstep"], spike_count, constants["ctarget"], constants["hmin"])
+
     def rate_hz(self, activity: torch.Tensor) -> torch.Tensor:
         """Firing rates (Hz) from spikes per tick (any shape)."""
         return activity * (1000.0 / self.tick_ms)
@@ -311,7 +346,7 @@ class SpikingNeurons(nn.Module):
         noise = zeros
         if self.noise_std > 0:  # the OU process starts in its stationary distribution
             noise = self.noise_std * torch.randn(zeros.shape, generator=self.noise_generator, device=zeros.device, dtype=zeros.dtype)
-        return zeros, SpikingState(filters, zeros, zeros, zeros, zeros, noise)
+        return zeros, SpikingState(filters, zeros, zeros, zeros, zeros, noise, zeros)
 
     def forward(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
         """One tick: ``substeps`` simulation steps with the pre-activation held. Several sub-steps
@@ -326,7 +361,7 @@ class SpikingNeurons(nn.Module):
         """The tick with the filters in closed form over the sub-steps and the fused soma."""
         from .substeps import SomaSequence
 
-        filter_decay, params = self.filter_decay(), self.soma_parameters()
+        filter_decay, params = self.filter_decay(), self._with_homeostasis(self.soma_parameters(), state)
         steps = self.substeps
         powers = filter_decay.unsqueeze(0) ** torch.arange(1, steps + 1, device=filter_decay.device).view(-1, 1, 1)  # (M, N, K)
         held = pre_activation.unsqueeze(-1)  # (B, N, 1)
@@ -349,11 +384,14 @@ class SpikingNeurons(nn.Module):
             params.threshold, params.adaptation_strength, params.adaptation_decay, params.refractory_steps,
             self.surrogate, self.surrogate_slope)
         adaptation = adaptations[-1] if self.adaptive else state.adaptation
-        return spikes.sum(0), SpikingState(last_filters, membranes[-1], spikes[-1], adaptation, refractory, noises[-1])
+        count = spikes.sum(0)
+        return count, SpikingState(last_filters, membranes[-1], spikes[-1], adaptation, refractory, noises[-1],
+                                   self._homeostasis_step(state.homeostasis, count))
 
     def forward_stepwise(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
         """The tick one simulation step at a time: the reference statement of the dynamics."""
-        filter_decay, params = self.filter_decay(), self.soma_parameters()
+        filter_decay, params = self.filter_decay(), self._with_homeostasis(self.soma_parameters(), state)
+        homeostasis = state.homeostasis
         xi = noise_innovations((self.substeps, *state.noise.shape), params, state.noise, self.noise_generator)
         spike_count = 0.0
         for m in range(self.substeps):
@@ -361,8 +399,8 @@ class SpikingNeurons(nn.Module):
             current = dendritic_current(filters, self.filter_weight, self.dendrite_bias)
             noise = noise_step(state.noise, params, None if xi is None else xi[m])
             spikes, membrane, adaptation, refractory = soma_step(current, noise, state, params, self.surrogate, self.surrogate_slope)
-            state = SpikingState(filters, membrane, spikes, adaptation, refractory, noise)
+            state = SpikingState(filters, membrane, spikes, adaptation, refractory, noise, homeostasis)
             for observe in self.substep_observers:
                 observe(state)
             spike_count = spike_count + spikes
-        return spike_count, state
+        return spike_count, replace(state, homeostasis=self._homeostasis_step(homeostasis, spike_count))

@@ -28,7 +28,7 @@ from .spiking import surrogate_derivative
 
 class SomaSequence(torch.autograd.Function):
     """(drive x (M, B, N) = I + n, start state v0, s0, u0, refractory steps left r0 (B, N),
-    β, θ, κ, ρ (N,), closed steps after a spike) -> spikes, membranes, adaptations (M, B, N) and
+    β, κ, ρ (N,), θ (N,) or (B, N), closed steps after a spike) -> spikes, membranes, adaptations (M, B, N) and
     the refractory steps left after the last sub-step; κ = ρ = None for LIF."""
 
     @staticmethod
@@ -101,7 +101,9 @@ class SomaSequence(torch.autograd.Function):
         previous_s = torch.cat((s0.unsqueeze(0), spikes[:-1]))
         grad_drive = grad_v * open_mask * leak
         grad_beta = -(grad_v * open_mask * (drive - previous_v)).sum((0, 1))
-        grad_threshold = -(grad_s * sigma).sum((0, 1)) - (grad_v * previous_s).sum((0, 1))
+        grad_threshold = -(grad_s * sigma).sum(0) - (grad_v * previous_s).sum(0)  # (B, N)
+        if threshold.dim() == 1:  # one θ per neuron; (B, N) under homeostasis, θ e^h per sample
+            grad_threshold = grad_threshold.sum(0)
         # the start state: v0 carries into v[1], s0 resets v[1] and raises u[1], u0 sets ϑ'[1] and decays into u[1]
         grad_v0 = grad_v[0] * (1 - open_mask[0] * leak)
         start_threshold = threshold + strength * u0 if adaptive else threshold
