@@ -149,12 +149,13 @@ def save(
     return final
 
 
-def drop_training_state(path: str | Path) -> int:
+def drop_training_state(path: str | Path, parse=None) -> int:
     """Turn a checkpoint into a final one: remove its optimizer state (two thirds of an Adam
     checkpoint), keep the weights, config, metrics and RNG states. The checkpoint still loads
     and evaluates; ``--resume`` from it is refused with one line. Each file is replaced
-    atomically. Returns the bytes saved."""
-    ckpt = load(path)
+    atomically. Returns the bytes saved. ``parse`` reads its config (as :func:`load`; an RL
+    agent's: ``neurosync.rl.rl_from_dict``)."""
+    ckpt = load(path, parse)
     if ckpt.meta.get("optimizer") is None:
         return 0
     before = (ckpt.path / "training.safetensors").stat().st_size

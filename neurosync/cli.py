@@ -354,7 +354,7 @@ def _evaluate(args) -> int:
 
 
 def _models(args) -> int:
-    from .hub import HEADLINE_TOLERANCE, measure, zoo
+    from .hub import headline_text, headline_tolerance, measure, zoo
 
     rows = zoo()
     print(f"{'name':32s} {'task':8s} {'neuron':8s} {'synapse':13s} {'steps':>6s} {'MB':>5s}  headline")
@@ -362,11 +362,11 @@ def _models(args) -> int:
     for row in rows:
         line = (f"{row['name']:32s} {row['task'] or '?':8s} {row['neuron'] or '?':8s} {row['synapse'] or '?':13s} "
                 f"{row['step'] if row['step'] is not None else '?':>6} {row['size_mb'] if row['size_mb'] is not None else '?':>5}  "
-                f"{row['metric']} {100 * row['value']:.2f}% on {row['samples']:,} inputs (card: models/{row['card']})")
+                f"{headline_text(row['metric'], row['value'], row['samples'])} (card: models/{row['card']})")
         if args.check:
             value = measure(row)
-            line += f"; measured {100 * value:.2f}%"
-            if abs(value - row["value"]) > HEADLINE_TOLERANCE:
+            line += f"; measured {value:.1f}" if row["metric"] == "mean_return" else f"; measured {100 * value:.2f}%"
+            if abs(value - row["value"]) > headline_tolerance(row["metric"]):
                 off.append(row["name"])
         print(line)
     if off:

@@ -72,9 +72,22 @@ def from_pretrained(name_or_path: str | Path, revision: str | None = None, cache
     return _load_folder(path)
 
 
+def _is_agent(folder: Path) -> bool:
+    """Whether a checkpoint folder holds an RL agent (``neurosync rl``: its config has an env)."""
+    try:
+        return "env" in json.loads((folder / "checkpoint.json").read_text()).get("config", {})
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _load_folder(path: Path):
     from . import checkpoint
 
+    if _is_agent(path):  # an RL agent: (the agent with its CTM core and heads, RLConfig)
+        from .rl import load_agent
+
+        agent, ckpt = load_agent(path)
+        return agent, ckpt.config
     if (path / "checkpoint.json").is_file() or (path / "checkpoints").is_dir():
         model, ckpt = checkpoint.load_model(path)
         return model, ckpt.config
@@ -142,23 +155,47 @@ def zoo() -> list[dict]:
             raise ConfigError(f"{index}: [{name}] must give exactly {', '.join(ZOO_KEYS)}")
         folder = index.parent / name
         meta = json.loads((folder / "checkpoint.json").read_text()) if (folder / "checkpoint.json").is_file() else {}
-        model = meta.get("config", {}).get("model", {})
-        rows.append({"name": name, **entry, "task": meta.get("config", {}).get("task", {}).get("name"),
+        config = meta.get("config", {})
+        model = config.get("model", {})
+        task = config["env"].get("id") if "env" in config else config.get("task", {}).get("name")
+        rows.append({"name": name, **entry, "task": task,
                      "neuron": model.get("neuron"), "synapse": model.get("synapse"), "step": meta.get("step"),
                      "size_mb": round(sum(f.stat().st_size for f in folder.iterdir()) / 1e6, 2) if folder.is_dir() else None})
     return rows
 
 
-HEADLINE_TOLERANCE = 0.005  # a card's headline must be reproduced to ±0.5 point
+HEADLINE_TOLERANCE = 0.005  # a card's headline must be reproduced to ±0.5 point (of a percentage)
+RETURN_TOLERANCE = 0.5  # an agent's mean return (greedy episodes from fixed seeds), to ±0.5
+
+
+def headline_tolerance(metric: str) -> float:
+    """How far a re-measured headline may lie from its card's: ±0.5 point."""
+    return RETURN_TOLERANCE if metric == "mean_return" else HEADLINE_TOLERANCE
+
+
+def headline_text(metric: str, value: float, samples: int) -> str:
+    """A headline as the zoo prints it: a percentage on inputs, or a return over episodes."""
+    if metric == "mean_return":
+        return f"mean return {value:.1f} over {samples:,} greedy episodes"
+    return f"{metric} {100 * value:.2f}% on {samples:,} inputs"
 
 
 def measure(row: dict) -> float:
     """Re-measure a zoo entry's headline: its checkpoint on the first ``samples`` inputs of the task's
-    evaluation set, noise seeded 0 (``neurosync evaluate models/NAME --samples N`` prints the same)."""
+    evaluation set, noise seeded 0 (``neurosync evaluate models/NAME --samples N`` prints the same);
+    an RL agent's mean return over ``samples`` greedy episodes from the evaluation seeds
+    (``neurosync.rl.evaluate_agent``)."""
     from .tasks import get_task
     from .training import evaluate
 
     model, config = from_pretrained(_models_dir() / row["name"])
+    if row["metric"] == "mean_return":
+        from .rl import evaluate_agent
+
+        ctm = getattr(model.core, "ctm", None)  # None: the LSTM agent
+        if ctm is not None and hasattr(ctm.neuron, "seed_noise"):
+            ctm.neuron.seed_noise(0)
+        return float(evaluate_agent(model, config, row["samples"])["mean_return"])
     if hasattr(model.neuron, "seed_noise"):
         model.neuron.seed_noise(0)
     x, y = get_task(config.task).eval_set(config.task, row["samples"], config.train.seed)
