@@ -64,7 +64,8 @@ def main() -> None:
             f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
             f"{args.samples} evaluation inputs each (all of them where the set is smaller), batches of 1,024, "
             f"the best of {args.repeats} runs.\n"
-            f"Command: `python benchmarks/halting.py {' '.join(args.checkpoints)}`\n\n{table(results)}\n")
+            f"Command: `python benchmarks/halting.py {' '.join(args.checkpoints)} --samples {args.samples} "
+            f"--repeats {args.repeats}`\n\n{table(results)}\n")
     Path(args.out).write_text(text)
     print(text)
 
