@@ -261,7 +261,7 @@ notebook("04_hebbian_plasticity.ipynb", "Hebbian plasticity: the fast weight as 
     ("code", '''from neurosync.analysis import plasticity
 from neurosync.tasks import get_task, recall
 
-EPISODES = 200 if CI else 2000
+EPISODES = 200 if CI else 600
 plastic, plastic_ckpt = neurosync.load_model(MODELS / "recall-spiking-plastic")
 control, control_ckpt = neurosync.load_model(MODELS / "recall-spiking")
 cfg = plastic_ckpt.config
