@@ -108,7 +108,10 @@ class SpikingConfig:
     intrinsic homeostasis within each thought: once per tick, a neuron firing below that rate
     lowers its threshold (by a factor e per homeostasis_tau_ms while silent, at most to
     homeostasis_min_scale times its own), and its spikes raise it back to, never above, the
-    trained value (neurosync/parts/equations.py, HOMEOSTASIS)."""
+    trained value (neurosync/parts/equations.py, HOMEOSTASIS). bounded_input = true floors each
+    neuron's dendritic current softly at input_floor (membrane units; width input_floor_width):
+    no input holds a neuron further below threshold, as inhibition saturates at its reversal
+    potential, so the noise keeps every neuron firing now and then (CURRENT_FLOOR)."""
 
     filters: int = 3
     dt_ms: float = 1.0
@@ -137,6 +140,9 @@ class SpikingConfig:
     homeostasis_rate_hz: float = 0.0
     homeostasis_tau_ms: float = 1000.0
     homeostasis_min_scale: float = 0.1
+    bounded_input: bool = False
+    input_floor: float = 0.05
+    input_floor_width: float = 0.02
 
     def homeostatic(self) -> bool:
         """Whether the loss has a rate term (neurosync.losses.rate_homeostasis)."""
@@ -448,6 +454,10 @@ def validate(cfg: Config) -> Config:
     _check(0 < sp.homeostasis_min_scale <= 1,
            f"model.spiking.homeostasis_min_scale must be in (0, 1] (the lowest threshold, as a fraction of the trained one), "
            f"got {sp.homeostasis_min_scale}")
+    _check(sp.input_floor_width > 0, f"model.spiking.input_floor_width must be > 0 (membrane units), got {sp.input_floor_width}")
+    _check(not sp.bounded_input or sp.input_floor < sp.threshold,
+           f"model.spiking.input_floor ({sp.input_floor}) must lie below the threshold ({sp.threshold}): a floor above it "
+           "makes every neuron fire regardless of its input")
     _check(0 < sp.excitatory_fraction < 1, f"model.spiking.excitatory_fraction must be in (0, 1) (exclusive), got {sp.excitatory_fraction}")
     if sp.dale:
         _check(m.neuron == "spiking" and m.synapse == "plastic",

@@ -349,3 +349,22 @@ def test_exact_mode_matches_a_core_with_threshold_homeostasis(synapse, adaptive)
     plain = brian.compare(recording, brian.simulate_exact(dataclasses.replace(core, homeostasis=None), recording.drive,
                                                           modulation=recording.modulation, noise=recording.noise))
     assert plain["mismatched_bins"] > 0
+
+
+@pytest.mark.parametrize("synapse", ["mlp", "plastic"])
+def test_exact_mode_matches_a_core_with_a_bounded_input(synapse):
+    """The dendritic current floored softly (CURRENT_FLOOR) with noise and sub-steps; the same
+    core without the floor disagrees; continuous mode builds it too."""
+    model = _model(synapse, substeps=2, spiking={"noise_std": 0.2, "refractory_ms": 2.0, "bounded_input": True,
+                                                 "input_floor": 0.0, "input_floor_width": 0.05})
+    with torch.no_grad():
+        model.neuron.dendrite_bias.sub_(0.3)  # many currents below the floor
+    recording = brian.record_core(model, _input(), ticks=100)
+    report = brian.validate_exact(model, recording)
+    assert report["passed"] and report["mismatched_bins"] == 0, report
+    core = brian.extract_core(model)
+    unfloored = brian.compare(recording, brian.simulate_exact(dataclasses.replace(core, input_floor=None), recording.drive,
+                                                              modulation=recording.modulation, noise=recording.noise))
+    assert unfloored["mismatched_bins"] > 0
+    continuous = brian.simulate_continuous(core, recording.drive, 4, noise=recording.noise)
+    assert continuous["counts"].sum() > 0

@@ -69,6 +69,7 @@ def test_shipped_studies_load(path):
         ("model.spiking.homeostasis_rate_hz=-1", "model.spiking.homeostasis_rate_hz must be >= 0"),
         ("model.spiking.homeostasis_tau_ms=0", "model.spiking.homeostasis_tau_ms must be > 0"),
         ("model.spiking.homeostasis_min_scale=1.5", "model.spiking.homeostasis_min_scale must be in"),
+        ("model.spiking.input_floor_width=0", "model.spiking.input_floor_width must be > 0"),
         ("name='..'", "name must be a non-empty string without"),
         ("name='a\\\\b'", "name must be a non-empty string without"),
     ],
@@ -299,3 +300,9 @@ def test_a_read_only_output_directory_is_refused_in_one_line_before_any_work():
         assert not any(locked.iterdir())
     finally:
         shutil.rmtree(base)
+
+
+def test_an_input_floor_above_the_threshold_is_refused():
+    with pytest.raises(config_mod.ConfigError, match=r"model.spiking.input_floor \(0.3\) must lie below the threshold") as err:
+        config_mod.load(REPO / "models" / "parity16-cortical.toml", ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3"])
+    assert "\n" not in str(err.value)

@@ -345,3 +345,35 @@ def test_homeostasis_is_the_same_process_at_half_and_a_quarter_of_the_step():
     assert coarse.homeostasis_constants() == pytest.approx(fine.homeostasis_constants())
     with coarse.at_step(0.5):
         assert coarse.homeostasis_constants() == pytest.approx(fine.homeostasis_constants())
+
+
+def test_a_bounded_input_holds_an_inhibited_membrane_at_its_floor_where_the_noise_reaches_threshold():
+    # drive −20 (100 thresholds below): without the floor the membrane settles at −20 and the neuron is silent;
+    # floored at θ − 0.1 it settles near the floor, and noise of s.d. 0.1 makes it fire now and then
+    options = dict(filters=1, dt_ms=1.0, substeps=5, filter_tau_min_ms=2.0, tau_membrane_ms=10.0, threshold=0.2, tau_max_ms=100.0,
+                   noise_std=0.1, noise_tau_ms=5.0, refractory_ms=2.0)
+    counts = {}
+    for bounded in (False, True):
+        neurons = SpikingNeurons(50, bounded_input=bounded, input_floor=0.1, input_floor_width=0.01, **options).double()
+        neurons.seed_noise(0)
+        _, state = neurons.start(1)
+        total = 0.0
+        with torch.no_grad():
+            for _ in range(200):  # 1 s
+                post, state = neurons(torch.full((1, 50), -20.0, dtype=torch.float64), state)
+                total = total + post.sum()
+        counts[bounded] = float(total)
+        if bounded:
+            assert state.membrane.mean().item() == pytest.approx(0.1, abs=0.05)
+    assert counts[False] == 0 and counts[True] > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-1e3, 1e3), st.floats(-1.0, 1.0), st.floats(1e-3, 1.0))
+def test_the_floored_current_never_lies_below_its_floor_and_follows_a_current_above_it(current, floor, width):
+    from neurosync.parts.spiking import _current_floor
+
+    value = float(_current_floor(torch.tensor([current], dtype=torch.float64), floor, width))
+    assert value >= floor
+    if current > floor + 40 * width:  # far above the floor the current passes unchanged
+        assert value == pytest.approx(current, abs=1e-9)

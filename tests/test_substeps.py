@@ -7,12 +7,13 @@ from hypothesis import strategies as st
 from neurosync.parts.spiking import SpikingNeurons
 
 
-def _pair(seed, adaptive, refractory_ms, noise_std, substeps):
+def _pair(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic=False, bounded=False):
     torch.manual_seed(seed)
     neurons = SpikingNeurons(12, filters=3, substeps=substeps, dt_ms=0.5, tau_min_ms=0.5, filter_tau_min_ms=1.0,
                              filter_tau_max_ms=8.0, tau_membrane_ms=4.0, threshold=0.4, adaptive=adaptive,
                              tau_adaptation_ms=30.0, adaptation_strength=0.1, refractory_ms=refractory_ms,
-                             noise_std=noise_std, noise_tau_ms=3.0).double()
+                             noise_std=noise_std, noise_tau_ms=3.0, homeostasis_rate_hz=300.0 if homeostatic else 0.0,
+                             homeostasis_tau_ms=10.0, bounded_input=bounded, input_floor=0.2, input_floor_width=0.05).double()
     with torch.no_grad():
         for p in neurons.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -31,11 +32,11 @@ def _thought(neurons, drives, fused, seed):
     return torch.stack(posts), torch.stack(membranes), state
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), adaptive=st.booleans(), refractory_ms=st.sampled_from([0.0, 1.0, 2.5]),
-       noise_std=st.sampled_from([0.0, 0.3]), substeps=st.integers(1, 6))
-def test_fused_sub_steps_equal_the_stepwise_reference(seed, adaptive, refractory_ms, noise_std, substeps):
-    neurons = _pair(seed, adaptive, refractory_ms, noise_std, substeps)
+       noise_std=st.sampled_from([0.0, 0.3]), substeps=st.integers(1, 6), homeostatic=st.booleans(), bounded=st.booleans())
+def test_fused_sub_steps_equal_the_stepwise_reference(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic, bounded):
+    neurons = _pair(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic, bounded)
     gen = torch.Generator().manual_seed(seed)
     drives = (torch.randn(12, 3, 12, generator=gen, dtype=torch.float64) + 2.0).requires_grad_()
     readout = torch.randn(12, 3, 12, generator=gen, dtype=torch.float64)
@@ -51,7 +52,7 @@ def test_fused_sub_steps_equal_the_stepwise_reference(seed, adaptive, refractory
     carried = {name: g for name, g in zip(names, g0) if name in ("drive", "membrane_tau.raw", "threshold_raw")}
     assert all(g.abs().sum() > 0 for g in carried.values())  # gradients that carry something
     torch.testing.assert_close(m0, m1, rtol=1e-9, atol=1e-9)
-    for name in ("filters", "spikes", "adaptation", "refractory", "noise"):
+    for name in ("filters", "spikes", "adaptation", "refractory", "noise", "homeostasis"):
         torch.testing.assert_close(getattr(s0, name), getattr(s1, name), rtol=1e-9, atol=1e-9)
     for reference, fused in zip(g0, g1):
         if reference is None:

@@ -42,6 +42,7 @@ class SpikingCore:
     refractory_steps: int = 0  # closed steps after a spike's own
     noisy: bool = False  # intrinsic OU noise: its realisation is recorded and replayed
     homeostasis: dict[str, float] | None = None  # hstep, ctarget, hmin of the per-tick threshold homeostasis; None: off
+    input_floor: dict[str, float] | None = None  # ifloor, iwidth of a bounded input (CURRENT_FLOOR); None: off
 
     @property
     def neurons(self) -> int:
@@ -100,6 +101,7 @@ def extract_core(model) -> SpikingCore:
         threshold=_np(params.threshold), substeps=neuron.substeps, dt_ms=neuron.dt_ms,
         refractory_steps=params.refractory_steps, noisy=params.noise_scale > 0,
         homeostasis=neuron.homeostasis_constants(),
+        input_floor={"ifloor": neuron.input_floor, "iwidth": neuron.input_floor_width} if neuron.bounded_input else None,
     )
     if neuron.adaptive:
         core.adaptation_decay = _np(params.adaptation_decay)

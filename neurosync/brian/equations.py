@@ -16,6 +16,8 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
     lines = [f"a = {drive} + Isyn"]
     lines += [f"f{j} = {eq.brian_expression(eq.DENDRITE, k=j)}" for j in range(k)]
     lines.append(f"I = {eq.brian_expression(eq.CURRENT, filters=k)}")
+    if core.input_floor:
+        lines.append(f"I = {eq.CURRENT_FLOOR}")
     resting = {"theta": "thb"} if core.homeostasis else None  # θ e^h, set once a tick (network.homeostasis)
     if core.adaptive:
         threshold = eq.brian_expression(eq.ADAPTIVE_THRESHOLD, rename=resting)
@@ -97,7 +99,10 @@ def continuous_equations(core: SpikingCore) -> str:
     part of the held drive."""
     k = core.filter_decay.shape[1]
     lines = [f"df{j}/dt = (a - f{j})/tauf{j} : 1" for j in range(k)]
-    lines.append("I = " + " + ".join(f"f{j}*fweight{j}" for j in range(k)) + " + fbias : 1")
+    current = " + ".join(f"f{j}*fweight{j}" for j in range(k)) + " + fbias"
+    if core.input_floor:  # the floor of the bounded input, around the dendritic current
+        current = eq.brian_expression(eq.CURRENT_FLOOR, rename={"I": f"({current})"})
+    lines.append(f"I = {current} : 1")
     lines.append("a = drive(t, i) + Isyn : 1" if core.plastic else "a = drive(t, i) : 1")
     lines.append("n = noise(t, i) : 1" if core.noisy else "n = 0 : 1")
     lines.append("dv/dt = (I + n - v)/taum : 1" + (" (unless refractory)" if core.refractory_steps else ""))

@@ -31,8 +31,8 @@ e^(−t/τ_syn), which the metadata states.
 What NIR 1.x cannot express is refused or stated: the soma resets by subtracting its threshold at
 the next step (NIR's LIF/CubaLIF reset to v_reset = 0; metadata ``reset = "subtract"``; snnTorch's
 importer resets to zero at once), an adaptive threshold (ALIF) has no node and is refused, the
-refractory period, the intrinsic noise and the threshold's homeostasis have no field (metadata
-``refractory_ms``, ``noise`` and ``homeostasis``), Hebbian fast weights have no node (H starts at 0 in every thought, so the graph is the
+refractory period, the intrinsic noise, the threshold's homeostasis and a bounded input's floor have
+no field (metadata ``refractory_ms``, ``noise``, ``homeostasis`` and ``input_floor``), Hebbian fast weights have no node (H starts at 0 in every thought, so the graph is the
 core's static part; metadata ``plasticity``), and the plastic synapse's recurrence acts once per
 tick on the tick's spike count (the graph's acts every step: the same for ``substeps = 1``;
 metadata ``recurrence``).
@@ -118,6 +118,9 @@ def _graph(model):
                                 f"intrinsic, per tick: theta * exp(h), h in [ln {neuron.homeostasis_min_scale:g}, 0] falls while the "
                                 f"neuron fires below {neuron.homeostasis_rate_hz:g} Hz (tau {neuron.homeostasis_tau_ms:g} ms); "
                                 "the graph's thresholds are the trained ones (h = 0)"),
+                "input_floor": ("none" if not neuron.bounded_input else
+                                f"the dendritic current is floored softly at {neuron.input_floor:g} (width "
+                                f"{neuron.input_floor_width:g}, membrane units); the graph's is not"),
                 "plasticity": core.rule if core.recurrent is not None else "none",
                 "recurrence": ("none" if core.recurrent is None else
                                "the model's acts once per tick on the tick's spike count; the graph's every step "

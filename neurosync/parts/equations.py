@@ -15,6 +15,11 @@ same parameters simulate the same continuous-time model at any dt::
     τ_m dv/dt = I + n − v       ->  v ← v + open·(1 − beta)·(I + n − v)        beta   = e^(−dt/τ_m)
     τ_n dn   = −n dt + σ√(2τ_n) dW  ->  n ← ndecay·n + σ√(1 − ndecay²)·ξ        ndecay = e^(−dt/τ_n)
 
+A bounded input (optional, ``bounded_input``) floors the dendritic current softly,
+I ← ifloor + iwidth·softplus((I − ifloor)/iwidth): as inhibitory conductances stop pulling a
+membrane once it nears their reversal potential, no input holds a neuron further below threshold
+than the floor, and the noise keeps a maximally inhibited neuron firing, rarely.
+
 Intrinsic homeostasis (optional, Desai et al. 1999; Turrigiano 2011) acts once per tick of
 ``substeps · dt`` ms, from the tick's spike count c::
 
@@ -47,6 +52,8 @@ import torch
 
 DENDRITE = "fdecay*f + (1 - fdecay)*a"  # f_k[t], for each filter k
 CURRENT = "sum_k(f*fweight) + fbias"  # I[t]
+# I bounded softly from below at ifloor (width iwidth): floor + width·softplus((I − floor)/width), written stably
+CURRENT_FLOOR = "ifloor + iwidth*(clip((I - ifloor)/iwidth, 0, inf) + log(1 + exp(-abs(I - ifloor)/iwidth)))"
 ADAPTIVE_THRESHOLD = "theta + kappa*u"  # ϑ from the adaptation u (ALIF; LIF: theta)
 ADAPTATION = "rho*u + s"  # u[t] from u[t−1] and s[t−1]: +1 per spike, decaying with τ_a
 OPEN = "int(ref < 0.5)"  # 1 when the neuron may integrate and fire at this step
@@ -61,7 +68,8 @@ MODULATED_RATE = "sigmoid(eta0 + gain*m)"  # η[t] of the neuromodulated rule
 HOMEOSTASIS = "clip(h + hstep*(c - ctarget), hmin, 0)"  # h after a tick of c spikes (once per tick)
 RESTING_THRESHOLD = "theta*exp(h)"  # θ under intrinsic homeostasis: lowered while the neuron is too quiet
 
-_TORCH_HELPERS = {"sum_k": lambda x: x.sum(-1), "clip": lambda x, low, high: x.clamp(low, high), "sigmoid": torch.sigmoid, "exp": torch.exp,
+_TORCH_HELPERS = {"sum_k": lambda x: x.sum(-1), "clip": lambda x, low, high: x.clamp(low, high), "sigmoid": torch.sigmoid, "exp": torch.exp, "log": torch.log, "abs": torch.abs,
+                  "inf": float("inf"),
                   "int": lambda condition: condition.to(torch.get_default_dtype())}
 
 

@@ -10,7 +10,7 @@ functions below evaluate the expressions of :mod:`neurosync.parts.equations` (fr
 Brian2 export is generated too), one simulation step at a time::
 
     dendrite   f_k[t] = α_k f_k[t−1] + (1 − α_k) a[t]           α_k = e^(−dt/τ_f,k),  k = 1..K
-    current    I[t]   = Σ_k w_k f_k[t] + b
+    current    I[t]   = Σ_k w_k f_k[t] + b                          (bounded input: floored softly at I_min)
     noise      n[t]   = ε n[t−1] + σ √(1 − ε²) ξ[t]               ε = e^(−dt/τ_n), ξ ~ N(0, 1)
     adaptation u[t]   = ρ u[t−1] + s[t−1]                          ρ = e^(−dt/τ_a)   (ALIF; LIF: u ≡ 0)
     threshold  ϑ[t]   = θ + κ u[t]
@@ -131,6 +131,7 @@ _open = equations.torch_function(equations.OPEN, "ref")
 _countdown = equations.torch_function(equations.COUNTDOWN, "ref", "rsteps")
 _noise = equations.torch_function(equations.NOISE, "ndecay", "n", "nscale", "xi")
 _membrane = equations.torch_function(equations.MEMBRANE, "open", "beta", "v", "I", "n", "thr_prev", "s")
+_current_floor = equations.torch_function(equations.CURRENT_FLOOR, "I", "ifloor", "iwidth")
 _homeostasis = equations.torch_function(equations.HOMEOSTASIS, "h", "hstep", "c", "ctarget", "hmin")
 _resting_threshold = equations.torch_function(equations.RESTING_THRESHOLD, "theta", "h")
 
@@ -238,6 +239,9 @@ class SpikingNeurons(nn.Module):
         homeostasis_rate_hz: float = 0.0,
         homeostasis_tau_ms: float = 1000.0,
         homeostasis_min_scale: float = 0.1,
+        bounded_input: bool = False,
+        input_floor: float = 0.05,
+        input_floor_width: float = 0.02,
     ):
         super().__init__()
         if filters > 1:
@@ -259,6 +263,7 @@ class SpikingNeurons(nn.Module):
         self.dt_ms, self.substeps = dt_ms, substeps
         self.homeostasis_rate_hz, self.homeostasis_tau_ms = homeostasis_rate_hz, homeostasis_tau_ms
         self.homeostasis_min_scale = homeostasis_min_scale
+        self.bounded_input, self.input_floor, self.input_floor_width = bounded_input, input_floor, input_floor_width
         self.noise_generator: torch.Generator | None = None  # None: torch's global generator
         self.substep_observers: list = []  # callables(state) run after every simulation step (recordings)
 
@@ -322,6 +327,12 @@ class SpikingNeurons(nn.Module):
         return {"hstep": 1000.0 / (self.homeostasis_rate_hz * self.homeostasis_tau_ms),
                 "ctarget": self.homeostasis_rate_hz * self.tick_ms / 1000.0, "hmin": math.log(self.homeostasis_min_scale)}
 
+    def _floored(self, current: torch.Tensor) -> torch.Tensor:
+        """The dendritic current, floored softly at ``input_floor`` with a bounded input (``equations.CURRENT_FLOOR``)."""
+        if not self.bounded_input:
+            return current
+        return _current_floor(current, self.input_floor, self.input_floor_width)
+
     def _with_homeostasis(self, params: SomaParameters, state: SpikingState) -> SomaParameters:
         """The soma parameters of this tick: θ e^h per sample under homeostasis (batch, neurons)."""
         if self.homeostasis_rate_hz <= 0:
@@ -371,6 +382,7 @@ class SpikingNeurons(nn.Module):
         current = (pre_activation * self.filter_weight.sum(-1) + self.dendrite_bias).unsqueeze(0)  # (1, B, N)
         for k in range(self.n_filters):  # K broadcast products: a CPU bmm over neurons would loop over them
             current = current + departure[:, :, k].unsqueeze(0) * powers[:, :, k].unsqueeze(1)  # (M, B, N)
+        current = self._floored(current)
         last_filters = held + gap * powers[-1]
         xi = noise_innovations((steps, *state.noise.shape), params, state.noise, self.noise_generator)
         noise, noises = state.noise, []
@@ -396,7 +408,7 @@ class SpikingNeurons(nn.Module):
         spike_count = 0.0
         for m in range(self.substeps):
             filters = dendrite_step(state.filters, pre_activation, filter_decay)
-            current = dendritic_current(filters, self.filter_weight, self.dendrite_bias)
+            current = self._floored(dendritic_current(filters, self.filter_weight, self.dendrite_bias))
             noise = noise_step(state.noise, params, None if xi is None else xi[m])
             spikes, membrane, adaptation, refractory = soma_step(current, noise, state, params, self.surrogate, self.surrogate_slope)
             state = SpikingState(filters, membrane, spikes, adaptation, refractory, noise, homeostasis)
