@@ -357,10 +357,10 @@ def _models(args) -> int:
     from .hub import headline_text, headline_tolerance, measure, zoo
 
     rows = zoo()
-    print(f"{'name':32s} {'task':8s} {'neuron':8s} {'synapse':13s} {'steps':>6s} {'MB':>5s}  headline")
+    print(f"{'name':32s} {'task':11s} {'neuron':8s} {'synapse':13s} {'steps':>6s} {'MB':>5s}  headline")
     off = []
     for row in rows:
-        line = (f"{row['name']:32s} {row['task'] or '?':8s} {row['neuron'] or '?':8s} {row['synapse'] or '?':13s} "
+        line = (f"{row['name']:32s} {row['task'] or '?':11s} {row['neuron'] or '?':8s} {row['synapse'] or '?':13s} "
                 f"{row['step'] if row['step'] is not None else '?':>6} {row['size_mb'] if row['size_mb'] is not None else '?':>5}  "
                 f"{headline_text(row['metric'], row['value'], row['samples'])} (card: models/{row['card']})")
         if args.check:
