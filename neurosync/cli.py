@@ -354,7 +354,7 @@ def _evaluate(args) -> int:
 
 
 def _models(args) -> int:
-    from .hub import headline_text, headline_tolerance, measure, zoo
+    from .hub import headline_text, headline_tolerance, headline_value, measure, zoo
 
     rows = zoo()
     print(f"{'name':32s} {'task':11s} {'neuron':8s} {'synapse':13s} {'steps':>6s} {'MB':>5s}  headline")
@@ -365,7 +365,7 @@ def _models(args) -> int:
                 f"{headline_text(row['metric'], row['value'], row['samples'])} (card: models/{row['card']})")
         if args.check:
             value = measure(row)
-            line += f"; measured {value:.1f}" if row["metric"] == "mean_return" else f"; measured {100 * value:.2f}%"
+            line += f"; measured {headline_value(row['metric'], value)}"
             if abs(value - row["value"]) > headline_tolerance(row["metric"]):
                 off.append(row["name"])
         print(line)

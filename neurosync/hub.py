@@ -173,11 +173,16 @@ def headline_tolerance(metric: str) -> float:
     return RETURN_TOLERANCE if metric == "mean_return" else HEADLINE_TOLERANCE
 
 
+def headline_value(metric: str, value: float) -> str:
+    """A headline's value as the zoo prints it: a return (495.7) or a percentage (97.76%)."""
+    return f"{value:.1f}" if metric == "mean_return" else f"{100 * value:.2f}%"
+
+
 def headline_text(metric: str, value: float, samples: int) -> str:
     """A headline as the zoo prints it: a percentage on inputs, or a return over episodes."""
     if metric == "mean_return":
-        return f"mean return {value:.1f} over {samples:,} greedy episodes"
-    return f"{metric} {100 * value:.2f}% on {samples:,} inputs"
+        return f"mean return {headline_value(metric, value)} over {samples:,} greedy episodes"
+    return f"{metric} {headline_value(metric, value)} on {samples:,} inputs"
 
 
 def measure(row: dict) -> float:

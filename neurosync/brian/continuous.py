@@ -36,8 +36,6 @@ def simulate_continuous(core: SpikingCore, drive: np.ndarray, substeps: int = 10
     reset = ("v -= thr" + ("\nu += 1" if core.adaptive else "") + ("\nc += 1" if core.plastic else "")
              + (HOMEOSTASIS_RESET if core.homeostasis else ""))
     namespace = {"drive": drive_array}
-    if core.input_floor:
-        namespace.update(core.input_floor)
     if core.noisy:
         namespace["noise"] = b2.TimedArray(np.asarray(noise, dtype=np.float64), dt=step, name="noise")
     refractory = max(core.refractory_steps + 1, 1) * step  # = the refractory period, at least one step Δ

@@ -18,14 +18,12 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
     lines.append(f"I = {eq.brian_expression(eq.CURRENT, filters=k)}")
     if core.input_floor:
         lines.append(f"I = {eq.CURRENT_FLOOR}")
-    resting = {"theta": "thb"} if core.homeostasis else None  # θ e^h, set once a tick (network.homeostasis)
+    resting = "thb" if core.homeostasis else "theta"  # θ e^h under homeostasis, set once a tick (network.homeostasis)
     if core.adaptive:
-        threshold = eq.brian_expression(eq.ADAPTIVE_THRESHOLD, rename=resting)
+        threshold = eq.brian_expression(eq.ADAPTIVE_THRESHOLD, rename={"theta": resting})
         lines += [f"thr_prev = {threshold}", f"u = {eq.ADAPTATION}", f"thr = {threshold}"]
-    elif core.homeostasis:
-        lines += ["thr_prev = thb", "thr = thb"]
     else:
-        lines.append("thr_prev = theta")
+        lines += [f"thr_prev = {resting}", f"thr = {resting}"]
     if core.refractory_steps:
         lines += [f"open = {eq.OPEN}", f"ref = {eq.COUNTDOWN}"]
     lines.append("n = noise(t, i)" if core.noisy else "n = 0")

@@ -45,8 +45,6 @@ def simulate_exact(core: SpikingCore, drive: np.ndarray, target: str = "numpy", 
     b2.start_scope()
     drive_array = b2.TimedArray(np.asarray(drive, dtype=np.float64), dt=steps_per_tick * dt, name="drive")
     namespace = {"drive": drive_array, "rsteps": float(core.refractory_steps)}
-    if core.input_floor:
-        namespace.update(core.input_floor)
     if core.noisy:
         namespace["noise"] = b2.TimedArray(np.asarray(noise, dtype=np.float64), dt=dt, name="noise")
     threshold, reset = eq.SPIKE, "s = 1\nc += 1"

@@ -52,13 +52,15 @@ def set_target(target: str) -> str:
 
 
 def set_neuron_parameters(group, core: SpikingCore) -> None:
-    """Each neuron's own parameters, shared by the discrete and the continuous forms."""
+    """Each neuron's own parameters (and a bounded input's floor), shared by the discrete and the continuous forms."""
     group.beta, group.theta, group.fbias = core.membrane_decay, core.threshold, core.dendrite_bias
     for j in range(core.filter_decay.shape[1]):
         setattr(group, f"fdecay{j}", core.filter_decay[:, j])
         setattr(group, f"fweight{j}", core.filter_weight[:, j])
     if core.adaptive:
         group.kappa = core.adaptation_strength
+    if core.input_floor:  # ifloor, iwidth of a bounded input
+        group.namespace.update(core.input_floor)
 
 
 

@@ -68,8 +68,8 @@ MODULATED_RATE = "sigmoid(eta0 + gain*m)"  # η[t] of the neuromodulated rule
 HOMEOSTASIS = "clip(h + hstep*(c - ctarget), hmin, 0)"  # h after a tick of c spikes (once per tick)
 RESTING_THRESHOLD = "theta*exp(h)"  # θ under intrinsic homeostasis: lowered while the neuron is too quiet
 
-_TORCH_HELPERS = {"sum_k": lambda x: x.sum(-1), "clip": lambda x, low, high: x.clamp(low, high), "sigmoid": torch.sigmoid, "exp": torch.exp, "log": torch.log, "abs": torch.abs,
-                  "inf": float("inf"),
+_TORCH_HELPERS = {"sum_k": lambda x: x.sum(-1), "clip": lambda x, low, high: x.clamp(low, high), "sigmoid": torch.sigmoid,
+                  "exp": torch.exp, "log": torch.log, "abs": torch.abs, "inf": float("inf"),
                   "int": lambda condition: condition.to(torch.get_default_dtype())}
 
 
