@@ -111,7 +111,10 @@ class SpikingConfig:
     trained value (neurosync/parts/equations.py, HOMEOSTASIS). bounded_input = true floors each
     neuron's dendritic current softly at input_floor (membrane units; width input_floor_width):
     no input holds a neuron further below threshold, as inhibition saturates at its reversal
-    potential, so the noise keeps every neuron firing now and then (CURRENT_FLOOR)."""
+    potential, so the noise keeps every neuron firing now and then (CURRENT_FLOOR).
+    input_floor_margin > 0 makes the floor follow each neuron's own resting threshold instead:
+    floor_i = θ_i − input_floor_margin (RELATIVE_FLOOR; input_floor is then unused), so that a
+    neuron cannot escape its floor by learning a higher threshold."""
 
     filters: int = 3
     dt_ms: float = 1.0
@@ -143,6 +146,7 @@ class SpikingConfig:
     bounded_input: bool = False
     input_floor: float = 0.05
     input_floor_width: float = 0.02
+    input_floor_margin: float = 0.0
 
     def homeostatic(self) -> bool:
         """Whether the loss has a rate term (neurosync.losses.rate_homeostasis)."""
@@ -455,7 +459,10 @@ def validate(cfg: Config) -> Config:
            f"model.spiking.homeostasis_min_scale must be in (0, 1] (the lowest threshold, as a fraction of the trained one), "
            f"got {sp.homeostasis_min_scale}")
     _check(sp.input_floor_width > 0, f"model.spiking.input_floor_width must be > 0 (membrane units), got {sp.input_floor_width}")
-    _check(not sp.bounded_input or sp.input_floor < sp.threshold,
+    _check(sp.input_floor_margin >= 0,
+           f"model.spiking.input_floor_margin must be >= 0 (membrane units below each threshold; 0: the absolute "
+           f"input_floor), got {sp.input_floor_margin}")
+    _check(not sp.bounded_input or sp.input_floor_margin > 0 or sp.input_floor < sp.threshold,
            f"model.spiking.input_floor ({sp.input_floor}) must lie below the threshold ({sp.threshold}): a floor above it "
            "makes every neuron fire regardless of its input")
     _check(0 < sp.excitatory_fraction < 1, f"model.spiking.excitatory_fraction must be in (0, 1) (exclusive), got {sp.excitatory_fraction}")

@@ -351,13 +351,20 @@ def test_exact_mode_matches_a_core_with_threshold_homeostasis(synapse, adaptive)
     assert plain["mismatched_bins"] > 0
 
 
-@pytest.mark.parametrize("synapse", ["mlp", "plastic"])
-def test_exact_mode_matches_a_core_with_a_bounded_input(synapse):
-    """The dendritic current floored softly (CURRENT_FLOOR) with noise and sub-steps; the same
-    core without the floor disagrees; continuous mode builds it too."""
+@pytest.mark.parametrize("synapse, floor", [("mlp", {"input_floor": 0.0}), ("plastic", {"input_floor": 0.0}),
+                                            ("plastic", {"input_floor_margin": 0.3}),
+                                            ("mlp", {"input_floor_margin": 0.3, "homeostasis_rate_hz": 250.0,
+                                                     "homeostasis_tau_ms": 30.0, "homeostasis_min_scale": 0.3})])
+def test_exact_mode_matches_a_core_with_a_bounded_input(synapse, floor):
+    """The dendritic current floored softly (CURRENT_FLOOR) with noise and sub-steps, at a
+    constant floor or below each neuron's resting threshold (RELATIVE_FLOOR; under homeostasis
+    the threshold moves once a tick); the same core without the floor disagrees; continuous mode
+    builds it too."""
     model = _model(synapse, substeps=2, spiking={"noise_std": 0.2, "refractory_ms": 2.0, "bounded_input": True,
-                                                 "input_floor": 0.0, "input_floor_width": 0.05})
+                                                 "input_floor_width": 0.05, **floor})
     with torch.no_grad():
+        model.neuron.threshold_raw.add_(0.3 * torch.randn(model.neuron.threshold_raw.shape,  # a threshold of its own each
+                                                          generator=torch.Generator().manual_seed(1)))
         model.neuron.dendrite_bias.sub_(0.3)  # many currents below the floor
     recording = brian.record_core(model, _input(), ticks=100)
     report = brian.validate_exact(model, recording)

@@ -70,6 +70,7 @@ def test_shipped_studies_load(path):
         ("model.spiking.homeostasis_tau_ms=0", "model.spiking.homeostasis_tau_ms must be > 0"),
         ("model.spiking.homeostasis_min_scale=1.5", "model.spiking.homeostasis_min_scale must be in"),
         ("model.spiking.input_floor_width=0", "model.spiking.input_floor_width must be > 0"),
+        ("model.spiking.input_floor_margin=-0.1", "model.spiking.input_floor_margin must be >= 0"),
         ("name='..'", "name must be a non-empty string without"),
         ("name='a\\\\b'", "name must be a non-empty string without"),
     ],
@@ -306,3 +307,9 @@ def test_an_input_floor_above_the_threshold_is_refused():
     with pytest.raises(config_mod.ConfigError, match=r"model.spiking.input_floor \(0.3\) must lie below the threshold") as err:
         config_mod.load(REPO / "models" / "parity16-cortical.toml", ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3"])
     assert "\n" not in str(err.value)
+
+
+def test_a_floor_relative_to_each_threshold_leaves_the_absolute_floor_unused():
+    cfg = config_mod.load(REPO / "models" / "parity16-cortical.toml",
+                          ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3", "model.spiking.input_floor_margin=0.08"])
+    assert cfg.model.spiking.input_floor_margin == 0.08

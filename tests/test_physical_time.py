@@ -368,6 +368,32 @@ def test_a_bounded_input_holds_an_inhibited_membrane_at_its_floor_where_the_nois
     assert counts[False] == 0 and counts[True] > 0
 
 
+def test_a_relative_floor_follows_each_neurons_threshold_so_a_high_threshold_does_not_silence_it():
+    # thresholds 0.1 … 0.8 under the same drive −20: an absolute floor at 0.05 leaves the high-threshold
+    # neurons out of the noise's reach; floored at θ_i − 0.1 every membrane settles 0.1 below its own
+    # threshold, and every neuron fires
+    options = dict(filters=1, dt_ms=1.0, substeps=5, filter_tau_min_ms=2.0, tau_membrane_ms=10.0, tau_max_ms=100.0,
+                   noise_std=0.1, noise_tau_ms=5.0, refractory_ms=2.0, bounded_input=True, input_floor=0.05, input_floor_width=0.01)
+    thresholds = torch.linspace(0.1, 0.8, 40, dtype=torch.float64)
+    counts = {}
+    for margin in (0.0, 0.1):
+        neurons = SpikingNeurons(40, input_floor_margin=margin, **options).double()
+        with torch.no_grad():
+            neurons.threshold_raw.copy_(torch.log(torch.expm1(thresholds)))  # softplus⁻¹
+        neurons.seed_noise(0)
+        _, state = neurons.start(1)
+        total, membrane = torch.zeros(40, dtype=torch.float64), torch.zeros(40, dtype=torch.float64)
+        with torch.no_grad():
+            for _ in range(400):  # 2 s
+                post, state = neurons(torch.full((1, 40), -20.0, dtype=torch.float64), state)
+                total, membrane = total + post[0], membrane + state.membrane[0] / 400
+        counts[margin] = total
+        if margin:
+            torch.testing.assert_close(membrane, thresholds - 0.1, atol=0.05, rtol=0)
+    high = thresholds > 0.5
+    assert counts[0.0][high].sum() == 0 and (counts[0.1] > 0).all()
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.floats(-1e3, 1e3), st.floats(-1.0, 1.0), st.floats(1e-3, 1.0))
 def test_the_floored_current_never_lies_below_its_floor_and_follows_a_current_above_it(current, floor, width):

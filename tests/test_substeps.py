@@ -7,13 +7,14 @@ from hypothesis import strategies as st
 from neurosync.parts.spiking import SpikingNeurons
 
 
-def _pair(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic=False, bounded=False):
+def _pair(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic=False, bounded="none"):
     torch.manual_seed(seed)
     neurons = SpikingNeurons(12, filters=3, substeps=substeps, dt_ms=0.5, tau_min_ms=0.5, filter_tau_min_ms=1.0,
                              filter_tau_max_ms=8.0, tau_membrane_ms=4.0, threshold=0.4, adaptive=adaptive,
                              tau_adaptation_ms=30.0, adaptation_strength=0.1, refractory_ms=refractory_ms,
                              noise_std=noise_std, noise_tau_ms=3.0, homeostasis_rate_hz=300.0 if homeostatic else 0.0,
-                             homeostasis_tau_ms=10.0, bounded_input=bounded, input_floor=0.2, input_floor_width=0.05).double()
+                             homeostasis_tau_ms=10.0, bounded_input=bounded != "none", input_floor=0.2, input_floor_width=0.05,
+                             input_floor_margin=0.15 if bounded == "relative" else 0.0).double()
     with torch.no_grad():
         for p in neurons.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -34,7 +35,8 @@ def _thought(neurons, drives, fused, seed):
 
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), adaptive=st.booleans(), refractory_ms=st.sampled_from([0.0, 1.0, 2.5]),
-       noise_std=st.sampled_from([0.0, 0.3]), substeps=st.integers(1, 6), homeostatic=st.booleans(), bounded=st.booleans())
+       noise_std=st.sampled_from([0.0, 0.3]), substeps=st.integers(1, 6), homeostatic=st.booleans(),
+       bounded=st.sampled_from(["none", "absolute", "relative"]))
 def test_fused_sub_steps_equal_the_stepwise_reference(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic, bounded):
     neurons = _pair(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic, bounded)
     gen = torch.Generator().manual_seed(seed)

@@ -42,7 +42,7 @@ class SpikingCore:
     refractory_steps: int = 0  # closed steps after a spike's own
     noisy: bool = False  # intrinsic OU noise: its realisation is recorded and replayed
     homeostasis: dict[str, float] | None = None  # hstep, ctarget, hmin of the per-tick threshold homeostasis; None: off
-    input_floor: dict[str, float] | None = None  # ifloor, iwidth of a bounded input (CURRENT_FLOOR); None: off
+    input_floor: dict[str, float] | None = None  # ifloor (or imargin: RELATIVE_FLOOR), iwidth of a bounded input (CURRENT_FLOOR); None: off
 
     @property
     def neurons(self) -> int:
@@ -73,6 +73,15 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 
+def _input_floor(neuron) -> dict[str, float] | None:
+    """The constants of a bounded input's floor: ifloor (constant) or imargin (below each threshold), and iwidth."""
+    if not neuron.bounded_input:
+        return None
+    if neuron.input_floor_margin > 0:
+        return {"imargin": neuron.input_floor_margin, "iwidth": neuron.input_floor_width}
+    return {"ifloor": neuron.input_floor, "iwidth": neuron.input_floor_width}
+
+
 def _check_spiking(model) -> None:
     from ..parts.plastic_input import PlasticInputSynapse
     from ..parts.spiking import SpikingNeurons
@@ -101,7 +110,7 @@ def extract_core(model) -> SpikingCore:
         threshold=_np(params.threshold), substeps=neuron.substeps, dt_ms=neuron.dt_ms,
         refractory_steps=params.refractory_steps, noisy=params.noise_scale > 0,
         homeostasis=neuron.homeostasis_constants(),
-        input_floor={"ifloor": neuron.input_floor, "iwidth": neuron.input_floor_width} if neuron.bounded_input else None,
+        input_floor=_input_floor(neuron),
     )
     if neuron.adaptive:
         core.adaptation_decay = _np(params.adaptation_decay)

@@ -16,9 +16,9 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
     lines = [f"a = {drive} + Isyn"]
     lines += [f"f{j} = {eq.brian_expression(eq.DENDRITE, k=j)}" for j in range(k)]
     lines.append(f"I = {eq.brian_expression(eq.CURRENT, filters=k)}")
-    if core.input_floor:
-        lines.append(f"I = {eq.CURRENT_FLOOR}")
     resting = "thb" if core.homeostasis else "theta"  # θ e^h under homeostasis, set once a tick (network.homeostasis)
+    if core.input_floor:
+        lines.append(f"I = {floored_current(core, 'I')}")
     if core.adaptive:
         threshold = eq.brian_expression(eq.ADAPTIVE_THRESHOLD, rename={"theta": resting})
         lines += [f"thr_prev = {threshold}", f"u = {eq.ADAPTATION}", f"thr = {threshold}"]
@@ -30,6 +30,16 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
     lines += [f"v = {eq.MEMBRANE}", "s = 0"]
     return "\n".join(lines)
 
+
+
+def floored_current(core: SpikingCore, current: str) -> str:
+    """The bounded input's floor (CURRENT_FLOOR) around ``current``: at the constant ifloor, or
+    at RELATIVE_FLOOR, θ − imargin of the resting threshold (thb under homeostasis)."""
+    rename = {"I": current}
+    if "imargin" in core.input_floor:
+        resting = "thb" if core.homeostasis else "theta"
+        rename["ifloor"] = f"({eq.brian_expression(eq.RELATIVE_FLOOR, rename={'theta': resting})})"
+    return eq.brian_expression(eq.CURRENT_FLOOR, rename=rename)
 
 
 def neuron_equations(core: SpikingCore) -> str:
@@ -99,7 +109,7 @@ def continuous_equations(core: SpikingCore) -> str:
     lines = [f"df{j}/dt = (a - f{j})/tauf{j} : 1" for j in range(k)]
     current = " + ".join(f"f{j}*fweight{j}" for j in range(k)) + " + fbias"
     if core.input_floor:  # the floor of the bounded input, around the dendritic current
-        current = eq.brian_expression(eq.CURRENT_FLOOR, rename={"I": f"({current})"})
+        current = floored_current(core, f"({current})")
     lines.append(f"I = {current} : 1")
     lines.append("a = drive(t, i) + Isyn : 1" if core.plastic else "a = drive(t, i) : 1")
     lines.append("n = noise(t, i) : 1" if core.noisy else "n = 0 : 1")

@@ -119,7 +119,9 @@ def _graph(model):
                                 f"neuron fires below {neuron.homeostasis_rate_hz:g} Hz (tau {neuron.homeostasis_tau_ms:g} ms); "
                                 "the graph's thresholds are the trained ones (h = 0)"),
                 "input_floor": ("none" if not neuron.bounded_input else
-                                f"the dendritic current is floored softly at {neuron.input_floor:g} (width "
+                                "the dendritic current is floored softly at "
+                                + (f"each neuron's threshold - {neuron.input_floor_margin:g}" if neuron.input_floor_margin > 0
+                                   else f"{neuron.input_floor:g}") + " (width "
                                 f"{neuron.input_floor_width:g}, membrane units); the graph's is not"),
                 "plasticity": core.rule if core.recurrent is not None else "none",
                 "recurrence": ("none" if core.recurrent is None else

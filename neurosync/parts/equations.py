@@ -18,7 +18,10 @@ same parameters simulate the same continuous-time model at any dt::
 A bounded input (optional, ``bounded_input``) floors the dendritic current softly,
 I ← ifloor + iwidth·softplus((I − ifloor)/iwidth): as inhibitory conductances stop pulling a
 membrane once it nears their reversal potential, no input holds a neuron further below threshold
-than the floor, and the noise keeps a maximally inhibited neuron firing, rarely.
+than the floor, and the noise keeps a maximally inhibited neuron firing, rarely. The floor is
+either one constant for every neuron or follows each neuron's resting threshold,
+ifloor = θ − imargin (``input_floor_margin``), so that no neuron can leave the noise's reach by
+learning a higher threshold.
 
 Intrinsic homeostasis (optional, Desai et al. 1999; Turrigiano 2011) acts once per tick of
 ``substeps · dt`` ms, from the tick's spike count c::
@@ -54,6 +57,7 @@ DENDRITE = "fdecay*f + (1 - fdecay)*a"  # f_k[t], for each filter k
 CURRENT = "sum_k(f*fweight) + fbias"  # I[t]
 # I bounded softly from below at ifloor (width iwidth): floor + width·softplus((I − floor)/width), written stably
 CURRENT_FLOOR = "ifloor + iwidth*(clip((I - ifloor)/iwidth, 0, inf) + log(1 + exp(-abs(I - ifloor)/iwidth)))"
+RELATIVE_FLOOR = "theta - imargin"  # ifloor that follows the resting threshold θ (θ e^h under homeostasis)
 ADAPTIVE_THRESHOLD = "theta + kappa*u"  # ϑ from the adaptation u (ALIF; LIF: theta)
 ADAPTATION = "rho*u + s"  # u[t] from u[t−1] and s[t−1]: +1 per spike, decaying with τ_a
 OPEN = "int(ref < 0.5)"  # 1 when the neuron may integrate and fire at this step

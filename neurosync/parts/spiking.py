@@ -132,6 +132,7 @@ _countdown = equations.torch_function(equations.COUNTDOWN, "ref", "rsteps")
 _noise = equations.torch_function(equations.NOISE, "ndecay", "n", "nscale", "xi")
 _membrane = equations.torch_function(equations.MEMBRANE, "open", "beta", "v", "I", "n", "thr_prev", "s")
 _current_floor = equations.torch_function(equations.CURRENT_FLOOR, "I", "ifloor", "iwidth")
+_relative_floor = equations.torch_function(equations.RELATIVE_FLOOR, "theta", "imargin")
 _homeostasis = equations.torch_function(equations.HOMEOSTASIS, "h", "hstep", "c", "ctarget", "hmin")
 _resting_threshold = equations.torch_function(equations.RESTING_THRESHOLD, "theta", "h")
 
@@ -242,6 +243,7 @@ class SpikingNeurons(nn.Module):
         bounded_input: bool = False,
         input_floor: float = 0.05,
         input_floor_width: float = 0.02,
+        input_floor_margin: float = 0.0,
     ):
         super().__init__()
         if filters > 1:
@@ -264,6 +266,7 @@ class SpikingNeurons(nn.Module):
         self.homeostasis_rate_hz, self.homeostasis_tau_ms = homeostasis_rate_hz, homeostasis_tau_ms
         self.homeostasis_min_scale = homeostasis_min_scale
         self.bounded_input, self.input_floor, self.input_floor_width = bounded_input, input_floor, input_floor_width
+        self.input_floor_margin = input_floor_margin
         self.noise_generator: torch.Generator | None = None  # None: torch's global generator
         self.substep_observers: list = []  # callables(state) run after every simulation step (recordings)
 
@@ -327,11 +330,14 @@ class SpikingNeurons(nn.Module):
         return {"hstep": 1000.0 / (self.homeostasis_rate_hz * self.homeostasis_tau_ms),
                 "ctarget": self.homeostasis_rate_hz * self.tick_ms / 1000.0, "hmin": math.log(self.homeostasis_min_scale)}
 
-    def _floored(self, current: torch.Tensor) -> torch.Tensor:
-        """The dendritic current, floored softly at ``input_floor`` with a bounded input (``equations.CURRENT_FLOOR``)."""
+    def _floored(self, current: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+        """The dendritic current, floored softly with a bounded input (``equations.CURRENT_FLOOR``):
+        at ``input_floor``, or at θ − ``input_floor_margin`` of each neuron's resting ``threshold``
+        of this tick (``equations.RELATIVE_FLOOR``; (neurons,) or (batch, neurons))."""
         if not self.bounded_input:
             return current
-        return _current_floor(current, self.input_floor, self.input_floor_width)
+        floor = _relative_floor(threshold, self.input_floor_margin) if self.input_floor_margin > 0 else self.input_floor
+        return _current_floor(current, floor, self.input_floor_width)
 
     def _with_homeostasis(self, params: SomaParameters, state: SpikingState) -> SomaParameters:
         """The soma parameters of this tick: θ e^h per sample under homeostasis (batch, neurons)."""
@@ -382,7 +388,7 @@ class SpikingNeurons(nn.Module):
         current = (pre_activation * self.filter_weight.sum(-1) + self.dendrite_bias).unsqueeze(0)  # (1, B, N)
         for k in range(self.n_filters):  # K broadcast products: a CPU bmm over neurons would loop over them
             current = current + departure[:, :, k].unsqueeze(0) * powers[:, :, k].unsqueeze(1)  # (M, B, N)
-        current = self._floored(current)
+        current = self._floored(current, params.threshold)
         last_filters = held + gap * powers[-1]
         xi = noise_innovations((steps, *state.noise.shape), params, state.noise, self.noise_generator)
         noise, noises = state.noise, []
@@ -408,7 +414,7 @@ class SpikingNeurons(nn.Module):
         spike_count = 0.0
         for m in range(self.substeps):
             filters = dendrite_step(state.filters, pre_activation, filter_decay)
-            current = self._floored(dendritic_current(filters, self.filter_weight, self.dendrite_bias))
+            current = self._floored(dendritic_current(filters, self.filter_weight, self.dendrite_bias), params.threshold)
             noise = noise_step(state.noise, params, None if xi is None else xi[m])
             spikes, membrane, adaptation, refractory = soma_step(current, noise, state, params, self.surrogate, self.surrogate_slope)
             state = SpikingState(filters, membrane, spikes, adaptation, refractory, noise, homeostasis)
