@@ -76,6 +76,29 @@ def test_a_period_two_train_shows_the_step_artefact():
     assert rows["saturated_fraction"]["value"] == 1.0 and rows["median_cv_isi"]["value"] == pytest.approx(0.0)
 
 
+def test_a_line_at_nyquist_is_a_peak_even_where_the_largest_power_lies_elsewhere_and_flat_noise_is_none():
+    """One neuron firing every other step among 30 Poisson neurons: a narrow line at the Nyquist
+    frequency above a flat floor (the step artefact of a neuron phase-locked to its refractory
+    period); the Poisson neurons alone have no peak, and a 40-Hz rhythm has its peak at 40 Hz."""
+    rng = np.random.default_rng(4)
+    poisson = (rng.random((8, 2000, 30)) < 0.015).astype(float)
+    rows = _rows(analysis.physiology(_recording(poisson)))
+    assert rows["highest_peak_hz"]["value"] == 0.0 and rows["highest_peak_hz"]["in_range"]
+    alternating = np.zeros((8, 2000, 1))
+    alternating[:, ::2] = 1
+    card = analysis.physiology(_recording(np.concatenate([poisson, alternating], axis=2)))
+    assert _rows(card)["highest_peak_hz"]["value"] == pytest.approx(500.0) and _rows(card)["highest_peak_hz"]["in_range"] is False
+    rhythm = 0.015 * (1 + 0.9 * np.sin(2 * np.pi * 40.0 * np.arange(2000) / 1000.0))
+    gamma = (rng.random((8, 2000, 30)) < rhythm[None, :, None]).astype(float)
+    summary = analysis.physiology(_recording(gamma))["spectrum"]
+    assert summary["peak_by_band_hz"]["gamma"] == pytest.approx(40.0, abs=1.0) and summary["highest_peak_hz"] == pytest.approx(40.0, abs=1.0)
+
+
+def test_a_smooth_power_law_has_no_peak():
+    f = np.linspace(0, 500, 1001)
+    assert analysis.spectral_peaks(f, np.where(f > 0, np.maximum(f, 1e-9) ** -1.5, 1e3)) == []
+
+
 def test_populations_come_from_the_config():
     rng = np.random.default_rng(2)
     raster = np.zeros((4, 1000, 10))

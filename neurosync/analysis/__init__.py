@@ -28,7 +28,7 @@ from .spectra import BANDS, aperiodic_fit, band_powers, group_coherence, populat
 from .synchrony import synchrony_matrices
 from .figures import _pyplot, matrix_figure, physiology_figure, population_rate_curves, raster_figure, spectrum_figure
 from .physiology import (CORTICAL_RANGES, card_text, ei_balance, fano_factors, lfp_proxy, lfp_spectrum, mean_pairwise_correlation,
-                         noise_correlation, physiology, power_law_fit)
+                         noise_correlation, physiology, power_law_fit, spectral_peaks)
 
 __all__ = ['BANDS', 'CORTICAL_RANGES', 'card_text', 'ei_balance', 'fano_factors', 'lfp_proxy', 'lfp_spectrum', 'mean_pairwise_correlation',
-           'noise_correlation', 'physiology', 'physiology_figure', 'population_rate_curves', 'power_law_fit', 'aperiodic_fit', 'band_powers', 'correlation_matrix', 'fano_factor', 'firing_rates', 'group_coherence', 'isi_cv', 'isi_histogram', 'matrix_figure', 'neuron_order', 'population_rate', 'population_spectrum', 'power_spectrum', 'raster_figure', 'recording_sttc', 'sampling_rate', 'spectrogram', 'spectrum_figure', 'sttc_matrix', 'synchrony_matrices']
+           'noise_correlation', 'physiology', 'physiology_figure', 'population_rate_curves', 'power_law_fit', 'spectral_peaks', 'aperiodic_fit', 'band_powers', 'correlation_matrix', 'fano_factor', 'firing_rates', 'group_coherence', 'isi_cv', 'isi_histogram', 'matrix_figure', 'neuron_order', 'population_rate', 'population_spectrum', 'power_spectrum', 'raster_figure', 'recording_sttc', 'sampling_rate', 'spectrogram', 'spectrum_figure', 'sttc_matrix', 'synchrony_matrices']

@@ -33,8 +33,12 @@ recording, e.g. a Fano factor without noise). Definitions:
   :func:`~neurosync.analysis.population_spectrum`), averaged over thoughts, with a power-law fit log10 P = b − χ log10 f by least squares over ``fit_range_hz``
   (default 2 Hz to min(100 Hz, Nyquist / 5): well below the step's Nyquist frequency); χ is the
   aperiodic exponent, r² its goodness of fit. A step artefact shows as the mean power in the top
-  tenth of the band below Nyquist exceeding the mean power over 20–80 Hz; a peak is a local
-  maximum ≥ 2× the fit.
+  tenth of the band below Nyquist exceeding the mean power over 20–80 Hz. A peak is a line that
+  stands out of its neighbourhood: a local maximum (the Nyquist bin included) at ≥ 1 Hz with at
+  least ``PEAK_FACTOR`` times the running median of the ``PEAK_WINDOW`` bins around it; the card's
+  highest_peak_hz is the highest frequency of any peak (0 when there is none), so a narrow step
+  artefact at the Nyquist frequency fails the "no peak ≥ 250 Hz" range even when the spectrum's
+  largest power lies elsewhere, and the noise of a flat spectrum is no peak.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from .spectra import BANDS, population_spectrum, power_spectrum
 from .spikes import _binned, firing_rates, isi_cv
 
 SILENT_HZ, SATURATED_HZ = 0.1, 100.0
+PEAK_FACTOR, PEAK_WINDOW = 2.0, 21  # a peak: ≥ 2× the running median of the 21 bins around it
 
 # statistic: (low, high, source); None is an open end
 CORTICAL_RANGES = {
@@ -178,7 +183,36 @@ def power_law_fit(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tupl
     return {"exponent": float(-slope), "offset": float(offset), "r2": float(r2), "range_hz": list(fit_range_hz), "bins": int(band.sum())}
 
 
-def spectral_summary(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tuple[float, float] | None = None) -> dict:
+def peak_threshold(bins: int, averages: int, false_peaks: float = 0.05) -> float:
+    """The factor over the local median that a line needs: PEAK_FACTOR, or more where the
+    spectrum averages few periodograms, so that a flat spectrum shows a peak in any of its
+    ``bins`` with probability ``false_peaks`` (each bin of an average of K periodograms ~ χ²₂ₖ / 2K)."""
+    from scipy.stats import chi2
+
+    dof = 2 * max(int(averages), 1)
+    return max(PEAK_FACTOR, float(chi2.ppf(1 - false_peaks / max(bins, 1), dof) / chi2.median(dof)))
+
+
+def spectral_peaks(frequencies: np.ndarray, power: np.ndarray, averages: int = 1 << 20) -> list[tuple[float, float]]:
+    """(frequency Hz, power / local median) of every line in a spectrum: a local maximum at
+    ≥ 1 Hz, the last (Nyquist) bin included, with ≥ :func:`peak_threshold` (at least
+    PEAK_FACTOR) × the running median of the PEAK_WINDOW bins around it (reflected at the ends;
+    module docstring). ``averages``: the periodograms averaged into ``power`` (trials × segments)."""
+    from scipy.ndimage import median_filter
+
+    if len(power) < 3:
+        return []
+    factor = peak_threshold(len(power), averages)
+    background = median_filter(power, size=PEAK_WINDOW, mode="reflect")
+    padded = np.concatenate([[-np.inf], power, [-np.inf]])
+    local_max = (power > padded[:-2]) & (power >= padded[2:])
+    lines = local_max & (frequencies >= 1.0) & (power >= factor * background) & (power > 0)
+    with np.errstate(divide="ignore"):
+        return [(float(frequencies[i]), float(power[i] / background[i])) for i in np.flatnonzero(lines)]
+
+
+def spectral_summary(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tuple[float, float] | None = None,
+                     averages: int = 1 << 20) -> dict:
     """The aperiodic fit, the step-artefact ratio and the peaks of a population spectrum."""
     nyquist = frequencies[-1]
     if fit_range_hz is None:
@@ -187,17 +221,12 @@ def spectral_summary(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: t
     top = frequencies >= 0.9 * nyquist
     gamma = (frequencies >= 20.0) & (frequencies <= 80.0)
     ratio = float(power[top].mean() / power[gamma].mean()) if gamma.any() and power[gamma].mean() > 0 else float("nan")
-    peaks = []
-    if np.isfinite(fit["exponent"]):
-        model = 10 ** (fit["offset"] - fit["exponent"] * np.log10(np.maximum(frequencies, 1e-12)))
-        for i in range(1, len(frequencies) - 1):
-            if frequencies[i] >= 1.0 and power[i] > power[i - 1] and power[i] >= power[i + 1] and power[i] >= 2 * model[i]:
-                peaks.append((float(frequencies[i]), float(power[i] / model[i])))
+    peaks = spectral_peaks(frequencies, power, averages)
     by_band = {}
     for name, (low, high) in BANDS.items():
         inside = [p for p in peaks if low <= p[0] < high]
         by_band[name] = max(inside, key=lambda p: p[1])[0] if inside else None
-    highest = float(frequencies[int(np.argmax(np.where(frequencies >= 1.0, power, -np.inf)))]) if len(frequencies) > 1 else float("nan")
+    highest = max((p[0] for p in peaks), default=0.0)
     return {"fit": fit, "nyquist_hz": float(nyquist), "nyquist_to_gamma_power": ratio, "peaks": peaks, "peak_by_band_hz": by_band,
             "highest_peak_hz": highest, "resolution_hz": float(frequencies[1] - frequencies[0]) if len(frequencies) > 1 else float("nan")}
 
@@ -265,14 +294,16 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
         lfp.update(fit=lfp_fit)
     population = population_spectrum(recording, sample=None)
     frequencies, power = population["frequencies_hz"], population["power"]
-    spectrum = spectral_summary(frequencies, power, fit_range_hz)
+    spectrum = spectral_summary(frequencies, power, fit_range_hz, population["averages"])
     fit = spectrum["fit"]
     span = f"power law over {fit['range_hz'][0]:g}–{fit['range_hz'][1]:g} Hz ({fit['bins']} bins)"
     rows.append(_row("aperiodic_exponent", fit["exponent"], "", span))
     rows.append(_row("aperiodic_r2", fit["r2"], "", span))
     rows.append(_row("nyquist_to_gamma_power", spectrum["nyquist_to_gamma_power"], "ratio",
                      f"top tenth below Nyquist ({spectrum['nyquist_hz']:g} Hz) vs 20–80 Hz"))
-    rows.append(_row("highest_peak_hz", spectrum["highest_peak_hz"], "Hz", "frequency of the largest spectral power ≥ 1 Hz"))
+    rows.append(_row("highest_peak_hz", spectrum["highest_peak_hz"], "Hz",
+                     f"the highest-frequency line ≥ {peak_threshold(len(power), population['averages']):.2g}× the running median of {PEAK_WINDOW} bins "
+                     f"({len(spectrum['peaks'])} line(s); 0: none)"))
     duration = recording.steps * recording.step_duration
     return {"rows": rows, "fano_course": {"times_s": fano["times_s"].tolist(), "fano": fano["course"].tolist()},
             "spectrum": {**spectrum, "frequencies_hz": frequencies, "power": power}, "lfp_spectrum": lfp,

@@ -61,7 +61,7 @@ def population_spectrum(recording, sample: int | None = 0, nperseg: int | None =
               f"Welch average of {segments} Hann-windowed segments of {segment} samples (50% overlap) per thought")
     return {"frequencies_hz": frequencies, "power": power, "resolution_hz": float(frequencies[1] - frequencies[0]),
             "method": f"{method}, averaged over {len(spectra)} thought{'s' if len(spectra) > 1 else ''}",
-            "sampling_rate_hz": fs, "trials": len(spectra), "bands": band_powers(frequencies, power),
+            "sampling_rate_hz": fs, "trials": len(spectra), "averages": len(spectra) * segments, "bands": band_powers(frequencies, power),
             "units": "(spikes/s)²/Hz per neuron" if recording.kind == "spiking" else "(activation)²/Hz"}
 
 
