@@ -193,16 +193,15 @@ def peak_threshold(bins: int, averages: int, false_peaks: float = 0.05) -> float
     return max(PEAK_FACTOR, float(chi2.ppf(1 - false_peaks / max(bins, 1), dof) / chi2.median(dof)))
 
 
-def spectral_peaks(frequencies: np.ndarray, power: np.ndarray, averages: int = 1 << 20) -> list[tuple[float, float]]:
+def spectral_peaks(frequencies: np.ndarray, power: np.ndarray, factor: float = PEAK_FACTOR) -> list[tuple[float, float]]:
     """(frequency Hz, power / local median) of every line in a spectrum: a local maximum at
-    ≥ 1 Hz, the last (Nyquist) bin included, with ≥ :func:`peak_threshold` (at least
-    PEAK_FACTOR) × the running median of the PEAK_WINDOW bins around it (reflected at the ends;
-    module docstring). ``averages``: the periodograms averaged into ``power`` (trials × segments)."""
+    ≥ 1 Hz, the last (Nyquist) bin included, with ≥ ``factor`` × the running median of the
+    PEAK_WINDOW bins around it (reflected at the ends; module docstring). For a spectrum that
+    averages few periodograms, pass :func:`peak_threshold`."""
     from scipy.ndimage import median_filter
 
     if len(power) < 3:
         return []
-    factor = peak_threshold(len(power), averages)
     background = median_filter(power, size=PEAK_WINDOW, mode="reflect")
     padded = np.concatenate([[-np.inf], power, [-np.inf]])
     local_max = (power > padded[:-2]) & (power >= padded[2:])
@@ -213,7 +212,9 @@ def spectral_peaks(frequencies: np.ndarray, power: np.ndarray, averages: int = 1
 
 def spectral_summary(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tuple[float, float] | None = None,
                      averages: int = 1 << 20) -> dict:
-    """The aperiodic fit, the step-artefact ratio and the peaks of a population spectrum."""
+    """The aperiodic fit, the step-artefact ratio and the peaks of a population spectrum;
+    ``averages``: the periodograms averaged into ``power`` (trials × segments; the default,
+    many, leaves the peak threshold at PEAK_FACTOR)."""
     nyquist = frequencies[-1]
     if fit_range_hz is None:
         fit_range_hz = (2.0, min(100.0, nyquist / 5))
@@ -221,13 +222,14 @@ def spectral_summary(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: t
     top = frequencies >= 0.9 * nyquist
     gamma = (frequencies >= 20.0) & (frequencies <= 80.0)
     ratio = float(power[top].mean() / power[gamma].mean()) if gamma.any() and power[gamma].mean() > 0 else float("nan")
-    peaks = spectral_peaks(frequencies, power, averages)
+    factor = peak_threshold(len(power), averages)
+    peaks = spectral_peaks(frequencies, power, factor)
     by_band = {}
     for name, (low, high) in BANDS.items():
         inside = [p for p in peaks if low <= p[0] < high]
         by_band[name] = max(inside, key=lambda p: p[1])[0] if inside else None
     highest = max((p[0] for p in peaks), default=0.0)
-    return {"fit": fit, "nyquist_hz": float(nyquist), "nyquist_to_gamma_power": ratio, "peaks": peaks, "peak_by_band_hz": by_band,
+    return {"fit": fit, "nyquist_hz": float(nyquist), "nyquist_to_gamma_power": ratio, "peaks": peaks, "peak_factor": factor, "peak_by_band_hz": by_band,
             "highest_peak_hz": highest, "resolution_hz": float(frequencies[1] - frequencies[0]) if len(frequencies) > 1 else float("nan")}
 
 
@@ -302,7 +304,7 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
     rows.append(_row("nyquist_to_gamma_power", spectrum["nyquist_to_gamma_power"], "ratio",
                      f"top tenth below Nyquist ({spectrum['nyquist_hz']:g} Hz) vs 20–80 Hz"))
     rows.append(_row("highest_peak_hz", spectrum["highest_peak_hz"], "Hz",
-                     f"the highest-frequency line ≥ {peak_threshold(len(power), population['averages']):.2g}× the running median of {PEAK_WINDOW} bins "
+                     f"the highest-frequency line ≥ {spectrum['peak_factor']:.2g}× the running median of {PEAK_WINDOW} bins "
                      f"({len(spectrum['peaks'])} line(s); 0: none)"))
     duration = recording.steps * recording.step_duration
     return {"rows": rows, "fano_course": {"times_s": fano["times_s"].tolist(), "fano": fano["course"].tolist()},

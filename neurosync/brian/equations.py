@@ -16,7 +16,7 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
     lines = [f"a = {drive} + Isyn"]
     lines += [f"f{j} = {eq.brian_expression(eq.DENDRITE, k=j)}" for j in range(k)]
     lines.append(f"I = {eq.brian_expression(eq.CURRENT, filters=k)}")
-    resting = "thb" if core.homeostasis else "theta"  # θ e^h under homeostasis, set once a tick (network.homeostasis)
+    resting = resting_threshold(core)
     if core.input_floor:
         lines.append(f"I = {floored_current(core, 'I')}")
     if core.adaptive:
@@ -32,13 +32,18 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
 
 
 
+def resting_threshold(core: SpikingCore) -> str:
+    """The Brian2 name of the resting threshold: thb (θ e^h, set once a tick by
+    network.homeostasis) under homeostasis, else the constant theta."""
+    return "thb" if core.homeostasis else "theta"
+
+
 def floored_current(core: SpikingCore, current: str) -> str:
     """The bounded input's floor (CURRENT_FLOOR) around ``current``: at the constant ifloor, or
     at RELATIVE_FLOOR, θ − imargin of the resting threshold (thb under homeostasis)."""
     rename = {"I": current}
     if "imargin" in core.input_floor:
-        resting = "thb" if core.homeostasis else "theta"
-        rename["ifloor"] = f"({eq.brian_expression(eq.RELATIVE_FLOOR, rename={'theta': resting})})"
+        rename["ifloor"] = f"({eq.brian_expression(eq.RELATIVE_FLOOR, rename={'theta': resting_threshold(core)})})"
     return eq.brian_expression(eq.CURRENT_FLOOR, rename=rename)
 
 
@@ -114,7 +119,7 @@ def continuous_equations(core: SpikingCore) -> str:
     lines.append("a = drive(t, i) + Isyn : 1" if core.plastic else "a = drive(t, i) : 1")
     lines.append("n = noise(t, i) : 1" if core.noisy else "n = 0 : 1")
     lines.append("dv/dt = (I + n - v)/taum : 1" + (" (unless refractory)" if core.refractory_steps else ""))
-    resting = "thb" if core.homeostasis else "theta"
+    resting = resting_threshold(core)
     if core.adaptive:
         lines += ["du/dt = -u/taua : 1", f"thr = {resting} + kappa*u : 1"]
     else:
