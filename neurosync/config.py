@@ -185,7 +185,7 @@ class PlasticityConfig:
     thought (neurosync/parts/plastic.py). learning_rate is η's initial value (learned per
     neuron); the traces' time constant is trace_timescale (ticks) for rate neurons and
     trace_timescale_ms (ms) for spiking ones, whose ticks have a duration; "factorised" uses a rank-one α = a ⊗ b (2 · neurons meta-parameters
-    instead of neurons²); either way the state is a fixed-size H per sample.
+    instead of neurons²); either way the state per sample is bounded (H, or at most 32 ticks of traces and a fold).
     rule "abcd" takes A–D per postsynaptic "neuron" or per "synapse" and clips H
     to [−clip, clip]; rule "neuromodulated" computes η each tick from the network's "state" or
     its previous "certainty" (modulator). input_pathway is how the attention output enters:
@@ -194,8 +194,9 @@ class PlasticityConfig:
     learn_alpha = false keeps the plastic gain α at alpha_init (alpha_init = 0, without Dale's
     law: the same synapse with plasticity off, the ablations' control).
     synapse = "plastic-input" (neurosync/parts/plastic_input.py) takes the same rule, η, traces
-    and α for a dense fast weight on the afferents instead: the rate synapse plus (α ⊙ H) · o,
-    H (neurons × d_input) binding the neurons' response to the input of the tick before."""
+    and α for a fast weight on the afferents instead: the rate synapse plus (α ⊙ H) · o,
+    H (neurons × d_input) binding the neurons' response to the input of the tick before
+    ("factorised": α = a ⊗ b, H held as the last ticks' traces, as for the recurrent one)."""
 
     rule: str = "miconi"
     implementation: str = "dense"
@@ -480,10 +481,9 @@ def validate(cfg: Config) -> Config:
     _check(pl.trace_timescale > 0, f"model.plasticity.trace_timescale must be > 0 (ticks), got {pl.trace_timescale}")
     _check(pl.trace_timescale_ms > 0, f"model.plasticity.trace_timescale_ms must be > 0 (ms), got {pl.trace_timescale_ms}")
     if m.synapse == "plastic-input":
-        _check(pl.implementation == "dense" and pl.input_pathway == "linear" and (pl.rule != "abcd" or pl.coefficients == "neuron"),
-               "model.synapse = 'plastic-input' (the rate synapse plus a fast weight on the afferents) has a dense fast weight, "
-               "no input_pathway of its own and per-neuron ABCD coefficients: leave model.plasticity.implementation = 'dense', "
-               "input_pathway and coefficients unset")
+        _check(pl.input_pathway == "linear" and (pl.rule != "abcd" or pl.coefficients == "neuron"),
+               "model.synapse = 'plastic-input' (the rate synapse plus a fast weight on the afferents) has no input_pathway "
+               "of its own and per-neuron ABCD coefficients: leave model.plasticity.input_pathway and coefficients unset")
     if m.synapse in ("plastic", "plastic-input"):
         defaults = PlasticityConfig()
         if m.neuron == "spiking":

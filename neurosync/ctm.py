@@ -80,7 +80,8 @@ class ThoughtState:
 def map_rows(fn, dim: int, batch: int, *states):
     """Apply ``fn(dim, *tensors)`` to the per-sample tensors of one or more states of the same structure (a
     tensor, None, or a tuple/dataclass of them) whose batch axis ``dim`` has ``batch`` rows;
-    other tensors (parameter-derived, shared by the batch) are returned from the first state."""
+    other tensors (parameter-derived, shared by the batch) are returned from the first state. A
+    dataclass state with an ``aligned(*states)`` method is first brought to one shape by it."""
     first = states[0]
     if first is None:
         return None
@@ -92,6 +93,9 @@ def map_rows(fn, dim: int, batch: int, *states):
                              "(every part's state must keep its shape from tick to tick)")
         return fn(dim, *states)
     if is_dataclass(first):
+        if len(states) > 1 and hasattr(first, "aligned"):  # a state that grows within a bound (TraceWindow): pad to one shape
+            states = type(first).aligned(*states)
+            first = states[0]
         return replace(first, **{f.name: map_rows(fn, dim, batch, *(getattr(s, f.name) for s in states)) for f in fields(first)})
     return type(first)(map_rows(fn, dim, batch, *parts) for parts in zip(*states))
 

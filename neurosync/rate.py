@@ -48,7 +48,8 @@ class RateCTM(CTM):
         trace_ticks = pl.trace_timescale_ms / tick_ms if cfg.neuron == "spiking" else pl.trace_timescale
         if cfg.synapse == "plastic-input":
             synapse = PlasticInputSynapse(cfg.d_input, cfg.d_model, cfg.synapse_depth, cfg.dropout, pl.rule, pl.learning_rate,
-                                          trace_ticks, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator)
+                                          trace_ticks, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator,
+                                          pl.implementation)
         elif cfg.synapse == "plastic":
             excitatory = None
             if cfg.neuron == "spiking" and cfg.spiking.dale:

@@ -191,16 +191,29 @@ def _shapes(state):
 
 @pytest.mark.parametrize("implementation", ["dense", "factorised"])
 def test_the_plastic_state_keeps_its_size_through_a_long_thought(implementation):
-    """Issue 13: the factorised state used to grow by one trace per tick (O(ticks²) work); both
-    forms now carry a fixed state, so a 200-tick thought has the state of a 1-tick one."""
+    """Issue 13: the factorised state used to grow by one trace per tick without bound (O(ticks²)
+    work); now its slots grow to WINDOW and fold, so a 200-tick thought never holds more than a
+    32-tick one, and every other part of the state keeps its shape."""
+    from neurosync.parts.plastic import WINDOW
+
     synapse = PlasticSynapse(4, 6, "neuromodulated", implementation, modulator="state")
     state = synapse.start(3)
     shapes = _shapes(state)
     gen = torch.Generator().manual_seed(0)
+    slots = []
     for _ in range(200):
         _, state = synapse(torch.randn(3, 4, generator=gen), (torch.rand(3, 6, generator=gen) < 0.3).float(), state)
-        assert _shapes(state) == shapes
-    assert shapes == ([(3, 6), (3, 6, 6)] if implementation == "dense" else [(3, 6), (3, 6, 6), (3, 6), (3, 32, 6), (3, 32, 6), (3,), (3,)])
+        now = _shapes(state)
+        if implementation == "factorised":
+            slots.append(now[3][1])
+            assert now[3] == now[4] == (3, slots[-1], 6)
+            now[3:5] = shapes[3:5]
+        assert now == shapes
+    if implementation == "dense":
+        assert shapes == [(3, 6), (3, 6, 6)]
+    else:
+        assert shapes == [(3, 6), (3, 6, 6), (3, 6), (3, 0, 6), (3, 0, 6), (3,), (3,)]
+        assert max(slots) == WINDOW and slots[:WINDOW] == list(range(1, WINDOW + 1)) and slots[WINDOW] == 1  # folded
     assert sum(p.numel() for n, p in synapse.named_parameters() if n.startswith("alpha")) == (36 if implementation == "dense" else 12)
 
 

@@ -83,8 +83,57 @@ def test_ctm_with_an_afferent_fast_weight_trains(tmp_path):
     assert records[-1]["loss"] < 0.9 * records[0]["loss"]
 
 
-@pytest.mark.parametrize("plasticity, message", [({"implementation": "factorised"}, "dense fast weight"),
-                                                 ({"input_pathway": "glu"}, "no input_pathway of its own"),
+@pytest.mark.parametrize("rule, modulator", [("miconi", "state"), ("neuromodulated", "state"), ("neuromodulated", "certainty"),
+                                             ("abcd", "state")])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dense_and_factorised_afferent_weights_agree(rule, modulator, seed):
+    """α = a ⊗ b: the windowed state (miconi, neuromodulated; 70 ticks, so the window folds twice)
+    and the dense one give the same currents, H and gradients."""
+    factorised = _synapse(rule, seed, modulator=modulator, clip=0.4, implementation="factorised")
+    dense = PlasticInputSynapse(4, 5, rule=rule, trace_timescale=1.5, modulator=modulator, clip=0.4).double()
+    shared = {k: v for k, v in factorised.state_dict().items() if not k.startswith("alpha")}
+    dense.load_state_dict({**shared, "alpha": factorised.alpha_matrix().detach()})
+    assert factorised.windowed == (rule != "abcd")
+    attended, posts = _inputs(ticks=70, seed=seed)
+    modulations = torch.rand(posts.shape[:2], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    runs = []
+    for synapse in (dense, factorised):
+        state, currents = synapse.start(3), []
+        for t in range(posts.shape[0]):
+            current, state = synapse(attended[t], posts[t], state, modulations[t])
+            currents.append(current)
+        runs.append((torch.stack(currents), state))
+    (current_d, state_d), (current_f, state_f) = runs
+    assert (current_d - current_f).abs().max() <= 1e-5
+    torch.testing.assert_close(dense.hebbian(state_d[1]), factorised.hebbian(state_f[1]))
+    torch.testing.assert_close(dense.fast_weight_norm(state_d), factorised.fast_weight_norm(state_f))
+    current_d.square().sum().backward()
+    current_f.square().sum().backward()
+    torch.testing.assert_close(dense.eta_raw.grad, factorised.eta_raw.grad, rtol=1e-6, atol=1e-8)
+    assert factorised.alpha_pre.grad.abs().sum() > 0 and factorised.alpha_post.grad.abs().sum() > 0
+
+
+def test_the_factorised_afferent_state_has_a_bounded_size():
+    synapse = _synapse("miconi", implementation="factorised")
+    attended, posts = _inputs(ticks=80)
+    state = synapse.start(3)
+    sizes = set()
+    with torch.no_grad():
+        for t in range(80):
+            _, state = synapse(attended[t], posts[t], state)
+            sizes.add(tuple(tuple(getattr(state[1], name).shape) for name in ("base", "decay", "posts", "pres")))
+    assert sizes == {((3, 5, 4), (3, 5), (3, slots, 5), (3, slots, 4)) for slots in range(1, 33)}  # bounded: folded at 32
+
+
+def test_ctm_with_a_factorised_afferent_fast_weight_trains(tmp_path):
+    cfg = parity3_config(synapse="plastic-input")
+    cfg.model.plasticity.implementation = "factorised"
+    train(cfg, tmp_path, progress=False)
+    records = read_metrics(tmp_path)
+    assert records[-1]["loss"] < 0.9 * records[0]["loss"]
+
+
+@pytest.mark.parametrize("plasticity, message", [({"input_pathway": "glu"}, "no input_pathway of its own"),
                                                  ({"rule": "abcd", "coefficients": "synapse"}, "per-neuron ABCD")])
 def test_what_the_afferent_synapse_refuses(plasticity, message):
     with pytest.raises(ConfigError, match=message):

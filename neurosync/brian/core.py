@@ -117,7 +117,7 @@ def extract_core(model) -> SpikingCore:
         core.adaptation_strength = _np(params.adaptation_strength)
     afferent = isinstance(synapse, PlasticInputSynapse)
     if afferent:
-        core.afferent_alpha = _np(synapse.alpha)
+        core.afferent_alpha = _np(synapse.alpha_matrix())  # a ⊗ b when factorised
     if isinstance(synapse, PlasticSynapse):
         if synapse.dale:  # magnitudes and signs, as PlasticSynapse computes the weight
             core.recurrent = _np(torch.nn.functional.softplus(synapse.recurrent.weight))
@@ -183,7 +183,7 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
             afferents.append(args[0][sample].clone())
 
         hooks.append(synapse.register_forward_pre_hook(inputs))
-        hooks.append(synapse.register_forward_hook(lambda m, i, out: hebbians.append(out[1][1][sample].clone())))
+        hooks.append(synapse.register_forward_hook(lambda m, i, out: hebbians.append(m.hebbian(out[1][1])[sample].clone())))
     elif plastic:  # W_in o + b: the part of the pre-activation that Brian2 does not compute
         hooks.append(synapse.input.register_forward_hook(lambda m, i, out: drives.append(out[sample].clone())))
         hooks.append(synapse.register_forward_pre_hook(lambda m, args: modulations.append(args[3][sample].clone())))

@@ -53,9 +53,10 @@ Two parameterisations of the plastic gain, every rule in both:
   H₀ the fast weight at the last fold, c = Π (1 − η) since then (per sample and postsynaptic
   neuron), Y[k] = η[k] Π_{k<m≤t} (1 − η[m]) ⊙ x[k−1] the decayed, rate-weighted post traces and
   X[k] = x[k−2] the pre traces of the last ≤ ``WINDOW`` ticks. When a window is full it is
-  folded into H₀ (a thought of at most ``WINDOW`` ticks never folds: H₀ = 0 is skipped). The state has a fixed size (a thought of any length, an RL episode, a carried
+  folded into H₀ (a thought of at most ``WINDOW`` ticks never folds: H₀ = 0 is skipped). The state's
+  size is bounded by WINDOW (a thought of any length, an RL episode, a carried
   thought, rows restarted at different ticks: each row fills its own window), the work per tick
-  is one matrix-vector product with H₀ plus O(WINDOW · neurons), and autograd keeps one H₀ per
+  is one matrix-vector product with H₀ plus O(ticks in the window · neurons), and autograd keeps one H₀ per
   WINDOW ticks instead of one H per tick (an earlier form kept every tick's traces and grew by
   concatenation: O(ticks²) work). The clipped ABCD rule has no such form; factorised, it keeps
   H as the dense form does, with α = a ⊗ b.
@@ -66,7 +67,7 @@ With α = a ⊗ b the two parameterisations give the same currents.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -86,9 +87,15 @@ WINDOW = 32  # ticks of traces a factorised state holds before folding them into
 @dataclass
 class TraceWindow:
     """The factorised fast weight H = decay ⊙ base + Σ_k posts[k] ⊗ pres[k] (module docstring):
-    base (batch, D, D), decay (batch, D), posts and pres (batch, WINDOW, D), filled (batch,) the
-    slots used per row, folded (batch,) whether a row's base holds a fold (until one does, the
-    base is zero and its product is skipped). Unused slots are zero, so they add nothing."""
+    base (batch, D, P), decay (batch, D), posts (batch, L, D) and pres (batch, L, P) with
+    L ≤ WINDOW slots (P = D for the recurrent weight), filled (batch,) the slots used per row,
+    folded (batch,) whether a row's base holds a fold (until one does, the base is zero and its
+    product is skipped). Slots at or past a row's ``filled`` are zero, so they add nothing.
+
+    The slots grow with the thought up to WINDOW and are folded into the base when full: the
+    state's size is bounded by WINDOW whatever the length of the thought, and a short thought
+    pays for the ticks it has had, not for WINDOW. Windows of different lengths (a row restarted
+    while the others go on) are padded with zero slots to a common length (:meth:`aligned`)."""
 
     base: torch.Tensor
     decay: torch.Tensor
@@ -98,33 +105,60 @@ class TraceWindow:
     folded: torch.Tensor
 
     @classmethod
-    def empty(cls, like: torch.Tensor, batch: int, neurons: int, window: int = WINDOW) -> TraceWindow:
-        zeros = like.new_zeros(batch, window, neurons)
-        return cls(like.new_zeros(batch, neurons, neurons), like.new_ones(batch, neurons), zeros, zeros,
-                   torch.zeros(batch, dtype=torch.long, device=like.device), torch.zeros(batch, dtype=torch.bool, device=like.device))
+    def empty(cls, like: torch.Tensor, batch: int, neurons: int, inputs: int | None = None) -> TraceWindow:
+        """H = 0 of shape (batch, neurons, inputs), inputs = neurons unless given (a fast weight
+        from the afferents, :mod:`~neurosync.parts.plastic_input`); no slot yet."""
+        inputs = neurons if inputs is None else inputs
+        return cls(like.new_zeros(batch, neurons, inputs), like.new_ones(batch, neurons), like.new_zeros(batch, 0, neurons),
+                   like.new_zeros(batch, 0, inputs), torch.zeros(batch, dtype=torch.long, device=like.device),
+                   torch.zeros(batch, dtype=torch.bool, device=like.device))
+
+    def _padded(self, length: int) -> TraceWindow:
+        """The same H with zero slots appended up to ``length``."""
+        extra = length - self.posts.shape[1]
+        if extra <= 0:
+            return self
+        pad = lambda slots: torch.cat((slots, slots.new_zeros(slots.shape[0], extra, slots.shape[2])), 1)  # noqa: E731
+        return replace(self, posts=pad(self.posts), pres=pad(self.pres))
+
+    @staticmethod
+    def aligned(*windows: TraceWindow) -> tuple[TraceWindow, ...]:
+        """The windows padded with zero slots to the longest one's length, so that their rows can
+        be combined (:func:`neurosync.ctm.map_rows`); the fast weights they hold are unchanged."""
+        length = max(window.posts.shape[1] for window in windows)
+        return tuple(window._padded(length) for window in windows)
 
     def _window(self) -> torch.Tensor:
         return torch.einsum("bki,bkj->bij", self.posts, self.pres)
 
     def dense(self) -> torch.Tensor:
-        """H (batch, D, D)."""
+        """H (batch, D, P)."""
         if not bool(self.folded.any()):
             return self._window()
         return self.decay.unsqueeze(-1) * self.base + self._window()
 
     def step(self, post: torch.Tensor, pre: torch.Tensor, eta: torch.Tensor) -> TraceWindow:
-        """H ← (1 − η) ⊙ H + η ⊙ post ⊗ pre (Miconi's rule), post/pre (batch, D), η (1 or batch, D)."""
+        """H ← (1 − η) ⊙ H + η ⊙ post ⊗ pre (Miconi's rule), post/pre (batch, D or P), η (1 or batch, D)."""
         state = self
-        if int(self.filled.max()) >= self.posts.shape[1]:  # a full window: fold it into the base
-            state = TraceWindow(self.dense(), torch.ones_like(self.decay), torch.zeros_like(self.posts),
-                                torch.zeros_like(self.pres), torch.zeros_like(self.filled), torch.ones_like(self.folded))
+        low, high = (int(v) for v in torch.stack((self.filled.min(), self.filled.max())).tolist())  # one host sync per tick
+        if high >= WINDOW:  # a full window: fold it into the base
+            empty = TraceWindow.empty(self.base, *self.base.shape)
+            state = replace(empty, base=self.dense(), folded=torch.ones_like(self.folded))
+            low = high = 0
         keep = 1 - eta
-        slot = nn.functional.one_hot(state.filled, state.posts.shape[1]).to(post.dtype).unsqueeze(-1)  # (batch, W, 1)
-        return TraceWindow(state.base, keep * state.decay, keep.unsqueeze(1) * state.posts + slot * (eta * post).unsqueeze(1),
-                           state.pres + slot * pre.unsqueeze(1), state.filled + 1, state.folded)
+        written = (eta * post).unsqueeze(1)
+        if low == high == state.posts.shape[1]:  # every row at its last slot (a thought started together): append
+            posts = torch.cat((keep.unsqueeze(1) * state.posts, written), 1)
+            pres = torch.cat((state.pres, pre.unsqueeze(1)), 1)
+        else:  # rows at different slots: each writes its own
+            state = state._padded(high + 1)
+            slot = nn.functional.one_hot(state.filled, state.posts.shape[1]).to(post.dtype).unsqueeze(-1)  # (batch, L, 1)
+            posts = keep.unsqueeze(1) * state.posts + slot * written
+            pres = state.pres + slot * pre.unsqueeze(1)
+        return TraceWindow(state.base, keep * state.decay, posts, pres, state.filled + 1, state.folded)
 
     def apply(self, vector: torch.Tensor) -> torch.Tensor:
-        """H · vector (batch, D) without forming H."""
+        """H · vector (batch, P → D) without forming H."""
         overlap = (self.pres * vector.unsqueeze(1)).sum(-1, keepdim=True)  # (batch, W, 1): X[k] · vector
         recent = (self.posts * overlap).sum(1)  # broadcast products: faster than einsum's batched matvecs here
         if not bool(self.folded.any()):  # a zero base (one host sync per tick)
@@ -222,7 +256,7 @@ class PlasticSynapse(nn.Module):
 
     def start(self, batch: int):
         """(trace, H): trace (batch, neurons) = 0 and H = 0, as (batch, neurons, neurons) or an
-        empty :class:`TraceWindow` (factorised miconi and neuromodulated): a state of fixed size,
+        empty :class:`TraceWindow` (factorised miconi and neuromodulated): a state of bounded size,
         whatever the length of the thought."""
         trace = self.eta_raw.new_zeros(batch, self.d_model)
         if self.windowed:

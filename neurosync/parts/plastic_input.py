@@ -16,6 +16,14 @@ sitting where the key and the value meet.
 
 The afferents are not neurons of the network, so Dale's law does not constrain this weight (as
 it does not constrain the drive of :class:`~neurosync.parts.plastic.PlasticSynapse`).
+
+Two parameterisations of the gain, as for the recurrent fast weight: ``dense``, α a full
+(neurons × d_input) matrix, the state H itself (autograd keeps one H per tick); ``factorised``,
+α = a ⊗ b (neurons + d_input meta-parameters), so that (α ⊙ H) · o = a ⊙ H · (b ⊙ o), and for the
+miconi and neuromodulated rules H is held as a :class:`~neurosync.parts.plastic.TraceWindow` (the
+last ticks' traces and a fold): a bounded state whose read costs O(window · (neurons +
+d_input)) per tick instead of a (neurons × d_input) update. With α = a ⊗ b the two give the same
+currents; the clipped ABCD rule keeps H dense in both.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import math
 import torch
 from torch import nn
 
-from .plastic import PlasticSynapse, _trace
+from .plastic import PlasticSynapse, TraceWindow, _trace
 from .synapses import build_synapse
 
 
@@ -38,19 +46,26 @@ class PlasticInputSynapse(nn.Module):
         pre, state = synapse(attention_out, post_activation, state, modulation)
     """
 
-    implementation = "dense"
-    windowed = False
     dale = False
 
     def __init__(self, d_input: int, d_model: int, depth: int = 1, dropout: float = 0.0, rule: str = "miconi",
                  learning_rate: float = 0.1, trace_timescale: float = 2.0, alpha_init: float = 0.1,
-                 coefficients: str = "neuron", clip: float = 1.0, modulator: str = "state"):
+                 coefficients: str = "neuron", clip: float = 1.0, modulator: str = "state", implementation: str = "dense"):
         super().__init__()
         if rule == "abcd" and coefficients != "neuron":
             raise ValueError("the afferent fast weight takes ABCD coefficients per neuron (model.plasticity.coefficients = 'neuron')")
+        if implementation not in ("dense", "factorised"):
+            raise ValueError(f"implementation must be 'dense' or 'factorised', got {implementation!r}")
         self.rule, self.modulator, self.d_model, self.d_input = rule, modulator, d_model, d_input
+        self.implementation = implementation
+        self.windowed = implementation == "factorised" and rule != "abcd"  # H in chunks (TraceWindow)
         self.base = build_synapse(d_input + d_model, d_model, depth, dropout)
-        self.alpha = nn.Parameter(torch.full((d_model, d_input), float(alpha_init)))
+        if implementation == "dense":
+            self.alpha = nn.Parameter(torch.full((d_model, d_input), float(alpha_init)))
+        else:  # α = a ⊗ b, a = b = √α₀ (the sign of α₀ on a)
+            root = math.sqrt(abs(float(alpha_init)))
+            self.alpha_post = nn.Parameter(torch.full((d_model,), math.copysign(root, float(alpha_init))))
+            self.alpha_pre = nn.Parameter(torch.full((d_input,), root))
         self.eta_raw = nn.Parameter(torch.logit(torch.full((d_model,), learning_rate)))
         self.trace_decay = math.exp(-1.0 / trace_timescale)
         if rule == "abcd":
@@ -67,12 +82,18 @@ class PlasticInputSynapse(nn.Module):
     hebbian = staticmethod(PlasticSynapse.hebbian)
 
     def alpha_matrix(self) -> torch.Tensor:
-        """α (neurons, d_input)."""
-        return self.alpha
+        """α (neurons, d_input); a ⊗ b when factorised."""
+        if self.implementation == "dense":
+            return self.alpha
+        return torch.outer(self.alpha_post, self.alpha_pre)
 
     def start(self, batch: int):
+        """(x, H, u[t−1], u[t−2]), all zero; H (batch, neurons, d_input) or an empty
+        :class:`TraceWindow` (factorised miconi and neuromodulated), of bounded size either way."""
         trace = self.eta_raw.new_zeros(batch, self.d_model)
         afferent = trace.new_zeros(batch, self.d_input)
+        if self.windowed:
+            return trace, TraceWindow.empty(trace, batch, self.d_model, inputs=self.d_input), afferent, afferent
         return trace, trace.new_zeros(batch, self.d_model, self.d_input), afferent, afferent
 
     def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state, modulation=None):
@@ -84,8 +105,14 @@ class PlasticInputSynapse(nn.Module):
         return current, (trace, hebb, _trace(self.trace_decay, afferent, attention_out), afferent)
 
     def plastic_current(self, attention_out: torch.Tensor, hebb: torch.Tensor) -> torch.Tensor:
-        """(α ⊙ H) · o (batch, neurons): the fast weight's read of this tick's input."""
-        return ((self.alpha * hebb) @ attention_out.unsqueeze(-1)).squeeze(-1)
+        """(α ⊙ H) · o (batch, neurons): the fast weight's read of this tick's input
+        (factorised: a ⊙ H · (b ⊙ o), H never formed when windowed)."""
+        if self.implementation == "dense":
+            return ((self.alpha * hebb) @ attention_out.unsqueeze(-1)).squeeze(-1)
+        scaled = self.alpha_pre * attention_out
+        if isinstance(hebb, TraceWindow):
+            return self.alpha_post * hebb.apply(scaled)
+        return self.alpha_post * (hebb @ scaled.unsqueeze(-1)).squeeze(-1)
 
     def fast_weight_read(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state) -> torch.Tensor:
         """(α ⊙ H) · o with the state forward returned for these inputs (the interface of
@@ -94,4 +121,4 @@ class PlasticInputSynapse(nn.Module):
 
     def fast_weight_norm(self, state) -> torch.Tensor:
         """Frobenius norm of α ⊙ H per sample (batch,), for recordings and plots."""
-        return (self.alpha * state[1]).flatten(1).norm(dim=1)
+        return (self.alpha_matrix() * self.hebbian(state[1])).flatten(1).norm(dim=1)
