@@ -114,7 +114,10 @@ class SpikingConfig:
     potential, so the noise keeps every neuron firing now and then (CURRENT_FLOOR).
     input_floor_margin > 0 makes the floor follow each neuron's own resting threshold instead:
     floor_i = θ_i − input_floor_margin (RELATIVE_FLOOR; input_floor is then unused), so that a
-    neuron cannot escape its floor by learning a higher threshold."""
+    neuron cannot escape its floor by learning a higher threshold. input_ceiling_margin > 0 also
+    caps the current softly at θ_i + input_ceiling_margin (CURRENT_CEILING), as excitation
+    saturates at its reversal potential: no mean drive holds a neuron far above threshold, which
+    bounds its rate (τ_m ln((θ + margin)/margin) per spike) up to what the noise adds."""
 
     filters: int = 3
     dt_ms: float = 1.0
@@ -147,6 +150,7 @@ class SpikingConfig:
     input_floor: float = 0.05
     input_floor_width: float = 0.02
     input_floor_margin: float = 0.0
+    input_ceiling_margin: float = 0.0
 
     def homeostatic(self) -> bool:
         """Whether the loss has a rate term (neurosync.losses.rate_homeostasis)."""
@@ -463,6 +467,11 @@ def validate(cfg: Config) -> Config:
     _check(sp.input_floor_margin >= 0,
            f"model.spiking.input_floor_margin must be >= 0 (membrane units below each threshold; 0: the absolute "
            f"input_floor), got {sp.input_floor_margin}")
+    _check(sp.input_ceiling_margin >= 0,
+           f"model.spiking.input_ceiling_margin must be >= 0 (membrane units above each threshold; 0: no ceiling), "
+           f"got {sp.input_ceiling_margin}")
+    _check(sp.input_ceiling_margin == 0 or sp.bounded_input,
+           "model.spiking.input_ceiling_margin > 0 needs model.spiking.bounded_input = true (the ceiling is part of the bounded input)")
     _check(not sp.bounded_input or sp.input_floor_margin > 0 or sp.input_floor < sp.threshold,
            f"model.spiking.input_floor ({sp.input_floor}) must lie below the threshold ({sp.threshold}): a floor above it "
            "makes every neuron fire regardless of its input")

@@ -358,19 +358,22 @@ def test_exact_mode_matches_a_core_with_threshold_homeostasis(synapse, adaptive)
 
 @pytest.mark.parametrize("synapse, floor", [("mlp", {"input_floor": 0.0}), ("plastic", {"input_floor": 0.0}),
                                             ("plastic", {"input_floor_margin": 0.3}),
+                                            ("plastic", {"input_floor_margin": 0.3, "input_ceiling_margin": 0.1}),
                                             ("mlp", {"input_floor_margin": 0.3, "homeostasis_rate_hz": 250.0,
                                                      "homeostasis_tau_ms": 30.0, "homeostasis_min_scale": 0.3})])
 def test_exact_mode_matches_a_core_with_a_bounded_input(synapse, floor):
     """The dendritic current floored softly (CURRENT_FLOOR) with noise and sub-steps, at a
     constant floor or below each neuron's resting threshold (RELATIVE_FLOOR; under homeostasis
-    the threshold moves once a tick); the same core without the floor disagrees; continuous mode
-    builds it too."""
+    the threshold moves once a tick), with a ceiling above it too (CURRENT_CEILING); the same core
+    without the bound disagrees; continuous mode builds it too."""
     model = _model(synapse, substeps=2, spiking={"noise_std": 0.2, "refractory_ms": 2.0, "bounded_input": True,
                                                  "input_floor_width": 0.05, **floor})
     with torch.no_grad():
         model.neuron.threshold_raw.add_(0.3 * torch.randn(model.neuron.threshold_raw.shape,  # a threshold of its own each
                                                           generator=torch.Generator().manual_seed(1)))
         model.neuron.dendrite_bias.sub_(0.3)  # many currents below the floor
+        if "input_ceiling_margin" in floor:  # and, spread wider, many above the ceiling
+            model.neuron.filter_weight.mul_(4.0)
     recording = brian.record_core(model, _input(), ticks=100)
     report = brian.validate_exact(model, recording)
     assert report["passed"] and report["mismatched_bins"] == 0, report
@@ -378,5 +381,10 @@ def test_exact_mode_matches_a_core_with_a_bounded_input(synapse, floor):
     unfloored = brian.compare(recording, brian.simulate_exact(dataclasses.replace(core, input_floor=None), recording.drive,
                                                               modulation=recording.modulation, noise=recording.noise))
     assert unfloored["mismatched_bins"] > 0
+    if "input_ceiling_margin" in floor:  # the ceiling alone matters too
+        floor_only = {k: v for k, v in core.input_floor.items() if k != "icmargin"}
+        uncapped = brian.simulate_exact(dataclasses.replace(core, input_floor=floor_only), recording.drive,
+                                        modulation=recording.modulation, noise=recording.noise)
+        assert brian.compare(recording, uncapped)["mismatched_bins"] > 0
     continuous = brian.simulate_continuous(core, recording.drive, 4, noise=recording.noise)
     assert continuous["counts"].sum() > 0

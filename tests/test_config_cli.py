@@ -313,3 +313,12 @@ def test_a_floor_relative_to_each_threshold_leaves_the_absolute_floor_unused():
     cfg = config_mod.load(REPO / "models" / "parity16-cortical.toml",
                           ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3", "model.spiking.input_floor_margin=0.08"])
     assert cfg.model.spiking.input_floor_margin == 0.08
+
+
+@pytest.mark.parametrize("overrides, message", [(["model.spiking.input_ceiling_margin=0.1"], "needs model.spiking.bounded_input = true"),
+                                                (["model.spiking.bounded_input=true", "model.spiking.input_ceiling_margin=-0.1"],
+                                                 "input_ceiling_margin must be >= 0")])
+def test_a_ceiling_without_a_bounded_input_or_below_zero_is_refused(overrides, message):
+    with pytest.raises(config_mod.ConfigError, match=message) as err:
+        config_mod.load(REPO / "models" / "parity16-cortical.toml", overrides)
+    assert "\n" not in str(err.value)

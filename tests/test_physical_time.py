@@ -403,3 +403,41 @@ def test_the_floored_current_never_lies_below_its_floor_and_follows_a_current_ab
     assert value >= floor
     if current > floor + 40 * width:  # far above the floor the current passes unchanged
         assert value == pytest.approx(current, abs=1e-9)
+
+
+def test_a_ceiling_bounds_a_driven_neurons_rate_at_what_its_threshold_plus_margin_gives():
+    """Under a drive of +20 (100× the threshold), an unbounded LIF neuron fires at its refractory
+    limit; capped at θ + 0.1 its membrane relaxes towards θ + 0.1 and it fires every
+    t_ref + τ_m ln((θ + 0.1)/0.1) ms (noise off, reset by subtraction, the membrane held while
+    refractory), whatever the drive."""
+    options = dict(filters=1, dt_ms=0.1, substeps=10, filter_tau_min_ms=2.0, filter_tau_max_ms=4.0, tau_membrane_ms=20.0,
+                   tau_max_ms=100.0, threshold=0.2, noise_std=0.0, refractory_ms=2.0, bounded_input=True,
+                   input_floor_margin=0.1, input_floor_width=1e-3)
+    rates = {}
+    for ceiling in (0.0, 0.1):
+        neurons = SpikingNeurons(4, input_ceiling_margin=ceiling, **options).double()
+        with torch.no_grad():
+            neurons.filter_weight.fill_(1.0)
+            neurons.dendrite_bias.zero_()
+        _, state = neurons.start(1)
+        total = torch.zeros(4, dtype=torch.float64)
+        with torch.no_grad():
+            for tick in range(1000):  # 1 s of 1-ms ticks
+                post, state = neurons(torch.full((1, 4), 20.0, dtype=torch.float64), state)
+                if tick >= 200:
+                    total += post[0]
+        rates[ceiling] = total / 0.8  # Hz over the last 0.8 s
+    expected = 1000.0 / (2.0 + 20.0 * math.log(0.3 / 0.1))  # 41.7 Hz
+    assert (rates[0.0] > 400).all()  # the 2-ms refractory period's limit (500 Hz) nearly reached
+    torch.testing.assert_close(rates[0.1], torch.full((4,), expected, dtype=torch.float64), atol=2.0, rtol=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-1e3, 1e3), st.floats(-1.0, 1.0), st.floats(1e-3, 1.0))
+def test_the_capped_current_never_lies_above_its_ceiling_and_follows_a_current_below_it(current, ceiling, width):
+    from neurosync.parts.spiking import _current_ceiling
+
+    value = float(_current_ceiling(torch.tensor([current], dtype=torch.float64), ceiling, width))
+    assert value <= ceiling
+    if current < ceiling - 40 * width:
+        assert value == pytest.approx(current, abs=1e-9)

@@ -14,7 +14,8 @@ def _pair(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic=False,
                              tau_adaptation_ms=30.0, adaptation_strength=0.1, refractory_ms=refractory_ms,
                              noise_std=noise_std, noise_tau_ms=3.0, homeostasis_rate_hz=300.0 if homeostatic else 0.0,
                              homeostasis_tau_ms=10.0, bounded_input=bounded != "none", input_floor=0.2, input_floor_width=0.05,
-                             input_floor_margin=0.15 if bounded == "relative" else 0.0).double()
+                             input_floor_margin=0.15 if bounded in ("relative", "ceiling") else 0.0,
+                             input_ceiling_margin=0.1 if bounded == "ceiling" else 0.0).double()
     with torch.no_grad():
         for p in neurons.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -36,7 +37,7 @@ def _thought(neurons, drives, fused, seed):
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), adaptive=st.booleans(), refractory_ms=st.sampled_from([0.0, 1.0, 2.5]),
        noise_std=st.sampled_from([0.0, 0.3]), substeps=st.integers(1, 6), homeostatic=st.booleans(),
-       bounded=st.sampled_from(["none", "absolute", "relative"]))
+       bounded=st.sampled_from(["none", "absolute", "relative", "ceiling"]))
 def test_fused_sub_steps_equal_the_stepwise_reference(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic, bounded):
     neurons = _pair(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic, bounded)
     gen = torch.Generator().manual_seed(seed)

@@ -74,12 +74,18 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 def _input_floor(neuron) -> dict[str, float] | None:
-    """The constants of a bounded input's floor: ifloor (constant) or imargin (below each threshold), and iwidth."""
+    """The constants of a bounded input: ifloor (constant) or imargin (below each threshold), iwidth, and
+    icmargin (the ceiling above each threshold) when it has one."""
     if not neuron.bounded_input:
         return None
+    bound = {"iwidth": neuron.input_floor_width}
     if neuron.input_floor_margin > 0:
-        return {"imargin": neuron.input_floor_margin, "iwidth": neuron.input_floor_width}
-    return {"ifloor": neuron.input_floor, "iwidth": neuron.input_floor_width}
+        bound["imargin"] = neuron.input_floor_margin
+    else:
+        bound["ifloor"] = neuron.input_floor
+    if neuron.input_ceiling_margin > 0:
+        bound["icmargin"] = neuron.input_ceiling_margin
+    return bound
 
 
 def _check_spiking(model) -> None:

@@ -40,11 +40,17 @@ def resting_threshold(core: SpikingCore) -> str:
 
 def floored_current(core: SpikingCore, current: str) -> str:
     """The bounded input's floor (CURRENT_FLOOR) around ``current``: at the constant ifloor, or
-    at RELATIVE_FLOOR, θ − imargin of the resting threshold (thb under homeostasis)."""
+    at RELATIVE_FLOOR, θ − imargin of the resting threshold (thb under homeostasis); then its
+    ceiling (CURRENT_CEILING at RELATIVE_CEILING, θ + icmargin) when the core has one."""
     rename = {"I": current}
+    theta = {"theta": resting_threshold(core)}
     if "imargin" in core.input_floor:
-        rename["ifloor"] = f"({eq.brian_expression(eq.RELATIVE_FLOOR, rename={'theta': resting_threshold(core)})})"
-    return eq.brian_expression(eq.CURRENT_FLOOR, rename=rename)
+        rename["ifloor"] = f"({eq.brian_expression(eq.RELATIVE_FLOOR, rename=theta)})"
+    floored = eq.brian_expression(eq.CURRENT_FLOOR, rename=rename)
+    if "icmargin" not in core.input_floor:
+        return floored
+    ceiling = f"({eq.brian_expression(eq.RELATIVE_CEILING, rename=theta)})"
+    return eq.brian_expression(eq.CURRENT_CEILING, rename={"I": f"({floored})", "iceil": ceiling})
 
 
 def neuron_equations(core: SpikingCore) -> str:

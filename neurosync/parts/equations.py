@@ -21,7 +21,11 @@ membrane once it nears their reversal potential, no input holds a neuron further
 than the floor, and the noise keeps a maximally inhibited neuron firing, rarely. The floor is
 either one constant for every neuron or follows each neuron's resting threshold,
 ifloor = θ − imargin (``input_floor_margin``), so that no neuron can leave the noise's reach by
-learning a higher threshold.
+learning a higher threshold. With ``input_ceiling_margin`` > 0 the current is also capped softly
+from above at iceil = θ + icmargin, I ← iceil − iwidth·softplus((iceil − I)/iwidth), as
+excitatory conductances stop depolarising a membrane near their reversal potential: the mean
+drive then holds no neuron far above threshold, so a neuron fires at most at the rate that
+θ + icmargin gives (τ_m ln((θ + icmargin)/icmargin) per spike) plus what its noise adds.
 
 Intrinsic homeostasis (optional, Desai et al. 1999; Turrigiano 2011) acts once per tick of
 ``substeps · dt`` ms, from the tick's spike count c::
@@ -58,6 +62,9 @@ CURRENT = "sum_k(f*fweight) + fbias"  # I[t]
 # I bounded softly from below at ifloor (width iwidth): floor + width·softplus((I − floor)/width), written stably
 CURRENT_FLOOR = "ifloor + iwidth*(clip((I - ifloor)/iwidth, 0, inf) + log(1 + exp(-abs(I - ifloor)/iwidth)))"
 RELATIVE_FLOOR = "theta - imargin"  # ifloor that follows the resting threshold θ (θ e^h under homeostasis)
+# I bounded softly from above at iceil: the mirror image of CURRENT_FLOOR
+CURRENT_CEILING = "iceil - iwidth*(clip((iceil - I)/iwidth, 0, inf) + log(1 + exp(-abs(iceil - I)/iwidth)))"
+RELATIVE_CEILING = "theta + icmargin"  # iceil above the resting threshold θ
 ADAPTIVE_THRESHOLD = "theta + kappa*u"  # ϑ from the adaptation u (ALIF; LIF: theta)
 ADAPTATION = "rho*u + s"  # u[t] from u[t−1] and s[t−1]: +1 per spike, decaying with τ_a
 OPEN = "int(ref < 0.5)"  # 1 when the neuron may integrate and fire at this step

@@ -133,6 +133,8 @@ _noise = equations.torch_function(equations.NOISE, "ndecay", "n", "nscale", "xi"
 _membrane = equations.torch_function(equations.MEMBRANE, "open", "beta", "v", "I", "n", "thr_prev", "s")
 _current_floor = equations.torch_function(equations.CURRENT_FLOOR, "I", "ifloor", "iwidth")
 _relative_floor = equations.torch_function(equations.RELATIVE_FLOOR, "theta", "imargin")
+_current_ceiling = equations.torch_function(equations.CURRENT_CEILING, "I", "iceil", "iwidth")
+_relative_ceiling = equations.torch_function(equations.RELATIVE_CEILING, "theta", "icmargin")
 _homeostasis = equations.torch_function(equations.HOMEOSTASIS, "h", "hstep", "c", "ctarget", "hmin")
 _resting_threshold = equations.torch_function(equations.RESTING_THRESHOLD, "theta", "h")
 
@@ -244,6 +246,7 @@ class SpikingNeurons(nn.Module):
         input_floor: float = 0.05,
         input_floor_width: float = 0.02,
         input_floor_margin: float = 0.0,
+        input_ceiling_margin: float = 0.0,
     ):
         super().__init__()
         if filters > 1:
@@ -266,7 +269,7 @@ class SpikingNeurons(nn.Module):
         self.homeostasis_rate_hz, self.homeostasis_tau_ms = homeostasis_rate_hz, homeostasis_tau_ms
         self.homeostasis_min_scale = homeostasis_min_scale
         self.bounded_input, self.input_floor, self.input_floor_width = bounded_input, input_floor, input_floor_width
-        self.input_floor_margin = input_floor_margin
+        self.input_floor_margin, self.input_ceiling_margin = input_floor_margin, input_ceiling_margin
         self.noise_generator: torch.Generator | None = None  # None: torch's global generator
         self.substep_observers: list = []  # callables(state) run after every simulation step (recordings)
 
@@ -333,11 +336,15 @@ class SpikingNeurons(nn.Module):
     def _floored(self, current: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
         """The dendritic current, floored softly with a bounded input (``equations.CURRENT_FLOOR``):
         at ``input_floor``, or at θ − ``input_floor_margin`` of each neuron's resting ``threshold``
-        of this tick (``equations.RELATIVE_FLOOR``; (neurons,) or (batch, neurons))."""
+        of this tick (``equations.RELATIVE_FLOOR``; (neurons,) or (batch, neurons)), then capped
+        softly at θ + ``input_ceiling_margin`` when that is > 0 (``equations.CURRENT_CEILING``)."""
         if not self.bounded_input:
             return current
         floor = _relative_floor(threshold, self.input_floor_margin) if self.input_floor_margin > 0 else self.input_floor
-        return _current_floor(current, floor, self.input_floor_width)
+        current = _current_floor(current, floor, self.input_floor_width)
+        if self.input_ceiling_margin > 0:
+            current = _current_ceiling(current, _relative_ceiling(threshold, self.input_ceiling_margin), self.input_floor_width)
+        return current
 
     def _with_homeostasis(self, params: SomaParameters, state: SpikingState) -> SomaParameters:
         """The soma parameters of this tick: θ e^h per sample under homeostasis (batch, neurons)."""
