@@ -38,27 +38,12 @@ ARMS = {  # name: (config, overrides)
 
 
 def _setup(name: str):
-    import torch
+    from _task_step import task_step
 
     from neurosync import config as config_mod
-    from neurosync.build import build_model
-    from neurosync.tasks import get_task, task_loss
 
     path, overrides = ARMS[name]
-    cfg = config_mod.load(REPO / "models" / f"{path}.toml", overrides)
-    torch.manual_seed(0)
-    model = build_model(cfg).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    task = get_task(cfg.task)
-    x, y = task.sample(cfg.task, cfg.train.batch_size, torch.Generator().manual_seed(0))
-
-    def step():
-        loss, _ = task_loss(task, model(x), y, cfg.task)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return step, sum(p.numel() for p in model.parameters())
+    return task_step(config_mod.load(REPO / "models" / f"{path}.toml", overrides))
 
 
 def _concatenating(synapse, attended, spikes, state):

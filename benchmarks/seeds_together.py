@@ -40,25 +40,11 @@ def _config(kind: str):
 
 
 def _solo_step(kind: str, seed: int):
-    import torch
-
-    from neurosync.build import build_model
-    from neurosync.tasks import get_task, task_loss
+    from _task_step import task_step
 
     cfg = _config(kind)
     cfg.train.seed = seed
-    model = build_model(cfg).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    task = get_task(cfg.task)
-    x, y = task.sample(cfg.task, 64, torch.Generator().manual_seed(seed))
-
-    def step():
-        loss, _ = task_loss(task, model(x), y, cfg.task)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return task_step(cfg, seed)[0]
 
 
 def _vmap_step(kind: str):

@@ -24,26 +24,11 @@ ARMS = {"8 ticks x 5 ms": [], "12 ticks x 4 ms": ["model.ticks=12", "model.spiki
 
 
 def _setup(overrides: list[str]):
-    import torch
+    from _task_step import task_step
 
     from neurosync import config as config_mod
-    from neurosync.build import build_model
-    from neurosync.tasks import get_task, task_loss
 
-    cfg = config_mod.load(REPO / "models" / "parity16-cortical-bounded.toml", overrides)
-    torch.manual_seed(0)
-    model = build_model(cfg).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    task = get_task(cfg.task)
-    x, y = task.sample(cfg.task, cfg.train.batch_size, torch.Generator().manual_seed(0))
-
-    def step():
-        loss, _ = task_loss(task, model(x), y, cfg.task)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return task_step(config_mod.load(REPO / "models" / "parity16-cortical-bounded.toml", overrides))[0]
 
 
 def main(argv=None) -> None:
