@@ -115,7 +115,7 @@ class SpikingConfig:
     input_floor_margin > 0 makes the floor follow each neuron's own resting threshold instead:
     floor_i = θ_i − input_floor_margin (RELATIVE_FLOOR; input_floor is then unused), so that a
     neuron cannot escape its floor by learning a higher threshold. input_ceiling_margin > 0 also
-    caps the current softly at θ_i + input_ceiling_margin (CURRENT_CEILING), as excitation
+    caps the current softly (the same width) at θ_i + input_ceiling_margin (CURRENT_CEILING), as excitation
     saturates at its reversal potential: no mean drive holds a neuron far above threshold, which
     bounds its rate (τ_m ln((θ + margin)/margin) per spike) up to what the noise adds."""
 

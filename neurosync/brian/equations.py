@@ -18,7 +18,7 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
     lines.append(f"I = {eq.brian_expression(eq.CURRENT, filters=k)}")
     resting = resting_threshold(core)
     if core.input_floor:
-        lines.append(f"I = {floored_current(core, 'I')}")
+        lines.append(f"I = {bounded_current(core, 'I')}")
     if core.adaptive:
         threshold = eq.brian_expression(eq.ADAPTIVE_THRESHOLD, rename={"theta": resting})
         lines += [f"thr_prev = {threshold}", f"u = {eq.ADAPTATION}", f"thr = {threshold}"]
@@ -38,8 +38,8 @@ def resting_threshold(core: SpikingCore) -> str:
     return "thb" if core.homeostasis else "theta"
 
 
-def floored_current(core: SpikingCore, current: str) -> str:
-    """The bounded input's floor (CURRENT_FLOOR) around ``current``: at the constant ifloor, or
+def bounded_current(core: SpikingCore, current: str) -> str:
+    """The bounded input around ``current``: its floor (CURRENT_FLOOR) at the constant ifloor, or
     at RELATIVE_FLOOR, θ − imargin of the resting threshold (thb under homeostasis); then its
     ceiling (CURRENT_CEILING at RELATIVE_CEILING, θ + icmargin) when the core has one."""
     rename = {"I": current}
@@ -120,7 +120,7 @@ def continuous_equations(core: SpikingCore) -> str:
     lines = [f"df{j}/dt = (a - f{j})/tauf{j} : 1" for j in range(k)]
     current = " + ".join(f"f{j}*fweight{j}" for j in range(k)) + " + fbias"
     if core.input_floor:  # the floor of the bounded input, around the dendritic current
-        current = floored_current(core, f"({current})")
+        current = bounded_current(core, f"({current})")
     lines.append(f"I = {current} : 1")
     lines.append("a = drive(t, i) + Isyn : 1" if core.plastic else "a = drive(t, i) : 1")
     lines.append("n = noise(t, i) : 1" if core.noisy else "n = 0 : 1")

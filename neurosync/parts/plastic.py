@@ -166,6 +166,14 @@ class TraceWindow:
         return self.decay * (self.base @ vector.unsqueeze(-1)).squeeze(-1) + recent
 
 
+def hebbian_times(plastic, vector: torch.Tensor) -> torch.Tensor:
+    """H · vector (batch, post) for a fast weight H held dense (batch, post, pre) or as a
+    :class:`TraceWindow` (never formed)."""
+    if isinstance(plastic, TraceWindow):
+        return plastic.apply(vector)
+    return (plastic @ vector.unsqueeze(-1)).squeeze(-1)
+
+
 class PlasticSynapse(nn.Module):
     """Linear synapse with a Hebbian fast weight; same interface as the rate synapses::
 
@@ -299,8 +307,7 @@ class PlasticSynapse(nn.Module):
         if self.implementation == "dense":
             return recurrent, ((self.alpha * plastic) @ spikes.unsqueeze(-1)).squeeze(-1)
         alpha_post, alpha_pre = self.plastic_gain()  # (a ⊗ b ⊙ H) s = a ⊙ H (b ⊙ s)
-        hebb_times = plastic.apply(alpha_pre * spikes) if self.windowed else (plastic @ (alpha_pre * spikes).unsqueeze(-1)).squeeze(-1)
-        return recurrent, alpha_post * hebb_times
+        return recurrent, alpha_post * hebbian_times(plastic, alpha_pre * spikes)
 
     def fast_weight_read(self, attention_out: torch.Tensor, spikes: torch.Tensor, state) -> torch.Tensor | None:
         """(α ⊙ H) · spikes (batch, neurons) with the state forward returned for these inputs: the

@@ -33,7 +33,7 @@ import math
 import torch
 from torch import nn
 
-from .plastic import PlasticSynapse, TraceWindow, _trace
+from .plastic import PlasticSynapse, TraceWindow, _trace, hebbian_times
 from .synapses import build_synapse
 
 
@@ -109,10 +109,7 @@ class PlasticInputSynapse(nn.Module):
         (factorised: a ⊙ H · (b ⊙ o), H never formed when windowed)."""
         if self.implementation == "dense":
             return ((self.alpha * hebb) @ attention_out.unsqueeze(-1)).squeeze(-1)
-        scaled = self.alpha_pre * attention_out
-        if isinstance(hebb, TraceWindow):
-            return self.alpha_post * hebb.apply(scaled)
-        return self.alpha_post * (hebb @ scaled.unsqueeze(-1)).squeeze(-1)
+        return self.alpha_post * hebbian_times(hebb, self.alpha_pre * attention_out)
 
     def fast_weight_read(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state) -> torch.Tensor:
         """(α ⊙ H) · o with the state forward returned for these inputs (the interface of

@@ -333,8 +333,8 @@ class SpikingNeurons(nn.Module):
         return {"hstep": 1000.0 / (self.homeostasis_rate_hz * self.homeostasis_tau_ms),
                 "ctarget": self.homeostasis_rate_hz * self.tick_ms / 1000.0, "hmin": math.log(self.homeostasis_min_scale)}
 
-    def _floored(self, current: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
-        """The dendritic current, floored softly with a bounded input (``equations.CURRENT_FLOOR``):
+    def _bounded(self, current: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+        """The dendritic current of a bounded input, floored softly (``equations.CURRENT_FLOOR``):
         at ``input_floor``, or at θ − ``input_floor_margin`` of each neuron's resting ``threshold``
         of this tick (``equations.RELATIVE_FLOOR``; (neurons,) or (batch, neurons)), then capped
         softly at θ + ``input_ceiling_margin`` when that is > 0 (``equations.CURRENT_CEILING``)."""
@@ -395,7 +395,7 @@ class SpikingNeurons(nn.Module):
         current = (pre_activation * self.filter_weight.sum(-1) + self.dendrite_bias).unsqueeze(0)  # (1, B, N)
         for k in range(self.n_filters):  # K broadcast products: a CPU bmm over neurons would loop over them
             current = current + departure[:, :, k].unsqueeze(0) * powers[:, :, k].unsqueeze(1)  # (M, B, N)
-        current = self._floored(current, params.threshold)
+        current = self._bounded(current, params.threshold)
         last_filters = held + gap * powers[-1]
         xi = noise_innovations((steps, *state.noise.shape), params, state.noise, self.noise_generator)
         noise, noises = state.noise, []
@@ -421,7 +421,7 @@ class SpikingNeurons(nn.Module):
         spike_count = 0.0
         for m in range(self.substeps):
             filters = dendrite_step(state.filters, pre_activation, filter_decay)
-            current = self._floored(dendritic_current(filters, self.filter_weight, self.dendrite_bias), params.threshold)
+            current = self._bounded(dendritic_current(filters, self.filter_weight, self.dendrite_bias), params.threshold)
             noise = noise_step(state.noise, params, None if xi is None else xi[m])
             spikes, membrane, adaptation, refractory = soma_step(current, noise, state, params, self.surrogate, self.surrogate_slope)
             state = SpikingState(filters, membrane, spikes, adaptation, refractory, noise, homeostasis)
