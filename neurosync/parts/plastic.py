@@ -84,6 +84,15 @@ _modulated_rate = equations.torch_function(equations.MODULATED_RATE, "eta0", "ga
 WINDOW = 32  # ticks of traces a factorised state holds before folding them into H₀ (a thought this short never folds)
 
 
+def holds_window(rule: str, implementation: str) -> bool:
+    """Whether a fast weight of this rule and form keeps H as a :class:`TraceWindow` (factorised Miconi and
+    neuromodulated rules; ABCD's update is not a sum of outer products, so it keeps H dense); refuses an
+    unknown form."""
+    if implementation not in ("dense", "factorised"):
+        raise ValueError(f"implementation must be 'dense' or 'factorised', got {implementation!r}")
+    return implementation == "factorised" and rule != "abcd"
+
+
 @dataclass
 class TraceWindow:
     """The factorised fast weight H = decay ⊙ base + Σ_k posts[k] ⊗ pres[k] (module docstring):
@@ -189,8 +198,7 @@ class PlasticSynapse(nn.Module):
                  coefficients: str = "neuron", clip: float = 1.0, modulator: str = "state",
                  excitatory: torch.Tensor | None = None, input_pathway: str = "linear"):
         super().__init__()
-        if implementation not in ("dense", "factorised"):
-            raise ValueError(f"implementation must be 'dense' or 'factorised', got {implementation!r}")
+        self.windowed = holds_window(rule, implementation)  # H in chunks (TraceWindow)
         self.rule, self.implementation, self.modulator = rule, implementation, modulator
         if input_pathway == "glu":
             self.input = nn.Sequential(nn.Linear(d_input, 2 * d_model), nn.GLU(dim=-1), nn.LayerNorm(d_model))
@@ -226,7 +234,6 @@ class PlasticSynapse(nn.Module):
             if modulator == "state":
                 self.modulator_readout = nn.Linear(d_model, 1)
         self.d_model = d_model
-        self.windowed = implementation == "factorised" and rule != "abcd"  # H in chunks (TraceWindow)
 
     def recurrent_weight(self) -> torch.Tensor:
         """W_rec (post, pre): signed by the presynaptic neuron under Dale's law."""

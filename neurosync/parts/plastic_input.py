@@ -33,7 +33,7 @@ import math
 import torch
 from torch import nn
 
-from .plastic import PlasticSynapse, TraceWindow, _trace, hebbian_times
+from .plastic import PlasticSynapse, TraceWindow, _trace, hebbian_times, holds_window
 from .synapses import build_synapse
 
 
@@ -54,11 +54,9 @@ class PlasticInputSynapse(nn.Module):
         super().__init__()
         if rule == "abcd" and coefficients != "neuron":
             raise ValueError("the afferent fast weight takes ABCD coefficients per neuron (model.plasticity.coefficients = 'neuron')")
-        if implementation not in ("dense", "factorised"):
-            raise ValueError(f"implementation must be 'dense' or 'factorised', got {implementation!r}")
+        self.windowed = holds_window(rule, implementation)  # H in chunks (TraceWindow)
         self.rule, self.modulator, self.d_model, self.d_input = rule, modulator, d_model, d_input
         self.implementation = implementation
-        self.windowed = implementation == "factorised" and rule != "abcd"  # H in chunks (TraceWindow)
         self.base = build_synapse(d_input + d_model, d_model, depth, dropout)
         if implementation == "dense":
             self.alpha = nn.Parameter(torch.full((d_model, d_input), float(alpha_init)))
