@@ -64,6 +64,12 @@ def synchrony_size(pairing: str, n_synch: int) -> int:
     return n_synch if pairing == "random-pairing" else n_synch * (n_synch + 1) // 2
 
 
+def _one_row(rows: torch.Tensor) -> torch.Tensor:
+    """A (batch, …) state whose rows are one row expanded (stride 0: every row equal) as that one row, so
+    that work on it is done once, not per sample; any other tensor as it is. Either broadcasts alike."""
+    return rows[:1] if rows.shape[0] > 1 and rows.stride(0) == 0 else rows
+
+
 class DecayedPairwiseSynchrony(nn.Module):
     """Action and output synchrony with a learned exponential decay per pair.
 
@@ -133,12 +139,13 @@ class DecayedPairwiseSynchrony(nn.Module):
         powers = (left * left, right * right) if self.normalised else (None, None)
         if state is None:
             rate = torch.exp(-torch.cat((self.decay_action, self.decay_out))).unsqueeze(0)  # (1, pairs): not per sample
-            # the normaliser is kept per sample so that a thought carried on (neurosync.rl) can restart one row
-            return traces, product, torch.ones_like(product), *powers, rate
+            # the normaliser is per sample, so that a thought carried on (neurosync.rl) can restart one row, but
+            # stored as one row expanded while every row has the same age (_one_row); a restart materialises it
+            return traces, product, torch.ones_like(rate).expand_as(product), *powers, rate
         _, weighted, normaliser, power_left, power_right, rate = state
         if self.normalised:
             powers = (rate * power_left + powers[0], rate * power_right + powers[1])
-        return traces, rate * weighted + product, rate * normaliser + 1, *powers, rate
+        return traces, rate * weighted + product, (rate * _one_row(normaliser) + 1).expand_as(normaliser), *powers, rate
 
     def _filter(self, post: torch.Tensor, traces: torch.Tensor | None) -> torch.Tensor:
         if self.trace_decay is None:
@@ -161,5 +168,5 @@ class DecayedPairwiseSynchrony(nn.Module):
         if self.normalised:
             synchrony = weighted * torch.rsqrt(power_left * power_right + self.EPSILON)
         else:
-            synchrony = weighted * torch.rsqrt(normaliser)
+            synchrony = weighted * torch.rsqrt(_one_row(normaliser))
         return synchrony[:, : self.size_action], synchrony[:, self.size_action :]
