@@ -259,7 +259,7 @@ def _study(args) -> int:
 
 
 def _ablate(args) -> int:
-    from .analysis.ablation import load_ablation, run_ablation
+    from .analysis.ablation import load_ablation, percent_ci, run_ablation
 
     ablation = load_ablation(args.ablation, args.overrides)
     if args.workers is not None:
@@ -271,7 +271,7 @@ def _ablate(args) -> int:
     summary = run_ablation(ablation, out, progress=not args.quiet)
     for row in summary["rows"]:
         c = row["certain"]
-        print(f"{row['arm']:32s} {100 * c['mean']:5.1f}% [95% CI {100 * c['ci95_low']:.1f}, {100 * c['ci95_high']:.1f}]  "
+        print(f"{row['arm']:32s} {percent_ci(c, '%')}  "
               f"{row['parameters']:,} parameters")
     for verdict in summary["verdicts"]:
         print(f"{'met' if verdict['met'] else 'NOT met'}: {verdict['goal']}: {verdict['detail']}")

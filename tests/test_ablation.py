@@ -70,7 +70,7 @@ def _result(acc: float, params: int = 1000, long_acc: float | None = None) -> di
 
 def _summary(plain, plastic, lstm, params=(1000, 1000, 1000), plastic_long=None, baseline=None):
     ab = ablation.AblationConfig(
-        name="t", seeds=[0, 1, 2], steps=10, reference="plain",
+        name="t", seeds=list(range(len(plain))), steps=10, reference="plain",
         arms=[ablation.Arm("plain", Path("a.toml"), group="spiking"), ablation.Arm("plastic", Path("b.toml"), group="spiking-plastic"),
               ablation.Arm("lstm", Path("c.toml"), group="lstm")])
     results = {}
@@ -100,6 +100,16 @@ def test_the_tasks_baseline_is_a_verdict_that_can_fail():
     assert met["verdicts"][3]["met"] is True and "above the bag-of-values baseline (30.0%)" in met["verdicts"][3]["goal"]
     failed = _summary(plain=[0.10] * 3, plastic=[0.19, 0.20, 0.21], lstm=[0.2] * 3, baseline=(0.20, "chance"))
     assert failed["verdicts"][3]["met"] is False
+
+
+def test_one_seed_has_no_interval_and_meets_nothing_that_needs_one():
+    """A probe of one seed: its 'CI' is not a zero-width interval that a verdict could pass through."""
+    s = _summary(plain=[0.30], plastic=[0.99], lstm=[0.30], baseline=(0.30, "chance"))
+    assert _verdicts(s) == [True, False, False, False, True]  # parameters; gain; vs LSTM; vs baseline; long thoughts
+    assert "undefined (one seed)" in s["verdicts"][1]["detail"]
+    row = {r["arm"]: r for r in s["rows"]}["plastic"]
+    assert row["certain"]["ci95_low"] is None and ablation.percent_ci(row["certain"]) == "99.0 (one seed: no CI)"
+    assert "| plastic | 1,000 | 99.0 (one seed: no CI) |" in ablation.table_markdown(s)
 
 
 def test_each_memory_task_names_its_baseline():

@@ -278,6 +278,8 @@ def summarise(ab: AblationConfig, results: dict, baseline: tuple[float, str] | N
                "train_s": float(np.mean([r["train_s"] for r in runs]))}
         for key, values in (("certain", certain), ("long_last", long_last)):
             mean, low, high = bounded_mean_ci(values)
+            if len(values) < 2:  # one seed has no interval: nothing that needs one can be met
+                low, high = None, None
             row[key] = {"mean": mean, "ci95_low": low, "ci95_high": high, "values": values}
         row["long_drop_points"] = 100 * (row["certain"]["mean"] - row["long_last"]["mean"])
         rows.append(row)
@@ -302,23 +304,22 @@ def summarise(ab: AblationConfig, results: dict, baseline: tuple[float, str] | N
             p = plain[0]["certain"]
             gain = 100 * (b["mean"] - p["mean"])
             halved = (1 - b["mean"]) <= 0.5 * (1 - p["mean"])
-            disjoint = b["ci95_low"] > p["ci95_high"]
+            disjoint = _has_ci(b, p) and b["ci95_low"] > p["ci95_high"]
             verdicts.append({"goal": f"best plastic SpikingCTM ({best['arm']}) beats {plain[0]['arm']} by >= {ab.goal_points:g} points "
                                      f"or halves its error, with disjoint CIs",
                              "met": bool((gain >= ab.goal_points or halved) and disjoint),
                              "detail": f"{gain:+.1f} points; error {100 * (1 - b['mean']):.1f}% vs {100 * (1 - p['mean']):.1f}%; "
-                                       f"CIs {'disjoint' if disjoint else 'overlap'}"})
+                                       f"CIs {'disjoint' if disjoint else 'overlap' if _has_ci(b, p) else 'undefined (one seed)'}"})
         if lstm:
             q = lstm[0]["certain"]
             verdicts.append({"goal": f"best plastic SpikingCTM no worse than {lstm[0]['arm']} (its mean not below the LSTM's CI)",
-                             "met": bool(b["mean"] >= q["ci95_low"]),
-                             "detail": f"{100 * b['mean']:.1f}% vs {100 * q['mean']:.1f}% [{100 * q['ci95_low']:.1f}, {100 * q['ci95_high']:.1f}]"})
+                             "met": bool(_has_ci(q) and b["mean"] >= q["ci95_low"]),
+                             "detail": f"{100 * b['mean']:.1f}% vs {percent_ci(q, '%')}"})
         if baseline is not None:
             value, what = baseline
             verdicts.append({"goal": f"best plastic SpikingCTM above {what} ({100 * value:.1f}%): its CI's lower bound above it",
-                             "met": bool(b["ci95_low"] > value),
-                             "detail": f"{100 * b['mean']:.1f}% [{100 * b['ci95_low']:.1f}, {100 * b['ci95_high']:.1f}] vs "
-                                       f"{100 * value:.1f}%"})
+                             "met": bool(_has_ci(b) and b["ci95_low"] > value),
+                             "detail": f"{percent_ci(b, '%')} vs {100 * value:.1f}%"})
         verdicts.append({"goal": f"best plastic SpikingCTM at {ab.length_factor}x the trained ticks (last tick) within "
                                  f"{ab.long_points:g} points of its most-certain tick",
                          "met": bool(abs(best["long_drop_points"]) <= ab.long_points),
@@ -326,8 +327,15 @@ def summarise(ab: AblationConfig, results: dict, baseline: tuple[float, str] | N
     return summary
 
 
-def _pct(entry: dict) -> str:
-    return f"{100 * entry['mean']:.1f} [{100 * entry['ci95_low']:.1f}, {100 * entry['ci95_high']:.1f}]"
+def _has_ci(*entries: dict) -> bool:
+    return all(e["ci95_low"] is not None for e in entries)
+
+
+def percent_ci(entry: dict, unit: str = "") -> str:
+    """An accuracy entry of the summary as "mean [low, high]" in %, or its mean alone when one seed gives no CI."""
+    if not _has_ci(entry):
+        return f"{100 * entry['mean']:.1f}{unit} (one seed: no CI)"
+    return f"{100 * entry['mean']:.1f}{unit} [{100 * entry['ci95_low']:.1f}, {100 * entry['ci95_high']:.1f}]"
 
 
 def table_markdown(summary: dict) -> str:
@@ -336,7 +344,7 @@ def table_markdown(summary: dict) -> str:
              f"seeds' values (%) | training s per run |", "|---|---|---|---|---|---|"]
     for r in summary["rows"]:
         values = " / ".join(f"{100 * v:.1f}" for v in r["certain"]["values"])
-        lines.append(f"| {r['arm']} | {r['parameters']:,} | {_pct(r['certain'])} | {_pct(r['long_last'])} | {values} | {r['train_s']:.0f} |")
+        lines.append(f"| {r['arm']} | {r['parameters']:,} | {percent_ci(r['certain'])} | {percent_ci(r['long_last'])} | {values} | {r['train_s']:.0f} |")
     lines += ["", "| goal | met | measured |", "|---|---|---|"]
     lines += [f"| {v['goal']} | {'yes' if v['met'] else '**no**'} | {v['detail']} |" for v in summary["verdicts"]]
     return "\n".join(lines) + "\n"
@@ -359,7 +367,9 @@ def write_table(summary: dict, out: Path) -> None:
     for offset, key, label in ((-0.15, "certain", "most-certain tick"), (0.15, "long_last", f"{summary['length_factor']}x ticks, last tick")):
         y = [i + offset for i in range(len(rows))]
         mean = [100 * r[key]["mean"] for r in rows]
-        err = [[m - 100 * r[key]["ci95_low"] for m, r in zip(mean, rows)], [100 * r[key]["ci95_high"] - m for m, r in zip(mean, rows)]]
+        low = [100 * r[key]["ci95_low"] if _has_ci(r[key]) else m for m, r in zip(mean, rows)]  # one seed: no bar
+        high = [100 * r[key]["ci95_high"] if _has_ci(r[key]) else m for m, r in zip(mean, rows)]
+        err = [[m - lo for m, lo in zip(mean, low)], [hi - m for m, hi in zip(mean, high)]]
         ax.errorbar(mean, y, xerr=err, fmt="o", capsize=3, label=label)
         for i, r in enumerate(rows):
             ax.scatter([100 * v for v in r[key]["values"]], [i + offset] * len(r[key]["values"]), s=8, color="grey", zorder=3)
