@@ -436,7 +436,10 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"train": _train, "evaluate": _evaluate, "validate": _validate, "study": _study, "sweep": _sweep, "analyze": _analyze,
                     "export": _export, "rl": _rl,
                     "ablate": _ablate, "models": _models}
-        return commands[args.command](args)
+        from .training import denormals_flushed
+
+        with denormals_flushed():  # before any computation, so that the intra-op threads it starts inherit it
+            return commands[args.command](args)
     except (ConfigError, CheckpointError, ReferenceError, ValueError, MissingDependency) as err:
         print(f"neurosync: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -143,7 +143,16 @@ def study_job(job: dict) -> dict:
     ``job``: ``config`` (a Config as a dict), ``kind``, ``seed``, ``run_dir``, ``device``,
     ``threads`` (torch threads), ``progress``, ``keep_thought`` (save the long recording for the
     analysis) and the study's measuring settings. Idempotent (see :mod:`neurosync.executors`), so
-    any executor may run it, and run it again after a worker died."""
+    any executor may run it, and run it again after a worker died. Float32 subnormals are flushed to zero
+    for the job (:func:`neurosync.training.denormals_flushed`)."""
+    from .training import denormals_flushed
+
+    with denormals_flushed():
+        return _study_job(job)
+
+
+def _study_job(job: dict) -> dict:
+    """The body of :func:`study_job`."""
     from .checkpoint import drop_training_state, load_model
     from .config import from_dict
     from .executors import trained_run, write_result

@@ -135,7 +135,16 @@ def overrides(point: dict) -> list[str]:
 
 def sweep_job(job: dict) -> dict:
     """Train (or resume, or read back) one (point, seed); returns steps, train_s and the final
-    evaluation. ``job``: ``config`` (path), ``overrides``, ``run_dir``, ``threads``, ``device``."""
+    evaluation. ``job``: ``config`` (path), ``overrides``, ``run_dir``, ``threads``, ``device``. Float32 subnormals are flushed to zero
+    for the job (:func:`neurosync.training.denormals_flushed`)."""
+    from .training import denormals_flushed
+
+    with denormals_flushed():
+        return _sweep_job(job)
+
+
+def _sweep_job(job: dict) -> dict:
+    """The body of :func:`sweep_job`."""
     import torch
 
     from . import config as config_mod

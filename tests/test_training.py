@@ -122,3 +122,17 @@ def test_the_graphed_step_gives_the_eager_losses(tmp_path):
     assert abs(eager["final"]["bit_acc_certain"] - graphed["final"]["bit_acc_certain"]) <= 1 / 64
     with pytest.raises(ConfigError, match="leave train.compile = false"):
         tiny_config(cuda_graphs=True, compile=True)
+
+
+def test_denormals_are_flushed_inside_the_block_and_kept_after_it():
+    """The CLI's and every job's numeric mode: inside, a float32 result below 1.2e-38 is 0 and any other
+    is untouched; after, IEEE-754 subnormals again (a caller's own work, e.g. hypothesis, needs them)."""
+    from neurosync.training import denormals_flushed
+
+    tiny = torch.finfo(torch.float32).tiny
+    x = torch.tensor([tiny, 4 * tiny, 1.0, -3 * tiny])
+    with denormals_flushed() as supported:
+        if not supported:
+            pytest.skip("this CPU has no flush-to-zero mode")
+        assert (x * 0.5).tolist() == [0.0, 2 * tiny, 0.5, -1.5 * tiny]  # tiny / 2 is subnormal: flushed
+    assert (x * 0.5)[0].item() == tiny / 2 > 0

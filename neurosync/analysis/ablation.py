@@ -163,7 +163,16 @@ def long_thought_overrides(cfg, factor: int) -> list[str]:
 
 
 def run_one(config_path: str, overrides: list[str], run_dir: str, threads: int, length_factor: int) -> dict:
-    """Train (or resume, or read back) one run and measure it; returns what it writes to RESULT."""
+    """Train (or resume, or read back) one run and measure it; returns what it writes to RESULT. Float32 subnormals are flushed to zero
+    for the job (:func:`neurosync.training.denormals_flushed`)."""
+    from ..training import denormals_flushed
+
+    with denormals_flushed():
+        return _run_one(config_path, overrides, run_dir, threads, length_factor)
+
+
+def _run_one(config_path: str, overrides: list[str], run_dir: str, threads: int, length_factor: int) -> dict:
+    """The body of :func:`run_one`."""
     import torch
 
     from .. import checkpoint
