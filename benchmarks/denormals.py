@@ -101,8 +101,8 @@ def main(argv=None) -> None:
              "|---|" + "---|" * (2 * len(ARMS) - 1)]
     for name in CONFIGS:
         medians = [statistics.median(times[name, arm]) for arm in ARMS]
-        spans = [f"{1e3 * statistics.median(times[name, arm]):.1f} ({1e3 * min(times[name, arm]):.0f}–{1e3 * max(times[name, arm]):.0f})"
-                 for arm in ARMS]
+        spans = [f"{1e3 * m:.1f} ({1e3 * min(times[name, arm]):.0f}–{1e3 * max(times[name, arm]):.0f})"
+                 for m, arm in zip(medians, ARMS)]
         lines.append(f"| {name} | " + " | ".join(spans) + " | "
                      + " | ".join(f"**{m / medians[0]:.2f}**" for m in medians[1:]) + " |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ processes and stops it afterwards.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import warnings
@@ -32,6 +33,21 @@ RETRIES = 3  # a job whose worker dies more often than this fails the run (Dask'
 
 class ExecutorError(ValueError):
     """An executor cannot be used (unknown name, Dask missing, an unreachable scheduler); one line."""
+
+
+def with_denormals_flushed(job: Callable) -> Callable:
+    """A job function (study, sweep, ablation) that runs with float32 subnormals flushed to zero
+    (:func:`neurosync.training.denormals_flushed`, entered before the job computes anything); it
+    keeps the job's name, so it still pickles to any worker."""
+
+    @functools.wraps(job)
+    def flushed(*args, **kwargs):
+        from .training import denormals_flushed
+
+        with denormals_flushed():
+            return job(*args, **kwargs)
+
+    return flushed
 
 
 def trained_run(cfg, run: Path, device: str | None = None, progress: bool = False) -> dict:

@@ -37,6 +37,7 @@ import torch
 from . import compare, report
 from .checkpoint import finite_json
 from .config import ConfigError, read_toml
+from .executors import with_denormals_flushed
 
 DEFAULT_STUDY = Path("models/study.toml")
 NEO_THOUGHTS = 1  # thoughts per spiking kind in the Neo/NIX export (~3.5 MB each at 128 neurons: NIX stores every
@@ -137,22 +138,15 @@ STUDY_JOB = "study-job.json"  # a finished job's metrics, in its run directory
 LONG_THOUGHT = "long-thought.npz"  # the first seed's long recording, handed from its job to the analysis
 
 
+@with_denormals_flushed
 def study_job(job: dict) -> dict:
     """Train (or resume, or read back) one model of a study and measure it; returns its metrics.
 
     ``job``: ``config`` (a Config as a dict), ``kind``, ``seed``, ``run_dir``, ``device``,
     ``threads`` (torch threads), ``progress``, ``keep_thought`` (save the long recording for the
     analysis) and the study's measuring settings. Idempotent (see :mod:`neurosync.executors`), so
-    any executor may run it, and run it again after a worker died. Float32 subnormals are flushed to zero
-    for the job (:func:`neurosync.training.denormals_flushed`)."""
-    from .training import denormals_flushed
-
-    with denormals_flushed():
-        return _study_job(job)
-
-
-def _study_job(job: dict) -> dict:
-    """The body of :func:`study_job`."""
+    any executor may run it, and run it again after a worker died. Float32 subnormals are flushed
+    to zero for the job (:func:`neurosync.executors.with_denormals_flushed`)."""
     from .checkpoint import drop_training_state, load_model
     from .config import from_dict
     from .executors import trained_run, write_result

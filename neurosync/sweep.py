@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ConfigError, read_toml
+from .executors import with_denormals_flushed
 
 SEARCHES = ("grid", "random")
 SWEEP_JOB = "sweep-job.json"
@@ -133,18 +134,11 @@ def overrides(point: dict) -> list[str]:
     return [f"{key}={json.dumps(value)}" for key, value in point.items()]
 
 
+@with_denormals_flushed
 def sweep_job(job: dict) -> dict:
     """Train (or resume, or read back) one (point, seed); returns steps, train_s and the final
-    evaluation. ``job``: ``config`` (path), ``overrides``, ``run_dir``, ``threads``, ``device``. Float32 subnormals are flushed to zero
-    for the job (:func:`neurosync.training.denormals_flushed`)."""
-    from .training import denormals_flushed
-
-    with denormals_flushed():
-        return _sweep_job(job)
-
-
-def _sweep_job(job: dict) -> dict:
-    """The body of :func:`sweep_job`."""
+    evaluation. ``job``: ``config`` (path), ``overrides``, ``run_dir``, ``threads``, ``device``.
+    Float32 subnormals are flushed to zero for the job (:func:`neurosync.executors.with_denormals_flushed`)."""
     import torch
 
     from . import config as config_mod

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..config import ConfigError, read_toml
+from ..executors import with_denormals_flushed
 
 GROUPS = ("spiking", "spiking-plastic", "lstm", "other")
 RESULT = "ablation-run.json"  # what a finished run writes beside its checkpoints
@@ -162,17 +163,10 @@ def long_thought_overrides(cfg, factor: int) -> list[str]:
     return extra
 
 
+@with_denormals_flushed
 def run_one(config_path: str, overrides: list[str], run_dir: str, threads: int, length_factor: int) -> dict:
-    """Train (or resume, or read back) one run and measure it; returns what it writes to RESULT. Float32 subnormals are flushed to zero
-    for the job (:func:`neurosync.training.denormals_flushed`)."""
-    from ..training import denormals_flushed
-
-    with denormals_flushed():
-        return _run_one(config_path, overrides, run_dir, threads, length_factor)
-
-
-def _run_one(config_path: str, overrides: list[str], run_dir: str, threads: int, length_factor: int) -> dict:
-    """The body of :func:`run_one`."""
+    """Train (or resume, or read back) one run and measure it; returns what it writes to RESULT.
+    Float32 subnormals are flushed to zero for the job (:func:`neurosync.executors.with_denormals_flushed`)."""
     import torch
 
     from .. import checkpoint
