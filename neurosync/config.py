@@ -257,7 +257,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     compile: bool = False  # torch.compile the tick body
-    cuda_graphs: bool = False  # compile the whole step's loss (the thought's forward, and its backward) with static shapes; on CUDA captured in CUDA graphs
+    cuda_graphs: bool = False  # capture the step's forward, backward and clip in one CUDA graph and replay it (neurosync.step_graph); eager on CPU
     out_dir: str = "runs"
 
 
@@ -526,8 +526,8 @@ def validate(cfg: Config) -> Config:
     _check(tr.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {tr.checkpoint_every}")
     _check(tr.time_budget_s >= 0, f"train.time_budget_s must be >= 0 (0 means no budget), got {tr.time_budget_s}")
     _check_choice(tr.device, DEVICES, "train.device")
-    _check(not (tr.cuda_graphs and tr.compile), "train.cuda_graphs compiles the whole step, the ticks included: leave "
-                                                "train.compile = false")
+    _check(not (tr.cuda_graphs and tr.compile), "train.cuda_graphs and train.compile are not combined (the captured step runs "
+                                                "the eager ticks): set train.compile = false")
     _check(bool(cfg.name) and "/" not in cfg.name and "\\" not in cfg.name and cfg.name not in (".", ".."),
            f"name must be a non-empty string without '/' or '\\' and not '.' or '..' (it names the run directory), got {cfg.name!r}")
     return cfg

@@ -81,10 +81,14 @@ def map_rows(fn, dim: int, batch: int, *states):
     """Apply ``fn(dim, *tensors)`` to the per-sample tensors of one or more states of the same structure (a
     tensor, None, or a tuple/dataclass of them) whose batch axis ``dim`` has ``batch`` rows;
     other tensors (parameter-derived, shared by the batch) are returned from the first state. A
-    dataclass state with an ``aligned(*states)`` method is first brought to one shape by it."""
+    dataclass state with an ``aligned(*states)`` method is first brought to one shape by it. A host
+    value (an int or a bool a state keeps about all of its rows, e.g. ``TraceWindow.together``) is
+    kept where every state agrees on it and becomes None (unknown) where they differ."""
     first = states[0]
     if first is None:
         return None
+    if isinstance(first, (bool, int, float)):
+        return first if all(s == first for s in states[1:]) else None
     if isinstance(first, torch.Tensor):
         if first.dim() <= dim or first.shape[dim] != batch:
             return first

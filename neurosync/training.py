@@ -28,6 +28,7 @@ from . import checkpoint
 from .build import build_model
 from .config import Config, ConfigError
 from .losses import rate_homeostasis
+from .step_graph import captured_step, eager_step
 from .tasks import batch_metrics, get_task, task_loss
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,11 @@ def batch_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 1_009 + rank) % (2**63))
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; full precision elsewhere."""
+def autocast(device: torch.device, cache: bool = True):
+    """bf16 autocast on CUDA; full precision elsewhere. ``cache=False`` turns off autocast's cache of cast
+    weights, as a step captured in a CUDA graph needs (:mod:`neurosync.step_graph`)."""
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 
@@ -146,17 +148,31 @@ def _distributed() -> tuple[int, int]:
     return rank, world
 
 
-def graphed_step(step_loss: Callable, device: torch.device) -> Callable:
-    """``step_loss`` compiled whole (every tick unrolled, static shapes: the training batch never
-    changes size) so that its forward and backward each become one graph; on CUDA
-    (``mode="reduce-overhead"``) they are captured in CUDA graphs and replayed, removing the
-    kernel-launch latency that bounds the tick loop at small batches. On CPU the step is traced
-    the same way (TorchDynamo, AOTAutograd's joint forward and backward) but runs without code
-    generation or graphs (``backend="aot_eager"``): a check of the capture path, which the tests
-    run, not a speed-up."""
-    if device.type == "cuda":
-        return torch.compile(step_loss, mode="reduce-overhead", dynamic=False)
-    return torch.compile(step_loss, backend="aot_eager", dynamic=False)
+def make_gradient_step(model: nn.Module, cfg: Config, device: torch.device, parameters: list[nn.Parameter] | None = None,
+                       forward: Callable | None = None) -> Callable:
+    """``step(x, y) -> (task loss, loss with the homeostatic terms, gradient norm before clipping)`` of one
+    batch, leaving the clipped gradients in the parameters' ``.grad``: the forward (``forward``, default
+    ``model``; the DDP wrapper in a distributed run), the loss, the backward and the clip; the part of a
+    training step that ``train.cuda_graphs`` captures (:mod:`neurosync.step_graph`). The caller clears the
+    gradients before an eager call and takes the optimizer step after it."""
+    task, tc = get_task(cfg.task), cfg.train
+    forward = model if forward is None else forward
+    parameters = [p for p in model.parameters() if p.requires_grad] if parameters is None else parameters
+    spiking = cfg.model.spiking if cfg.model.neuron == "spiking" and cfg.model.spiking.homeostatic() else None
+    cache = not (tc.cuda_graphs and device.type == "cuda")
+    max_norm = tc.grad_clip if tc.grad_clip > 0 else math.inf  # the norm is always computed, to stop before a non-finite step
+
+    def step(x, y):
+        with autocast(device, cache=cache):
+            out = forward(x)
+        loss, _ = task_loss(task, out, y, cfg.task)
+        total = loss
+        if spiking is not None:
+            total = total + rate_homeostasis(model.neuron.rate_hz(out.activity.float()), spiking)
+        total.backward()
+        return loss, total, torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+
+    return step
 
 
 def train(
@@ -172,10 +188,14 @@ def train(
     on train.final_eval_samples inputs (every input when the task has no more than that).
 
     ``stop_after`` ends the run early after that many total steps (the schedule still
-    follows cfg.train.steps), as an interruption would.
+    follows cfg.train.steps), as an interruption would. ``elapsed_s`` in the log and the results counts
+    the whole run's training time, a resumed run's earlier processes included (each checkpoint keeps it
+    as ``trained_s``); ``train.time_budget_s`` bounds this process's.
     """
     rank, world = _distributed()
     tc = cfg.train
+    if tc.cuda_graphs and world > 1:
+        raise ConfigError("train.cuda_graphs captures the step of one process: train without torchrun, or set train.cuda_graphs = false")
     dev = pick_device(device or tc.device)
     if dev.type == "cuda" and world > 1:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -200,6 +220,7 @@ def train(
     model = build_model(cfg).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     start_step = 0
+    trained_s = 0.0  # training time before this process (a resumed run's), so that elapsed_s counts the whole run
     if resume:
         ckpt = checkpoint.load(existing)
         if ckpt.config.model != cfg.model or ckpt.config.task != cfg.task:
@@ -207,22 +228,14 @@ def train(
         checkpoint.restore_model(model, ckpt)
         checkpoint.restore_training(optimizer, ckpt)
         start_step = ckpt.step
+        trained_s = float(ckpt.meta.get("metrics", {}).get("trained_s", 0.0))
     if tc.compile:
         model.compile_ticks(dynamic=False)
     ddp_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
-    def step_loss(x, y):
-        """(task loss, loss with the homeostatic terms) of one batch: the step's forward."""
-        with autocast(dev):
-            out = ddp_model(x)
-        loss, _ = task_loss(task, out, y, cfg.task)
-        total = loss
-        if cfg.model.neuron == "spiking" and cfg.model.spiking.homeostatic():
-            total = total + rate_homeostasis(model.neuron.rate_hz(out.activity.float()), cfg.model.spiking)
-        return loss, total
-
-    if tc.cuda_graphs:
-        step_loss = graphed_step(step_loss, dev)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    gradient_step = make_gradient_step(model, cfg, dev, parameters, forward=ddp_model)
+    run_step = captured_step(gradient_step, parameters, dev) if tc.cuda_graphs else eager_step(gradient_step, parameters)
 
     if rank == 0:
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
@@ -240,11 +253,7 @@ def train(
             group["lr"] = lr
         x, y = task.sample(cfg.task, tc.batch_size, batch_generator(tc.seed, step, rank))
         x, y = x.to(dev), y.to(dev)
-        loss, total = step_loss(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        # the norm is always computed (max_norm inf: no clipping), to stop before a non-finite step
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip if tc.grad_clip > 0 else math.inf)
+        loss, total, grad_norm = run_step(x, y)
         if not (torch.isfinite(total) and torch.isfinite(grad_norm)):
             kept = checkpoint.latest(ckpt_dir)
             raise TrainingDiverged(
@@ -259,7 +268,7 @@ def train(
         done = step == last_step or out_of_time
         if rank == 0 and (step % tc.eval_every == 0 or done):
             record = {"step": step, "split": "eval", "lr": lr, "train_loss": sum(running) / len(running),
-                      "elapsed_s": round(elapsed, 2), **evaluate(model, cfg, eval_x, eval_y)}
+                      "elapsed_s": round(trained_s + elapsed, 2), **evaluate(model, cfg, eval_x, eval_y)}
             running = []
             metrics.write(record)
             if on_eval is not None:
@@ -267,7 +276,7 @@ def train(
             primary = getattr(task, "PRIMARY", "bit_acc_certain")
             bar.set_postfix({"loss": f"{record['train_loss']:.3f}", primary: f"{record[primary]:.3f}"})
         if rank == 0 and (step % tc.checkpoint_every == 0 or done):
-            checkpoint.save(ckpt_dir, step, cfg, model, optimizer, record)
+            checkpoint.save(ckpt_dir, step, cfg, model, optimizer, {**record, "trained_s": round(trained_s + elapsed, 2)})
         bar.update(1)
         if out_of_time:
             log.info("time budget of %.0f s reached at step %d", tc.time_budget_s, step)
@@ -277,7 +286,7 @@ def train(
     if rank == 0:
         final_x, final_y = task.eval_set(cfg.task, tc.final_eval_samples, tc.seed)
         result = {
-            "name": cfg.name, "steps": step, "elapsed_s": round(time.perf_counter() - started, 2),
+            "name": cfg.name, "steps": step, "elapsed_s": round(trained_s + time.perf_counter() - started, 2),
             "device": str(dev), "world_size": world, "eval_samples": int(final_x.shape[0]),
             "final": evaluate(model, cfg, final_x, final_y),
         }

@@ -104,7 +104,13 @@ class TraceWindow:
     The slots grow with the thought up to WINDOW and are folded into the base when full: the
     state's size is bounded by WINDOW whatever the length of the thought, and a short thought
     pays for the ticks it has had, not for WINDOW. Windows of different lengths (a row restarted
-    while the others go on) are padded with zero slots to a common length (:meth:`aligned`)."""
+    while the others go on) are padded with zero slots to a common length (:meth:`aligned`).
+
+    together (host int or None): the updates every row has had since it was empty, when they all
+    have had the same number (a thought started together); ``filled`` and ``folded`` follow from
+    it, so a tick reads them without waiting for the device (none of the host synchronisation a
+    CUDA graph's capture forbids). None once rows differ (:func:`neurosync.ctm.map_rows` keeps a
+    host value only where every state it combines agrees): then they are read from the device."""
 
     base: torch.Tensor
     decay: torch.Tensor
@@ -112,6 +118,7 @@ class TraceWindow:
     pres: torch.Tensor
     filled: torch.Tensor
     folded: torch.Tensor
+    together: int | None = None
 
     @classmethod
     def empty(cls, like: torch.Tensor, batch: int, neurons: int, inputs: int | None = None) -> TraceWindow:
@@ -120,7 +127,7 @@ class TraceWindow:
         inputs = neurons if inputs is None else inputs
         return cls(like.new_zeros(batch, neurons, inputs), like.new_ones(batch, neurons), like.new_zeros(batch, 0, neurons),
                    like.new_zeros(batch, 0, inputs), torch.zeros(batch, dtype=torch.long, device=like.device),
-                   torch.zeros(batch, dtype=torch.bool, device=like.device))
+                   torch.zeros(batch, dtype=torch.bool, device=like.device), together=0)
 
     def _padded(self, length: int) -> TraceWindow:
         """The same H with zero slots appended up to ``length``."""
@@ -140,19 +147,33 @@ class TraceWindow:
     def _window(self) -> torch.Tensor:
         return torch.einsum("bki,bkj->bij", self.posts, self.pres)
 
+    def _any_folded(self) -> bool:
+        """Whether a row's base holds a fold (from ``together`` when known, else one host sync)."""
+        if self.together is not None:
+            return self.together > WINDOW
+        return bool(self.folded.any())
+
+    def _slots_filled(self) -> tuple[int, int]:
+        """(fewest, most) slots filled over the rows (from ``together`` when known, else one host sync)."""
+        if self.together is not None:
+            slots = (self.together - 1) % WINDOW + 1 if self.together else 0
+            return slots, slots
+        low, high = (int(v) for v in torch.stack((self.filled.min(), self.filled.max())).tolist())
+        return low, high
+
     def dense(self) -> torch.Tensor:
         """H (batch, D, P)."""
-        if not bool(self.folded.any()):
+        if not self._any_folded():
             return self._window()
         return self.decay.unsqueeze(-1) * self.base + self._window()
 
     def step(self, post: torch.Tensor, pre: torch.Tensor, eta: torch.Tensor) -> TraceWindow:
         """H ← (1 − η) ⊙ H + η ⊙ post ⊗ pre (Miconi's rule), post/pre (batch, D or P), η (1 or batch, D)."""
         state = self
-        low, high = (int(v) for v in torch.stack((self.filled.min(), self.filled.max())).tolist())  # one host sync per tick
+        low, high = self._slots_filled()
         if high >= WINDOW:  # a full window: fold it into the base
             empty = TraceWindow.empty(self.base, *self.base.shape)
-            state = replace(empty, base=self.dense(), folded=torch.ones_like(self.folded))
+            state = replace(empty, base=self.dense(), folded=torch.ones_like(self.folded), together=self.together)
             low = high = 0
         keep = 1 - eta
         written = (eta * post).unsqueeze(1)
@@ -164,13 +185,14 @@ class TraceWindow:
             slot = nn.functional.one_hot(state.filled, state.posts.shape[1]).to(post.dtype).unsqueeze(-1)  # (batch, L, 1)
             posts = keep.unsqueeze(1) * state.posts + slot * written
             pres = state.pres + slot * pre.unsqueeze(1)
-        return TraceWindow(state.base, keep * state.decay, posts, pres, state.filled + 1, state.folded)
+        together = None if self.together is None else self.together + 1
+        return TraceWindow(state.base, keep * state.decay, posts, pres, state.filled + 1, state.folded, together)
 
     def apply(self, vector: torch.Tensor) -> torch.Tensor:
         """H · vector (batch, P → D) without forming H."""
         overlap = (self.pres * vector.unsqueeze(1)).sum(-1, keepdim=True)  # (batch, W, 1): X[k] · vector
         recent = (self.posts * overlap).sum(1)  # broadcast products: faster than einsum's batched matvecs here
-        if not bool(self.folded.any()):  # a zero base (one host sync per tick)
+        if not self._any_folded():  # a zero base
             return recent
         return self.decay * (self.base @ vector.unsqueeze(-1)).squeeze(-1) + recent
 

@@ -1,0 +1,144 @@
+"""train.cuda_graphs (neurosync/step_graph.py): what a CPU can check of the capture path, and the
+capture itself where a CUDA device is present.
+
+A CUDA graph's capture fails on any host synchronisation inside the step; on CPU nothing waits
+for a device, so the step is run under ``host_syncs_forbidden``, which turns every such call into
+an error, for each parity config that trains on a GPU (shrunk, its thought longer than a plastic
+window so that the fold runs too)."""
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from neurosync import config as config_mod
+from neurosync.build import build_model
+from neurosync.ctm import map_rows
+from neurosync.parts.plastic import WINDOW, PlasticSynapse, TraceWindow
+from neurosync.step_graph import CapturedStep, captured_step, host_syncs_forbidden
+from neurosync.tasks import get_task
+from neurosync.training import make_gradient_step, train
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+GPU_CONFIGS = ["parity16-rate", "parity16-spiking", "parity16-cortical", "parity16-cortical-bounded", "parity64-rate-paper",
+               "parity64-spiking-gpu"]
+SMALL = ["model.d_model=24", "model.d_input=16", "model.heads=2", "model.n_synch_out=6", "model.n_synch_action=6",
+         "task.sequence_length=8", "train.batch_size=4", "train.compile=false", "train.cuda_graphs=true"]
+
+
+def test_host_syncs_forbidden_refuses_each_sync_and_restores_the_methods():
+    t = torch.ones(3)
+    before = dict(torch.Tensor.__dict__)
+    with host_syncs_forbidden():
+        (t * 2 + 1).sum()  # device work is fine
+        for sync in (lambda: bool(t.all()), lambda: t.sum().item(), lambda: t.tolist(), lambda: int(t[0]),
+                     lambda: t.nonzero(), lambda: t.cpu(), lambda: float(t[0])):
+            with pytest.raises(RuntimeError, match="host synchronisation inside a captured step"):
+                sync()
+    assert bool(t.all()) and t.sum().item() == 3.0 and t.tolist() == [1.0, 1.0, 1.0]
+    assert dict(torch.Tensor.__dict__).keys() == before.keys()
+
+
+@pytest.mark.parametrize("name", GPU_CONFIGS)
+def test_the_gradient_step_of_every_gpu_config_has_no_host_sync(name):
+    """Forward, loss, backward and clip of each config run with every host sync forbidden: the step can
+    be captured. 40 ticks, past a plastic window of 32, so that a factorised fast weight folds."""
+    cfg = config_mod.load(MODELS / f"{name}.toml", SMALL + ["model.ticks=40"])
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    x, y = get_task(cfg.task).sample(cfg.task, 4, torch.Generator().manual_seed(0))
+    step = make_gradient_step(model, cfg, torch.device("cpu"))
+    with host_syncs_forbidden():
+        loss, total, grad_norm = step(x, y)
+    assert torch.isfinite(total) and grad_norm > 0
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_a_shared_tick_count_gives_the_same_fast_weight_as_reading_the_device():
+    """TraceWindow.together (the updates every row has had, known on the host) decides the slots and the
+    fold exactly as the device's per-row counts do: 80 ticks (two folds) with and without it agree."""
+    synapse = PlasticSynapse(6, 5, rule="miconi", implementation="factorised", trace_timescale=3.0)
+    generator = torch.Generator().manual_seed(1)
+    inputs = [(torch.randn(3, 6, generator=generator), (torch.rand(3, 5, generator=generator) < 0.3).float()) for _ in range(80)]
+    states = {"host": synapse.start(3), "device": synapse.start(3)}
+    states["device"] = (states["device"][0], replace(states["device"][1], together=None))
+    assert states["host"][1].together == 0
+    for tick, (attended, spikes) in enumerate(inputs, 1):
+        currents = {}
+        for key in states:
+            currents[key], states[key] = synapse(attended, spikes, states[key])
+        assert torch.equal(currents["host"], currents["device"]), tick
+        window = states["host"][1]
+        assert window.together == tick and states["device"][1].together is None
+        assert window.filled.tolist() == [(tick - 1) % WINDOW + 1] * 3 and window.folded.tolist() == [tick > WINDOW] * 3
+
+
+def test_row_maps_keep_a_host_value_only_where_every_state_agrees():
+    empty = TraceWindow.empty(torch.zeros(1), 2, 3)
+    later = replace(empty, together=5)
+    keep = torch.tensor([True, False])
+    blend = lambda dim, old, fresh: torch.where(keep.view(-1, *[1] * (old.dim() - 1)), old, fresh)  # noqa: E731
+    assert map_rows(blend, 0, 2, later, empty).together is None  # one row restarted: counts differ
+    assert map_rows(blend, 0, 2, later, later).together == 5
+    assert map_rows(lambda dim, t: t.index_select(dim, torch.tensor([1])), 0, 2, later).together == 5  # a subset of rows
+
+
+def test_on_cpu_the_graphed_run_is_the_eager_run_and_says_so(tmp_path, caplog):
+    """Nothing to capture on CPU: train.cuda_graphs = true trains eagerly, bit for bit the eager run, with one
+    logged line saying so."""
+    with caplog.at_level(logging.WARNING, logger="neurosync.step_graph"):
+        graphed = train(tiny_config(steps=3, eval_every=1, cuda_graphs=True), tmp_path / "graphed", progress=False, device="cpu")
+    eager = train(tiny_config(steps=3, eval_every=1), tmp_path / "eager", progress=False, device="cpu")
+    curves = [[json.loads(line)["train_loss"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+              for run in ("eager", "graphed")]
+    assert len(curves[0]) == 3 and curves[0] == curves[1]
+    assert graphed["final"] == eager["final"]
+    assert any("CUDA graphs need a CUDA device" in r.getMessage() for r in caplog.records)
+
+
+def test_a_captured_step_needs_a_cuda_device_and_a_warmup():
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        CapturedStep(lambda x, y: (x,), [], torch.device("cpu"))
+    weight = torch.nn.Parameter(torch.ones(2))
+    weight.grad = torch.full((2,), 7.0)
+    step = captured_step(lambda x, y: ((weight * x).sum().backward(),), [weight], torch.device("cpu"))
+    step(torch.tensor([1.0, 2.0]), None)
+    assert weight.grad.tolist() == [1.0, 2.0]  # eager, on cleared gradients: not added to the 7s
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="warmup must be >= 1"):
+            CapturedStep(lambda x, y: (x,), [], torch.device("cuda"), warmup=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["parity16-rate", "parity16-cortical"])
+def test_captured_steps_follow_the_eager_steps_on_cuda(name):
+    """On a GPU: 8 steps eager and 8 steps through CapturedStep (3 eager warm-up steps, the capture, 4
+    replays) from the same weights on the same batches, with AdamW after each: the losses agree (the
+    cortical model's noise comes from the same generator; bf16 autocast, hence the tolerance) and the
+    replays are replays (the graph was captured once)."""
+    cfg = config_mod.load(MODELS / f"{name}.toml", SMALL[:-1] + ["model.ticks=12"])
+    task, device = get_task(cfg.task), torch.device("cuda")
+    losses = {}
+    for graphed in (False, True):
+        torch.manual_seed(0)
+        model = build_model(cfg).to(device).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        step = make_gradient_step(model, cfg, device)
+        run = CapturedStep(step, [p for p in model.parameters() if p.requires_grad], device) if graphed else None
+        losses[graphed] = []
+        for i in range(8):
+            x, y = task.sample(cfg.task, 4, torch.Generator().manual_seed(i))
+            if graphed:
+                loss, _, _ = run(x.to(device), y.to(device))
+            else:
+                optimizer.zero_grad(set_to_none=True)
+                loss, _, _ = step(x.to(device), y.to(device))
+            losses[graphed].append(loss.item())
+            optimizer.step()
+        if graphed:
+            assert run.captured and run.calls == 8
+    assert losses[True] == pytest.approx(losses[False], rel=2e-2, abs=2e-3)
