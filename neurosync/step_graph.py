@@ -32,34 +32,16 @@ On a CPU there is nothing to capture: :func:`captured_step` returns the eager st
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
 from typing import Callable, Iterable
 
 import torch
 
+from .parts.capture import capture_mode
+
 log = logging.getLogger(__name__)
 
 Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]
-
-
-_CAPTURING = contextvars.ContextVar("neurosync_capturing", default=False)
-
-
-def capturing() -> bool:
-    """Whether the code runs inside a step being captured (or inside :func:`host_syncs_forbidden`, its CPU
-    stand-in). A part skips there the checks that read device values on the host, such as an input's
-    validation: the captured step's inputs come from the task's sampler, and every replay reuses them."""
-    return _CAPTURING.get()
-
-
-@contextlib.contextmanager
-def _capture_mode():
-    token = _CAPTURING.set(True)
-    try:
-        yield
-    finally:
-        _CAPTURING.reset(token)
 
 
 class CaptureError(RuntimeError):
@@ -113,7 +95,7 @@ class CapturedStep:
         graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize(self.device)
         try:
-            with torch.cuda.graph(graph), _capture_mode():
+            with torch.cuda.graph(graph), capture_mode():
                 self.static_outputs = tuple(t.detach() for t in self.step(*self.static_inputs))
         except RuntimeError as error:
             self._clear_gradients()
@@ -157,8 +139,8 @@ def host_syncs_forbidden():
     ``t.item()``, ``t.tolist()``, ``int(t)``, ``t.nonzero()``, ``t.cpu()``, ...) raises a
     RuntimeError naming it. On a CPU nothing waits for a device, but each of these calls would stop
     a CUDA graph's capture: this is the CPU check that a step can be captured. Inside it
-    :func:`capturing` is true, as during a capture. (It patches ``torch.Tensor`` for the block: use it in
-    tests, one thread.)"""
+    :func:`neurosync.parts.capture.capturing` is true, as during a capture. (It patches
+    ``torch.Tensor`` for the block: use it in tests, one thread.)"""
     names = [name for name in _SYNCING if hasattr(torch.Tensor, name)]
     own = {name: torch.Tensor.__dict__[name] for name in names if name in torch.Tensor.__dict__}  # the rest are TensorBase's
 
@@ -170,7 +152,7 @@ def host_syncs_forbidden():
     try:
         for name in names:
             setattr(torch.Tensor, name, refuse(name))
-        with _capture_mode():
+        with capture_mode():
             yield
     finally:
         for name in names:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..step_graph import capturing
+from .capture import capturing
 
 
 class RotationalEmbedding1D(nn.Module):
