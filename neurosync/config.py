@@ -46,6 +46,7 @@ POSITIONAL_EMBEDDINGS = ("rotational-1d", "rotational-2d", "learnable-fourier", 
 POSITIONAL_1D = ("rotational-1d", "none")  # parity's token sequence
 IMAGE_TASKS = ("images", "maze")  # tasks whose input is an image (model.backbone may be a ResNet)
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("bf16", "fp32")  # of matrix products on CUDA (autocast); a CPU always computes in float32
 
 
 @dataclass
@@ -256,6 +257,7 @@ class TrainConfig:
     time_budget_s: float = 0.0
     seed: int = 0
     device: str = "auto"
+    precision: str = "bf16"  # on CUDA: "bf16" autocast of the matrix products, or "fp32" throughout (CPU: always fp32)
     compile: bool = False  # torch.compile the tick body
     cuda_graphs: bool = False  # capture the step's forward, backward and clip in one CUDA graph and replay it (neurosync.step_graph); eager on CPU
     out_dir: str = "runs"
@@ -526,6 +528,7 @@ def validate(cfg: Config) -> Config:
     _check(tr.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {tr.checkpoint_every}")
     _check(tr.time_budget_s >= 0, f"train.time_budget_s must be >= 0 (0 means no budget), got {tr.time_budget_s}")
     _check_choice(tr.device, DEVICES, "train.device")
+    _check_choice(tr.precision, PRECISIONS, "train.precision")
     _check(not (tr.cuda_graphs and tr.compile), "train.cuda_graphs and train.compile are not combined (the captured step runs "
                                                 "the eager ticks): set train.compile = false")
     _check(bool(cfg.name) and "/" not in cfg.name and "\\" not in cfg.name and cfg.name not in (".", ".."),

@@ -82,10 +82,11 @@ def batch_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 1_009 + rank) % (2**63))
 
 
-def autocast(device: torch.device, cache: bool = True):
-    """bf16 autocast on CUDA; full precision elsewhere. ``cache=False`` turns off autocast's cache of cast
-    weights, as a step captured in a CUDA graph needs (:mod:`neurosync.step_graph`)."""
-    if device.type == "cuda":
+def autocast(device: torch.device, cache: bool = True, precision: str = "bf16"):
+    """bf16 autocast on CUDA (``precision="fp32"``: none); full precision elsewhere. ``cache=False`` turns
+    off autocast's cache of cast weights, as a step captured in a CUDA graph needs
+    (:mod:`neurosync.step_graph`)."""
+    if device.type == "cuda" and precision == "bf16":
         return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
@@ -101,7 +102,7 @@ def evaluate(model: nn.Module, cfg: Config, x: torch.Tensor, y: torch.Tensor, ba
     spike_counts = 0.0  # per neuron, over the whole set
     for start in range(0, x.shape[0], batch_size):
         xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
-        with autocast(device):
+        with autocast(device, precision=cfg.train.precision):
             out = model(xb)
         loss, certain_tick = task_loss(task, out, yb, cfg.task)
         for key, value in batch_metrics(task, out, yb, cfg.task).items():
@@ -163,7 +164,7 @@ def make_gradient_step(model: nn.Module, cfg: Config, device: torch.device, para
     max_norm = tc.grad_clip if tc.grad_clip > 0 else math.inf  # the norm is always computed, to stop before a non-finite step
 
     def step(x, y):
-        with autocast(device, cache=cache):
+        with autocast(device, cache=cache, precision=tc.precision):
             out = forward(x)
         loss, _ = task_loss(task, out, y, cfg.task)
         total = loss

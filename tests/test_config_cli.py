@@ -59,6 +59,7 @@ def test_shipped_studies_load(path):
         ("model.neuron_pairing='nearest'", "model.neuron_pairing = 'nearest' is not one of"),
         ("task.name='chess'", "task.name = 'chess' is not one of"),
         ("train.lr=-0.1", "train.lr must be > 0"),
+        ("train.precision='fp16'", "train.precision = 'fp16' is not one of bf16, fp32"),
         ("train.batch_size=1.5", "train.batch_size must be an integer"),
         ("model.nlm.deep=3", "model.nlm.deep must be true or false"),
         ("model.heads=3", "must be divisible by model.heads"),
