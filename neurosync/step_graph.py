@@ -37,6 +37,7 @@ from typing import Callable, Iterable
 
 import torch
 
+from .config import ConfigError
 from .parts.capture import capture_mode
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,10 @@ log = logging.getLogger(__name__)
 Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]
 
 
-class CaptureError(RuntimeError):
+class CaptureError(ConfigError):
     """The step could not be captured in a CUDA graph (a part synchronises with the host, or
-    draws from a generator the graph does not know)."""
+    draws from a generator the graph does not know): a config error, since ``train.cuda_graphs =
+    false`` trains the same model (the CLI prints one line and exits with 2)."""
 
 
 class CapturedStep:

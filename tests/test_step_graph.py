@@ -6,6 +6,7 @@ for a device, so the step is run under ``host_syncs_forbidden``, which turns eve
 an error, for each parity config that trains on a GPU (shrunk, its thought longer than a plastic
 window so that the fold runs too)."""
 
+import contextlib
 import json
 import logging
 from dataclasses import replace
@@ -19,7 +20,8 @@ from neurosync import config as config_mod
 from neurosync.build import build_model
 from neurosync.ctm import map_rows
 from neurosync.parts.plastic import WINDOW, PlasticSynapse, TraceWindow
-from neurosync.step_graph import CapturedStep, captured_step, host_syncs_forbidden
+from neurosync.parts.capture import capturing
+from neurosync.step_graph import CaptureError, CapturedStep, captured_step, host_syncs_forbidden
 from neurosync.tasks import get_task
 from neurosync.training import make_gradient_step, train
 
@@ -111,6 +113,73 @@ def test_a_captured_step_needs_a_cuda_device_and_a_warmup():
     if torch.cuda.is_available():
         with pytest.raises(ValueError, match="warmup must be >= 1"):
             CapturedStep(lambda x, y: (x,), [], torch.device("cuda"), warmup=0)
+
+
+class _FakeCuda:
+    """Stand-ins for torch.cuda's streams and graphs on a CPU: a capture runs its body (recording nothing),
+    a replay is counted. Enough to check CapturedStep's protocol, not a graph's semantics (the CUDA test
+    below does that on a GPU)."""
+
+    def __init__(self):
+        self.replays, self.captures = 0, 0
+
+    def install(self, monkeypatch):
+        fake = self
+
+        class Graph:
+            def replay(self):
+                fake.replays += 1
+
+        @contextlib.contextmanager
+        def graph(g):
+            fake.captures += 1
+            yield
+
+        for name, value in {"Stream": lambda device=None: _Waits(), "current_stream": lambda device=None: _Waits(),
+                            "stream": lambda s: contextlib.nullcontext(), "synchronize": lambda device=None: None,
+                            "CUDAGraph": Graph, "graph": graph}.items():
+            monkeypatch.setattr(torch.cuda, name, value)
+        return self
+
+
+class _Waits:
+    def wait_stream(self, other):
+        pass
+
+
+def test_captured_step_protocol_warms_up_captures_once_then_replays(monkeypatch):
+    """Calls 1-3 run the step eagerly on cleared gradients; call 4 captures it once on static copies of its
+    inputs (capturing() true inside) and replays; later calls copy their batch into those buffers and only
+    replay. A failed capture is one CaptureError line, a ConfigError (the CLI's exit 2)."""
+    fake = _FakeCuda().install(monkeypatch)
+    weight = torch.nn.Parameter(torch.ones(2))
+    seen = []
+
+    def step(x, y):
+        assert weight.grad is None  # every eager call and the capture start from cleared gradients
+        seen.append((x.clone(), capturing()))
+        loss = (weight * x).sum() + y.sum()
+        loss.backward()
+        return loss, loss, weight.grad.norm()
+
+    run = CapturedStep(step, [weight], torch.device("cuda"), warmup=3)
+    for i in range(6):
+        outputs = run(torch.full((2,), float(i)), torch.zeros(1))
+        assert all(not t.requires_grad for t in outputs)  # detached: no autograd graph kept alive by the caller
+    assert [bool(c) for _, c in seen] == [False, False, False, True] and len(seen) == 4
+    assert fake.captures == 1 and fake.replays == 3 and run.captured and run.calls == 6
+    assert run.static_inputs[0].tolist() == [5.0, 5.0]  # the last batch, copied into the captured buffers
+
+    def syncing(x, y):
+        raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+
+    failing = CapturedStep(syncing, [weight], torch.device("cuda"), warmup=1)
+    with pytest.raises(RuntimeError):
+        failing(torch.zeros(2), torch.zeros(1))  # the eager warm-up call: the step's own error
+    with pytest.raises(CaptureError, match=r"could not be captured in a CUDA graph \(operation not permitted when stream is "
+                                           r"capturing\); .* set train.cuda_graphs = false$") as error:
+        failing(torch.zeros(2), torch.zeros(1))
+    assert isinstance(error.value, config_mod.ConfigError) and not failing.captured
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
