@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -41,20 +42,27 @@ def flush_denormals() -> bool:
     (a (64, 3168) product: 2.2 ms against 0.2 ms here). It changes no result above 1.2e-38. The mode is
     per thread, and intra-op threads inherit it when they start, so call it before any computation.
     Returns False where the CPU has no such mode. Benchmark: ``python benchmarks/denormals.py``."""
-    return bool(torch.set_flush_denormal(True))
+    _denormal_mode.flushed = bool(torch.set_flush_denormal(True))
+    return _denormal_mode.flushed
+
+
+_denormal_mode = threading.local()  # whether flush_denormals set the mode on this thread (torch has no getter)
 
 
 @contextlib.contextmanager
 def denormals_flushed():
-    """:func:`flush_denormals` for a block (the CLI's commands, each study, sweep or ablation job), then
-    IEEE-754 subnormals again on this thread, so that a caller's own work (a notebook, a test suite that
-    draws subnormal floats) keeps the default. Threads started inside the block keep the mode."""
+    """:func:`flush_denormals` for a block (the CLI's commands, each study, sweep or ablation job), then the
+    mode this thread had before: IEEE-754 subnormals again unless it was already flushing (a job run inside
+    a CLI command keeps the command's mode after it), so that a caller's own work (a notebook, a test suite
+    that draws subnormal floats) keeps the default. Threads started inside the block keep the mode."""
+    before = getattr(_denormal_mode, "flushed", False)
     supported = flush_denormals()
     try:
         yield supported
     finally:
-        if supported:
+        if supported and not before:
             torch.set_flush_denormal(False)
+            _denormal_mode.flushed = False
 
 
 def pick_device(name: str) -> torch.device:

@@ -136,4 +136,7 @@ def test_denormals_are_flushed_inside_the_block_and_kept_after_it():
         if not supported:
             pytest.skip("this CPU has no flush-to-zero mode")
         assert (x * 0.5).tolist() == [0.0, 2 * tiny, 0.5, -1.5 * tiny]  # tiny / 2 is subnormal: flushed
+        with denormals_flushed():  # a job inside a command: the command keeps flushing after it
+            pass
+        assert (x * 0.5)[0].item() == 0.0
     assert (x * 0.5)[0].item() == tiny / 2 > 0
