@@ -196,6 +196,12 @@ def test_continuous_mode_agrees_statistically_at_finer_steps(synapse, steps, sub
     recording = brian.record_core(model, _input(), ticks=1200 // substeps)
     report = brian.validate_continuous(model, recording, substeps=steps)
     assert set(report["runs"]) == {f"dt/{count}" for count in steps} and report["passed"], report
+    # the ODE against itself: two step sizes of one integrator agree at least as well as the discrete model does
+    between = report["between_ode_steps"]
+    assert list(between) == ([f"dt/{steps[0]} vs dt/{steps[-1]}"] if len(steps) > 1 else []), between
+    for agreement in between.values():
+        assert agreement["synchrony_correlation"] >= min(run["synchrony_correlation"] for run in report["runs"].values()) - 0.05
+        assert agreement["rate_mean_abs_difference"] <= brian.TOLERANCES["rate_mean_abs_difference"]
     for run in report["runs"].values():
         assert run["rate_mean_abs_difference"] <= brian.TOLERANCES["rate_mean_abs_difference"], run
         assert run["rate_correlation"] > 0.95, run
