@@ -1,6 +1,6 @@
 """The training step captured in a CUDA graph against the eager step (issue 16, item 3). Needs a GPU.
 
-    python benchmarks/cuda_graphs.py [--configs parity16-rate parity16-spiking parity16-cortical parity64-rate-paper]
+    python benchmarks/cuda_graphs.py [--configs parity16-rate parity16-spiking parity16-cortical-v1 parity64-rate-paper]
                                      [--batch 64] [--steps 40] [--out FILE]
 
 For each config (models/<name>.toml) at batch 64, the training loop's own step, two ways, from
@@ -71,7 +71,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+",
-                        default=["parity16-rate", "parity16-spiking", "parity16-cortical", "parity64-rate-paper"])
+                        default=["parity16-rate", "parity16-spiking", "parity16-cortical-v1", "parity64-rate-paper"])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "cuda_graphs.md"))

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = {
     "study: rate (parity-8)": ("parity16-rate.toml", ["task.sequence_length=8"]),
     "study: spiking (parity-8)": ("parity16-spiking.toml", ["task.sequence_length=8"]),
-    "study: cortical (parity-8)": ("parity16-cortical.toml", ["task.sequence_length=8"]),
+    "study: cortical (parity-8)": ("parity16-cortical-v1.toml", ["task.sequence_length=8"]),
     "cortical bounded (parity-16)": ("parity16-cortical-bounded.toml", []),
 }
 ARMS = {"per-sample normaliser": {"shared": False, "flush": False},

@@ -39,7 +39,7 @@ SEEDS = 3
 def _config(kind: str):
     from neurosync import config as config_mod
 
-    name = {"rate": "parity16-rate", "spiking": "parity16-spiking", "cortical": "parity16-cortical"}[kind]
+    name = {"rate": "parity16-rate", "spiking": "parity16-spiking", "cortical": "parity16-cortical-v1"}[kind]
     return config_mod.load(REPO / "models" / f"{name}.toml", ["task.sequence_length=8"])
 
 

@@ -306,12 +306,12 @@ def test_a_read_only_output_directory_is_refused_in_one_line_before_any_work():
 
 def test_an_input_floor_above_the_threshold_is_refused():
     with pytest.raises(config_mod.ConfigError, match=r"model.spiking.input_floor \(0.3\) must lie below the threshold") as err:
-        config_mod.load(REPO / "models" / "parity16-cortical.toml", ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3"])
+        config_mod.load(REPO / "models" / "parity16-cortical-v1.toml", ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3"])
     assert "\n" not in str(err.value)
 
 
 def test_a_floor_relative_to_each_threshold_leaves_the_absolute_floor_unused():
-    cfg = config_mod.load(REPO / "models" / "parity16-cortical.toml",
+    cfg = config_mod.load(REPO / "models" / "parity16-cortical-v1.toml",
                           ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3", "model.spiking.input_floor_margin=0.08"])
     assert cfg.model.spiking.input_floor_margin == 0.08
 
@@ -321,5 +321,5 @@ def test_a_floor_relative_to_each_threshold_leaves_the_absolute_floor_unused():
                                                  "input_ceiling_margin must be >= 0")])
 def test_a_ceiling_without_a_bounded_input_or_below_zero_is_refused(overrides, message):
     with pytest.raises(config_mod.ConfigError, match=message) as err:
-        config_mod.load(REPO / "models" / "parity16-cortical.toml", overrides)
+        config_mod.load(REPO / "models" / "parity16-cortical-v1.toml", overrides)
     assert "\n" not in str(err.value)
