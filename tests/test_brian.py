@@ -209,6 +209,25 @@ def test_continuous_mode_agrees_statistically_at_finer_steps(synapse, steps, sub
         assert run["spectrum_overlap"] >= brian.TOLERANCES["spectrum_overlap"], run
 
 
+def test_continuous_mode_compares_its_first_and_last_ode_runs_with_each_other(monkeypatch):
+    """between_ode_steps is the agreement of the ODE runs at the first and the last step size (not the
+    discrete run, not a middle one), and it leaves the verdict alone: stand-in ODE rasters, one per step."""
+    import neurosync.brian.continuous as continuous
+
+    model = _model("mlp")
+    recording = brian.record_core(model, _input(), ticks=300)
+    rng = np.random.default_rng(1)
+    rasters = {count: (rng.random(recording.spikes.shape) < 0.2).astype(float) for count in (10, 20, 40)}
+    monkeypatch.setattr(continuous, "simulate_continuous",
+                        lambda core, drive, count, method, target, noise=None: {"counts": rasters[count], "seconds": 0.0, "method": method})
+    report = continuous.validate_continuous(model, recording, substeps=(10, 20, 40))
+    step_s = brian.extract_core(model).dt_ms * 1e-3
+    assert report["between_ode_steps"] == {"dt/10 vs dt/40": brian.statistics_agreement(rasters[10], rasters[40], step_s)}
+    assert report["runs"]["dt/20"] == {**brian.statistics_agreement(recording.spikes, rasters[20], step_s), "brian2_seconds": 0.0,
+                                       "spikes_brian2": int(rasters[20].sum())}
+    assert not report["passed"]  # random rasters agree with nothing: the ODE-to-ODE figure does not rescue the verdict
+
+
 def test_continuous_mode_fails_a_tonic_model_at_a_coarse_step():
     """The verdict can fail: regular firing at a step comparable to the time constants (1 ms against
     τ_f = 2 ms, no noise) is not the ODE's, and the spectra say so."""
