@@ -12,25 +12,29 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import torch
 
 import neurosync
 from neurosync.analysis import power_spectrum
 from neurosync.analysis.physiology import power_law_fit
+from neurosync.parts.spiking import dendrite_step, dendritic_current
 from neurosync.tasks import get_task
 
 
+@torch.no_grad()
 def filtered_input(model, pre: np.ndarray) -> np.ndarray:
     """(B, S, N) Σ_k w_k f_k per simulation step of the tick inputs ``pre`` (B, T, N), through the
-    neurons' own filters (f ← α f + (1 − α) a, the input held over its tick), without the bias."""
+    neurons' own filters (the model's dendrite_step, the input held over its tick), without the bias:
+    the recording's E/I currents are the same filters applied to their shares."""
     neuron = model.neuron
-    decay, weight = neuron.filter_decay().detach().double().numpy(), neuron.filter_weight.detach().double().numpy()
-    batch, ticks, neurons = pre.shape
-    filters, out = np.zeros((batch, neurons, decay.shape[1])), np.zeros((batch, ticks * neuron.substeps, neurons))
-    for tick in range(ticks):
-        for sub in range(neuron.substeps):
-            filters = decay * filters + (1 - decay) * pre[:, tick, :, None]
-            out[:, tick * neuron.substeps + sub] = (filters * weight).sum(-1)
-    return out
+    decay, no_bias = neuron.filter_decay(), torch.zeros_like(neuron.dendrite_bias)
+    ticks = torch.as_tensor(pre, dtype=decay.dtype)
+    filters, out = ticks.new_zeros(*ticks[:, 0].shape, neuron.n_filters), []
+    for tick in range(ticks.shape[1]):
+        for _ in range(neuron.substeps):
+            filters = dendrite_step(filters, ticks[:, tick], decay)
+            out.append(dendritic_current(filters, neuron.filter_weight, no_bias))
+    return torch.stack(out, dim=1).double().numpy()
 
 
 def main() -> None:
@@ -44,7 +48,7 @@ def main() -> None:
         raise SystemExit("error: needs a SpikingCTM with Dale's law (recorded E/I currents)")
     x, _ = get_task(ckpt.config.task).eval_set(ckpt.config.task, args.inputs, ckpt.config.train.seed)
     rec = model.record(x, ticks=args.ticks, config=ckpt.config, noise_seed=0)
-    total = filtered_input(model, rec.pre.astype(float))
+    total = filtered_input(model, rec.pre)
     excitatory, inhibitory = rec.current_excitatory.astype(float), rec.current_inhibitory.astype(float)
     afferent = total - excitatory - inhibitory
     pyramidal = rec.cell_types() == "excitatory"
