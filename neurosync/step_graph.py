@@ -45,6 +45,13 @@ log = logging.getLogger(__name__)
 Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]
 
 
+def clear_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
+    """``.grad = None`` for each parameter (as ``zero_grad(set_to_none=True)``): the step's backward then
+    allocates them afresh, inside a capture from the graph's own pool."""
+    for p in parameters:
+        p.grad = None
+
+
 class CaptureError(ConfigError):
     """The step could not be captured in a CUDA graph (a part synchronises with the host, or
     draws from a generator the graph does not know): a config error, since ``train.cuda_graphs =
@@ -71,10 +78,6 @@ class CapturedStep:
     def captured(self) -> bool:
         return self.graph is not None
 
-    def _clear_gradients(self) -> None:
-        for p in self.parameters:
-            p.grad = None
-
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
         self.calls += 1
         if self.graph is not None:
@@ -83,7 +86,7 @@ class CapturedStep:
             self.graph.replay()
             return self.static_outputs
         if self.calls <= self.warmup:
-            self._clear_gradients()
+            clear_gradients(self.parameters)
             self._side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(self._side):
                 outputs = tuple(t.detach() for t in self.step(x, y))  # the autograd graph dies here, not with the caller's loss
@@ -92,7 +95,7 @@ class CapturedStep:
         return self._capture(x, y)
 
     def _capture(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        self._clear_gradients()
+        clear_gradients(self.parameters)
         self.static_inputs = (x.clone(), y.clone())
         graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize(self.device)
@@ -100,7 +103,7 @@ class CapturedStep:
             with torch.cuda.graph(graph), capture_mode():
                 self.static_outputs = tuple(t.detach() for t in self.step(*self.static_inputs))
         except RuntimeError as error:
-            self._clear_gradients()
+            clear_gradients(self.parameters)
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise CaptureError(f"train.cuda_graphs: the training step could not be captured in a CUDA graph ({first_line}); "
                                "a part synchronises with the host or draws random numbers from its own generator: "
@@ -115,8 +118,7 @@ def eager_step(step: Step, parameters: Iterable[torch.nn.Parameter]) -> Step:
     parameters = list(parameters)
 
     def run(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        for p in parameters:
-            p.grad = None
+        clear_gradients(parameters)
         return step(x, y)
 
     return run
