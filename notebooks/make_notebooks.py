@@ -158,8 +158,8 @@ print(f"mean STTC over live pairs (±1 ms): {np.nanmean(sttc[~np.eye(len(sttc), 
            "The model above fires at hundreds of Hz in 1-ms ticks: tonic, regular, with its spectral power near the "
            "step's Nyquist frequency. `models/parity16-cortical/` is the shipped cortical SpikingCTM (issue 12): "
            "80% excitatory / 20% inhibitory neurons under Dale's law, τ_m 20 ms, slow synaptic filters, a refractory "
-           "period, Ornstein–Uhlenbeck current noise, a bounded input, 5-ms ticks of 0.5-ms steps; it solves the same "
-           "task (98.6% per-bit on 16-bit parity) at ~10 Hz. Both are recorded here for 1-s thoughts (16 inputs; the "
+           "period, Ornstein–Uhlenbeck current noise, a bounded input, 5-ms ticks of 0.125-ms steps; it solves the same "
+           "task (98.5% per-bit on 16-bit parity) at ~10 Hz. Both are recorded here for 1-s thoughts (16 inputs; the "
            "cortical model 4 noise repeats each, so that its Fano factor is across trials), and each gets its "
            "physiology card: every statistic beside its cortical range and source. Its own card, training curve and "
            "the probes behind it are in `models/parity16-cortical.md`."),
@@ -378,7 +378,7 @@ print({k: report[k] for k in ("steps", "neurons", "spikes_pytorch", "spikes_bria
                               "max_abs_membrane_difference", "brian2_seconds")})
 brian.validation_figure(recording, result);'''),
     ("md", "The closed loop runs one Brian2 step per tick, so it needs a model without sub-steps (the small "
-           "SpikingCTM of `TRAIN = True`); the cortical model's 5-ms ticks are 5 steps of 1 ms."),
+           "SpikingCTM of `TRAIN = True`); the cortical model's 5-ms ticks are 40 steps of 0.125 ms."),
     ("code", '''if model.config.spiking.substeps == 1:
     closed = brian.validate_closed_loop(model, x[:1], 0, TICKS, "numpy")
     print({k: v for k, v in closed.items() if not isinstance(v, (list, dict))})
