@@ -60,7 +60,7 @@ def main() -> None:
     model.neuron.seed_noise(0)
     accuracy = evaluate(model, cfg, x, y)["bit_acc_certain"]
     reset()
-    recording = model.record(x[:16], ticks=int(round(1000 / model.neuron.tick_ms)), repeats=4, config=cfg, noise_seed=0)
+    recording = model.record(x[:16], ticks=model.neuron.ticks_in(1.0), repeats=4, config=cfg, noise_seed=0)
     card = analysis.physiology(recording)
     rows = {row["statistic"]: row for row in card["rows"]}
     print(f"shared OU input σ {args.sigma:g}, τ {args.tau_ms:g} ms: per-bit {accuracy:.2%} (2,048 inputs); "
