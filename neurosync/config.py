@@ -140,6 +140,8 @@ class SpikingConfig:
     target_rate_hz: float = 100.0
     target_rate_inhibitory_hz: float = 20.0
     rate_regularisation: float = 0.0
+    rate_regularisation_final: float = 0.0
+    rate_ramp_start: float = 0.5
     rate_band_hz: list[float] = field(default_factory=list)
     band_regularisation: float = 0.0
     dale: bool = False
@@ -159,7 +161,8 @@ class SpikingConfig:
 
     def neuron_options(self) -> dict[str, Any]:
         """The keyword arguments of neurosync.parts.spiking.SpikingNeurons (all but the training and network fields)."""
-        network = ("target_rate_hz", "target_rate_inhibitory_hz", "rate_regularisation", "rate_band_hz", "band_regularisation",
+        network = ("target_rate_hz", "target_rate_inhibitory_hz", "rate_regularisation", "rate_regularisation_final",
+                   "rate_ramp_start", "rate_band_hz", "band_regularisation",
                    "dale", "excitatory_fraction")
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in network}
 
@@ -454,6 +457,12 @@ def validate(cfg: Config) -> Config:
     _check(sp.target_rate_hz <= 1000.0 / sp.dt_ms,
            f"model.spiking.target_rate_hz must be <= 1 / dt = {1000.0 / sp.dt_ms:g} Hz, got {sp.target_rate_hz}")
     _check(sp.rate_regularisation >= 0, f"model.spiking.rate_regularisation must be >= 0 (0 disables it), got {sp.rate_regularisation}")
+    _check(sp.rate_regularisation_final >= 0,
+           f"model.spiking.rate_regularisation_final must be >= 0 (0: a constant rate_regularisation), got {sp.rate_regularisation_final}")
+    _check(sp.rate_regularisation_final == 0 or sp.rate_regularisation > 0,
+           "model.spiking.rate_regularisation_final > 0 ramps from rate_regularisation, which must then be > 0")
+    _check(0 <= sp.rate_ramp_start < 1,
+           f"model.spiking.rate_ramp_start must be in [0, 1) (the fraction of train.steps where the ramp starts), got {sp.rate_ramp_start}")
     _check(sp.target_rate_inhibitory_hz >= 0, f"model.spiking.target_rate_inhibitory_hz must be >= 0 (Hz), got {sp.target_rate_inhibitory_hz}")
     _check(sp.band_regularisation >= 0, f"model.spiking.band_regularisation must be >= 0 (0 disables it), got {sp.band_regularisation}")
     band = sp.rate_band_hz

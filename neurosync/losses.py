@@ -33,10 +33,23 @@ def rate_band_penalty(rate_hz: torch.Tensor, low_hz: float, high_hz: float) -> t
     return (torch.relu(low_hz * 1e-3 - rate).square() + torch.relu(rate - high_hz * 1e-3).square()).mean()
 
 
-def rate_homeostasis(rate_hz: torch.Tensor, spiking) -> torch.Tensor:
-    """The rate terms a SpikingConfig asks for: rate_regularisation · firing_rate_penalty toward
-    target_rate_hz (under dale: the excitatory neurons; the inhibitory ones toward
-    target_rate_inhibitory_hz) plus band_regularisation · rate_band_penalty over rate_band_hz."""
+def rate_weight(step: int, steps: int, spiking) -> float:
+    """The rate term's weight at training step ``step`` of ``steps``: spiking.rate_regularisation, or,
+    with rate_regularisation_final > 0, a linear ramp from it (from step rate_ramp_start · steps on) to
+    rate_regularisation_final at the last step."""
+    start, final = spiking.rate_regularisation, spiking.rate_regularisation_final
+    if final <= 0:
+        return start
+    first, last = spiking.rate_ramp_start * steps, max(steps - 1, 1)
+    progress = min(max((step - first) / max(last - first, 1e-9), 0.0), 1.0)
+    return start + (final - start) * progress
+
+
+def rate_homeostasis(rate_hz: torch.Tensor, spiking, weight: float | torch.Tensor | None = None) -> torch.Tensor:
+    """The rate terms a SpikingConfig asks for: rate_regularisation (or ``weight``, e.g. this step's
+    :func:`rate_weight`) · firing_rate_penalty toward target_rate_hz (under dale: the excitatory neurons;
+    the inhibitory ones toward target_rate_inhibitory_hz) plus band_regularisation · rate_band_penalty
+    over rate_band_hz."""
     neurons = rate_hz.shape[-1]
     target: float | torch.Tensor = spiking.target_rate_hz
     if spiking.dale:
@@ -44,7 +57,8 @@ def rate_homeostasis(rate_hz: torch.Tensor, spiking) -> torch.Tensor:
         target = torch.where(excitatory, spiking.target_rate_hz, spiking.target_rate_inhibitory_hz).to(rate_hz.dtype)
     total = rate_hz.new_zeros(())
     if spiking.rate_regularisation > 0:
-        total = total + spiking.rate_regularisation * firing_rate_penalty(rate_hz, target)
+        weight = spiking.rate_regularisation if weight is None else weight
+        total = total + weight * firing_rate_penalty(rate_hz, target)
     if spiking.band_regularisation > 0:
         total = total + spiking.band_regularisation * rate_band_penalty(rate_hz, *spiking.rate_band_hz)
     return total

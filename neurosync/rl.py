@@ -108,6 +108,9 @@ def validate_rl(cfg: RLConfig) -> RLConfig:
     for key in ("entropy", "value"):
         _check(getattr(p, key) >= 0, f"ppo.{key} must be >= 0, got {getattr(p, key)}")
     validate(Config(task=TaskConfig(name="parity", sequence_length=1), model=cfg.model))  # the CTM's own checks
+    _check(cfg.model.spiking.rate_regularisation_final == 0,
+           "model.spiking.rate_regularisation_final (a ramped rate weight) is for supervised training; PPO keeps "
+           "rate_regularisation constant: set rate_regularisation_final = 0")
     _check(cfg.device in ("cpu", "cuda", "auto"), f"device must be cpu, cuda or auto, got {cfg.device!r}")
     return cfg
 

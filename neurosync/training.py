@@ -28,7 +28,7 @@ from torch import nn
 from . import checkpoint
 from .build import build_model
 from .config import Config, ConfigError
-from .losses import rate_homeostasis
+from .losses import rate_homeostasis, rate_weight
 from .step_graph import captured_step, eager_step
 from .tasks import batch_metrics, get_task, task_loss
 
@@ -163,13 +163,16 @@ def make_gradient_step(model: nn.Module, cfg: Config, device: torch.device, para
     batch, leaving the clipped gradients in the parameters' ``.grad``: the forward (``forward``, default
     ``model``; the DDP wrapper in a distributed run), the loss, the backward and the clip; the part of a
     training step that ``train.cuda_graphs`` captures (:mod:`neurosync.step_graph`). The caller clears the
-    gradients before an eager call and takes the optimizer step after it."""
+    gradients before an eager call and takes the optimizer step after it. ``step.rate_weight`` is the
+    rate term's weight, a tensor on ``device`` that the loop sets before each step (a schedule,
+    :func:`neurosync.losses.rate_weight`; a captured graph reads it in place); None without a rate term."""
     task, tc = get_task(cfg.task), cfg.train
     forward = model if forward is None else forward
     parameters = [p for p in model.parameters() if p.requires_grad] if parameters is None else parameters
     spiking = cfg.model.spiking if cfg.model.neuron == "spiking" and cfg.model.spiking.homeostatic() else None
     cache = not (tc.cuda_graphs and device.type == "cuda")
     max_norm = tc.grad_clip if tc.grad_clip > 0 else math.inf  # the norm is always computed, to stop before a non-finite step
+    weight = None if spiking is None else torch.tensor(spiking.rate_regularisation, device=device)
 
     def step(x, y):
         with autocast(device, cache=cache, precision=tc.precision):
@@ -177,10 +180,11 @@ def make_gradient_step(model: nn.Module, cfg: Config, device: torch.device, para
         loss, _ = task_loss(task, out, y, cfg.task)
         total = loss
         if spiking is not None:
-            total = total + rate_homeostasis(model.neuron.rate_hz(out.activity.float()), spiking)
+            total = total + rate_homeostasis(model.neuron.rate_hz(out.activity.float()), spiking, weight)
         total.backward()
         return loss, total, torch.nn.utils.clip_grad_norm_(parameters, max_norm)
 
+    step.rate_weight = weight
     return step
 
 
@@ -260,6 +264,8 @@ def train(
         lr = learning_rate(step, tc)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        if gradient_step.rate_weight is not None:
+            gradient_step.rate_weight.fill_(rate_weight(step, tc.steps, cfg.model.spiking))
         x, y = task.sample(cfg.task, tc.batch_size, batch_generator(tc.seed, step, rank))
         x, y = x.to(dev), y.to(dev)
         loss, total, grad_norm = run_step(x, y)

@@ -140,6 +140,7 @@ def test_ppo_learns_cartpole_with_the_lstm_baseline(tmp_path):
     ({"ppo.envs": 5}, "divisible"),
     ({"model.ticks": 0}, "model.ticks"),
     ({"ppo.gamma": 1.5}, "ppo.gamma"),
+    ({"model.spiking.rate_regularisation": 1.0, "model.spiking.rate_regularisation_final": 2.0}, "rate_regularisation_final"),
 ])
 def test_bad_rl_configs_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -413,6 +413,53 @@ def test_rate_band_and_population_targets_by_hand():
     assert rate_homeostasis(rates, sp).item() == pytest.approx(2.0 * target_term + 3.0 * expected)
 
 
+def test_rate_weight_ramps_linearly_over_the_end_of_the_schedule():
+    from neurosync.config import SpikingConfig
+    from neurosync.losses import rate_homeostasis, rate_weight
+
+    constant = SpikingConfig(rate_regularisation=30.0)
+    assert [rate_weight(s, 101, constant) for s in (0, 50, 100)] == [30.0, 30.0, 30.0]
+    ramp = SpikingConfig(rate_regularisation=30.0, rate_regularisation_final=90.0, rate_ramp_start=0.5)
+    # 101 steps: flat up to step 50.5, then linear to 90 at the last step (100)
+    weights = [rate_weight(s, 101, ramp) for s in (0, 50, 51, 75, 100)]
+    assert weights == pytest.approx([30.0, 30.0, 30.0 + 60.0 * 0.5 / 49.5, 30.0 + 60.0 * 24.5 / 49.5, 90.0])
+    rates = torch.tensor([[20.0, 0.0]])  # Hz; target 10 Hz: penalty ((10e-3)² + (10e-3)²) / 2
+    sp = SpikingConfig(target_rate_hz=10.0, rate_regularisation=30.0)
+    assert rate_homeostasis(rates, sp, torch.tensor(90.0)).item() == pytest.approx(90.0 * 1e-4)
+    assert rate_homeostasis(rates, sp).item() == pytest.approx(30.0 * 1e-4)
+
+
+def test_training_follows_the_rate_weight_schedule(tmp_path, monkeypatch):
+    """The loop sets the step's rate weight from the schedule before every step (the tensor a captured
+    graph reads): the weights the loss saw are the ramp's."""
+    from neurosync import training
+
+    seen = []
+    real = training.rate_homeostasis
+
+    def recording(rate_hz, spiking, weight=None):
+        seen.append(float(weight))
+        return real(rate_hz, spiking, weight)
+
+    monkeypatch.setattr(training, "rate_homeostasis", recording)
+    cfg = parity3_config(neuron="spiking")
+    cfg.train.steps, cfg.train.eval_every, cfg.train.checkpoint_every = 5, 5, 5
+    cfg.model.spiking.rate_regularisation, cfg.model.spiking.rate_regularisation_final = 10.0, 20.0
+    cfg.model.spiking.rate_ramp_start = 0.0
+    train(cfg, tmp_path / "ramp", progress=False)
+    assert seen == pytest.approx([10.0, 12.5, 15.0, 17.5, 20.0])
+
+
+@pytest.mark.parametrize("spiking, message", [
+    ({"rate_regularisation_final": -1.0}, "rate_regularisation_final must be >= 0"),
+    ({"rate_regularisation_final": 5.0}, "ramps from rate_regularisation, which must then be > 0"),
+    ({"rate_regularisation": 1.0, "rate_regularisation_final": 5.0, "rate_ramp_start": 1.0}, r"rate_ramp_start must be in \[0, 1\)"),
+])
+def test_invalid_rate_ramps_are_rejected(spiking, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict({"model": {"neuron": "spiking", "spiking": spiking}})
+
+
 @pytest.mark.parametrize("spiking, message", [
     ({"rate_band_hz": [20.0, 5.0]}, r"rate_band_hz must be \[\] or \[low, high\]"),
     ({"rate_band_hz": [1.0, 2.0, 3.0]}, r"rate_band_hz must be \[\] or \[low, high\]"),
