@@ -285,6 +285,8 @@ def train(
             record = {"step": step, "split": "eval", "lr": lr, "train_loss": sum(running) / len(running),
                       "elapsed_s": round(trained_s + elapsed, 2), **evaluate(model, cfg, eval_x, eval_y)}
             running = []
+            if gradient_step.rate_weight is not None:
+                record["rate_weight"] = float(gradient_step.rate_weight)  # the homeostatic weight of this step
             metrics.write(record)
             if on_eval is not None:
                 on_eval(record)

@@ -448,6 +448,7 @@ def test_training_follows_the_rate_weight_schedule(tmp_path, monkeypatch):
     cfg.model.spiking.rate_ramp_start = 0.0
     train(cfg, tmp_path / "ramp", progress=False)
     assert seen == pytest.approx([10.0, 12.5, 15.0, 17.5, 20.0])
+    assert read_metrics(tmp_path / "ramp")[-1]["rate_weight"] == pytest.approx(20.0)
 
 
 @pytest.mark.parametrize("spiking, message", [
