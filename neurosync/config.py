@@ -118,7 +118,11 @@ class SpikingConfig:
     neuron cannot escape its floor by learning a higher threshold. input_ceiling_margin > 0 also
     caps the current softly (the same width) at θ_i + input_ceiling_margin (CURRENT_CEILING), as excitation
     saturates at its reversal potential: no mean drive holds a neuron far above threshold, which
-    bounds its rate (τ_m ln((θ + margin)/margin) per spike) up to what the noise adds."""
+    bounds its rate (τ_m ln((θ + margin)/margin) per spike) up to what the noise adds.
+    shared_noise_std > 0 adds a shared background: one Ornstein–Uhlenbeck current per thought
+    (stationary s.d. shared_noise_std in membrane units, correlation time shared_noise_tau_ms)
+    that every neuron receives on top of its private noise, as slow fluctuations of cortical
+    state would give."""
 
     filters: int = 3
     dt_ms: float = 1.0
@@ -135,6 +139,8 @@ class SpikingConfig:
     refractory_ms: float = 0.0
     noise_std: float = 0.0
     noise_tau_ms: float = 5.0
+    shared_noise_std: float = 0.0
+    shared_noise_tau_ms: float = 200.0
     surrogate: str = "atan"
     surrogate_slope: float = 2.0
     target_rate_hz: float = 100.0
@@ -445,10 +451,13 @@ def validate(cfg: Config) -> Config:
                f"model.spiking.{key} must lie strictly inside (tau_min_ms, tau_max_ms) = ({sp.tau_min_ms}, {sp.tau_max_ms}) ms, got {value}")
     _check(sp.filter_tau_min_ms <= sp.filter_tau_max_ms,
            f"model.spiking needs filter_tau_min_ms <= filter_tau_max_ms, got {sp.filter_tau_min_ms} and {sp.filter_tau_max_ms}")
-    for key in ("threshold", "adaptation_strength", "surrogate_slope", "noise_tau_ms"):
+    for key in ("threshold", "adaptation_strength", "surrogate_slope", "noise_tau_ms", "shared_noise_tau_ms"):
         value = getattr(sp, key)
         _check(value > 0, f"model.spiking.{key} must be > 0, got {value}")
     _check(sp.noise_std >= 0, f"model.spiking.noise_std must be >= 0 (0: no noise), got {sp.noise_std}")
+    _check(sp.shared_noise_std >= 0, f"model.spiking.shared_noise_std must be >= 0 (0: no shared background), got {sp.shared_noise_std}")
+    _check(sp.shared_noise_std == 0 or sp.shared_noise_tau_ms >= sp.dt_ms,
+           f"model.spiking.shared_noise_tau_ms ({sp.shared_noise_tau_ms}) must be >= dt_ms ({sp.dt_ms})")
     _check(sp.refractory_ms >= 0, f"model.spiking.refractory_ms must be >= 0 (ms), got {sp.refractory_ms}")
     steps = sp.refractory_ms / sp.dt_ms
     _check(abs(steps - round(steps)) < 1e-9, f"model.spiking.refractory_ms ({sp.refractory_ms}) must be a multiple of dt_ms ({sp.dt_ms})")

@@ -172,7 +172,7 @@ def study_job(job: dict) -> dict:
     dt = None if cfg.model.neuron == "spiking" else job["dt"]  # a SpikingCTM's tick has its own duration
     metrics["energy"] = compare.energy_proxy(model, model.record(inputs, dt=dt, config=cfg))
     ticks = job["long_ticks"] if dt else model.neuron.ticks_in(job["long_ticks"] * job["dt"])
-    noisy = dt is None and model.neuron.noise_std > 0  # repeats of a deterministic model would be copies
+    noisy = dt is None and model.neuron.noisy  # repeats of a deterministic model would be copies
     long = model.record(inputs, dt=dt, config=cfg, ticks=ticks, repeats=job["record_repeats"] if noisy else 1)
     metrics["synchrony"] = compare.synchrony_structure(long, tuple(job["dt"] * f for f in (1, 4, 16)))
     metrics.update(steps=result["steps"], train_s=result["elapsed_s"], final=result["final"], checkpoint=str(ckpt.path))

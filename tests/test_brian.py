@@ -317,6 +317,21 @@ def test_exact_mode_replays_the_noise_and_keeps_the_refractory_period(synapse, s
         assert times.size < 2 or np.diff(times).min() >= 3
 
 
+def test_exact_mode_replays_a_shared_background():
+    """The shared background reaches Brian2 as part of the recorded noise current: every neuron's
+    column is the same slow process, and exact mode matches every bin only with it replayed."""
+    model = _model("plastic", substeps=2, spiking={"shared_noise_std": 0.3, "shared_noise_tau_ms": 20.0, "refractory_ms": 2.0})
+    recording = brian.record_core(model, _input(), ticks=200)
+    noise = recording.noise
+    assert noise is not None and noise.std() > 0.1 and np.ptp(noise, axis=1).max() == 0  # one g for all neurons
+    report = brian.validate_exact(model, recording)
+    assert report["passed"] and report["mismatched_bins"] == 0, report
+    core = brian.extract_core(model)
+    without = brian.compare(recording, brian.simulate_exact(core, recording.drive, modulation=recording.modulation,
+                                                            noise=np.zeros_like(noise)))
+    assert without["mismatched_bins"] > 0
+
+
 @pytest.mark.parametrize("implementation, rule, pathway", [
     ("dense", "miconi", "linear"), ("dense", "neuromodulated", "linear"), ("factorised", "miconi", "linear"),
     ("factorised", "neuromodulated", "linear"), ("factorised", "miconi", "glu")])

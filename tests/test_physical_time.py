@@ -113,7 +113,8 @@ def test_ornstein_uhlenbeck_noise_matches_its_theory():
 
     _, state = neurons.start(4000)
     noise = state.noise
-    xi = noise_innovations((400, 4000, 1), params, noise, neurons.noise_generator)
+    xi, zeta = noise_innovations((400, 4000, 1), params, noise, neurons.noise_generator)
+    assert zeta is None  # no shared background
     samples = []
     for m in range(400):
         noise = noise_step(noise, params, xi[m])
@@ -125,6 +126,32 @@ def test_ornstein_uhlenbeck_noise_matches_its_theory():
         lag = int(lag_ms / dt)
         autocorrelation = (x[:-lag] * x[lag:]).mean() / x.var()
         assert autocorrelation == pytest.approx(math.exp(-lag_ms / tau), abs=0.02)
+
+
+def test_the_shared_background_is_one_ou_current_per_thought_beside_the_private_noise():
+    """Through the model's own steps: every neuron of a thought receives the same g, so two neurons'
+    noise currents covary by σ_g² while each varies by σ² + σ_g²; g has the OU autocorrelation
+    e^(−lag/τ_g) and differs between thoughts."""
+    sigma, sigma_g, tau_g, dt = 0.3, 0.2, 10.0, 0.5
+    neurons = SpikingNeurons(3, dt_ms=dt, substeps=4, tau_min_ms=0.5, noise_std=sigma, noise_tau_ms=2.0,
+                             shared_noise_std=sigma_g, shared_noise_tau_ms=tau_g).double()
+    neurons.seed_noise(3)
+    currents, shared = [], []
+    neurons.substep_observers.append(lambda state: (currents.append(state.noise_current()), shared.append(state.shared)))
+    _, state = neurons.start(3000)
+    for _ in range(100):
+        _, state = neurons(torch.zeros(3000, 3, dtype=torch.float64), state)
+    n = torch.stack(currents).numpy()  # (steps, thoughts, neurons)
+    g = torch.stack(shared).numpy()[..., 0]  # (steps, thoughts)
+    assert n.shape == (400, 3000, 3) and g.shape == (400, 3000)
+    assert abs(n.mean()) < 0.01 and abs(g.mean()) < 0.01
+    assert n.var() == pytest.approx(sigma ** 2 + sigma_g ** 2, rel=0.03)
+    assert (n[..., 0] * n[..., 1]).mean() == pytest.approx(sigma_g ** 2, rel=0.06)  # the shared part only
+    assert g.std() == pytest.approx(sigma_g, rel=0.03)
+    for lag_ms in (2.0, 10.0, 20.0):
+        lag = int(lag_ms / dt)
+        assert (g[:-lag] * g[lag:]).mean() / g.var() == pytest.approx(math.exp(-lag_ms / tau_g), abs=0.03)
+    assert g[-1].std() == pytest.approx(sigma_g, rel=0.1)  # across thoughts at one moment: each draws its own
 
 
 def test_the_noise_is_seeded_and_reproducible():

@@ -16,11 +16,11 @@ from neurosync.training import train
 def _run_soma(currents, params, noise=None):
     """currents (steps, batch, neurons) -> spikes, membranes, adaptations, refractory counts over time."""
     zeros = torch.zeros_like(currents[0])
-    state = SpikingState(zeros.unsqueeze(-1), zeros, zeros, zeros, zeros, zeros, zeros)
+    state = SpikingState(zeros.unsqueeze(-1), zeros, zeros, zeros, zeros, zeros, zeros, zeros[..., :1])
     out = []
     for t, current in enumerate(currents):
         spikes, membrane, adaptation, refractory = soma_step(current, zeros if noise is None else noise[t], state, params)
-        state = SpikingState(state.filters, membrane, spikes, adaptation, refractory, state.noise, state.homeostasis)
+        state = SpikingState(state.filters, membrane, spikes, adaptation, refractory, state.noise, state.homeostasis, state.shared)
         out.append((spikes, membrane, adaptation, refractory))
     return [torch.stack(x) for x in zip(*out)]
 
@@ -196,6 +196,9 @@ def test_rate_regulariser_pulls_firing_toward_the_target(tmp_path):
         ({"substeps": 0}, "model.spiking.substeps must be >= 1"),
         ({"noise_std": -0.1}, "model.spiking.noise_std must be >= 0"),
         ({"noise_tau_ms": 0.0}, "model.spiking.noise_tau_ms must be > 0"),
+        ({"shared_noise_std": -0.1}, "model.spiking.shared_noise_std must be >= 0"),
+        ({"shared_noise_tau_ms": -5.0}, "model.spiking.shared_noise_tau_ms must be > 0"),
+        ({"shared_noise_std": 0.1, "shared_noise_tau_ms": 0.5}, r"shared_noise_tau_ms \(0.5\) must be >= dt_ms \(1.0\)"),
         ({"refractory_ms": -1.0}, "model.spiking.refractory_ms must be >= 0"),
         ({"dt_ms": 0.4, "refractory_ms": 1.0}, r"refractory_ms \(1.0\) must be a multiple of dt_ms \(0.4\)"),
         ({"target_rate_hz": 1500.0}, r"model.spiking.target_rate_hz must be <= 1 / dt = 1000 Hz"),

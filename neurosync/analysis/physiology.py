@@ -267,7 +267,8 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
         cvs += [cv for train, cv in zip(trains, isi_cv(trains)) if len(train) >= 5]
     rows.append(_row("median_cv_isi", float(np.median(cvs)) if cvs else float("nan"), "", f"{len(cvs)} trains with ≥ 5 spikes, over {thoughts}"))
     fano = fano_factors(recording, fano_window_s)
-    deterministic = recording.spiking_config().get("noise_std", None) == 0  # every repeat is the same thought
+    spiking = recording.spiking_config()  # no noise of either kind: every repeat is the same thought
+    deterministic = spiking.get("noise_std", None) == 0 and not spiking.get("shared_noise_std", 0)
     if deterministic:
         fano["value"], fano["course"] = float("nan"), np.full_like(fano["course"], np.nan)
         note = "undefined (deterministic: the model has no intrinsic noise)"

@@ -114,7 +114,7 @@ def extract_core(model) -> SpikingCore:
         filter_decay=_np(neuron.filter_decay()), filter_weight=_np(neuron.filter_weight),
         dendrite_bias=_np(neuron.dendrite_bias), membrane_decay=_np(params.membrane_decay),
         threshold=_np(params.threshold), substeps=neuron.substeps, dt_ms=neuron.dt_ms,
-        refractory_steps=params.refractory_steps, noisy=params.noise_scale > 0,
+        refractory_steps=params.refractory_steps, noisy=neuron.noisy,
         homeostasis=neuron.homeostasis_constants(),
         input_floor=_input_floor(neuron),
     )
@@ -200,7 +200,7 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     def observe(state):
         spikes.append(state.spikes[sample].clone())
         membranes.append(state.membrane[sample].clone())
-        noises.append(state.noise[sample].clone())
+        noises.append(state.noise_current()[sample].clone())  # n + g, what the soma received
 
     dtype = next(model.parameters()).dtype
     was_training, saved_ticks = model.training, model.ticks
@@ -217,7 +217,7 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
             h.remove()
         model.to(dtype).train(was_training)
     modulation = torch.stack(modulations).numpy() if modulations else None
-    noise = torch.stack(noises).numpy() if neuron.noise_std > 0 else None
+    noise = torch.stack(noises).numpy() if neuron.noisy else None
     return CoreRecording(torch.stack(drives).numpy(), modulation, torch.stack(spikes).numpy(), torch.stack(membranes).numpy(),
                          noise, sample, hebbian=torch.stack(hebbians).numpy() if hebbians else None,
                          afferent_input=torch.stack(afferents).numpy() if afferents else None)

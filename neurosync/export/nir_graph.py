@@ -113,7 +113,9 @@ def _graph(model):
                 "membrane_tau_exact_s": -step / np.log(beta), "reset": "subtract",
                 "refractory_ms": float(neuron.refractory_ms),
                 "noise": (f"Ornstein-Uhlenbeck current, sd {neuron.noise_std:g} (threshold units), tau {neuron.noise_tau_ms:g} ms"
-                          if core.noisy else "none"),
+                          if neuron.noise_std > 0 else "none"),
+                "shared_noise": (f"one Ornstein-Uhlenbeck current shared by all neurons, sd {neuron.shared_noise_std:g} "
+                                 f"(threshold units), tau {neuron.shared_noise_tau_ms:g} ms" if neuron.shared_noise_std > 0 else "none"),
                 "homeostasis": ("none" if neuron.homeostasis_rate_hz <= 0 else
                                 f"intrinsic, per tick: theta * exp(h), h in [ln {neuron.homeostasis_min_scale:g}, 0] falls while the "
                                 f"neuron fires below {neuron.homeostasis_rate_hz:g} Hz (tau {neuron.homeostasis_tau_ms:g} ms); "

@@ -12,10 +12,11 @@ Brian2 export is generated too), one simulation step at a time::
     dendrite   f_k[t] = α_k f_k[t−1] + (1 − α_k) a[t]           α_k = e^(−dt/τ_f,k),  k = 1..K
     current    I[t]   = Σ_k w_k f_k[t] + b                          (bounded input: floored softly at I_min)
     noise      n[t]   = ε n[t−1] + σ √(1 − ε²) ξ[t]               ε = e^(−dt/τ_n), ξ ~ N(0, 1)
+    shared     g[t]   = ε_g g[t−1] + σ_g √(1 − ε_g²) ζ[t]         ε_g = e^(−dt/τ_g), ζ ~ N(0, 1), one per thought
     adaptation u[t]   = ρ u[t−1] + s[t−1]                          ρ = e^(−dt/τ_a)   (ALIF; LIF: u ≡ 0)
     threshold  ϑ[t]   = θ + κ u[t]
     refractory open[t] = [r[t−1] = 0];  r[t] = rsteps if s[t] else max(r[t−1] − 1, 0)
-    soma       v[t]   = v[t−1] + open[t] (1 − β)(I[t] + n[t] − v[t−1]) − ϑ[t−1] s[t−1]   β = e^(−dt/τ_m)
+    soma       v[t]   = v[t−1] + open[t] (1 − β)(I[t] + n[t] + g[t] − v[t−1]) − ϑ[t−1] s[t−1]   β = e^(−dt/τ_m)
     spike      s[t]   = open[t] · H(v[t] − ϑ[t])                   (strict: v > ϑ)
 
 and, with intrinsic homeostasis (``homeostasis_rate_hz`` ν_low > 0), once per tick from its
@@ -25,7 +26,11 @@ next tick (:mod:`neurosync.parts.equations`): a neuron quieter than ν_low lower
 The linear parts are integrated exactly for inputs held over a step (τ dv/dt = I + n − v), so
 a model evaluated at dt/2 or dt/4 (twice or four times the sub-steps) simulates the same
 continuous-time neuron. The membrane is dimensionless, in the units of the pre-activation
-(it relaxes to I + n), and so are the threshold and the noise s.d. σ. The refractory period t_ref lasts
+(it relaxes to I + n + g), and so are the threshold and the noise s.d.s σ and σ_g. The private
+noise n is every neuron's own; the shared background g (``shared_noise_std`` σ_g > 0) is one
+slow Ornstein–Uhlenbeck current per thought that every neuron of it receives, a stand-in for
+the slow fluctuations of cortical state (e.g. Harris & Thiele 2011). Both enter the soma as
+one noise current n + g, and that sum is what a recording observes and Brian2 replays. The refractory period t_ref lasts
 ``rsteps = round(t_ref / dt) − 1`` steps after the spike's own, so no two spikes are closer
 than t_ref; while refractory the membrane is held (no leak, no input).
 
@@ -106,12 +111,15 @@ class SomaParameters:
     refractory_steps: int = 0  # rsteps: closed steps after a spike's own
     noise_decay: float = 0.0  # ε = e^(−dt/τ_n)
     noise_scale: float = 0.0  # σ √(1 − ε²); 0: no noise
+    shared_decay: float = 0.0  # ε_g = e^(−dt/τ_g)
+    shared_scale: float = 0.0  # σ_g √(1 − ε_g²); 0: no shared background
 
 
 @dataclass
 class SpikingState:
     """Per-sample state, (batch, neurons) each; filters (batch, neurons, K). ``refractory``
-    counts the closed steps left, ``noise`` is the OU current of the last step."""
+    counts the closed steps left, ``noise`` is the private OU current of the last step and
+    ``shared`` (batch, 1) the shared background current g."""
 
     filters: torch.Tensor
     membrane: torch.Tensor
@@ -120,6 +128,11 @@ class SpikingState:
     refractory: torch.Tensor
     noise: torch.Tensor
     homeostasis: torch.Tensor  # h, the log-scale of the resting threshold (0 without homeostasis)
+    shared: torch.Tensor  # g, (batch, 1): the shared background current (0 without one)
+
+    def noise_current(self) -> torch.Tensor:
+        """n + g, the noise current that the soma of every neuron receives, (batch, neurons)."""
+        return self.noise + self.shared
 
 
 # The step functions evaluate the expressions of neurosync.parts.equations (shared with Brian2).
@@ -156,18 +169,31 @@ def noise_step(noise: torch.Tensor, params: SomaParameters, xi: torch.Tensor | N
     return _noise(params.noise_decay, noise, params.noise_scale, xi)
 
 
+def shared_step(shared: torch.Tensor, params: SomaParameters, zeta: torch.Tensor | None) -> torch.Tensor:
+    """g[t] = ε_g g[t−1] + σ_g √(1 − ε_g²) ζ[t] (the same OU statement as the private noise);
+    unchanged when the model has no shared background."""
+    if params.shared_scale == 0:
+        return shared
+    return _noise(params.shared_decay, shared, params.shared_scale, zeta)
+
+
 def noise_innovations(shape: tuple[int, ...], params: SomaParameters, like: torch.Tensor,
-                      generator: torch.Generator | None = None) -> torch.Tensor | None:
-    """ξ for one tick, (substeps, batch, neurons), drawn in one call (both paths draw the same
-    block, so they see the same noise); None without noise."""
-    if params.noise_scale == 0:
-        return None
-    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+                      generator: torch.Generator | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(ξ, ζ) for one tick: ξ (substeps, batch, neurons) for the private noise, then ζ
+    (substeps, batch, 1) for the shared background, each drawn in one call (both paths draw the
+    same blocks in the same order, so they see the same noise); None for a process the model
+    does not have."""
+    xi = zeta = None
+    if params.noise_scale:
+        xi = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+    if params.shared_scale:
+        zeta = torch.randn((*shape[:-1], 1), generator=generator, device=like.device, dtype=like.dtype)
+    return xi, zeta
 
 
 def soma_step(current: torch.Tensor, noise: torch.Tensor, state: SpikingState, params: SomaParameters,
               surrogate: str = "atan", slope: float = 2.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One soma update (module docstring) with this step's noise current; returns (spikes,
+    """One soma update (module docstring) with this step's noise current n + g; returns (spikes,
     membrane, adaptation, refractory steps left)."""
     if params.adaptation_decay is None:  # LIF
         previous_threshold = threshold = params.threshold
@@ -237,6 +263,8 @@ class SpikingNeurons(nn.Module):
         refractory_ms: float = 0.0,
         noise_std: float = 0.0,
         noise_tau_ms: float = 5.0,
+        shared_noise_std: float = 0.0,
+        shared_noise_tau_ms: float = 200.0,
         surrogate: str = "atan",
         surrogate_slope: float = 2.0,
         homeostasis_rate_hz: float = 0.0,
@@ -265,6 +293,7 @@ class SpikingNeurons(nn.Module):
         self.neurons, self.n_filters = neurons, filters
         self.surrogate, self.surrogate_slope = surrogate, surrogate_slope
         self.refractory_ms, self.noise_std, self.noise_tau_ms = refractory_ms, noise_std, noise_tau_ms
+        self.shared_noise_std, self.shared_noise_tau_ms = shared_noise_std, shared_noise_tau_ms
         self.dt_ms, self.substeps = dt_ms, substeps
         self.homeostasis_rate_hz, self.homeostasis_tau_ms = homeostasis_rate_hz, homeostasis_tau_ms
         self.homeostasis_min_scale = homeostasis_min_scale
@@ -272,6 +301,11 @@ class SpikingNeurons(nn.Module):
         self.input_floor_margin, self.input_ceiling_margin = input_floor_margin, input_ceiling_margin
         self.noise_generator: torch.Generator | None = None  # None: torch's global generator
         self.substep_observers: list = []  # callables(state) run after every simulation step (recordings)
+
+    @property
+    def noisy(self) -> bool:
+        """Whether the neurons receive any noise current (private or shared): repeats differ."""
+        return self.noise_std > 0 or self.shared_noise_std > 0
 
     @property
     def tick_ms(self) -> float:
@@ -322,6 +356,9 @@ class SpikingNeurons(nn.Module):
         if self.noise_std > 0:
             params.noise_decay = decay(self.noise_tau_ms, self.dt_ms)
             params.noise_scale = self.noise_std * math.sqrt(-math.expm1(-2 * self.dt_ms / self.noise_tau_ms))
+        if self.shared_noise_std > 0:
+            params.shared_decay = decay(self.shared_noise_tau_ms, self.dt_ms)
+            params.shared_scale = self.shared_noise_std * math.sqrt(-math.expm1(-2 * self.dt_ms / self.shared_noise_tau_ms))
         return params
 
     def homeostasis_constants(self) -> dict[str, float] | None:
@@ -367,10 +404,12 @@ class SpikingNeurons(nn.Module):
     def start(self, batch: int) -> tuple[torch.Tensor, SpikingState]:
         zeros = self.filter_weight.new_zeros(batch, self.neurons)
         filters = self.filter_weight.new_zeros(batch, self.neurons, self.n_filters)
-        noise = zeros
-        if self.noise_std > 0:  # the OU process starts in its stationary distribution
+        noise, shared = zeros, zeros[:, :1]
+        if self.noise_std > 0:  # each OU process starts in its stationary distribution
             noise = self.noise_std * torch.randn(zeros.shape, generator=self.noise_generator, device=zeros.device, dtype=zeros.dtype)
-        return zeros, SpikingState(filters, zeros, zeros, zeros, zeros, noise, zeros)
+        if self.shared_noise_std > 0:
+            shared = self.shared_noise_std * torch.randn(shared.shape, generator=self.noise_generator, device=zeros.device, dtype=zeros.dtype)
+        return zeros, SpikingState(filters, zeros, zeros, zeros, zeros, noise, zeros, shared)
 
     def forward(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
         """One tick: ``substeps`` simulation steps with the pre-activation held. Several sub-steps
@@ -397,34 +436,38 @@ class SpikingNeurons(nn.Module):
             current = current + departure[:, :, k].unsqueeze(0) * powers[:, :, k].unsqueeze(1)  # (M, B, N)
         current = self._bounded(current, params.threshold)
         last_filters = held + gap * powers[-1]
-        xi = noise_innovations((steps, *state.noise.shape), params, state.noise, self.noise_generator)
-        noise, noises = state.noise, []
+        xi, zeta = noise_innovations((steps, *state.noise.shape), params, state.noise, self.noise_generator)
+        noise, shared, noises, currents = state.noise, state.shared, [], []
         with torch.no_grad():
             for m in range(steps):
                 noise = noise_step(noise, params, None if xi is None else xi[m])
+                shared = shared_step(shared, params, None if zeta is None else zeta[m])
                 noises.append(noise)
+                currents.append(noise + shared)
         noises = torch.stack(noises)
         spikes, membranes, adaptations, refractory = SomaSequence.apply(
-            current + noises, state.membrane, state.spikes, state.adaptation, state.refractory, params.membrane_decay,
+            current + torch.stack(currents), state.membrane, state.spikes, state.adaptation, state.refractory, params.membrane_decay,
             params.threshold, params.adaptation_strength, params.adaptation_decay, params.refractory_steps,
             self.surrogate, self.surrogate_slope)
         adaptation = adaptations[-1] if self.adaptive else state.adaptation
         count = spikes.sum(0)
         return count, SpikingState(last_filters, membranes[-1], spikes[-1], adaptation, refractory, noises[-1],
-                                   self._homeostasis_step(state.homeostasis, count))
+                                   self._homeostasis_step(state.homeostasis, count), shared)
 
     def forward_stepwise(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
         """The tick one simulation step at a time: the reference statement of the dynamics."""
         filter_decay, params = self.filter_decay(), self._with_homeostasis(self.soma_parameters(), state)
         homeostasis = state.homeostasis
-        xi = noise_innovations((self.substeps, *state.noise.shape), params, state.noise, self.noise_generator)
+        xi, zeta = noise_innovations((self.substeps, *state.noise.shape), params, state.noise, self.noise_generator)
         spike_count = 0.0
         for m in range(self.substeps):
             filters = dendrite_step(state.filters, pre_activation, filter_decay)
             current = self._bounded(dendritic_current(filters, self.filter_weight, self.dendrite_bias), params.threshold)
             noise = noise_step(state.noise, params, None if xi is None else xi[m])
-            spikes, membrane, adaptation, refractory = soma_step(current, noise, state, params, self.surrogate, self.surrogate_slope)
-            state = SpikingState(filters, membrane, spikes, adaptation, refractory, noise, homeostasis)
+            shared = shared_step(state.shared, params, None if zeta is None else zeta[m])
+            spikes, membrane, adaptation, refractory = soma_step(current, noise + shared, state, params, self.surrogate,
+                                                                 self.surrogate_slope)
+            state = SpikingState(filters, membrane, spikes, adaptation, refractory, noise, homeostasis, shared)
             for observe in self.substep_observers:
                 observe(state)
             spike_count = spike_count + spikes
