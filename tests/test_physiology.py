@@ -135,6 +135,9 @@ def test_noise_correlation_separates_shared_noise_from_shared_signal():
     assert analysis.noise_correlation(_recording(twins, repeats=repeats)) == pytest.approx(1.0)
     deterministic = _rows(analysis.physiology(_recording(raster, repeats=repeats, config={"model": {"spiking": {"noise_std": 0.0}}})))
     assert deterministic["noise_correlation"]["value"] is None and "deterministic" in deterministic["noise_correlation"]["note"]
+    shared_only = {"model": {"spiking": {"noise_std": 0.0, "shared_noise_std": 0.05}}}  # the shared background alone
+    rows = _rows(analysis.physiology(_recording(raster, repeats=repeats, config=shared_only)))
+    assert rows["noise_correlation"]["value"] is not None and rows["fano_factor"]["value"] > 0
 
 
 def _with_currents(raster, excitatory, inhibitory, repeats=1):
