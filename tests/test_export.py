@@ -107,6 +107,18 @@ def test_nir_graph_is_read_back_and_reproduces_the_spikes(tmp_path, synapse):
         assert graph.nodes["recurrent"].weight.shape == (16, 16) and str(graph.metadata["plasticity"]) == "miconi"
 
 
+def test_nir_metadata_states_both_noise_processes(tmp_path):
+    import nir
+
+    model, _, _ = _recording(noise_std=0.1, shared_noise_std=0.05, shared_noise_tau_ms=150.0)
+    metadata = nir.read(str(export.write_nir(model, tmp_path / "noisy.nir"))).metadata
+    assert "sd 0.1 " in str(metadata["noise"]) and "tau 5 ms" in str(metadata["noise"])
+    assert "shared by all neurons, sd 0.05 " in str(metadata["shared_noise"]) and "tau 150 ms" in str(metadata["shared_noise"])
+    quiet, _, _ = _recording()
+    metadata = nir.read(str(export.write_nir(quiet, tmp_path / "quiet.nir"))).metadata
+    assert str(metadata["noise"]) == "none" and str(metadata["shared_noise"]) == "none"
+
+
 def test_nir_refuses_alif():
     model, _, _ = _recording(adaptive=True, ticks=4)
     with pytest.raises(ValueError, match="ALIF"):
