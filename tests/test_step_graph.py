@@ -45,11 +45,12 @@ def test_host_syncs_forbidden_refuses_each_sync_and_restores_the_methods():
     assert dict(torch.Tensor.__dict__).keys() == before.keys()
 
 
-@pytest.mark.parametrize("name", GPU_CONFIGS)
-def test_the_gradient_step_of_every_gpu_config_has_no_host_sync(name):
+@pytest.mark.parametrize("name, extra", [(name, []) for name in GPU_CONFIGS] +
+                         [("parity16-cortical", ["model.spiking.shared_noise_std=0.1"])])  # with the shared background
+def test_the_gradient_step_of_every_gpu_config_has_no_host_sync(name, extra):
     """Forward, loss, backward and clip of each config run with every host sync forbidden: the step can
     be captured. 40 ticks, past a plastic window of 32, so that a factorised fast weight folds."""
-    cfg = config_mod.load(MODELS / f"{name}.toml", SMALL + ["model.ticks=40"])
+    cfg = config_mod.load(MODELS / f"{name}.toml", SMALL + ["model.ticks=40"] + extra)
     torch.manual_seed(0)
     model = build_model(cfg).train()
     x, y = get_task(cfg.task).sample(cfg.task, 4, torch.Generator().manual_seed(0))
