@@ -95,6 +95,12 @@ def decay(tau_ms: torch.Tensor | float, dt_ms: float) -> torch.Tensor | float:
     return math.exp(-dt_ms / tau_ms)
 
 
+def ou_constants(std: float, tau_ms: float, dt_ms: float) -> tuple[float, float]:
+    """(ε, σ √(1 − ε²)) with ε = e^(−dt/τ): the exact one-step update of an Ornstein–Uhlenbeck
+    process of stationary s.d. σ and correlation time τ (ms), ``equations.NOISE``."""
+    return decay(tau_ms, dt_ms), std * math.sqrt(-math.expm1(-2 * dt_ms / tau_ms))
+
+
 def refractory_steps(refractory_ms: float, dt_ms: float) -> int:
     """Steps a neuron stays closed after the step of its spike: round(t_ref / dt) − 1, ≥ 0."""
     return max(int(round(refractory_ms / dt_ms)) - 1, 0)
@@ -354,11 +360,9 @@ class SpikingNeurons(nn.Module):
             params.adaptation_decay = decay(self.adaptation_tau(), self.dt_ms)
             params.adaptation_strength = F.softplus(self.adaptation_strength_raw)
         if self.noise_std > 0:
-            params.noise_decay = decay(self.noise_tau_ms, self.dt_ms)
-            params.noise_scale = self.noise_std * math.sqrt(-math.expm1(-2 * self.dt_ms / self.noise_tau_ms))
+            params.noise_decay, params.noise_scale = ou_constants(self.noise_std, self.noise_tau_ms, self.dt_ms)
         if self.shared_noise_std > 0:
-            params.shared_decay = decay(self.shared_noise_tau_ms, self.dt_ms)
-            params.shared_scale = self.shared_noise_std * math.sqrt(-math.expm1(-2 * self.dt_ms / self.shared_noise_tau_ms))
+            params.shared_decay, params.shared_scale = ou_constants(self.shared_noise_std, self.shared_noise_tau_ms, self.dt_ms)
         return params
 
     def homeostasis_constants(self) -> dict[str, float] | None:
@@ -437,21 +441,19 @@ class SpikingNeurons(nn.Module):
         current = self._bounded(current, params.threshold)
         last_filters = held + gap * powers[-1]
         xi, zeta = noise_innovations((steps, *state.noise.shape), params, state.noise, self.noise_generator)
-        noise, shared, noises, currents = state.noise, state.shared, [], []
+        noise, shared, currents = state.noise, state.shared, []
         with torch.no_grad():
             for m in range(steps):
                 noise = noise_step(noise, params, None if xi is None else xi[m])
                 shared = shared_step(shared, params, None if zeta is None else zeta[m])
-                noises.append(noise)
                 currents.append(noise + shared)
-        noises = torch.stack(noises)
         spikes, membranes, adaptations, refractory = SomaSequence.apply(
             current + torch.stack(currents), state.membrane, state.spikes, state.adaptation, state.refractory, params.membrane_decay,
             params.threshold, params.adaptation_strength, params.adaptation_decay, params.refractory_steps,
             self.surrogate, self.surrogate_slope)
         adaptation = adaptations[-1] if self.adaptive else state.adaptation
         count = spikes.sum(0)
-        return count, SpikingState(last_filters, membranes[-1], spikes[-1], adaptation, refractory, noises[-1],
+        return count, SpikingState(last_filters, membranes[-1], spikes[-1], adaptation, refractory, noise,
                                    self._homeostasis_step(state.homeostasis, count), shared)
 
     def forward_stepwise(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
