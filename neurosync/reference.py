@@ -7,7 +7,7 @@ ResNets (``resnet{18,34,50,101,152}-{1,2,3,4}``, BatchNorm statistics included) 
 2-D positional embeddings (``custom-rotational``, ``learnable-fourier``,
 ``multi-learnable-fourier``, ``none``), a maze's ``prediction_reshaper`` [route, 5] included.
 ``reference_forward`` returns outputs in the reference's layout, and ``compare_with_reference``
-checks a fixture file (see ``shared/fixtures/README.md``):
+checks a fixture file (see ``tests/fixtures/README.md``):
 
     config          JSON string of the reference constructor arguments
     state/<name>    every state_dict entry

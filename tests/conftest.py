@@ -7,8 +7,10 @@ import torch
 from neurosync.config import from_dict
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_FIXTURE = REPO.parent / "shared" / "fixtures" / "reference_ctm_parity16.npz"
-SHARED_IMAGE_FIXTURE = REPO.parent / "shared" / "fixtures" / "reference_ctm_image_resnet18_2.npz"
+FIXTURE_DIR = REPO / "tests" / "fixtures"
+# the reference CTM's parity model and image classifier (resnet18-2), run by the reference code (fixtures/README.md)
+REFERENCE_PARITY16 = FIXTURE_DIR / "reference_ctm_parity16.npz"
+REFERENCE_IMAGE = FIXTURE_DIR / "reference_ctm_image_resnet18_2.npz"
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import SHARED_IMAGE_FIXTURE, SHARED_FIXTURE, tiny_config
+from conftest import REFERENCE_IMAGE, REFERENCE_PARITY16, tiny_config
 from neurosync import hub
 from neurosync.build import build_model
 from neurosync.checkpoint import CheckpointError
@@ -38,13 +38,11 @@ def test_save_and_load_pretrained_round_trip(tmp_path, model_keys):
         assert torch.equal(model(x).logits, loaded(x).logits)
 
 
-def _reference_hub_folder(folder: Path, fixture_path: Path = SHARED_FIXTURE) -> tuple[Path, dict]:
+def _reference_hub_folder(folder: Path, fixture_path: Path = REFERENCE_PARITY16) -> tuple[Path, dict]:
     """A folder written the way the reference writes its hub checkpoints: its ContinuousThoughtMachine
     is a PyTorchModelHubMixin, so save_pretrained stores the constructor arguments as config.json and
     the state_dict as model.safetensors. Here a module with the reference's state_dict names stands in."""
     huggingface_hub = pytest.importorskip("huggingface_hub")
-    if not fixture_path.exists():
-        pytest.skip(f"{fixture_path} is not beside the repo")
     fixture = np.load(fixture_path)
     config = json.loads(str(fixture["config"]))
     config.pop("parity_sequence_length", None)
@@ -81,7 +79,7 @@ def test_a_reference_image_classifier_from_the_hub_layout_loads_and_saves_as_neu
     """The reference's ResNet image classifier (its ImageNet checkpoint's family) in the hub's
     layout: loaded into a RateCTM with the reference's outputs, then saved and loaded again as a
     NeuroSync model (its config rebuilds the same network)."""
-    folder, arrays = _reference_hub_folder(tmp_path / "reference-image", SHARED_IMAGE_FIXTURE)
+    folder, arrays = _reference_hub_folder(tmp_path / "reference-image", REFERENCE_IMAGE)
     model, config = hub.from_pretrained(folder)
     assert config.task.name == "images" and config.task.classes == 10 and config.model.backbone == "resnet18-2"
     x = torch.from_numpy(arrays["inputs"])

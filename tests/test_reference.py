@@ -6,35 +6,25 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, SHARED_FIXTURE, SHARED_IMAGE_FIXTURE
+from conftest import FIXTURE_DIR
 from neurosync.build import build_model
 from neurosync.config import ConfigError, from_dict
 from neurosync.parts.resnet import BasicBlock, Bottleneck, ResNetBackbone, ResNetFeatures, parse_resnet
 from neurosync.reference import (ReferenceError, compare_with_reference, from_reference, load_fixture, reference_forward,
                                  reference_model)
 
-FIXTURE_DIR = REPO / "tests" / "fixtures"
 FIXTURES = sorted(p for p in FIXTURE_DIR.glob("reference_*.npz") if p.name != "reference_resnet_blocks.npz")
 IMAGE_FIXTURES = [p for p in FIXTURES if "resnet" in p.name]
+FIRST_LAST = FIXTURE_DIR / "reference_first_last.npz"  # a parity variant for the tests that change one value
 TOLERANCE = 1e-5
 
 
-@pytest.mark.parametrize("path", [SHARED_FIXTURE, SHARED_IMAGE_FIXTURE], ids=["parity16", "image_resnet18_2"])
-def test_shared_fixture_matches_every_tick(path):
-    """The parity CTM and the image classifier with the reference's resnet18-2 backbone
-    (custom-rotational embedding, its BatchNorm statistics), at every tick."""
-    if not path.exists():
-        pytest.skip("shared/fixtures not beside the repo")
-    result = compare_with_reference(path)
-    assert result["max_abs_logits"] <= TOLERANCE
-    assert result["max_abs_certainty"] <= TOLERANCE
-    assert result["max_abs_synchrony"] <= TOLERANCE
-
-
 @pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
-def test_reference_variants_match_every_tick(path):
-    """Self pairs, first-last and dense random pairing, U-Net synapses, shallow NLMs, other
-    widths/ticks/memory lengths, no positional embedding (made by make_reference_fixtures.py)."""
+def test_reference_models_match_every_tick(path):
+    """The reference's parity CTM and resnet18-2 image classifier (reference_ctm_*.npz), and the
+    variants that make_reference_fixtures.py writes: self pairs, first-last and dense random
+    pairing, U-Net synapses, shallow NLMs, other widths/ticks/memory lengths, no positional
+    embedding, image and maze backbones, sort, QA-MNIST and RL."""
     result = compare_with_reference(path)
     assert max(result.values()) <= TOLERANCE, result
 
@@ -48,7 +38,7 @@ def test_fixture_set_covers_the_options():
     assert {c.get("backbone_type") for c in configs} >= {"classic-control-backbone", "navigation-backbone"}  # RL
     assert any(c.get("positional_embedding_type") == "none" for c in configs)
     assert any("iterations_per_digit" in c for c in configs)  # the QA-MNIST CTM
-    image = [json.loads(str(np.load(p)["config"])) for p in IMAGE_FIXTURES + [SHARED_IMAGE_FIXTURE] if p.exists()]
+    image = [json.loads(str(np.load(p)["config"])) for p in IMAGE_FIXTURES]
     assert {c["positional_embedding_type"] for c in image} >= {"learnable-fourier", "multi-learnable-fourier", "none"}
     assert {parse_resnet(c["backbone_type"])[0] for c in image} >= {18, 34, 50}  # BasicBlock and Bottleneck
     assert any(c["prediction_reshaper"] == [6, 5] for c in image)  # a maze solver's route
@@ -80,14 +70,12 @@ def test_strided_residual_blocks_match_the_reference(kind, block):
         assert np.abs(output.numpy() - data[f"{kind}/output"]).max() <= TOLERANCE
 
 
-@pytest.mark.parametrize("path", IMAGE_FIXTURES + [FIXTURE_DIR / "reference_sort.npz", SHARED_IMAGE_FIXTURE],
+@pytest.mark.parametrize("path", IMAGE_FIXTURES + [FIXTURE_DIR / "reference_sort.npz"],
                          ids=lambda p: p.stem)
 def test_a_reference_image_maze_or_sort_model_is_a_neurosync_config(path):
     """reference_model's config rebuilds the same network through build_model: the ResNet, the
     positional embedding and the sort CTM's missing attention (heads = 0) are config values, the
     task follows from the prediction's shape."""
-    if not path.exists():
-        pytest.skip("shared/fixtures not beside the repo")
     state, config, arrays = load_fixture(path)
     model, cfg = reference_model(state, config)
     assert cfg.task.name == next(task for task in ("maze", "sort", "image") if task in path.name).replace("image", "images")
@@ -192,7 +180,7 @@ def test_resnet_backbone_shapes_and_errors():
 
 
 def test_reference_forward_layout_and_gradients():
-    state, config, arrays = load_fixture(FIXTURES[0])
+    state, config, arrays = load_fixture(FIRST_LAST)
     model = from_reference(state, config)
     x = torch.from_numpy(arrays["inputs"]).float()
     predictions, certainties = reference_forward(model, x)
@@ -204,7 +192,7 @@ def test_reference_forward_layout_and_gradients():
 
 
 def test_perturbed_weight_is_detected(tmp_path):
-    with np.load(FIXTURES[0]) as data:
+    with np.load(FIRST_LAST) as data:
         arrays = dict(data)
     arrays["state/output_projector.0.bias"] = arrays["state/output_projector.0.bias"] + 1e-3
     path = tmp_path / "perturbed.npz"
@@ -213,7 +201,7 @@ def test_perturbed_weight_is_detected(tmp_path):
 
 
 def test_bad_inputs_raise_one_line_errors(tmp_path):
-    state, config, _ = load_fixture(FIXTURES[0])
+    state, config, _ = load_fixture(FIRST_LAST)
     with pytest.raises(ReferenceError, match="backbone_type 'shallow-wide' is not supported"):
         from_reference(state, dict(config, backbone_type="shallow-wide"))
     with pytest.raises(ReferenceError, match="positional_embedding_type 'learnable-fourier' is not supported"):
