@@ -327,7 +327,7 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
         scales=model.synchrony.scales, plastic_norm=stacked("plastic") if plastic else None,
         sample_input=np.repeat(np.arange(inputs), repeats).astype(np.int32),
         sample_repeat=np.tile(np.arange(repeats), inputs).astype(np.int32),
-        config=_as_dict(config if config is not None else getattr(model, "config", None)),
+        config=_as_dict(config) if config is not None else _model_table(model),
     )
     if spiking:
         raster = np.stack(spikes, axis=1)  # (B, S, N)
@@ -343,3 +343,12 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
 
 def _as_dict(config) -> dict[str, Any] | None:
     return asdict(config) if is_dataclass(config) else config
+
+
+def _model_table(model) -> dict[str, Any] | None:
+    """{"model": the model's own ModelConfig} for a recording made without a run config, so that
+    it still knows its populations and noise (None for a model built without one)."""
+    from .config import ModelConfig
+
+    own = getattr(model, "config", None)
+    return {"model": asdict(own)} if isinstance(own, ModelConfig) else _as_dict(own)
