@@ -115,10 +115,17 @@ class SpikingConfig:
     potential, so the noise keeps every neuron firing now and then (CURRENT_FLOOR).
     input_floor_margin > 0 makes the floor follow each neuron's own resting threshold instead:
     floor_i = θ_i − input_floor_margin (RELATIVE_FLOOR; input_floor is then unused), so that a
-    neuron cannot escape its floor by learning a higher threshold. input_ceiling_margin > 0 also
+    neuron cannot escape its floor by learning a higher threshold. input_ceiling_margin ≠ 0 also
     caps the current softly (the same width) at θ_i + input_ceiling_margin (CURRENT_CEILING), as excitation
     saturates at its reversal potential: no mean drive holds a neuron far above threshold, which
-    bounds its rate (τ_m ln((θ + margin)/margin) per spike) up to what the noise adds.
+    bounds its rate (τ_m ln((θ + margin)/margin) per spike) up to what the noise adds. A negative
+    margin puts the ceiling below the threshold: with a relative floor the current then lies in a
+    band below θ_i, where only the noise makes a neuron fire (the fluctuation-driven regime of the
+    balanced state, neurosync/cortical.py), and the dendritic bias starts at the band's centre.
+    dendritic_gain is the sum of each neuron's filter weights at initialisation (the current a
+    held pre-activation of 1 gives). Under dale, the recurrent weight magnitudes start at
+    recurrent_scale · abs(U(−1/√N, 1/√N)), the inhibitory ones (f_E/f_I) · inhibition_dominance ×
+    larger (> 1: inhibition-dominated).
     shared_noise_std > 0 adds a shared background: one Ornstein–Uhlenbeck current per thought
     (stationary s.d. shared_noise_std in membrane units, correlation time shared_noise_tau_ms)
     that every neuron receives on top of its private noise, as slow fluctuations of cortical
@@ -160,6 +167,9 @@ class SpikingConfig:
     input_floor_width: float = 0.02
     input_floor_margin: float = 0.0
     input_ceiling_margin: float = 0.0
+    dendritic_gain: float = 1.0
+    recurrent_scale: float = 1.0
+    inhibition_dominance: float = 1.0
 
     def homeostatic(self) -> bool:
         """Whether the loss has a rate term (neurosync.losses.rate_homeostasis)."""
@@ -169,7 +179,7 @@ class SpikingConfig:
         """The keyword arguments of neurosync.parts.spiking.SpikingNeurons (all but the training and network fields)."""
         network = ("target_rate_hz", "target_rate_inhibitory_hz", "rate_regularisation", "rate_regularisation_final",
                    "rate_ramp_start", "rate_band_hz", "band_regularisation",
-                   "dale", "excitatory_fraction")
+                   "dale", "excitatory_fraction", "recurrent_scale", "inhibition_dominance")
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in network}
 
     def excitatory_count(self, neurons: int) -> int:
@@ -227,6 +237,7 @@ class PlasticityConfig:
 
 @dataclass
 class ModelConfig:
+    regime: str = ""  # "cortical": the cortical SpikingCTM's construction under this table's own values (neurosync/cortical.py)
     architecture: str = "ctm"  # ctm | lstm: the baseline (neurosync/lstm.py), the backbone and attention around an LSTM cell
     lstm_hidden: int = 128  # lstm: state size (match the parameter count of the CTM it is compared with)
     ticks: int = 25
@@ -268,6 +279,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "bf16"  # on CUDA: "bf16" autocast of the matrix products, or "fp32" throughout (CPU: always fp32)
     compile: bool = False  # torch.compile the tick body
+    regime_probe_inputs: int = 0  # > 0: at every evaluation, the physiology card's regime statistics over that many inputs (neurosync.cortical)
     cuda_graphs: bool = False  # capture the step's forward, backward and clip in one CUDA graph and replay it (neurosync.step_graph); eager on CPU
     out_dir: str = "runs"
 
@@ -373,6 +385,14 @@ def validate(cfg: Config) -> Config:
         needed = t.qa_ticks()
         _check(m.ticks == needed, f"model.ticks must be {needed} for this {t.name} task: {items} · "
                                   f"ticks_per_input + answer_ticks, got {m.ticks}")
+    _check(m.regime in ("", "cortical"), f"model.regime = {m.regime!r} is not one of '' (none), 'cortical'")
+    if m.regime == "cortical":
+        sp = m.spiking
+        _check(m.neuron == "spiking" and m.synapse == "plastic" and sp.dale and sp.bounded_input and sp.input_floor_margin > 0
+               and sp.input_ceiling_margin < 0,
+               "model.regime = 'cortical' is built from spiking neurons under Dale's law whose current lies in a band below "
+               "threshold: keep model.neuron = 'spiking', model.synapse = 'plastic', model.spiking.dale = true, "
+               "bounded_input = true, input_floor_margin > 0 and input_ceiling_margin < 0")
     _check(m.architecture in ("ctm", "lstm"), f"model.architecture = {m.architecture!r} is not one of ctm, lstm")
     if m.architecture == "lstm":
         _check(m.lstm_hidden >= 1, f"model.lstm_hidden must be >= 1, got {m.lstm_hidden}")
@@ -487,11 +507,16 @@ def validate(cfg: Config) -> Config:
     _check(sp.input_floor_margin >= 0,
            f"model.spiking.input_floor_margin must be >= 0 (membrane units below each threshold; 0: the absolute "
            f"input_floor), got {sp.input_floor_margin}")
-    _check(sp.input_ceiling_margin >= 0,
-           f"model.spiking.input_ceiling_margin must be >= 0 (membrane units above each threshold; 0: no ceiling), "
-           f"got {sp.input_ceiling_margin}")
     _check(sp.input_ceiling_margin == 0 or sp.bounded_input,
-           "model.spiking.input_ceiling_margin > 0 needs model.spiking.bounded_input = true (the ceiling is part of the bounded input)")
+           "model.spiking.input_ceiling_margin needs model.spiking.bounded_input = true (the ceiling is part of the bounded input)")
+    if sp.input_ceiling_margin != 0:
+        floor = f"threshold - {sp.input_floor_margin:g}" if sp.input_floor_margin > 0 else f"input_floor {sp.input_floor:g}"
+        above = (sp.input_ceiling_margin > -sp.input_floor_margin if sp.input_floor_margin > 0
+                 else sp.threshold + sp.input_ceiling_margin > sp.input_floor)
+        _check(above, f"model.spiking.input_ceiling_margin = {sp.input_ceiling_margin:g} puts the ceiling (threshold "
+                      f"{sp.input_ceiling_margin:+g}) at or below the floor ({floor}): the band would be empty")
+    for key in ("dendritic_gain", "recurrent_scale", "inhibition_dominance"):
+        _check(getattr(sp, key) > 0, f"model.spiking.{key} must be > 0, got {getattr(sp, key)}")
     _check(not sp.bounded_input or sp.input_floor_margin > 0 or sp.input_floor < sp.threshold,
            f"model.spiking.input_floor ({sp.input_floor}) must lie below the threshold ({sp.threshold}): a floor above it "
            "makes every neuron fire regardless of its input")
@@ -542,6 +567,13 @@ def validate(cfg: Config) -> Config:
     _check(tr.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 disables clipping), got {tr.grad_clip}")
     _check(tr.eval_every >= 1, f"train.eval_every must be >= 1, got {tr.eval_every}")
     _check(tr.eval_samples >= 1, f"train.eval_samples must be >= 1, got {tr.eval_samples}")
+    _check(tr.regime_probe_inputs >= 0, f"train.regime_probe_inputs must be >= 0 (0: no probe), got {tr.regime_probe_inputs}")
+    _check(tr.regime_probe_inputs == 0 or (m.neuron == "spiking" and m.spiking.noise_std > 0),
+           "train.regime_probe_inputs > 0 measures a noisy SpikingCTM's regime: it needs model.neuron = 'spiking' and "
+           "model.spiking.noise_std > 0")
+    _check(tr.regime_probe_inputs <= tr.eval_samples,
+           f"train.regime_probe_inputs ({tr.regime_probe_inputs}) must be <= train.eval_samples ({tr.eval_samples}): "
+           "the probe thinks about the first evaluation inputs")
     _check(tr.final_eval_samples >= 1, f"train.final_eval_samples must be >= 1, got {tr.final_eval_samples}")
     _check(tr.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, got {tr.checkpoint_every}")
     _check(tr.time_budget_s >= 0, f"train.time_budget_s must be >= 0 (0 means no budget), got {tr.time_budget_s}")
@@ -556,8 +588,11 @@ def validate(cfg: Config) -> Config:
 
 def from_dict(data: dict[str, Any]) -> Config:
     """A validated :class:`Config` from a nested dict (a TOML file's content); a bad key or value raises
-    ConfigError in one line."""
-    return validate(_build(Config, data, ""))
+    ConfigError in one line. ``model.regime = "cortical"`` fills in the cortical preset
+    (:data:`neurosync.cortical.PRESET`) under the values the dict sets."""
+    from .cortical import apply_preset
+
+    return validate(_build(Config, apply_preset(data), ""))
 
 
 def _parse_value(text: str) -> Any:

@@ -56,7 +56,8 @@ class RateCTM(CTM):
                 excitatory = torch.arange(cfg.d_model) < cfg.spiking.excitatory_count(cfg.d_model)
             synapse = PlasticSynapse(cfg.d_input, cfg.d_model, pl.rule, pl.implementation, pl.learning_rate,
                                      trace_ticks, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator, excitatory,
-                                     pl.input_pathway)
+                                     pl.input_pathway, recurrent_scale=cfg.spiking.recurrent_scale,
+                                     inhibition_dominance=cfg.spiking.inhibition_dominance)
         else:
             synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
         if cfg.synapse != "mlp" and not pl.learn_alpha:

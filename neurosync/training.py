@@ -28,6 +28,7 @@ from torch import nn
 from . import checkpoint
 from .build import build_model
 from .config import Config, ConfigError
+from .cortical import describe_out, regime_probe
 from .losses import rate_homeostasis, rate_weight
 from .step_graph import captured_step, eager_step
 from .tasks import batch_metrics, get_task, task_loss
@@ -254,6 +255,8 @@ def train(
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     eval_x, eval_y = task.eval_set(cfg.task, tc.eval_samples, tc.seed)
+    probe_x = eval_x[: tc.regime_probe_inputs].to(dev) if tc.regime_probe_inputs else None
+    in_regime = True  # whether the last probe found every statistic in range (a warning when that changes)
     last_step = tc.steps if stop_after is None else min(tc.steps, stop_after)
     bar = _progress(progress and rank == 0, start_step, tc.steps, cfg.name)
     started = time.perf_counter()
@@ -287,11 +290,19 @@ def train(
             running = []
             if gradient_step.rate_weight is not None:
                 record["rate_weight"] = float(gradient_step.rate_weight)  # the homeostatic weight of this step
+            if probe_x is not None:
+                record.update(_regime_record(model, probe_x))
+                if in_regime and record["regime_out"]:
+                    log.warning("step %d: the model left the cortical regime: %s", step, record["regime_out"])
+                in_regime = not record["regime_out"]
             metrics.write(record)
             if on_eval is not None:
                 on_eval(record)
             primary = getattr(task, "PRIMARY", "bit_acc_certain")
-            bar.set_postfix({"loss": f"{record['train_loss']:.3f}", primary: f"{record[primary]:.3f}"})
+            postfix = {"loss": f"{record['train_loss']:.3f}", primary: f"{record[primary]:.3f}"}
+            if probe_x is not None:
+                postfix["regime"] = f"{record['regime_in_range']}/{len(record['regime'])}"
+            bar.set_postfix(postfix)
         if rank == 0 and (step % tc.checkpoint_every == 0 or done):
             checkpoint.save(ckpt_dir, step, cfg, model, optimizer, {**record, "trained_s": round(trained_s + elapsed, 2)})
         bar.update(1)
@@ -311,6 +322,15 @@ def train(
     if world > 1:
         torch.distributed.barrier()
     return result
+
+
+def _regime_record(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
+    """The regime probe's entries of an evaluation record: ``regime`` (each statistic's value),
+    ``regime_in_range`` (how many lie in their range) and ``regime_out`` (those outside, with
+    their values, in one line; empty when all are in)."""
+    probe = regime_probe(model, x)
+    return {"regime": probe["values"], "regime_in_range": len(probe["values"]) - len(probe["out"]),
+            "regime_out": describe_out(probe)}
 
 
 def _progress(enabled: bool, start: int, total: int, name: str):

@@ -316,10 +316,16 @@ def test_a_floor_relative_to_each_threshold_leaves_the_absolute_floor_unused():
     assert cfg.model.spiking.input_floor_margin == 0.08
 
 
-@pytest.mark.parametrize("overrides, message", [(["model.spiking.input_ceiling_margin=0.1"], "needs model.spiking.bounded_input = true"),
-                                                (["model.spiking.bounded_input=true", "model.spiking.input_ceiling_margin=-0.1"],
-                                                 "input_ceiling_margin must be >= 0")])
-def test_a_ceiling_without_a_bounded_input_or_below_zero_is_refused(overrides, message):
+@pytest.mark.parametrize("overrides, message", [
+    (["model.spiking.input_ceiling_margin=0.1"], "needs model.spiking.bounded_input = true"),
+    (["model.spiking.bounded_input=true", "model.spiking.input_floor_margin=0.1", "model.spiking.input_ceiling_margin=-0.1"],
+     r"puts the ceiling \(threshold -0.1\) at or below the floor \(threshold - 0.1\): the band would be empty"),
+    (["model.spiking.bounded_input=true", "model.spiking.input_floor=0.05", "model.spiking.threshold=0.25",
+      "model.spiking.input_ceiling_margin=-0.2"], r"at or below the floor \(input_floor 0.05\)"),
+    (["model.spiking.dendritic_gain=0"], "model.spiking.dendritic_gain must be > 0"),
+    (["model.spiking.recurrent_scale=-1"], "model.spiking.recurrent_scale must be > 0"),
+    (["model.spiking.inhibition_dominance=0"], "model.spiking.inhibition_dominance must be > 0")])
+def test_a_ceiling_without_a_bounded_input_or_an_empty_band_is_refused(overrides, message):
     with pytest.raises(config_mod.ConfigError, match=message) as err:
         config_mod.load(REPO / "models" / "parity16-cortical-v1.toml", overrides)
     assert "\n" not in str(err.value)

@@ -75,7 +75,7 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 def _input_floor(neuron) -> dict[str, float] | None:
     """The constants of a bounded input: ifloor (constant) or imargin (below each threshold), iwidth, and
-    icmargin (the ceiling above each threshold) when it has one."""
+    icmargin (the ceiling's offset from each threshold, below it when negative) when it has one."""
     if not neuron.bounded_input:
         return None
     bound = {"iwidth": neuron.input_floor_width}
@@ -83,7 +83,7 @@ def _input_floor(neuron) -> dict[str, float] | None:
         bound["imargin"] = neuron.input_floor_margin
     else:
         bound["ifloor"] = neuron.input_floor
-    if neuron.input_ceiling_margin > 0:
+    if neuron.input_ceiling_margin != 0:
         bound["icmargin"] = neuron.input_ceiling_margin
     return bound
 

@@ -124,8 +124,8 @@ def _graph(model):
                                 "the dendritic current is floored softly at "
                                 + (f"each neuron's threshold - {neuron.input_floor_margin:g}" if neuron.input_floor_margin > 0
                                    else f"{neuron.input_floor:g}")
-                                + (f" and capped softly at each neuron's threshold + {neuron.input_ceiling_margin:g}"
-                                   if neuron.input_ceiling_margin > 0 else "") + " (width "
+                                + (f" and capped softly at each neuron's threshold {neuron.input_ceiling_margin:+g}"
+                                   if neuron.input_ceiling_margin != 0 else "") + " (width "
                                 f"{neuron.input_floor_width:g}, membrane units); the graph's is not"),
                 "plasticity": core.rule if core.recurrent is not None else "none",
                 "recurrence": ("none" if core.recurrent is None else

@@ -34,8 +34,11 @@ recurrent weight is then a magnitude times that sign, and so is the plastic part
 (factorised: α⁺ = a⁺ ⊗ b⁺). The miconi and neuromodulated rules keep H ≥ 0 (convex combinations
 of products of non-negative traces), so the relu never acts there; under the ABCD rule, whose H
 may turn negative, it is what keeps a weight from crossing zero. Either way no Hebbian update
-can flip a sign. Inhibitory magnitudes start (f_E / f_I)× larger, so that the mean recurrent
-input of an unbiased population starts near zero (balance).
+can flip a sign. The magnitudes start as recurrent_scale · abs(U(−1/√N, 1/√N)) (the default
+linear init's, scaled: the 1/√K weights of the balanced state, van Vreeswijk & Sompolinsky 1996),
+the inhibitory ones (f_E / f_I) · inhibition_dominance × larger: at dominance 1 the mean
+recurrent input of a population firing at one rate is near zero (balance), above 1 inhibition
+dominates (Brunel 2000's g > f_E / f_I).
 
 Bounds: the miconi and neuromodulated updates are convex combinations, so ``|H|`` never exceeds
 max|x_i x_j| (≤ 1 for spike traces); the ABCD update has no decay and is clipped to [−h, h].
@@ -218,7 +221,8 @@ class PlasticSynapse(nn.Module):
     def __init__(self, d_input: int, d_model: int, rule: str = "miconi", implementation: str = "dense",
                  learning_rate: float = 0.1, trace_timescale: float = 2.0, alpha_init: float = 0.1,
                  coefficients: str = "neuron", clip: float = 1.0, modulator: str = "state",
-                 excitatory: torch.Tensor | None = None, input_pathway: str = "linear"):
+                 excitatory: torch.Tensor | None = None, input_pathway: str = "linear", recurrent_scale: float = 1.0,
+                 inhibition_dominance: float = 1.0):
         super().__init__()
         self.windowed = holds_window(rule, implementation)  # H in chunks (TraceWindow)
         self.rule, self.implementation, self.modulator = rule, implementation, modulator
@@ -236,7 +240,8 @@ class PlasticSynapse(nn.Module):
             sign = torch.where(excitatory.bool(), 1.0, -1.0)
             self.register_buffer("presynaptic_sign", sign)
             fraction = excitatory.float().mean().clamp(1e-6, 1 - 1e-6)
-            balance = torch.where(excitatory.bool(), 1.0, fraction / (1 - fraction))  # inhibition f_E / f_I stronger
+            # inhibition (f_E / f_I) · dominance stronger; every magnitude recurrent_scale × abs(U(−1/√N, 1/√N))
+            balance = torch.where(excitatory.bool(), 1.0, fraction / (1 - fraction) * inhibition_dominance) * recurrent_scale
             with torch.no_grad():
                 magnitude = self.recurrent.weight.abs().clamp_min(1e-4) * balance
                 self.recurrent.weight.copy_(magnitude + torch.log(-torch.expm1(-magnitude)))  # softplus⁻¹

@@ -246,8 +246,12 @@ class SpikingNeurons(nn.Module):
         post, state = neurons(pre_activation, state)     # post (batch, neurons): spikes in the tick
 
     Filter time constants start log-spaced between `filter_tau_min_ms` and `filter_tau_max_ms`,
-    filter weights at 1/K; every neuron then learns its own time constants (inside
-    [tau_min_ms, tau_max_ms]), weights, threshold and bias. ``dt_ms`` and ``substeps`` may be
+    filter weights at `dendritic_gain`/K (a pre-activation a held long moves the current by
+    dendritic_gain · a); every neuron then learns its own time constants (inside
+    [tau_min_ms, tau_max_ms]), weights, threshold and bias. The bias starts at 0, or, for a
+    neuron whose current is floored relative to its threshold, halfway between the floor
+    θ − input_floor_margin and θ: with no input the neuron then sits below threshold, where its
+    noise, not its mean drive, makes it fire (the fluctuation-driven regime). ``dt_ms`` and ``substeps`` may be
     changed after training (:meth:`set_step`) to simulate the same model at a finer step.
     """
 
@@ -281,6 +285,7 @@ class SpikingNeurons(nn.Module):
         input_floor_width: float = 0.02,
         input_floor_margin: float = 0.0,
         input_ceiling_margin: float = 0.0,
+        dendritic_gain: float = 1.0,
     ):
         super().__init__()
         if filters > 1:
@@ -288,8 +293,9 @@ class SpikingNeurons(nn.Module):
         else:
             taus = torch.tensor([filter_tau_min_ms], dtype=torch.float64)
         self.filter_tau = BoundedTimeConstant(taus.repeat(neurons, 1).float(), tau_min_ms, tau_max_ms)
-        self.filter_weight = nn.Parameter(torch.full((neurons, filters), 1.0 / filters))
-        self.dendrite_bias = nn.Parameter(torch.zeros(neurons))
+        self.filter_weight = nn.Parameter(torch.full((neurons, filters), dendritic_gain / filters))
+        resting = threshold - input_floor_margin / 2 if bounded_input and input_floor_margin > 0 else 0.0
+        self.dendrite_bias = nn.Parameter(torch.full((neurons,), resting))
         self.membrane_tau = BoundedTimeConstant(torch.full((neurons,), tau_membrane_ms), tau_min_ms, tau_max_ms)
         self.threshold_raw = nn.Parameter(torch.full((neurons,), softplus_inverse(threshold)))
         self.adaptive = adaptive
@@ -378,12 +384,13 @@ class SpikingNeurons(nn.Module):
         """The dendritic current of a bounded input, floored softly (``equations.CURRENT_FLOOR``):
         at ``input_floor``, or at θ − ``input_floor_margin`` of each neuron's resting ``threshold``
         of this tick (``equations.RELATIVE_FLOOR``; (neurons,) or (batch, neurons)), then capped
-        softly at θ + ``input_ceiling_margin`` when that is > 0 (``equations.CURRENT_CEILING``)."""
+        softly at θ + ``input_ceiling_margin`` when that is not 0 (``equations.CURRENT_CEILING``; a
+        negative margin puts the ceiling below the threshold: the fluctuation-driven band)."""
         if not self.bounded_input:
             return current
         floor = _relative_floor(threshold, self.input_floor_margin) if self.input_floor_margin > 0 else self.input_floor
         current = _current_floor(current, floor, self.input_floor_width)
-        if self.input_ceiling_margin > 0:
+        if self.input_ceiling_margin != 0:
             current = _current_ceiling(current, _relative_ceiling(threshold, self.input_ceiling_margin), self.input_floor_width)
         return current
 

@@ -1,0 +1,118 @@
+"""The cortical regime by construction: the preset that builds a cortical SpikingCTM for any task,
+and the probe that measures, during and after training, whether a model is still in it.
+
+A cortical SpikingCTM is asynchronous and irregular because of how it is built, not because
+training found such a state. In cortex that state follows from structure: strong recurrence in
+which inhibition balances (and slightly dominates) excitation holds each neuron's mean input
+below its threshold, so that spikes are triggered by fluctuations, irregular (CV ≈ 1) and weakly
+correlated (van Vreeswijk & Sompolinsky 1996; Brunel 2000; Renart et al. 2010), while excitation
+and inhibition track each other (Okun & Lampl 2008). The preset states the outcome of that
+balance in the neuron itself, where a 128-neuron network with 5-ms ticks cannot produce it by
+large-N cancellation (inhibition that tracks excitation within milliseconds is faster than a
+tick):
+
+- **a fluctuation-driven band**: each neuron's dendritic current is bounded softly to
+  [θ − 0.14, θ − 0.02] below its own threshold θ (``bounded_input`` with ``input_floor_margin``
+  and a negative ``input_ceiling_margin``, :mod:`neurosync.parts.equations`), so its mean input
+  never reaches threshold and only its Ornstein–Uhlenbeck noise (σ 0.15, τ 5 ms) makes it fire.
+  With τ_m = 20 ms and a 2-ms refractory period this bounds every neuron's rate to about
+  1–17 Hz with CV(ISI) 0.8–0.9 whatever the weights (a LIF neuron driven at the band's edges);
+  training moves a neuron within the band, never out of it;
+- **a drive that starts inside the band**: the dendritic bias starts at the band's centre and
+  the filter weights sum to ``dendritic_gain`` = 0.05, so the attention drive (unit variance
+  after the GLU pathway's LayerNorm) spreads the neurons over the band instead of pinning them
+  at its edges, where the band's soft bounds pass little gradient;
+- **strong, inhibition-dominated recurrence under Dale's law**: 80% excitatory neurons, weights
+  of magnitude 30 · abs(U(−1/√N, 1/√N)) (the 1/√K scaling of the balanced state), inhibitory ones
+  f_E/f_I = 4× larger; its delayed E–I loop gives the population rate its only structure (a
+  little more power at 20–80 Hz than at the step's Nyquist frequency) and makes each neuron's
+  E and I input currents co-vary (E/I correlation ≥ 0.3);
+- physical time: 5-ms ticks of 1-ms steps, dendritic (synaptic) filters from 5 to 100 ms,
+  spike-train synchrony at 5, 20 and 80 ms, a factorised Miconi fast weight with 10-ms traces.
+
+:data:`REGIME_STATISTICS` are the physiology card's spike statistics that define the regime;
+:func:`regime_probe` measures them on a short set of noisy thoughts (``neurosync train`` runs
+it at every evaluation of a cortical model and says in one line when one leaves its range).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+
+CORTICAL = "cortical"
+
+# model.regime = "cortical": these values, under whatever the config file itself sets
+PRESET: dict[str, Any] = {
+    "model": {
+        "neuron": "spiking",
+        "synapse": "plastic",
+        "synchrony": "spike-multiscale",
+        "spiking": {
+            "filters": 3, "dt_ms": 1.0, "substeps": 5,
+            "tau_min_ms": 4.0, "tau_max_ms": 500.0, "filter_tau_min_ms": 5.0, "filter_tau_max_ms": 100.0,
+            "tau_membrane_ms": 20.0, "threshold": 0.18, "refractory_ms": 2.0,
+            "noise_std": 0.15, "noise_tau_ms": 5.0,
+            "surrogate": "atan", "surrogate_slope": 11.0,
+            "dale": True, "excitatory_fraction": 0.8,
+            "bounded_input": True, "input_floor_margin": 0.14, "input_ceiling_margin": -0.02, "input_floor_width": 0.02,
+            "dendritic_gain": 0.05, "recurrent_scale": 30.0, "inhibition_dominance": 1.0,
+        },
+        "spike_synchrony": {"timescales_ms": [5.0, 20.0, 80.0], "normalised": False},
+        "plasticity": {"rule": "miconi", "implementation": "factorised", "trace_timescale_ms": 10.0, "input_pathway": "glu"},
+    },
+    "train": {"regime_probe_inputs": 8},
+}
+
+# the physiology card's statistics that define the regime (neurosync.analysis.physiology.CORTICAL_RANGES)
+REGIME_STATISTICS = ("rate_excitatory_hz", "rate_inhibitory_hz", "silent_fraction", "saturated_fraction", "median_cv_isi",
+                     "fano_factor", "mean_pairwise_correlation", "noise_correlation", "ei_balance",
+                     "nyquist_to_gamma_power", "highest_peak_hz")
+
+
+def _under(preset: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``preset``'s values filled in where it sets none (nested tables merged)."""
+    merged = copy.deepcopy(preset)
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _under(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def apply_preset(data: dict[str, Any]) -> dict[str, Any]:
+    """A raw config dict with the cortical preset under it when it names ``model.regime =
+    "cortical"``; any other dict unchanged. Values the dict sets win, so a task config takes the
+    construction and changes what it must (its sizes, its ticks)."""
+    model = data.get("model")
+    if not isinstance(model, dict) or model.get("regime") != CORTICAL:
+        return data
+    return _under(PRESET, data)
+
+
+def regime_probe(model, x: torch.Tensor, seconds: float = 1.0, repeats: int = 2, noise_seed: int = 0) -> dict[str, Any]:
+    """The regime's statistics on thoughts of ``seconds`` about each input of ``x``, ``repeats``
+    noise repeats each (the physiology card's definitions): ``values`` and ``in_range`` per
+    statistic of :data:`REGIME_STATISTICS`, and ``out`` the names of those outside their range
+    (an undefined statistic counts as outside)."""
+    from .analysis.physiology import physiology
+
+    ticks = model.neuron.ticks_in(seconds)
+    recording = model.record(x, ticks=ticks, repeats=repeats, noise_seed=noise_seed)
+    rows = {row["statistic"]: row for row in physiology(recording)["rows"]}
+    values = {name: rows[name]["value"] for name in REGIME_STATISTICS}
+    in_range = {name: bool(rows[name]["in_range"]) for name in REGIME_STATISTICS}
+    return {"values": values, "in_range": in_range, "out": [name for name in REGIME_STATISTICS if not in_range[name]],
+            "thoughts": int(x.shape[0]) * repeats, "seconds": ticks * model.neuron.tick_ms / 1000.0}
+
+
+def describe_out(probe: dict[str, Any]) -> str:
+    """The statistics a probe found outside their range, with their values, in one line."""
+    def shown(value):
+        return "undefined" if value is None or not np.isfinite(value) else f"{value:.3g}"
+
+    return ", ".join(f"{name} {shown(probe['values'][name])}" for name in probe["out"])
