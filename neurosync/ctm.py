@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .parts.capture import capturing
 from .parts.perception import TickTokens
 
 
@@ -37,6 +38,15 @@ def normalised_entropy(logits: torch.Tensor, prediction_shape: tuple[int, ...]) 
     log_p = F.log_softmax(logits, dim=-1)
     entropy = -(log_p.exp() * log_p).sum(-1)
     return (entropy / math.log(prediction_shape[-1])).mean(-1)
+
+
+def check_finite(x: torch.Tensor) -> None:
+    """Refuse an input with a non-finite value (NaN, inf) in one line: a model would turn it into
+    NaN logits for its sample. Skipped inside a CUDA graph's capture (the check reads the host)."""
+    if x.is_floating_point() and not capturing() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"the input holds {bad} non-finite value(s) (NaN or inf) among its {x.numel()} "
+                         f"(shape {tuple(x.shape)}): every input value must be finite")
 
 
 @dataclass
@@ -128,7 +138,9 @@ class CTM(nn.Module):
     def perceive(self, x: torch.Tensor):
         """x -> (keys, values, query_weight, query_bias, tick_tokens): the backbone and the
         key/value projections, once per thought. ``tick_tokens`` is the backbone's
-        :class:`TickTokens` when the input changes over the ticks, else None."""
+        :class:`TickTokens` when the input changes over the ticks, else None. An input with a
+        non-finite value (NaN, inf) is a ValueError: it would turn its sample's logits into NaN."""
+        check_finite(x)
         features = self.backbone(x)
         tick_tokens = features if isinstance(features, TickTokens) else None
         return (*self.attention.prepare(features.tokens if tick_tokens is not None else features), tick_tokens)

@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from .ctm import CTMOutput, normalised_entropy
+from .ctm import CTMOutput, check_finite, normalised_entropy
 from .parts.perception import SynchronyAttention, TickTokens
 
 
@@ -42,6 +42,7 @@ class LSTMBaseline(nn.Module):
         self.readout = nn.Linear(hidden, math.prod(self.prediction_shape))
 
     def forward(self, x: torch.Tensor, observe=None) -> CTMOutput:
+        check_finite(x)
         features = self.backbone(x)
         tick_tokens = features if isinstance(features, TickTokens) else None
         keys, values, query_weight, query_bias = self.attention.prepare(features.tokens if tick_tokens is not None else features)

@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurosync.build import build_model
+from neurosync import config as config_mod
 from neurosync.config import ConfigError, from_dict
-from neurosync.tasks import oneshot, recall
+from neurosync.tasks import get_task, oneshot, recall
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -221,3 +222,23 @@ def test_the_bag_of_values_baseline_by_hand_and_by_simulation():
     modes = counts == counts.max(1, keepdims=True)
     simulated = (modes[np.arange(len(answers)), answers] / modes.sum(1)).mean()
     assert recall.frequency_baseline(8) == pytest.approx(simulated, abs=0.005)
+
+
+@pytest.mark.parametrize("path", ["digits-cortical.toml", "recall8-cortical.toml", "qa3-cortical.toml", "maze11-cortical.toml",
+                                  "sort8-cortical.toml"])
+def test_a_non_finite_input_is_refused_in_one_line_on_every_task(path):
+    """A NaN or inf in an image, a symbol code or a number never reaches the logits: the model's
+    boundary refuses it (parity's own check: tests/test_parity.py)."""
+    from conftest import REPO
+
+    task_dir = {"digits": "digits", "recall8": "recall", "qa3": "qa", "maze11": "maze", "sort8": "sort"}[path.split("-")[0]]
+    cfg = config_mod.load(REPO / "configs" / task_dir / path, ["model.d_model=32", "model.n_synch_out=8", "model.n_synch_action=8"])
+    model = build_model(cfg).eval()
+    x, _ = get_task(cfg.task).eval_set(cfg.task, 2, 0)
+    assert torch.isfinite(model(x).logits).all()
+    for value in (float("nan"), float("inf")):
+        bad = x.clone()
+        bad.view(-1)[bad.numel() // 2] = value
+        with pytest.raises(ValueError, match=r"the input holds 1 non-finite value\(s\) \(NaN or inf\)") as err:
+            model(bad)
+        assert "\n" not in str(err.value)

@@ -205,3 +205,18 @@ def test_rates_cv_and_fano_come_from_the_same_thoughts_and_say_which():
     assert rows["median_cv_isi"]["value"] > 0.5  # not thought 0's regular clock alone
     for name in ("rate_all_hz", "median_cv_isi", "fano_factor"):
         assert "all 4 thoughts (2 inputs × 2 repeats)" in rows[name]["note"], (name, rows[name]["note"])
+
+
+def test_a_recording_shorter_than_one_correlation_bin_gives_nan_and_analyze_runs_on_it(tmp_path, capsys):
+    """A 20-ms thought has no 50-ms bin: the correlations are NaN (their docstrings' promise), the
+    card is made, and ``neurosync analyze`` on the saved recording exits 0."""
+    from neurosync.cli import main
+
+    raster = (np.random.default_rng(0).random((4, 20, 6)) < 0.2).astype(float)
+    recording = _recording(raster, repeats=2)
+    assert np.isnan(analysis.mean_pairwise_correlation(recording)) and np.isnan(analysis.noise_correlation(recording))
+    rows = _rows(analysis.physiology(recording))
+    assert rows["mean_pairwise_correlation"]["value"] is None and rows["mean_pairwise_correlation"]["in_range"] is None
+    recording.save(tmp_path / "short.npz")
+    assert main(["analyze", str(tmp_path / "short.npz"), "--out", str(tmp_path / "analysis")]) == 0
+    assert (tmp_path / "analysis" / "analysis.json").is_file()

@@ -112,8 +112,10 @@ def mean_pairwise_correlation(recording, bin_s: float = 0.05) -> float:
     values = []
     for sample in range(recording.samples):
         counts = _binned(recording.spikes(sample), width)
+        if counts.shape[0] < 3:  # a thought shorter than three bins has no correlation over time
+            continue
         active = counts.std(0) > 0
-        if active.sum() >= 2 and counts.shape[0] >= 3:
+        if active.sum() >= 2:
             r = np.corrcoef(counts[:, active].T)
             values.append(r[np.triu_indices(int(active.sum()), 1)].mean())
     return float(np.mean(values)) if values else float("nan")

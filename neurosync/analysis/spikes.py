@@ -72,7 +72,7 @@ def _binned(raster: np.ndarray, bin_steps: int) -> np.ndarray:
     """Spike counts per neuron in consecutive bins of `bin_steps` steps (a partial last bin is
     dropped), float64, (bins, N)."""
     bins = raster.shape[0] // bin_steps
-    return raster[: bins * bin_steps].reshape(bins, bin_steps, -1).sum(1, dtype=np.float64)
+    return raster[: bins * bin_steps].reshape(bins, bin_steps, raster.shape[1]).sum(1, dtype=np.float64)
 
 
 def correlation_matrix(recording, sample: int = 0, bin_steps: int = 1) -> np.ndarray:
