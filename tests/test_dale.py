@@ -22,18 +22,23 @@ def _dale_model(rule="miconi", implementation="dense", seed=0, fraction=0.75):
 
 
 def _effect_of_each_presynaptic_spike(synapse, attended, post, state):
-    """(batch, post, pre): how the current of each other neuron changes when one presynaptic neuron j spikes
-    once more. Neuron j's own row is left out (NaN): its extra spike also raises its own postsynaptic trace,
-    and so its own fast weights; every other row of H is unchanged, so the difference is that one weight."""
-    base, _ = synapse(attended, post, state)
+    """(batch, post, pre): how the current of each neuron changes when one presynaptic neuron j spikes
+    once more, with the fast weights of this tick (the state the synapse returns for ``post``): column j
+    of the effective recurrent weight, slow and plastic parts together. Holding the fast weights is what
+    isolates j's own weights: under the state-modulated rule j's extra spike would also move every
+    neuron's learning rate, and so the fast weights of synapses that are not j's."""
+    _, plastic = synapse(attended, post, state)
+
+    def recurrent(spikes):
+        slow, fast = synapse.recurrent_terms(spikes, plastic[1])
+        return slow if fast is None else slow + fast
+
+    base = recurrent(post)
     effects = []
     for j in range(post.shape[1]):
         more = post.clone()
         more[:, j] += 1.0
-        current, _ = synapse(attended, more, state)
-        effect = current - base
-        effect[:, j] = float("nan")
-        effects.append(effect)
+        effects.append(recurrent(more) - base)
     return torch.stack(effects, dim=-1)
 
 
@@ -56,13 +61,17 @@ def test_no_outgoing_weight_changes_sign_under_training_and_plasticity(rule, see
     with torch.no_grad():  # drive the core so that it spikes whatever training did: an idle core proves nothing
         model.neuron.dendrite_bias.add_(0.15)
     states = []
-    model(torch.randint(0, 2, (4, 6), generator=gen).float() * 2 - 1,
-          observe=lambda **tick: states.append((tick["post"].detach(), tick["synapse_state"])))
+    model(
+        torch.randint(0, 2, (4, 6), generator=gen).float() * 2 - 1,
+        observe=lambda **tick: states.append((tick["post"].detach(), tick["synapse_state"])),
+    )
     attended = torch.randn(4, cfg.model.d_input, generator=gen)
     for post, state in states[1:]:
         effect = _effect_of_each_presynaptic_spike(model.synapse, attended, post, state)
         signed = (effect * sign)[~effect.isnan()]
-        assert (signed >= -1e-6).all()  # excitatory spikes never lower another neuron's current, inhibitory never raise one
+        assert (
+            signed >= -1e-6
+        ).all()  # excitatory spikes never lower another neuron's current, inhibitory never raise one
     assert sum(post.sum() for post, _ in states) > 0  # the core spiked
     assert states[-1][1][1].abs().sum() > 0  # and the fast weights did evolve
 
@@ -73,7 +82,9 @@ def test_factorised_plasticity_keeps_dale_signs_and_equals_the_dense_form():
     assert torch.all(factorised.synapse.plastic_gain()[1] * factorised.synapse.presynaptic_sign >= 0)
     with torch.no_grad():  # α = a ⊗ b in the dense model: the same currents
         a, b = factorised.synapse.plastic_gain()
-        dense.synapse.load_state_dict({k: v for k, v in factorised.synapse.state_dict().items() if "alpha" not in k}, strict=False)
+        dense.synapse.load_state_dict(
+            {k: v for k, v in factorised.synapse.state_dict().items() if "alpha" not in k}, strict=False
+        )
         dense.synapse.alpha.copy_(torch.log(torch.expm1(torch.outer(a, b.abs()))))
     synapse_d, synapse_f = dense.synapse, factorised.synapse
     gen = torch.Generator().manual_seed(3)
@@ -100,13 +111,30 @@ def test_brian2_exact_mode_replays_a_dale_core():
     assert report["mismatched_bins"] == 0 and report["passed"], report
 
 
-@pytest.mark.parametrize("spiking, model, message", [
-    ({"dale": True}, {"neuron": "spiking", "synapse": "mlp"}, "model.spiking.dale needs model.neuron = 'spiking' and model.synapse = 'plastic'"),
-    ({"excitatory_fraction": 1.0}, {"neuron": "spiking"}, r"model.spiking.excitatory_fraction must be in \(0, 1\)"),
-    ({"excitatory_fraction": 0.0}, {"neuron": "spiking"}, r"model.spiking.excitatory_fraction must be in \(0, 1\)"),
-    ({"dale": True, "excitatory_fraction": 0.999}, {"neuron": "spiking", "synapse": "plastic", "d_model": 16, "d_input": 16,
-                                                   "n_synch_out": 4, "n_synch_action": 4}, "leaves no excitatory or no inhibitory"),
-])
+@pytest.mark.parametrize(
+    "spiking, model, message",
+    [
+        (
+            {"dale": True},
+            {"neuron": "spiking", "synapse": "mlp"},
+            "model.spiking.dale needs model.neuron = 'spiking' and model.synapse = 'plastic'",
+        ),
+        ({"excitatory_fraction": 1.0}, {"neuron": "spiking"}, r"model.spiking.excitatory_fraction must be in \(0, 1\)"),
+        ({"excitatory_fraction": 0.0}, {"neuron": "spiking"}, r"model.spiking.excitatory_fraction must be in \(0, 1\)"),
+        (
+            {"dale": True, "excitatory_fraction": 0.999},
+            {
+                "neuron": "spiking",
+                "synapse": "plastic",
+                "d_model": 16,
+                "d_input": 16,
+                "n_synch_out": 4,
+                "n_synch_action": 4,
+            },
+            "leaves no excitatory or no inhibitory",
+        ),
+    ],
+)
 def test_invalid_populations_are_rejected(spiking, model, message):
     with pytest.raises(ConfigError, match=message):
         from_dict({"model": {**model, "spiking": spiking}})
@@ -138,5 +166,9 @@ def test_recorded_ei_currents_are_the_population_shares_of_the_soma_current(impl
                 filters = dendrite_step(filters, recurrent, neuron.filter_decay())
                 replayed.append(dendritic_current(filters, neuron.filter_weight, torch.zeros(cfg.model.d_model)))
     replayed = torch.stack(replayed, dim=1).numpy()
-    torch.testing.assert_close(torch.from_numpy(recording.current_excitatory + recording.current_inhibitory),
-                               torch.from_numpy(replayed), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        torch.from_numpy(recording.current_excitatory + recording.current_inhibitory),
+        torch.from_numpy(replayed),
+        atol=1e-5,
+        rtol=1e-4,
+    )
