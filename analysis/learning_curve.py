@@ -40,8 +40,14 @@ def main(argv=None) -> int:
     for run in args.runs:
         records = read_run(run)
         xs = [r[args.x] / (60 if args.x == "elapsed_s" else 1) for r in records]
-        line, = ax.plot(xs, [100 * r["bit_acc_certain"] for r in records], label=f"{run.name}: per-bit")
-        ax.plot(xs, [100 * r["seq_acc_certain"] for r in records], "--", color=line.get_color(), label=f"{run.name}: whole sequence")
+        (line,) = ax.plot(xs, [100 * r["bit_acc_certain"] for r in records], label=f"{run.name}: per-bit")
+        ax.plot(
+            xs,
+            [100 * r["seq_acc_certain"] for r in records],
+            "--",
+            color=line.get_color(),
+            label=f"{run.name}: whole sequence",
+        )
         rows += [(run.name, r) for r in records]
     ax.set_xlabel("training time (min)" if args.x == "elapsed_s" else "step")
     ax.set_ylabel("test accuracy at the most-certain tick (%)")
@@ -53,14 +59,22 @@ def main(argv=None) -> int:
     fig.savefig(args.out, dpi=120)
     if args.table:
         spiking = any("firing_rate_hz" in r for _, r in rows)
-        lines = ["| run | step | minutes | per-bit % | whole-sequence % | last-tick per-bit % | mean most-certain tick |"
-                 + (" firing rate (Hz) | silent neurons |" if spiking else ""),
-                 "|---|---|---|---|---|---|---|" + ("---|---|" if spiking else "")]
+        lines = [
+            "| run | step | minutes | per-bit % | whole-sequence % | last-tick per-bit % | mean most-certain tick |"
+            + (" firing rate (Hz) | silent neurons |" if spiking else ""),
+            "|---|---|---|---|---|---|---|" + ("---|---|" if spiking else ""),
+        ]
         for name, r in rows:
-            line = (f"| {name} | {r['step']} | {r['elapsed_s'] / 60:.1f} | {100 * r['bit_acc_certain']:.2f} | "
-                    f"{100 * r['seq_acc_certain']:.2f} | {100 * r['bit_acc_last']:.2f} | {r['certain_tick']:.1f} |")
+            line = (
+                f"| {name} | {r['step']} | {r['elapsed_s'] / 60:.1f} | {100 * r['bit_acc_certain']:.2f} | "
+                f"{100 * r['seq_acc_certain']:.2f} | {100 * r['bit_acc_last']:.2f} | {r['certain_tick']:.1f} |"
+            )
             if spiking:
-                line += (f" {r['firing_rate_hz']:.1f} | {100 * r['silent_fraction']:.1f}% |" if "firing_rate_hz" in r else " – | – |")
+                line += (
+                    f" {r['firing_rate_hz']:.1f} | {100 * r['silent_fraction']:.1f}% |"
+                    if "firing_rate_hz" in r
+                    else " – | – |"
+                )
             lines.append(line)
         args.table.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}" + (f" and {args.table}" if args.table else ""))

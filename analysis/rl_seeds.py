@@ -34,8 +34,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from neurosync.compare import mean_ci
 
-    lines = ["| agent | " + " | ".join(f"seed {s}" for s in args.seeds) + " | mean ± 95% CI | env steps (mean) |",
-             "|---|" + "---|" * (len(args.seeds) + 2)]
+    lines = [
+        "| agent | " + " | ".join(f"seed {s}" for s in args.seeds) + " | mean ± 95% CI | env steps (mean) |",
+        "|---|" + "---|" * (len(args.seeds) + 2),
+    ]
     for kind in KINDS:
         config = REPO / "models" / f"{args.stem}-{kind}.toml"
         name = f"{args.stem}-{kind}"
@@ -44,8 +46,23 @@ def main(argv=None) -> int:
             results = run_dir(name, seed) / "results.json"
             if not results.is_file() and args.train:
                 print(f"training {name} seed {seed} ...", flush=True)
-                subprocess.run([sys.executable, "-m", "neurosync", "rl", str(config), "--set", f"seed={seed}",
-                                "--set", f"name={name}-seed{seed}", "--run-dir", str(run_dir(name, seed)), "--quiet"], check=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "neurosync",
+                        "rl",
+                        str(config),
+                        "--set",
+                        f"seed={seed}",
+                        "--set",
+                        f"name={name}-seed{seed}",
+                        "--run-dir",
+                        str(run_dir(name, seed)),
+                        "--quiet",
+                    ],
+                    check=True,
+                )
             if results.is_file():
                 result = json.loads(results.read_text())
                 returns.append(result["final"]["mean_return"])
@@ -63,9 +80,11 @@ def main(argv=None) -> int:
     table = "\n".join(lines)
     print(table)
     if args.out:
-        args.out.write_text(f"# {args.stem}: greedy return (20 new episodes) per seed\n\n"
-                            f"Produced by `python analysis/rl_seeds.py --train --seeds {' '.join(map(str, args.seeds))}`.\n\n"
-                            f"{table}\n")
+        args.out.write_text(
+            f"# {args.stem}: greedy return (20 new episodes) per seed\n\n"
+            f"Produced by `python analysis/rl_seeds.py --train --seeds {' '.join(map(str, args.seeds))}`.\n\n"
+            f"{table}\n"
+        )
     return 0
 
 

@@ -46,8 +46,13 @@ def sttc(neurons: int = 256, steps: int = 1000, window: int = 5, repeats: int = 
             worst = max(worst, abs(value - ours[i, j]))
     elephant_s = time.perf_counter() - start
     best = min(ours_s)
-    return {"ours_s": best, "elephant_s": elephant_s, "speedup": elephant_s / best, "max_abs_diff": worst,
-            "pairs": neurons * (neurons - 1) // 2}
+    return {
+        "ours_s": best,
+        "elephant_s": elephant_s,
+        "speedup": elephant_s / best,
+        "max_abs_diff": worst,
+        "pairs": neurons * (neurons - 1) // 2,
+    }
 
 
 def synchrony(neurons: int = 1024, steps: int = 10_000, repeats: int = 3) -> dict:
@@ -58,9 +63,21 @@ def synchrony(neurons: int = 1024, steps: int = 10_000, repeats: int = 3) -> dic
     step, neuron = np.nonzero(raster)
     empty = np.zeros((1, steps, 1))
     activity = np.zeros((1, steps, neurons), dtype=np.float32)
-    recording = Recording(dt=1e-3, kind="spiking", substeps=1, activity=activity, pre=activity, logits=empty,
-                          certainty=empty[..., 0], synchrony_action=empty, synchrony_out=empty, attention=empty[..., None],
-                          spike_sample=np.zeros_like(step), spike_step=step, spike_neuron=neuron)
+    recording = Recording(
+        dt=1e-3,
+        kind="spiking",
+        substeps=1,
+        activity=activity,
+        pre=activity,
+        logits=empty,
+        certainty=empty[..., 0],
+        synchrony_action=empty,
+        synchrony_out=empty,
+        attention=empty[..., None],
+        spike_sample=np.zeros_like(step),
+        spike_step=step,
+        spike_neuron=neuron,
+    )
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -76,14 +93,19 @@ def main() -> None:
     import torch
 
     a = sttc()
-    print(f"STTC: ours {a['ours_s'] * 1e3:.1f} ms, Elephant loop {a['elephant_s']:.2f} s, {a['speedup']:.0f}x, "
-          f"max |diff| {a['max_abs_diff']:.1e}")
+    print(
+        f"STTC: ours {a['ours_s'] * 1e3:.1f} ms, Elephant loop {a['elephant_s']:.2f} s, {a['speedup']:.0f}x, "
+        f"max |diff| {a['max_abs_diff']:.1e}"
+    )
     b = synchrony()
     print(f"synchrony matrices {b['shape']}: {b['seconds']:.2f} s (runs: {', '.join(f'{t:.2f}' for t in b['all_s'])})")
     lines = [
-        "# Analysis speed (`python benchmarks/analysis_speed.py`)", "",
-        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, numpy {np.__version__}.", "",
-        "| measurement | NeuroSync | reference | ratio | target |", "|---|---|---|---|---|",
+        "# Analysis speed (`python benchmarks/analysis_speed.py`)",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, numpy {np.__version__}.",
+        "",
+        "| measurement | NeuroSync | reference | ratio | target |",
+        "|---|---|---|---|---|",
         f"| STTC, all {a['pairs']:,} pairs of 256 trains × 1,000 steps (±5 ms) | {a['ours_s'] * 1e3:.1f} ms | "
         f"Elephant loop {a['elephant_s']:.2f} s | **{a['speedup']:.0f}×** (max abs diff {a['max_abs_diff']:.1e}) | ≥ 50× |",
         f"| synchrony matrices, 3 timescales, 1,024 neurons × 10,000 steps | **{b['seconds']:.2f} s** (best of "

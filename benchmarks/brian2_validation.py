@@ -26,9 +26,23 @@ def build(neurons: int, synapse: str, adaptive: bool):
     from neurosync.build import build_model
     from neurosync.config import from_dict
 
-    cfg = from_dict({"task": {"sequence_length": 16}, "model": {
-        "ticks": 8, "d_model": neurons, "d_input": 64, "heads": 4, "n_synch_out": 32, "n_synch_action": 32,
-        "neuron": "spiking", "synapse": synapse, "synchrony": "spike-multiscale", "spiking": {"adaptive": adaptive}}})
+    cfg = from_dict(
+        {
+            "task": {"sequence_length": 16},
+            "model": {
+                "ticks": 8,
+                "d_model": neurons,
+                "d_input": 64,
+                "heads": 4,
+                "n_synch_out": 32,
+                "n_synch_action": 32,
+                "neuron": "spiking",
+                "synapse": synapse,
+                "synchrony": "spike-multiscale",
+                "spiking": {"adaptive": adaptive},
+            },
+        }
+    )
     model = build_model(cfg)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -61,8 +75,10 @@ def main(argv=None) -> None:
                 total = time.perf_counter() - start
                 report = brian.compare(recording, result)
                 case = f"{'closed loop, Miconi plasticity' if synapse == 'plastic' else 'open loop'}, {'ALIF' if adaptive else 'LIF'}"
-                rows.append(f"| {case} | {result['target']} | {run} | {record_s:.2f} | **{total:.2f}** | {report['mismatched_bins']} | "
-                            f"{report['spikes_pytorch']} | {report['max_abs_membrane_difference']:.1e} |")
+                rows.append(
+                    f"| {case} | {result['target']} | {run} | {record_s:.2f} | **{total:.2f}** | {report['mismatched_bins']} | "
+                    f"{report['spikes_pytorch']} | {report['max_abs_membrane_difference']:.1e} |"
+                )
                 print(rows[-1], flush=True)
     lines = [
         "# Brian2 exact validation: end-to-end time and agreement",
@@ -73,7 +89,8 @@ def main(argv=None) -> None:
         "Brian2 seconds include building the network, code generation and (Cython) compilation; "
         "'first' is a process's first run of that case and target, 'second' the same again (cached code).",
         "",
-        "| case | Brian2 target | run | PyTorch recording s | Brian2 s (build + codegen + run) | mismatched bins | spikes | max membrane diff |",
+        "| case | Brian2 target | run | PyTorch recording s | Brian2 s (build + codegen + run) | mismatched bins | spikes "
+        "| max membrane diff |",
         "|---|---|---|---|---|---|---|---|",
         *rows,
     ]

@@ -34,8 +34,10 @@ def run_arm(name: str, graphed: bool, batch: int, steps: int) -> dict:
     from neurosync.tasks import get_task
     from neurosync.training import learning_rate, make_gradient_step
 
-    cfg = config_mod.load(REPO / "models" / f"{name}.toml",
-                          [f"train.batch_size={batch}", "train.compile=false", f"train.cuda_graphs={str(graphed).lower()}"])
+    cfg = config_mod.load(
+        REPO / "models" / f"{name}.toml",
+        [f"train.batch_size={batch}", "train.compile=false", f"train.cuda_graphs={str(graphed).lower()}"],
+    )
     device = torch.device("cuda")
     torch.manual_seed(0)
     torch.cuda.manual_seed(0)
@@ -44,7 +46,9 @@ def run_arm(name: str, graphed: bool, batch: int, steps: int) -> dict:
     task = get_task(cfg.task)
     parameters = [p for p in model.parameters() if p.requires_grad]
     gradient_step = make_gradient_step(model, cfg, device, parameters)
-    run_step = CapturedStep(gradient_step, parameters, device, WARMUP) if graphed else eager_step(gradient_step, parameters)
+    run_step = (
+        CapturedStep(gradient_step, parameters, device, WARMUP) if graphed else eager_step(gradient_step, parameters)
+    )
     torch.cuda.reset_peak_memory_stats(device)
     losses, times = [], []
     for step in range(steps):
@@ -60,18 +64,25 @@ def run_arm(name: str, graphed: bool, batch: int, steps: int) -> dict:
         losses.append(loss.item())
         torch.cuda.synchronize(device)
         times.append(time.perf_counter() - started)
-    timed = times[WARMUP + 1:]  # after the capture (the eager arm: after as many steps)
-    return {"median_s": statistics.median(timed), "capture_s": times[WARMUP], "losses": losses,
-            "peak_mib": torch.cuda.max_memory_allocated(device) / 2**20,
-            "parameters": sum(p.numel() for p in parameters)}
+    timed = times[WARMUP + 1 :]  # after the capture (the eager arm: after as many steps)
+    return {
+        "median_s": statistics.median(timed),
+        "capture_s": times[WARMUP],
+        "losses": losses,
+        "peak_mib": torch.cuda.max_memory_allocated(device) / 2**20,
+        "parameters": sum(p.numel() for p in parameters),
+    }
 
 
 def main() -> None:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+",
-                        default=["parity16-rate", "parity16-spiking", "parity16-cortical-v1", "parity64-rate-paper"])
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=["parity16-rate", "parity16-spiking", "parity16-cortical-v1", "parity64-rate-paper"],
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "cuda_graphs.md"))
@@ -82,26 +93,34 @@ def main() -> None:
     if args.steps < WARMUP + 3:
         print(f"--steps must be >= {WARMUP + 3} (warm-up, capture, timed replays)", file=sys.stderr)
         sys.exit(2)
-    lines = ["# The training step in a CUDA graph (issue 16, item 3)", "",
-             f"`python benchmarks/cuda_graphs.py --batch {args.batch} --steps {args.steps}` on {torch.cuda.get_device_name()}, "
-             f"torch {torch.__version__}, bf16 autocast: each config's training step (forward, loss, backward, clip, "
-             f"finiteness check, AdamW, loss read back), eager and with `train.cuda_graphs`, from the same weights on the "
-             f"same batches; median over steps {WARMUP + 2}-{args.steps} (after the {WARMUP} warm-up steps and the capture).", "",
-             "| config | parameters | eager (ms/step) | CUDA graph (ms/step) | speed-up | capture step (s) | "
-             "max loss difference | peak MiB eager / graph |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# The training step in a CUDA graph (issue 16, item 3)",
+        "",
+        f"`python benchmarks/cuda_graphs.py --batch {args.batch} --steps {args.steps}` on {torch.cuda.get_device_name()}, "
+        f"torch {torch.__version__}, bf16 autocast: each config's training step (forward, loss, backward, clip, "
+        f"finiteness check, AdamW, loss read back), eager and with `train.cuda_graphs`, from the same weights on the "
+        f"same batches; median over steps {WARMUP + 2}-{args.steps} (after the {WARMUP} warm-up steps and the capture).",
+        "",
+        "| config | parameters | eager (ms/step) | CUDA graph (ms/step) | speed-up | capture step (s) | "
+        "max loss difference | peak MiB eager / graph |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     out = Path(args.out)
     for name in args.configs:
         try:
             eager = run_arm(name, False, args.batch, args.steps)
             graph = run_arm(name, True, args.batch, args.steps)
         except Exception as error:  # noqa: BLE001 - one config's failure is reported in its row, the others still run
-            lines.append(f"| {name} | failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''} | | | | | | |")
+            lines.append(
+                f"| {name} | failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''} | | | | | | |"
+            )
         else:
             difference = max(abs(a - b) for a, b in zip(eager["losses"], graph["losses"]))
-            lines.append(f"| {name} | {eager['parameters'] / 1e6:.2f} M | {1e3 * eager['median_s']:.1f} | "
-                         f"{1e3 * graph['median_s']:.1f} | **{eager['median_s'] / graph['median_s']:.2f}×** | "
-                         f"{graph['capture_s']:.2f} | {difference:.1e} | {eager['peak_mib']:.0f} / {graph['peak_mib']:.0f} |")
+            lines.append(
+                f"| {name} | {eager['parameters'] / 1e6:.2f} M | {1e3 * eager['median_s']:.1f} | "
+                f"{1e3 * graph['median_s']:.1f} | **{eager['median_s'] / graph['median_s']:.2f}×** | "
+                f"{graph['capture_s']:.2f} | {difference:.1e} | {eager['peak_mib']:.0f} / {graph['peak_mib']:.0f} |"
+            )
         print(lines[-1], flush=True)
         out.write_text("\n".join(lines) + "\n")
         torch.cuda.empty_cache()

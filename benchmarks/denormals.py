@@ -35,9 +35,11 @@ CONFIGS = {
     "study: cortical (parity-8)": ("parity16-cortical-v1.toml", ["task.sequence_length=8"]),
     "cortical bounded (parity-16)": ("parity16-cortical-bounded.toml", []),
 }
-ARMS = {"per-sample normaliser": {"shared": False, "flush": False},
-        "shared normaliser": {"shared": True, "flush": False},
-        "+ flush to zero": {"shared": True, "flush": True}}
+ARMS = {
+    "per-sample normaliser": {"shared": False, "flush": False},
+    "shared normaliser": {"shared": True, "flush": False},
+    "+ flush to zero": {"shared": True, "flush": True},
+}
 
 
 def child(config: str, overrides: list[str], shared: bool, flush: bool, steps: int, threads: int) -> float:
@@ -85,26 +87,53 @@ def main(argv=None) -> None:
         for name, (config, overrides) in CONFIGS.items():
             for arm, switches in ARMS.items():
                 job = json.dumps({"config": config, "overrides": overrides, **switches})
-                out = subprocess.run([sys.executable, __file__, "--child", job, "--steps", str(args.steps),
-                                      "--threads", str(args.threads)], check=True, capture_output=True, text=True,
-                                     env={**os.environ, "PYTHONHASHSEED": "0"})
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        job,
+                        "--steps",
+                        str(args.steps),
+                        "--threads",
+                        str(args.threads),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "PYTHONHASHSEED": "0"},
+                )
                 times[name, arm].append(float(out.stdout.strip().splitlines()[-1]))
                 print(f"round {r + 1}: {name}, {arm}: {1e3 * times[name, arm][-1]:.1f} ms", file=sys.stderr)
     import torch
 
-    lines = ["# Subnormal numbers and a per-sample normaliser: the training step", "",
-             f"`python benchmarks/denormals.py --rounds {args.rounds} --steps {args.steps} --threads {args.threads}` on "
-             f"{platform.machine()}, torch {torch.__version__}; batch of each config, forward + backward + AdamW, "
-             "each arm a fresh process, arms interleaved round by round; median over rounds (min–max).", "",
-             "| model | " + " | ".join(f"{arm}: ms per step" for arm in ARMS) + " | "
-             + " | ".join(f"× first: {arm}" for arm in list(ARMS)[1:]) + " |",
-             "|---|" + "---|" * (2 * len(ARMS) - 1)]
+    lines = [
+        "# Subnormal numbers and a per-sample normaliser: the training step",
+        "",
+        f"`python benchmarks/denormals.py --rounds {args.rounds} --steps {args.steps} --threads {args.threads}` on "
+        f"{platform.machine()}, torch {torch.__version__}; batch of each config, forward + backward + AdamW, "
+        "each arm a fresh process, arms interleaved round by round; median over rounds (min–max).",
+        "",
+        "| model | "
+        + " | ".join(f"{arm}: ms per step" for arm in ARMS)
+        + " | "
+        + " | ".join(f"× first: {arm}" for arm in list(ARMS)[1:])
+        + " |",
+        "|---|" + "---|" * (2 * len(ARMS) - 1),
+    ]
     for name in CONFIGS:
         medians = [statistics.median(times[name, arm]) for arm in ARMS]
-        spans = [f"{1e3 * m:.1f} ({1e3 * min(times[name, arm]):.0f}–{1e3 * max(times[name, arm]):.0f})"
-                 for m, arm in zip(medians, ARMS)]
-        lines.append(f"| {name} | " + " | ".join(spans) + " | "
-                     + " | ".join(f"**{m / medians[0]:.2f}**" for m in medians[1:]) + " |")
+        spans = [
+            f"{1e3 * m:.1f} ({1e3 * min(times[name, arm]):.0f}–{1e3 * max(times[name, arm]):.0f})"
+            for m, arm in zip(medians, ARMS)
+        ]
+        lines.append(
+            f"| {name} | "
+            + " | ".join(spans)
+            + " | "
+            + " | ".join(f"**{m / medians[0]:.2f}**" for m in medians[1:])
+            + " |"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

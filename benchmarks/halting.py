@@ -39,15 +39,21 @@ def measure(path: str, samples: int, thresholds: tuple[float, ...], repeats: int
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| checkpoint | threshold | accuracy (%) | whole answers (%) | mean ticks | wall time (s) | speed-up |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| checkpoint | threshold | accuracy (%) | whole answers (%) | mean ticks | wall time (s) | speed-up |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| `{r['checkpoint']}` ({r['task']}, {r['neuron']}) | full thought, last / most-certain tick | "
-                     f"{100 * r['full_accuracy_last']:.2f} / {100 * r['full_accuracy_certain']:.2f} | "
-                     f"– / {100 * r['full_whole_certain']:.2f} | {r['ticks']} | {r['full_s']:.3f} | 1.00× |")
+        lines.append(
+            f"| `{r['checkpoint']}` ({r['task']}, {r['neuron']}) | full thought, last / most-certain tick | "
+            f"{100 * r['full_accuracy_last']:.2f} / {100 * r['full_accuracy_certain']:.2f} | "
+            f"– / {100 * r['full_whole_certain']:.2f} | {r['ticks']} | {r['full_s']:.3f} | 1.00× |"
+        )
         for row in r["thresholds"]:
-            lines.append(f"| | ≥ {row['threshold']:g} | {100 * row['accuracy']:.2f} | {100 * row['whole_accuracy']:.2f} | "
-                         f"{row['mean_ticks']:.2f} | {row['wall_s']:.3f} | {row['speedup']:.2f}× |")
+            lines.append(
+                f"| | ≥ {row['threshold']:g} | {100 * row['accuracy']:.2f} | {100 * row['whole_accuracy']:.2f} | "
+                f"{row['mean_ticks']:.2f} | {row['wall_s']:.3f} | {row['speedup']:.2f}× |"
+            )
     return "\n".join(lines)
 
 
@@ -60,12 +66,14 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "halting.md"))
     args = parser.parse_args()
     results = [measure(path, args.samples, tuple(args.thresholds), args.repeats) for path in args.checkpoints]
-    text = (f"# Adaptive compute: halting at certainty >= C against the full thought\n\n"
-            f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-            f"{args.samples} evaluation inputs each (all of them where the set is smaller), batches of 1,024, "
-            f"the best of {args.repeats} runs.\n"
-            f"Command: `python benchmarks/halting.py {' '.join(args.checkpoints)} --samples {args.samples} "
-            f"--repeats {args.repeats}`\n\n{table(results)}\n")
+    text = (
+        f"# Adaptive compute: halting at certainty >= C against the full thought\n\n"
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+        f"{args.samples} evaluation inputs each (all of them where the set is smaller), batches of 1,024, "
+        f"the best of {args.repeats} runs.\n"
+        f"Command: `python benchmarks/halting.py {' '.join(args.checkpoints)} --samples {args.samples} "
+        f"--repeats {args.repeats}`\n\n{table(results)}\n"
+    )
     Path(args.out).write_text(text)
     print(text)
 

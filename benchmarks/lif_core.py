@@ -48,8 +48,9 @@ def build(mode: str, neurons: int, batch: int, steps: int, device: torch.device,
     torch.manual_seed(seed)
     spike_grad = surrogate.atan(alpha=2.0)
     if mode == "recurrent":
-        layer = snntorch.RLeaky(beta=0.9, linear_features=neurons, threshold=1.0, spike_grad=spike_grad,
-                                reset_mechanism="subtract").to(device)
+        layer = snntorch.RLeaky(
+            beta=0.9, linear_features=neurons, threshold=1.0, spike_grad=spike_grad, reset_mechanism="subtract"
+        ).to(device)
         with torch.no_grad():
             layer.recurrent.weight.mul_(0.5)
         linear = layer.recurrent
@@ -76,7 +77,9 @@ def time_it(fn, device: torch.device, repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure(mode: str, neurons: int, batch: int, steps: int, device: torch.device, repeats: int, autocast: bool = False) -> dict:
+def measure(
+    mode: str, neurons: int, batch: int, steps: int, device: torch.device, repeats: int, autocast: bool = False
+) -> dict:
     from neurosync.parts.lif_core import lif_sequence, recurrent_lif_autograd
 
     layer, linear, inputs, readout, beta, threshold = build(mode, neurons, batch, steps, device)
@@ -106,17 +109,21 @@ def measure(mode: str, neurons: int, batch: int, steps: int, device: torch.devic
                 spikes, _ = fn(linear(inputs), None, None, beta, threshold)
             (spikes * readout).sum().backward()
             return spikes
+
         return step
 
     def fused(currents, w, b, beta_, threshold_):
         return lif_sequence(currents, beta_, threshold_, w, b)
 
     if autocast:  # bf16 matmuls for every implementation alike (the library's GPU training mode)
+
         def wrap(fn):
             def run():
                 with torch.autocast(device.type, dtype=torch.bfloat16):
                     return fn()
+
             return run
+
         snntorch_step, ours = wrap(snntorch_step), (lambda inner, _ours=ours: wrap(_ours(inner)))
 
     results, spikes, grads = {}, {}, {}
@@ -127,8 +134,13 @@ def measure(mode: str, neurons: int, batch: int, steps: int, device: torch.devic
         results[name] = time_it(fn, device, repeats)
     mismatched = (spikes["fused"] != spikes["snntorch"]).sum().item()
     grad_error = ((grads["fused"] - grads["snntorch"]).abs().max() / grads["snntorch"].abs().max()).item()
-    return {"seconds": results, "mismatched": mismatched, "bins": spikes["fused"].numel(),
-            "firing": spikes["fused"].mean().item(), "grad_rel_error": grad_error}
+    return {
+        "seconds": results,
+        "mismatched": mismatched,
+        "bins": spikes["fused"].numel(),
+        "firing": spikes["fused"].mean().item(),
+        "grad_rel_error": grad_error,
+    }
 
 
 def main(argv=None) -> None:
@@ -140,15 +152,23 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--autocast", action="store_true", help="run every implementation under bf16 autocast")
-    parser.add_argument("--out", default=None, help="Markdown file (default: results/lif_core_<mode>_<device>[_bf16].md)")
+    parser.add_argument(
+        "--out", default=None, help="Markdown file (default: results/lif_core_<mode>_<device>[_bf16].md)"
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    )
     rows = []
     for neurons in args.neurons:
         r = measure(args.mode, neurons, args.batch, args.steps, device, args.repeats, args.autocast)
         if args.mode == "recurrent" and r["mismatched"] and not args.autocast:
-            raise SystemExit(f"{r['mismatched']} spike bins differ from snnTorch's at {neurons} neurons: the benchmark is invalid")
+            raise SystemExit(
+                f"{r['mismatched']} spike bins differ from snnTorch's at {neurons} neurons: the benchmark is invalid"
+            )
         s = r["seconds"]
         per_step = {k: 1e3 * v / args.steps for k, v in s.items()}
         rows.append(
@@ -158,16 +178,26 @@ def main(argv=None) -> None:
         )
         print(rows[-1], flush=True)
     suffix = "_bf16" if args.autocast else ""
-    out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"lif_core_{args.mode}_{device.type}{suffix}.md"
+    out = (
+        Path(args.out)
+        if args.out
+        else Path(__file__).parent / "results" / f"lif_core_{args.mode}_{device.type}{suffix}.md"
+    )
     snn_name = "RLeaky" if args.mode == "recurrent" else "Linear + Leaky"
     lines = [
         f"# {args.mode.capitalize()} LIF layer: fused BPTT vs snnTorch {snn_name}",
         "",
         f"`python benchmarks/lif_core.py --mode {args.mode} --neurons {' '.join(map(str, args.neurons))} --batch {args.batch} "
-        f"--steps {args.steps} --device {args.device}{' --autocast' if args.autocast else ''}` on {name}, torch {torch.__version__}. Forward + backward over "
+        f"--steps {args.steps} --device {args.device}{' --autocast' if args.autocast else ''}` on {name}, "
+        f"torch {torch.__version__}. Forward + backward over "
         f"{args.steps} steps, batch {args.batch}; milliseconds per step, median of {args.repeats} runs, measured side by side "
-        "in one process." + (" Every implementation runs under bf16 autocast (its matmuls in bf16), so spike bins can differ "
-                             "with the matmul shapes' rounding." if args.autocast else ""),
+        "in one process."
+        + (
+            " Every implementation runs under bf16 autocast (its matmuls in bf16), so spike bins can differ "
+            "with the matmul shapes' rounding."
+            if args.autocast
+            else ""
+        ),
         "",
         f"| neurons | snnTorch {snn_name} ms/step | plain-torch autograd ms/step | fused ms/step | fused vs snnTorch | "
         "fused vs autograd | spike bins differing from snnTorch | firing prob. | ∂W rel. diff vs snnTorch |",
@@ -175,8 +205,12 @@ def main(argv=None) -> None:
         *rows,
         "",
         "∂W differs from snnTorch's only by float summation order (same equations, same detached reset)."
-        + (" In feed-forward mode NeuroSync computes all steps' input currents in one matmul, whose summation order "
-           "can differ from snnTorch's per-step matmuls in the last bit; differing bins, if any, come from that." if args.mode == "feedforward" else ""),
+        + (
+            " In feed-forward mode NeuroSync computes all steps' input currents in one matmul, whose summation order "
+            "can differ from snnTorch's per-step matmuls in the last bit; differing bins, if any, come from that."
+            if args.mode == "feedforward"
+            else ""
+        ),
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

@@ -88,8 +88,11 @@ def _long_thoughts(ticks_list: list[int], batch: int = 64, neurons: int = 128, r
                     state = (torch.zeros(batch, neurons), (empty, empty))
                 total, currents = 0.0, []
                 for t in range(ticks):
-                    current, state = (synapse(attended[t], spikes[t], state) if form == "fixed"
-                                      else _concatenating(synapse, attended[t], spikes[t], state))
+                    current, state = (
+                        synapse(attended[t], spikes[t], state)
+                        if form == "fixed"
+                        else _concatenating(synapse, attended[t], spikes[t], state)
+                    )
                     total = total + current.square().mean()
                     currents.append(current.detach())
                 total.backward()
@@ -109,8 +112,13 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10, help="training steps per arm and round")
     parser.add_argument("--long-ticks", type=int, nargs="*", default=[20, 80, 320, 1000])
-    parser.add_argument("--arms", nargs="*", choices=list(ARMS), default=list(ARMS),
-                        help="a subset of the arms (each plastic arm needs its non-plastic base, spiking or rate)")
+    parser.add_argument(
+        "--arms",
+        nargs="*",
+        choices=list(ARMS),
+        default=list(ARMS),
+        help="a subset of the arms (each plastic arm needs its non-plastic base, spiking or rate)",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "plastic_step.md"))
     args = parser.parse_args(argv)
     bases = {"spiking" if name.startswith("spiking") else "rate" for name in args.arms}
@@ -129,28 +137,46 @@ def main(argv=None) -> None:
             times[name].append((time.perf_counter() - start) / args.steps)
         print(f"round {round_ + 1}: " + ", ".join(f"{n} {1e3 * t[-1]:.1f} ms" for n, t in times.items()), flush=True)
     median = {name: statistics.median(t) for name, t in times.items()}
-    lines = ["# Plastic vs non-plastic training step (issue 13, item 6)", "",
-             f"`python benchmarks/plastic_step.py --rounds {args.rounds} --steps {args.steps}` on {platform.machine()}, "
-             f"{torch.get_num_threads()} threads, torch {torch.__version__}. The recall configs (8 pairs, 20 ticks, batch 64, "
-             "d_model 128), forward + backward + AdamW, one process, arms interleaved round by round; median over rounds.", "",
-             "| model | parameters | ms per step | × the non-plastic model | per-round ratios |", "|---|---|---|---|---|"]
+    lines = [
+        "# Plastic vs non-plastic training step (issue 13, item 6)",
+        "",
+        f"`python benchmarks/plastic_step.py --rounds {args.rounds} --steps {args.steps}` on {platform.machine()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}. The recall configs (8 pairs, 20 ticks, batch 64, "
+        "d_model 128), forward + backward + AdamW, one process, arms interleaved round by round; median over rounds.",
+        "",
+        "| model | parameters | ms per step | × the non-plastic model | per-round ratios |",
+        "|---|---|---|---|---|",
+    ]
     for name, (_, params) in arms.items():
         base = "spiking" if name.startswith("spiking") else "rate"
         ratios = [a / b for a, b in zip(times[name], times[base])]
-        lines.append(f"| {name} | {params:,} | {1e3 * median[name]:.1f} | **{median[name] / median[base]:.2f}** | "
-                     f"{', '.join(f'{r:.2f}' for r in ratios)} |")
+        lines.append(
+            f"| {name} | {params:,} | {1e3 * median[name]:.1f} | **{median[name] / median[base]:.2f}** | "
+            f"{', '.join(f'{r:.2f}' for r in ratios)} |"
+        )
     lines += ["", "Goal: a plastic training step ≤ 1.3× the non-plastic one.", ""]
     if args.long_ticks:
         long = _long_thoughts(args.long_ticks)
-        lines += ["## The factorised synapse over long thoughts", "",
-                  "One factorised Miconi synapse (128 neurons, batch 64), forward + backward over a whole thought, "
-                  "median of 3, ms per tick: the bounded state (at most the last 32 ticks' traces and the fast weight at "
-                  "the last fold) against the earlier form whose state grew by one trace per tick without bound (O(ticks²)); the largest "
-                  "difference between their currents over the thought in the last column.", "",
-                  "| ticks | bounded state (ms/tick) | concatenating (ms/tick) | max current difference |", "|---|---|---|---|"]
-        lines += [f"| {r['ticks']} | {r['fixed']:.2f} | " + (f"{r['concatenating']:.2f} | {r['difference']:.1e} |" if "concatenating" in r
-                  else f"not run (its autograd graph would hold ~{64 * 128 * 4 * r['ticks'] ** 2 / 2 / 2**30:.0f} GiB of traces) | |")
-                  for r in long]
+        lines += [
+            "## The factorised synapse over long thoughts",
+            "",
+            "One factorised Miconi synapse (128 neurons, batch 64), forward + backward over a whole thought, "
+            "median of 3, ms per tick: the bounded state (at most the last 32 ticks' traces and the fast weight at "
+            "the last fold) against the earlier form whose state grew by one trace per tick without bound (O(ticks²)); the largest "
+            "difference between their currents over the thought in the last column.",
+            "",
+            "| ticks | bounded state (ms/tick) | concatenating (ms/tick) | max current difference |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['ticks']} | {r['fixed']:.2f} | "
+            + (
+                f"{r['concatenating']:.2f} | {r['difference']:.1e} |"
+                if "concatenating" in r
+                else f"not run (its autograd graph would hold ~{64 * 128 * 4 * r['ticks'] ** 2 / 2 / 2**30:.0f} GiB of traces) | |"
+            )
+            for r in long
+        ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

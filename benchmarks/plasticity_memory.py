@@ -65,9 +65,23 @@ def main(argv=None) -> None:
         return
     results = {}
     for implementation in ("dense", "factorised"):
-        cmd = [sys.executable, __file__, "--one", implementation, "--neurons", str(args.neurons), "--ticks", str(args.ticks),
-               "--batch", str(args.batch), "--device", args.device]
-        results[implementation] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        cmd = [
+            sys.executable,
+            __file__,
+            "--one",
+            implementation,
+            "--neurons",
+            str(args.neurons),
+            "--ticks",
+            str(args.ticks),
+            "--batch",
+            str(args.batch),
+            "--device",
+            args.device,
+        ]
+        results[implementation] = json.loads(
+            subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        )
         print(results[implementation], flush=True)
     ratio = results["factorised"]["peak_mib"] / results["dense"]["peak_mib"]
     import torch
@@ -75,7 +89,8 @@ def main(argv=None) -> None:
     lines = [
         "# Plastic synapse memory: dense vs factorised",
         "",
-        f"`python benchmarks/plasticity_memory.py --neurons {args.neurons} --ticks {args.ticks} --batch {args.batch} --device {args.device}` "
+        f"`python benchmarks/plasticity_memory.py --neurons {args.neurons} --ticks {args.ticks} --batch {args.batch} "
+        f"--device {args.device}` "
         f"on {platform.machine()}, torch {torch.__version__}. One thought, forward + backward, Miconi rule; peak memory rise "
         "of a fresh process (max RSS on CPU, max allocated on CUDA).",
         "",

@@ -83,7 +83,9 @@ def _vmap_step(kind: str):
     gradients = vmap(grad(loss))
     state = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
     with torch.no_grad():
-        check = functional_call(base, ({k: v[1] for k, v in params.items()}, {k: v[1] for k, v in buffers.items()}), (x[1],))
+        check = functional_call(
+            base, ({k: v[1] for k, v in params.items()}, {k: v[1] for k, v in buffers.items()}), (x[1],)
+        )
         difference = float((check.logits - models[1](x[1]).logits).abs().max())
 
     def step():  # AdamW by hand on the stacked parameters (elementwise: each seed its own)
@@ -144,14 +146,18 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "seeds_together.md"))
     args = parser.parse_args()
     threads = torch.get_num_threads()
-    lines = ["# Three seeds trained together (issue 16, item 1)", "",
-             f"`python benchmarks/seeds_together.py --steps {args.steps} --rounds {args.rounds}` on "
-             f"{platform.machine()}, {threads} threads, torch {torch.__version__}. The study's configs (parity16 sizes, "
-             "8-bit parity, batch 64); seconds per training step of all seeds, median over rounds, ratio to one seed "
-             "alone (goal for three seeds: ≤ 1.5×).", "",
-             "| model | one seed (s/step) | sequential, 3 seeds | vmap, 3 seeds | 3 processes × 1 thread | "
-             "one seed, 3× batch (lower bound) | vmap max logit difference |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Three seeds trained together (issue 16, item 1)",
+        "",
+        f"`python benchmarks/seeds_together.py --steps {args.steps} --rounds {args.rounds}` on "
+        f"{platform.machine()}, {threads} threads, torch {torch.__version__}. The study's configs (parity16 sizes, "
+        "8-bit parity, batch 64); seconds per training step of all seeds, median over rounds, ratio to one seed "
+        "alone (goal for three seeds: ≤ 1.5×).",
+        "",
+        "| model | one seed (s/step) | sequential, 3 seeds | vmap, 3 seeds | 3 processes × 1 thread | "
+        "one seed, 3× batch (lower bound) | vmap max logit difference |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for kind in args.kinds:
         solos = [_solo_step(kind, s) for s in range(SEEDS)]
         tripled = _solo_step(kind, 0, SEEDS)
@@ -167,13 +173,17 @@ def main() -> None:
         for _ in range(args.rounds):
             each = [_timed(s, args.steps) for s in solos]  # the three seeds in turn: the study's way today
             times["sequential"].append(sum(each))
-            times["one"].append(sum(each) / SEEDS)  # one seed: the mean of the three (timed alone, the first would be cold)
+            times["one"].append(
+                sum(each) / SEEDS
+            )  # one seed: the mean of the three (timed alone, the first would be cold)
             times["vmap"].append(_timed(batched, args.steps) if batched else float("nan"))
             times["processes"].append(_processes(kind, args.steps))
             times["batch"].append(_timed(tripled, args.steps))
         med = {k: statistics.median(v) for k, v in times.items()}
-        cells = [f"{med[k]:.3f} ({med[k] / med['one']:.2f}×)" if med[k] == med[k] else "fails"
-                 for k in ("sequential", "vmap", "processes", "batch")]
+        cells = [
+            f"{med[k]:.3f} ({med[k] / med['one']:.2f}×)" if med[k] == med[k] else "fails"
+            for k in ("sequential", "vmap", "processes", "batch")
+        ]
         detail = f"{difference:.1e}" if isinstance(difference, float) else difference
         lines.append(f"| {kind} | {med['one']:.3f} | {' | '.join(cells)} | {detail} |")
         print(lines[-1], flush=True)

@@ -28,10 +28,20 @@ def _model(substeps: int, stepwise: bool):
     from neurosync.config import load
 
     dt = 10.0 / substeps
-    cfg = load(Path(__file__).parent.parent / "models" / "parity16-spiking.toml", [
-        f"model.spiking.substeps={substeps}", f"model.spiking.dt_ms={dt}", f"model.spiking.tau_min_ms={dt}",
-        "model.spiking.filter_tau_min_ms=12.0", "model.spiking.filter_tau_max_ms=40.0", "model.spiking.tau_membrane_ms=20.0",
-        "model.spiking.refractory_ms=10.0", "model.spiking.noise_std=0.2", "model.spiking.target_rate_hz=20.0"])
+    cfg = load(
+        Path(__file__).parent.parent / "models" / "parity16-spiking.toml",
+        [
+            f"model.spiking.substeps={substeps}",
+            f"model.spiking.dt_ms={dt}",
+            f"model.spiking.tau_min_ms={dt}",
+            "model.spiking.filter_tau_min_ms=12.0",
+            "model.spiking.filter_tau_max_ms=40.0",
+            "model.spiking.tau_membrane_ms=20.0",
+            "model.spiking.refractory_ms=10.0",
+            "model.spiking.noise_std=0.2",
+            "model.spiking.target_rate_hz=20.0",
+        ],
+    )
     model = build_model(cfg)
     if stepwise:  # route every tick through the reference path
         model.neuron.forward = model.neuron.forward_stepwise
@@ -57,8 +67,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="rounds")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "substeps_cpu.md")
     args = parser.parse_args(argv)
-    variants = {"1 sub-step (dt 10 ms)": _model(1, False), "10 sub-steps, fused (dt 1 ms)": _model(10, False),
-                "10 sub-steps, stepwise (dt 1 ms)": _model(10, True)}
+    variants = {
+        "1 sub-step (dt 10 ms)": _model(1, False),
+        "10 sub-steps, fused (dt 1 ms)": _model(10, False),
+        "10 sub-steps, stepwise (dt 1 ms)": _model(10, True),
+    }
     for step in variants.values():  # warm-up
         step()
     times = {name: [] for name in variants}
@@ -69,10 +82,15 @@ def main(argv=None) -> int:
                 step()
             times[name].append((time.perf_counter() - started) / args.steps * 1e3)
     base = statistics.median(times["1 sub-step (dt 10 ms)"])
-    lines = ["# Sub-step cost, parity-16 SpikingCTM training step (batch 64, 8 ticks of 10 ms)", "",
-             f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
-             f"{args.repeats} alternating rounds of {args.steps} steps; median ms/step.", "",
-             "| variant | ms/step (median) | min–max | vs 1 sub-step |", "|---|---|---|---|"]
+    lines = [
+        "# Sub-step cost, parity-16 SpikingCTM training step (batch 64, 8 ticks of 10 ms)",
+        "",
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+        f"{args.repeats} alternating rounds of {args.steps} steps; median ms/step.",
+        "",
+        "| variant | ms/step (median) | min–max | vs 1 sub-step |",
+        "|---|---|---|---|",
+    ]
     for name, values in times.items():
         median = statistics.median(values)
         lines.append(f"| {name} | {median:.1f} | {min(values):.1f}–{max(values):.1f} | {median / base:.2f}× |")

@@ -19,8 +19,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-ARMS = {"8 ticks x 5 ms": [], "12 ticks x 4 ms": ["model.ticks=12", "model.spiking.substeps=4"],
-        "16 ticks x 3 ms": ["model.ticks=16", "model.spiking.substeps=3"]}
+ARMS = {
+    "8 ticks x 5 ms": [],
+    "12 ticks x 4 ms": ["model.ticks=12", "model.spiking.substeps=4"],
+    "16 ticks x 3 ms": ["model.ticks=16", "model.spiking.substeps=3"],
+}
 
 
 def _setup(overrides: list[str]):
@@ -50,12 +53,20 @@ def main(argv=None) -> None:
                 step()
             times[name].append((time.perf_counter() - start) / args.steps)
     base = statistics.median(times["8 ticks x 5 ms"])
-    lines = ["# One cortical thought in more, shorter ticks: the training step (issue 12)", "",
-             f"`python benchmarks/tick_split.py --rounds {args.rounds} --steps {args.steps}` on {platform.machine()}, "
-             f"{torch.get_num_threads()} threads, torch {torch.__version__}; models/parity16-cortical-bounded.toml, batch 64, "
-             "arms interleaved round by round, median over rounds.", "",
-             "| split | ms per step | × 8 ticks × 5 ms |", "|---|---|---|"]
-    lines += [f"| {name} | {1e3 * statistics.median(t):.1f} | **{statistics.median(t) / base:.2f}** |" for name, t in times.items()]
+    lines = [
+        "# One cortical thought in more, shorter ticks: the training step (issue 12)",
+        "",
+        f"`python benchmarks/tick_split.py --rounds {args.rounds} --steps {args.steps}` on {platform.machine()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}; models/parity16-cortical-bounded.toml, batch 64, "
+        "arms interleaved round by round, median over rounds.",
+        "",
+        "| split | ms per step | × 8 ticks × 5 ms |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {1e3 * statistics.median(t):.1f} | **{statistics.median(t) / base:.2f}** |"
+        for name, t in times.items()
+    ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

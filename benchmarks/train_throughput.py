@@ -42,30 +42,60 @@ def _build(impl: str, d_model: int, ticks: int, reference: str | None, device):
         from models.ctm import ContinuousThoughtMachine
 
         model = ContinuousThoughtMachine(
-            iterations=ticks, d_model=d_model, d_input=a["d_input"], heads=a["heads"], n_synch_out=a["n_synch"],
-            n_synch_action=a["n_synch"], synapse_depth=1, memory_length=MEMORY, deep_nlms=True,
-            memory_hidden_dims=a["hidden"], do_layernorm_nlm=False, backbone_type="parity_backbone",
-            positional_embedding_type="custom-rotational-1d", out_dims=2 * LENGTH, prediction_reshaper=[LENGTH, 2],
-            dropout=0.0, neuron_select_type="random-pairing",
+            iterations=ticks,
+            d_model=d_model,
+            d_input=a["d_input"],
+            heads=a["heads"],
+            n_synch_out=a["n_synch"],
+            n_synch_action=a["n_synch"],
+            synapse_depth=1,
+            memory_length=MEMORY,
+            deep_nlms=True,
+            memory_hidden_dims=a["hidden"],
+            do_layernorm_nlm=False,
+            backbone_type="parity_backbone",
+            positional_embedding_type="custom-rotational-1d",
+            out_dims=2 * LENGTH,
+            prediction_reshaper=[LENGTH, 2],
+            dropout=0.0,
+            neuron_select_type="random-pairing",
         ).to(device)
         model(torch.ones(1, LENGTH, device=device))
 
         def run(x):
             predictions, certainties, _ = model(x)
-            return predictions.reshape(x.shape[0], LENGTH, 2, ticks).permute(0, 3, 1, 2).reshape(x.shape[0], ticks, -1), certainties[:, 1]
+            return predictions.reshape(x.shape[0], LENGTH, 2, ticks).permute(0, 3, 1, 2).reshape(
+                x.shape[0], ticks, -1
+            ), certainties[:, 1]
     else:
         from neurosync.build import build_model
         from neurosync.config import from_dict
 
         spiking = {}
         if impl.startswith("spiking"):  # the parts of models/parity16-spiking.toml
-            spiking = {"neuron": "spiking", "synchrony": "spike-multiscale", "spike_synchrony": {"timescales_ms": [1.0, 2.0, 4.0]},
-                       "spiking": {"tau_membrane_ms": 1.44, "filter_tau_max_ms": 4.0}}
+            spiking = {
+                "neuron": "spiking",
+                "synchrony": "spike-multiscale",
+                "spike_synchrony": {"timescales_ms": [1.0, 2.0, 4.0]},
+                "spiking": {"tau_membrane_ms": 1.44, "filter_tau_max_ms": 4.0},
+            }
         if impl == "spiking-plastic":
             spiking.update(synapse="plastic", plasticity={"implementation": "factorised"})
-        cfg = from_dict({"task": {"sequence_length": LENGTH}, "model": {
-            "d_model": d_model, "ticks": ticks, "d_input": a["d_input"], "heads": a["heads"], "n_synch_out": a["n_synch"],
-            "n_synch_action": a["n_synch"], "nlm": {"memory_length": MEMORY, "hidden": a["hidden"]}, **spiking}})
+        cfg = from_dict(
+            {
+                "task": {"sequence_length": LENGTH},
+                "model": {
+                    "d_model": d_model,
+                    "ticks": ticks,
+                    "d_input": a["d_input"],
+                    "heads": a["heads"],
+                    "n_synch_out": a["n_synch"],
+                    "n_synch_action": a["n_synch"],
+                    "nlm": {"memory_length": MEMORY, "hidden": a["hidden"]},
+                    **spiking,
+                },
+            }
+        )
         model = build_model(cfg).to(device)
         if impl == "compiled":
             model.compile_ticks(dynamic=False)
@@ -73,6 +103,7 @@ def _build(impl: str, d_model: int, ticks: int, reference: str | None, device):
         def run(x):
             out = model(x)
             return out.logits, out.certainty
+
     return model, run
 
 
@@ -115,8 +146,15 @@ def measure(impl: str, d_model: int, ticks: int, steps: int, reference: str | No
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"impl": impl, "d_model": d_model, "ticks": ticks, "ms_per_step": 1000 * elapsed / steps,
-            "samples_per_s": BATCH * steps / elapsed, "peak_mib": peak, "first_step_s": first_step_s}
+    return {
+        "impl": impl,
+        "d_model": d_model,
+        "ticks": ticks,
+        "ms_per_step": 1000 * elapsed / steps,
+        "samples_per_s": BATCH * steps / elapsed,
+        "peak_mib": peak,
+        "first_step_s": first_step_s,
+    }
 
 
 def _machine(device: str) -> str:
@@ -141,19 +179,37 @@ def main(argv=None) -> None:
         impl, d_model, ticks = args.one.split(",")
         print(json.dumps(measure(impl, int(d_model), int(ticks), args.steps, args.reference, args.device)))
         return
-    impls = (["neurosync"] + (["compiled"] if args.compile else []) + (["spiking", "spiking-plastic"] if args.spiking else [])
-             + (["reference"] if args.reference else []))
+    impls = (
+        ["neurosync"]
+        + (["compiled"] if args.compile else [])
+        + (["spiking", "spiking-plastic"] if args.spiking else [])
+        + (["reference"] if args.reference else [])
+    )
     rows = []
     for d_model, ticks in GRID:
         cell = {}
         for impl in impls:
-            cmd = [sys.executable, __file__, "--one", f"{impl},{d_model},{ticks}", "--steps", str(args.steps), "--device", args.device]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--one",
+                f"{impl},{d_model},{ticks}",
+                "--steps",
+                str(args.steps),
+                "--device",
+                args.device,
+            ]
             if args.reference:
                 cmd += ["--reference", args.reference]
-            result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            result = json.loads(
+                subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            )
             cell[impl] = result
-            print(f"{impl:10s} d_model={d_model} ticks={ticks}: {result['samples_per_s']:.0f} samples/s, "
-                  f"{result['ms_per_step']:.1f} ms/step, peak {result['peak_mib']:.0f} MiB", flush=True)
+            print(
+                f"{impl:10s} d_model={d_model} ticks={ticks}: {result['samples_per_s']:.0f} samples/s, "
+                f"{result['ms_per_step']:.1f} ms/step, peak {result['peak_mib']:.0f} MiB",
+                flush=True,
+            )
         rows.append(cell)
     import torch
 
@@ -167,9 +223,13 @@ def main(argv=None) -> None:
         f"batch {BATCH}, memory {MEMORY}, d_input 64, 4 heads, 32+32 random pairs, NLM hidden 16; "
         f"forward + backward + AdamW step, mean of {args.steps} steps after 3 warm-up steps. "
         "Peak memory: max RSS of the process (CPU) or max allocated (CUDA). `neurosync` is the RateCTM"
-        + ("; `spiking` the SpikingCTM with the parts of models/parity16-spiking.toml (spiking neurons, GLU synapse, "
-           "spike synchrony at 1/2/4 ticks, at this grid's sizes); `spiking-plastic` the same with a factorised Miconi "
-           "plastic synapse." if args.spiking else "."),
+        + (
+            "; `spiking` the SpikingCTM with the parts of models/parity16-spiking.toml (spiking neurons, GLU synapse, "
+            "spike synchrony at 1/2/4 ticks, at this grid's sizes); `spiking-plastic` the same with a factorised Miconi "
+            "plastic synapse."
+            if args.spiking
+            else "."
+        ),
         "",
     ]
     header, sep = "| d_model | ticks |", "|---|---|"
@@ -195,12 +255,21 @@ def main(argv=None) -> None:
             if args.compile:
                 line += f" {cell['compiled']['samples_per_s'] / ref:.2f}x |"
         if args.spiking:
-            line += (f" **{cell['spiking']['samples_per_s'] / first['samples_per_s']:.2f}x** |"
-                     f" {cell['spiking-plastic']['samples_per_s'] / first['samples_per_s']:.2f}x |")
+            line += (
+                f" **{cell['spiking']['samples_per_s'] / first['samples_per_s']:.2f}x** |"
+                f" {cell['spiking-plastic']['samples_per_s'] / first['samples_per_s']:.2f}x |"
+            )
         lines.append(line)
     if args.compile:
-        lines += ["", "One-off compile time (first step, s): " + ", ".join(
-            f"d_model {c['compiled']['d_model']} / {c['compiled']['ticks']} ticks: {c['compiled']['first_step_s']:.0f}" for c in rows) + "."]
+        lines += [
+            "",
+            "One-off compile time (first step, s): "
+            + ", ".join(
+                f"d_model {c['compiled']['d_model']} / {c['compiled']['ticks']} ticks: {c['compiled']['first_step_s']:.0f}"
+                for c in rows
+            )
+            + ".",
+        ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

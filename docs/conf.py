@@ -1,7 +1,7 @@
 """Sphinx configuration of NeuroSync's documentation (built by tests/test_docs.py with warnings as errors).
 
-    sphinx-build -W -b html docs docs/_build/html      # the site
-    sphinx-build -W -b doctest docs docs/_build/doctest # runs the examples of the pages
+sphinx-build -W -b html docs docs/_build/html      # the site
+sphinx-build -W -b doctest docs docs/_build/doctest # runs the examples of the pages
 """
 
 import os

@@ -18,6 +18,4 @@ def require(module: str, extra: str) -> ModuleType:
         with warnings.catch_warnings(record=True):
             return importlib.import_module(module)
     except ImportError:
-        raise MissingDependency(
-            f"'{module}' is needed for this feature: pip install 'neurosync[{extra}]'"
-        ) from None
+        raise MissingDependency(f"'{module}' is needed for this feature: pip install 'neurosync[{extra}]'") from None

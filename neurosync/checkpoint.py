@@ -263,15 +263,23 @@ def restore_training(optimizer: torch.optim.Optimizer, ckpt: Checkpoint) -> None
         params = [p for group in optimizer.param_groups for p in group["params"]]
         for index, entry in state["state"].items():
             for name, value in entry.items():  # per-parameter moments must have the parameter's shape
-                if isinstance(value, torch.Tensor) and value.dim() > 0 and (index >= len(params) or value.shape != params[index].shape):
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.dim() > 0
+                    and (index >= len(params) or value.shape != params[index].shape)
+                ):
                     shape = tuple(params[index].shape) if index < len(params) else "none (no such parameter)"
-                    raise CheckpointError(f"{ckpt.path / 'training.safetensors'}: the optimizer state belongs to another model "
-                                          f"(parameter {index} {name}: {tuple(value.shape)}, the model's: {shape})")
+                    raise CheckpointError(
+                        f"{ckpt.path / 'training.safetensors'}: the optimizer state belongs to another model "
+                        f"(parameter {index} {name}: {tuple(value.shape)}, the model's: {shape})"
+                    )
         optimizer.load_state_dict(state)
     except CheckpointError:
         raise  # already one line naming the parameter (CheckpointError is a ValueError)
     except (KeyError, ValueError, TypeError, AttributeError) as err:
-        raise CheckpointError(f"{ckpt.path}: the optimizer state is corrupt or belongs to another model: {err}") from None
+        raise CheckpointError(
+            f"{ckpt.path}: the optimizer state is corrupt or belongs to another model: {err}"
+        ) from None
     restore_rng(ckpt.training_tensors)
 
 

@@ -44,94 +44,164 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--samples", type=int, help="evaluation inputs (default: the config's final_eval_samples)")
     evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    evaluate.add_argument("--noise-seed", type=int, default=0,
-                          help="seed of a noisy SpikingCTM's intrinsic noise, so that evaluations repeat (default 0)")
-    evaluate.add_argument("--halt-at", type=float, nargs="+", metavar="C",
-                          help="adaptive compute: also stop each input at its first tick with certainty >= C (one run per "
-                               "threshold, finished inputs leave the batch) and report accuracy, mean ticks and wall time "
-                               "against the full thought")
+    evaluate.add_argument(
+        "--noise-seed",
+        type=int,
+        default=0,
+        help="seed of a noisy SpikingCTM's intrinsic noise, so that evaluations repeat (default 0)",
+    )
+    evaluate.add_argument(
+        "--halt-at",
+        type=float,
+        nargs="+",
+        metavar="C",
+        help="adaptive compute: also stop each input at its first tick with certainty >= C (one run per "
+        "threshold, finished inputs leave the batch) and report accuracy, mean ticks and wall time "
+        "against the full thought",
+    )
 
-    models = sub.add_parser("models", help="list the pretrained models shipped in models/ with their cards' headline numbers "
-                                           "(load one with neurosync.pretrained(name))")
-    models.add_argument("--check", action="store_true", help="re-measure every headline (exit 1 if one is off by more than "
-                                                             "0.5 point)")
+    models = sub.add_parser(
+        "models",
+        help="list the pretrained models shipped in models/ with their cards' headline numbers "
+        "(load one with neurosync.pretrained(name))",
+    )
+    models.add_argument(
+        "--check", action="store_true", help="re-measure every headline (exit 1 if one is off by more than 0.5 point)"
+    )
 
-    validate = sub.add_parser("validate", help="re-simulate a SpikingCTM checkpoint's spiking core in Brian2 and compare")
+    validate = sub.add_parser(
+        "validate", help="re-simulate a SpikingCTM checkpoint's spiking core in Brian2 and compare"
+    )
     validate.add_argument("checkpoint")
-    validate.add_argument("--mode", choices=["exact", "continuous", "closed-loop"], default="exact",
-                          help="exact: discrete time, spike for spike, drive replayed; continuous: the ODE form at finer "
-                               "steps, compared statistically (rates, pairwise synchrony, population spectrum); "
-                               "closed-loop: exact, with attention recomputed every tick from Brian2's own spikes")
-    validate.add_argument("--substeps", type=int, nargs="+", default=[10, 20],
-                          help="continuous mode: fine steps per discrete step, one run each (default 10 20)")
+    validate.add_argument(
+        "--mode",
+        choices=["exact", "continuous", "closed-loop"],
+        default="exact",
+        help="exact: discrete time, spike for spike, drive replayed; continuous: the ODE form at finer "
+        "steps, compared statistically (rates, pairwise synchrony, population spectrum); "
+        "closed-loop: exact, with attention recomputed every tick from Brian2's own spikes",
+    )
+    validate.add_argument(
+        "--substeps",
+        type=int,
+        nargs="+",
+        default=[10, 20],
+        help="continuous mode: fine steps per discrete step, one run each (default 10 20)",
+    )
     validate.add_argument("--ticks", type=int, default=1000, help="length of the validated thought (default 1000)")
-    validate.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], default="numpy",
-                          help="Brian2 code generation target (compiled ones fall back to numpy without a C++ compiler)")
+    validate.add_argument(
+        "--target",
+        choices=["numpy", "cython", "cpp_standalone"],
+        default="numpy",
+        help="Brian2 code generation target (compiled ones fall back to numpy without a C++ compiler)",
+    )
     validate.add_argument("--sample", type=int, default=0, help="which evaluation input drives the thought")
     validate.add_argument("--out", help="report directory (default: <checkpoint>-brian2), must not exist")
     validate.add_argument("--quiet", action="store_true", help="no progress report")
 
-    study = sub.add_parser("study", help="train RateCTM and SpikingCTM over seeds, compare, validate, analyse, export, "
-                                         "and write one HTML report (the README's main job)")
+    study = sub.add_parser(
+        "study",
+        help="train RateCTM and SpikingCTM over seeds, compare, validate, analyse, export, "
+        "and write one HTML report (the README's main job)",
+    )
     study.add_argument("study", nargs="?", help="study TOML (default models/study.toml)")
-    study.add_argument("--quick", action="store_true", help="the study file's [quick] settings: a short smoke run of every stage")
+    study.add_argument(
+        "--quick", action="store_true", help="the study file's [quick] settings: a short smoke run of every stage"
+    )
     study.add_argument("--out", help="output directory, new or empty (default runs/<study name>[-quick])")
     study.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     study.add_argument("--quiet", action="store_true", help="no progress bars")
     _executor_arguments(study)
 
-    ablate = sub.add_parser("ablate", help="train several configs over seeds for equal steps and write one table with 95%% CIs "
-                                           "and verdicts, e.g. models/recall2-ablation.toml")
+    ablate = sub.add_parser(
+        "ablate",
+        help="train several configs over seeds for equal steps and write one table with 95%% CIs "
+        "and verdicts, e.g. models/recall2-ablation.toml",
+    )
     ablate.add_argument("ablation", help="ablation TOML (arms, seeds, steps)")
     _overrides(ablate, "override a config key in every arm (repeatable)")
-    ablate.add_argument("--out", help="output directory (default runs/<ablation name>); an interrupted ablation resumes there")
+    ablate.add_argument(
+        "--out", help="output directory (default runs/<ablation name>); an interrupted ablation resumes there"
+    )
     ablate.add_argument("--workers", type=int, help="runs at a time (default: the file's workers)")
     ablate.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    sweep = sub.add_parser("sweep", help="grid or random search over config keys x seeds, on this machine or a Dask "
-                                         "cluster, into one ranked table, e.g. models/parity16-sweep.toml")
+    sweep = sub.add_parser(
+        "sweep",
+        help="grid or random search over config keys x seeds, on this machine or a Dask "
+        "cluster, into one ranked table, e.g. models/parity16-sweep.toml",
+    )
     sweep.add_argument("sweep", help="sweep TOML (config, seeds, search, [space])")
     sweep.add_argument("--out", help="output directory (default runs/<sweep name>); an interrupted sweep resumes there")
     sweep.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     _executor_arguments(sweep)
 
-    rl = sub.add_parser("rl", help="train an RL agent (CTM carrying its thought across environment steps, or the LSTM "
-                                   "baseline) with PPO, e.g. models/cartpole-rate.toml")
+    rl = sub.add_parser(
+        "rl",
+        help="train an RL agent (CTM carrying its thought across environment steps, or the LSTM "
+        "baseline) with PPO, e.g. models/cartpole-rate.toml",
+    )
     rl.add_argument("config", help="RL TOML config, e.g. models/cartpole-rate.toml")
     _overrides(rl, "override a config value, e.g. --set total_steps=20000 (repeatable)")
     rl.add_argument("--run-dir", help="where to write checkpoints and logs (default: runs/<name>)")
     rl.add_argument("--quiet", action="store_true", help="no progress bar")
 
     source_help = "a run directory, a checkpoint directory, or a recording (.npz)"
-    analyze = sub.add_parser("analyze", help="record a thought of a trained model (or load a recording) and analyse it: "
-                                             "rates, spectra, synchrony, coherence; figures + analysis.html")
+    analyze = sub.add_parser(
+        "analyze",
+        help="record a thought of a trained model (or load a recording) and analyse it: "
+        "rates, spectra, synchrony, coherence; figures + analysis.html",
+    )
     analyze.add_argument("source", help=source_help)
     _recording_options(analyze)
     analyze.add_argument("--out", help="output directory, must not exist (default <source>-analysis)")
 
-    export = sub.add_parser("export", help="export a thought (or a SpikingCTM's core) to NWB, Neo (NIX), NIR, NPZ or CSV")
+    export = sub.add_parser(
+        "export", help="export a thought (or a SpikingCTM's core) to NWB, Neo (NIX), NIR, NPZ or CSV"
+    )
     export.add_argument("source", help=source_help)
-    export.add_argument("--format", required=True, choices=["nwb", "neo", "nir", "npz", "csv"],
-                        help="nwb: Units + TimeSeries; neo: Block as NIX; nir: the spiking core's graph (needs a checkpoint); "
-                             "npz: the Recording; csv: population spectrum and band powers")
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=["nwb", "neo", "nir", "npz", "csv"],
+        help="nwb: Units + TimeSeries; neo: Block as NIX; nir: the spiking core's graph (needs a checkpoint); "
+        "npz: the Recording; csv: population spectrum and band powers",
+    )
     _recording_options(export)
     export.add_argument("--out", help="output file, must not exist (default next to the source)")
-    export.add_argument("--experimenter", default=None,
-                        help="nwb: who ran the simulation, as 'LastName, FirstName' (DANDI's form; default 'NeuroSync, Simulation')")
-    export.add_argument("--lean", action="store_true", help="nwb: leave out the bulky signals (pre-activations, membranes)")
-    export.add_argument("--nir-dt-ms", type=float, help="nir: the simulation step the graph's time constants are mapped "
-                                                        "for (default the model's dt_ms; snnTorch's importer runs 0.1 ms steps)")
+    export.add_argument(
+        "--experimenter",
+        default=None,
+        help="nwb: who ran the simulation, as 'LastName, FirstName' (DANDI's form; default 'NeuroSync, Simulation')",
+    )
+    export.add_argument(
+        "--lean", action="store_true", help="nwb: leave out the bulky signals (pre-activations, membranes)"
+    )
+    export.add_argument(
+        "--nir-dt-ms",
+        type=float,
+        help="nir: the simulation step the graph's time constants are mapped "
+        "for (default the model's dt_ms; snnTorch's importer runs 0.1 ms steps)",
+    )
     return parser
 
 
 def _recording_options(parser) -> None:
     parser.add_argument("--samples", type=int, default=16, help="evaluation inputs to record (default 16)")
     parser.add_argument("--ticks", type=int, help="thought length in ticks (default: the trained number)")
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="thoughts per input, each with its own intrinsic noise (a Fano factor needs >= 2; default 1)")
-    parser.add_argument("--dt", type=float, help="RateCTM only: declared seconds per tick (default 0.001); a SpikingCTM's "
-                                                 "tick lasts its own substeps x dt_ms")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="thoughts per input, each with its own intrinsic noise (a Fano factor needs >= 2; default 1)",
+    )
+    parser.add_argument(
+        "--dt",
+        type=float,
+        help="RateCTM only: declared seconds per tick (default 0.001); a SpikingCTM's "
+        "tick lasts its own substeps x dt_ms",
+    )
 
 
 def _check_writable(target: Path, what: str) -> None:
@@ -186,7 +256,11 @@ def _analyze(args) -> int:
     recording, model = _source(args)
     summary = analyse_recording(recording, out, model)
     page = analysis_page(summary, out, f"NeuroSync analysis of {args.source}")
-    print(json.dumps({k: v for k, v in summary.items() if k in ("kind", "samples", "ticks", "neurons", "rates_hz")}, indent=2))
+    print(
+        json.dumps(
+            {k: v for k, v in summary.items() if k in ("kind", "samples", "ticks", "neurons", "rates_hz")}, indent=2
+        )
+    )
     print(f"figures, analysis.json and {page.name} in {out}")
     return 0
 
@@ -201,13 +275,17 @@ def _export(args) -> int:
         raise ValueError(f"{out} exists; choose a new --out (exports never overwrite)")
     _check_writable(out, "--out")
     if args.nir_dt_ms is not None and (args.format != "nir" or not args.nir_dt_ms > 0):
-        raise ValueError(f"--nir-dt-ms must be > 0 and goes with --format nir, got {args.nir_dt_ms} with --format {args.format}")
+        raise ValueError(
+            f"--nir-dt-ms must be > 0 and goes with --format nir, got {args.nir_dt_ms} with --format {args.format}"
+        )
     if (args.experimenter is not None or args.lean) and args.format != "nwb":
         raise ValueError(f"--experimenter and --lean go with --format nwb, not --format {args.format}")
     if args.experimenter is not None and not re.fullmatch(r"[^,]+, [^,]+", args.experimenter):
         raise ValueError(f"--experimenter must read 'LastName, FirstName' (DANDI's form), got {args.experimenter!r}")
     if args.format == "nir" and Path(args.source).suffix == ".npz":
-        raise ValueError("--format nir exports a model's spiking core: give a checkpoint or run directory, not a recording")
+        raise ValueError(
+            "--format nir exports a model's spiking core: give a checkpoint or run directory, not a recording"
+        )
     if args.format == "nir":  # the core's graph needs the model only, no recorded thought
         from .checkpoint import load_model
 
@@ -219,8 +297,13 @@ def _export(args) -> int:
     recording, model = _source(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "nwb":
-        export.write_nwb(recording, out, model=model, bulky=not args.lean,
-                         experimenter=args.experimenter or export.nwb.DEFAULT_EXPERIMENTER)
+        export.write_nwb(
+            recording,
+            out,
+            model=model,
+            bulky=not args.lean,
+            experimenter=args.experimenter or export.nwb.DEFAULT_EXPERIMENTER,
+        )
     elif args.format == "npz":
         recording.save(out)
     elif args.format == "csv":
@@ -232,11 +315,20 @@ def _export(args) -> int:
 
 
 def _executor_arguments(parser) -> None:
-    parser.add_argument("--executor", choices=["local", "dask"], default="local",
-                        help="where the (config, seed) jobs run: here one after another, or on a Dask cluster")
-    parser.add_argument("--address", help="dask: the scheduler's address (e.g. tcp://host:8786); without it a local "
-                                          "cluster of --workers processes is started")
-    parser.add_argument("--workers", type=int, default=2, help="dask: worker processes of the local cluster (default 2)")
+    parser.add_argument(
+        "--executor",
+        choices=["local", "dask"],
+        default="local",
+        help="where the (config, seed) jobs run: here one after another, or on a Dask cluster",
+    )
+    parser.add_argument(
+        "--address",
+        help="dask: the scheduler's address (e.g. tcp://host:8786); without it a local "
+        "cluster of --workers processes is started",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="dask: worker processes of the local cluster (default 2)"
+    )
 
 
 def _study(args) -> int:
@@ -244,14 +336,23 @@ def _study(args) -> int:
 
     study = load_study(args.study or DEFAULT_STUDY, quick=args.quick)
     out = Path(args.out) if args.out else Path("runs") / (study.name + ("-quick" if args.quick else ""))
-    summary = run_study(study, out, progress=not args.quiet, device=args.device, executor=args.executor,
-                        address=args.address, workers=args.workers)
+    summary = run_study(
+        study,
+        out,
+        progress=not args.quiet,
+        device=args.device,
+        executor=args.executor,
+        address=args.address,
+        workers=args.workers,
+    )
     c = summary["comparison"]
     for kind in study.configs:
         acc = c[kind]["accuracy_certain"]
-        print(f"{kind:8s} accuracy {100 * acc['mean']:.2f}% [95% CI {100 * acc['ci95_low']:.2f}, {100 * acc['ci95_high']:.2f}] "
-              f"over seeds {study.seeds}, "
-              f"ECE {c[kind]['ece']['mean']:.4f}, energy proxy {c[kind]['energy_nj']['mean']:.1f} nJ per thought")
+        print(
+            f"{kind:8s} accuracy {100 * acc['mean']:.2f}% [95% CI {100 * acc['ci95_low']:.2f}, {100 * acc['ci95_high']:.2f}] "
+            f"over seeds {study.seeds}, "
+            f"ECE {c[kind]['ece']['mean']:.4f}, energy proxy {c[kind]['energy_nj']['mean']:.1f} nJ per thought"
+        )
     for kind, brian in summary.get("brian2", {}).items():
         print(f"Brian2 exact validation ({kind}): {brian['mismatched_bins']} mismatched spike bins")
     print(f"study finished in {summary['elapsed_s']:.0f} s; report: {out / 'report.html'}")
@@ -271,8 +372,7 @@ def _ablate(args) -> int:
     summary = run_ablation(ablation, out, progress=not args.quiet)
     for row in summary["rows"]:
         c = row["certain"]
-        print(f"{row['arm']:32s} {percent_ci(c, '%')}  "
-              f"{row['parameters']:,} parameters")
+        print(f"{row['arm']:32s} {percent_ci(c, '%')}  {row['parameters']:,} parameters")
     for verdict in summary["verdicts"]:
         print(f"{'met' if verdict['met'] else 'NOT met'}: {verdict['goal']}: {verdict['detail']}")
     print(f"ablation finished in {summary['elapsed_s']:.0f} s; table: {out / 'ablation.md'}")
@@ -285,11 +385,15 @@ def _sweep(args) -> int:
     sweep = load_sweep(args.sweep)
     out = Path(args.out) if args.out else Path("runs") / sweep.name
     _check_writable(out, "sweep output directory")
-    summary = run_sweep(sweep, out, args.executor, args.address, args.workers, progress=not args.quiet, device=args.device)
+    summary = run_sweep(
+        sweep, out, args.executor, args.address, args.workers, progress=not args.quiet, device=args.device
+    )
     for rank, row in enumerate(summary["rows"][:10], 1):
-        point = ", ".join(f"{k[len('space.'):]}={v}" for k, v in row.items() if k.startswith("space."))
-        print(f"{rank:2d}. {point}: {summary['primary']} {100 * row['mean']:.2f}% "
-              f"[95% CI {100 * row['ci95_low']:.2f}, {100 * row['ci95_high']:.2f}]")
+        point = ", ".join(f"{k[len('space.') :]}={v}" for k, v in row.items() if k.startswith("space."))
+        print(
+            f"{rank:2d}. {point}: {summary['primary']} {100 * row['mean']:.2f}% "
+            f"[95% CI {100 * row['ci95_low']:.2f}, {100 * row['ci95_high']:.2f}]"
+        )
     print(f"table: {out / 'sweep.md'}")
     return 0
 
@@ -305,8 +409,10 @@ def _train(args) -> int:
     result = train(cfg, run_dir, resume=args.resume, device=args.device, progress=not args.quiet)
     if result:
         final = result["final"]
-        print(f"{cfg.name}: {result['steps']} steps in {result['elapsed_s']:.0f} s on {result['device']}; "
-              f"{result['eval_samples']} test inputs at the most-certain tick: {headline(get_task(cfg.task), final)}")
+        print(
+            f"{cfg.name}: {result['steps']} steps in {result['elapsed_s']:.0f} s on {result['device']}; "
+            f"{result['eval_samples']} test inputs at the most-certain tick: {headline(get_task(cfg.task), final)}"
+        )
         print(f"results, metrics and checkpoints in {run_dir}")
     return 0
 
@@ -318,9 +424,11 @@ def _rl(args) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg.name
     result = train_rl(cfg, run_dir, progress=not args.quiet)
     final = result["final"]
-    print(f"{cfg.name}: {result['env_steps']} environment steps in {result['elapsed_s']:.0f} s on {result['device']} "
-          f"({result['parameters']} parameters); greedy policy over {final['episodes']} episodes: "
-          f"mean return {final['mean_return']:.1f} ± {final['std_return']:.1f}")
+    print(
+        f"{cfg.name}: {result['env_steps']} environment steps in {result['elapsed_s']:.0f} s on {result['device']} "
+        f"({result['parameters']} parameters); greedy policy over {final['episodes']} episodes: "
+        f"mean return {final['mean_return']:.1f} ± {final['std_return']:.1f}"
+    )
     print(f"results, metrics and checkpoint in {run_dir}")
     return 0
 
@@ -343,8 +451,12 @@ def _evaluate(args) -> int:
     model.to(pick_device(args.device))
     samples = args.samples or ckpt.config.train.final_eval_samples
     x, y = get_task(ckpt.config.task).eval_set(ckpt.config.task, samples, ckpt.config.train.seed)
-    result = {"checkpoint": str(ckpt.path), "step": ckpt.step, "eval_samples": int(x.shape[0]),
-              **evaluate(model, ckpt.config, x, y)}
+    result = {
+        "checkpoint": str(ckpt.path),
+        "step": ckpt.step,
+        "eval_samples": int(x.shape[0]),
+        **evaluate(model, ckpt.config, x, y),
+    }
     if args.halt_at:
         from .compare import halting
 
@@ -360,9 +472,11 @@ def _models(args) -> int:
     print(f"{'name':32s} {'task':11s} {'neuron':8s} {'synapse':13s} {'steps':>6s} {'MB':>5s}  headline")
     off = []
     for row in rows:
-        line = (f"{row['name']:32s} {row['task'] or '?':11s} {row['neuron'] or '?':8s} {row['synapse'] or '?':13s} "
-                f"{row['step'] if row['step'] is not None else '?':>6} {row['size_mb'] if row['size_mb'] is not None else '?':>5}  "
-                f"{headline_text(row['metric'], row['value'], row['samples'])} (card: models/{row['card']})")
+        line = (
+            f"{row['name']:32s} {row['task'] or '?':11s} {row['neuron'] or '?':8s} {row['synapse'] or '?':13s} "
+            f"{row['step'] if row['step'] is not None else '?':>6} {row['size_mb'] if row['size_mb'] is not None else '?':>5}  "
+            f"{headline_text(row['metric'], row['value'], row['samples'])} (card: models/{row['card']})"
+        )
         if args.check:
             value = measure(row)
             line += f"; measured {headline_value(row['metric'], value)}"
@@ -382,29 +496,51 @@ def _validate(args) -> int:
     path = checkpoint.resolve(args.checkpoint)
     out = Path(args.out) if args.out else path.parent / f"{path.name}-brian2"
     _check_writable(out, "--out")  # validate_checkpoint refuses an existing one
-    report = validate_checkpoint(path, out, args.ticks, args.target, args.sample, progress=not args.quiet,
-                                 mode=args.mode, substeps=tuple(args.substeps))
+    report = validate_checkpoint(
+        path,
+        out,
+        args.ticks,
+        args.target,
+        args.sample,
+        progress=not args.quiet,
+        mode=args.mode,
+        substeps=tuple(args.substeps),
+    )
     print(json.dumps(report, indent=2))
     print(f"report in {out}")
     if args.mode == "continuous":
         if report.get("untestable"):
-            print(f"neurosync: continuous mode FAILED: it cannot detect anything: {report['untestable']}", file=sys.stderr)
+            print(
+                f"neurosync: continuous mode FAILED: it cannot detect anything: {report['untestable']}", file=sys.stderr
+            )
             return 1
         if not report["passed"]:
-            print("neurosync: continuous mode FAILED: some statistics are outside their tolerances (see report.json)", file=sys.stderr)
+            print(
+                "neurosync: continuous mode FAILED: some statistics are outside their tolerances (see report.json)",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if report["mismatched_bins"]:  # exact and closed-loop modes
-        print(f"neurosync: validation FAILED: {report['mismatched_bins']} spike bins differ "
-              f"(first at step {report['first_mismatch']['step']}, neuron {report['first_mismatch']['neuron']})", file=sys.stderr)
+        print(
+            f"neurosync: validation FAILED: {report['mismatched_bins']} spike bins differ "
+            f"(first at step {report['first_mismatch']['step']}, neuron {report['first_mismatch']['neuron']})",
+            file=sys.stderr,
+        )
         return 1
     if report.get("untestable"):
-        print(f"neurosync: validation FAILED: it cannot detect anything: {report['untestable']} "
-              f"(choose another --sample or more --ticks)", file=sys.stderr)
+        print(
+            f"neurosync: validation FAILED: it cannot detect anything: {report['untestable']} "
+            f"(choose another --sample or more --ticks)",
+            file=sys.stderr,
+        )
         return 1
     if report["max_abs_membrane_difference"] > report["membrane_tolerance"]:
-        print(f"neurosync: validation FAILED: membranes differ by {report['max_abs_membrane_difference']:.3g} "
-              f"(tolerance {report['membrane_tolerance']:g}) although every spike bin agrees", file=sys.stderr)
+        print(
+            f"neurosync: validation FAILED: membranes differ by {report['max_abs_membrane_difference']:.3g} "
+            f"(tolerance {report['membrane_tolerance']:g}) although every spike bin agrees",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -433,9 +569,18 @@ def main(argv: list[str] | None = None) -> int:
 
     matplotlib.use("Agg")  # figures are written to files, never shown
     try:
-        commands = {"train": _train, "evaluate": _evaluate, "validate": _validate, "study": _study, "sweep": _sweep, "analyze": _analyze,
-                    "export": _export, "rl": _rl,
-                    "ablate": _ablate, "models": _models}
+        commands = {
+            "train": _train,
+            "evaluate": _evaluate,
+            "validate": _validate,
+            "study": _study,
+            "sweep": _sweep,
+            "analyze": _analyze,
+            "export": _export,
+            "rl": _rl,
+            "ablate": _ablate,
+            "models": _models,
+        }
         from .training import denormals_flushed
 
         with denormals_flushed():  # before any computation, so that the intra-op threads it starts inherit it

@@ -51,13 +51,26 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
         if chosen.any():
             conf, acc = confidence[chosen].mean(), correct[chosen].mean()
             ece += chosen.mean() * abs(acc - conf)
-            table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(chosen.sum()),
-                          "confidence": float(conf), "accuracy": float(acc)})
+            table.append(
+                {
+                    "low": float(edges[b]),
+                    "high": float(edges[b + 1]),
+                    "count": int(chosen.sum()),
+                    "confidence": float(conf),
+                    "accuracy": float(acc),
+                }
+            )
     return float(ece), table
 
 
-def thought_metrics(model, x: torch.Tensor, y: torch.Tensor, difficulty: np.ndarray | None = None,
-                    threshold: float = 0.8, answer_ticks: int | None = None) -> dict:
+def thought_metrics(
+    model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    difficulty: np.ndarray | None = None,
+    threshold: float = 0.8,
+    answer_ticks: int | None = None,
+) -> dict:
     """The comparison's per-model measures on (x, y); y is (B, positions) class indices.
     ``difficulty`` (B,) groups the adaptive-compute results (e.g. the number of −1 in a parity input).
     ``answer_ticks``: an episodic task (recall, one-shot, Q&A) answers in its last ``answer_ticks``
@@ -83,16 +96,25 @@ def thought_metrics(model, x: torch.Tensor, y: torch.Tensor, difficulty: np.ndar
     result = {
         "accuracy_by_tick": correct.mean((0, 2)).tolist(),
         "accuracy_certain": float(correct[rows, certain].mean()),
-        "ece": ece, "reliability": reliability,
-        "answer_from_tick": first + 1, "threshold": threshold, "stop_tick_mean": float(stop.mean() + 1), "reached_fraction": float(reached.any(1).mean()),
+        "ece": ece,
+        "reliability": reliability,
+        "answer_from_tick": first + 1,
+        "threshold": threshold,
+        "stop_tick_mean": float(stop.mean() + 1),
+        "reached_fraction": float(reached.any(1).mean()),
         "accuracy_stopped": float(stopped.mean()),
     }
     if difficulty is not None:
         difficulty = np.asarray(difficulty)
-        result["by_difficulty"] = [{"difficulty": int(d), "count": int((difficulty == d).sum()),
-                                    "stop_tick_mean": float(stop[difficulty == d].mean() + 1),
-                                    "accuracy_stopped": float(stopped[difficulty == d].mean())}
-                                   for d in np.unique(difficulty)]
+        result["by_difficulty"] = [
+            {
+                "difficulty": int(d),
+                "count": int((difficulty == d).sum()),
+                "stop_tick_mean": float(stop[difficulty == d].mean() + 1),
+                "accuracy_stopped": float(stopped[difficulty == d].mean()),
+            }
+            for d in np.unique(difficulty)
+        ]
     return result
 
 
@@ -121,11 +143,22 @@ def energy_proxy(model, recording) -> dict:
     if recording.kind == "spiking":
         spikes_per_thought = recording.spike_step.size / recording.samples
         ops = spikes_per_thought * fan_out
-        return {"kind": "spiking", "fan_out": fan_out, "spikes_per_thought": float(spikes_per_thought),
-                "operations": float(ops), "operation": "accumulate", "energy_nj": float(ops * E_AC_PJ / 1e3)}
+        return {
+            "kind": "spiking",
+            "fan_out": fan_out,
+            "spikes_per_thought": float(spikes_per_thought),
+            "operations": float(ops),
+            "operation": "accumulate",
+            "energy_nj": float(ops * E_AC_PJ / 1e3),
+        }
     ops = recording.ticks * recording.neurons * fan_out
-    return {"kind": "rate", "fan_out": fan_out, "operations": float(ops), "operation": "multiply-accumulate",
-            "energy_nj": float(ops * E_MAC_PJ / 1e3)}
+    return {
+        "kind": "rate",
+        "fan_out": fan_out,
+        "operations": float(ops),
+        "operation": "multiply-accumulate",
+        "energy_nj": float(ops * E_MAC_PJ / 1e3),
+    }
 
 
 def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
@@ -176,8 +209,12 @@ def synchrony_structure(recording, timescales_s: tuple[float, ...] | None = None
     mean_abs = np.mean([[np.abs(m[off]).mean() for m in r["matrices"]] for r in per_sample], axis=0)
     mean = np.mean([[m[off].mean() for m in r["matrices"]] for r in per_sample], axis=0)
     eigenvalues = np.clip(np.linalg.eigvalsh(per_sample[0]["matrices"][0]), 0.0, None)
-    return {"timescales_s": scales.tolist(), "mean_abs_offdiag": mean_abs.tolist(), "mean_offdiag": mean.tolist(),
-            "participation_ratio": float(eigenvalues.sum() ** 2 / (eigenvalues**2).sum())}
+    return {
+        "timescales_s": scales.tolist(),
+        "mean_abs_offdiag": mean_abs.tolist(),
+        "mean_offdiag": mean.tolist(),
+        "participation_ratio": float(eigenvalues.sum() ** 2 / (eigenvalues**2).sum()),
+    }
 
 
 def _spiking_neurons(model):
@@ -188,7 +225,9 @@ def _spiking_neurons(model):
     return model.neuron
 
 
-def step_invariance(model, cfg, x: torch.Tensor, y: torch.Tensor, divisors=(1, 2, 4), noise_seed: int = 0) -> list[dict]:
+def step_invariance(
+    model, cfg, x: torch.Tensor, y: torch.Tensor, divisors=(1, 2, 4), noise_seed: int = 0
+) -> list[dict]:
     """A SpikingCTM evaluated at dt / d for each divisor d (the same tick duration, d× the
     sub-steps: the same continuous-time model if it is dt-invariant): per step, the task's
     primary accuracy, the mean rate (Hz) and their changes against the first divisor's
@@ -204,13 +243,22 @@ def step_invariance(model, cfg, x: torch.Tensor, y: torch.Tensor, divisors=(1, 2
             with neuron.at_step(native / divisor):
                 neuron.seed_noise(noise_seed)
                 metrics = evaluate(model, cfg, x, y)
-                rows.append({"dt_ms": native / divisor, "substeps": neuron.substeps, "accuracy": metrics[primary],
-                             "metric": primary, "firing_rate_hz": metrics["firing_rate_hz"]})
+                rows.append(
+                    {
+                        "dt_ms": native / divisor,
+                        "substeps": neuron.substeps,
+                        "accuracy": metrics[primary],
+                        "metric": primary,
+                        "firing_rate_hz": metrics["firing_rate_hz"],
+                    }
+                )
     finally:
         neuron.noise_generator = generator
     for row in rows:
         row["accuracy_change_points"] = 100 * (row["accuracy"] - rows[0]["accuracy"])
-        row["rate_change"] = row["firing_rate_hz"] / rows[0]["firing_rate_hz"] - 1 if rows[0]["firing_rate_hz"] else float("nan")
+        row["rate_change"] = (
+            row["firing_rate_hz"] / rows[0]["firing_rate_hz"] - 1 if rows[0]["firing_rate_hz"] else float("nan")
+        )
     return rows
 
 
@@ -247,18 +295,26 @@ def long_thought_rates(model, x: torch.Tensor, seconds: float, window_s: float =
     starts = range(0, ticks - width + 1, width)
     windows = [per_tick[i : i + width].mean() * 1e3 / neuron.tick_ms for i in starts]
     window_silent = [float((per_tick[i : i + width].mean(0) * 1e3 / neuron.tick_ms < SILENT_HZ).mean()) for i in starts]
-    result = {"seconds": ticks * neuron.tick_ms * 1e-3, "ticks": ticks, "inputs": int(x.shape[0]),
-              "rate_all_hz": float(rates.mean()), "silent_fraction": float((rates < SILENT_HZ).mean()),
-              "saturated_fraction": float((rates > SATURATED_HZ).mean()), "window_s": width * neuron.tick_ms * 1e-3,
-              "window_rates_hz": [float(w) for w in windows], "window_silent_fractions": window_silent}
+    result = {
+        "seconds": ticks * neuron.tick_ms * 1e-3,
+        "ticks": ticks,
+        "inputs": int(x.shape[0]),
+        "rate_all_hz": float(rates.mean()),
+        "silent_fraction": float((rates < SILENT_HZ).mean()),
+        "saturated_fraction": float((rates > SATURATED_HZ).mean()),
+        "window_s": width * neuron.tick_ms * 1e-3,
+        "window_rates_hz": [float(w) for w in windows],
+        "window_silent_fractions": window_silent,
+    }
     if excitatory is not None:
         result["rate_excitatory_hz"] = float(rates[excitatory].mean())
         result["rate_inhibitory_hz"] = float(rates[~excitatory].mean())
     return result
 
 
-def halting(model, cfg, x: torch.Tensor, y: torch.Tensor, thresholds=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
-            batch_size: int = 1024) -> dict:
+def halting(
+    model, cfg, x: torch.Tensor, y: torch.Tensor, thresholds=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95), batch_size: int = 1024
+) -> dict:
     """Adaptive compute that saves time: the full thought against :meth:`CTM.think_until_certain`
     at each certainty threshold, on the same inputs in the same process (wall times compare as a
     ratio). Per threshold: per-unit and whole-answer accuracy at the tick each sample stopped, the
@@ -302,18 +358,35 @@ def halting(model, cfg, x: torch.Tensor, y: torch.Tensor, thresholds=(0.5, 0.6, 
             rows_last.append(correct(out.logits[:, -1], target))
             rows_certain.append(correct(out.logits[rows, certain], target))
         last, certain = torch.cat(rows_last), torch.cat(rows_certain)
-        result = {"samples": int(x.shape[0]), "ticks": model.ticks, "from_tick": first + 1, "full_s": full_s,
-                  "full_accuracy_last": float(last.float().mean()), "full_accuracy_certain": float(certain.float().mean()),
-                  "full_whole_certain": float(certain.all(1).float().mean()), "thresholds": []}
+        result = {
+            "samples": int(x.shape[0]),
+            "ticks": model.ticks,
+            "from_tick": first + 1,
+            "full_s": full_s,
+            "full_accuracy_last": float(last.float().mean()),
+            "full_accuracy_certain": float(certain.float().mean()),
+            "full_whole_certain": float(certain.all(1).float().mean()),
+            "thresholds": [],
+        }
         for threshold in thresholds:
-            halted, halted_s = timed(lambda xb: model.think_until_certain(xb, threshold, first))
-            hits = torch.cat([correct(h.logits, y[start : start + h.logits.shape[0]])
-                              for h, start in zip(halted, range(0, x.shape[0], batch_size))])
+            halted, halted_s = timed(lambda xb, threshold=threshold: model.think_until_certain(xb, threshold, first))
+            hits = torch.cat(
+                [
+                    correct(h.logits, y[start : start + h.logits.shape[0]])
+                    for h, start in zip(halted, range(0, x.shape[0], batch_size))
+                ]
+            )
             ticks = torch.cat([h.ticks for h in halted]).float()
-            result["thresholds"].append({"threshold": threshold, "accuracy": float(hits.float().mean()),
-                                         "whole_accuracy": float(hits.all(1).float().mean()),
-                                         "mean_ticks": float(ticks.mean()), "wall_s": halted_s,
-                                         "speedup": full_s / halted_s if halted_s > 0 else float("inf")})
+            result["thresholds"].append(
+                {
+                    "threshold": threshold,
+                    "accuracy": float(hits.float().mean()),
+                    "whole_accuracy": float(hits.all(1).float().mean()),
+                    "mean_ticks": float(ticks.mean()),
+                    "wall_s": halted_s,
+                    "speedup": full_s / halted_s if halted_s > 0 else float("inf"),
+                }
+            )
     finally:
         model.train(was_training)
     return result

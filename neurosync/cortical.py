@@ -52,25 +52,55 @@ PRESET: dict[str, Any] = {
         "synapse": "plastic",
         "synchrony": "spike-multiscale",
         "spiking": {
-            "filters": 3, "dt_ms": 1.0, "substeps": 5,
-            "tau_min_ms": 4.0, "tau_max_ms": 500.0, "filter_tau_min_ms": 5.0, "filter_tau_max_ms": 100.0,
-            "tau_membrane_ms": 20.0, "threshold": 0.18, "refractory_ms": 2.0,
-            "noise_std": 0.15, "noise_tau_ms": 5.0,
-            "surrogate": "atan", "surrogate_slope": 11.0,
-            "dale": True, "excitatory_fraction": 0.8,
-            "bounded_input": True, "input_floor_margin": 0.14, "input_ceiling_margin": -0.02, "input_floor_width": 0.02,
-            "dendritic_gain": 0.05, "recurrent_scale": 30.0, "inhibition_dominance": 1.0,
+            "filters": 3,
+            "dt_ms": 1.0,
+            "substeps": 5,
+            "tau_min_ms": 4.0,
+            "tau_max_ms": 500.0,
+            "filter_tau_min_ms": 5.0,
+            "filter_tau_max_ms": 100.0,
+            "tau_membrane_ms": 20.0,
+            "threshold": 0.18,
+            "refractory_ms": 2.0,
+            "noise_std": 0.15,
+            "noise_tau_ms": 5.0,
+            "surrogate": "atan",
+            "surrogate_slope": 11.0,
+            "dale": True,
+            "excitatory_fraction": 0.8,
+            "bounded_input": True,
+            "input_floor_margin": 0.14,
+            "input_ceiling_margin": -0.02,
+            "input_floor_width": 0.02,
+            "dendritic_gain": 0.05,
+            "recurrent_scale": 30.0,
+            "inhibition_dominance": 1.0,
         },
         "spike_synchrony": {"timescales_ms": [5.0, 20.0, 80.0], "normalised": False},
-        "plasticity": {"rule": "miconi", "implementation": "factorised", "trace_timescale_ms": 10.0, "input_pathway": "glu"},
+        "plasticity": {
+            "rule": "miconi",
+            "implementation": "factorised",
+            "trace_timescale_ms": 10.0,
+            "input_pathway": "glu",
+        },
     },
     "train": {"regime_probe_inputs": 8},
 }
 
 # the physiology card's statistics that define the regime (neurosync.analysis.physiology.CORTICAL_RANGES)
-REGIME_STATISTICS = ("rate_excitatory_hz", "rate_inhibitory_hz", "silent_fraction", "saturated_fraction", "median_cv_isi",
-                     "fano_factor", "mean_pairwise_correlation", "noise_correlation", "ei_balance",
-                     "nyquist_to_gamma_power", "highest_peak_hz")
+REGIME_STATISTICS = (
+    "rate_excitatory_hz",
+    "rate_inhibitory_hz",
+    "silent_fraction",
+    "saturated_fraction",
+    "median_cv_isi",
+    "fano_factor",
+    "mean_pairwise_correlation",
+    "noise_correlation",
+    "ei_balance",
+    "nyquist_to_gamma_power",
+    "highest_peak_hz",
+)
 
 
 def _under(preset: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -106,12 +136,18 @@ def regime_probe(model, x: torch.Tensor, seconds: float = 1.0, repeats: int = 2,
     rows = {row["statistic"]: row for row in physiology(recording)["rows"]}
     values = {name: rows[name]["value"] for name in REGIME_STATISTICS}
     in_range = {name: bool(rows[name]["in_range"]) for name in REGIME_STATISTICS}
-    return {"values": values, "in_range": in_range, "out": [name for name in REGIME_STATISTICS if not in_range[name]],
-            "thoughts": int(x.shape[0]) * repeats, "seconds": ticks * model.neuron.tick_ms / 1000.0}
+    return {
+        "values": values,
+        "in_range": in_range,
+        "out": [name for name in REGIME_STATISTICS if not in_range[name]],
+        "thoughts": int(x.shape[0]) * repeats,
+        "seconds": ticks * model.neuron.tick_ms / 1000.0,
+    }
 
 
 def describe_out(probe: dict[str, Any]) -> str:
     """The statistics a probe found outside their range, with their values, in one line."""
+
     def shown(value):
         return "undefined" if value is None or not np.isfinite(value) else f"{value:.3g}"
 

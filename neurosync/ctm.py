@@ -45,8 +45,10 @@ def check_finite(x: torch.Tensor) -> None:
     NaN logits for its sample. Skipped inside a CUDA graph's capture (the check reads the host)."""
     if x.is_floating_point() and not capturing() and not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
-        raise ValueError(f"the input holds {bad} non-finite value(s) (NaN or inf) among its {x.numel()} "
-                         f"(shape {tuple(x.shape)}): every input value must be finite")
+        raise ValueError(
+            f"the input holds {bad} non-finite value(s) (NaN or inf) among its {x.numel()} "
+            f"(shape {tuple(x.shape)}): every input value must be finite"
+        )
 
 
 @dataclass
@@ -103,14 +105,20 @@ def map_rows(fn, dim: int, batch: int, *states):
         if first.dim() <= dim or first.shape[dim] != batch:
             return first
         if any(s.shape != first.shape for s in states[1:]):
-            raise ValueError(f"cannot combine states of shapes {[tuple(s.shape) for s in states]} "
-                             "(every part's state must keep its shape from tick to tick)")
+            raise ValueError(
+                f"cannot combine states of shapes {[tuple(s.shape) for s in states]} "
+                "(every part's state must keep its shape from tick to tick)"
+            )
         return fn(dim, *states)
     if is_dataclass(first):
-        if len(states) > 1 and hasattr(first, "aligned"):  # a state that grows within a bound (TraceWindow): pad to one shape
+        if len(states) > 1 and hasattr(
+            first, "aligned"
+        ):  # a state that grows within a bound (TraceWindow): pad to one shape
             states = type(first).aligned(*states)
             first = states[0]
-        return replace(first, **{f.name: map_rows(fn, dim, batch, *(getattr(s, f.name) for s in states)) for f in fields(first)})
+        return replace(
+            first, **{f.name: map_rows(fn, dim, batch, *(getattr(s, f.name) for s in states)) for f in fields(first)}
+        )
     return type(first)(map_rows(fn, dim, batch, *parts) for parts in zip(*states))
 
 
@@ -145,8 +153,21 @@ class CTM(nn.Module):
         tick_tokens = features if isinstance(features, TickTokens) else None
         return (*self.attention.prepare(features.tokens if tick_tokens is not None else features), tick_tokens)
 
-    def tick(self, sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias, observe=None,
-             visible=None, direct=None):
+    def tick(
+        self,
+        sync,
+        post,
+        memory,
+        synapse_state,
+        certainty,
+        keys,
+        values,
+        query_weight,
+        query_bias,
+        observe=None,
+        visible=None,
+        direct=None,
+    ):
         """One thought tick: perceive, synapse, neuron, synchrony, readout. ``observe``, when
         given, is called with the tick's intermediate values (see neurosync.recording);
         ``visible`` (batch, tokens) masks the tokens this tick may attend to; ``direct``
@@ -164,8 +185,16 @@ class CTM(nn.Module):
         logits = self.readout(out)
         certainty = 1.0 - normalised_entropy(logits, self.prediction_shape)
         if observe is not None:
-            observe(attention=attention, pre=pre, post=post, memory=memory, synapse_state=synapse_state,
-                    synchrony=self.synchrony.read(sync), logits=logits, certainty=certainty)
+            observe(
+                attention=attention,
+                pre=pre,
+                post=post,
+                memory=memory,
+                synapse_state=synapse_state,
+                synchrony=self.synchrony.read(sync),
+                logits=logits,
+                certainty=certainty,
+            )
         return sync, post, memory, synapse_state, logits, certainty
 
     def start(self, batch: int) -> ThoughtState:
@@ -175,8 +204,12 @@ class CTM(nn.Module):
 
     def _map_state(self, fn, batch: int, *states: ThoughtState) -> ThoughtState:
         memory_dim = getattr(self.neuron, "state_batch_dim", 0)
-        return ThoughtState(*(map_rows(fn, memory_dim if f.name == "memory" else 0, batch, *(getattr(s, f.name) for s in states))
-                              for f in fields(ThoughtState)))
+        return ThoughtState(
+            *(
+                map_rows(fn, memory_dim if f.name == "memory" else 0, batch, *(getattr(s, f.name) for s in states))
+                for f in fields(ThoughtState)
+            )
+        )
 
     def restart(self, state: ThoughtState, done: torch.Tensor) -> ThoughtState:
         """Start afresh the rows where ``done`` (batch,) is true (a finished episode); keep the others."""
@@ -208,7 +241,13 @@ class CTM(nn.Module):
         keys, values, query_weight, query_bias, tick_tokens = self.perceive(x)
         if state is None:
             state = self.start(x.shape[0])
-        post, memory, sync, synapse_state, certainty = state.post, state.memory, state.sync, state.synapse, state.certainty
+        post, memory, sync, synapse_state, certainty = (
+            state.post,
+            state.memory,
+            state.sync,
+            state.synapse,
+            state.certainty,
+        )
         tick = self._compiled_tick if self.training and self._compiled_tick is not None else self.tick
         logits, certainties, activity = [], [], 0.0
         ticks = self.thought_ticks(tick_tokens)
@@ -216,14 +255,25 @@ class CTM(nn.Module):
             visible = None if tick_tokens is None else tick_tokens.at(t)
             direct = None if tick_tokens is None else tick_tokens.direct_input(t)
             sync, post, memory, synapse_state, tick_logits, certainty = tick(
-                sync, post, memory, synapse_state, certainty, keys, values, query_weight, query_bias, observe, visible,
-                direct
+                sync,
+                post,
+                memory,
+                synapse_state,
+                certainty,
+                keys,
+                values,
+                query_weight,
+                query_bias,
+                observe,
+                visible,
+                direct,
             )
             logits.append(tick_logits)
             certainties.append(certainty)
             activity = activity + post
-        output = CTMOutput(torch.stack(logits, dim=1), torch.stack(certainties, dim=1), self.synchrony.read(sync)[1],
-                           activity / ticks)
+        output = CTMOutput(
+            torch.stack(logits, dim=1), torch.stack(certainties, dim=1), self.synchrony.read(sync)[1], activity / ticks
+        )
         return output, ThoughtState(post, memory, sync, synapse_state, certainty)
 
     @torch.no_grad()
@@ -251,8 +301,19 @@ class CTM(nn.Module):
             visible = None if tick_tokens is None else tick_tokens.at(t)
             direct = None if tick_tokens is None else tick_tokens.direct_input(t)
             sync, post, memory, synapse_state, logits, certainty = self.tick(
-                state.sync, state.post, state.memory, state.synapse, state.certainty, keys, values, query_weight,
-                query_bias, None, visible, direct)
+                state.sync,
+                state.post,
+                state.memory,
+                state.synapse,
+                state.certainty,
+                keys,
+                values,
+                query_weight,
+                query_bias,
+                None,
+                visible,
+                direct,
+            )
             if t == ticks - 1:
                 done = torch.ones_like(certainty, dtype=torch.bool)
             else:
@@ -271,8 +332,15 @@ class CTM(nn.Module):
         return HaltedOutput(logits_out, certainty_out, ticks_out)
 
     @torch.no_grad()
-    def record(self, x: torch.Tensor, dt: float | None = None, config=None, ticks: int | None = None, repeats: int = 1,
-               noise_seed: int | None = 0):
+    def record(
+        self,
+        x: torch.Tensor,
+        dt: float | None = None,
+        config=None,
+        ticks: int | None = None,
+        repeats: int = 1,
+        noise_seed: int | None = 0,
+    ):
         """Run one thought per input and return a :class:`neurosync.recording.Recording` of it
         (every tick's spikes or activations, pre-activations, membranes, synchrony, attention,
         logits, certainty, plastic-weight norms). A SpikingCTM's tick lasts its own

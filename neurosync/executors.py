@@ -24,8 +24,9 @@ import functools
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 EXECUTORS = ("local", "dask")
 RETRIES = 3  # a job whose worker dies more often than this fails the run (Dask's allowed-failures)
@@ -87,8 +88,15 @@ def write_result(path: Path, result: dict) -> dict:
     return json.loads(text)
 
 
-def run_jobs(fn: Callable[[dict], dict], jobs: list[dict], executor: str = "local", address: str | None = None,
-             workers: int = 2, progress: bool = True, desc: str = "jobs") -> list[dict]:
+def run_jobs(
+    fn: Callable[[dict], dict],
+    jobs: list[dict],
+    executor: str = "local",
+    address: str | None = None,
+    workers: int = 2,
+    progress: bool = True,
+    desc: str = "jobs",
+) -> list[dict]:
     """``[fn(job) for job in jobs]``, in job order, on ``executor``; a progress bar counts the
     finished jobs. Dask: on the scheduler at ``address``, or on a local cluster of ``workers``
     worker processes started (and stopped) here."""
@@ -143,8 +151,10 @@ def _run_dask(fn, jobs, address, workers, bar) -> list[dict]:
             except KilledWorker:
                 job = jobs[index[future.key]]
                 name = job.get("run_dir", "a run") if isinstance(job, dict) else repr(job)
-                raise ExecutorError(f"the job of {name} lost its worker {RETRIES + 1} times (out of memory?); what the "
-                                    f"jobs finished is kept: rerun to resume") from None
+                raise ExecutorError(
+                    f"the job of {name} lost its worker {RETRIES + 1} times (out of memory?); what the "
+                    f"jobs finished is kept: rerun to resume"
+                ) from None
             bar.update(1)
         return results
     finally:

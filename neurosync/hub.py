@@ -48,9 +48,13 @@ def save_pretrained(model, config, directory: str | Path, card: str | None = Non
     (directory / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     save_model(model, str(directory / "model.safetensors"))  # handles tied tensors, as the mixin does
     kind = "SpikingCTM" if config.model.neuron == "spiking" else "RateCTM"
-    text = card or (f"A NeuroSync {kind} ({config.name}) trained on the {config.task.name} task.\n\n"
-                    f"    model, config = neurosync.from_pretrained(\"{directory.name}\")\n")
-    (directory / "README.md").write_text(f"---\nlibrary_name: neurosync\ntags:\n- continuous-thought-machine\n- {kind}\n---\n\n{text}")
+    text = card or (
+        f"A NeuroSync {kind} ({config.name}) trained on the {config.task.name} task.\n\n"
+        f'    model, config = neurosync.from_pretrained("{directory.name}")\n'
+    )
+    (directory / "README.md").write_text(
+        f"---\nlibrary_name: neurosync\ntags:\n- continuous-thought-machine\n- {kind}\n---\n\n{text}"
+    )
     return directory
 
 
@@ -65,8 +69,14 @@ def from_pretrained(name_or_path: str | Path, revision: str | None = None, cache
 
         hub = require("huggingface_hub", "hub")
         try:
-            path = Path(hub.snapshot_download(str(name_or_path), revision=revision, cache_dir=cache_dir,
-                                              allow_patterns=["*.json", "*.safetensors", "README.md"]))
+            path = Path(
+                hub.snapshot_download(
+                    str(name_or_path),
+                    revision=revision,
+                    cache_dir=cache_dir,
+                    allow_patterns=["*.json", "*.safetensors", "README.md"],
+                )
+            )
         except Exception as err:  # offline, unknown repo, gated: one line either way
             raise CheckpointError(f"cannot download {name_or_path} from the hub: {type(err).__name__}: {err}") from None
     return _load_folder(path)
@@ -94,7 +104,9 @@ def _load_folder(path: Path):
     try:
         meta = json.loads((path / "config.json").read_text())
     except FileNotFoundError:
-        raise CheckpointError(f"{path} holds no model (expected config.json and model.safetensors, or checkpoint.json)") from None
+        raise CheckpointError(
+            f"{path} holds no model (expected config.json and model.safetensors, or checkpoint.json)"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path / 'config.json'} is unreadable: {err}") from None
     if not isinstance(meta, dict):
@@ -135,7 +147,9 @@ def _neurosync_model(path: Path, meta: dict):
     try:
         model.load_state_dict(weights)
     except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit the model: {' '.join(str(err).strip().splitlines()[:2])}") from None
+        raise CheckpointError(
+            f"{path}: weights do not fit the model: {' '.join(str(err).strip().splitlines()[:2])}"
+        ) from None
     return model.eval(), config
 
 
@@ -158,9 +172,17 @@ def zoo() -> list[dict]:
         config = meta.get("config", {})
         model = config.get("model", {})
         task = config["env"].get("id") if "env" in config else config.get("task", {}).get("name")
-        rows.append({"name": name, **entry, "task": task,
-                     "neuron": model.get("neuron"), "synapse": model.get("synapse"), "step": meta.get("step"),
-                     "size_mb": round(sum(f.stat().st_size for f in folder.iterdir()) / 1e6, 2) if folder.is_dir() else None})
+        rows.append(
+            {
+                "name": name,
+                **entry,
+                "task": task,
+                "neuron": model.get("neuron"),
+                "synapse": model.get("synapse"),
+                "step": meta.get("step"),
+                "size_mb": round(sum(f.stat().st_size for f in folder.iterdir()) / 1e6, 2) if folder.is_dir() else None,
+            }
+        )
     return rows
 
 

@@ -29,6 +29,7 @@ class LSTMBaseline(nn.Module):
     """The LSTM baseline (``model.architecture = "lstm"``): the task's backbone and the CTM's attention
     around an LSTM cell that steps once a tick; its logits and certainty per tick make a
     :class:`~neurosync.ctm.CTMOutput`, so training, evaluation and checkpoints are the CTM's."""
+
     def __init__(self, cfg, backbone: nn.Module, d_features: int, prediction_shape: tuple[int, ...]):
         super().__init__()
         hidden = cfg.lstm_hidden
@@ -45,7 +46,9 @@ class LSTMBaseline(nn.Module):
         check_finite(x)
         features = self.backbone(x)
         tick_tokens = features if isinstance(features, TickTokens) else None
-        keys, values, query_weight, query_bias = self.attention.prepare(features.tokens if tick_tokens is not None else features)
+        keys, values, query_weight, query_bias = self.attention.prepare(
+            features.tokens if tick_tokens is not None else features
+        )
         batch = x.shape[0]
         state = (self.start_hidden.expand(batch, -1), self.start_cell.expand(batch, -1))
         logits, certainties, activity = [], [], 0.0

@@ -36,7 +36,12 @@ class RateCTM(CTM):
         multiscale = cfg.synchrony == "spike-multiscale"
         tick_ms = cfg.spiking.substeps * cfg.spiking.dt_ms  # a spiking tick's duration (ms)
         synchrony = DecayedPairwiseSynchrony(
-            cfg.d_model, cfg.n_synch_action, cfg.n_synch_out, cfg.neuron_pairing, cfg.n_self_pairs, generator,
+            cfg.d_model,
+            cfg.n_synch_action,
+            cfg.n_synch_out,
+            cfg.neuron_pairing,
+            cfg.n_self_pairs,
+            generator,
             timescales=[tau / tick_ms for tau in cfg.spike_synchrony.timescales_ms] if multiscale else None,
             normalised=multiscale and cfg.spike_synchrony.normalised,
         )
@@ -47,17 +52,40 @@ class RateCTM(CTM):
         pl = cfg.plasticity
         trace_ticks = pl.trace_timescale_ms / tick_ms if cfg.neuron == "spiking" else pl.trace_timescale
         if cfg.synapse == "plastic-input":
-            synapse = PlasticInputSynapse(cfg.d_input, cfg.d_model, cfg.synapse_depth, cfg.dropout, pl.rule, pl.learning_rate,
-                                          trace_ticks, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator,
-                                          pl.implementation)
+            synapse = PlasticInputSynapse(
+                cfg.d_input,
+                cfg.d_model,
+                cfg.synapse_depth,
+                cfg.dropout,
+                pl.rule,
+                pl.learning_rate,
+                trace_ticks,
+                pl.alpha_init,
+                pl.coefficients,
+                pl.clip,
+                pl.modulator,
+                pl.implementation,
+            )
         elif cfg.synapse == "plastic":
             excitatory = None
             if cfg.neuron == "spiking" and cfg.spiking.dale:
                 excitatory = torch.arange(cfg.d_model) < cfg.spiking.excitatory_count(cfg.d_model)
-            synapse = PlasticSynapse(cfg.d_input, cfg.d_model, pl.rule, pl.implementation, pl.learning_rate,
-                                     trace_ticks, pl.alpha_init, pl.coefficients, pl.clip, pl.modulator, excitatory,
-                                     pl.input_pathway, recurrent_scale=cfg.spiking.recurrent_scale,
-                                     inhibition_dominance=cfg.spiking.inhibition_dominance)
+            synapse = PlasticSynapse(
+                cfg.d_input,
+                cfg.d_model,
+                pl.rule,
+                pl.implementation,
+                pl.learning_rate,
+                trace_ticks,
+                pl.alpha_init,
+                pl.coefficients,
+                pl.clip,
+                pl.modulator,
+                excitatory,
+                pl.input_pathway,
+                recurrent_scale=cfg.spiking.recurrent_scale,
+                inhibition_dominance=cfg.spiking.inhibition_dominance,
+            )
         else:
             synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
         if cfg.synapse != "mlp" and not pl.learn_alpha:

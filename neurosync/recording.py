@@ -33,7 +33,15 @@ FORMAT = "neurosync-recording"
 VERSION = 2
 # what a lean save leaves out: per-tick and per-step signals that dwarf the spikes (a study's
 # 1-s thoughts hold ~400 MB of synchrony); analysis, rasters, rates and spectra do not need them
-BULKY = ("pre", "synchrony_action", "synchrony_out", "attention", "membrane", "current_excitatory", "current_inhibitory")
+BULKY = (
+    "pre",
+    "synchrony_action",
+    "synchrony_out",
+    "attention",
+    "membrane",
+    "current_excitatory",
+    "current_inhibitory",
+)
 
 
 def compact_integers(values: np.ndarray) -> np.ndarray:
@@ -104,7 +112,9 @@ class Recording:
         spiking = self.spiking_config()
         types = np.full(self.neurons, "unclassified", dtype=object)
         if spiking.get("dale"):
-            excitatory = excitatory_count(spiking.get("excitatory_fraction", SpikingConfig.excitatory_fraction), self.neurons)
+            excitatory = excitatory_count(
+                spiking.get("excitatory_fraction", SpikingConfig.excitatory_fraction), self.neurons
+            )
             types[:excitatory], types[excitatory:] = "excitatory", "inhibitory"
         return types
 
@@ -129,7 +139,7 @@ class Recording:
         per_scale = values.shape[-1] // self.scales
         return values[..., scale * per_scale : (scale + 1) * per_scale]
 
-    def lean(self) -> "Recording":
+    def lean(self) -> Recording:
         """This recording without the :data:`BULKY` signals (for small exports)."""
         return replace(self, **{name: None for name in BULKY})
 
@@ -137,10 +147,12 @@ class Recording:
         """The array ``name``, or a one-line error when a lean save left it out."""
         value = getattr(self, name)
         if value is None:
-            raise ValueError(f"this recording holds no {name} (a lean save leaves out {', '.join(BULKY)}): record it again")
+            raise ValueError(
+                f"this recording holds no {name} (a lean save leaves out {', '.join(BULKY)}): record it again"
+            )
         return value
 
-    def subset(self, samples) -> "Recording":
+    def subset(self, samples) -> Recording:
         """The recording of the thoughts ``samples`` (indices, in the order given), e.g. for a
         smaller export; every per-thought array and the spike events are selected."""
         index = np.asarray(samples, dtype=np.int64).reshape(-1)
@@ -165,19 +177,28 @@ class Recording:
         out the :data:`BULKY` signals. Spike events are stored in the smallest integer types."""
         path = Path(path)
         source = self.lean() if lean else self
-        arrays = {f.name: getattr(source, f.name) for f in fields(self) if isinstance(getattr(source, f.name), np.ndarray)}
+        arrays = {
+            f.name: getattr(source, f.name) for f in fields(self) if isinstance(getattr(source, f.name), np.ndarray)
+        }
         for name in ("spike_sample", "spike_step", "spike_neuron"):
             if name in arrays:
                 arrays[name] = compact_integers(arrays[name])
-        meta = {"format": FORMAT, "version": VERSION, "dt": self.dt, "kind": self.kind, "substeps": self.substeps,
-                "scales": self.scales, "config": self.config}
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "dt": self.dt,
+            "kind": self.kind,
+            "substeps": self.substeps,
+            "scales": self.scales,
+            "config": self.config,
+        }
         partial = path.with_name(path.name + ".partial.npz")
         np.savez_compressed(partial, meta=np.array(json.dumps(meta)), **arrays)
         partial.replace(path)
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Recording":
+    def load(cls, path: str | Path) -> Recording:
         """Read a recording written by :meth:`save`; a bad file raises ValueError with one line."""
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -215,16 +236,34 @@ class Recording:
         for name in ("spike_sample", "spike_step", "spike_neuron"):
             if name in arrays:
                 arrays[name] = arrays[name].astype(np.int32)
-        return cls(dt=float(dt), kind=meta["kind"], substeps=meta["substeps"], scales=meta["scales"],
-                   config=meta["config"], **arrays)
+        return cls(
+            dt=float(dt),
+            kind=meta["kind"],
+            substeps=meta["substeps"],
+            scales=meta["scales"],
+            config=meta["config"],
+            **arrays,
+        )
 
 
-_SHAPES = {"activity": "(samples, ticks, neurons)", "pre": "(samples, ticks, neurons)", "logits": "(samples, ticks, outputs)",
-           "certainty": "(samples, ticks)", "synchrony_action": "(samples, ticks, pairs)", "synchrony_out": "(samples, ticks, pairs)",
-           "attention": "(samples, ticks, heads, tokens)", "membrane": "(samples, steps, neurons)",
-           "current_excitatory": "(samples, steps, neurons)", "current_inhibitory": "(samples, steps, neurons)",
-           "plastic_norm": "(samples, ticks)", "sample_input": "(samples,)", "sample_repeat": "(samples,)",
-           "spike_sample": "(spikes,)", "spike_step": "(spikes,)", "spike_neuron": "(spikes,)"}
+_SHAPES = {
+    "activity": "(samples, ticks, neurons)",
+    "pre": "(samples, ticks, neurons)",
+    "logits": "(samples, ticks, outputs)",
+    "certainty": "(samples, ticks)",
+    "synchrony_action": "(samples, ticks, pairs)",
+    "synchrony_out": "(samples, ticks, pairs)",
+    "attention": "(samples, ticks, heads, tokens)",
+    "membrane": "(samples, steps, neurons)",
+    "current_excitatory": "(samples, steps, neurons)",
+    "current_inhibitory": "(samples, steps, neurons)",
+    "plastic_norm": "(samples, ticks)",
+    "sample_input": "(samples,)",
+    "sample_repeat": "(samples,)",
+    "spike_sample": "(spikes,)",
+    "spike_step": "(spikes,)",
+    "spike_neuron": "(spikes,)",
+}
 _NDIM = {name: shape.count(",") + (0 if shape.endswith(",)") else 1) for name, shape in _SHAPES.items()}
 
 
@@ -240,8 +279,10 @@ def tick_duration_s(model, dt: float | None = None) -> float:
     if isinstance(model.neuron, SpikingNeurons):
         own = model.neuron.tick_ms * 1e-3
         if dt is not None and abs(dt - own) > 1e-12 * own:
-            raise ValueError(f"this SpikingCTM's tick lasts {own * 1e3:g} ms (substeps · dt_ms); dt = {dt} s disagrees: "
-                             "leave dt out, or change the model's step with model.neuron.set_step")
+            raise ValueError(
+                f"this SpikingCTM's tick lasts {own * 1e3:g} ms (substeps · dt_ms); dt = {dt} s disagrees: "
+                "leave dt out, or change the model's step with model.neuron.set_step"
+            )
         return own
     dt = 1e-3 if dt is None else dt
     if not dt > 0:
@@ -249,8 +290,15 @@ def tick_duration_s(model, dt: float | None = None) -> float:
     return float(dt)
 
 
-def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None, ticks: int | None = None,
-                   repeats: int = 1, noise_seed: int | None = 0) -> Recording:
+def record_thought(
+    model,
+    x: torch.Tensor,
+    dt: float | None = None,
+    config=None,
+    ticks: int | None = None,
+    repeats: int = 1,
+    noise_seed: int | None = 0,
+) -> Recording:
     """Implementation of ``CTM.record`` (see the module docstring). With ``repeats`` > 1 every
     input is thought about that many times (input-major: thought b saw input b // repeats),
     each with its own realisation of the intrinsic noise; ``noise_seed`` seeds them (None:
@@ -269,7 +317,9 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
     spiking = isinstance(model.neuron, SpikingNeurons)
     plastic = isinstance(model.synapse, (PlasticSynapse, PlasticInputSynapse))  # the fast weight's norm per tick
     populations = spiking and plastic and model.synapse.dale
-    per_tick: dict[str, list] = {k: [] for k in ("attention", "pre", "post", "action", "out", "logits", "certainty", "plastic")}
+    per_tick: dict[str, list] = {
+        k: [] for k in ("attention", "pre", "post", "action", "out", "logits", "certainty", "plastic")
+    }
     spikes, membranes = [], []
     currents: dict[str, list] = {"excitatory": [], "inhibitory": []}
     share_filters: dict[str, torch.Tensor] = {}
@@ -287,8 +337,15 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
             share_filters[key] = filters
 
     def observe(attention, pre, post, memory, synapse_state, synchrony, logits, certainty):
-        for key, value in (("attention", attention), ("pre", pre), ("post", post), ("action", synchrony[0]),
-                           ("out", synchrony[1]), ("logits", logits), ("certainty", certainty)):
+        for key, value in (
+            ("attention", attention),
+            ("pre", pre),
+            ("post", post),
+            ("action", synchrony[0]),
+            ("out", synchrony[1]),
+            ("logits", logits),
+            ("certainty", certainty),
+        ):
             per_tick[key].append(_numpy(value))
         if plastic:
             per_tick["plastic"].append(_numpy(model.synapse.fast_weight_norm(synapse_state)))
@@ -321,10 +378,18 @@ def record_thought(model, x: torch.Tensor, dt: float | None = None, config=None,
         return np.stack(per_tick[key], axis=1)
 
     recording = Recording(
-        dt=float(dt), kind="spiking" if spiking else "rate", substeps=model.neuron.substeps if spiking else 1,
-        activity=stacked("post"), pre=stacked("pre"), logits=stacked("logits"), certainty=stacked("certainty"),
-        synchrony_action=stacked("action"), synchrony_out=stacked("out"), attention=stacked("attention"),
-        scales=model.synchrony.scales, plastic_norm=stacked("plastic") if plastic else None,
+        dt=float(dt),
+        kind="spiking" if spiking else "rate",
+        substeps=model.neuron.substeps if spiking else 1,
+        activity=stacked("post"),
+        pre=stacked("pre"),
+        logits=stacked("logits"),
+        certainty=stacked("certainty"),
+        synchrony_action=stacked("action"),
+        synchrony_out=stacked("out"),
+        attention=stacked("attention"),
+        scales=model.synchrony.scales,
+        plastic_norm=stacked("plastic") if plastic else None,
         sample_input=np.repeat(np.arange(inputs), repeats).astype(np.int32),
         sample_repeat=np.tile(np.arange(repeats), inputs).astype(np.int32),
         config=_as_dict(config) if config is not None else _model_table(model),

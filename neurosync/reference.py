@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,8 +41,12 @@ class ReferenceError(ValueError):
 
 _PAIRINGS = {"random-pairing", "first-last", "random"}
 _POSITIONAL = {"custom-rotational-1d": "rotational-1d", "none": "none"}
-_POSITIONAL_2D = {"custom-rotational": "rotational-2d", "learnable-fourier": "learnable-fourier",
-                  "multi-learnable-fourier": "multi-learnable-fourier", "none": "none"}
+_POSITIONAL_2D = {
+    "custom-rotational": "rotational-2d",
+    "learnable-fourier": "learnable-fourier",
+    "multi-learnable-fourier": "multi-learnable-fourier",
+    "none": "none",
+}
 
 
 def _need(config: Mapping[str, Any], key: str):
@@ -56,8 +61,10 @@ def _lazy_input_width(state_dict: Mapping[str, Any], name: str, what: str, ndim:
     ReferenceError when the state holds no built layer."""
     weight = state_dict.get(name)
     if weight is None or len(getattr(weight, "shape", ())) != ndim:
-        raise ReferenceError(f"{what} state_dict needs '{name}': run the reference model once on an input before "
-                             f"saving it, so that its lazy layers are built")
+        raise ReferenceError(
+            f"{what} state_dict needs '{name}': run the reference model once on an input before "
+            f"saving it, so that its lazy layers are built"
+        )
     return int(weight.shape[1])
 
 
@@ -98,8 +105,11 @@ def _rl_model(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> CTM:
     else:
         backbone = MiniGridBackbone(d_input)
     features = _synapse_inputs(state_dict, d_model)
-    synapse = (TwoBlockSynapse(features + d_model, d_model, dropout) if depth == 1
-               else build_synapse(features + d_model, d_model, depth, dropout))
+    synapse = (
+        TwoBlockSynapse(features + d_model, d_model, dropout)
+        if depth == 1
+        else build_synapse(features + d_model, d_model, depth, dropout)
+    )
     neuron = NeuronLevelModels(d_model, window, bool(need("deep_nlms")), int(need("memory_hidden_dims")), dropout)
     synchrony = WindowedSynchrony(d_model, int(need("n_synch_out")), window)
     return CTM(backbone, DirectInput(), synapse, neuron, synchrony, int(need("iterations")), (2,))
@@ -121,10 +131,14 @@ def _synapse_inputs(state_dict: Mapping[str, Any], d_model: int) -> int:
     for name in ("synapses.1.weight", "synapses.first_projection.0.weight"):
         if name in state_dict:
             return int(state_dict[name].shape[1]) - d_model
-    raise ReferenceError("the state_dict holds no synapse input layer (synapses.1.weight or synapses.first_projection.0.weight)")
+    raise ReferenceError(
+        "the state_dict holds no synapse input layer (synapses.1.weight or synapses.first_projection.0.weight)"
+    )
 
 
-def _model_config(config: Mapping[str, Any], state_dict: Mapping[str, Any] | None = None) -> tuple[ModelConfig, tuple[int, ...]]:
+def _model_config(
+    config: Mapping[str, Any], state_dict: Mapping[str, Any] | None = None
+) -> tuple[ModelConfig, tuple[int, ...]]:
     def need(key):
         return _need(config, key)
 
@@ -134,12 +148,16 @@ def _model_config(config: Mapping[str, Any], state_dict: Mapping[str, Any] | Non
     positional = "none" if plain else need("positional_embedding_type")
     if not plain:
         if backbone != "parity_backbone" and not _is_resnet(backbone):
-            raise ReferenceError(f"backbone_type {backbone!r} is not supported (use 'parity_backbone' or "
-                                 f"resnet{{18,34,50,101,152}}-{{1,2,3,4}})")
+            raise ReferenceError(
+                f"backbone_type {backbone!r} is not supported (use 'parity_backbone' or "
+                f"resnet{{18,34,50,101,152}}-{{1,2,3,4}})"
+            )
         allowed = _POSITIONAL if backbone == "parity_backbone" else _POSITIONAL_2D
         if positional not in allowed:
-            raise ReferenceError(f"positional_embedding_type {positional!r} is not supported with {backbone!r} "
-                                 f"(use one of {sorted(allowed)})")
+            raise ReferenceError(
+                f"positional_embedding_type {positional!r} is not supported with {backbone!r} "
+                f"(use one of {sorted(allowed)})"
+            )
         positional = allowed[positional]
     if config.get("do_layernorm_nlm", False):
         raise ReferenceError("do_layernorm_nlm=True is not supported (the paper never uses it)")
@@ -147,7 +165,9 @@ def _model_config(config: Mapping[str, Any], state_dict: Mapping[str, Any] | Non
     if pairing not in _PAIRINGS:
         raise ReferenceError(f"neuron_select_type {pairing!r} is not one of {sorted(_PAIRINGS)}")
     if not sort and not need("heads"):
-        raise ReferenceError("heads=0 without the sort CTM's layout (no attention projections in the state) is not supported")
+        raise ReferenceError(
+            "heads=0 without the sort CTM's layout (no attention projections in the state) is not supported"
+        )
     dropout = float(config.get("dropout", 0.0))
     dropout_nlm = config.get("dropout_nlm")
     out_dims = int(need("out_dims"))
@@ -187,8 +207,11 @@ _RENAMES = [
     (r"^decay_params_(action|out)$", r"synchrony.decay_\1"),
     (r"^(action|out)_neuron_indices_(left|right)$", r"synchrony.\1_neurons_\2"),
     (r"^backbone\.embedding\.", "backbone.embedding."),
-    (r"^backbone\.(input_projector|object_embedding|color_embedding|state_embedding|position_embedding|"
-     r"project_to_d_projection)\.", r"backbone.\1."),
+    (
+        r"^backbone\.(input_projector|object_embedding|color_embedding|state_embedding|position_embedding|"
+        r"project_to_d_projection)\.",
+        r"backbone.\1.",
+    ),
     (r"^backbone\.", "backbone.resnet."),
     (r"^initial_rgb\.", "backbone.initial_rgb."),
     (r"^(backbone_digit|index_backbone|operator_backbone)\.", r"backbone.\1."),
@@ -212,7 +235,7 @@ def _convert_state(state_dict: Mapping[str, Any], deep: bool) -> dict[str, torch
         tensor = torch.as_tensor(np.asarray(value)) if not isinstance(value, torch.Tensor) else value
         nlm = re.match(r"^trace_processor\.0\.(\d)\.(w1|b1|T)$", name)
         if nlm:
-            prefix = f"neuron.layers.{({'0': 0, '2': 1}[nlm.group(1)] if deep else 0)}"
+            prefix = f"neuron.layers.{ ({'0': 0, '2': 1}[nlm.group(1)] if deep else 0) }"
             if nlm.group(2) == "T":
                 converted[f"{prefix}.temperature"] = tensor.reshape(1)
                 continue
@@ -245,8 +268,9 @@ def from_reference(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> 
     cfg, shape = _model_config(config, state_dict)
     if _is_qamnist(config):
         channels = _lazy_input_width(state_dict, "backbone_digit.layers.0.weight", "a QA-MNIST", 4)
-        backbone = QAMNISTBackbone(cfg.d_input, channels, int(config["iterations_per_question_part"]),
-                                   int(config["iterations_for_answering"]))
+        backbone = QAMNISTBackbone(
+            cfg.d_input, channels, int(config["iterations_per_question_part"]), int(config["iterations_for_answering"])
+        )
         d_features = cfg.d_input
     elif cfg.heads == 0:
         backbone, d_features = torch.nn.Identity(), cfg.d_input
@@ -273,7 +297,9 @@ def _load_checked(model, converted: dict[str, torch.Tensor]) -> None:
         )
     for name, tensor in model.state_dict().items():
         if converted[name].shape != tensor.shape:
-            raise ReferenceError(f"state entry for '{name}' has shape {tuple(converted[name].shape)}, expected {tuple(tensor.shape)}")
+            raise ReferenceError(
+                f"state entry for '{name}' has shape {tuple(converted[name].shape)}, expected {tuple(tensor.shape)}"
+            )
     model.load_state_dict(converted)
 
 
@@ -281,7 +307,9 @@ def _load_rl(state_dict: Mapping[str, Any], config: Mapping[str, Any]) -> CTM:
     model = _rl_model(state_dict, config)
     converted = _convert_state(state_dict, bool(config["deep_nlms"]))
     own = model.state_dict()
-    converted["readout.weight"] = torch.zeros_like(own["readout.weight"])  # nothing reads it: the agent reads the synchrony
+    converted["readout.weight"] = torch.zeros_like(
+        own["readout.weight"]
+    )  # nothing reads it: the agent reads the synchrony
     converted["readout.bias"] = torch.zeros_like(own["readout.bias"])
     if "synchrony.start_activated_trace" in converted:  # the first tick's post-activations: the trace's last column
         converted["neuron.start_post_activation"] = converted["synchrony.start_activated_trace"][:, -1].clone()
@@ -300,18 +328,24 @@ def reference_model(state_dict: Mapping[str, Any], config: Mapping[str, Any]):
     from .config import Config, TaskConfig
 
     if _is_rl(config):
-        raise ReferenceError("the reference's RL CTM loads with from_reference (a CTM of its own parts, carrying its "
-                             "thought between environment steps), but it is no NeuroSync task config")
+        raise ReferenceError(
+            "the reference's RL CTM loads with from_reference (a CTM of its own parts, carrying its "
+            "thought between environment steps), but it is no NeuroSync task config"
+        )
     if _is_qamnist(config):
-        raise ReferenceError("the reference's QA-MNIST CTM loads with from_reference (its inputs: "
-                             "neurosync.parts.qamnist.pack_qamnist), but it is no NeuroSync task config: its question "
-                             "parts bypass attention and its thought is as long as its input")
+        raise ReferenceError(
+            "the reference's QA-MNIST CTM loads with from_reference (its inputs: "
+            "neurosync.parts.qamnist.pack_qamnist), but it is no NeuroSync task config: its question "
+            "parts bypass attention and its thought is as long as its input"
+        )
     model = from_reference(state_dict, config)
     model_cfg, shape = _model_config(config, state_dict)
     if model_cfg.heads == 0:
         if shape != (model_cfg.d_input + 1,):
-            raise ReferenceError(f"a sort CTM predicts one of its {model_cfg.d_input} numbers or the CTC blank per tick, "
-                                 f"got out_dims {list(shape)}")
+            raise ReferenceError(
+                f"a sort CTM predicts one of its {model_cfg.d_input} numbers or the CTC blank per tick, "
+                f"got out_dims {list(shape)}"
+            )
         task = TaskConfig(name="sort", sequence_length=model_cfg.d_input)
     elif model_cfg.backbone == "task":
         if len(shape) != 2 or shape[1] != 2:
@@ -323,8 +357,9 @@ def reference_model(state_dict: Mapping[str, Any], config: Mapping[str, Any]):
         channels = _image_channels(state_dict)
         task = TaskConfig(name="images", dataset="cifar10" if channels == 3 else "mnist", classes=shape[0])
     else:
-        raise ReferenceError(f"a ResNet model predicts (classes,) or a maze route (steps, 5), got prediction_reshaper "
-                             f"{list(shape)}")
+        raise ReferenceError(
+            f"a ResNet model predicts (classes,) or a maze route (steps, 5), got prediction_reshaper {list(shape)}"
+        )
     return model.eval(), Config(name="reference-ctm", task=task, model=model_cfg)
 
 
@@ -360,11 +395,15 @@ def load_fixture(npz_path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
         if key not in arrays:
             raise ReferenceError(f"{path} lacks the '{key}' array")
     config.pop("parity_sequence_length", None)
-    state = {key[len("state/"):]: torch.from_numpy(arrays[key]) for key in arrays if key.startswith("state/")}
+    state = {key[len("state/") :]: torch.from_numpy(arrays[key]) for key in arrays if key.startswith("state/")}
     return state, config, arrays
 
 
-RL_OUTPUTS = ("synchronisation", "state_trace", "activated_state_trace")  # an RL fixture's outputs, per environment step
+RL_OUTPUTS = (
+    "synchronisation",
+    "state_trace",
+    "activated_state_trace",
+)  # an RL fixture's outputs, per environment step
 
 
 def compare_rl(model: CTM, arrays: Mapping[str, np.ndarray]) -> dict[str, float]:

@@ -35,7 +35,9 @@ def _readout_groups(model, neurons: int):
     sync = getattr(model, "synchrony", None)
     try:
         out = np.unique(np.concatenate([getattr(sync, f"out_neurons_{s}").cpu().numpy() for s in ("left", "right")]))
-        action = np.unique(np.concatenate([getattr(sync, f"action_neurons_{s}").cpu().numpy() for s in ("left", "right")]))
+        action = np.unique(
+            np.concatenate([getattr(sync, f"action_neurons_{s}").cpu().numpy() for s in ("left", "right")])
+        )
         return out, action, ("output-readout neurons", "action-readout neurons")
     except AttributeError:
         return np.arange(neurons // 2), np.arange(neurons // 2, neurons), ("first half", "second half")
@@ -58,71 +60,117 @@ def aperiodic_text(aperiodic: dict) -> str:
 
 def band_text(bands: dict) -> str:
     """Band powers in words; a band with fewer than two bins or above Nyquist is "unresolved"."""
-    return ", ".join(f"{name} {value:.3g}" if value is not None and math.isfinite(value) else f"{name} unresolved"
-                     for name, value in bands.items())
+    return ", ".join(
+        f"{name} {value:.3g}" if value is not None and math.isfinite(value) else f"{name} unresolved"
+        for name, value in bands.items()
+    )
 
 
 def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict:
     """Figures (PNG + SVG in `out`) and a JSON-ready summary of one recording."""
     out.mkdir(parents=True, exist_ok=True)
     prefix = f"{label}_" if label else ""
-    summary: dict = {"kind": recording.kind, "samples": recording.samples, "ticks": recording.ticks,
-                     "neurons": recording.neurons, "dt_s": recording.dt, "step_s": recording.step_duration}
+    summary: dict = {
+        "kind": recording.kind,
+        "samples": recording.samples,
+        "ticks": recording.ticks,
+        "neurons": recording.neurons,
+        "dt_s": recording.dt,
+        "step_s": recording.step_duration,
+    }
     figures: dict[str, Path] = {}
     if recording.kind == "spiking":
         rates = analysis.firing_rates(recording)
         card = analysis.physiology(recording)
         rows = {row["statistic"]: row for row in card["rows"]}
-        summary["rates_hz"] = {"mean": float(rates.mean()), "median": float(np.median(rates)),
-                               "silent_fraction": float((rates == 0).mean()), "max": float(rates.max())}
+        summary["rates_hz"] = {
+            "mean": float(rates.mean()),
+            "median": float(np.median(rates)),
+            "silent_fraction": float((rates == 0).mean()),
+            "max": float(rates.max()),
+        }
         # over every recorded thought (trains with >= 5 spikes); the Fano factor across repeats of an input only
         summary["isi_cv_median"] = rows["median_cv_isi"]["value"]
         summary["fano"] = {"value": rows["fano_factor"]["value"], "note": rows["fano_factor"]["note"]}
-        summary["physiology"] = {k: card[k] for k in ("rows", "in_range", "defined", "thoughts", "repeats", "thought_s")}
+        summary["physiology"] = {
+            k: card[k] for k in ("rows", "in_range", "defined", "thoughts", "repeats", "thought_s")
+        }
         (out / f"{prefix}physiology.md").write_text("# Physiology card\n\n" + analysis.card_text(card))
         figures["physiology"] = save_figure(analysis.physiology_figure(card), out / f"{prefix}physiology")
-        figures["raster"] = save_figure(analysis.raster_figure(recording, sort="rate", bin_steps=max(1, recording.steps // 100)),
-                                        out / f"{prefix}raster")
+        figures["raster"] = save_figure(
+            analysis.raster_figure(recording, sort="rate", bin_steps=max(1, recording.steps // 100)),
+            out / f"{prefix}raster",
+        )
         isi_counts, isi_edges = analysis.isi_histogram(recording.spike_times(0), bins=50)
-        figures["isi"] = save_figure(_histogram_figure(isi_counts, isi_edges * 1e3, "inter-spike interval (ms)",
-                                                       f"ISI histogram, all neurons, thought 0; median CV (all thoughts) "
-                                                       f"{_number(summary['isi_cv_median'])}"),
-                                     out / f"{prefix}isi")
+        figures["isi"] = save_figure(
+            _histogram_figure(
+                isi_counts,
+                isi_edges * 1e3,
+                "inter-spike interval (ms)",
+                f"ISI histogram, all neurons, thought 0; median CV (all thoughts) {_number(summary['isi_cv_median'])}",
+            ),
+            out / f"{prefix}isi",
+        )
     # one Hann-windowed segment per thought (the default), averaged over thoughts: resolution 1 / duration
     spectrum = analysis.population_spectrum(recording, sample=None)
-    summary["spectrum"] = {"resolution_hz": spectrum["resolution_hz"], "sampling_rate_hz": spectrum["sampling_rate_hz"],
-                           "method": spectrum["method"],
-                           "trials": spectrum["trials"], "bands": spectrum["bands"],
-                           "peak_hz": float(spectrum["frequencies_hz"][1:][np.argmax(spectrum["power"][1:])])
-                           if spectrum["power"][1:].max() > 0 else float("nan")}
+    summary["spectrum"] = {
+        "resolution_hz": spectrum["resolution_hz"],
+        "sampling_rate_hz": spectrum["sampling_rate_hz"],
+        "method": spectrum["method"],
+        "trials": spectrum["trials"],
+        "bands": spectrum["bands"],
+        "peak_hz": float(spectrum["frequencies_hz"][1:][np.argmax(spectrum["power"][1:])])
+        if spectrum["power"][1:].max() > 0
+        else float("nan"),
+    }
     fit = None
     try:
         fit = analysis.aperiodic_fit(spectrum["frequencies_hz"], spectrum["power"])
         summary["aperiodic"] = {k: fit[k] for k in ("offset", "exponent", "peaks", "r_squared", "range_hz", "verdict")}
     except (ValueError, ImportError) as err:  # too few bins, silent network, or fooof missing
         summary["aperiodic"] = {"skipped": str(err)}
-    figures["spectrum"] = save_figure(analysis.spectrum_figure(spectrum, fit, f"{label or recording.kind} population"),
-                                      out / f"{prefix}spectrum")
+    figures["spectrum"] = save_figure(
+        analysis.spectrum_figure(spectrum, fit, f"{label or recording.kind} population"), out / f"{prefix}spectrum"
+    )
     summary["_spectrum"] = spectrum
     if recording.steps >= 32:
         sg = analysis.spectrogram(recording, sample=None, nperseg=min(64, recording.steps // 4))
         figures["spectrogram"] = save_figure(_spectrogram_figure(sg), out / f"{prefix}spectrogram")
     sync = analysis.synchrony_matrices(recording)
-    order = (analysis.neuron_order(recording, by="cluster") if recording.kind == "spiking"
-             else np.argsort(-recording.activity.mean((0, 1)), kind="stable"))
+    order = (
+        analysis.neuron_order(recording, by="cluster")
+        if recording.kind == "spiking"
+        else np.argsort(-recording.activity.mean((0, 1)), kind="stable")
+    )
     labels = [f"τ = {t * 1e3:g} ms" for t in sync["timescales_s"]]
-    figures["synchrony"] = save_figure(analysis.matrix_figure(sync["matrices"], labels, order), out / f"{prefix}synchrony")
+    figures["synchrony"] = save_figure(
+        analysis.matrix_figure(sync["matrices"], labels, order), out / f"{prefix}synchrony"
+    )
     off = ~np.eye(recording.neurons, dtype=bool)
-    summary["synchrony"] = {label_: {"mean_abs_offdiag": float(np.abs(m[off]).mean()), "mean_offdiag": float(m[off].mean())}
-                            for label_, m in zip(labels, sync["matrices"])}
+    summary["synchrony"] = {
+        label_: {"mean_abs_offdiag": float(np.abs(m[off]).mean()), "mean_offdiag": float(m[off].mean())}
+        for label_, m in zip(labels, sync["matrices"])
+    }
     group_a, group_b, names = _readout_groups(model, recording.neurons)
     if recording.steps >= 8 and len(group_a) and len(group_b):
-        coh = analysis.group_coherence(recording, group_a, group_b, sample=None, nperseg=min(recording.steps // 2, 2048))
-        summary["coherence"] = {"groups": names, "mean": float(coh["coherence"][1:].mean()),
-                                "peak_hz": float(coh["frequencies_hz"][1:][np.argmax(coh["coherence"][1:])])}
-        figures["coherence"] = save_figure(_line_figure(coh["frequencies_hz"], coh["coherence"], "frequency (Hz)",
-                                                        f"coherence: {names[0]} vs {names[1]}",
-                                                        f"resolution {coh['resolution_hz']:.3g} Hz"), out / f"{prefix}coherence")
+        coh = analysis.group_coherence(
+            recording, group_a, group_b, sample=None, nperseg=min(recording.steps // 2, 2048)
+        )
+        summary["coherence"] = {
+            "groups": names,
+            "mean": float(coh["coherence"][1:].mean()),
+            "peak_hz": float(coh["frequencies_hz"][1:][np.argmax(coh["coherence"][1:])]),
+        }
+        figures["coherence"] = save_figure(
+            _line_figure(
+                coh["frequencies_hz"],
+                coh["coherence"],
+                "frequency (Hz)",
+                f"coherence: {names[0]} vs {names[1]}",
+                f"resolution {coh['resolution_hz']:.3g} Hz",
+            ),
+            out / f"{prefix}coherence",
+        )
     summary["figures"] = {k: str(v.name) for k, v in figures.items()}
     return summary
 
@@ -172,18 +220,23 @@ def _line_figure(x, ys, xlabel, ylabel, title, labels=None, bands=None):
 
 def _image(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(path.stem)}"><figcaption>{html.escape(path.stem)}</figcaption></figure>'
+    name = html.escape(path.stem)
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{name}"><figcaption>{name}</figcaption></figure>'
 
 
 def html_page(title: str, sections: list[tuple[str, str]]) -> str:
     """A self-contained page: sections are (heading, HTML body); images must already be embedded."""
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-             "th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:.5em}"
-             "img{max-width:520px}figcaption{font-size:.8em;color:#666;text-align:center}pre{background:#f7f7f7;padding:.5em;overflow-x:auto}")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:.5em}"
+        "img{max-width:520px}figcaption{font-size:.8em;color:#666;text-align:center}pre{background:#f7f7f7;padding:.5em;overflow-x:auto}"
+    )
     body = "".join(f"<h2>{html.escape(h)}</h2>{b}" for h, b in sections)
-    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head>" \
-           f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head>"
+        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
 
 
 def table(header: list[str], rows: list[list]) -> str:
@@ -195,11 +248,22 @@ def table(header: list[str], rows: list[list]) -> str:
 
 def physiology_table(card: dict) -> str:
     """The physiology card's rows as an HTML table, with how many statistics lie in range."""
-    rows = [[r["statistic"], "undefined" if r["value"] is None else f"{r['value']:.3g} {r['unit']}".strip(), r["range"],
-             {True: "yes", False: "no", None: "–"}[r["in_range"]], r["note"], r["source"]] for r in card["rows"]]
-    return (f"<p>{card['thoughts']} thoughts ({card['repeats']} per input) of {card['thought_s']:g} s: "
-            f"{card['in_range']} of {card['defined']} defined statistics in the cortical range.</p>"
-            + table(["statistic", "value", "cortical range", "in range", "note", "source"], rows))
+    rows = [
+        [
+            r["statistic"],
+            "undefined" if r["value"] is None else f"{r['value']:.3g} {r['unit']}".strip(),
+            r["range"],
+            {True: "yes", False: "no", None: "–"}[r["in_range"]],
+            r["note"],
+            r["source"],
+        ]
+        for r in card["rows"]
+    ]
+    return (
+        f"<p>{card['thoughts']} thoughts ({card['repeats']} per input) of {card['thought_s']:g} s: "
+        f"{card['in_range']} of {card['defined']} defined statistics in the cortical range.</p>"
+        + table(["statistic", "value", "cortical range", "in range", "note", "source"], rows)
+    )
 
 
 def figures_html(out: Path, names) -> str:

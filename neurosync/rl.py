@@ -36,8 +36,18 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
-from .config import (Config, ConfigError, ModelConfig, TaskConfig, _build, _check, _check_choice, apply_overrides, read_toml,
-                     validate)
+from .config import (
+    Config,
+    ConfigError,
+    ModelConfig,
+    TaskConfig,
+    _build,
+    _check,
+    _check_choice,
+    apply_overrides,
+    read_toml,
+    validate,
+)
 
 AGENTS = ("ctm", "lstm")
 ENVS = ("CartPole-v1",)
@@ -108,9 +118,11 @@ def validate_rl(cfg: RLConfig) -> RLConfig:
     for key in ("entropy", "value"):
         _check(getattr(p, key) >= 0, f"ppo.{key} must be >= 0, got {getattr(p, key)}")
     validate(Config(task=TaskConfig(name="parity", sequence_length=1), model=cfg.model))  # the CTM's own checks
-    _check(cfg.model.spiking.rate_regularisation_final == 0,
-           "model.spiking.rate_regularisation_final (a ramped rate weight) is for supervised training; PPO keeps "
-           "rate_regularisation constant: set rate_regularisation_final = 0")
+    _check(
+        cfg.model.spiking.rate_regularisation_final == 0,
+        "model.spiking.rate_regularisation_final (a ramped rate weight) is for supervised training; PPO keeps "
+        "rate_regularisation constant: set rate_regularisation_final = 0",
+    )
     _check(cfg.device in ("cpu", "cuda", "auto"), f"device must be cpu, cuda or auto, got {cfg.device!r}")
     return cfg
 
@@ -135,8 +147,14 @@ class ObservationEncoder(nn.Module):
 
     def __init__(self, observations: int, width: int):
         super().__init__()
-        self.layers = nn.Sequential(nn.Linear(observations, 2 * width), nn.GLU(), nn.LayerNorm(width),
-                                    nn.Linear(width, 2 * width), nn.GLU(), nn.LayerNorm(width))
+        self.layers = nn.Sequential(
+            nn.Linear(observations, 2 * width),
+            nn.GLU(),
+            nn.LayerNorm(width),
+            nn.Linear(width, 2 * width),
+            nn.GLU(),
+            nn.LayerNorm(width),
+        )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.layers(obs).unsqueeze(1)
@@ -179,8 +197,13 @@ def _layer(d_in: int, d_out: int, std: float) -> nn.Linear:
 
 
 def _head(d_in: int, hidden: int, d_out: int, std: float) -> nn.Sequential:
-    return nn.Sequential(_layer(d_in, hidden, math.sqrt(2)), nn.ReLU(), _layer(hidden, hidden, math.sqrt(2)), nn.ReLU(),
-                         _layer(hidden, d_out, std))
+    return nn.Sequential(
+        _layer(d_in, hidden, math.sqrt(2)),
+        nn.ReLU(),
+        _layer(hidden, hidden, math.sqrt(2)),
+        nn.ReLU(),
+        _layer(hidden, d_out, std),
+    )
 
 
 class CTMCore(nn.Module):
@@ -192,7 +215,9 @@ class CTMCore(nn.Module):
 
         cls = SpikingCTM if cfg.model.neuron == "spiking" else RateCTM
         generator = torch.Generator().manual_seed(cfg.seed)
-        self.ctm = cls(cfg.model, ObservationEncoder(observations, cfg.model.d_input), cfg.model.d_input, (actions,), generator)
+        self.ctm = cls(
+            cfg.model, ObservationEncoder(observations, cfg.model.d_input), cfg.model.d_input, (actions,), generator
+        )
         self.ctm.readout.requires_grad_(False)  # the actor reads the synchrony; the CTM's own readout is unused
         # A thought that never ends needs a synchrony that forgets: the CTM's default decay of 0
         # (r = 1) sums over the whole episode. The reference windows the last ticks instead.
@@ -313,8 +338,15 @@ class ReturnScale:
 # PPO
 
 
-def advantages(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, next_value: torch.Tensor,
-               next_done: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
+def advantages(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    next_value: torch.Tensor,
+    next_done: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> torch.Tensor:
     """Generalised advantage estimates (T, E). ``dones[t]`` marks that the observation at t
     starts a new episode (the previous step ended one), as in CleanRL."""
     steps = rewards.shape[0]
@@ -340,7 +372,9 @@ def _detach(state):
     if isinstance(state, torch.Tensor):
         return state.detach()
     if dataclasses.is_dataclass(state):
-        return dataclasses.replace(state, **{f.name: _detach(getattr(state, f.name)) for f in dataclasses.fields(state)})
+        return dataclasses.replace(
+            state, **{f.name: _detach(getattr(state, f.name)) for f in dataclasses.fields(state)}
+        )
     return type(state)(_detach(s) for s in state)
 
 
@@ -366,8 +400,12 @@ def evaluate_agent(agent: Agent, cfg: RLConfig, episodes: int, seed: int = 10_00
                 returns[i] = ret
         done = torch.from_numpy(dones.astype(np.float32)).to(device)
     agent.train(was_training)
-    return {"mean_return": float(returns.mean()), "std_return": float(returns.std()), "episodes": episodes,
-            "returns": returns.tolist()}
+    return {
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "episodes": episodes,
+        "returns": returns.tolist(),
+    }
 
 
 def train_rl(cfg: RLConfig, run_dir: Path, progress: bool = True) -> dict[str, Any]:
@@ -428,11 +466,13 @@ def train_rl(cfg: RLConfig, run_dir: Path, progress: bool = True) -> dict[str, A
         for _ in range(p.epochs):
             order = torch.randperm(p.envs, generator=sampler).to(device)
             for m in range(p.minibatches):
-                rows = order[m * per_minibatch:(m + 1) * per_minibatch]
+                rows = order[m * per_minibatch : (m + 1) * per_minibatch]
                 replay = agent.core.state_rows(first_state, rows)
                 logits, values, activity = [], [], []
                 for t in range(p.rollout_steps):
-                    step_logits, step_value, replay, step_activity = agent.step(rollout["obs"][t, rows], replay, rollout["done"][t, rows])
+                    step_logits, step_value, replay, step_activity = agent.step(
+                        rollout["obs"][t, rows], replay, rollout["done"][t, rows]
+                    )
                     logits.append(step_logits)
                     values.append(step_value)
                     if step_activity is not None:
@@ -446,8 +486,9 @@ def train_rl(cfg: RLConfig, run_dir: Path, progress: bool = True) -> dict[str, A
                 value_loss = 0.5 * (torch.stack(values) - returns[:, rows]).square().mean()
                 loss = policy_loss - p.entropy * dist.entropy().mean() + p.value * value_loss
                 if spiking and activity:
-                    loss = loss + rate_homeostasis(agent.core.ctm.neuron.rate_hz(torch.stack(activity).mean(0)),
-                                                   cfg.model.spiking)
+                    loss = loss + rate_homeostasis(
+                        agent.core.ctm.neuron.rate_hz(torch.stack(activity).mean(0)), cfg.model.spiking
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(agent.parameters(), p.max_grad_norm)
@@ -455,9 +496,15 @@ def train_rl(cfg: RLConfig, run_dir: Path, progress: bool = True) -> dict[str, A
                 losses.append(loss.item())
         elapsed = time.perf_counter() - started
         recent = [r for r, _ in envs.finished[-20:]]
-        record = {"iteration": iteration + 1, "env_steps": steps, "elapsed_s": round(elapsed, 2), "lr": lr,
-                  "loss": float(np.mean(losses)), "episodes": len(envs.finished),
-                  "recent_return": float(np.mean(recent)) if recent else float("nan")}
+        record = {
+            "iteration": iteration + 1,
+            "env_steps": steps,
+            "elapsed_s": round(elapsed, 2),
+            "lr": lr,
+            "loss": float(np.mean(losses)),
+            "episodes": len(envs.finished),
+            "recent_return": float(np.mean(recent)) if recent else float("nan"),
+        }
         with open(log, "a") as fh:
             fh.write(json.dumps(record) + "\n")
         bar.set_postfix({"return": f"{record['recent_return']:.1f}"})
@@ -467,11 +514,20 @@ def train_rl(cfg: RLConfig, run_dir: Path, progress: bool = True) -> dict[str, A
     bar.close()
     checkpoint.save(ckpt_dir, steps, cfg, agent, optimizer, record)
     final = evaluate_agent(agent, cfg, cfg.eval_episodes, device=device)
-    result = {"name": cfg.name, "agent": cfg.agent, "neuron": cfg.model.neuron if cfg.agent == "ctm" else "lstm",
-              "env": cfg.env.id, "mask_velocity": cfg.env.mask_velocity, "env_steps": steps,
-              "iterations": record.get("iteration", 0), "elapsed_s": round(time.perf_counter() - started, 2),
-              "device": str(device), "parameters": trainable_parameters(agent),
-              "training_episodes": len(envs.finished), "final": final}
+    result = {
+        "name": cfg.name,
+        "agent": cfg.agent,
+        "neuron": cfg.model.neuron if cfg.agent == "ctm" else "lstm",
+        "env": cfg.env.id,
+        "mask_velocity": cfg.env.mask_velocity,
+        "env_steps": steps,
+        "iterations": record.get("iteration", 0),
+        "elapsed_s": round(time.perf_counter() - started, 2),
+        "device": str(device),
+        "parameters": trainable_parameters(agent),
+        "training_episodes": len(envs.finished),
+        "final": final,
+    }
     (run_dir / "results.json").write_text(json.dumps(result, indent=2))
     return result
 

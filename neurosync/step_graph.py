@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -66,7 +66,9 @@ class CapturedStep:
         if device.type != "cuda":
             raise ValueError(f"a CUDA graph needs a CUDA device, got {device}")
         if warmup < 1:
-            raise ValueError(f"warmup must be >= 1 (the autograd engine and cuBLAS initialise outside the capture), got {warmup}")
+            raise ValueError(
+                f"warmup must be >= 1 (the autograd engine and cuBLAS initialise outside the capture), got {warmup}"
+            )
         self.step, self.parameters, self.device, self.warmup = step, list(parameters), device, warmup
         self.calls = 0
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -89,7 +91,9 @@ class CapturedStep:
             clear_gradients(self.parameters)
             self._side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(self._side):
-                outputs = tuple(t.detach() for t in self.step(x, y))  # the autograd graph dies here, not with the caller's loss
+                outputs = tuple(
+                    t.detach() for t in self.step(x, y)
+                )  # the autograd graph dies here, not with the caller's loss
             torch.cuda.current_stream(self.device).wait_stream(self._side)
             return outputs
         return self._capture(x, y)
@@ -105,9 +109,11 @@ class CapturedStep:
         except RuntimeError as error:
             clear_gradients(self.parameters)
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise CaptureError(f"train.cuda_graphs: the training step could not be captured in a CUDA graph ({first_line}); "
-                               "a part synchronises with the host or draws random numbers from its own generator: "
-                               "set train.cuda_graphs = false") from error
+            raise CaptureError(
+                f"train.cuda_graphs: the training step could not be captured in a CUDA graph ({first_line}); "
+                "a part synchronises with the host or draws random numbers from its own generator: "
+                "set train.cuda_graphs = false"
+            ) from error
         self.graph = graph
         graph.replay()
         return self.static_outputs
@@ -124,8 +130,7 @@ def eager_step(step: Step, parameters: Iterable[torch.nn.Parameter]) -> Step:
     return run
 
 
-def captured_step(step: Step, parameters: Iterable[torch.nn.Parameter], device: torch.device,
-                  warmup: int = 3) -> Step:
+def captured_step(step: Step, parameters: Iterable[torch.nn.Parameter], device: torch.device, warmup: int = 3) -> Step:
     """``step`` captured in a CUDA graph on a CUDA device (:class:`CapturedStep`); elsewhere the eager step
     (:func:`eager_step`), with one logged line saying so."""
     if device.type == "cuda":
@@ -146,11 +151,16 @@ def host_syncs_forbidden():
     :func:`neurosync.parts.capture.capturing` is true, as during a capture. (It patches
     ``torch.Tensor`` for the block: use it in tests, one thread.)"""
     names = [name for name in _SYNCING if hasattr(torch.Tensor, name)]
-    own = {name: torch.Tensor.__dict__[name] for name in names if name in torch.Tensor.__dict__}  # the rest are TensorBase's
+    own = {
+        name: torch.Tensor.__dict__[name] for name in names if name in torch.Tensor.__dict__
+    }  # the rest are TensorBase's
 
     def refuse(name):
         def method(self, *args, **kwargs):
-            raise RuntimeError(f"host synchronisation inside a captured step: Tensor.{name} on a tensor of shape {tuple(self.shape)}")
+            raise RuntimeError(
+                f"host synchronisation inside a captured step: Tensor.{name} on a tensor of shape {tuple(self.shape)}"
+            )
+
         return method
 
     try:

@@ -65,10 +65,16 @@ def _budget(study: StudyConfig) -> str:
     budgets = sorted({(cfg.train.steps, cfg.train.time_budget_s) for cfg in study.models.values()})
     if len(budgets) == 1 and budgets[0][1] == 0:
         return f"Every model trained for {budgets[0][0]:,} steps (a step budget: a second run gives the same results)."
-    steps = ", ".join(f"{s:,} steps" + (f" or {t:g} s of wall-clock time, whichever came first" if t else "") for s, t in budgets)
+    steps = ", ".join(
+        f"{s:,} steps" + (f" or {t:g} s of wall-clock time, whichever came first" if t else "") for s, t in budgets
+    )
     clock = any(t for _, t in budgets)
-    return (f"Training budget: {steps}." + (" A wall-clock budget makes the results depend on the machine's load; "
-                                            "the steps each run reached are in the per-seed table." if clock else ""))
+    return f"Training budget: {steps}." + (
+        " A wall-clock budget makes the results depend on the machine's load; "
+        "the steps each run reached are in the per-seed table."
+        if clock
+        else ""
+    )
 
 
 def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
@@ -81,10 +87,16 @@ def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
     if unknown:
         raise ConfigError(f"{path}: unknown study key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     configs = data.get("configs")
-    if (not isinstance(configs, dict) or "rate" not in configs or len(configs) < 2
-            or not all(isinstance(k, str) and k.isidentifier() for k in configs)):
-        raise ConfigError(f"{path}: 'configs' must name a 'rate' config file and at least one spiking one "
-                          f"(e.g. spiking = \"...\", cortical = \"...\"), got {configs!r}")
+    if (
+        not isinstance(configs, dict)
+        or "rate" not in configs
+        or len(configs) < 2
+        or not all(isinstance(k, str) and k.isidentifier() for k in configs)
+    ):
+        raise ConfigError(
+            f"{path}: 'configs' must name a 'rate' config file and at least one spiking one "
+            f'(e.g. spiking = "...", cortical = "..."), got {configs!r}'
+        )
     data["configs"] = {kind: (path.parent / value) for kind, value in configs.items()}
     for kind, config_path in data["configs"].items():
         if not config_path.is_file():
@@ -98,7 +110,9 @@ def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
         bad = sorted(set(extra) - known - {"set"})
         if bad:
             raise ConfigError(f"{path}: unknown key(s) in [quick]: {', '.join(bad)}")
-        study = replace(study, **{k: v for k, v in extra.items() if k != "set"}, set=study.set + list(extra.get("set", [])))
+        study = replace(
+            study, **{k: v for k, v in extra.items() if k != "set"}, set=study.set + list(extra.get("set", []))
+        )
     if not isinstance(study.seeds, list) or len(study.seeds) < 1 or not all(isinstance(s, int) for s in study.seeds):
         raise ConfigError(f"{path}: seeds must be a non-empty list of integers, got {study.seeds!r}")
     if len(set(study.seeds)) != len(study.seeds):
@@ -127,10 +141,14 @@ def _model_configs(study: StudyConfig):
         raise ConfigError("the study's configs must train on the same task (after the study's overrides)")
     for (kind, _), cfg in out.items():
         if (kind == "rate") != (cfg.model.neuron != "spiking"):
-            raise ConfigError(f"the study's {kind!r} config must be {'a RateCTM' if kind == 'rate' else 'a SpikingCTM'} "
-                              f"(model.neuron = {cfg.model.neuron!r})")
+            raise ConfigError(
+                f"the study's {kind!r} config must be {'a RateCTM' if kind == 'rate' else 'a SpikingCTM'} "
+                f"(model.neuron = {cfg.model.neuron!r})"
+            )
     if next(iter(out.values())).task.name == "sort":
-        raise ConfigError("the study measures answers tick by tick (parity, images, maze); sort is read by CTC over all ticks")
+        raise ConfigError(
+            "the study measures answers tick by tick (parity, images, maze); sort is read by CTC over all ticks"
+        )
     return out
 
 
@@ -181,8 +199,15 @@ def study_job(job: dict) -> dict:
     return write_result(done, metrics)
 
 
-def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str = "cpu", executor: str = "local",
-              address: str | None = None, workers: int = 2) -> dict:
+def run_study(
+    study: StudyConfig,
+    out: Path,
+    progress: bool = True,
+    device: str = "cpu",
+    executor: str = "local",
+    address: str | None = None,
+    workers: int = 2,
+) -> dict:
     """Run a study into ``out`` (refused unless empty): every model and seed trained, measured,
     compared, validated in Brian2, recorded, analysed and exported; writes ``study.json`` and
     ``report.html`` and returns the summary. The (model, seed) jobs run on ``executor``
@@ -200,7 +225,9 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     if executor != "local":
         require("distributed", "cluster")
     if out.exists() and any(out.iterdir()):
-        raise ValueError(f"output directory {out} exists and is not empty; choose a new --out (a study never overwrites)")
+        raise ValueError(
+            f"output directory {out} exists and is not empty; choose a new --out (a study never overwrites)"
+        )
     configs = study.models or _model_configs(study)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -208,11 +235,24 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     spiking_kinds = [k for k in kinds if k != "rate"]
     stages = tqdm(total=5, desc="study", disable=not progress, position=0, dynamic_ncols=True)
     stages.set_postfix_str(f"training {len(configs)} models ({executor})")
-    jobs = [{"config": cfg.to_dict(), "kind": kind, "seed": seed, "run_dir": str((out / "runs" / f"{kind}-seed{seed}").resolve()),
-             "device": device, "threads": torch.get_num_threads(), "progress": progress and executor == "local",
-             "keep_thought": seed == study.seeds[0], "certainty_threshold": study.certainty_threshold,
-             "record_samples": study.record_samples, "dt": study.dt, "long_ticks": study.long_ticks,
-             "record_repeats": study.record_repeats} for (kind, seed), cfg in configs.items()]
+    jobs = [
+        {
+            "config": cfg.to_dict(),
+            "kind": kind,
+            "seed": seed,
+            "run_dir": str((out / "runs" / f"{kind}-seed{seed}").resolve()),
+            "device": device,
+            "threads": torch.get_num_threads(),
+            "progress": progress and executor == "local",
+            "keep_thought": seed == study.seeds[0],
+            "certainty_threshold": study.certainty_threshold,
+            "record_samples": study.record_samples,
+            "dt": study.dt,
+            "long_ticks": study.long_ticks,
+            "record_repeats": study.record_repeats,
+        }
+        for (kind, seed), cfg in configs.items()
+    ]
     results = run_jobs(study_job, jobs, executor, address, workers, progress, desc="models")
     runs: dict = {(job["kind"], job["seed"]): metrics for job, metrics in zip(jobs, results)}
     thoughts: dict = {}  # the first seed's long recordings and models, for the analysis and the exports
@@ -224,9 +264,14 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     stages.update(1)
 
     first = {kind: study.seeds[0] for kind in kinds}
-    summary: dict = {"name": study.name, "seeds": study.seeds, "overrides": study.set, "device": device,
-                     "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
-                     "configs": {k: str(v) for k, v in study.configs.items()}}
+    summary: dict = {
+        "name": study.name,
+        "seeds": study.seeds,
+        "overrides": study.set,
+        "device": device,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+        "configs": {k: str(v) for k, v in study.configs.items()},
+    }
     summary["comparison"] = _pooled(runs, study.seeds, kinds)
 
     stages.set_postfix_str("Brian2 validation")
@@ -236,11 +281,23 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
         summary["brian2"] = {}
         for kind in spiking_kinds:
             ckpt_path = Path(runs[kind, first[kind]]["checkpoint"])
-            brian = validate_checkpoint(ckpt_path, out / f"brian2-{kind}", study.validate_ticks, "numpy", 0, progress=False,
-                                        mode="exact")
-            summary["brian2"][kind] = {k: brian[k] for k in ("steps", "neurons", "spikes_pytorch", "spikes_brian2", "mismatched_bins",
-                                                             "max_abs_membrane_difference", "neurons_tested", "passed",
-                                                             "brian2_seconds")}
+            brian = validate_checkpoint(
+                ckpt_path, out / f"brian2-{kind}", study.validate_ticks, "numpy", 0, progress=False, mode="exact"
+            )
+            summary["brian2"][kind] = {
+                k: brian[k]
+                for k in (
+                    "steps",
+                    "neurons",
+                    "spikes_pytorch",
+                    "spikes_brian2",
+                    "mismatched_bins",
+                    "max_abs_membrane_difference",
+                    "neurons_tested",
+                    "passed",
+                    "brian2_seconds",
+                )
+            }
             summary["brian2"][kind].update({k: v for k, v in brian.items() if k.startswith(("fast_weight", "hebbian"))})
     stages.update(1)
 
@@ -260,7 +317,9 @@ def run_study(study: StudyConfig, out: Path, progress: bool = True, device: str 
     for kind in kinds:
         export.write_nwb(thoughts[kind][0], export_dir / f"{kind}_thought.nwb", model=thoughts[kind][1], bulky=False)
         export.write_spectra_csv(analyses[kind]["_spectrum"], export_dir / f"{kind}_spectrum.csv")
-    for kind in spiking_kinds:  # Neo/NIX writes one object per spike train: the first repeat of at most NEO_THOUGHTS inputs
+    for (
+        kind
+    ) in spiking_kinds:  # Neo/NIX writes one object per spike train: the first repeat of at most NEO_THOUGHTS inputs
         recording = thoughts[kind][0]
         shown = np.flatnonzero(recording.sample_repeat == 0)[:NEO_THOUGHTS]
         export.write_neo(recording.subset(shown).lean(), export_dir / f"{kind}_thought.nix")
@@ -303,34 +362,54 @@ BOUNDED_INTERVAL = "Student t over seeds on the logit scale, mapped back (stays 
 def _pooled(runs: dict, seeds: list[int], kinds: tuple[str, ...] = ("rate", "spiking")) -> dict:
     """mean and 95% CI over seeds of every scalar measure, per kind (BOUNDED ones with bounds inside
     [0, 1]); each spiking kind's energy over the rate's."""
-    measures = {"accuracy_certain": lambda m: m["accuracy_certain"], "accuracy_last_tick": lambda m: m["accuracy_by_tick"][-1],
-                "ece": lambda m: m["ece"], "stop_tick_mean": lambda m: m["stop_tick_mean"],
-                "accuracy_stopped": lambda m: m["accuracy_stopped"], "operations": lambda m: m["energy"]["operations"],
-                "energy_nj": lambda m: m["energy"]["energy_nj"], "train_s": lambda m: m["train_s"], "steps": lambda m: m["steps"],
-                "synchrony_participation_ratio": lambda m: m["synchrony"]["participation_ratio"],
-                "halting_speedup": lambda m: m["halting"]["thresholds"][0]["speedup"],
-                "halting_ticks": lambda m: m["halting"]["thresholds"][0]["mean_ticks"]}
+    measures = {
+        "accuracy_certain": lambda m: m["accuracy_certain"],
+        "accuracy_last_tick": lambda m: m["accuracy_by_tick"][-1],
+        "ece": lambda m: m["ece"],
+        "stop_tick_mean": lambda m: m["stop_tick_mean"],
+        "accuracy_stopped": lambda m: m["accuracy_stopped"],
+        "operations": lambda m: m["energy"]["operations"],
+        "energy_nj": lambda m: m["energy"]["energy_nj"],
+        "train_s": lambda m: m["train_s"],
+        "steps": lambda m: m["steps"],
+        "synchrony_participation_ratio": lambda m: m["synchrony"]["participation_ratio"],
+        "halting_speedup": lambda m: m["halting"]["thresholds"][0]["speedup"],
+        "halting_ticks": lambda m: m["halting"]["thresholds"][0]["mean_ticks"],
+    }
     pooled = {}
     for kind in kinds:
         pooled[kind] = {}
         for i in range(len(runs[kind, seeds[0]]["synchrony"]["timescales_s"])):
             values = [runs[kind, s]["synchrony"]["mean_abs_offdiag"][i] for s in seeds]
             mean, half = compare.mean_ci(values)
-            pooled[kind][f"synchrony_mean_abs_{i}"] = {"mean": mean, "ci95": half, "values": values,
-                                                       "timescale_s": runs[kind, seeds[0]]["synchrony"]["timescales_s"][i]}
+            pooled[kind][f"synchrony_mean_abs_{i}"] = {
+                "mean": mean,
+                "ci95": half,
+                "values": values,
+                "timescale_s": runs[kind, seeds[0]]["synchrony"]["timescales_s"][i],
+            }
         for name, get in measures.items():
             values = [get(runs[kind, s]) for s in seeds]
             if name in BOUNDED:  # in [0, 1]: the interval must stay there
                 mean, low, high = compare.bounded_mean_ci(values)
-                pooled[kind][name] = {"mean": mean, "ci95_low": low, "ci95_high": high, "interval": BOUNDED_INTERVAL,
-                                      "values": values}
+                pooled[kind][name] = {
+                    "mean": mean,
+                    "ci95_low": low,
+                    "ci95_high": high,
+                    "interval": BOUNDED_INTERVAL,
+                    "values": values,
+                }
             else:
                 mean, half = compare.mean_ci(values)
                 pooled[kind][name] = {"mean": mean, "ci95": half, "interval": "Student t over seeds", "values": values}
         by_tick = np.array([runs[kind, s]["accuracy_by_tick"] for s in seeds])
         bounds = np.array([compare.bounded_mean_ci(col)[1:] for col in by_tick.T])
-        pooled[kind]["accuracy_by_tick"] = {"mean": by_tick.mean(0).tolist(), "ci95_low": bounds[:, 0].tolist(),
-                                            "ci95_high": bounds[:, 1].tolist(), "interval": BOUNDED_INTERVAL}
+        pooled[kind]["accuracy_by_tick"] = {
+            "mean": by_tick.mean(0).tolist(),
+            "ci95_low": bounds[:, 0].tolist(),
+            "ci95_high": bounds[:, 1].tolist(),
+            "interval": BOUNDED_INTERVAL,
+        }
     rate_e = pooled["rate"]["energy_nj"]["mean"]
     for kind in kinds[1:]:
         pooled[f"energy_ratio_{kind}_to_rate"] = pooled[kind]["energy_nj"]["mean"] / rate_e if rate_e else float("nan")
@@ -343,17 +422,30 @@ def _comparison_figures(runs: dict, pooled: dict, study: StudyConfig, out: Path,
     seeds = study.seeds
     names = []
     ticks = np.arange(1, len(pooled["rate"]["accuracy_by_tick"]["mean"]) + 1)
-    fig = report._line_figure(ticks, [pooled[k]["accuracy_by_tick"]["mean"] for k in kinds], "tick", "accuracy",
-                              f"accuracy by tick, mean and 95% CI over {len(seeds)} seeds (t on the logit scale)", list(kinds),
-                              [(np.array(pooled[k]["accuracy_by_tick"]["ci95_low"]), np.array(pooled[k]["accuracy_by_tick"]["ci95_high"]))
-                               for k in kinds])
+    fig = report._line_figure(
+        ticks,
+        [pooled[k]["accuracy_by_tick"]["mean"] for k in kinds],
+        "tick",
+        "accuracy",
+        f"accuracy by tick, mean and 95% CI over {len(seeds)} seeds (t on the logit scale)",
+        list(kinds),
+        [
+            (np.array(pooled[k]["accuracy_by_tick"]["ci95_low"]), np.array(pooled[k]["accuracy_by_tick"]["ci95_high"]))
+            for k in kinds
+        ],
+    )
     names.append(report.save_figure(fig, out / "accuracy_by_tick").name)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     for kind in kinds:
         table = runs[kind, seeds[0]]["reliability"]
-        ax.plot([r["confidence"] for r in table], [r["accuracy"] for r in table], "o-", ms=4,
-                label=f"{kind}: ECE {_fmt(pooled[kind]['ece'])}")
+        ax.plot(
+            [r["confidence"] for r in table],
+            [r["accuracy"] for r in table],
+            "o-",
+            ms=4,
+            label=f"{kind}: ECE {_fmt(pooled[kind]['ece'])}",
+        )
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
     ax.set_title(f"reliability at the most-certain tick (seed {seeds[0]})", fontsize=9)
@@ -378,7 +470,9 @@ def _comparison_figures(runs: dict, pooled: dict, study: StudyConfig, out: Path,
         for ax in axes:
             ax.set_xlabel("difficulty (number of −1 in the input)")
             ax.legend(fontsize=8)
-        fig.suptitle(f"adaptive compute, mean and 95% CI over {len(seeds)} seeds (accuracy: t on the logit scale)", fontsize=9)
+        fig.suptitle(
+            f"adaptive compute, mean and 95% CI over {len(seeds)} seeds (accuracy: t on the logit scale)", fontsize=9
+        )
         fig.tight_layout()
         names.append(report.save_figure(fig, out / "adaptive_compute").name)
     return names
@@ -387,8 +481,10 @@ def _comparison_figures(runs: dict, pooled: dict, study: StudyConfig, out: Path,
 def _fmt(entry: dict, scale: float = 1.0, digits: int = 3) -> str:
     """mean ± half-width, or mean [low, high] for a bounded measure's asymmetric interval."""
     if "ci95_low" in entry:
-        return (f"{entry['mean'] * scale:.{digits}f} [{entry['ci95_low'] * scale:.{digits}f}, "
-                f"{entry['ci95_high'] * scale:.{digits}f}]")
+        return (
+            f"{entry['mean'] * scale:.{digits}f} [{entry['ci95_low'] * scale:.{digits}f}, "
+            f"{entry['ci95_high'] * scale:.{digits}f}]"
+        )
     return f"{entry['mean'] * scale:.{digits}f} ± {entry['ci95'] * scale:.{digits}f}"
 
 
@@ -400,69 +496,130 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
     c = summary["comparison"]
     kinds = [k for k in study.configs]
     spiking_kinds = kinds[1:]
-    rows = [[label] + [_fmt(c[k][key], scale, digits) for k in kinds] for label, key, scale, digits in (
-        ("accuracy at the most-certain tick (%)", "accuracy_certain", 100, 2),
-        ("accuracy at the last tick (%)", "accuracy_last_tick", 100, 2),
-        ("expected calibration error", "ece", 1, 4),
-        (f"ticks to certainty ≥ {study.certainty_threshold}", "stop_tick_mean", 1, 2),
-        ("accuracy when stopped there (%)", "accuracy_stopped", 100, 2),
-        ("ticks computed when halting there (finished inputs leave the batch)", "halting_ticks", 1, 2),
-        ("wall time: full thought / halted there (×)", "halting_speedup", 1, 2),
-        ("neuron→synapse operations per thought", "operations", 1, 0),
-        ("energy proxy per thought (nJ)", "energy_nj", 1, 2),
-        ("synchrony participation ratio (fastest timescale)", "synchrony_participation_ratio", 1, 2),
-        ("training steps", "steps", 1, 0), ("training time (s)", "train_s", 1, 1))]
+    rows = [
+        [label] + [_fmt(c[k][key], scale, digits) for k in kinds]
+        for label, key, scale, digits in (
+            ("accuracy at the most-certain tick (%)", "accuracy_certain", 100, 2),
+            ("accuracy at the last tick (%)", "accuracy_last_tick", 100, 2),
+            ("expected calibration error", "ece", 1, 4),
+            (f"ticks to certainty ≥ {study.certainty_threshold}", "stop_tick_mean", 1, 2),
+            ("accuracy when stopped there (%)", "accuracy_stopped", 100, 2),
+            ("ticks computed when halting there (finished inputs leave the batch)", "halting_ticks", 1, 2),
+            ("wall time: full thought / halted there (×)", "halting_speedup", 1, 2),
+            ("neuron→synapse operations per thought", "operations", 1, 0),
+            ("energy proxy per thought (nJ)", "energy_nj", 1, 2),
+            ("synchrony participation ratio (fastest timescale)", "synchrony_participation_ratio", 1, 2),
+            ("training steps", "steps", 1, 0),
+            ("training time (s)", "train_s", 1, 1),
+        )
+    ]
     thought_s = study.long_ticks * study.dt
     for key in sorted(k for k in c["rate"] if k.startswith("synchrony_mean_abs_")):
-        rows.append([f"mean |synchrony| at τ = {c['rate'][key]['timescale_s'] * 1e3:g} ms ({thought_s:g}-s thoughts)"]
-                    + [_fmt(c[k][key]) for k in kinds])
+        rows.append(
+            [f"mean |synchrony| at τ = {c['rate'][key]['timescale_s'] * 1e3:g} ms ({thought_s:g}-s thoughts)"]
+            + [_fmt(c[k][key]) for k in kinds]
+        )
     a = summary["analysis"]
     analysis_rows = []
     for kind in kinds:
         s = a[kind]["spectrum"]
-        analysis_rows.append([_label(kind), f"{s['resolution_hz']:.3g}", f"{s['peak_hz']:.3g}",
-                              report.band_text(s["bands"]),
-                              report.aperiodic_text(a[kind].get("aperiodic", {"skipped": "not computed"})),
-                              "; ".join(f"{k}: {v['mean_abs_offdiag']:.3f}" for k, v in a[kind]["synchrony"].items())])
+        analysis_rows.append(
+            [
+                _label(kind),
+                f"{s['resolution_hz']:.3g}",
+                f"{s['peak_hz']:.3g}",
+                report.band_text(s["bands"]),
+                report.aperiodic_text(a[kind].get("aperiodic", {"skipped": "not computed"})),
+                "; ".join(f"{k}: {v['mean_abs_offdiag']:.3f}" for k, v in a[kind]["synchrony"].items()),
+            ]
+        )
     brian = summary.get("brian2")
-    brian_html = ("<p>Skipped (validate_ticks = 0).</p>" if brian is None else "".join(
-        f"<p>{_label(kind)}: exact mode, seed {study.seeds[0]}, {study.validate_ticks} ticks: <b>{b['mismatched_bins']} of "
-        f"{b['steps'] * b['neurons']:,} spike bins differ</b> ({b['spikes_pytorch']:,} spikes in PyTorch, "
-        f"{b['spikes_brian2']:,} in Brian2); max membrane difference {b['max_abs_membrane_difference']:.3g}; "
-        f"{b['neurons_tested']} of {b['neurons']} neurons spike at some steps and not at others, so their thresholds are tested; "
-        + (f"the fast weight α ⊙ H differs by at most {b['fast_weight_max_abs_difference']:.3g} over {b['fast_weight_ticks']} ticks "
-           f"(its largest entry {b['fast_weight_max_abs']:.3g}); " if "fast_weight_max_abs_difference" in b else "")
-        + f"{'passed' if b['passed'] else 'FAILED'}; {b['brian2_seconds']:.2f} s in Brian2.</p>" for kind, b in brian.items()))
+    brian_html = (
+        "<p>Skipped (validate_ticks = 0).</p>"
+        if brian is None
+        else "".join(
+            f"<p>{_label(kind)}: exact mode, seed {study.seeds[0]}, {study.validate_ticks} ticks: <b>{b['mismatched_bins']} of "
+            f"{b['steps'] * b['neurons']:,} spike bins differ</b> ({b['spikes_pytorch']:,} spikes in PyTorch, "
+            f"{b['spikes_brian2']:,} in Brian2); max membrane difference {b['max_abs_membrane_difference']:.3g}; "
+            f"{b['neurons_tested']} of {b['neurons']} neurons spike at some steps and not at others, so their thresholds are tested; "
+            + (
+                f"the fast weight α ⊙ H differs by at most {b['fast_weight_max_abs_difference']:.3g} over {b['fast_weight_ticks']} ticks "
+                f"(its largest entry {b['fast_weight_max_abs']:.3g}); "
+                if "fast_weight_max_abs_difference" in b
+                else ""
+            )
+            + f"{'passed' if b['passed'] else 'FAILED'}; {b['brian2_seconds']:.2f} s in Brian2.</p>"
+            for kind, b in brian.items()
+        )
+    )
     cards = ""
     for kind in spiking_kinds:
         spiking = a[kind]
-        cards += (f"<h3>{_label(kind)}</h3><p>Mean rate {spiking['rates_hz']['mean']:.1f} Hz, silent "
-                  f"{100 * spiking['rates_hz']['silent_fraction']:.1f}%, median CV(ISI) over all thoughts "
-                  f"{report._number(spiking['isi_cv_median'])}, Fano factor {report._number(spiking['fano']['value'])} "
-                  f"({spiking['fano']['note']}).</p>" + report.physiology_table(spiking["physiology"]))
+        cards += (
+            f"<h3>{_label(kind)}</h3><p>Mean rate {spiking['rates_hz']['mean']:.1f} Hz, silent "
+            f"{100 * spiking['rates_hz']['silent_fraction']:.1f}%, median CV(ISI) over all thoughts "
+            f"{report._number(spiking['isi_cv_median'])}, Fano factor {report._number(spiking['fano']['value'])} "
+            f"({spiking['fano']['note']}).</p>" + report.physiology_table(spiking["physiology"])
+        )
     energy = "; ".join(f"{_label(k)} / RateCTM {c[f'energy_ratio_{k}_to_rate']:.3f}" for k in spiking_kinds)
     sections = [
-        ("Set-up", f"<p>Seeds {study.seeds}; overrides <code>{' '.join(study.set)}</code>; {summary['machine']}; "
-                   f"device {summary['device']}; the whole study took {summary['elapsed_s']:.0f} s. {_budget(study)} "
-                   f"Values are the mean over seeds with a 95% CI: [low, high] for accuracies and ECE (Student t on the "
-                   f"logit scale, mapped back, so the bounds stay inside [0, 1]), ± a Student-t half-width otherwise. "
-                   f"Energy proxy: only the "
-                   f"neuron→synapse pathway differs (MACs at {compare.E_MAC_PJ} pJ for rate activations, accumulates "
-                   f"at {compare.E_AC_PJ} pJ per spike × fan-out).</p>"),
-        ("Spiking vs rate", report.table(["measure"] + [_label(k) for k in kinds], rows)
-         + f"<p>Energy ratios: {energy}.</p>" + report.figures_html(out / "figures", figure_names)),
+        (
+            "Set-up",
+            f"<p>Seeds {study.seeds}; overrides <code>{' '.join(study.set)}</code>; {summary['machine']}; "
+            f"device {summary['device']}; the whole study took {summary['elapsed_s']:.0f} s. {_budget(study)} "
+            f"Values are the mean over seeds with a 95% CI: [low, high] for accuracies and ECE (Student t on the "
+            f"logit scale, mapped back, so the bounds stay inside [0, 1]), ± a Student-t half-width otherwise. "
+            f"Energy proxy: only the "
+            f"neuron→synapse pathway differs (MACs at {compare.E_MAC_PJ} pJ for rate activations, accumulates "
+            f"at {compare.E_AC_PJ} pJ per spike × fan-out).</p>",
+        ),
+        (
+            "Spiking vs rate",
+            report.table(["measure"] + [_label(k) for k in kinds], rows)
+            + f"<p>Energy ratios: {energy}.</p>"
+            + report.figures_html(out / "figures", figure_names),
+        ),
         ("Brian2 validation", brian_html),
-        (f"A long thought ({thought_s:g} s, {study.record_samples} inputs × {study.record_repeats} noise repeats for the SpikingCTMs)",
-         report.table(["model", "resolution (Hz)", "peak (Hz)", "band powers (integrals over the bins)", "1/f exponent", "mean |synchrony| per timescale"],
-                      analysis_rows)
-         + "<h3>Physiology cards</h3>" + cards
-         + report.figures_html(out / "analysis", [f"{k}_{f}.png" for k in kinds
-                                                  for f in ("raster", "physiology", "isi", "spectrum", "spectrogram", "synchrony",
-                                                            "coherence")])),
-        ("Exports", "<ul>" + "".join(f"<li><code>exports/{n}</code></li>" for n in summary["exports"]) + "</ul>"
-         + f"<p>nwbinspector (subject checks excluded): {summary['nwbinspector'] or 'no findings'}.</p>"),
-        ("Per-seed results", report.table(["model", "seed", "steps", "accuracy (%)", "ECE", "run directory"],
-                                          [[k, s, r["steps"], f"{100 * r['accuracy_certain']:.2f}", f"{r['ece']:.4f}",
-                                            f"runs/{k}-seed{s}"] for (k, s), r in runs.items()])),
+        (
+            f"A long thought ({thought_s:g} s, {study.record_samples} inputs × {study.record_repeats} noise repeats for the SpikingCTMs)",
+            report.table(
+                [
+                    "model",
+                    "resolution (Hz)",
+                    "peak (Hz)",
+                    "band powers (integrals over the bins)",
+                    "1/f exponent",
+                    "mean |synchrony| per timescale",
+                ],
+                analysis_rows,
+            )
+            + "<h3>Physiology cards</h3>"
+            + cards
+            + report.figures_html(
+                out / "analysis",
+                [
+                    f"{k}_{f}.png"
+                    for k in kinds
+                    for f in ("raster", "physiology", "isi", "spectrum", "spectrogram", "synchrony", "coherence")
+                ],
+            ),
+        ),
+        (
+            "Exports",
+            "<ul>"
+            + "".join(f"<li><code>exports/{n}</code></li>" for n in summary["exports"])
+            + "</ul>"
+            + f"<p>nwbinspector (subject checks excluded): {summary['nwbinspector'] or 'no findings'}.</p>",
+        ),
+        (
+            "Per-seed results",
+            report.table(
+                ["model", "seed", "steps", "accuracy (%)", "ECE", "run directory"],
+                [
+                    [k, s, r["steps"], f"{100 * r['accuracy_certain']:.2f}", f"{r['ece']:.4f}", f"runs/{k}-seed{s}"]
+                    for (k, s), r in runs.items()
+                ],
+            ),
+        ),
     ]
     return report.html_page(f"NeuroSync study: {summary['name']}", sections)

@@ -75,8 +75,12 @@ def load_sweep(path: str | Path) -> SweepConfig:
     if not sweep.config.is_file():
         _fail(path, f"config {sweep.config} does not exist")
     seeds = sweep.seeds
-    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-            and len(set(seeds)) == len(seeds)):
+    if not (
+        isinstance(seeds, list)
+        and seeds
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+        and len(set(seeds)) == len(seeds)
+    ):
         _fail(path, f"seeds must be a non-empty list of distinct integers, got {seeds!r}")
     if sweep.search not in SEARCHES:
         _fail(path, f"search {sweep.search!r} is not one of {', '.join(SEARCHES)}")
@@ -87,14 +91,19 @@ def load_sweep(path: str | Path) -> SweepConfig:
             if sweep.search == "grid":
                 _fail(path, f"space.{key}: a range {{low, high}} needs search = 'random' (a grid takes a list)")
             if set(values) - {"low", "high", "log", "integer"} or not {"low", "high"} <= set(values):
-                _fail(path, f"space.{key}: a range is {{low = ..., high = ..., log = false, integer = false}}, got {values!r}")
+                _fail(
+                    path,
+                    f"space.{key}: a range is {{low = ..., high = ..., log = false, integer = false}}, got {values!r}",
+                )
             low, high = values["low"], values["high"]
             if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high):
                 _fail(path, f"space.{key}: needs numbers low < high, got {low!r}, {high!r}")
             if values.get("log") and low <= 0:
                 _fail(path, f"space.{key}: a log range needs low > 0, got {low!r}")
         elif not isinstance(values, list) or not values:
-            _fail(path, f"space.{key}: give a non-empty list of values (or, for random search, a range), got {values!r}")
+            _fail(
+                path, f"space.{key}: give a non-empty list of values (or, for random search, a range), got {values!r}"
+            )
     if not isinstance(sweep.samples, int) or sweep.samples < 1:
         _fail(path, f"samples must be an integer >= 1, got {sweep.samples!r}")
     if not isinstance(sweep.set, list) or not all(isinstance(s, str) for s in sweep.set):
@@ -123,7 +132,9 @@ def points(sweep: SweepConfig) -> list[dict]:
                 point[key] = values[int(rng.integers(len(values)))]
                 continue
             low, high = values["low"], values["high"]
-            value = math.exp(rng.uniform(math.log(low), math.log(high))) if values.get("log") else rng.uniform(low, high)
+            value = (
+                math.exp(rng.uniform(math.log(low), math.log(high))) if values.get("log") else rng.uniform(low, high)
+            )
             point[key] = int(round(value)) if values.get("integer") else float(f"{value:.4g}")
         drawn.append(point)
     return drawn
@@ -154,8 +165,15 @@ def sweep_job(job: dict) -> dict:
     return write_result(done, {"steps": result["steps"], "train_s": result["elapsed_s"], "final": result["final"]})
 
 
-def run_sweep(sweep: SweepConfig, out: Path, executor: str = "local", address: str | None = None, workers: int = 2,
-              progress: bool = True, device: str = "cpu") -> dict:
+def run_sweep(
+    sweep: SweepConfig,
+    out: Path,
+    executor: str = "local",
+    address: str | None = None,
+    workers: int = 2,
+    progress: bool = True,
+    device: str = "cpu",
+) -> dict:
     """Run every (point, seed) job on ``executor`` into ``out/runs`` and write the table; a rerun
     into the same ``out`` resumes (a different sweep there is refused)."""
     import torch
@@ -170,26 +188,53 @@ def run_sweep(sweep: SweepConfig, out: Path, executor: str = "local", address: s
     out.mkdir(parents=True, exist_ok=True)
     marker = out / "sweep-config.json"
     if marker.is_file() and json.loads(marker.read_text()) != identity:
-        raise ValueError(f"{out} holds a different sweep (other config, overrides, points or seeds): choose another --out")
+        raise ValueError(
+            f"{out} holds a different sweep (other config, overrides, points or seeds): choose another --out"
+        )
     marker.write_text(json.dumps(identity, indent=2))
-    jobs = [{"config": str(sweep.config), "overrides": sweep.set + overrides(point) + [f"train.seed={seed}"],
-             "run_dir": str((out / "runs" / f"point{i}" / f"seed{seed}").resolve()), "threads": torch.get_num_threads(),
-             "device": device} for i, point in enumerate(grid) for seed in sweep.seeds]
+    jobs = [
+        {
+            "config": str(sweep.config),
+            "overrides": sweep.set + overrides(point) + [f"train.seed={seed}"],
+            "run_dir": str((out / "runs" / f"point{i}" / f"seed{seed}").resolve()),
+            "threads": torch.get_num_threads(),
+            "device": device,
+        }
+        for i, point in enumerate(grid)
+        for seed in sweep.seeds
+    ]
     results = run_jobs(sweep_job, jobs, executor, address, workers, progress, desc=f"sweep {sweep.name}")
     task = get_task(config_mod.load(sweep.config, sweep.set).task)
     primary = getattr(task, "PRIMARY", "bit_acc_certain")
     rows = []
     for i, point in enumerate(grid):
-        runs = results[i * len(sweep.seeds):(i + 1) * len(sweep.seeds)]
+        runs = results[i * len(sweep.seeds) : (i + 1) * len(sweep.seeds)]
         values = [r["final"][primary] for r in runs]
         mean, low, high = bounded_mean_ci(values)
-        rows.append({"point": i, **{f"space.{k}": v for k, v in point.items()}, "mean": mean, "ci95_low": low,
-                     "ci95_high": high, "values": values, "steps": runs[0]["steps"],
-                     "train_s": float(np.mean([r["train_s"] for r in runs]))})
+        rows.append(
+            {
+                "point": i,
+                **{f"space.{k}": v for k, v in point.items()},
+                "mean": mean,
+                "ci95_low": low,
+                "ci95_high": high,
+                "values": values,
+                "steps": runs[0]["steps"],
+                "train_s": float(np.mean([r["train_s"] for r in runs])),
+            }
+        )
     rows.sort(key=lambda r: -r["mean"])
-    summary = {"name": sweep.name, "config": str(sweep.config), "search": sweep.search, "seeds": sweep.seeds,
-               "set": sweep.set, "primary": primary, "executor": executor,
-               "interval": "95% CI over seeds: Student t on the logit scale, mapped back", "rows": rows}
+    summary = {
+        "name": sweep.name,
+        "config": str(sweep.config),
+        "search": sweep.search,
+        "seeds": sweep.seeds,
+        "set": sweep.set,
+        "primary": primary,
+        "executor": executor,
+        "interval": "95% CI over seeds: Student t on the logit scale, mapped back",
+        "rows": rows,
+    }
     _write(summary, list(sweep.space), out)
     return summary
 
@@ -202,12 +247,19 @@ def _write(summary: dict, keys: list[str], out: Path) -> None:
         writer.writeheader()
         writer.writerows(summary["rows"])
     head = f"| rank | {' | '.join(keys)} | {summary['primary']} (mean [95% CI], %) | steps | train s |"
-    lines = [f"# Sweep {summary['name']}", "",
-             f"{summary['search']} search over {len(summary['rows'])} points × seeds {summary['seeds']} of "
-             f"`{summary['config']}` (set {summary['set']}); {summary['interval']}.", "", head,
-             "|" + "---|" * (len(keys) + 4)]
+    lines = [
+        f"# Sweep {summary['name']}",
+        "",
+        f"{summary['search']} search over {len(summary['rows'])} points × seeds {summary['seeds']} of "
+        f"`{summary['config']}` (set {summary['set']}); {summary['interval']}.",
+        "",
+        head,
+        "|" + "---|" * (len(keys) + 4),
+    ]
     for rank, row in enumerate(summary["rows"], 1):
         values = " | ".join(str(row[f"space.{k}"]) for k in keys)
-        lines.append(f"| {rank} | {values} | {100 * row['mean']:.2f} [{100 * row['ci95_low']:.2f}, "
-                     f"{100 * row['ci95_high']:.2f}] | {row['steps']} | {row['train_s']:.1f} |")
+        lines.append(
+            f"| {rank} | {values} | {100 * row['mean']:.2f} [{100 * row['ci95_low']:.2f}, "
+            f"{100 * row['ci95_high']:.2f}] | {row['steps']} | {row['train_s']:.1f} |"
+        )
     (out / "sweep.md").write_text("\n".join(lines) + "\n")

@@ -19,8 +19,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -101,7 +102,9 @@ def autocast(device: torch.device, cache: bool = True, precision: str = "bf16"):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, cfg: Config, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, cfg: Config, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096
+) -> dict[str, float]:
     """Task metrics over (x, y) in eval mode, at the most-certain tick and at the last tick."""
     task = get_task(cfg.task)
     device = next(model.parameters()).device
@@ -158,8 +161,13 @@ def _distributed() -> tuple[int, int]:
     return rank, world
 
 
-def make_gradient_step(model: nn.Module, cfg: Config, device: torch.device, parameters: list[nn.Parameter] | None = None,
-                       forward: Callable | None = None) -> Callable:
+def make_gradient_step(
+    model: nn.Module,
+    cfg: Config,
+    device: torch.device,
+    parameters: list[nn.Parameter] | None = None,
+    forward: Callable | None = None,
+) -> Callable:
     """``step(x, y) -> (task loss, loss with the homeostatic terms, gradient norm before clipping)`` of one
     batch, leaving the clipped gradients in the parameters' ``.grad``: the forward (``forward``, default
     ``model``; the DDP wrapper in a distributed run), the loss, the backward and the clip; the part of a
@@ -172,7 +180,9 @@ def make_gradient_step(model: nn.Module, cfg: Config, device: torch.device, para
     parameters = [p for p in model.parameters() if p.requires_grad] if parameters is None else parameters
     spiking = cfg.model.spiking if cfg.model.neuron == "spiking" and cfg.model.spiking.homeostatic() else None
     cache = not (tc.cuda_graphs and device.type == "cuda")
-    max_norm = tc.grad_clip if tc.grad_clip > 0 else math.inf  # the norm is always computed, to stop before a non-finite step
+    max_norm = (
+        tc.grad_clip if tc.grad_clip > 0 else math.inf
+    )  # the norm is always computed, to stop before a non-finite step
     weight = None if spiking is None else torch.tensor(spiking.rate_regularisation, device=device)
 
     def step(x, y):
@@ -209,7 +219,9 @@ def train(
     rank, world = _distributed()
     tc = cfg.train
     if tc.cuda_graphs and world > 1:
-        raise ConfigError("train.cuda_graphs captures the step of one process: train without torchrun, or set train.cuda_graphs = false")
+        raise ConfigError(
+            "train.cuda_graphs captures the step of one process: train without torchrun, or set train.cuda_graphs = false"
+        )
     dev = pick_device(device or tc.device)
     if dev.type == "cuda" and world > 1:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -221,12 +233,16 @@ def train(
             log.info("removed %s, left in %s by an interrupted checkpoint write", name, ckpt_dir)
     existing = checkpoint.latest(ckpt_dir)
     if existing is not None and not resume:
-        raise ConfigError(f"run directory {run_dir} already has checkpoints; pass --resume to continue it or choose another --run-dir")
+        raise ConfigError(
+            f"run directory {run_dir} already has checkpoints; pass --resume to continue it or choose another --run-dir"
+        )
     if existing is None and not resume:
         taken = [name for name in RUN_FILES if (run_dir / name).exists()]
         if taken:
-            raise ConfigError(f"run directory {run_dir} already holds {', '.join(taken)} but no checkpoint; "
-                              f"it would be overwritten: choose another --run-dir")
+            raise ConfigError(
+                f"run directory {run_dir} already holds {', '.join(taken)} but no checkpoint; "
+                f"it would be overwritten: choose another --run-dir"
+            )
     if resume and existing is None:
         raise checkpoint.CheckpointError(f"--resume: no checkpoint in {ckpt_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -249,7 +265,9 @@ def train(
 
     parameters = [p for p in model.parameters() if p.requires_grad]
     gradient_step = make_gradient_step(model, cfg, dev, parameters, forward=ddp_model)
-    run_step = captured_step(gradient_step, parameters, dev) if tc.cuda_graphs else eager_step(gradient_step, parameters)
+    run_step = (
+        captured_step(gradient_step, parameters, dev) if tc.cuda_graphs else eager_step(gradient_step, parameters)
+    )
 
     if rank == 0:
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
@@ -277,7 +295,8 @@ def train(
             raise TrainingDiverged(
                 f"training diverged at step {step + 1}: loss {total.item():g}, gradient norm {grad_norm.item():g}; "
                 f"no step was taken with them, the last finite checkpoint is {kept if kept else 'none (none was written yet)'}; "
-                f"lower train.lr (now {tc.lr:g}) or keep train.grad_clip > 0")
+                f"lower train.lr (now {tc.lr:g}) or keep train.grad_clip > 0"
+            )
         optimizer.step()
         step += 1
         running.append(loss.item())
@@ -285,8 +304,14 @@ def train(
         out_of_time = tc.time_budget_s > 0 and elapsed >= tc.time_budget_s
         done = step == last_step or out_of_time
         if rank == 0 and (step % tc.eval_every == 0 or done):
-            record = {"step": step, "split": "eval", "lr": lr, "train_loss": sum(running) / len(running),
-                      "elapsed_s": round(trained_s + elapsed, 2), **evaluate(model, cfg, eval_x, eval_y)}
+            record = {
+                "step": step,
+                "split": "eval",
+                "lr": lr,
+                "train_loss": sum(running) / len(running),
+                "elapsed_s": round(trained_s + elapsed, 2),
+                **evaluate(model, cfg, eval_x, eval_y),
+            }
             running = []
             if gradient_step.rate_weight is not None:
                 record["rate_weight"] = float(gradient_step.rate_weight)  # the homeostatic weight of this step
@@ -304,7 +329,9 @@ def train(
                 postfix["regime"] = f"{record['regime_in_range']}/{len(record['regime'])}"
             bar.set_postfix(postfix)
         if rank == 0 and (step % tc.checkpoint_every == 0 or done):
-            checkpoint.save(ckpt_dir, step, cfg, model, optimizer, {**record, "trained_s": round(trained_s + elapsed, 2)})
+            checkpoint.save(
+                ckpt_dir, step, cfg, model, optimizer, {**record, "trained_s": round(trained_s + elapsed, 2)}
+            )
         bar.update(1)
         if out_of_time:
             log.info("time budget of %.0f s reached at step %d", tc.time_budget_s, step)
@@ -314,8 +341,12 @@ def train(
     if rank == 0:
         final_x, final_y = task.eval_set(cfg.task, tc.final_eval_samples, tc.seed)
         result = {
-            "name": cfg.name, "steps": step, "elapsed_s": round(trained_s + time.perf_counter() - started, 2),
-            "device": str(dev), "world_size": world, "eval_samples": int(final_x.shape[0]),
+            "name": cfg.name,
+            "steps": step,
+            "elapsed_s": round(trained_s + time.perf_counter() - started, 2),
+            "device": str(dev),
+            "world_size": world,
+            "eval_samples": int(final_x.shape[0]),
             "final": evaluate(model, cfg, final_x, final_y),
         }
         (run_dir / "results.json").write_text(json.dumps(checkpoint.finite_json(result), indent=2, allow_nan=False))
@@ -329,13 +360,23 @@ def _regime_record(model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
     ``regime_in_range`` (how many lie in their range) and ``regime_out`` (those outside, with
     their values, in one line; empty when all are in)."""
     probe = regime_probe(model, x)
-    return {"regime": probe["values"], "regime_in_range": len(probe["values"]) - len(probe["out"]),
-            "regime_out": describe_out(probe)}
+    return {
+        "regime": probe["values"],
+        "regime_in_range": len(probe["values"]) - len(probe["out"]),
+        "regime_out": describe_out(probe),
+    }
 
 
 def _progress(enabled: bool, start: int, total: int, name: str):
     from tqdm import tqdm
 
     interactive = sys.stderr.isatty()
-    return tqdm(total=total, initial=start, desc=name, disable=not enabled, dynamic_ncols=True,
-                mininterval=0.5 if interactive else 30.0, file=sys.stderr)
+    return tqdm(
+        total=total,
+        initial=start,
+        desc=name,
+        disable=not enabled,
+        dynamic_ncols=True,
+        mininterval=0.5 if interactive else 30.0,
+        file=sys.stderr,
+    )

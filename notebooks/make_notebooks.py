@@ -4,8 +4,10 @@
 
 Edit a notebook here, regenerate, and the diff shows only what changed.
 """
-import nbformat as nbf
+
 from pathlib import Path
+
+import nbformat as nbf
 
 OUT = Path(__file__).resolve().parent
 
@@ -56,14 +58,22 @@ def notebook(name, title, question, cells):
     nbf.write(nb, OUT / name)
 
 
-notebook("01_quickstart.ipynb", "Quickstart: train a RateCTM and a SpikingCTM, look at one thought",
-         "What happens inside a CTM while it thinks about one input?", [
-    ("md", "Two models from the zoo, trained on 16-bit cumulative parity (target k: the parity of the number of −1 "
-           "among the first k + 1 inputs): `parity16-rate` (97.8% per-bit) and `parity16-spiking`, the same "
-           "sizes with spiking neuron-level models (their cards: `models/parity16-rate.md`, "
-           "`models/parity16-spiking.md`). With `TRAIN = True` both are trained here on 8-bit parity "
-           "(`STEPS` steps each) instead."),
-    ("code", '''if TRAIN:
+notebook(
+    "01_quickstart.ipynb",
+    "Quickstart: train a RateCTM and a SpikingCTM, look at one thought",
+    "What happens inside a CTM while it thinks about one input?",
+    [
+        (
+            "md",
+            "Two models from the zoo, trained on 16-bit cumulative parity (target k: the parity of the number of −1 "
+            "among the first k + 1 inputs): `parity16-rate` (97.8% per-bit) and `parity16-spiking`, the same "
+            "sizes with spiking neuron-level models (their cards: `models/parity16-rate.md`, "
+            "`models/parity16-spiking.md`). With `TRAIN = True` both are trained here on 8-bit parity "
+            "(`STEPS` steps each) instead.",
+        ),
+        (
+            "code",
+            """if TRAIN:
     STEPS = 15 if CI else 600
     rate_model, rate_cfg = train("parity16-rate.toml", "rate", STEPS)
     spiking_model, spiking_cfg = train("parity16-spiking.toml", "spiking", STEPS)
@@ -71,12 +81,18 @@ notebook("01_quickstart.ipynb", "Quickstart: train a RateCTM and a SpikingCTM, l
 else:
     rate_model, rate_cfg = neurosync.pretrained("parity16-rate")
     spiking_model, spiking_cfg = neurosync.pretrained("parity16-spiking")
-    x = torch.tensor([[1, -1, 1, 1, -1, -1, 1, -1, -1, 1, 1, 1, -1, 1, -1, -1]], dtype=torch.float32)'''),
-    ("md", "Record one thought per input. A `Recording` holds, per sample, tick and neuron, the activations "
-           "(spikes for the SpikingCTM), pre-activations, membranes, synchrony, attention, logits and certainty. "
-           "The SpikingCTM's tick lasts what its neuron model says (here one 1-ms step); the RateCTM has no "
-           "physical time, and `dt` declares one for its plots (1 ms per tick)."),
-    ("code", '''rate_rec = rate_model.record(x, dt=1e-3, config=rate_cfg)
+    x = torch.tensor([[1, -1, 1, 1, -1, -1, 1, -1, -1, 1, 1, 1, -1, 1, -1, -1]], dtype=torch.float32)""",
+        ),
+        (
+            "md",
+            "Record one thought per input. A `Recording` holds, per sample, tick and neuron, the activations "
+            "(spikes for the SpikingCTM), pre-activations, membranes, synchrony, attention, logits and certainty. "
+            "The SpikingCTM's tick lasts what its neuron model says (here one 1-ms step); the RateCTM has no "
+            "physical time, and `dt` declares one for its plots (1 ms per tick).",
+        ),
+        (
+            "code",
+            """rate_rec = rate_model.record(x, dt=1e-3, config=rate_cfg)
 spiking_rec = spiking_model.record(x, config=spiking_cfg)
 print(spiking_rec.kind, spiking_rec.samples, "sample,", spiking_rec.ticks, "ticks,", spiking_rec.neurons, "neurons,",
       spiking_rec.spike_step.size, "spikes")
@@ -84,26 +100,46 @@ fig, ax = plt.subplots(figsize=(5, 3))
 for name, rec in (("RateCTM", rate_rec), ("SpikingCTM", spiking_rec)):
     ax.plot(np.arange(1, rec.ticks + 1), rec.certainty[0], "o-", label=name)
 ax.set(xlabel="tick", ylabel="certainty (1 − normalised entropy)", title="certainty grows as the CTM thinks")
-ax.legend();'''),
-    ("md", "The SpikingCTM's thought as a raster with its population rate (one thought: not a PSTH, which averages repeats), and the RateCTM's as an activation map."),
-    ("code", '''analysis.raster_figure(spiking_rec, sort="rate")
+ax.legend();""",
+        ),
+        (
+            "md",
+            "The SpikingCTM's thought as a raster with its population rate (one thought: not a PSTH, which averages "
+            "repeats), and the RateCTM's as an activation map.",
+        ),
+        (
+            "code",
+            """analysis.raster_figure(spiking_rec, sort="rate")
 fig, ax = plt.subplots(figsize=(6, 3))
 image = ax.imshow(rate_rec.activity[0].T, aspect="auto", cmap="viridis", interpolation="nearest")
 ax.set(xlabel="tick", ylabel="neuron", title="RateCTM post-activations")
-fig.colorbar(image, ax=ax);'''),
-    ("code", '''from neurosync.tasks import parity
+fig.colorbar(image, ax=ax);""",
+        ),
+        (
+            "code",
+            """from neurosync.tasks import parity
 print("target parity:     ", parity.targets_for(x)[0].tolist())
 for name, rec in (("RateCTM", rate_rec), ("SpikingCTM", spiking_rec)):
     tick = int(rec.certainty[0].argmax())
-    print(f"{name:11s} (tick {tick + 1}):", rec.logits[0, tick].reshape(-1, 2).argmax(-1).tolist())'''),
-])
+    print(f"{name:11s} (tick {tick + 1}):", rec.logits[0, tick].reshape(-1, 2).argmax(-1).tolist())""",
+        ),
+    ],
+)
 
-notebook("02_rasters_and_spectra.ipynb", "Rasters and brainwave-like spectra of a thinking CTM",
-         "Does a SpikingCTM's population activity show rhythms, and in which bands?", [
-    ("md", "A trained 8-tick thought is too short for a spectrum (resolution 1/(ticks·dt) = 125 Hz at 1 ms per tick), "
-           "so the model is run for `LONG_TICKS` ticks on several inputs and the Welch spectra are averaged over "
-           "those thoughts (trials)."),
-    ("code", '''from neurosync.tasks import parity
+notebook(
+    "02_rasters_and_spectra.ipynb",
+    "Rasters and brainwave-like spectra of a thinking CTM",
+    "Does a SpikingCTM's population activity show rhythms, and in which bands?",
+    [
+        (
+            "md",
+            "A trained 8-tick thought is too short for a spectrum (resolution 1/(ticks·dt) = 125 Hz at 1 ms per tick), "
+            "so the model is run for `LONG_TICKS` ticks on several inputs and the Welch spectra are averaged over "
+            "those thoughts (trials).",
+        ),
+        (
+            "code",
+            """from neurosync.tasks import parity
 
 LONG_TICKS = 120 if CI else 1000
 if TRAIN:
@@ -119,22 +155,38 @@ rate_rec = rate_model.record(x, dt=1e-3, config=rate_cfg, ticks=LONG_TICKS)
 rates = analysis.firing_rates(spiking_rec)
 print(f"mean rate {rates.mean():.1f} Hz, silent neurons {(rates == 0).sum()} of {rates.size}, "
       f"median CV(ISI) {np.nanmedian(analysis.isi_cv(spiking_rec.spike_times(0))):.2f}")
-analysis.raster_figure(spiking_rec, sort="first_spike", bin_steps=10);'''),
-    ("md", "Population spectrum (Welch, averaged over the 16 thoughts) with the canonical bands and an aperiodic 1/f "
-           "fit with peaks (FOOOF). The title states the frequency resolution."),
-    ("code", '''spectrum = analysis.population_spectrum(spiking_rec, sample=None)
+analysis.raster_figure(spiking_rec, sort="first_spike", bin_steps=10);""",
+        ),
+        (
+            "md",
+            "Population spectrum (Welch, averaged over the 16 thoughts) with the canonical bands and an aperiodic 1/f "
+            "fit with peaks (FOOOF). The title states the frequency resolution.",
+        ),
+        (
+            "code",
+            """spectrum = analysis.population_spectrum(spiking_rec, sample=None)
 fit = analysis.aperiodic_fit(spectrum["frequencies_hz"], spectrum["power"])
 analysis.spectrum_figure(spectrum, fit, "SpikingCTM population rate")
 print("band powers:", {k: f"{v:.3g}" for k, v in spectrum["bands"].items()})
 print(spectrum["method"], f"; fit over {fit['range_hz'][0]:g}-{fit['range_hz'][1]:g} Hz: {fit['verdict']}")
-print(f"1/f exponent {fit['exponent']:.2f} (r² {fit['r_squared']:.2f}), peaks (Hz, power, width):", [tuple(round(v, 2) for v in p) for p in fit["peaks"]])'''),
-    ("md", "The same spectrum for the RateCTM, computed on its activations (one sample per tick)."),
-    ("code", '''rate_spectrum = analysis.population_spectrum(rate_rec, sample=None)
+peaks = [tuple(round(v, 2) for v in p) for p in fit["peaks"]]
+print(f"1/f exponent {fit['exponent']:.2f} (r² {fit['r_squared']:.2f}), peaks (Hz, power, width):", peaks)""",
+        ),
+        ("md", "The same spectrum for the RateCTM, computed on its activations (one sample per tick)."),
+        (
+            "code",
+            """rate_spectrum = analysis.population_spectrum(rate_rec, sample=None)
 analysis.spectrum_figure(rate_spectrum, title="RateCTM mean activation")
-print("band powers:", {k: f"{v:.3g}" for k, v in rate_spectrum["bands"].items()})'''),
-    ("md", "How the spectrum changes over the thought (spectrogram), and the coherence between the neurons that "
-           "feed the two synchrony readouts (output vs action)."),
-    ("code", '''sg = analysis.spectrogram(spiking_rec, sample=None, nperseg=min(64, LONG_TICKS // 2))
+print("band powers:", {k: f"{v:.3g}" for k, v in rate_spectrum["bands"].items()})""",
+        ),
+        (
+            "md",
+            "How the spectrum changes over the thought (spectrogram), and the coherence between the neurons that "
+            "feed the two synchrony readouts (output vs action).",
+        ),
+        (
+            "code",
+            """sg = analysis.spectrogram(spiking_rec, sample=None, nperseg=min(64, LONG_TICKS // 2))
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.pcolormesh(sg["times_s"] * 1e3, sg["frequencies_hz"], np.log10(sg["power"] + 1e-12), shading="auto", cmap="magma")
 ax.set(xlabel="time in the thought (ms)", ylabel="Hz", title=f"spectrogram, resolution {sg['resolution_hz']:.3g} Hz")
@@ -144,26 +196,38 @@ action_neurons = np.unique(torch.cat([sync.action_neurons_left, sync.action_neur
 coh = analysis.group_coherence(spiking_rec, out_neurons, action_neurons, sample=None, nperseg=128)
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(coh["frequencies_hz"], coh["coherence"])
-ax.set(xlabel="Hz", ylabel="coherence", title="output-readout vs action-readout neurons");'''),
-    ("md", "Pairwise synchrony at several timescales (exponentially filtered spike trains, Pearson; neurons "
-           "ordered by clustering), and the spike time tiling coefficient (STTC)."),
-    ("code", '''matrices = analysis.synchrony_matrices(spiking_rec)
+ax.set(xlabel="Hz", ylabel="coherence", title="output-readout vs action-readout neurons");""",
+        ),
+        (
+            "md",
+            "Pairwise synchrony at several timescales (exponentially filtered spike trains, Pearson; neurons "
+            "ordered by clustering), and the spike time tiling coefficient (STTC).",
+        ),
+        (
+            "code",
+            """matrices = analysis.synchrony_matrices(spiking_rec)
 analysis.matrix_figure(matrices["matrices"], [f"τ = {t * 1e3:g} ms" for t in matrices["timescales_s"]],
                        order=analysis.neuron_order(spiking_rec, by="cluster"))
 # STTC needs sparse trains: with neurons firing every few steps, a ±5 ms window covers the whole
 # thought and every pair scores 1. Use the shortest window, one step.
 sttc = analysis.recording_sttc(spiking_rec, window_s=1e-3)
-print(f"mean STTC over live pairs (±1 ms): {np.nanmean(sttc[~np.eye(len(sttc), dtype=bool)]):.3f}")'''),
-    ("md", "## The contrast: today's SpikingCTM against the cortical one\n\n"
-           "The model above fires at hundreds of Hz in 1-ms ticks: tonic, regular, with its spectral power near the "
-           "step's Nyquist frequency. `models/parity16-cortical/` is the shipped cortical SpikingCTM (issue 12): "
-           "80% excitatory / 20% inhibitory neurons under Dale's law, τ_m 20 ms, slow synaptic filters, a refractory "
-           "period, Ornstein–Uhlenbeck current noise, a bounded input, 5-ms ticks of 0.125-ms steps; it solves the same "
-           "task (98.5% per-bit on 16-bit parity) at ~10 Hz. Both are recorded here for 1-s thoughts (16 inputs; the "
-           "cortical model 4 noise repeats each, so that its Fano factor is across trials), and each gets its "
-           "physiology card: every statistic beside its cortical range and source. Its own card, training curve and "
-           "the probes behind it are in `models/parity16-cortical.md`."),
-    ("code", '''from IPython.display import Markdown, display
+print(f"mean STTC over live pairs (±1 ms): {np.nanmean(sttc[~np.eye(len(sttc), dtype=bool)]):.3f}")""",
+        ),
+        (
+            "md",
+            "## The contrast: today's SpikingCTM against the cortical one\n\n"
+            "The model above fires at hundreds of Hz in 1-ms ticks: tonic, regular, with its spectral power near the "
+            "step's Nyquist frequency. `models/parity16-cortical/` is the shipped cortical SpikingCTM (issue 12): "
+            "80% excitatory / 20% inhibitory neurons under Dale's law, τ_m 20 ms, slow synaptic filters, a refractory "
+            "period, Ornstein–Uhlenbeck current noise, a bounded input, 5-ms ticks of 0.125-ms steps; it solves the same "
+            "task (98.5% per-bit on 16-bit parity) at ~10 Hz. Both are recorded here for 1-s thoughts (16 inputs; the "
+            "cortical model 4 noise repeats each, so that its Fano factor is across trials), and each gets its "
+            "physiology card: every statistic beside its cortical range and source. Its own card, training curve and "
+            "the probes behind it are in `models/parity16-cortical.md`.",
+        ),
+        (
+            "code",
+            """from IPython.display import Markdown, display
 
 cortical_model, cortical_ckpt = neurosync.load_model(MODELS / "parity16-cortical")
 THOUGHT_S = 0.12 if CI else 1.0
@@ -174,11 +238,17 @@ today_rec = spiking_model.record(x, ticks=int(round(THOUGHT_S * 1e3 / spiking_mo
 cards = {"today's SpikingCTM (parity16-spiking)": analysis.physiology(today_rec),
          "cortical SpikingCTM (parity16-cortical)": analysis.physiology(cortical_rec)}
 for name, card in cards.items():
-    display(Markdown(f"### {name}\\n\\n" + analysis.card_text(card)))'''),
-    ("md", "Rasters side by side (the first 200 ms of the first thought; neurons sorted by rate) and the "
-           "physiology figures: rates per population, the Fano factor over the thought, the spike-population "
-           "and LFP-proxy spectra with their power-law fits, and the E/I current correlations."),
-    ("code", '''fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    display(Markdown(f"### {name}\\n\\n" + analysis.card_text(card)))""",
+        ),
+        (
+            "md",
+            "Rasters side by side (the first 200 ms of the first thought; neurons sorted by rate) and the "
+            "physiology figures: rates per population, the Fano factor over the thought, the spike-population "
+            "and LFP-proxy spectra with their power-law fits, and the E/I current correlations.",
+        ),
+        (
+            "code",
+            """fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for ax, (name, rec) in zip(axes, (("today's SpikingCTM", today_rec), ("cortical SpikingCTM", cortical_rec))):
     raster = rec.spikes(0)[: int(round(0.2 / rec.step_duration))]
     order = np.argsort(-raster.sum(0), kind="stable")
@@ -187,18 +257,28 @@ for ax, (name, rec) in zip(axes, (("today's SpikingCTM", today_rec), ("cortical 
     ax.scatter(steps * rec.step_duration * 1e3, neurons, s=1, c="k", marker="|")
     ax.set(xlabel="time (ms)", ylabel="neuron (by rate)", title=f"{name}: {rate:.1f} Hz")
 for card in cards.values():
-    analysis.physiology_figure(card)'''),
-])
+    analysis.physiology_figure(card)""",
+        ),
+    ],
+)
 
-notebook("03_spiking_vs_rate.ipynb", "Spiking vs rate CTMs",
-         "How do a SpikingCTM and a RateCTM compare in accuracy over ticks, "
-         "calibration, adaptive compute and an energy proxy?", [
-    ("md", "The zoo's `parity16-rate` and `parity16-spiking` (one seed each; their cards give the training budgets: "
-           "6,000 steps in 316 s and 8,800 steps in 713 s on 2 cores), measured on the 4,096 random 16-bit inputs "
-           "of their headline numbers. With `TRAIN = True`, three seeds per model are trained here on 8-bit parity at the same "
-           "budget of `STEPS` steps, and values are mean ± 95% confidence interval over seeds (the "
-           "`neurosync study` command does this at full size and writes an HTML report)."),
-    ("code", '''from neurosync import compare
+notebook(
+    "03_spiking_vs_rate.ipynb",
+    "Spiking vs rate CTMs",
+    "How do a SpikingCTM and a RateCTM compare in accuracy over ticks, "
+    "calibration, adaptive compute and an energy proxy?",
+    [
+        (
+            "md",
+            "The zoo's `parity16-rate` and `parity16-spiking` (one seed each; their cards give the training budgets: "
+            "6,000 steps in 316 s and 8,800 steps in 713 s on 2 cores), measured on the 4,096 random 16-bit inputs "
+            "of their headline numbers. With `TRAIN = True`, three seeds per model are trained here on 8-bit parity at the same "
+            "budget of `STEPS` steps, and values are mean ± 95% confidence interval over seeds (the "
+            "`neurosync study` command does this at full size and writes an HTML report).",
+        ),
+        (
+            "code",
+            """from neurosync import compare
 from neurosync.tasks import parity
 
 if TRAIN:
@@ -217,8 +297,11 @@ results = {}
 for (kind, seed), (model, cfg) in models.items():
     metrics = compare.thought_metrics(model, x, y, difficulty, threshold=0.8)
     metrics["energy"] = compare.energy_proxy(model, model.record(x[:16], dt=1e-3, config=cfg))
-    results[kind, seed] = metrics'''),
-    ("code", '''fig, ax = plt.subplots(figsize=(5, 3.5))
+    results[kind, seed] = metrics""",
+        ),
+        (
+            "code",
+            """fig, ax = plt.subplots(figsize=(5, 3.5))
 for kind in ("rate", "spiking"):
     by_tick = np.array([results[kind, s]["accuracy_by_tick"] for s in SEEDS])
     half = [compare.mean_ci(col)[1] for col in by_tick.T]
@@ -226,8 +309,11 @@ for kind in ("rate", "spiking"):
     ax.errorbar(ticks, by_tick.mean(0), yerr=half if len(SEEDS) > 1 else None, marker="o", ms=3, capsize=2, label=kind)
 spread = f"mean ± 95% CI, {len(SEEDS)} seeds" if len(SEEDS) > 1 else "one shipped seed"
 ax.set(xlabel="tick", ylabel="per-bit accuracy", title=f"accuracy by tick ({spread})")
-ax.legend();'''),
-    ("code", '''rows = []
+ax.legend();""",
+        ),
+        (
+            "code",
+            """rows = []
 for kind in ("rate", "spiking"):
     for label, get in (("accuracy", lambda m: m["accuracy_certain"]), ("ECE", lambda m: m["ece"]),
                        ("ticks to certainty 0.8", lambda m: m["stop_tick_mean"]),
@@ -236,30 +322,43 @@ for kind in ("rate", "spiking"):
         mean, half = compare.mean_ci([get(results[kind, s]) for s in SEEDS])
         rows.append((kind, label, f"{mean:.4g} ± {half:.2g}" if len(SEEDS) > 1 else f"{mean:.4g}"))
 for row in rows:
-    print(f"{row[0]:8s} {row[1]:28s} {row[2]}")'''),
-    ("md", "Reliability diagram at the most-certain tick (seed 0): a calibrated model lies on the diagonal."),
-    ("code", '''fig, ax = plt.subplots(figsize=(4, 4))
+    print(f"{row[0]:8s} {row[1]:28s} {row[2]}")""",
+        ),
+        ("md", "Reliability diagram at the most-certain tick (seed 0): a calibrated model lies on the diagonal."),
+        (
+            "code",
+            """fig, ax = plt.subplots(figsize=(4, 4))
 ax.plot([0, 1], [0, 1], "k:")
 for kind in ("rate", "spiking"):
     table = results[kind, 0]["reliability"]
     ax.plot([r["confidence"] for r in table], [r["accuracy"] for r in table], "o-", label=kind)
 ax.set(xlabel="confidence", ylabel="accuracy")
-ax.legend();'''),
-])
+ax.legend();""",
+        ),
+    ],
+)
 
-notebook("04_hebbian_plasticity.ipynb", "Hebbian plasticity: the fast weight as a key → value store",
-         "Does a trained plastic SpikingCTM store associations in its fast weight within one thought, and read them "
-         "out when asked?", [
-    ("md", "Two shipped models on associative recall of eight pairs (Ba et al. 2016): a thought is shown eight "
-           "key–value pairs, one symbol per tick (`k1 v1 … k8 v8`), then `??` and one of the keys; it answers that "
-           "key's value in the two answer ticks. Attention sees only the current symbol, so the pairs must be held "
-           "in the network itself. `recall-spiking-plastic` adds to the SpikingCTM's synapse a Hebbian fast weight "
-           "H on its afferents (Miconi's rule, `model.synapse = \"plastic-input\"`): H starts at zero in every "
-           "thought, and each tick it binds the neurons' response (post) to the input of the tick before (pre), so "
-           "that a value's response is written under its key; `recall-spiking` is the same SpikingCTM without it. "
-           "Both are trained for the same steps (their cards: `models/recall-spiking-plastic.md`, "
-           "`models/recall-spiking.md`)."),
-    ("code", '''from neurosync.analysis import plasticity
+notebook(
+    "04_hebbian_plasticity.ipynb",
+    "Hebbian plasticity: the fast weight as a key → value store",
+    "Does a trained plastic SpikingCTM store associations in its fast weight within one thought, and read them "
+    "out when asked?",
+    [
+        (
+            "md",
+            "Two shipped models on associative recall of eight pairs (Ba et al. 2016): a thought is shown eight "
+            "key–value pairs, one symbol per tick (`k1 v1 … k8 v8`), then `??` and one of the keys; it answers that "
+            "key's value in the two answer ticks. Attention sees only the current symbol, so the pairs must be held "
+            "in the network itself. `recall-spiking-plastic` adds to the SpikingCTM's synapse a Hebbian fast weight "
+            'H on its afferents (Miconi\'s rule, `model.synapse = "plastic-input"`): H starts at zero in every '
+            "thought, and each tick it binds the neurons' response (post) to the input of the tick before (pre), so "
+            "that a value's response is written under its key; `recall-spiking` is the same SpikingCTM without it. "
+            "Both are trained for the same steps (their cards: `models/recall-spiking-plastic.md`, "
+            "`models/recall-spiking.md`).",
+        ),
+        (
+            "code",
+            """from neurosync.analysis import plasticity
 from neurosync.tasks import get_task, recall
 
 EPISODES = 200 if CI else 600
@@ -273,23 +372,35 @@ for name, model, ckpt in (("plastic", plastic, plastic_ckpt), ("control", contro
 print(f"bag-of-values baseline {100 * recall.frequency_baseline(cfg.task.pairs):.1f}%, chance 10%")
 items = cfg.task.items() * cfg.task.ticks_per_input  # ticks that show an item; the answer ticks follow
 labels = [f"k{i // 2 + 1}" if i % 2 == 0 else f"v{i // 2 + 1}" for i in range(2 * cfg.task.pairs)] + ["??", "q"]
-labels = [label for label in labels for _ in range(cfg.task.ticks_per_input)] + ["ans"] * cfg.task.answer_ticks'''),
-    ("md", "The fast weight over the thought: ‖α ⊙ H‖ after each tick's update. It is written while the pairs are shown: "
-           "the rule pairs the neurons' trace of one tick (post) with the input's trace of the tick before (pre), a "
-           "value's response with its key."),
-    ("code", '''trace = plasticity.record_plasticity(plastic, x)
+labels = [label for label in labels for _ in range(cfg.task.ticks_per_input)] + ["ans"] * cfg.task.answer_ticks""",
+        ),
+        (
+            "md",
+            "The fast weight over the thought: ‖α ⊙ H‖ after each tick's update. It is written while the pairs are shown: "
+            "the rule pairs the neurons' trace of one tick (post) with the input's trace of the tick before (pre), a "
+            "value's response with its key.",
+        ),
+        (
+            "code",
+            """trace = plasticity.record_plasticity(plastic, x)
 norms = trace["fast_weight_norm"]
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(norms.T[:, :50], color="C0", alpha=0.15)
 ax.plot(norms.mean(0), color="k", lw=2, label="mean over episodes")
 ax.set_xticks(range(len(labels)), labels)
 ax.set(xlabel="tick (symbol shown)", ylabel="‖α ⊙ H‖", title="the fast weight is written as the pairs arrive")
-ax.legend();'''),
-    ("md", "**Reading the store.** When the query key is shown, the fast weight's current (α ⊙ H) · o reads it. If H "
-           "holds the key → value associations, a linear reader finds the *queried* value in that current. "
-           "Cross-validated decoding of the queried value, tick by tick, from the two parts of the synaptic input: the "
-           "fast weight's read and the rest (the slow GLU synapse over the input and the spikes)."),
-    ("code", '''answer_digit = y.numpy()
+ax.legend();""",
+        ),
+        (
+            "md",
+            "**Reading the store.** When the query key is shown, the fast weight's current (α ⊙ H) · o reads it. If H "
+            "holds the key → value associations, a linear reader finds the *queried* value in that current. "
+            "Cross-validated decoding of the queried value, tick by tick, from the two parts of the synaptic input: the "
+            "fast weight's read and the rest (the slow GLU synapse over the input and the spikes).",
+        ),
+        (
+            "code",
+            """answer_digit = y.numpy()
 folds = 3 if CI else 5
 curves = {part: [plasticity.decode(trace[part][:, t], answer_digit, folds)[0] for t in range(len(labels))]
           for part in ("plastic_current", "slow_current")}
@@ -301,11 +412,17 @@ ax.axhline(10, color="grey", ls=":", label="chance")
 ax.set_xticks(range(len(labels)), labels)
 ax.set(xlabel="tick", ylabel="queried value decoded (%)", title="where the answer is")
 ax.legend(fontsize=7)
-print({part: f"{100 * curve[items - 1]:.1f}%" for part, curve in curves.items()}, "at the query tick")'''),
-    ("md", "**A lesion.** Decoding shows that the value is *in* the current, not that the answer uses it. Remove the fast "
-           "weight's read from the query tick on (H still evolves; nothing reads it), or from the first tick (the model "
-           "with α = 0), and measure the accuracy again."),
-    ("code", '''def accuracy(model):
+print({part: f"{100 * curve[items - 1]:.1f}%" for part, curve in curves.items()}, "at the query tick")""",
+        ),
+        (
+            "md",
+            "**A lesion.** Decoding shows that the value is *in* the current, not that the answer uses it. Remove the fast "
+            "weight's read from the query tick on (H still evolves; nothing reads it), or from the first tick (the model "
+            "with α = 0), and measure the accuracy again.",
+        ),
+        (
+            "code",
+            """def accuracy(model):
     return 100 * neurosync.evaluate(model, cfg, x, y)["accuracy_certain"]
 
 intact = accuracy(plastic)
@@ -313,23 +430,35 @@ with plasticity.fast_weight_lesion(plastic, items - 1):  # from the tick that sh
     at_query = accuracy(plastic)
 with plasticity.fast_weight_lesion(plastic, 0):
     from_start = accuracy(plastic)
-print(f"intact {intact:.1f}%; fast weight unread from the query on {at_query:.1f}%; unread all thought {from_start:.1f}%")'''),
-    ("md", "**The learned rule.** The meta-learned learning rate η per neuron and the plastic gains α (neurons × inputs)."),
-    ("code", '''eta = plastic.synapse.learning_rate().detach().numpy().ravel()
+print(f"intact {intact:.1f}%; fast weight unread from the query on {at_query:.1f}%; unread all thought {from_start:.1f}%")""",
+        ),
+        (
+            "md",
+            "**The learned rule.** The meta-learned learning rate η per neuron and the plastic gains α (neurons × inputs).",
+        ),
+        (
+            "code",
+            """eta = plastic.synapse.learning_rate().detach().numpy().ravel()
 alpha = plastic.synapse.alpha_matrix().detach().numpy().ravel()
 fig, axes = plt.subplots(1, 2, figsize=(8, 2.8))
 axes[0].hist(eta, bins=30)
 axes[0].set(xlabel="η (per postsynaptic neuron)", ylabel="neurons", title=f"learning rates: median {np.median(eta):.3f}")
 axes[1].hist(alpha, bins=60)
 axes[1].set(xlabel="α (per synapse)", ylabel="synapses", title="plastic gains")
-fig.tight_layout()'''),
-    ("md", "Other rules on the same afferent fast weight, from the eight-pair ablation's seed-0 models "
-           "(`models/recall8-spiking-abcd`, `models/recall8-spiking-neuromodulated`; trained like `recall-spiking-plastic` "
-           "with only the rule changed): the ABCD rule's coefficients (A: the Hebbian term, B and C: pre- and "
-           "postsynaptic terms, D: a drift), and the neuromodulated rule's learning rate η[t] over the thought, computed "
-           "each tick from the network's state: does the modulator open writes at the item ticks and close them at the "
-           "query?"),
-    ("code", '''for name in ("recall8-spiking-abcd", "recall8-spiking-neuromodulated"):
+fig.tight_layout()""",
+        ),
+        (
+            "md",
+            "Other rules on the same afferent fast weight, from the eight-pair ablation's seed-0 models "
+            "(`models/recall8-spiking-abcd`, `models/recall8-spiking-neuromodulated`; trained like `recall-spiking-plastic` "
+            "with only the rule changed): the ABCD rule's coefficients (A: the Hebbian term, B and C: pre- and "
+            "postsynaptic terms, D: a drift), and the neuromodulated rule's learning rate η[t] over the thought, computed "
+            "each tick from the network's state: does the modulator open writes at the item ticks and close them at the "
+            "query?",
+        ),
+        (
+            "code",
+            """for name in ("recall8-spiking-abcd", "recall8-spiking-neuromodulated"):
     model, ckpt = neurosync.load_model(MODELS / name)
     accuracy_here = 100 * neurosync.evaluate(model, ckpt.config, x, y)["accuracy_certain"]
     if ckpt.config.model.plasticity.rule == "abcd":
@@ -347,18 +476,28 @@ fig.tight_layout()'''),
         ax.fill_between(range(rates.shape[1]), *np.percentile(rates, [10, 90], axis=0), alpha=0.3)
         ax.set_xticks(range(len(labels)), labels)
         ax.set(xlabel="tick", ylabel="η[t], mean over neurons",
-               title=f"{name} ({accuracy_here:.1f}%): when the modulator lets the rule write")'''),
-])
+               title=f"{name} ({accuracy_here:.1f}%): when the modulator lets the rule write")""",
+        ),
+    ],
+)
 
-notebook("05_brian2_validation.ipynb", "Brian2 validation of a trained SpikingCTM",
-         "Does an equation-level simulator (Brian2) reproduce the trained spiking dynamics spike for spike?", [
-    ("md", "The spiking core (dendritic filters, LIF soma with each neuron's parameters, refractoriness, the "
-           "Ornstein-Uhlenbeck noise replayed, Dale's law and the plastic fast weight) is re-simulated in Brian2 from "
-           "the same equations, with the drive recorded from PyTorch replayed (exact mode), and with the whole "
-           "thought in Brian2, attention recomputed each tick from Brian2's spikes (closed loop). The model is the "
-           "shipped cortical SpikingCTM (`models/parity16-cortical`, trained on 16-bit parity); set `TRAIN = True` to "
-           "train a small SpikingCTM here instead (a few minutes)."),
-    ("code", '''from neurosync import brian
+notebook(
+    "05_brian2_validation.ipynb",
+    "Brian2 validation of a trained SpikingCTM",
+    "Does an equation-level simulator (Brian2) reproduce the trained spiking dynamics spike for spike?",
+    [
+        (
+            "md",
+            "The spiking core (dendritic filters, LIF soma with each neuron's parameters, refractoriness, the "
+            "Ornstein-Uhlenbeck noise replayed, Dale's law and the plastic fast weight) is re-simulated in Brian2 from "
+            "the same equations, with the drive recorded from PyTorch replayed (exact mode), and with the whole "
+            "thought in Brian2, attention recomputed each tick from Brian2's spikes (closed loop). The model is the "
+            "shipped cortical SpikingCTM (`models/parity16-cortical`, trained on 16-bit parity); set `TRAIN = True` to "
+            "train a small SpikingCTM here instead (a few minutes).",
+        ),
+        (
+            "code",
+            """from neurosync import brian
 from neurosync.tasks import parity
 
 TICKS = 20 if CI else 200  # the cortical model's ticks last 5 ms: 200 ticks are a 1-s thought
@@ -376,39 +515,67 @@ result = brian.simulate_exact(core, recording.drive, "numpy", modulation=recordi
 report = brian.compare(recording, result, core.fast_alpha)
 print({k: report[k] for k in ("steps", "neurons", "spikes_pytorch", "spikes_brian2", "mismatched_bins",
                               "max_abs_membrane_difference", "brian2_seconds")})
-brian.validation_figure(recording, result);'''),
-    ("md", "The closed loop runs one Brian2 step per tick, so it needs a model without sub-steps (the small "
-           "SpikingCTM of `TRAIN = True`); the cortical model's 5-ms ticks are 40 steps of 0.125 ms."),
-    ("code", '''if model.config.spiking.substeps == 1:
+brian.validation_figure(recording, result);""",
+        ),
+        (
+            "md",
+            "The closed loop runs one Brian2 step per tick, so it needs a model without sub-steps (the small "
+            "SpikingCTM of `TRAIN = True`); the cortical model's 5-ms ticks are 40 steps of 0.125 ms.",
+        ),
+        (
+            "code",
+            """if model.config.spiking.substeps == 1:
     closed = brian.validate_closed_loop(model, x[:1], 0, TICKS, "numpy")
     print({k: v for k, v in closed.items() if not isinstance(v, (list, dict))})
 else:
-    print(f"closed loop skipped: {model.config.spiking.substeps} sub-steps per tick")'''),
-    ("md", "Continuous time: the ODE form at finer steps agrees statistically (rates, pairwise synchrony), not spike "
-           "for spike; the report says which statistics are within their stated tolerances."),
-    ("code", '''continuous = brian.validate_continuous(model, recording, substeps=(10,))
-print(continuous)'''),
-])
+    print(f"closed loop skipped: {model.config.spiking.substeps} sub-steps per tick")""",
+        ),
+        (
+            "md",
+            "Continuous time: the ODE form at finer steps agrees statistically (rates, pairwise synchrony), not spike "
+            "for spike; the report says which statistics are within their stated tolerances.",
+        ),
+        (
+            "code",
+            """continuous = brian.validate_continuous(model, recording, substeps=(10,))
+print(continuous)""",
+        ),
+    ],
+)
 
-notebook("06_your_own_stack.ipynb", "Your own stack: an exported thought in pynwb and Elephant",
-         "Does an exported NWB file stand on its own, so that a neuroscientist can analyse a CTM's thought with the "
-         "tools of the field and none of NeuroSync's?", [
-    ("md", "NeuroSync writes a thought as an NWB file: one unit per neuron with its spike times and cell type, one trial "
-           "per thought with the input it saw and the repeat (its realisation of the intrinsic noise), the internal "
-           "signals in a processing module. Here the shipped cortical SpikingCTM (`models/parity16-cortical`) thinks for "
-           "1 s about 4 inputs, 4 times each, exported by the command line. Everything after the export uses pynwb, "
-           "Neo, Elephant, quantities and matplotlib only: no `neurosync` import."),
-    ("code", '''import subprocess
+notebook(
+    "06_your_own_stack.ipynb",
+    "Your own stack: an exported thought in pynwb and Elephant",
+    "Does an exported NWB file stand on its own, so that a neuroscientist can analyse a CTM's thought with the "
+    "tools of the field and none of NeuroSync's?",
+    [
+        (
+            "md",
+            "NeuroSync writes a thought as an NWB file: one unit per neuron with its spike times and cell type, one trial "
+            "per thought with the input it saw and the repeat (its realisation of the intrinsic noise), the internal "
+            "signals in a processing module. Here the shipped cortical SpikingCTM (`models/parity16-cortical`) thinks for "
+            "1 s about 4 inputs, 4 times each, exported by the command line. Everything after the export uses pynwb, "
+            "Neo, Elephant, quantities and matplotlib only: no `neurosync` import.",
+        ),
+        (
+            "code",
+            """import subprocess
 import sys
 
 INPUTS, REPEATS, TICKS = (2, 2, 40) if CI else (4, 4, 200)  # 200 ticks of 5 ms: 1-s thoughts
 path = WORK / "cortical_thought.nwb"
 subprocess.run([sys.executable, "-m", "neurosync", "export", str(MODELS / "parity16-cortical"), "--format", "nwb",
                 "--samples", str(INPUTS), "--repeats", str(REPEATS), "--ticks", str(TICKS), "--out", str(path)], check=True)
-print(path, f"{path.stat().st_size / 1e6:.2f} MB")'''),
-    ("md", "**Read it with pynwb**: the units (spike times, cell type), the trials (which input, which repeat) and the "
-           "time resolution the file declares."),
-    ("code", '''import neo
+print(path, f"{path.stat().st_size / 1e6:.2f} MB")""",
+        ),
+        (
+            "md",
+            "**Read it with pynwb**: the units (spike times, cell type), the trials (which input, which repeat) and the "
+            "time resolution the file declares.",
+        ),
+        (
+            "code",
+            """import neo
 import pynwb
 import quantities as pq
 
@@ -417,10 +584,16 @@ nwb = io.read()
 units, trials = nwb.units.to_dataframe(), nwb.trials.to_dataframe()
 print(nwb.subject.species, "|", nwb.experiment_description)
 print(units["cell_type"].value_counts().to_dict(), "| resolution", nwb.units.resolution, "s")
-print(trials[["start_time", "stop_time", "input_index", "repeat"]].head())'''),
-    ("md", "**Neo spike trains**, one per neuron and thought, in each thought's own time (0 to its duration), on the "
-           "grid of the file's declared resolution (a spike time is a simulation step's)."),
-    ("code", '''resolution = nwb.units.resolution
+print(trials[["start_time", "stop_time", "input_index", "repeat"]].head())""",
+        ),
+        (
+            "md",
+            "**Neo spike trains**, one per neuron and thought, in each thought's own time (0 to its duration), on the "
+            "grid of the file's declared resolution (a spike time is a simulation step's).",
+        ),
+        (
+            "code",
+            """resolution = nwb.units.resolution
 
 
 def trains_of(trial):
@@ -434,13 +607,19 @@ def trains_of(trial):
 
 thoughts = [trains_of(trial) for trial in trials.itertuples()]
 excitatory = (units["cell_type"] == "excitatory").to_numpy()
-print(len(thoughts), "thoughts of", thoughts[0][0].t_stop, "with", len(thoughts[0]), "neurons each")'''),
-    ("md", "**Rates, irregularity, variability** with Elephant: mean rate per population; CV of the interspike "
-           "intervals; the Fano factor of spike counts across the repeats of the same input (Elephant's "
-           "`fanofactor` over one neuron's trains in the repeats), the trial-to-trial variability a Fano factor measures. "
-           "The median over (input, neuron) pairs weighs the many neurons with a few spikes; the pooled ratio "
-           "(Σ variance / Σ mean, what NeuroSync's physiology card reports) weighs them by their counts."),
-    ("code", '''from elephant.statistics import cv, fanofactor, isi, mean_firing_rate
+print(len(thoughts), "thoughts of", thoughts[0][0].t_stop, "with", len(thoughts[0]), "neurons each")""",
+        ),
+        (
+            "md",
+            "**Rates, irregularity, variability** with Elephant: mean rate per population; CV of the interspike "
+            "intervals; the Fano factor of spike counts across the repeats of the same input (Elephant's "
+            "`fanofactor` over one neuron's trains in the repeats), the trial-to-trial variability a Fano factor measures. "
+            "The median over (input, neuron) pairs weighs the many neurons with a few spikes; the pooled ratio "
+            "(Σ variance / Σ mean, what NeuroSync's physiology card reports) weighs them by their counts.",
+        ),
+        (
+            "code",
+            """from elephant.statistics import cv, fanofactor, isi, mean_firing_rate
 
 rates = np.array([[float(mean_firing_rate(st).rescale("Hz")) for st in thought] for thought in thoughts])  # (thoughts, neurons)
 print(f"excitatory {rates[:, excitatory].mean():.2f} Hz, inhibitory {rates[:, ~excitatory].mean():.2f} Hz")
@@ -456,10 +635,16 @@ for _, group in trials.groupby("input_index"):
             fano.append(fanofactor(trains))
             variances.append(counts.var(ddof=1)), means.append(counts.mean())
 print(f"Fano factor across {REPEATS} repeats: median {np.nanmedian(fano):.2f} over {len(fano)} (input, neuron) pairs; "
-      f"pooled (sum of variances / sum of means) {np.sum(variances) / np.sum(means):.2f}")'''),
-    ("md", "**Correlations**: pairwise spike-count correlation in 50-ms bins within each thought (Elephant's "
-           "`BinnedSpikeTrain` and `correlation_coefficient`; silent neurons left out, where it is undefined)."),
-    ("code", '''from elephant.conversion import BinnedSpikeTrain
+      f"pooled (sum of variances / sum of means) {np.sum(variances) / np.sum(means):.2f}")""",
+        ),
+        (
+            "md",
+            "**Correlations**: pairwise spike-count correlation in 50-ms bins within each thought (Elephant's "
+            "`BinnedSpikeTrain` and `correlation_coefficient`; silent neurons left out, where it is undefined).",
+        ),
+        (
+            "code",
+            """from elephant.conversion import BinnedSpikeTrain
 from elephant.spike_train_correlation import correlation_coefficient
 
 means = []
@@ -467,10 +652,16 @@ for thought in thoughts:
     active = [st for st in thought if len(st) > 0]
     matrix = correlation_coefficient(BinnedSpikeTrain(active, bin_size=50 * pq.ms))
     means.append(np.nanmean(matrix[np.triu_indices(len(active), 1)]))
-print(f"mean pairwise spike-count correlation (50-ms bins): {np.mean(means):.3f} (per thought {np.round(means, 3)})")'''),
-    ("md", "**A raster, the population rate and its spectrum** (Elephant's `time_histogram` and `welch_psd`; the "
-           "resolution of a spectrum is 1 / the length of its segments)."),
-    ("code", '''from elephant.spectral import welch_psd
+print(f"mean pairwise spike-count correlation (50-ms bins): {np.mean(means):.3f} (per thought {np.round(means, 3)})")""",
+        ),
+        (
+            "md",
+            "**A raster, the population rate and its spectrum** (Elephant's `time_histogram` and `welch_psd`; the "
+            "resolution of a spectrum is 1 / the length of its segments).",
+        ),
+        (
+            "code",
+            """from elephant.spectral import welch_psd
 from elephant.statistics import time_histogram
 
 thought = thoughts[0]
@@ -487,5 +678,7 @@ keep = freqs.magnitude > 0
 axes[2].loglog(freqs.magnitude[keep], np.asarray(psd)[keep])
 axes[2].set(xlabel="frequency (Hz)", ylabel="power", title="population spike count, Welch")
 fig.tight_layout()
-io.close()'''),
-])
+io.close()""",
+        ),
+    ],
+)

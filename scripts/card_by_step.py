@@ -20,14 +20,26 @@ import neurosync
 from neurosync import analysis
 from neurosync.tasks import get_task
 
-COLUMNS = ("rate_excitatory_hz", "rate_inhibitory_hz", "median_cv_isi", "fano_factor", "mean_pairwise_correlation",
-           "noise_correlation", "lfp_aperiodic_exponent", "lfp_aperiodic_r2", "aperiodic_exponent", "aperiodic_r2")
+COLUMNS = (
+    "rate_excitatory_hz",
+    "rate_inhibitory_hz",
+    "median_cv_isi",
+    "fano_factor",
+    "mean_pairwise_correlation",
+    "noise_correlation",
+    "lfp_aperiodic_exponent",
+    "lfp_aperiodic_r2",
+    "aperiodic_exponent",
+    "aperiodic_r2",
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
-    parser.add_argument("--steps", type=float, nargs="+", required=True, help="simulation steps dt in ms (each must divide the tick)")
+    parser.add_argument(
+        "--steps", type=float, nargs="+", required=True, help="simulation steps dt in ms (each must divide the tick)"
+    )
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=1.0)
@@ -38,7 +50,9 @@ def main() -> None:
         raise SystemExit("error: needs a SpikingCTM checkpoint")
     x, _ = get_task(ckpt.config.task).eval_set(ckpt.config.task, args.samples, ckpt.config.train.seed)
     ticks = model.neuron.ticks_in(args.seconds)
-    print(f"{args.samples} inputs x {args.repeats} repeats, {ticks} ticks of {model.neuron.tick_ms:g} ms, noise seed {args.seed}\n")
+    print(
+        f"{args.samples} inputs x {args.repeats} repeats, {ticks} ticks of {model.neuron.tick_ms:g} ms, noise seed {args.seed}\n"
+    )
     print("| dt (ms) | " + " | ".join(COLUMNS) + " | Fano per 100 ms (mean after the first) |")
     print("|---" * (len(COLUMNS) + 2) + "|")
     for dt in args.steps:

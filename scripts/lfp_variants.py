@@ -53,11 +53,17 @@ def main() -> None:
     afferent = total - excitatory - inhibitory
     pyramidal = rec.cell_types() == "excitatory"
     fs = 1.0 / rec.step_duration
-    signals = {"recurrent Σ_E |I_E| + |I_I| (the card's proxy)": np.abs(excitatory) + np.abs(inhibitory),
-               "with the afferent current, |I_aff| + |I_E| + |I_I|": np.abs(afferent) + np.abs(excitatory) + np.abs(inhibitory),
-               "the afferent current alone, |I_aff|": np.abs(afferent),
-               "the net input current, I_aff + I_E + I_I": total}
-    print(f"{args.inputs} inputs x {args.ticks} ticks of {rec.dt * 1e3:g} ms, step {rec.step_duration * 1e3:g} ms; power law over 2-100 Hz\n")
+    signals = {
+        "recurrent Σ_E |I_E| + |I_I| (the card's proxy)": np.abs(excitatory) + np.abs(inhibitory),
+        "with the afferent current, |I_aff| + |I_E| + |I_I|": np.abs(afferent)
+        + np.abs(excitatory)
+        + np.abs(inhibitory),
+        "the afferent current alone, |I_aff|": np.abs(afferent),
+        "the net input current, I_aff + I_E + I_I": total,
+    }
+    print(
+        f"{args.inputs} inputs x {args.ticks} ticks of {rec.dt * 1e3:g} ms, step {rec.step_duration * 1e3:g} ms; power law over 2-100 Hz\n"
+    )
     print("| signal | exponent | r² |\n|---|---|---|")
     rows = [(name, value[:, :, pyramidal].sum(2)) for name, value in signals.items()]
     rows.append(("the mean excitatory membrane potential", rec.membrane[:, :, pyramidal].astype(float).mean(2)))
@@ -65,8 +71,10 @@ def main() -> None:
         spectra = [power_spectrum(signal[b], fs) for b in range(signal.shape[0])]
         fit = power_law_fit(spectra[0][0], np.mean([p for _, p in spectra], axis=0), (2.0, 100.0))
         print(f"| {name} | {fit['exponent']:.2f} | {fit['r2']:.3f} |")
-    print(f"\nmean currents onto excitatory cells (membrane units): afferent {afferent[:, :, pyramidal].mean():+.2f}, "
-          f"excitatory {excitatory[:, :, pyramidal].mean():+.2f}, inhibitory {inhibitory[:, :, pyramidal].mean():+.2f}")
+    print(
+        f"\nmean currents onto excitatory cells (membrane units): afferent {afferent[:, :, pyramidal].mean():+.2f}, "
+        f"excitatory {excitatory[:, :, pyramidal].mean():+.2f}, inhibitory {inhibitory[:, :, pyramidal].mean():+.2f}"
+    )
 
 
 if __name__ == "__main__":

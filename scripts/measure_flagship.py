@@ -44,7 +44,10 @@ def parity_positions(model, x: torch.Tensor, y: torch.Tensor, batch: int = 4096)
         best = out.certainty.argmax(1)
         first += (logits[:, 0].argmax(-1) == truth).sum(0)
         certain += (logits[torch.arange(truth.shape[0]), best].argmax(-1) == truth).sum(0)
-    return {"first_tick": (100 * first / x.shape[0]).tolist(), "most_certain_tick": (100 * certain / x.shape[0]).tolist()}
+    return {
+        "first_tick": (100 * first / x.shape[0]).tolist(),
+        "most_certain_tick": (100 * certain / x.shape[0]).tolist(),
+    }
 
 
 def main() -> None:
@@ -64,8 +67,10 @@ def main() -> None:
     print("| dt (ms) | sub-steps per tick | per-bit accuracy | change (points) | mean rate (Hz) | change |")
     print("|---|---|---|---|---|---|")
     for r in steps:
-        print(f"| {r['dt_ms']:g} | {r['substeps']} | {100 * r['accuracy']:.2f}% | {r['accuracy_change_points']:+.2f} | "
-              f"{r['firing_rate_hz']:.2f} | {100 * r['rate_change']:+.1f}% |")
+        print(
+            f"| {r['dt_ms']:g} | {r['substeps']} | {100 * r['accuracy']:.2f}% | {r['accuracy_change_points']:+.2f} | "
+            f"{r['firing_rate_hz']:.2f} | {100 * r['rate_change']:+.1f}% |"
+        )
     positions = None
     if cfg.task.name == "parity":
         positions = parity_positions(model, x, y)
@@ -77,24 +82,41 @@ def main() -> None:
     inputs = {"random": get_task(cfg.task).eval_set(cfg.task, 16, cfg.train.seed)[0][:16]}
     if args.structured:
         inputs["structured"] = x[:: max(x.shape[0] // 16, 1)][:16]
-    table = {(name, seconds): compare.long_thought_rates(model, chosen, seconds)
-             for name, chosen in inputs.items() for seconds in (1.0, 10.0)}
+    table = {
+        (name, seconds): compare.long_thought_rates(model, chosen, seconds)
+        for name, chosen in inputs.items()
+        for seconds in (1.0, 10.0)
+    }
     long = {seconds: table["random", seconds] for seconds in (1.0, 10.0)}
     print("\n## Long thoughts (16 inputs)\n")
-    print("| inputs | thought | E rate (Hz) | I rate (Hz) | all (Hz) | silent | saturated | rate per 1-s window (Hz) | "
-          "silent per 1-s window |")
+    print(
+        "| inputs | thought | E rate (Hz) | I rate (Hz) | all (Hz) | silent | saturated | rate per 1-s window (Hz) | "
+        "silent per 1-s window |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for (name, seconds), r in table.items():
         windows = ", ".join(f"{w:.1f}" for w in r["window_rates_hz"])
         silent = ", ".join(f"{w:.2f}" for w in r["window_silent_fractions"])
-        print(f"| {name} | {seconds:g} s | {r.get('rate_excitatory_hz', float('nan')):.2f} | {r.get('rate_inhibitory_hz', float('nan')):.2f} | "
-              f"{r['rate_all_hz']:.2f} | {r['silent_fraction']:.3f} | {r['saturated_fraction']:.3f} | {windows} | {silent} |")
+        print(
+            f"| {name} | {seconds:g} s | {r.get('rate_excitatory_hz', float('nan')):.2f} | "
+            f"{r.get('rate_inhibitory_hz', float('nan')):.2f} | "
+            f"{r['rate_all_hz']:.2f} | {r['silent_fraction']:.3f} | {r['saturated_fraction']:.3f} | {windows} | {silent} |"
+        )
     ratio = long[10.0]["rate_all_hz"] / long[1.0]["rate_all_hz"] if long[1.0]["rate_all_hz"] else float("nan")
     print(f"\n10-s / 1-s mean rate: {ratio:.2f} (goal: within 2x). Measured in {time.perf_counter() - started:.0f} s.")
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "measurements.json").write_text(json.dumps({"step_invariance": steps, "positions": positions, "long_thoughts": {f"{k[0]}_{k[1]:g}s": v for k, v in table.items()},
-                                                                       "ratio_10s_to_1s": ratio}, indent=2))
+        (Path(args.out) / "measurements.json").write_text(
+            json.dumps(
+                {
+                    "step_invariance": steps,
+                    "positions": positions,
+                    "long_thoughts": {f"{k[0]}_{k[1]:g}s": v for k, v in table.items()},
+                    "ratio_10s_to_1s": ratio,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,10 @@ def main() -> None:
     print("| pair | rates mean abs diff | rate r | synchrony agreement | spectrum overlap |\n|---|---|---|---|---|")
     for a, b in itertools.combinations(runs, 2):
         r = statistics_agreement(runs[a], runs[b], core.dt_ms * 1e-3)
-        print(f"| {a} vs {b} | {r['rate_mean_abs_difference']:.4f} | {r['rate_correlation']:.4f} | "
-              f"{r['synchrony_correlation']:.3f} | {r['spectrum_overlap']:.3f} |")
+        print(
+            f"| {a} vs {b} | {r['rate_mean_abs_difference']:.4f} | {r['rate_correlation']:.4f} | "
+            f"{r['synchrony_correlation']:.3f} | {r['spectrum_overlap']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

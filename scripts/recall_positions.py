@@ -42,8 +42,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     for path in args.runs:
         accuracy, overall, pairs = by_position(path, args.samples)
-        print(f"{path}: by queried pair {' '.join(f'{100 * a:.0f}' for a in accuracy)} %; all {100 * overall:.1f}%; "
-              f"bag-of-values baseline {100 * recall.frequency_baseline(pairs):.1f}%")
+        print(
+            f"{path}: by queried pair {' '.join(f'{100 * a:.0f}' for a in accuracy)} %; all {100 * overall:.1f}%; "
+            f"bag-of-values baseline {100 * recall.frequency_baseline(pairs):.1f}%"
+        )
 
 
 if __name__ == "__main__":

@@ -23,9 +23,21 @@ from neurosync import analysis
 from neurosync.tasks import get_task
 from neurosync.training import evaluate
 
-SHOWN = ["rate_excitatory_hz", "rate_inhibitory_hz", "saturated_fraction", "median_cv_isi", "fano_factor",
-         "mean_pairwise_correlation", "ei_balance", "lfp_aperiodic_exponent", "lfp_aperiodic_r2", "aperiodic_exponent",
-         "aperiodic_r2", "nyquist_to_gamma_power", "highest_peak_hz"]
+SHOWN = [
+    "rate_excitatory_hz",
+    "rate_inhibitory_hz",
+    "saturated_fraction",
+    "median_cv_isi",
+    "fano_factor",
+    "mean_pairwise_correlation",
+    "ei_balance",
+    "lfp_aperiodic_exponent",
+    "lfp_aperiodic_r2",
+    "aperiodic_exponent",
+    "aperiodic_r2",
+    "nyquist_to_gamma_power",
+    "highest_peak_hz",
+]
 
 
 def add_shared_input(model, sigma: float, tau_ms: float, seed: int = 123):
@@ -51,7 +63,9 @@ def main() -> None:
     parser.add_argument("checkpoint")
     parser.add_argument("sigma", type=float)
     parser.add_argument("tau_ms", type=float)
-    parser.add_argument("--soma", action="store_true", help="set the model's shared background current instead of the input hook")
+    parser.add_argument(
+        "--soma", action="store_true", help="set the model's shared background current instead of the input hook"
+    )
     args = parser.parse_args()
     if args.sigma < 0 or args.tau_ms <= 0:
         raise SystemExit("error: SIGMA must be >= 0 and TAU_MS > 0")
@@ -72,8 +86,11 @@ def main() -> None:
     recording = model.record(x[:16], ticks=model.neuron.ticks_in(1.0), repeats=4, config=cfg, noise_seed=0)
     card = analysis.physiology(recording)
     rows = {row["statistic"]: row for row in card["rows"]}
-    print(f"shared OU {'soma current' if args.soma else 'input'} σ {args.sigma:g}, τ {args.tau_ms:g} ms: per-bit {accuracy:.2%} (2,048 inputs); "
-          f"{card['in_range']} of {card['defined']} card statistics in range")
+    print(
+        f"shared OU {'soma current' if args.soma else 'input'} σ {args.sigma:g}, τ {args.tau_ms:g} ms: "
+        f"per-bit {accuracy:.2%} (2,048 inputs); "
+        f"{card['in_range']} of {card['defined']} card statistics in range"
+    )
     for name in SHOWN:
         print(f"  {name:26s} {rows[name]['value']:8.3f}  {'in' if rows[name]['in_range'] else 'OUT'}")
 

@@ -19,7 +19,9 @@ from neurosync.tasks import get_task
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
-    parser.add_argument("--input", type=int, default=0, help="which of the 16 inputs of `neurosync analyze --samples 16`")
+    parser.add_argument(
+        "--input", type=int, default=0, help="which of the 16 inputs of `neurosync analyze --samples 16`"
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="thought duration (s), at least 2")
     args = parser.parse_args()
     model, ckpt = neurosync.load_model(args.checkpoint)
@@ -35,22 +37,30 @@ def main() -> None:
     last = slice(spikes.shape[0] - per_second, spikes.shape[0])
     silent = spikes[last].sum(0) == 0
     early = int(round(0.1 / rec.step_duration))
-    print(f"{args.checkpoint}, input {args.input}, {args.seconds:g}-s thought: {int(silent.sum())} of {silent.size} neurons silent "
-          f"in the last second; before it they fired {int(spikes[:early, silent].sum())} spikes in the first 100 ms and "
-          f"{int(spikes[early:last.start, silent].sum())} after")
+    print(
+        f"{args.checkpoint}, input {args.input}, {args.seconds:g}-s thought: {int(silent.sum())} of {silent.size} neurons silent "
+        f"in the last second; before it they fired {int(spikes[:early, silent].sum())} spikes in the first 100 ms and "
+        f"{int(spikes[early : last.start, silent].sum())} after"
+    )
     substeps = model.neuron.substeps
     theta = torch.nn.functional.softplus(model.neuron.threshold_raw).detach().numpy()
     print(f"their threshold: {theta[silent].mean():.3f} on average")
     trained = cfg.model.ticks
-    windows = ((f"the trained thought ({trained * model.neuron.tick_ms:g} ms)", slice(0, trained)),
-               ("the last second", slice(ticks - model.neuron.ticks_in(1.0), ticks)))
+    windows = (
+        (f"the trained thought ({trained * model.neuron.tick_ms:g} ms)", slice(0, trained)),
+        ("the last second", slice(ticks - model.neuron.ticks_in(1.0), ticks)),
+    )
     for label, window in windows:
         steps = slice(window.start * substeps, window.stop * substeps)
-        line = (f"{label}: membrane {rec.membrane[0][steps][:, silent].mean():.2f}, "
-                f"pre-activation {rec.pre[0][window][:, silent].mean():.2f}")
+        line = (
+            f"{label}: membrane {rec.membrane[0][steps][:, silent].mean():.2f}, "
+            f"pre-activation {rec.pre[0][window][:, silent].mean():.2f}"
+        )
         if rec.current_excitatory is not None:  # E/I populations (dale = true)
-            line += (f", recurrent E current {rec.current_excitatory[0][steps][:, silent].mean():.2f}, "
-                     f"I current {rec.current_inhibitory[0][steps][:, silent].mean():.2f}")
+            line += (
+                f", recurrent E current {rec.current_excitatory[0][steps][:, silent].mean():.2f}, "
+                f"I current {rec.current_inhibitory[0][steps][:, silent].mean():.2f}"
+            )
         print(line + f" (the active neurons' pre-activation {rec.pre[0][window][:, ~silent].mean():.2f})")
 
 

@@ -21,14 +21,31 @@ def _deterministic():
 
 def tiny_config(**train):
     """A config small enough for a training step in milliseconds."""
-    return from_dict({
-        "name": "tiny",
-        "task": {"sequence_length": 6},
-        "model": {"ticks": 4, "d_model": 16, "d_input": 8, "heads": 2, "n_synch_out": 6, "n_synch_action": 5,
-                  "nlm": {"memory_length": 3, "hidden": 4}},
-        "train": {"steps": 6, "batch_size": 8, "eval_every": 3, "eval_samples": 32, "final_eval_samples": 64,
-                  "checkpoint_every": 3, "warmup_steps": 2, **train},
-    })
+    return from_dict(
+        {
+            "name": "tiny",
+            "task": {"sequence_length": 6},
+            "model": {
+                "ticks": 4,
+                "d_model": 16,
+                "d_input": 8,
+                "heads": 2,
+                "n_synch_out": 6,
+                "n_synch_action": 5,
+                "nlm": {"memory_length": 3, "hidden": 4},
+            },
+            "train": {
+                "steps": 6,
+                "batch_size": 8,
+                "eval_every": 3,
+                "eval_samples": 32,
+                "final_eval_samples": 64,
+                "checkpoint_every": 3,
+                "warmup_steps": 2,
+                **train,
+            },
+        }
+    )
 
 
 def set_model_keys(cfg, keys):

@@ -39,16 +39,27 @@ eval_samples = 16
 
 def _write_configs(tmp_path: Path) -> None:
     (tmp_path / "rate.toml").write_text(TINY_RECALL.format(kind="rate", model=""))
-    (tmp_path / "lstm.toml").write_text(TINY_RECALL.format(kind="lstm", model='architecture = "lstm"\nlstm_hidden = 12'))
+    (tmp_path / "lstm.toml").write_text(
+        TINY_RECALL.format(kind="lstm", model='architecture = "lstm"\nlstm_hidden = 12')
+    )
 
 
 def _ablation_file(tmp_path: Path, body: str = "", head: str = "") -> Path:
     _write_configs(tmp_path)
-    settings = {"name": '"tiny"', "seeds": "[0, 1]", "steps": "2", "workers": "1", "final_eval_samples": "20", "param_tolerance": "10.0"}
+    settings = {
+        "name": '"tiny"',
+        "seeds": "[0, 1]",
+        "steps": "2",
+        "workers": "1",
+        "final_eval_samples": "20",
+        "param_tolerance": "10.0",
+    }
     for line in filter(None, head.splitlines()):
         key, value = line.split("=", 1)
         settings[key.strip()] = value.strip()
-    text = "\n".join(f"{k} = {v}" for k, v in settings.items()) + textwrap.dedent("""
+    text = (
+        "\n".join(f"{k} = {v}" for k, v in settings.items())
+        + textwrap.dedent("""
         [[arm]]
         name = "RateCTM"
         config = "rate.toml"
@@ -57,22 +68,38 @@ def _ablation_file(tmp_path: Path, body: str = "", head: str = "") -> Path:
         name = "LSTM"
         config = "lstm.toml"
         group = "lstm"
-        """) + textwrap.dedent(body)
+        """)
+        + textwrap.dedent(body)
+    )
     path = tmp_path / "ablation.toml"
     path.write_text(text)
     return path
 
 
 def _result(acc: float, params: int = 1000, long_acc: float | None = None) -> dict:
-    return {"primary": "accuracy_certain", "parameters": params, "steps": 10, "train_s": 1.0, "eval_samples": 100,
-            "final": {"accuracy_certain": acc}, "long": {"accuracy_last": acc if long_acc is None else long_acc}}
+    return {
+        "primary": "accuracy_certain",
+        "parameters": params,
+        "steps": 10,
+        "train_s": 1.0,
+        "eval_samples": 100,
+        "final": {"accuracy_certain": acc},
+        "long": {"accuracy_last": acc if long_acc is None else long_acc},
+    }
 
 
 def _summary(plain, plastic, lstm, params=(1000, 1000, 1000), plastic_long=None, baseline=None):
     ab = ablation.AblationConfig(
-        name="t", seeds=list(range(len(plain))), steps=10, reference="plain",
-        arms=[ablation.Arm("plain", Path("a.toml"), group="spiking"), ablation.Arm("plastic", Path("b.toml"), group="spiking-plastic"),
-              ablation.Arm("lstm", Path("c.toml"), group="lstm")])
+        name="t",
+        seeds=list(range(len(plain))),
+        steps=10,
+        reference="plain",
+        arms=[
+            ablation.Arm("plain", Path("a.toml"), group="spiking"),
+            ablation.Arm("plastic", Path("b.toml"), group="spiking-plastic"),
+            ablation.Arm("lstm", Path("c.toml"), group="lstm"),
+        ],
+    )
     results = {}
     for name, values, p in (("plain", plain, params[0]), ("plastic", plastic, params[1]), ("lstm", lstm, params[2])):
         for seed, v in zip(ab.seeds, values):
@@ -90,14 +117,21 @@ def test_verdicts_are_met_by_a_clear_win():
     assert s["best_plastic"] == "plastic"
     assert _verdicts(s) == [True, True, True, True]
     row = {r["arm"]: r for r in s["rows"]}["plastic"]
-    assert row["certain"]["mean"] == pytest.approx(0.90) and row["certain"]["ci95_low"] < 0.90 < row["certain"]["ci95_high"]
+    assert (
+        row["certain"]["mean"] == pytest.approx(0.90)
+        and row["certain"]["ci95_low"] < 0.90 < row["certain"]["ci95_high"]
+    )
 
 
 def test_the_tasks_baseline_is_a_verdict_that_can_fail():
     """Beating the non-plastic model is not enough: the plastic one must also clear the task's own
     baseline (recall's bag of values, Q&A's question-only answer, one-shot's chance) by its CI."""
-    met = _summary(plain=[0.30] * 3, plastic=[0.98, 0.99, 0.97], lstm=[0.3] * 3, baseline=(0.30, "the bag-of-values baseline"))
-    assert met["verdicts"][3]["met"] is True and "above the bag-of-values baseline (30.0%)" in met["verdicts"][3]["goal"]
+    met = _summary(
+        plain=[0.30] * 3, plastic=[0.98, 0.99, 0.97], lstm=[0.3] * 3, baseline=(0.30, "the bag-of-values baseline")
+    )
+    assert (
+        met["verdicts"][3]["met"] is True and "above the bag-of-values baseline (30.0%)" in met["verdicts"][3]["goal"]
+    )
     failed = _summary(plain=[0.10] * 3, plastic=[0.19, 0.20, 0.21], lstm=[0.2] * 3, baseline=(0.20, "chance"))
     assert failed["verdicts"][3]["met"] is False
 
@@ -144,17 +178,31 @@ def test_long_thought_overrides(tmp_path):
     cfg = config.load(tmp_path / "rate.toml")
     extra = ablation.long_thought_overrides(cfg, 2)
     assert extra == ["model.ticks=10", "task.answer_ticks=6"]
-    long = config.load(tmp_path / "rate.toml", extra)  # still a valid recall thought: every item once, then 6 answer ticks
+    long = config.load(
+        tmp_path / "rate.toml", extra
+    )  # still a valid recall thought: every item once, then 6 answer ticks
     assert long.task.qa_ticks() == long.model.ticks == 10
     parity = config.from_dict({"task": {"name": "parity", "sequence_length": 4}, "model": {"ticks": 3}})
     assert ablation.long_thought_overrides(parity, 3) == ["model.ticks=9"]
 
 
 def test_a_task_without_accuracy_reads_its_own_measure_at_the_long_thoughts_last_tick():
-    ab = ablation.AblationConfig(name="p", seeds=[0, 1], steps=10, reference="a", arms=[ablation.Arm("a", Path("a.toml")), ablation.Arm("b", Path("b.toml"))])
-    parity = {"primary": "bit_acc_certain", "parameters": 1000, "steps": 10, "train_s": 1.0, "eval_samples": 100,
-              "final": {"bit_acc_certain": 0.9, "bit_acc_last": 0.8},
-              "long": {"bit_acc_certain": 0.85, "bit_acc_last": 0.6}}
+    ab = ablation.AblationConfig(
+        name="p",
+        seeds=[0, 1],
+        steps=10,
+        reference="a",
+        arms=[ablation.Arm("a", Path("a.toml")), ablation.Arm("b", Path("b.toml"))],
+    )
+    parity = {
+        "primary": "bit_acc_certain",
+        "parameters": 1000,
+        "steps": 10,
+        "train_s": 1.0,
+        "eval_samples": 100,
+        "final": {"bit_acc_certain": 0.9, "bit_acc_last": 0.8},
+        "long": {"bit_acc_certain": 0.85, "bit_acc_last": 0.6},
+    }
     summary = ablation.summarise(ab, {(arm, seed): parity for arm in ("a", "b") for seed in (0, 1)})
     row = summary["rows"][0]
     assert row["certain"]["mean"] == pytest.approx(0.9) and row["long_last"]["mean"] == pytest.approx(0.6)
@@ -190,15 +238,18 @@ def test_tiny_ablation_end_to_end_and_resumed(tmp_path):
     assert main(["ablate", str(path), "--out", str(out), "--quiet", "--set", "train.lr=0.1"]) == 2
 
 
-@pytest.mark.parametrize("head, body, message", [
-    ("", "[[arm]]\nname = \"x\"\nconfig = \"missing.toml\"\n", "config"),
-    ("colour = 1", "", "unknown ablation key(s) colour"),
-    ("reference = \"nope\"", "", "reference 'nope' is not one of the arms"),
-    ("", "[[arm]]\nname = \"LSTM\"\nconfig = \"lstm.toml\"\n", "arm names must be distinct"),
-    ("", "[[arm]]\nname = \"y\"\nconfig = \"lstm.toml\"\ngroup = \"best\"\n", "group 'best' is not one of"),
-    ("", "[[arm]]\nname = \"y\"\nconfig = \"lstm.toml\"\nset = [\"task.vocabulary=5\"]\n", "same task"),
-    ("", "[[arm]]\nname = \"y\"\nconfig = \"lstm.toml\"\nset = [\"model.d_model=-1\"]\n", "arm 'y'"),
-])
+@pytest.mark.parametrize(
+    "head, body, message",
+    [
+        ("", '[[arm]]\nname = "x"\nconfig = "missing.toml"\n', "config"),
+        ("colour = 1", "", "unknown ablation key(s) colour"),
+        ('reference = "nope"', "", "reference 'nope' is not one of the arms"),
+        ("", '[[arm]]\nname = "LSTM"\nconfig = "lstm.toml"\n', "arm names must be distinct"),
+        ("", '[[arm]]\nname = "y"\nconfig = "lstm.toml"\ngroup = "best"\n', "group 'best' is not one of"),
+        ("", '[[arm]]\nname = "y"\nconfig = "lstm.toml"\nset = ["task.vocabulary=5"]\n', "same task"),
+        ("", '[[arm]]\nname = "y"\nconfig = "lstm.toml"\nset = ["model.d_model=-1"]\n', "arm 'y'"),
+    ],
+)
 def test_bad_ablation_files_in_one_line(tmp_path, head, body, message):
     path = _ablation_file(tmp_path, body, head)
     with pytest.raises(ConfigError, match="^") as err:
@@ -236,7 +287,13 @@ def test_shipped_ablations_load_with_matched_parameter_counts(path):
     assert len(ab.seeds) >= 3 and groups >= {"spiking", "spiking-plastic"}
     if ab.name in ("recall8", "oneshot5"):  # the goal tasks, where the plastic SpikingCTM must also match the LSTM
         assert "lstm" in groups
-    counts = {arm.name: sum(p.numel() for p in build_model(config.load(arm.config, ab.run_overrides(arm, ab.seeds[0]))).parameters())
-              for arm in ab.arms}
+    counts = {
+        arm.name: sum(
+            p.numel() for p in build_model(config.load(arm.config, ab.run_overrides(arm, ab.seeds[0]))).parameters()
+        )
+        for arm in ab.arms
+    }
     reference = counts[ab.reference]
-    assert {name: abs(n / reference - 1) <= ab.param_tolerance for name, n in counts.items()} == {name: True for name in counts}
+    assert {name: abs(n / reference - 1) <= ab.param_tolerance for name, n in counts.items()} == {
+        name: True for name in counts
+    }

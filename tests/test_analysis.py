@@ -13,9 +13,21 @@ def _recording(raster: np.ndarray, dt: float = 1e-3) -> Recording:
     samples, steps, neurons = raster.shape
     sample, step, neuron = np.nonzero(raster)
     empty = np.zeros((samples, steps, 1))
-    return Recording(dt=dt, kind="spiking", substeps=1, activity=raster.astype(float), pre=raster.astype(float),
-                     logits=empty, certainty=empty[..., 0], synchrony_action=empty, synchrony_out=empty,
-                     attention=empty[..., None], spike_sample=sample, spike_step=step, spike_neuron=neuron)
+    return Recording(
+        dt=dt,
+        kind="spiking",
+        substeps=1,
+        activity=raster.astype(float),
+        pre=raster.astype(float),
+        logits=empty,
+        certainty=empty[..., 0],
+        synchrony_action=empty,
+        synchrony_out=empty,
+        attention=empty[..., None],
+        spike_sample=sample,
+        spike_step=step,
+        spike_neuron=neuron,
+    )
 
 
 def test_poisson_train_has_cv_near_one_and_fano_near_one():

@@ -9,9 +9,9 @@ import pytest
 import quantities as pq
 from elephant.conversion import BinnedSpikeTrain
 from elephant.spike_train_correlation import correlation_coefficient, spike_time_tiling_coefficient
+from test_analysis import _recording
 
 from neurosync import analysis
-from test_analysis import _recording
 
 STEP = 1e-3
 
@@ -55,7 +55,9 @@ def test_rates_cv_fano_equal_elephant():
     trains = _neo_trains(recording)
     for n in (0, 4, 6, 7):
         ours = analysis.firing_rates(recording, sample=0)[n]
-        assert ours == pytest.approx(float(elephant.statistics.mean_firing_rate(trains[n]).rescale("Hz").magnitude), abs=1e-9)
+        assert ours == pytest.approx(
+            float(elephant.statistics.mean_firing_rate(trains[n]).rescale("Hz").magnitude), abs=1e-9
+        )
     cv = analysis.isi_cv(recording.spike_times(0))
     for n in (0, 6, 7):
         assert cv[n] == pytest.approx(elephant.statistics.cv(elephant.statistics.isi(trains[n].magnitude)), abs=1e-9)
@@ -67,11 +69,13 @@ def test_rates_cv_fano_equal_elephant():
 
 def test_correlation_matrix_equals_elephant_and_short_timescale_synchrony():
     raster = _random_raster(seed=4)
-    raster[0, :, 2] = (np.arange(600) % 7 == 0)  # no silent neurons: Elephant's coefficient is NaN for them
-    raster[0, :, 3] = (np.arange(600) % 11 == 0)
+    raster[0, :, 2] = np.arange(600) % 7 == 0  # no silent neurons: Elephant's coefficient is NaN for them
+    raster[0, :, 3] = np.arange(600) % 11 == 0
     recording = _recording(raster)
     binned = BinnedSpikeTrain(_neo_trains(recording), bin_size=5 * STEP * pq.s)
-    np.testing.assert_allclose(analysis.correlation_matrix(recording, bin_steps=5), correlation_coefficient(binned), atol=1e-6)
+    np.testing.assert_allclose(
+        analysis.correlation_matrix(recording, bin_steps=5), correlation_coefficient(binned), atol=1e-6
+    )
     # a timescale far below the step leaves the trains unfiltered: the step-level correlation
     sync = analysis.synchrony_matrices(recording, timescales_s=(STEP / 100, 10 * STEP))
     np.testing.assert_allclose(sync["matrices"][0], analysis.correlation_matrix(recording), atol=1e-10)
@@ -125,8 +129,9 @@ def test_welch_psd_and_coherence_equal_elephant():
     a, b = np.arange(0, 10), np.arange(10, 20)
     ours = analysis.group_coherence(recording, a, b, nperseg=200)
     raster = recording.spikes(0).astype(float)
-    theirs_f, theirs_c, _ = elephant.spectral.welch_coherence(raster[:, a].mean(1), raster[:, b].mean(1),
-                                                              len_segment=200, overlap=0.5, fs=1000.0)
+    theirs_f, theirs_c, _ = elephant.spectral.welch_coherence(
+        raster[:, a].mean(1), raster[:, b].mean(1), len_segment=200, overlap=0.5, fs=1000.0
+    )
     np.testing.assert_allclose(ours["frequencies_hz"], theirs_f, atol=1e-9)
     np.testing.assert_allclose(ours["coherence"], theirs_c, atol=1e-6)
 

@@ -15,8 +15,9 @@ RL_CONFIGS = sorted(p for p in (REPO / "models").glob("*.toml") if "agent" in co
 ABLATIONS = sorted(p for p in (REPO / "models").glob("*.toml") if "arm" in config_mod.read_toml(p))  # test_ablation.py
 ZOO = [REPO / "models" / "zoo.toml"]  # the index of the shipped checkpoints (test_hub.py)
 SWEEPS = sorted(p for p in (REPO / "models").glob("*.toml") if "space" in config_mod.read_toml(p))
-MODELS = sorted(set((REPO / "models").glob("*.toml")) - set(STUDIES) - set(RL_CONFIGS) - set(ABLATIONS) - set(ZOO)
-                - set(SWEEPS))
+MODELS = sorted(
+    set((REPO / "models").glob("*.toml")) - set(STUDIES) - set(RL_CONFIGS) - set(ABLATIONS) - set(ZOO) - set(SWEEPS)
+)
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
@@ -46,7 +47,9 @@ def test_shipped_studies_load(path):
 
     for quick in (False, True):
         configs = _model_configs(load_study(path, quick=quick))
-        assert {kind for kind, _ in configs} == set(load_study(path).configs) and "rate" in {kind for kind, _ in configs}
+        assert {kind for kind, _ in configs} == set(load_study(path).configs) and "rate" in {
+            kind for kind, _ in configs
+        }
 
 
 @pytest.mark.parametrize(
@@ -84,8 +87,10 @@ def test_bad_values_name_the_key(override, message):
 
 def test_first_last_needs_room_for_both_readouts():
     with pytest.raises(config_mod.ConfigError, match="first-last"):
-        config_mod.load(REPO / "models" / "parity16-rate.toml",
-                        ["model.neuron_pairing='first-last'", "model.n_synch_out=100", "model.n_synch_action=100"])
+        config_mod.load(
+            REPO / "models" / "parity16-rate.toml",
+            ["model.neuron_pairing='first-last'", "model.n_synch_out=100", "model.n_synch_action=100"],
+        )
 
 
 def test_overrides_parse_toml_values():
@@ -115,17 +120,48 @@ def test_diverging_training_stops_at_the_first_non_finite_step(tmp_path, capsys)
 
     from safetensors.torch import load_file
 
-    code, _, err = _cli(["train", str(REPO / "models" / "parity16-rate.toml"), "--run-dir", str(tmp_path / "run"), "--quiet",
-                         "--set", "train.lr=1e30", "--set", "train.steps=40", "--set", "train.checkpoint_every=1",
-                         "--set", "train.eval_every=1", "--set", "train.eval_samples=16", "--set", "train.warmup_steps=0",
-                         "--set", "model.ticks=3", "--set", "model.d_model=16", "--set", "model.d_input=8",
-                         "--set", "model.heads=2", "--set", "model.n_synch_out=4", "--set", "model.n_synch_action=4"], capsys)
+    code, _, err = _cli(
+        [
+            "train",
+            str(REPO / "models" / "parity16-rate.toml"),
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--quiet",
+            "--set",
+            "train.lr=1e30",
+            "--set",
+            "train.steps=40",
+            "--set",
+            "train.checkpoint_every=1",
+            "--set",
+            "train.eval_every=1",
+            "--set",
+            "train.eval_samples=16",
+            "--set",
+            "train.warmup_steps=0",
+            "--set",
+            "model.ticks=3",
+            "--set",
+            "model.d_model=16",
+            "--set",
+            "model.d_input=8",
+            "--set",
+            "model.heads=2",
+            "--set",
+            "model.n_synch_out=4",
+            "--set",
+            "model.n_synch_action=4",
+        ],
+        capsys,
+    )
     assert code == 1 and err.count("\n") == 1 and "training diverged at step" in err and "last finite checkpoint" in err
     kept = sorted((tmp_path / "run" / "checkpoints").glob("step-*"))
     assert kept, err  # it diverged after a step, not at the first
     for directory in kept:
         assert all(bool(t.isfinite().all()) for t in load_file(str(directory / "model.safetensors")).values())
-        json.loads((directory / "checkpoint.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+        json.loads(
+            (directory / "checkpoint.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in JSON")
+        )
     for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines():
         json.loads(line, parse_constant=lambda c: pytest.fail(f"bare {c} in metrics.jsonl"))
     assert not (tmp_path / "run" / "results.json").exists()
@@ -152,9 +188,29 @@ def test_cli_exit_codes(tmp_path, capsys):
 
 def test_cli_train_then_evaluate(tmp_path, capsys):
     run = tmp_path / "run"
-    args = ["train", str(REPO / "models" / "parity16-rate.toml"), "--run-dir", str(run), "--quiet", "--device", "cpu",
-            "--set", "train.steps=2", "--set", "model.d_model=32", "--set", "model.ticks=3", "--set", "model.n_synch_out=8",
-            "--set", "model.n_synch_action=8", "--set", "train.final_eval_samples=16", "--set", "train.eval_samples=16"]
+    args = [
+        "train",
+        str(REPO / "models" / "parity16-rate.toml"),
+        "--run-dir",
+        str(run),
+        "--quiet",
+        "--device",
+        "cpu",
+        "--set",
+        "train.steps=2",
+        "--set",
+        "model.d_model=32",
+        "--set",
+        "model.ticks=3",
+        "--set",
+        "model.n_synch_out=8",
+        "--set",
+        "model.n_synch_action=8",
+        "--set",
+        "train.final_eval_samples=16",
+        "--set",
+        "train.eval_samples=16",
+    ]
     code, out, _ = _cli(args, capsys)
     assert code == 0 and "per-bit" in out
     code, out, _ = _cli(["evaluate", str(run), "--samples", "8"], capsys)
@@ -198,14 +254,29 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, ca
     train(cfg, tmp_path / "run", progress=False)
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    for args in (["train", str(REPO / "models" / "parity16-rate.toml"), "--run-dir", str(blocker / "run")],
-                 ["validate", str(tmp_path / "run"), "--out", str(blocker / "v")],
-                 ["analyze", str(tmp_path / "run"), "--out", str(blocker / "a")],
-                 ["export", str(tmp_path / "run"), "--format", "npz", "--out", str(blocker / "x.npz")]):
+    for args in (
+        ["train", str(REPO / "models" / "parity16-rate.toml"), "--run-dir", str(blocker / "run")],
+        ["validate", str(tmp_path / "run"), "--out", str(blocker / "v")],
+        ["analyze", str(tmp_path / "run"), "--out", str(blocker / "a")],
+        ["export", str(tmp_path / "run"), "--format", "npz", "--out", str(blocker / "x.npz")],
+    ):
         code, _, err = _cli(args + ["--quiet"] if args[0] in ("train", "validate") else args, capsys)
         assert code == 2 and err.count("\n") == 1 and f"{blocker} is a file, not a directory" in err, (args, err)
-    code, _, err = _cli(["export", str(tmp_path / "run"), "--format", "npz", "--samples", "2", "--ticks", "4",
-                         "--out", str(tmp_path / "new" / "deeper" / "x.npz")], capsys)
+    code, _, err = _cli(
+        [
+            "export",
+            str(tmp_path / "run"),
+            "--format",
+            "npz",
+            "--samples",
+            "2",
+            "--ticks",
+            "4",
+            "--out",
+            str(tmp_path / "new" / "deeper" / "x.npz"),
+        ],
+        capsys,
+    )
     assert code == 0 and (tmp_path / "new" / "deeper" / "x.npz").is_file(), err
     code, _, err = _cli(["validate", str(tmp_path / "run"), "--sample", "-1", "--out", str(tmp_path / "v")], capsys)
     assert code == 2 and "--sample must be >= 0" in err
@@ -220,11 +291,29 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, ca
     for fmt in ("npz", "nir"):
         code, _, err = _cli(["export", str(tmp_path / "run"), "--format", fmt, "--lean"], capsys)
         assert code == 2 and "go with --format nwb" in err, (fmt, err)
-    code, _, err = _cli(["export", str(tmp_path / "run"), "--format", "nwb", "--experimenter", "Doe, Jane", "--lean",
-                         "--samples", "2", "--ticks", "12", "--out", str(tmp_path / "t.nwb")], capsys)
+    code, _, err = _cli(
+        [
+            "export",
+            str(tmp_path / "run"),
+            "--format",
+            "nwb",
+            "--experimenter",
+            "Doe, Jane",
+            "--lean",
+            "--samples",
+            "2",
+            "--ticks",
+            "12",
+            "--out",
+            str(tmp_path / "t.nwb"),
+        ],
+        capsys,
+    )
     assert code == 0 and export.inspect_nwb(tmp_path / "t.nwb") == [], err
-    code, out, err = _cli(["export", str(tmp_path / "run"), "--format", "nir", "--nir-dt-ms", "0.5",
-                           "--out", str(tmp_path / "core.nir")], capsys)
+    code, out, err = _cli(
+        ["export", str(tmp_path / "run"), "--format", "nir", "--nir-dt-ms", "0.5", "--out", str(tmp_path / "core.nir")],
+        capsys,
+    )
     assert code == 0 and (tmp_path / "core.nir").is_file(), err
 
 
@@ -292,11 +381,13 @@ def test_a_read_only_output_directory_is_refused_in_one_line_before_any_work():
         locked.mkdir(mode=0o555)
         os.chmod(locked, 0o555)
         run = str(base / "run")
-        for args in (["export", run, "--format", "nwb", "--out", str(locked / "x.nwb")],
-                     ["export", run, "--format", "npz", "--out", str(locked / "x.npz")],
-                     ["analyze", run, "--out", str(locked / "a")],
-                     ["train", str(config), "--run-dir", str(locked / "run"), "--quiet"],
-                     ["validate", run, "--out", str(locked / "v"), "--quiet"]):
+        for args in (
+            ["export", run, "--format", "nwb", "--out", str(locked / "x.nwb")],
+            ["export", run, "--format", "npz", "--out", str(locked / "x.npz")],
+            ["analyze", run, "--out", str(locked / "a")],
+            ["train", str(config), "--run-dir", str(locked / "run"), "--quiet"],
+            ["validate", run, "--out", str(locked / "v"), "--quiet"],
+        ):
             code, err = _cli_unprivileged(args)
             assert code == 2 and err.count("\n") == 1 and f"{locked} is not writable" in err, (args, code, err)
         assert not any(locked.iterdir())
@@ -305,26 +396,50 @@ def test_a_read_only_output_directory_is_refused_in_one_line_before_any_work():
 
 
 def test_an_input_floor_above_the_threshold_is_refused():
-    with pytest.raises(config_mod.ConfigError, match=r"model.spiking.input_floor \(0.3\) must lie below the threshold") as err:
-        config_mod.load(REPO / "models" / "parity16-cortical-v1.toml", ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3"])
+    with pytest.raises(
+        config_mod.ConfigError, match=r"model.spiking.input_floor \(0.3\) must lie below the threshold"
+    ) as err:
+        config_mod.load(
+            REPO / "models" / "parity16-cortical-v1.toml",
+            ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3"],
+        )
     assert "\n" not in str(err.value)
 
 
 def test_a_floor_relative_to_each_threshold_leaves_the_absolute_floor_unused():
-    cfg = config_mod.load(REPO / "models" / "parity16-cortical-v1.toml",
-                          ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3", "model.spiking.input_floor_margin=0.08"])
+    cfg = config_mod.load(
+        REPO / "models" / "parity16-cortical-v1.toml",
+        ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3", "model.spiking.input_floor_margin=0.08"],
+    )
     assert cfg.model.spiking.input_floor_margin == 0.08
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["model.spiking.input_ceiling_margin=0.1"], "needs model.spiking.bounded_input = true"),
-    (["model.spiking.bounded_input=true", "model.spiking.input_floor_margin=0.1", "model.spiking.input_ceiling_margin=-0.1"],
-     r"puts the ceiling \(threshold -0.1\) at or below the floor \(threshold - 0.1\): the band would be empty"),
-    (["model.spiking.bounded_input=true", "model.spiking.input_floor=0.05", "model.spiking.threshold=0.25",
-      "model.spiking.input_ceiling_margin=-0.2"], r"at or below the floor \(input_floor 0.05\)"),
-    (["model.spiking.dendritic_gain=0"], "model.spiking.dendritic_gain must be > 0"),
-    (["model.spiking.recurrent_scale=-1"], "model.spiking.recurrent_scale must be > 0"),
-    (["model.spiking.inhibition_dominance=0"], "model.spiking.inhibition_dominance must be > 0")])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.spiking.input_ceiling_margin=0.1"], "needs model.spiking.bounded_input = true"),
+        (
+            [
+                "model.spiking.bounded_input=true",
+                "model.spiking.input_floor_margin=0.1",
+                "model.spiking.input_ceiling_margin=-0.1",
+            ],
+            r"puts the ceiling \(threshold -0.1\) at or below the floor \(threshold - 0.1\): the band would be empty",
+        ),
+        (
+            [
+                "model.spiking.bounded_input=true",
+                "model.spiking.input_floor=0.05",
+                "model.spiking.threshold=0.25",
+                "model.spiking.input_ceiling_margin=-0.2",
+            ],
+            r"at or below the floor \(input_floor 0.05\)",
+        ),
+        (["model.spiking.dendritic_gain=0"], "model.spiking.dendritic_gain must be > 0"),
+        (["model.spiking.recurrent_scale=-1"], "model.spiking.recurrent_scale must be > 0"),
+        (["model.spiking.inhibition_dominance=0"], "model.spiking.inhibition_dominance must be > 0"),
+    ],
+)
 def test_a_ceiling_without_a_bounded_input_or_an_empty_band_is_refused(overrides, message):
     with pytest.raises(config_mod.ConfigError, match=message) as err:
         config_mod.load(REPO / "models" / "parity16-cortical-v1.toml", overrides)

@@ -19,9 +19,14 @@ from neurosync.tasks import get_task
 from neurosync.training import train
 
 CONFIGS = REPO / "configs"
-TASK_CONFIGS = {"parity": CONFIGS / "parity" / "parity16-cortical.toml", "digits": CONFIGS / "digits" / "digits-cortical.toml",
-                "recall": CONFIGS / "recall" / "recall8-cortical.toml", "qa": CONFIGS / "qa" / "qa3-cortical.toml",
-                "maze": CONFIGS / "maze" / "maze11-cortical.toml", "sort": CONFIGS / "sort" / "sort8-cortical.toml"}
+TASK_CONFIGS = {
+    "parity": CONFIGS / "parity" / "parity16-cortical.toml",
+    "digits": CONFIGS / "digits" / "digits-cortical.toml",
+    "recall": CONFIGS / "recall" / "recall8-cortical.toml",
+    "qa": CONFIGS / "qa" / "qa3-cortical.toml",
+    "maze": CONFIGS / "maze" / "maze11-cortical.toml",
+    "sort": CONFIGS / "sort" / "sort8-cortical.toml",
+}
 
 
 def _cortical(task: str, *overrides: str):
@@ -37,7 +42,12 @@ def test_every_statistic_of_the_regime_is_on_the_physiology_card():
 def test_the_preset_fills_in_only_what_a_config_leaves_unset():
     cfg = config_mod.load(TASK_CONFIGS["digits"], ["model.spiking.noise_std=0.2"])
     spiking = cfg.model.spiking
-    assert (cfg.model.neuron, cfg.model.synapse, spiking.dale, spiking.bounded_input) == ("spiking", "plastic", True, True)
+    assert (cfg.model.neuron, cfg.model.synapse, spiking.dale, spiking.bounded_input) == (
+        "spiking",
+        "plastic",
+        True,
+        True,
+    )
     assert spiking.input_floor_margin == PRESET["model"]["spiking"]["input_floor_margin"]
     assert spiking.noise_std == 0.2  # --set wins over the preset
     assert cfg.model.ticks == 32 and cfg.task.name == "images"  # the file's own values win too
@@ -52,8 +62,15 @@ def test_the_preset_is_idempotent_on_a_full_config():
     assert config_mod.from_dict(cfg.to_dict()) == cfg
 
 
-@pytest.mark.parametrize("override", ["model.neuron='nlm'", "model.spiking.dale=false", "model.spiking.input_ceiling_margin=0.05",
-                                      "model.spiking.bounded_input=false"])
+@pytest.mark.parametrize(
+    "override",
+    [
+        "model.neuron='nlm'",
+        "model.spiking.dale=false",
+        "model.spiking.input_ceiling_margin=0.05",
+        "model.spiking.bounded_input=false",
+    ],
+)
 def test_a_cortical_config_that_drops_the_construction_is_refused(override):
     with pytest.raises(config_mod.ConfigError, match="model.regime = 'cortical' is built from spiking neurons") as err:
         config_mod.load(TASK_CONFIGS["parity"], [override])
@@ -87,8 +104,9 @@ def test_an_untrained_cortical_neuron_starts_below_threshold_with_a_small_gain()
     torch.testing.assert_close(neuron.filter_weight.sum(-1), torch.full_like(threshold, spiking["dendritic_gain"]))
 
 
-@pytest.mark.parametrize("task, seed", [("parity", 0), ("parity", 1), ("digits", 2), ("recall", 0), ("qa", 1), ("maze", 0),
-                                        ("sort", 1)])
+@pytest.mark.parametrize(
+    "task, seed", [("parity", 0), ("parity", 1), ("digits", 2), ("recall", 0), ("qa", 1), ("maze", 0), ("sort", 1)]
+)
 def test_an_untrained_cortical_model_is_in_the_regime(task, seed):
     """Every statistic of the regime in its cortical range over 1-s thoughts (8 inputs × 4 noise
     repeats) from the first step, on any task and seed."""
@@ -103,7 +121,7 @@ def test_an_untrained_cortical_model_is_in_the_regime(task, seed):
 def test_dale_signs_hold_in_a_cortical_model():
     _, model = _cortical("recall")
     weight, sign = model.synapse.recurrent_weight(), model.synapse.presynaptic_sign
-    assert ((weight * sign) >= 0).all() and (sign[: 102] > 0).all() and (sign[102:] < 0).all()
+    assert ((weight * sign) >= 0).all() and (sign[:102] > 0).all() and (sign[102:] < 0).all()
 
 
 def test_a_broken_construction_is_out_of_the_regime():
@@ -120,11 +138,28 @@ def test_a_broken_construction_is_out_of_the_regime():
 
 
 def _tiny_cortical(tmp_path, name, *overrides):
-    cfg = config_mod.load(TASK_CONFIGS["parity"], [
-        "task.sequence_length=4", "model.d_model=32", "model.d_input=16", "model.heads=2", "model.n_synch_out=8",
-        "model.n_synch_action=8", "model.ticks=4", "train.steps=4", "train.eval_every=2", "train.eval_samples=16",
-        "train.final_eval_samples=16", "train.checkpoint_every=4", "train.batch_size=8", "train.regime_probe_inputs=4",
-        "train.time_budget_s=0", f"name={name}", *overrides])
+    cfg = config_mod.load(
+        TASK_CONFIGS["parity"],
+        [
+            "task.sequence_length=4",
+            "model.d_model=32",
+            "model.d_input=16",
+            "model.heads=2",
+            "model.n_synch_out=8",
+            "model.n_synch_action=8",
+            "model.ticks=4",
+            "train.steps=4",
+            "train.eval_every=2",
+            "train.eval_samples=16",
+            "train.final_eval_samples=16",
+            "train.checkpoint_every=4",
+            "train.batch_size=8",
+            "train.regime_probe_inputs=4",
+            "train.time_budget_s=0",
+            f"name={name}",
+            *overrides,
+        ],
+    )
     return cfg, tmp_path / name
 
 
@@ -161,18 +196,23 @@ def test_training_says_in_one_line_when_a_model_leaves_the_regime(tmp_path, capl
         return model
 
     monkeypatch.setattr(training_mod, "build_model", broken)
-    cfg, run = _tiny_cortical(tmp_path, "broken", "model.spiking.inhibition_dominance=0.1", "model.spiking.recurrent_scale=300")
+    cfg, run = _tiny_cortical(
+        tmp_path, "broken", "model.spiking.inhibition_dominance=0.1", "model.spiking.recurrent_scale=300"
+    )
     with caplog.at_level(logging.WARNING, logger="neurosync.training"):
         train(cfg, run, progress=False)
     warnings = [r.getMessage() for r in caplog.records if "left the cortical regime" in r.getMessage()]
     assert len(warnings) == 1 and "\n" not in warnings[0] and warnings[0].startswith("step 2:"), warnings
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.regime_probe_inputs=-1", "train.regime_probe_inputs must be >= 0"),
-    ("train.regime_probe_inputs=4096", r"must be <= train.eval_samples"),
-    ("model.spiking.noise_std=0", "needs model.neuron = 'spiking' and model.spiking.noise_std > 0"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.regime_probe_inputs=-1", "train.regime_probe_inputs must be >= 0"),
+        ("train.regime_probe_inputs=4096", r"must be <= train.eval_samples"),
+        ("model.spiking.noise_std=0", "needs model.neuron = 'spiking' and model.spiking.noise_std > 0"),
+    ],
+)
 def test_a_bad_probe_setting_is_refused(override, message):
     with pytest.raises(config_mod.ConfigError, match=message):
         config_mod.load(TASK_CONFIGS["parity"], [override])

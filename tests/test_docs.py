@@ -21,15 +21,32 @@ pytest.importorskip("sphinx")
 
 @pytest.mark.parametrize("builder", ["html", "doctest"])
 def test_the_site_builds_without_a_warning_and_its_examples_run(tmp_path, builder):
-    result = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder, str(REPO / "docs"),
-                             str(tmp_path / builder)], capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            builder,
+            str(REPO / "docs"),
+            str(tmp_path / builder),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     if builder == "html":
         api = (tmp_path / "html" / "api.html").read_text()
         assert "neurosync.ctm.CTM.think_until_certain" in api and "neurosync.hub.from_pretrained" in api
     else:
         report = (tmp_path / "doctest" / "output.txt").read_text()
-        assert re.search(r"(\d+) passed and 0 failed", report) and int(re.search(r"(\d+) passed", report).group(1)) >= 20
+        assert (
+            re.search(r"(\d+) passed and 0 failed", report) and int(re.search(r"(\d+) passed", report).group(1)) >= 20
+        )
 
 
 def test_the_readme_python_blocks_run_as_written(monkeypatch):

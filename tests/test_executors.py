@@ -91,15 +91,24 @@ def test_a_worker_killed_mid_job_loses_nothing(tmp_path):
     from neurosync.executors import dask_client
 
     sweep = load_sweep(_sweep_file(tmp_path, steps=400, every=40, space='"train.lr" = [0.003]'))
-    jobs = [{"config": str(sweep.config), "overrides": sweep.set + overrides(p) + [f"train.seed={seed}"],
-             "run_dir": str(tmp_path / "dask" / f"seed{seed}"), "threads": 1, "device": "cpu"}
-            for p in points(sweep) for seed in sweep.seeds]
+    jobs = [
+        {
+            "config": str(sweep.config),
+            "overrides": sweep.set + overrides(p) + [f"train.seed={seed}"],
+            "run_dir": str(tmp_path / "dask" / f"seed{seed}"),
+            "threads": 1,
+            "device": "cpu",
+        }
+        for p in points(sweep)
+        for seed in sweep.seeds
+    ]
     client = dask_client(None, 2)
     killed: dict = {}
     try:
         futures = client.map(sweep_job, jobs, pure=False)
-        killer = threading.Thread(target=_kill_when_checkpointed,
-                                  args=(client, Path(jobs[0]["run_dir"]), futures[0].key, killed))
+        killer = threading.Thread(
+            target=_kill_when_checkpointed, args=(client, Path(jobs[0]["run_dir"]), futures[0].key, killed)
+        )
         killer.start()
         results = client.gather(futures)
         killer.join()
@@ -121,9 +130,20 @@ def test_the_study_job_on_dask_equals_the_local_job(tmp_path):
 
     study = load_study(REPO / "models" / "study.toml", quick=True)
     (kind, seed), cfg = next(iter(_model_configs(study).items()))
-    job = {"config": cfg.to_dict(), "kind": kind, "seed": seed, "device": "cpu", "threads": 1, "progress": False,
-           "keep_thought": False, "certainty_threshold": study.certainty_threshold, "record_samples": 4,
-           "dt": study.dt, "long_ticks": 50, "record_repeats": 1}
+    job = {
+        "config": cfg.to_dict(),
+        "kind": kind,
+        "seed": seed,
+        "device": "cpu",
+        "threads": 1,
+        "progress": False,
+        "keep_thought": False,
+        "certainty_threshold": study.certainty_threshold,
+        "record_samples": 4,
+        "dt": study.dt,
+        "long_ticks": 50,
+        "record_repeats": 1,
+    }
     local = run_jobs(study_job, [dict(job, run_dir=str(tmp_path / "local"))], progress=False)[0]
     remote = run_jobs(study_job, [dict(job, run_dir=str(tmp_path / "dask"))], "dask", workers=2, progress=False)[0]
     timing = {"train_s", "checkpoint", "halting"}
@@ -138,17 +158,34 @@ def test_a_job_that_kills_every_worker_fails_in_one_line():
         run_jobs(signal.raise_signal, [signal.SIGKILL], "dask", workers=1, progress=False)
 
 
-@pytest.mark.parametrize("body, message", [
-    ('name = "s"\nconfig = "tiny.toml"\nseeds = [0]\n[space]\n"train.lr" = {low = 0.1, high = 1}\n', "needs search = 'random'"),
-    ('name = "s"\nconfig = "tiny.toml"\nseeds = [0]\nsearch = "bayes"\n[space]\n"train.lr" = [1]\n', "search 'bayes'"),
-    ('name = "s"\nconfig = "tiny.toml"\nseeds = [0, 0]\n[space]\n"train.lr" = [1]\n', "distinct integers"),
-    ('name = "s"\nconfig = "tiny.toml"\nseeds = [0]\n[space]\n"model.d_modle" = [8]\n', "point {'model.d_modle': 8}"),
-    ('name = "s"\nconfig = "tiny.toml"\nseeds = [0]\n[space]\n"model.d_model" = [-8]\n', "model.d_model"),
-    ('name = "s"\nconfig = "missing.toml"\nseeds = [0]\n[space]\n"train.lr" = [1]\n', "does not exist"),
-    ('name = "s"\nconfig = "tiny.toml"\nseeds = [0]\ncolour = 1\n[space]\n"train.lr" = [1]\n', "unknown sweep key(s) colour"),
-    ('name = "s"\nconfig = "tiny.toml"\nseeds = [0]\nsearch = "random"\n[space]\n"train.lr" = {low = 0, high = 1, log = true}\n',
-     "log range needs low > 0"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            'name = "s"\nconfig = "tiny.toml"\nseeds = [0]\n[space]\n"train.lr" = {low = 0.1, high = 1}\n',
+            "needs search = 'random'",
+        ),
+        (
+            'name = "s"\nconfig = "tiny.toml"\nseeds = [0]\nsearch = "bayes"\n[space]\n"train.lr" = [1]\n',
+            "search 'bayes'",
+        ),
+        ('name = "s"\nconfig = "tiny.toml"\nseeds = [0, 0]\n[space]\n"train.lr" = [1]\n', "distinct integers"),
+        (
+            'name = "s"\nconfig = "tiny.toml"\nseeds = [0]\n[space]\n"model.d_modle" = [8]\n',
+            "point {'model.d_modle': 8}",
+        ),
+        ('name = "s"\nconfig = "tiny.toml"\nseeds = [0]\n[space]\n"model.d_model" = [-8]\n', "model.d_model"),
+        ('name = "s"\nconfig = "missing.toml"\nseeds = [0]\n[space]\n"train.lr" = [1]\n', "does not exist"),
+        (
+            'name = "s"\nconfig = "tiny.toml"\nseeds = [0]\ncolour = 1\n[space]\n"train.lr" = [1]\n',
+            "unknown sweep key(s) colour",
+        ),
+        (
+            'name = "s"\nconfig = "tiny.toml"\nseeds = [0]\nsearch = "random"\n[space]\n"train.lr" = {low = 0, high = 1, log = true}\n',
+            "log range needs low > 0",
+        ),
+    ],
+)
 def test_bad_sweep_files_in_one_line(tmp_path, body, message):
     _sweep_file(tmp_path)
     (tmp_path / "bad.toml").write_text(body)
@@ -158,7 +195,7 @@ def test_bad_sweep_files_in_one_line(tmp_path, body, message):
 
 def test_random_search_draws_seeded_points(tmp_path):
     path = _sweep_file(tmp_path, space='"train.lr" = {low = 1e-4, high = 1e-2, log = true}\n"model.d_model" = [16, 24]')
-    text = path.read_text().replace('seeds = [0, 1]', 'seeds = [0]\nsearch = "random"\nsamples = 5')
+    text = path.read_text().replace("seeds = [0, 1]", 'seeds = [0]\nsearch = "random"\nsamples = 5')
     path.write_text(text)
     sweep = load_sweep(path)
     drawn = points(sweep)
@@ -174,8 +211,22 @@ def test_sweep_and_executor_cli_errors_exit_2(tmp_path, capsys):
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "holds a different sweep" in capsys.readouterr().err
     assert main(["sweep", str(tmp_path / "nope.toml")]) == 2
-    assert main(["sweep", str(path), "--executor", "dask", "--address", "tcp://127.0.0.1:1", "--out",
-                 str(tmp_path / "p"), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                str(path),
+                "--executor",
+                "dask",
+                "--address",
+                "tcp://127.0.0.1:1",
+                "--out",
+                str(tmp_path / "p"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
     with pytest.raises(ExecutorError, match="executor 'ray' is not one of local, dask"):
         run_jobs(sweep_job, [], "ray")

@@ -46,7 +46,9 @@ def test_nwb_is_dandi_clean_and_round_trips(tmp_path, samples):
         assert json.loads(nwb.notes.split(": ", 1)[1])["name"] == "tiny"
         units = nwb.units
         assert units.resolution == pytest.approx(0.001) and len(units) == recording.neurons
-        np.testing.assert_allclose(units["threshold"][:], model.neuron.soma_parameters().threshold.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(
+            units["threshold"][:], model.neuron.soma_parameters().threshold.detach().numpy(), rtol=1e-6
+        )
         np.testing.assert_allclose(units["tau_membrane_ms"][:], model.neuron.membrane_tau().detach().numpy(), rtol=1e-6)
         duration = recording.ticks * recording.dt
         for n in (0, 5, 15):
@@ -97,7 +99,9 @@ def test_nir_graph_is_read_back_and_reproduces_the_spikes(tmp_path, synapse):
     assert {"input", "output", "soma", "filter0", "weight0"} <= set(graph.nodes)
     assert isinstance(graph.nodes["soma"], nir.LIF) and isinstance(graph.nodes["weight0"], nir.Affine)
     assert float(graph.metadata["dt_s"]) == pytest.approx(0.001) and str(graph.metadata["reset"]) == "subtract"
-    assert recording.dt == pytest.approx(0.001)  # the recording and the graph take dt from the model (1 ms steps and ticks)
+    assert recording.dt == pytest.approx(
+        0.001
+    )  # the recording and the graph take dt from the model (1 ms steps and ticks)
     beta = model.neuron.soma_parameters().membrane_decay.detach().double().numpy()
     np.testing.assert_allclose(graph.nodes["soma"].tau, 0.001 / (1 - beta), rtol=1e-6)
     if synapse == "mlp":  # open loop: the recorded drive, simulated from the graph alone, gives the model's spikes
@@ -113,7 +117,9 @@ def test_nir_metadata_states_both_noise_processes(tmp_path):
     model, _, _ = _recording(noise_std=0.1, shared_noise_std=0.05, shared_noise_tau_ms=150.0)
     metadata = nir.read(str(export.write_nir(model, tmp_path / "noisy.nir"))).metadata
     assert "sd 0.1 " in str(metadata["noise"]) and "tau 5 ms" in str(metadata["noise"])
-    assert "shared by all neurons, sd 0.05 " in str(metadata["shared_noise"]) and "tau 150 ms" in str(metadata["shared_noise"])
+    assert "shared by all neurons, sd 0.05 " in str(metadata["shared_noise"]) and "tau 150 ms" in str(
+        metadata["shared_noise"]
+    )
     quiet, _, _ = _recording()
     metadata = nir.read(str(export.write_nir(quiet, tmp_path / "quiet.nir"))).metadata
     assert str(metadata["noise"]) == "none" and str(metadata["shared_noise"]) == "none"
@@ -237,7 +243,9 @@ def test_nir_at_another_step_maps_the_same_time_constants():
     native = export.to_nir(model)
     finer = export.to_nir(model, dt_ms=0.25)
     assert float(finer.metadata["dt_s"]) == pytest.approx(0.00025) and model.neuron.dt_ms == 1.0
-    np.testing.assert_allclose(finer.metadata["membrane_tau_exact_s"], native.metadata["membrane_tau_exact_s"], rtol=1e-9)
+    np.testing.assert_allclose(
+        finer.metadata["membrane_tau_exact_s"], native.metadata["membrane_tau_exact_s"], rtol=1e-9
+    )
     assert "none known" in str(native.metadata["importable_by"])  # three filters: no LI importer
     with pytest.raises(ValueError, match="must divide"):
         export.to_nir(model, dt_ms=0.3)

@@ -14,9 +14,12 @@ from neurosync.cli import main
 from neurosync.config import from_dict
 from neurosync.tasks import recall
 
-VARIANTS = [{}, {"neuron": "spiking", "synchrony": "spike-multiscale"},
-            {"neuron": "spiking", "synapse": "plastic", "plasticity": {"implementation": "factorised"}},
-            {"neuron": "spiking", "synapse": "plastic-input"}]
+VARIANTS = [
+    {},
+    {"neuron": "spiking", "synchrony": "spike-multiscale"},
+    {"neuron": "spiking", "synapse": "plastic", "plasticity": {"implementation": "factorised"}},
+    {"neuron": "spiking", "synapse": "plastic-input"},
+]
 
 
 def _configure(cfg, variant):
@@ -57,8 +60,12 @@ def test_each_sample_stops_at_its_first_certain_tick_with_the_full_thoughts_answ
 
 
 def test_an_episodic_task_stops_only_in_its_answer_window_and_each_row_keeps_its_visible_tokens():
-    cfg = from_dict({"task": {"name": "recall", "pairs": 3, "vocabulary": 10, "ticks_per_input": 1, "answer_ticks": 3},
-                     "model": {"ticks": 11, "d_model": 16, "d_input": 8, "heads": 2, "n_synch_out": 6, "n_synch_action": 5}})
+    cfg = from_dict(
+        {
+            "task": {"name": "recall", "pairs": 3, "vocabulary": 10, "ticks_per_input": 1, "answer_ticks": 3},
+            "model": {"ticks": 11, "d_model": 16, "d_input": 8, "heads": 2, "n_synch_out": 6, "n_synch_action": 5},
+        }
+    )
     model = _configure(cfg, {})
     x, _ = recall.eval_set(cfg.task, 30, 0)
     first = cfg.model.ticks - cfg.task.answer_ticks

@@ -21,7 +21,9 @@ from neurosync.reference import reference_forward
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("model_keys", [{}, {"neuron": "spiking", "synchrony": "spike-multiscale", "synapse": "plastic-input"}])
+@pytest.mark.parametrize(
+    "model_keys", [{}, {"neuron": "spiking", "synchrony": "spike-multiscale", "synapse": "plastic-input"}]
+)
 def test_save_and_load_pretrained_round_trip(tmp_path, model_keys):
     cfg = tiny_config()
     for key, value in model_keys.items():
@@ -46,7 +48,7 @@ def _reference_hub_folder(folder: Path, fixture_path: Path = REFERENCE_PARITY16)
     fixture = np.load(fixture_path)
     config = json.loads(str(fixture["config"]))
     config.pop("parity_sequence_length", None)
-    state = {k[len("state/"):]: torch.from_numpy(fixture[k]) for k in fixture.files if k.startswith("state/")}
+    state = {k[len("state/") :]: torch.from_numpy(fixture[k]) for k in fixture.files if k.startswith("state/")}
 
     class ReferenceLike(nn.Module, huggingface_hub.PyTorchModelHubMixin):
         def __init__(self, **kwargs):
@@ -102,16 +104,19 @@ NEUROSYNC_CONFIG = '{"format": "neurosync-model", "version": 1, "config": {}}'
 REFERENCE_CONFIG = '{"iterations": 4, "backbone_type": "parity_backbone"}'
 
 
-@pytest.mark.parametrize("config, weights, message", [
-    (None, None, "holds no model"),
-    ("{not json", None, "is unreadable"),
-    ("[1, 2]", None, "is not a model config"),
-    ('{"hidden": 3}', b"x", "neither a NeuroSync model nor the reference"),
-    (NEUROSYNC_CONFIG, None, "lacks model.safetensors"),
-    (NEUROSYNC_CONFIG, b"garbage", "model.safetensors is corrupt"),
-    (REFERENCE_CONFIG, b"garbage", "model.safetensors is corrupt"),
-    (NEUROSYNC_CONFIG.replace('"version": 1', '"version": 7'), b"x", "model version 7 is not supported"),
-])
+@pytest.mark.parametrize(
+    "config, weights, message",
+    [
+        (None, None, "holds no model"),
+        ("{not json", None, "is unreadable"),
+        ("[1, 2]", None, "is not a model config"),
+        ('{"hidden": 3}', b"x", "neither a NeuroSync model nor the reference"),
+        (NEUROSYNC_CONFIG, None, "lacks model.safetensors"),
+        (NEUROSYNC_CONFIG, b"garbage", "model.safetensors is corrupt"),
+        (REFERENCE_CONFIG, b"garbage", "model.safetensors is corrupt"),
+        (NEUROSYNC_CONFIG.replace('"version": 1', '"version": 7'), b"x", "model version 7 is not supported"),
+    ],
+)
 def test_bad_folders_are_refused_in_one_line(tmp_path, config, weights, message):
     folder = tmp_path / "model"
     folder.mkdir()
@@ -151,7 +156,11 @@ def test_every_shipped_checkpoint_reproduces_its_cards_headline():
         assert row["command"] in card, f"{row['card']} does not give the command that reproduces {row['name']}"
         assert row["size_mb"] <= 5.0
         measured = hub.measure(row)
-        assert abs(measured - row["value"]) <= hub.headline_tolerance(row["metric"]), (row["name"], measured, row["value"])
+        assert abs(measured - row["value"]) <= hub.headline_tolerance(row["metric"]), (
+            row["name"],
+            measured,
+            row["value"],
+        )
 
 
 def test_pretrained_by_name_and_the_models_command(capsys):
@@ -189,7 +198,9 @@ def test_shipping_a_run_drops_its_optimizer_and_may_set_what_is_not_a_weight(tmp
     cfg.model.neuron, cfg.model.synchrony = "spiking", "spike-multiscale"
     neurosync.train(cfg, tmp_path / "run", progress=False)
     ship = _ship_script().ship
-    shipped = ship(tmp_path / "run", tmp_path / "models" / "tiny-homeostatic", ["model.spiking.homeostasis_rate_hz=2.0"])
+    shipped = ship(
+        tmp_path / "run", tmp_path / "models" / "tiny-homeostatic", ["model.spiking.homeostasis_rate_hz=2.0"]
+    )
     model, config = hub.from_pretrained(shipped)
     assert config.name == "tiny-homeostatic" and config.model.spiking.homeostasis_rate_hz == 2.0
     assert model.neuron.homeostasis_constants() is not None
@@ -202,8 +213,9 @@ def test_shipping_a_run_drops_its_optimizer_and_may_set_what_is_not_a_weight(tmp
 
 
 def test_an_rl_agent_ships_and_loads_by_the_zoo_path(tmp_path, monkeypatch):
-    from neurosync import rl
     from test_rl import _rl_config
+
+    from neurosync import rl
 
     cfg = _rl_config()
     result = rl.train_rl(cfg, tmp_path / "run", progress=False)

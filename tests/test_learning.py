@@ -20,7 +20,9 @@ def test_parity16_rate_reaches_the_target_within_ten_minutes(tmp_path):
     assert result["eval_samples"] == 2**16
     assert result["final"]["bit_acc_certain"] >= 0.99, result
     assert result["final"]["seq_acc_certain"] >= 0.90, result
-    assert train_seconds <= 600, f"training took {train_seconds:.0f} s (total with evaluation {time.perf_counter() - started:.0f} s)"
+    assert train_seconds <= 600, (
+        f"training took {train_seconds:.0f} s (total with evaluation {time.perf_counter() - started:.0f} s)"
+    )
 
 
 @pytest.mark.slow

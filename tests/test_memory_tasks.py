@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurosync.build import build_model
 from neurosync import config as config_mod
+from neurosync.build import build_model
 from neurosync.config import ConfigError, from_dict
 from neurosync.tasks import get_task, oneshot, recall
 
@@ -41,10 +41,26 @@ def test_recall_answers_are_the_queried_keys_values(seed, pairs, extra):
 
 def _recall_config(pairs=3, repeats=2, answer_ticks=3, **model):
     ticks = (2 * pairs + 2) * repeats + answer_ticks
-    return from_dict({"task": {"name": "recall", "pairs": pairs, "vocabulary": 10, "ticks_per_input": repeats,
-                               "answer_ticks": answer_ticks},
-                      "model": {"ticks": ticks, "d_model": 16, "d_input": 8, "heads": 2, "n_synch_out": 6,
-                                "n_synch_action": 5, **model}})
+    return from_dict(
+        {
+            "task": {
+                "name": "recall",
+                "pairs": pairs,
+                "vocabulary": 10,
+                "ticks_per_input": repeats,
+                "answer_ticks": answer_ticks,
+            },
+            "model": {
+                "ticks": ticks,
+                "d_model": 16,
+                "d_input": 8,
+                "heads": 2,
+                "n_synch_out": 6,
+                "n_synch_action": 5,
+                **model,
+            },
+        }
+    )
 
 
 @pytest.mark.parametrize("pairs, repeats, answer_ticks", [(1, 1, 1), (3, 2, 3), (8, 1, 4)])
@@ -111,32 +127,57 @@ def test_oneshot_curriculum_repeats_the_support_image_in_training_only():
     pool, labels = _pool(seed=3)
     allowed = np.arange(5)
     plain = oneshot.make_batch(pool, labels, allowed, 400, 5, np.random.default_rng(1))
-    assert np.array_equal(plain["images"], oneshot.make_batch(pool, labels, allowed, 400, 5, np.random.default_rng(1), 0.0)["images"])
+    assert np.array_equal(
+        plain["images"], oneshot.make_batch(pool, labels, allowed, 400, 5, np.random.default_rng(1), 0.0)["images"]
+    )
     half = oneshot.make_batch(pool, labels, allowed, 400, 5, np.random.default_rng(1), 0.5)
     index = half["images"][:, :, 0, 0, 0].astype(int)
     repeated = index[np.arange(400), half["asked"]] == index[:, 5]
     assert 0.4 < repeated.mean() < 0.6 and np.array_equal(half["answers"], plain["answers"])
-    cfg = from_dict({"task": {"name": "oneshot", "ways": 5, "ticks_per_input": 1, "answer_ticks": 2,
-                              "same_image_fraction": 1.0}, "model": {"ticks": 8}})
+    cfg = from_dict(
+        {
+            "task": {"name": "oneshot", "ways": 5, "ticks_per_input": 1, "answer_ticks": 2, "same_image_fraction": 1.0},
+            "model": {"ticks": 8},
+        }
+    )
     x, _ = oneshot.eval_set(cfg.task, 50, 0)
-    images_ = x[:, :6 * 64].reshape(50, 6, 64)
+    images_ = x[:, : 6 * 64].reshape(50, 6, 64)
     assert not bool((images_[:, :5] == images_[:, 5:]).all(-1).any())  # held-out episodes still ask for a new image
     with pytest.raises(ConfigError, match=r"task.same_image_fraction must lie in \[0, 1\]"):
-        from_dict({"task": {"name": "oneshot", "ways": 5, "ticks_per_input": 1, "answer_ticks": 2,
-                            "same_image_fraction": 1.5}, "model": {"ticks": 8}})
+        from_dict(
+            {
+                "task": {
+                    "name": "oneshot",
+                    "ways": 5,
+                    "ticks_per_input": 1,
+                    "answer_ticks": 2,
+                    "same_image_fraction": 1.5,
+                },
+                "model": {"ticks": 8},
+            }
+        )
 
 
 def test_oneshot_train_and_evaluation_classes_are_disjoint():
-    cfg = from_dict({"task": {"name": "oneshot", "ways": 5, "ticks_per_input": 1, "answer_ticks": 2},
-                     "model": {"ticks": 8}})
-    assert list(oneshot.classes(cfg.task, "train")) == [0, 1, 2, 3, 4] and list(oneshot.classes(cfg.task, "test")) == [5, 6, 7, 8, 9]
+    cfg = from_dict(
+        {"task": {"name": "oneshot", "ways": 5, "ticks_per_input": 1, "answer_ticks": 2}, "model": {"ticks": 8}}
+    )
+    assert list(oneshot.classes(cfg.task, "train")) == [0, 1, 2, 3, 4] and list(oneshot.classes(cfg.task, "test")) == [
+        5,
+        6,
+        7,
+        8,
+        9,
+    ]
     from neurosync.tasks import images
 
     data = images._dataset("digits", "")
-    for split, x in (("train", oneshot.sample(cfg.task, 40, torch.Generator().manual_seed(0))[0]),
-                     ("test", oneshot.eval_set(cfg.task, 40, 0)[0])):
+    for split, x in (
+        ("train", oneshot.sample(cfg.task, 40, torch.Generator().manual_seed(0))[0]),
+        ("test", oneshot.eval_set(cfg.task, 40, 0)[0]),
+    ):
         pool, labels = data[split]
-        shown = x[:, :6 * 64].reshape(-1, 64)
+        shown = x[:, : 6 * 64].reshape(-1, 64)
         match = (shown[:, None, :] - pool.reshape(1, -1, 64)).abs().amax(-1) < 1e-6  # every image is of this split
         assert bool(match.any(1).all()), split
         found = labels[match.float().argmax(1)]
@@ -146,8 +187,12 @@ def test_oneshot_train_and_evaluation_classes_are_disjoint():
 
 
 def test_oneshot_shows_each_image_with_its_label_then_the_query_alone():
-    cfg = from_dict({"task": {"name": "oneshot", "ways": 3, "ticks_per_input": 2, "answer_ticks": 2},
-                     "model": {"ticks": 10, "d_model": 16, "d_input": 8, "heads": 2, "n_synch_out": 6, "n_synch_action": 5}})
+    cfg = from_dict(
+        {
+            "task": {"name": "oneshot", "ways": 3, "ticks_per_input": 2, "answer_ticks": 2},
+            "model": {"ticks": 10, "d_model": 16, "d_input": 8, "heads": 2, "n_synch_out": 6, "n_synch_action": 5},
+        }
+    )
     x, _ = oneshot.sample(cfg.task, 4, torch.Generator().manual_seed(1))
     model = build_model(cfg)
     tokens = model.backbone(x)
@@ -157,13 +202,15 @@ def test_oneshot_shows_each_image_with_its_label_then_the_query_alone():
         expected = np.zeros(bank, dtype=bool)
         item = tick // 2
         if item < 4:
-            expected[item * per_image:(item + 1) * per_image] = True
+            expected[item * per_image : (item + 1) * per_image] = True
             if item < 3:
                 expected[4 * per_image + item] = True  # support item k: image k and its label token
         else:
             expected[-1] = True
         assert (tokens.visible[:, tick].numpy() == expected).all(), tick
-    torch.testing.assert_close(tokens.tokens[:, 4 * per_image:4 * per_image + 3], model.backbone.label_embedding(x[:, -3:].long()))
+    torch.testing.assert_close(
+        tokens.tokens[:, 4 * per_image : 4 * per_image + 3], model.backbone.label_embedding(x[:, -3:].long())
+    )
     with pytest.raises(ValueError, match=r"one-shot input must be \(batch, 259\)"):
         model(x[:, :-1])
     bad = x.clone()
@@ -172,8 +219,15 @@ def test_oneshot_shows_each_image_with_its_label_then_the_query_alone():
         model(bad)
 
 
-@pytest.mark.parametrize("model", [{}, {"neuron": "spiking", "synchrony": "spike-multiscale"}, {"synapse": "plastic"},
-                                   {"architecture": "lstm", "lstm_hidden": 12}])
+@pytest.mark.parametrize(
+    "model",
+    [
+        {},
+        {"neuron": "spiking", "synchrony": "spike-multiscale"},
+        {"synapse": "plastic"},
+        {"architecture": "lstm", "lstm_hidden": 12},
+    ],
+)
 def test_a_tick_knows_nothing_of_items_not_yet_shown(model):
     """One item per tick: the logits before the query key is shown do not depend on it (CTM,
     SpikingCTM, plastic CTM and the LSTM baseline alike)."""
@@ -206,9 +260,11 @@ def test_the_lstm_baseline_trains_saves_and_is_refused_with_ctm_parts(tmp_path):
     out = model(x)
     assert out.logits.shape == (8, cfg.model.ticks, 10) and out.certainty.shape == (8, cfg.model.ticks)
     assert ((out.certainty >= 0) & (out.certainty <= 1)).all()
-    for extra, message in (({"neuron": "spiking", "synchrony": "spike-multiscale"}, "leave model.neuron = 'nlm'"),
-                           ({"lstm_hidden": 0}, "model.lstm_hidden must be >= 1"),
-                           ({"architecture": "gru"}, "model.architecture = 'gru' is not one of ctm, lstm")):
+    for extra, message in (
+        ({"neuron": "spiking", "synchrony": "spike-multiscale"}, "leave model.neuron = 'nlm'"),
+        ({"lstm_hidden": 0}, "model.lstm_hidden must be >= 1"),
+        ({"architecture": "gru"}, "model.architecture = 'gru' is not one of ctm, lstm"),
+    ):
         with pytest.raises(ConfigError, match=message):
             _recall_config(**{"architecture": "lstm", **extra})
 
@@ -224,15 +280,27 @@ def test_the_bag_of_values_baseline_by_hand_and_by_simulation():
     assert recall.frequency_baseline(8) == pytest.approx(simulated, abs=0.005)
 
 
-@pytest.mark.parametrize("path", ["digits-cortical.toml", "recall8-cortical.toml", "qa3-cortical.toml", "maze11-cortical.toml",
-                                  "sort8-cortical.toml"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "digits-cortical.toml",
+        "recall8-cortical.toml",
+        "qa3-cortical.toml",
+        "maze11-cortical.toml",
+        "sort8-cortical.toml",
+    ],
+)
 def test_a_non_finite_input_is_refused_in_one_line_on_every_task(path):
     """A NaN or inf in an image, a symbol code or a number never reaches the logits: the model's
     boundary refuses it (parity's own check: tests/test_parity.py)."""
     from conftest import REPO
 
-    task_dir = {"digits": "digits", "recall8": "recall", "qa3": "qa", "maze11": "maze", "sort8": "sort"}[path.split("-")[0]]
-    cfg = config_mod.load(REPO / "configs" / task_dir / path, ["model.d_model=32", "model.n_synch_out=8", "model.n_synch_action=8"])
+    task_dir = {"digits": "digits", "recall8": "recall", "qa3": "qa", "maze11": "maze", "sort8": "sort"}[
+        path.split("-")[0]
+    ]
+    cfg = config_mod.load(
+        REPO / "configs" / task_dir / path, ["model.d_model=32", "model.n_synch_out=8", "model.n_synch_action=8"]
+    )
     model = build_model(cfg).eval()
     x, _ = get_task(cfg.task).eval_set(cfg.task, 2, 0)
     assert torch.isfinite(model(x).logits).all()

@@ -16,9 +16,13 @@ def test_the_quickstart_still_trains_its_own_models_when_asked(monkeypatch):
     monkeypatch.setenv("NEUROSYNC_NOTEBOOK_TRAIN", "1")
     monkeypatch.setenv("NEUROSYNC_NOTEBOOK_SCALE", "ci")
     notebook = nbformat.read(NOTEBOOKS / "01_quickstart.ipynb", as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     client.execute()
-    printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
+    printed = "".join(
+        output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+    )
     assert "per-bit accuracy" in printed and "on all 256 inputs" in printed  # the train() helper ran on 8-bit parity
 
 

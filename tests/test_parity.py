@@ -41,7 +41,14 @@ def test_evaluate_metrics_on_a_model_forced_to_answer():
     model = build_model(cfg)
     x, y = parity.eval_set(cfg.task, 64, 0)
     metrics = evaluate(model, cfg, x, y)
-    assert set(metrics) == {"bit_acc_certain", "seq_acc_certain", "bit_acc_last", "seq_acc_last", "loss", "certain_tick"}
+    assert set(metrics) == {
+        "bit_acc_certain",
+        "seq_acc_certain",
+        "bit_acc_last",
+        "seq_acc_last",
+        "loss",
+        "certain_tick",
+    }
     with torch.no_grad():  # make the readout answer "always 0": per-bit accuracy = fraction of zero targets
         model.readout.weight.zero_()
         model.readout.bias.copy_(torch.tensor([4.0, -4.0] * cfg.task.sequence_length))
@@ -59,8 +66,12 @@ def test_the_model_refuses_inputs_that_are_not_its_parity_sequences():
     model = build_model(cfg)
     good = torch.ones(2, cfg.task.sequence_length)
     assert model(good).logits.shape[0] == 2
-    for value, message in ((float("nan"), "non-finite"), (float("inf"), "non-finite"), (0.0, "only ±1 values"),
-                           (2.0, "only ±1 values")):
+    for value, message in (
+        (float("nan"), "non-finite"),
+        (float("inf"), "non-finite"),
+        (0.0, "only ±1 values"),
+        (2.0, "only ±1 values"),
+    ):
         bad = good.clone()
         bad[1, 3] = value
         with pytest.raises(ValueError, match=message):

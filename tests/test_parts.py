@@ -23,7 +23,9 @@ def test_synchrony_recurrence_equals_explicit_decayed_sum(pairing, ticks, seed):
     """S_ij(t) = Σ_τ r^(t−τ) z_i z_j / sqrt(Σ_τ r^(t−τ)) over all past ticks (start state included)."""
     gen = torch.Generator().manual_seed(seed)
     d_model, batch = 12, 3
-    sync = DecayedPairwiseSynchrony(d_model, 4, 5, pairing, n_self_pairs=2 if pairing == "random-pairing" else 0, generator=gen)
+    sync = DecayedPairwiseSynchrony(
+        d_model, 4, 5, pairing, n_self_pairs=2 if pairing == "random-pairing" else 0, generator=gen
+    )
     with torch.no_grad():
         sync.decay_action.uniform_(-1, 17, generator=gen)  # outside [0, 15] on purpose: must be clamped
         sync.decay_out.uniform_(0, 3, generator=gen)
@@ -34,10 +36,14 @@ def test_synchrony_recurrence_equals_explicit_decayed_sum(pairing, ticks, seed):
         state = sync(z[t], state)
     action, out = sync.read(state)
     for readout, got in (("action", action), ("out", out)):
-        left, right = pair_indices(pairing, getattr(sync, f"{readout}_neurons_left"), getattr(sync, f"{readout}_neurons_right"))
+        left, right = pair_indices(
+            pairing, getattr(sync, f"{readout}_neurons_left"), getattr(sync, f"{readout}_neurons_right")
+        )
         decay = getattr(sync, f"decay_{readout}").detach()
         assert decay.min() >= 0 and decay.max() <= 15
-        weights = torch.exp(-decay.unsqueeze(0) * torch.arange(ticks, -1, -1, dtype=torch.float64).unsqueeze(1))  # (ticks+1, pairs)
+        weights = torch.exp(
+            -decay.unsqueeze(0) * torch.arange(ticks, -1, -1, dtype=torch.float64).unsqueeze(1)
+        )  # (ticks+1, pairs)
         products = z[:, :, left] * z[:, :, right]  # (ticks+1, batch, pairs)
         expected = (weights.unsqueeze(1) * products).sum(0) / weights.sum(0).sqrt()
         torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
@@ -121,8 +127,8 @@ def test_certainty_loss_picks_min_loss_and_most_certain_ticks():
 
 def test_dropout_acts_in_training_only():
     """model.dropout (synapse input, attention weights) and model.nlm.dropout (NLM inputs)."""
-    from neurosync.build import build_model
     from conftest import tiny_config
+    from neurosync.build import build_model
 
     cfg = tiny_config()
     cfg.model.dropout = 0.3

@@ -15,8 +15,17 @@ from neurosync.parts.spiking import SpikingNeurons
 
 def _single_neuron(dt_ms, tau_f=5.0, tau_m=20.0, threshold=100.0, **options):
     """One neuron, one dendritic filter of weight 1: τ_f df/dt = a − f, τ_m dv/dt = f − v."""
-    neurons = SpikingNeurons(1, filters=1, dt_ms=dt_ms, tau_min_ms=min(dt_ms, 1.0), filter_tau_min_ms=tau_f, filter_tau_max_ms=tau_f,
-                             tau_membrane_ms=tau_m, threshold=threshold, **options).double()
+    neurons = SpikingNeurons(
+        1,
+        filters=1,
+        dt_ms=dt_ms,
+        tau_min_ms=min(dt_ms, 1.0),
+        filter_tau_min_ms=tau_f,
+        filter_tau_max_ms=tau_f,
+        tau_membrane_ms=tau_m,
+        threshold=threshold,
+        **options,
+    ).double()
     with torch.no_grad():
         neurons.filter_weight.fill_(1.0)
     return neurons
@@ -67,27 +76,54 @@ def test_the_first_spike_time_converges_to_the_analytical_crossing():
     a, theta, tau_m = 2.0, 1.0, 20.0
     crossing = -tau_m * math.log(1 - theta / a)
     for dt in (0.5, 0.1, 0.02):
-        neurons = SpikingNeurons(1, filters=1, dt_ms=dt, tau_min_ms=0.01, filter_tau_min_ms=0.1, filter_tau_max_ms=0.1,
-                                 tau_membrane_ms=tau_m, threshold=theta).double()
+        neurons = SpikingNeurons(
+            1,
+            filters=1,
+            dt_ms=dt,
+            tau_min_ms=0.01,
+            filter_tau_min_ms=0.1,
+            filter_tau_max_ms=0.1,
+            tau_membrane_ms=tau_m,
+            threshold=theta,
+        ).double()
         with torch.no_grad():
             neurons.filter_weight.fill_(1.0)
         _, state = neurons.start(1)
-        for step in range(1, int(40 / dt)):
+        for step in range(1, int(40 / dt)):  # noqa: B007 (the crossing step is read after the loop)
             _, state = neurons(torch.full((1, 1), a, dtype=torch.float64), state)
             if state.spikes.item():
                 break
-        assert abs(step * dt - crossing) <= dt + 0.1 * 1.0, (dt, step * dt, crossing)  # within a step and the filter's lag
+        assert abs(step * dt - crossing) <= dt + 0.1 * 1.0, (
+            dt,
+            step * dt,
+            crossing,
+        )  # within a step and the filter's lag
 
 
 @settings(max_examples=15, deadline=None)
-@given(refractory_steps=st.integers(2, 8), dt=st.sampled_from([0.25, 0.5, 1.0]), seed=st.integers(0, 10_000),
-       drive=st.floats(0.5, 20.0))
+@given(
+    refractory_steps=st.integers(2, 8),
+    dt=st.sampled_from([0.25, 0.5, 1.0]),
+    seed=st.integers(0, 10_000),
+    drive=st.floats(0.5, 20.0),
+)
 def test_the_refractory_period_is_never_violated(refractory_steps, dt, seed, drive):
     torch.manual_seed(seed)
     refractory_ms = refractory_steps * dt
-    neurons = SpikingNeurons(32, filters=2, dt_ms=dt, tau_min_ms=dt, filter_tau_min_ms=1.5 * dt + 0.5, filter_tau_max_ms=4.0,
-                             tau_membrane_ms=5.0, threshold=0.5, refractory_ms=refractory_ms, noise_std=1.0, noise_tau_ms=2.0,
-                             substeps=3)
+    neurons = SpikingNeurons(
+        32,
+        filters=2,
+        dt_ms=dt,
+        tau_min_ms=dt,
+        filter_tau_min_ms=1.5 * dt + 0.5,
+        filter_tau_max_ms=4.0,
+        tau_membrane_ms=5.0,
+        threshold=0.5,
+        refractory_ms=refractory_ms,
+        noise_std=1.0,
+        noise_tau_ms=2.0,
+        substeps=3,
+    )
     spikes = []
     neurons.substep_observers.append(lambda state: spikes.append(state.spikes.clone()))
     _, state = neurons.start(4)
@@ -133,11 +169,21 @@ def test_the_shared_background_is_one_ou_current_per_thought_beside_the_private_
     noise currents covary by σ_g² while each varies by σ² + σ_g²; g has the OU autocorrelation
     e^(−lag/τ_g) and differs between thoughts."""
     sigma, sigma_g, tau_g, dt = 0.3, 0.2, 10.0, 0.5
-    neurons = SpikingNeurons(3, dt_ms=dt, substeps=4, tau_min_ms=0.5, noise_std=sigma, noise_tau_ms=2.0,
-                             shared_noise_std=sigma_g, shared_noise_tau_ms=tau_g).double()
+    neurons = SpikingNeurons(
+        3,
+        dt_ms=dt,
+        substeps=4,
+        tau_min_ms=0.5,
+        noise_std=sigma,
+        noise_tau_ms=2.0,
+        shared_noise_std=sigma_g,
+        shared_noise_tau_ms=tau_g,
+    ).double()
     neurons.seed_noise(3)
     currents, shared = [], []
-    neurons.substep_observers.append(lambda state: (currents.append(state.noise_current()), shared.append(state.shared)))
+    neurons.substep_observers.append(
+        lambda state: (currents.append(state.noise_current()), shared.append(state.shared))
+    )
     _, state = neurons.start(3000)
     for _ in range(100):
         _, state = neurons(torch.zeros(3000, 3, dtype=torch.float64), state)
@@ -145,8 +191,8 @@ def test_the_shared_background_is_one_ou_current_per_thought_beside_the_private_
     g = torch.stack(shared).numpy()[..., 0]  # (steps, thoughts)
     assert n.shape == (400, 3000, 3) and g.shape == (400, 3000)
     assert abs(n.mean()) < 0.01 and abs(g.mean()) < 0.01
-    assert n.var() == pytest.approx(sigma ** 2 + sigma_g ** 2, rel=0.03)
-    assert (n[..., 0] * n[..., 1]).mean() == pytest.approx(sigma_g ** 2, rel=0.06)  # the shared part only
+    assert n.var() == pytest.approx(sigma**2 + sigma_g**2, rel=0.03)
+    assert (n[..., 0] * n[..., 1]).mean() == pytest.approx(sigma_g**2, rel=0.06)  # the shared part only
     assert g.std() == pytest.approx(sigma_g, rel=0.03)
     for lag_ms in (2.0, 10.0, 20.0):
         lag = int(lag_ms / dt)
@@ -174,9 +220,20 @@ def test_a_population_keeps_its_rates_at_half_and_a_quarter_of_the_step():
     """The same parameters simulate the same continuous-time model: ticks of 2 ms, evaluated at
     dt = 1, 0.5 and 0.25 ms, give the same spikes per tick to within a few percent."""
     torch.manual_seed(0)
-    neurons = SpikingNeurons(200, filters=3, dt_ms=1.0, substeps=2, filter_tau_min_ms=2.0, filter_tau_max_ms=16.0,
-                             tau_membrane_ms=15.0, threshold=1.0, refractory_ms=2.0, adaptive=True, tau_adaptation_ms=100.0,
-                             adaptation_strength=0.05).double()
+    neurons = SpikingNeurons(
+        200,
+        filters=3,
+        dt_ms=1.0,
+        substeps=2,
+        filter_tau_min_ms=2.0,
+        filter_tau_max_ms=16.0,
+        tau_membrane_ms=15.0,
+        threshold=1.0,
+        refractory_ms=2.0,
+        adaptive=True,
+        tau_adaptation_ms=100.0,
+        adaptation_strength=0.05,
+    ).double()
     drive = torch.rand(150, 4, 200, dtype=torch.float64) * 3.0  # per tick
     rates = {}
     for dt in (1.0, 0.5, 0.25):
@@ -204,13 +261,32 @@ def test_synchrony_and_plasticity_traces_are_time_constants_in_ms():
     from neurosync.config import from_dict
 
     def built(dt_ms, substeps):
-        cfg = from_dict({"task": {"sequence_length": 6},
-                         "model": {"ticks": 4, "d_model": 16, "d_input": 8, "heads": 2, "n_synch_out": 6, "n_synch_action": 5,
-                                   "neuron": "spiking", "synapse": "plastic", "synchrony": "spike-multiscale",
-                                   "spiking": {"dt_ms": dt_ms, "substeps": substeps, "tau_min_ms": dt_ms,
-                                               "filter_tau_min_ms": 2.0, "filter_tau_max_ms": 8.0, "tau_membrane_ms": 10.0},
-                                   "spike_synchrony": {"timescales_ms": [5.0, 20.0]},
-                                   "plasticity": {"trace_timescale_ms": 10.0}}})
+        cfg = from_dict(
+            {
+                "task": {"sequence_length": 6},
+                "model": {
+                    "ticks": 4,
+                    "d_model": 16,
+                    "d_input": 8,
+                    "heads": 2,
+                    "n_synch_out": 6,
+                    "n_synch_action": 5,
+                    "neuron": "spiking",
+                    "synapse": "plastic",
+                    "synchrony": "spike-multiscale",
+                    "spiking": {
+                        "dt_ms": dt_ms,
+                        "substeps": substeps,
+                        "tau_min_ms": dt_ms,
+                        "filter_tau_min_ms": 2.0,
+                        "filter_tau_max_ms": 8.0,
+                        "tau_membrane_ms": 10.0,
+                    },
+                    "spike_synchrony": {"timescales_ms": [5.0, 20.0]},
+                    "plasticity": {"trace_timescale_ms": 10.0},
+                },
+            }
+        )
         return build_model(cfg)
 
     coarse, fine = built(1.0, 5), built(0.5, 10)  # ticks of 5 ms both
@@ -221,14 +297,24 @@ def test_synchrony_and_plasticity_traces_are_time_constants_in_ms():
     assert built(1.0, 1).synapse.trace_decay == pytest.approx(math.exp(-1.0 / 10.0))  # 1-ms ticks: 10 ticks
 
 
-@pytest.mark.parametrize("model, message", [
-    ({"synchrony": "spike-multiscale"}, "'spike-multiscale' needs model.neuron = 'spiking'"),
-    ({"neuron": "spiking", "synchrony": "spike-multiscale", "spike_synchrony": {"timescales_ms": [2.0, 0.0]}},
-     "timescales_ms must be a non-empty list of positive durations"),
-    ({"neuron": "spiking", "synapse": "plastic", "plasticity": {"trace_timescale": 4.0}},
-     "trace_timescale is in ticks, for rate neurons"),
-    ({"synapse": "plastic", "plasticity": {"trace_timescale_ms": 4.0}}, "trace_timescale_ms is for spiking neurons"),
-])
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        ({"synchrony": "spike-multiscale"}, "'spike-multiscale' needs model.neuron = 'spiking'"),
+        (
+            {"neuron": "spiking", "synchrony": "spike-multiscale", "spike_synchrony": {"timescales_ms": [2.0, 0.0]}},
+            "timescales_ms must be a non-empty list of positive durations",
+        ),
+        (
+            {"neuron": "spiking", "synapse": "plastic", "plasticity": {"trace_timescale": 4.0}},
+            "trace_timescale is in ticks, for rate neurons",
+        ),
+        (
+            {"synapse": "plastic", "plasticity": {"trace_timescale_ms": 4.0}},
+            "trace_timescale_ms is for spiking neurons",
+        ),
+    ],
+)
 def test_timescales_in_the_wrong_unit_are_refused_in_one_line(model, message):
     from neurosync.config import ConfigError, from_dict
 
@@ -240,14 +326,35 @@ def _cortical_tiny(substeps=2):
     from neurosync.build import build_model
     from neurosync.config import from_dict
 
-    cfg = from_dict({"task": {"sequence_length": 6},
-                     "model": {"ticks": 4, "d_model": 20, "d_input": 8, "heads": 2, "n_synch_out": 6, "n_synch_action": 5,
-                               "neuron": "spiking", "synapse": "plastic", "synchrony": "spike-multiscale",
-                               "plasticity": {"implementation": "factorised"},
-                               "spiking": {"dt_ms": 1.0, "substeps": substeps, "dale": True, "noise_std": 0.3, "threshold": 0.1,
-                                           "refractory_ms": 2.0, "filter_tau_min_ms": 2.0, "filter_tau_max_ms": 8.0,
-                                           "tau_membrane_ms": 10.0}},
-                     "train": {"final_eval_samples": 64}})
+    cfg = from_dict(
+        {
+            "task": {"sequence_length": 6},
+            "model": {
+                "ticks": 4,
+                "d_model": 20,
+                "d_input": 8,
+                "heads": 2,
+                "n_synch_out": 6,
+                "n_synch_action": 5,
+                "neuron": "spiking",
+                "synapse": "plastic",
+                "synchrony": "spike-multiscale",
+                "plasticity": {"implementation": "factorised"},
+                "spiking": {
+                    "dt_ms": 1.0,
+                    "substeps": substeps,
+                    "dale": True,
+                    "noise_std": 0.3,
+                    "threshold": 0.1,
+                    "refractory_ms": 2.0,
+                    "filter_tau_min_ms": 2.0,
+                    "filter_tau_max_ms": 8.0,
+                    "tau_membrane_ms": 10.0,
+                },
+            },
+            "train": {"final_eval_samples": 64},
+        }
+    )
     model = build_model(cfg)
     with torch.no_grad():
         model.neuron.dendrite_bias.add_(0.2)  # fires
@@ -272,7 +379,9 @@ def test_long_thought_rates_equal_the_recorded_rates_of_the_same_thought():
     spikes = sum(recording.spikes(b) for b in range(x.shape[0]))  # (steps, neurons), summed over the thoughts
     width = 10 * model.neuron.substeps  # a 20-ms window: 10 ticks
     silent = [float((spikes[k * width : (k + 1) * width].sum(0) / (x.shape[0] * 0.02) < 0.1).mean()) for k in range(3)]
-    assert result["window_silent_fractions"] == pytest.approx(silent) and 0 < max(silent)  # some neuron is silent somewhere
+    assert result["window_silent_fractions"] == pytest.approx(silent) and 0 < max(
+        silent
+    )  # some neuron is silent somewhere
 
 
 def test_step_invariance_evaluates_finer_steps_and_restores_the_model():
@@ -311,9 +420,20 @@ def test_the_shipped_cortical_checkpoints_still_score_what_their_card_says(name,
 
 
 def _homeostatic(dt_ms=1.0, substeps=5, bias=-1.0, **options):
-    neurons = SpikingNeurons(4, filters=1, dt_ms=dt_ms, substeps=substeps, filter_tau_min_ms=2.0, tau_membrane_ms=10.0,
-                             threshold=0.2, tau_max_ms=100.0, homeostasis_rate_hz=5.0, homeostasis_tau_ms=100.0,
-                             homeostasis_min_scale=0.25, **options).double()
+    neurons = SpikingNeurons(
+        4,
+        filters=1,
+        dt_ms=dt_ms,
+        substeps=substeps,
+        filter_tau_min_ms=2.0,
+        tau_membrane_ms=10.0,
+        threshold=0.2,
+        tau_max_ms=100.0,
+        homeostasis_rate_hz=5.0,
+        homeostasis_tau_ms=100.0,
+        homeostasis_min_scale=0.25,
+        **options,
+    ).double()
     with torch.no_grad():
         neurons.dendrite_bias.fill_(bias)
     return neurons
@@ -356,7 +476,12 @@ def test_homeostasis_wakes_a_silent_neuron_and_leaves_an_active_one_alone():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.integers(0, 5), min_size=1, max_size=60), st.floats(0.5, 50.0), st.floats(10.0, 5000.0), st.floats(0.05, 1.0))
+@given(
+    st.lists(st.integers(0, 5), min_size=1, max_size=60),
+    st.floats(0.5, 50.0),
+    st.floats(10.0, 5000.0),
+    st.floats(0.05, 1.0),
+)
 def test_homeostasis_keeps_h_between_its_floor_and_zero(counts, rate_hz, tau_ms, floor):
     neurons = _homeostatic()
     neurons.homeostasis_rate_hz, neurons.homeostasis_tau_ms, neurons.homeostasis_min_scale = rate_hz, tau_ms, floor
@@ -377,8 +502,18 @@ def test_homeostasis_is_the_same_process_at_half_and_a_quarter_of_the_step():
 def test_a_bounded_input_holds_an_inhibited_membrane_at_its_floor_where_the_noise_reaches_threshold():
     # drive −20 (100 thresholds below): without the floor the membrane settles at −20 and the neuron is silent;
     # floored at θ − 0.1 it settles near the floor, and noise of s.d. 0.1 makes it fire now and then
-    options = dict(filters=1, dt_ms=1.0, substeps=5, filter_tau_min_ms=2.0, tau_membrane_ms=10.0, threshold=0.2, tau_max_ms=100.0,
-                   noise_std=0.1, noise_tau_ms=5.0, refractory_ms=2.0)
+    options = dict(
+        filters=1,
+        dt_ms=1.0,
+        substeps=5,
+        filter_tau_min_ms=2.0,
+        tau_membrane_ms=10.0,
+        threshold=0.2,
+        tau_max_ms=100.0,
+        noise_std=0.1,
+        noise_tau_ms=5.0,
+        refractory_ms=2.0,
+    )
     counts = {}
     for bounded in (False, True):
         neurons = SpikingNeurons(50, bounded_input=bounded, input_floor=0.1, input_floor_width=0.01, **options).double()
@@ -399,8 +534,20 @@ def test_a_relative_floor_follows_each_neurons_threshold_so_a_high_threshold_doe
     # thresholds 0.1 … 0.8 under the same drive −20: an absolute floor at 0.05 leaves the high-threshold
     # neurons out of the noise's reach; floored at θ_i − 0.1 every membrane settles 0.1 below its own
     # threshold, and every neuron fires
-    options = dict(filters=1, dt_ms=1.0, substeps=5, filter_tau_min_ms=2.0, tau_membrane_ms=10.0, tau_max_ms=100.0,
-                   noise_std=0.1, noise_tau_ms=5.0, refractory_ms=2.0, bounded_input=True, input_floor=0.05, input_floor_width=0.01)
+    options = dict(
+        filters=1,
+        dt_ms=1.0,
+        substeps=5,
+        filter_tau_min_ms=2.0,
+        tau_membrane_ms=10.0,
+        tau_max_ms=100.0,
+        noise_std=0.1,
+        noise_tau_ms=5.0,
+        refractory_ms=2.0,
+        bounded_input=True,
+        input_floor=0.05,
+        input_floor_width=0.01,
+    )
     thresholds = torch.linspace(0.1, 0.8, 40, dtype=torch.float64)
     counts = {}
     for margin in (0.0, 0.1):
@@ -437,9 +584,21 @@ def test_a_ceiling_bounds_a_driven_neurons_rate_at_what_its_threshold_plus_margi
     limit; capped at θ + 0.1 its membrane relaxes towards θ + 0.1 and it fires every
     t_ref + τ_m ln((θ + 0.1)/0.1) ms (noise off, reset by subtraction, the membrane held while
     refractory), whatever the drive."""
-    options = dict(filters=1, dt_ms=0.1, substeps=10, filter_tau_min_ms=2.0, filter_tau_max_ms=4.0, tau_membrane_ms=20.0,
-                   tau_max_ms=100.0, threshold=0.2, noise_std=0.0, refractory_ms=2.0, bounded_input=True,
-                   input_floor_margin=0.1, input_floor_width=1e-3)
+    options = dict(
+        filters=1,
+        dt_ms=0.1,
+        substeps=10,
+        filter_tau_min_ms=2.0,
+        filter_tau_max_ms=4.0,
+        tau_membrane_ms=20.0,
+        tau_max_ms=100.0,
+        threshold=0.2,
+        noise_std=0.0,
+        refractory_ms=2.0,
+        bounded_input=True,
+        input_floor_margin=0.1,
+        input_floor_width=1e-3,
+    )
     rates = {}
     for ceiling in (0.0, 0.1):
         neurons = SpikingNeurons(4, input_ceiling_margin=ceiling, **options).double()

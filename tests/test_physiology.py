@@ -14,11 +14,24 @@ def _recording(raster: np.ndarray, repeats: int = 1, dt: float = 1e-3, config=No
     samples, steps, neurons = raster.shape
     sample, step, neuron = np.nonzero(raster)
     empty = np.zeros((samples, steps, 1))
-    return Recording(dt=dt, kind="spiking", substeps=1, activity=raster.astype(float), pre=raster.astype(float),
-                     logits=empty, certainty=empty[..., 0], synchrony_action=empty, synchrony_out=empty,
-                     attention=empty[..., None], spike_sample=sample, spike_step=step, spike_neuron=neuron,
-                     sample_input=np.repeat(np.arange(samples // repeats), repeats), sample_repeat=np.tile(np.arange(repeats), samples // repeats),
-                     config=config)
+    return Recording(
+        dt=dt,
+        kind="spiking",
+        substeps=1,
+        activity=raster.astype(float),
+        pre=raster.astype(float),
+        logits=empty,
+        certainty=empty[..., 0],
+        synchrony_action=empty,
+        synchrony_out=empty,
+        attention=empty[..., None],
+        spike_sample=sample,
+        spike_step=step,
+        spike_neuron=neuron,
+        sample_input=np.repeat(np.arange(samples // repeats), repeats),
+        sample_repeat=np.tile(np.arange(repeats), samples // repeats),
+        config=config,
+    )
 
 
 def _rows(card):
@@ -38,7 +51,9 @@ def test_poisson_trains_have_cv_one_fano_one_no_correlation_and_a_flat_spectrum(
     # independent Poisson trains: a white population spectrum, exponent ≈ 0, so out of the cortical 1–3
     assert abs(rows["aperiodic_exponent"]["value"]) < 0.2 and rows["aperiodic_exponent"]["in_range"] is False
     assert rows["silent_fraction"]["value"] == 0 and rows["saturated_fraction"]["value"] == 0
-    assert len(card["fano_course"]["fano"]) == 80 and np.nanmedian(card["fano_course"]["fano"]) == pytest.approx(1.0, abs=0.15)
+    assert len(card["fano_course"]["fano"]) == 80 and np.nanmedian(card["fano_course"]["fano"]) == pytest.approx(
+        1.0, abs=0.15
+    )
 
 
 def test_regular_trains_have_cv_zero_and_identical_repeats_fano_zero():
@@ -72,7 +87,9 @@ def test_a_period_two_train_shows_the_step_artefact():
     raster = np.zeros((2, 1000, 8))
     raster[:, ::2, :] = 1  # every other step: 500 Hz, the Nyquist frequency of 1 ms steps
     rows = _rows(analysis.physiology(_recording(raster)))
-    assert rows["nyquist_to_gamma_power"]["in_range"] is False and rows["highest_peak_hz"]["value"] == pytest.approx(500.0)
+    assert rows["nyquist_to_gamma_power"]["in_range"] is False and rows["highest_peak_hz"]["value"] == pytest.approx(
+        500.0
+    )
     assert rows["saturated_fraction"]["value"] == 1.0 and rows["median_cv_isi"]["value"] == pytest.approx(0.0)
 
 
@@ -87,11 +104,16 @@ def test_a_line_at_nyquist_is_a_peak_even_where_the_largest_power_lies_elsewhere
     alternating = np.zeros((8, 2000, 1))
     alternating[:, ::2] = 1
     card = analysis.physiology(_recording(np.concatenate([poisson, alternating], axis=2)))
-    assert _rows(card)["highest_peak_hz"]["value"] == pytest.approx(500.0) and _rows(card)["highest_peak_hz"]["in_range"] is False
+    assert (
+        _rows(card)["highest_peak_hz"]["value"] == pytest.approx(500.0)
+        and _rows(card)["highest_peak_hz"]["in_range"] is False
+    )
     rhythm = 0.015 * (1 + 0.9 * np.sin(2 * np.pi * 40.0 * np.arange(2000) / 1000.0))
     gamma = (rng.random((8, 2000, 30)) < rhythm[None, :, None]).astype(float)
     summary = analysis.physiology(_recording(gamma))["spectrum"]
-    assert summary["peak_by_band_hz"]["gamma"] == pytest.approx(40.0, abs=1.0) and summary["highest_peak_hz"] == pytest.approx(40.0, abs=1.0)
+    assert summary["peak_by_band_hz"]["gamma"] == pytest.approx(40.0, abs=1.0) and summary[
+        "highest_peak_hz"
+    ] == pytest.approx(40.0, abs=1.0)
 
 
 def test_a_smooth_power_law_has_no_peak():
@@ -107,8 +129,12 @@ def test_populations_come_from_the_config():
     config = {"model": {"spiking": {"dale": True, "excitatory_fraction": 0.8}}}
     card = analysis.physiology(_recording(raster, repeats=2, config=config))
     rows = _rows(card)
-    assert rows["rate_excitatory_hz"]["value"] == pytest.approx(5.0, rel=0.15) and rows["rate_excitatory_hz"]["in_range"]
-    assert rows["rate_inhibitory_hz"]["value"] == pytest.approx(40.0, rel=0.15) and rows["rate_inhibitory_hz"]["in_range"]
+    assert (
+        rows["rate_excitatory_hz"]["value"] == pytest.approx(5.0, rel=0.15) and rows["rate_excitatory_hz"]["in_range"]
+    )
+    assert (
+        rows["rate_inhibitory_hz"]["value"] == pytest.approx(40.0, rel=0.15) and rows["rate_inhibitory_hz"]["in_range"]
+    )
     assert "rate_all_hz" not in rows
     text = analysis.card_text(card)
     assert "| rate_excitatory_hz |" in text and "Buzsáki" in text
@@ -128,13 +154,20 @@ def test_noise_correlation_separates_shared_noise_from_shared_signal():
     steps, repeats = 4000, 6
     rate = 0.02 * (1 + np.sin(2 * np.pi * np.arange(steps) / 1000.0))  # 1-Hz modulation, the same in every repeat
     raster = (rng.random((2 * repeats, steps, 12)) < rate[None, :, None]).astype(float)
-    rows = _rows(analysis.physiology(_recording(raster, repeats=repeats, config={"model": {"spiking": {"noise_std": 0.1}}})))
+    rows = _rows(
+        analysis.physiology(_recording(raster, repeats=repeats, config={"model": {"spiking": {"noise_std": 0.1}}}))
+    )
     assert rows["mean_pairwise_correlation"]["value"] > 0.3 and rows["mean_pairwise_correlation"]["in_range"] is False
     assert abs(rows["noise_correlation"]["value"]) < 0.02 and rows["noise_correlation"]["in_range"]
     twins = (rng.random((2 * repeats, steps, 1)) < 0.02).astype(float).repeat(2, axis=2)
     assert analysis.noise_correlation(_recording(twins, repeats=repeats)) == pytest.approx(1.0)
-    deterministic = _rows(analysis.physiology(_recording(raster, repeats=repeats, config={"model": {"spiking": {"noise_std": 0.0}}})))
-    assert deterministic["noise_correlation"]["value"] is None and "deterministic" in deterministic["noise_correlation"]["note"]
+    deterministic = _rows(
+        analysis.physiology(_recording(raster, repeats=repeats, config={"model": {"spiking": {"noise_std": 0.0}}}))
+    )
+    assert (
+        deterministic["noise_correlation"]["value"] is None
+        and "deterministic" in deterministic["noise_correlation"]["note"]
+    )
     shared_only = {"model": {"spiking": {"noise_std": 0.0, "shared_noise_std": 0.05}}}  # the shared background alone
     rows = _rows(analysis.physiology(_recording(raster, repeats=repeats, config=shared_only)))
     assert rows["noise_correlation"]["value"] is not None and rows["fano_factor"]["value"] > 0
@@ -172,7 +205,10 @@ def test_the_lfp_proxy_sums_absolute_currents_onto_excitatory_cells_and_a_known_
     raster = (rng.random((32, steps, 4)) < 0.01).astype(float)
     recording = _with_currents(raster, np.repeat(100 + walk, 4, axis=2), np.zeros((32, steps, 4)))
     rows = _rows(analysis.physiology(recording))
-    assert rows["lfp_aperiodic_exponent"]["value"] == pytest.approx(2.0, abs=0.3) and rows["lfp_aperiodic_exponent"]["in_range"]
+    assert (
+        rows["lfp_aperiodic_exponent"]["value"] == pytest.approx(2.0, abs=0.3)
+        and rows["lfp_aperiodic_exponent"]["in_range"]
+    )
     assert rows["lfp_aperiodic_r2"]["value"] > 0.9
     assert "ei_balance" in rows and analysis.physiology_figure(analysis.physiology(recording)) is not None
 
@@ -189,7 +225,9 @@ def test_the_psth_is_the_average_over_repeats_and_one_thought_is_its_population_
     np.testing.assert_allclose(curves["population rate, this thought"], [0, 500, 0, 0])  # 4 spikes / (4 neurons × 2 ms)
     np.testing.assert_allclose(curves["PSTH over 2 repeats"], [500, 250, 0, 0])
     single = analysis.population_rate_curves(_recording(raster, repeats=1), sample=2, bin_steps=2)
-    assert list(single) == ["population rate, this thought"] and np.allclose(single["population rate, this thought"], 250)
+    assert list(single) == ["population rate, this thought"] and np.allclose(
+        single["population rate, this thought"], 250
+    )
 
 
 def test_rates_cv_and_fano_come_from_the_same_thoughts_and_say_which():

@@ -21,8 +21,10 @@ def _run(synapse, attended, posts, modulations=None):
 
 def _inputs(ticks=6, batch=3, d_input=4, d_model=5, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(ticks, batch, d_input, generator=gen, dtype=torch.float64),
-            (torch.rand(ticks, batch, d_model, generator=gen) < 0.5).double())
+    return (
+        torch.randn(ticks, batch, d_input, generator=gen, dtype=torch.float64),
+        (torch.rand(ticks, batch, d_model, generator=gen) < 0.5).double(),
+    )
 
 
 def _explicit_run(synapse, attended, posts, modulations, rule_step):
@@ -65,8 +67,13 @@ def _randomise(synapse, seed=0):
 
 @pytest.mark.parametrize(
     "rule, options",
-    [("miconi", {}), ("abcd", {"coefficients": "synapse", "clip": 0.3}), ("abcd", {"coefficients": "neuron", "clip": 0.5}),
-     ("neuromodulated", {"modulator": "state"}), ("neuromodulated", {"modulator": "certainty"})],
+    [
+        ("miconi", {}),
+        ("abcd", {"coefficients": "synapse", "clip": 0.3}),
+        ("abcd", {"coefficients": "neuron", "clip": 0.5}),
+        ("neuromodulated", {"modulator": "state"}),
+        ("neuromodulated", {"modulator": "certainty"}),
+    ],
 )
 def test_dense_updates_equal_explicit_loops(rule, options):
     synapse = PlasticSynapse(4, 5, rule, "dense", learning_rate=0.3, **options).double()
@@ -77,7 +84,11 @@ def test_dense_updates_equal_explicit_loops(rule, options):
     def rule_step(x, m):  # η for one sample, by hand
         if rule != "neuromodulated":
             return torch.sigmoid(synapse.eta_raw)
-        signal = (synapse.modulator_readout.weight[0] @ x + synapse.modulator_readout.bias[0]) if options["modulator"] == "state" else m
+        signal = (
+            (synapse.modulator_readout.weight[0] @ x + synapse.modulator_readout.bias[0])
+            if options["modulator"] == "state"
+            else m
+        )
         return torch.sigmoid(synapse.eta_raw + synapse.eta_gain * signal)
 
     currents, states = _run(synapse, attended, posts, modulations)
@@ -89,8 +100,10 @@ def test_dense_updates_equal_explicit_loops(rule, options):
         assert states[-1][1].abs().max().item() == pytest.approx(options["clip"])
 
 
-@pytest.mark.parametrize("rule, modulator", [("miconi", "state"), ("neuromodulated", "state"), ("neuromodulated", "certainty"),
-                                             ("abcd", "state")])
+@pytest.mark.parametrize(
+    "rule, modulator",
+    [("miconi", "state"), ("neuromodulated", "state"), ("neuromodulated", "certainty"), ("abcd", "state")],
+)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_dense_and_factorised_agree(rule, modulator, seed):
     dense = PlasticSynapse(4, 6, rule, "dense", modulator=modulator, clip=0.4).double()
@@ -133,8 +146,15 @@ def test_fast_weight_starts_at_zero_and_stays_bounded(rule, bound):
     assert state[1].abs().max() > 0.5 * bound
 
 
-@pytest.mark.parametrize("rule, implementation, modulator", [("miconi", "dense", "state"), ("miconi", "factorised", "state"),
-                                                             ("abcd", "dense", "state"), ("neuromodulated", "factorised", "certainty")])
+@pytest.mark.parametrize(
+    "rule, implementation, modulator",
+    [
+        ("miconi", "dense", "state"),
+        ("miconi", "factorised", "state"),
+        ("abcd", "dense", "state"),
+        ("neuromodulated", "factorised", "certainty"),
+    ],
+)
 def test_ctm_with_plastic_synapses_trains(tmp_path, rule, implementation, modulator):
     cfg = parity3_config(synapse="plastic")
     pl = cfg.model.plasticity
@@ -177,7 +197,9 @@ def test_glu_input_pathway_is_the_rate_synapses_nonlinearity_on_the_drive_alone(
         weight, bias = glu.input[0].weight, glu.input[0].bias
         for t in range(attended.shape[0]):
             value, gate = (attended[t] @ weight.T + bias).chunk(2, dim=-1)
-            drive = torch.nn.functional.layer_norm(value * torch.sigmoid(gate), (5,), glu.input[2].weight, glu.input[2].bias)
+            drive = torch.nn.functional.layer_norm(
+                value * torch.sigmoid(gate), (5,), glu.input[2].weight, glu.input[2].bias
+            )
             torch.testing.assert_close(currents_glu[t] - drive, currents_linear[t] - linear.input(attended[t]))
     with pytest.raises(ValueError, match="input_pathway must be 'linear' or 'glu'"):
         PlasticSynapse(4, 5, input_pathway="mlp")
@@ -185,7 +207,11 @@ def test_glu_input_pathway_is_the_rate_synapses_nonlinearity_on_the_drive_alone(
 
 def _shapes(state):
     trace, plastic = state
-    parts = [plastic] if isinstance(plastic, torch.Tensor) else [getattr(plastic, f) for f in ("base", "decay", "posts", "pres", "filled", "folded")]
+    parts = (
+        [plastic]
+        if isinstance(plastic, torch.Tensor)
+        else [getattr(plastic, f) for f in ("base", "decay", "posts", "pres", "filled", "folded")]
+    )
     return [tuple(trace.shape)] + [tuple(part.shape) for part in parts]
 
 
@@ -214,7 +240,9 @@ def test_the_plastic_state_keeps_its_size_through_a_long_thought(implementation)
     else:
         assert shapes == [(3, 6), (3, 6, 6), (3, 6), (3, 0, 6), (3, 0, 6), (3,), (3,)]
         assert max(slots) == WINDOW and slots[:WINDOW] == list(range(1, WINDOW + 1)) and slots[WINDOW] == 1  # folded
-    assert sum(p.numel() for n, p in synapse.named_parameters() if n.startswith("alpha")) == (36 if implementation == "dense" else 12)
+    assert sum(p.numel() for n, p in synapse.named_parameters() if n.startswith("alpha")) == (
+        36 if implementation == "dense" else 12
+    )
 
 
 def test_rows_restarted_at_different_ticks_keep_their_own_windows():
@@ -228,7 +256,11 @@ def test_rows_restarted_at_different_ticks_keep_their_own_windows():
     shared = {k: v for k, v in factorised.state_dict().items() if not k.startswith("alpha")}
     dense.load_state_dict({**shared, "alpha": torch.outer(factorised.alpha_post, factorised.alpha_pre).detach()})
     attended, posts = _inputs(ticks=90, batch=3, d_model=6, seed=4)
-    restarts = {10: torch.tensor([False, True, False]), 45: torch.tensor([True, False, False]), 77: torch.tensor([False, True, True])}
+    restarts = {
+        10: torch.tensor([False, True, False]),
+        45: torch.tensor([True, False, False]),
+        77: torch.tensor([False, True, True]),
+    }
 
     def blend(dim, old, fresh, keep):
         view = [1] * old.dim()
@@ -241,11 +273,21 @@ def test_rows_restarted_at_different_ticks_keep_their_own_windows():
             if t in restarts:
                 keep = ~restarts[t]
                 for key, synapse in (("d", dense), ("f", factorised)):
-                    states[key] = map_rows(lambda dim, old, fresh: blend(dim, old, fresh, keep), 0, 3, states[key], synapse.start(3))
+                    states[key] = map_rows(
+                        lambda dim, old, fresh, keep=keep: blend(dim, old, fresh, keep),
+                        0,
+                        3,
+                        states[key],
+                        synapse.start(3),
+                    )
             current_d, states["d"] = dense(attended[t], posts[t], states["d"])
             current_f, states["f"] = factorised(attended[t], posts[t], states["f"])
             torch.testing.assert_close(current_f, current_d, rtol=1e-9, atol=1e-9)
-    assert states["f"][1].folded.tolist() == [True, False, False]  # row 0 folded since its restart; rows 1, 2 restarted at 77
+    assert states["f"][1].folded.tolist() == [
+        True,
+        False,
+        False,
+    ]  # row 0 folded since its restart; rows 1, 2 restarted at 77
 
 
 def test_a_frozen_zero_gain_is_a_plastic_synapse_with_plasticity_off(tmp_path):
@@ -263,4 +305,6 @@ def test_a_frozen_zero_gain_is_a_plastic_synapse_with_plasticity_off(tmp_path):
     currents, states = _run(synapse, attended.float(), posts.float())
     assert states[-1][1].abs().max() > 0  # H evolves, but α = 0 keeps it out of the current
     for t in range(posts.shape[0]):
-        torch.testing.assert_close(currents[t], synapse.input(attended[t].float()) + synapse.recurrent(posts[t].float()))
+        torch.testing.assert_close(
+            currents[t], synapse.input(attended[t].float()) + synapse.recurrent(posts[t].float())
+        )

@@ -13,8 +13,10 @@ from neurosync.training import train
 
 def _inputs(ticks=6, batch=3, d_input=4, d_model=5, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(ticks, batch, d_input, generator=gen, dtype=torch.float64),
-            (torch.rand(ticks, batch, d_model, generator=gen) < 0.5).double())
+    return (
+        torch.randn(ticks, batch, d_input, generator=gen, dtype=torch.float64),
+        (torch.rand(ticks, batch, d_model, generator=gen) < 0.5).double(),
+    )
 
 
 def _synapse(rule="miconi", seed=0, **options):
@@ -26,8 +28,15 @@ def _synapse(rule="miconi", seed=0, **options):
     return synapse
 
 
-@pytest.mark.parametrize("rule, options", [("miconi", {}), ("abcd", {"clip": 0.4}), ("neuromodulated", {"modulator": "state"}),
-                                           ("neuromodulated", {"modulator": "certainty"})])
+@pytest.mark.parametrize(
+    "rule, options",
+    [
+        ("miconi", {}),
+        ("abcd", {"clip": 0.4}),
+        ("neuromodulated", {"modulator": "state"}),
+        ("neuromodulated", {"modulator": "certainty"}),
+    ],
+)
 def test_updates_equal_explicit_loops(rule, options):
     synapse = _synapse(rule, **options)
     attended, posts = _inputs()
@@ -50,7 +59,9 @@ def test_updates_equal_explicit_loops(rule, options):
                         h, post, pre, e = hebb[b, i, j], x[b, i], u[1][b, j], eta[b, i]
                         if rule == "abcd":
                             a, bb, c, d = (coef[i, 0] for coef in synapse.abcd)
-                            new[b, i, j] = min(max(h + e * (a * post * pre + bb * pre + c * post + d), -synapse.clip), synapse.clip)
+                            new[b, i, j] = min(
+                                max(h + e * (a * post * pre + bb * pre + c * post + d), -synapse.clip), synapse.clip
+                            )
                         else:
                             new[b, i, j] = (1 - e) * h + e * post * pre
                         expected[b, i] += synapse.alpha[i, j] * new[b, i, j] * attended[t, b, j]
@@ -63,7 +74,9 @@ def test_updates_equal_explicit_loops(rule, options):
 def test_a_key_reads_back_the_response_to_its_value_in_the_same_tick():
     """Key k at tick 0, value at tick 1 (neuron 0 responds), then nothing, then k again: the fast
     weight's current at the query tick drives neuron 0 and no other."""
-    synapse = PlasticInputSynapse(3, 2, trace_timescale=1e-6, learning_rate=0.5, alpha_init=1.0).double()  # λ ≈ 0: no smearing
+    synapse = PlasticInputSynapse(
+        3, 2, trace_timescale=1e-6, learning_rate=0.5, alpha_init=1.0
+    ).double()  # λ ≈ 0: no smearing
     key, value, blank = (torch.tensor([[1.0, 0, 0]]), torch.tensor([[0, 1.0, 0]]), torch.zeros(1, 3))
     responses = [torch.zeros(1, 2), torch.zeros(1, 2), torch.tensor([[1.0, 0]]), torch.zeros(1, 2), torch.zeros(1, 2)]
     inputs = [key, value, blank, blank, key]  # spikes arrive one tick after their input: s[t−1] at call t
@@ -72,8 +85,12 @@ def test_a_key_reads_back_the_response_to_its_value_in_the_same_tick():
         for o, s in zip(inputs, responses):
             _, state = synapse(o.double(), s.double(), state)
         read = synapse.plastic_current(key.double(), state[1])
-    assert read[0, 0] > 0.1 and read[0, 1] == 0  # H[0, key] was written at tick 2 (post: tick 1's response, pre: tick 0's input)
-    assert state[1][0, 0, 0] > 0 and state[1][0, :, 1:].abs().max() == 0  # nothing bound to the value's or the blank's input
+    assert (
+        read[0, 0] > 0.1 and read[0, 1] == 0
+    )  # H[0, key] was written at tick 2 (post: tick 1's response, pre: tick 0's input)
+    assert (
+        state[1][0, 0, 0] > 0 and state[1][0, :, 1:].abs().max() == 0
+    )  # nothing bound to the value's or the blank's input
 
 
 def test_ctm_with_an_afferent_fast_weight_trains(tmp_path):
@@ -83,8 +100,10 @@ def test_ctm_with_an_afferent_fast_weight_trains(tmp_path):
     assert records[-1]["loss"] < 0.9 * records[0]["loss"]
 
 
-@pytest.mark.parametrize("rule, modulator", [("miconi", "state"), ("neuromodulated", "state"), ("neuromodulated", "certainty"),
-                                             ("abcd", "state")])
+@pytest.mark.parametrize(
+    "rule, modulator",
+    [("miconi", "state"), ("neuromodulated", "state"), ("neuromodulated", "certainty"), ("abcd", "state")],
+)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_dense_and_factorised_afferent_weights_agree(rule, modulator, seed):
     """α = a ⊗ b: the windowed state (miconi, neuromodulated; 70 ticks, so the window folds twice)
@@ -122,7 +141,9 @@ def test_the_factorised_afferent_state_has_a_bounded_size():
         for t in range(80):
             _, state = synapse(attended[t], posts[t], state)
             sizes.add(tuple(tuple(getattr(state[1], name).shape) for name in ("base", "decay", "posts", "pres")))
-    assert sizes == {((3, 5, 4), (3, 5), (3, slots, 5), (3, slots, 4)) for slots in range(1, 33)}  # bounded: folded at 32
+    assert sizes == {
+        ((3, 5, 4), (3, 5), (3, slots, 5), (3, slots, 4)) for slots in range(1, 33)
+    }  # bounded: folded at 32
 
 
 def test_ctm_with_a_factorised_afferent_fast_weight_trains(tmp_path):
@@ -133,8 +154,13 @@ def test_ctm_with_a_factorised_afferent_fast_weight_trains(tmp_path):
     assert records[-1]["loss"] < 0.9 * records[0]["loss"]
 
 
-@pytest.mark.parametrize("plasticity, message", [({"input_pathway": "glu"}, "no input_pathway of its own"),
-                                                 ({"rule": "abcd", "coefficients": "synapse"}, "per-neuron ABCD")])
+@pytest.mark.parametrize(
+    "plasticity, message",
+    [
+        ({"input_pathway": "glu"}, "no input_pathway of its own"),
+        ({"rule": "abcd", "coefficients": "synapse"}, "per-neuron ABCD"),
+    ],
+)
 def test_what_the_afferent_synapse_refuses(plasticity, message):
     with pytest.raises(ConfigError, match=message):
         from_dict({"model": {"synapse": "plastic-input", "plasticity": plasticity}})

@@ -44,13 +44,19 @@ def test_recorded_currents_add_up_to_the_pre_activation(implementation):
     with torch.no_grad():
         reference = model(x, observe=lambda pre, **_: pres.append(pre))
     trace = plasticity.record_plasticity(model, x)
-    np.testing.assert_allclose(trace["slow_current"] + trace["plastic_current"], torch.stack(pres, 1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        trace["slow_current"] + trace["plastic_current"], torch.stack(pres, 1).numpy(), atol=1e-5
+    )
     if implementation != "input":  # the recurrent site's slow current splits into the drive and the recurrence
         np.testing.assert_allclose(trace["drive"] + trace["recurrent_current"], trace["slow_current"], atol=1e-5)
     np.testing.assert_allclose(trace["logits"], reference.logits.numpy(), atol=1e-6)
-    assert trace["hebbian_norm"].shape == (5, 6) and np.all(trace["hebbian_norm"][:, :1 + (implementation == "input")] == 0)  # no pre trace yet
+    assert trace["hebbian_norm"].shape == (5, 6) and np.all(
+        trace["hebbian_norm"][:, : 1 + (implementation == "input")] == 0
+    )  # no pre trace yet
     assert trace["fast_weight_norm"][:, -1].min() > 0 and np.abs(trace["plastic_current"]).max() > 0
-    assert trace["learning_rate"].shape == (5, 6, 16) and np.allclose(trace["learning_rate"], trace["learning_rate"][:, :1])
+    assert trace["learning_rate"].shape == (5, 6, 16) and np.allclose(
+        trace["learning_rate"], trace["learning_rate"][:, :1]
+    )
 
 
 def _thought(model, x):

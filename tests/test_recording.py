@@ -145,8 +145,14 @@ def test_damaged_recordings_are_refused_in_one_line(tmp_path):
         (_rewrite(path, tmp_path / "a.npz", drop=("activity",)), "lacks activity"),
         (_rewrite(path, tmp_path / "b.npz", meta_changes={"dt": None}), "lacks dt"),
         (_rewrite(path, tmp_path / "c.npz", meta_changes={"dt": -1.0}), "dt must be a positive number"),
-        (_rewrite(path, tmp_path / "d.npz", arrays={"activity": np.zeros(5)}), r"activity must have 3 dimensions \(samples, ticks, neurons\)"),
-        (_rewrite(path, tmp_path / "e.npz", arrays={"certainty": np.zeros((1, 4))}), "certainty holds 1 thoughts, activity 3"),
+        (
+            _rewrite(path, tmp_path / "d.npz", arrays={"activity": np.zeros(5)}),
+            r"activity must have 3 dimensions \(samples, ticks, neurons\)",
+        ),
+        (
+            _rewrite(path, tmp_path / "e.npz", arrays={"certainty": np.zeros((1, 4))}),
+            "certainty holds 1 thoughts, activity 3",
+        ),
         (_rewrite(path, tmp_path / "f.npz", meta_changes={"substeps": 0}), "substeps must be an integer >= 1"),
         (_rewrite(path, tmp_path / "g.npz", arrays={"extra": np.zeros(2)}), "unknown recording arrays extra"),
     ]

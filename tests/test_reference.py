@@ -10,8 +10,14 @@ from conftest import FIXTURE_DIR
 from neurosync.build import build_model
 from neurosync.config import ConfigError, from_dict
 from neurosync.parts.resnet import BasicBlock, Bottleneck, ResNetBackbone, ResNetFeatures, parse_resnet
-from neurosync.reference import (ReferenceError, compare_with_reference, from_reference, load_fixture, reference_forward,
-                                 reference_model)
+from neurosync.reference import (
+    ReferenceError,
+    compare_with_reference,
+    from_reference,
+    load_fixture,
+    reference_forward,
+    reference_model,
+)
 
 FIXTURES = sorted(p for p in FIXTURE_DIR.glob("reference_*.npz") if p.name != "reference_resnet_blocks.npz")
 IMAGE_FIXTURES = [p for p in FIXTURES if "resnet" in p.name]
@@ -61,24 +67,31 @@ def test_strided_residual_blocks_match_the_reference(kind, block):
     with np.load(FIXTURE_DIR / "reference_resnet_blocks.npz") as data:
         inplanes, planes = (int(v) for v in data[f"{kind}/sizes"])
         out = planes * block.expansion
-        module = block(inplanes, planes, 2, torch.nn.Sequential(torch.nn.Conv2d(inplanes, out, 1, stride=2, bias=False),
-                                                               torch.nn.BatchNorm2d(out)))
+        module = block(
+            inplanes,
+            planes,
+            2,
+            torch.nn.Sequential(torch.nn.Conv2d(inplanes, out, 1, stride=2, bias=False), torch.nn.BatchNorm2d(out)),
+        )
         prefix = f"{kind}/state/"
-        module.load_state_dict({k[len(prefix):]: torch.from_numpy(data[k]) for k in data.files if k.startswith(prefix)})
+        module.load_state_dict(
+            {k[len(prefix) :]: torch.from_numpy(data[k]) for k in data.files if k.startswith(prefix)}
+        )
         with torch.no_grad():
             output = module.eval()(torch.from_numpy(data[f"{kind}/input"]))
         assert np.abs(output.numpy() - data[f"{kind}/output"]).max() <= TOLERANCE
 
 
-@pytest.mark.parametrize("path", IMAGE_FIXTURES + [FIXTURE_DIR / "reference_sort.npz"],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", IMAGE_FIXTURES + [FIXTURE_DIR / "reference_sort.npz"], ids=lambda p: p.stem)
 def test_a_reference_image_maze_or_sort_model_is_a_neurosync_config(path):
     """reference_model's config rebuilds the same network through build_model: the ResNet, the
     positional embedding and the sort CTM's missing attention (heads = 0) are config values, the
     task follows from the prediction's shape."""
     state, config, arrays = load_fixture(path)
     model, cfg = reference_model(state, config)
-    assert cfg.task.name == next(task for task in ("maze", "sort", "image") if task in path.name).replace("image", "images")
+    assert cfg.task.name == next(task for task in ("maze", "sort", "image") if task in path.name).replace(
+        "image", "images"
+    )
     if cfg.task.name == "sort":
         assert (cfg.model.heads, cfg.model.n_synch_action, cfg.task.sequence_length) == (0, 0, 6)
     rebuilt = build_model(cfg).eval()
@@ -88,25 +101,43 @@ def test_a_reference_image_maze_or_sort_model_is_a_neurosync_config(path):
         assert torch.equal(rebuilt(x).logits, model(x).logits)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"model": {"backbone": "resnet18-2"}}, "needs an image task"),
-    ({"task": {"name": "images"}, "model": {"backbone": "resnet20-2"}}, "unknown ResNet backbone 'resnet20-2'"),
-    ({"task": {"name": "images"}, "model": {"backbone": "resnet18-5"}}, "unknown ResNet backbone"),
-    ({"task": {"name": "images"}, "model": {"backbone": "resnet18-2", "positional_embedding": "rotational-1d"}},
-     "embeds a sequence"),
-    ({"task": {"name": "maze"}, "model": {"positional_embedding": "learnable-fourier"}}, "needs a ResNet model.backbone"),
-    ({"model": {"heads": 0, "n_synch_action": 0}}, "needs task 'sort'"),
-    ({"task": {"name": "sort", "sequence_length": 6}, "model": {"heads": 0, "n_synch_action": 0}}, "model.d_input must be 6"),
-    ({"task": {"name": "sort", "sequence_length": 6}, "model": {"heads": 0, "d_input": 6}}, "n_synch_action must be 0"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"model": {"backbone": "resnet18-2"}}, "needs an image task"),
+        ({"task": {"name": "images"}, "model": {"backbone": "resnet20-2"}}, "unknown ResNet backbone 'resnet20-2'"),
+        ({"task": {"name": "images"}, "model": {"backbone": "resnet18-5"}}, "unknown ResNet backbone"),
+        (
+            {"task": {"name": "images"}, "model": {"backbone": "resnet18-2", "positional_embedding": "rotational-1d"}},
+            "embeds a sequence",
+        ),
+        (
+            {"task": {"name": "maze"}, "model": {"positional_embedding": "learnable-fourier"}},
+            "needs a ResNet model.backbone",
+        ),
+        ({"model": {"heads": 0, "n_synch_action": 0}}, "needs task 'sort'"),
+        (
+            {"task": {"name": "sort", "sequence_length": 6}, "model": {"heads": 0, "n_synch_action": 0}},
+            "model.d_input must be 6",
+        ),
+        (
+            {"task": {"name": "sort", "sequence_length": 6}, "model": {"heads": 0, "d_input": 6}},
+            "n_synch_action must be 0",
+        ),
+    ],
+)
 def test_bad_backbone_settings_are_one_line_config_errors(change, message):
     with pytest.raises(ConfigError, match=message):
         from_dict(change)
 
 
 def test_a_sort_ctm_without_attention_trains():
-    cfg = from_dict({"task": {"name": "sort", "sequence_length": 5},
-                     "model": {"heads": 0, "n_synch_action": 0, "d_input": 5, "d_model": 16, "n_synch_out": 8, "ticks": 6}})
+    cfg = from_dict(
+        {
+            "task": {"name": "sort", "sequence_length": 5},
+            "model": {"heads": 0, "n_synch_action": 0, "d_input": 5, "d_model": 16, "n_synch_out": 8, "ticks": 6},
+        }
+    )
     model = build_model(cfg)
     x = torch.randn(3, 5)
     out = model(x)
@@ -176,7 +207,11 @@ def test_resnet_backbone_shapes_and_errors():
         net(torch.randn(2, 3, 16, 16))
     with pytest.raises(ValueError, match="square feature map"):
         net(torch.randn(2, 1, 16, 24))
-    assert ResNetBackbone("resnet50-1", 3, "learnable-fourier")(torch.randn(1, 3, 8, 12)).shape == (1, 4 * 6, 256)  # pool only
+    assert ResNetBackbone("resnet50-1", 3, "learnable-fourier")(torch.randn(1, 3, 8, 12)).shape == (
+        1,
+        4 * 6,
+        256,
+    )  # pool only
 
 
 def test_reference_forward_layout_and_gradients():

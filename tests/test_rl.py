@@ -19,10 +19,14 @@ pytest.importorskip("gymnasium")
 from neurosync import rl  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = [{}, {"neuron": "spiking", "synchrony": "spike-multiscale"}, {"synapse": "plastic"},
-            {"neuron": "spiking", "synapse": "plastic", "plasticity": {"implementation": "dense"}},
-            {"synapse": "plastic", "plasticity": {"implementation": "factorised"}},  # a fixed-size state too (issue 13)
-            {"neuron": "spiking", "synapse": "plastic", "plasticity": {"implementation": "factorised", "rule": "abcd"}}]
+VARIANTS = [
+    {},
+    {"neuron": "spiking", "synchrony": "spike-multiscale"},
+    {"synapse": "plastic"},
+    {"neuron": "spiking", "synapse": "plastic", "plasticity": {"implementation": "dense"}},
+    {"synapse": "plastic", "plasticity": {"implementation": "factorised"}},  # a fixed-size state too (issue 13)
+    {"neuron": "spiking", "synapse": "plastic", "plasticity": {"implementation": "factorised", "rule": "abcd"}},
+]
 
 
 def _model(variant, ticks):
@@ -77,7 +81,9 @@ def test_advantages_by_hand():
     d0 = 1 + gamma * 0.4 - 0.5
     assert adv[1, 0].item() == pytest.approx(d1) and adv[0, 0].item() == pytest.approx(d0 + gamma * lam * d1)
     e1 = 1 + gamma * 0.1 - 0.3
-    assert adv[1, 1].item() == pytest.approx(e1) and adv[0, 1].item() == pytest.approx(1 - 0.5)  # no bootstrap over the end
+    assert adv[1, 1].item() == pytest.approx(e1) and adv[0, 1].item() == pytest.approx(
+        1 - 0.5
+    )  # no bootstrap over the end
 
 
 def test_return_scale_divides_by_the_deviation_of_the_discounted_return():
@@ -109,7 +115,11 @@ def _rl_config(**overrides):
 
 @pytest.mark.parametrize("kind", ["rate", "spiking", "lstm"])
 def test_rl_trains_saves_and_reloads(tmp_path, kind):
-    overrides = {"lstm": {"agent": "lstm"}, "rate": {}, "spiking": {"model.neuron": "spiking", "model.synchrony": "spike-multiscale"}}
+    overrides = {
+        "lstm": {"agent": "lstm"},
+        "rate": {},
+        "spiking": {"model.neuron": "spiking", "model.synchrony": "spike-multiscale"},
+    }
     cfg = _rl_config(**overrides[kind])
     result = rl.train_rl(cfg, tmp_path / "run", progress=False)
     assert result["env_steps"] == 256 and result["final"]["episodes"] == 2
@@ -127,21 +137,36 @@ def test_rl_trains_saves_and_reloads(tmp_path, kind):
 def test_ppo_learns_cartpole_with_the_lstm_baseline(tmp_path):
     """Full observations, the fast baseline: the return must rise well above a random policy's
     (about 22) within 12,288 steps (about 15 s)."""
-    cfg = _rl_config(agent="lstm", total_steps=12_288, **{"env.mask_velocity": False, "env.max_episode_steps": 500,
-                                                          "ppo.envs": 32, "ppo.rollout_steps": 32, "ppo.epochs": 4})
+    cfg = _rl_config(
+        agent="lstm",
+        total_steps=12_288,
+        **{
+            "env.mask_velocity": False,
+            "env.max_episode_steps": 500,
+            "ppo.envs": 32,
+            "ppo.rollout_steps": 32,
+            "ppo.epochs": 4,
+        },
+    )
     rl.train_rl(cfg, tmp_path / "run", progress=False)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert records[0]["recent_return"] < 40 and max(r["recent_return"] for r in records[-3:]) > 60, records
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"agent": "gru"}, "agent"),
-    ({"env.id": "Pong-v5"}, "env.id"),
-    ({"ppo.envs": 5}, "divisible"),
-    ({"model.ticks": 0}, "model.ticks"),
-    ({"ppo.gamma": 1.5}, "ppo.gamma"),
-    ({"model.spiking.rate_regularisation": 1.0, "model.spiking.rate_regularisation_final": 2.0}, "rate_regularisation_final"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"agent": "gru"}, "agent"),
+        ({"env.id": "Pong-v5"}, "env.id"),
+        ({"ppo.envs": 5}, "divisible"),
+        ({"model.ticks": 0}, "model.ticks"),
+        ({"ppo.gamma": 1.5}, "ppo.gamma"),
+        (
+            {"model.spiking.rate_regularisation": 1.0, "model.spiking.rate_regularisation_final": 2.0},
+            "rate_regularisation_final",
+        ),
+    ],
+)
 def test_bad_rl_configs_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message):
         _rl_config(**overrides)
@@ -150,9 +175,23 @@ def test_bad_rl_configs_are_refused(overrides, message):
 def test_rl_cli(tmp_path, capsys):
     config = tmp_path / "tiny.toml"
     config.write_text((REPO / "models" / "cartpole-lstm.toml").read_text())
-    args = ["rl", str(config), "--run-dir", str(tmp_path / "run"), "--quiet", "--set", "total_steps=64",
-            "--set", "ppo.envs=4", "--set", "ppo.rollout_steps=16", "--set", "eval_episodes=1",
-            "--set", "env.max_episode_steps=20"]
+    args = [
+        "rl",
+        str(config),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--quiet",
+        "--set",
+        "total_steps=64",
+        "--set",
+        "ppo.envs=4",
+        "--set",
+        "ppo.rollout_steps=16",
+        "--set",
+        "eval_episodes=1",
+        "--set",
+        "env.max_episode_steps=20",
+    ]
     assert main(args) == 0
     assert "mean return" in capsys.readouterr().out
     assert main(args) == 2  # the run exists: refused, kept

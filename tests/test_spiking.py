@@ -19,8 +19,12 @@ def _run_soma(currents, params, noise=None):
     state = SpikingState(zeros.unsqueeze(-1), zeros, zeros, zeros, zeros, zeros, zeros, zeros[..., :1])
     out = []
     for t, current in enumerate(currents):
-        spikes, membrane, adaptation, refractory = soma_step(current, zeros if noise is None else noise[t], state, params)
-        state = SpikingState(state.filters, membrane, spikes, adaptation, refractory, state.noise, state.homeostasis, state.shared)
+        spikes, membrane, adaptation, refractory = soma_step(
+            current, zeros if noise is None else noise[t], state, params
+        )
+        state = SpikingState(
+            state.filters, membrane, spikes, adaptation, refractory, state.noise, state.homeostasis, state.shared
+        )
         out.append((spikes, membrane, adaptation, refractory))
     return [torch.stack(x) for x in zip(*out)]
 
@@ -66,10 +70,14 @@ def test_lif_soma_equals_snntorch_leaky_spike_for_spike():
         their_mem.append(mem)
     assert ours.sum() > 100  # the comparison covers real spiking
     assert torch.equal(ours, torch.stack(theirs).to(ours.dtype))
-    torch.testing.assert_close(membrane, torch.stack(their_mem), rtol=0, atol=1e-12)  # the same update, rounded differently
+    torch.testing.assert_close(
+        membrane, torch.stack(their_mem), rtol=0, atol=1e-12
+    )  # the same update, rounded differently
 
 
-@pytest.mark.parametrize("kind, slope, factory", [("atan", 2.0, "atan"), ("atan", 5.0, "atan"), ("fast-sigmoid", 25.0, "fast_sigmoid")])
+@pytest.mark.parametrize(
+    "kind, slope, factory", [("atan", 2.0, "atan"), ("atan", 5.0, "atan"), ("fast-sigmoid", 25.0, "fast_sigmoid")]
+)
 def test_surrogate_gradient_equals_snntorch(kind, slope, factory):
     surrogate = pytest.importorskip("snntorch.surrogate")
     x = torch.linspace(-2, 2, 101, requires_grad=True)
@@ -117,8 +125,19 @@ def test_time_constants_stay_inside_their_bounds_without_clamping():
 
 
 def test_decays_are_exact_exponentials_of_the_time_constants_in_ms():
-    neurons = SpikingNeurons(6, filters=3, filter_tau_min_ms=2.0, filter_tau_max_ms=32.0, tau_membrane_ms=20.0, threshold=0.5,
-                             adaptive=True, tau_adaptation_ms=200.0, dt_ms=0.5, noise_std=0.2, noise_tau_ms=4.0)
+    neurons = SpikingNeurons(
+        6,
+        filters=3,
+        filter_tau_min_ms=2.0,
+        filter_tau_max_ms=32.0,
+        tau_membrane_ms=20.0,
+        threshold=0.5,
+        adaptive=True,
+        tau_adaptation_ms=200.0,
+        dt_ms=0.5,
+        noise_std=0.2,
+        noise_tau_ms=4.0,
+    )
     torch.testing.assert_close(neurons.filter_tau()[0], torch.tensor([2.0, 8.0, 32.0]))
     torch.testing.assert_close(neurons.filter_decay()[0], torch.exp(-0.5 / torch.tensor([2.0, 8.0, 32.0])))
     params = neurons.soma_parameters()
@@ -136,7 +155,7 @@ def test_initial_values_and_gradients_reach_every_parameter():
     neurons = SpikingNeurons(6, filters=3, threshold=0.5, adaptive=True)
     post, state = neurons.start(3)
     total = 0
-    for t in range(6):
+    for _ in range(6):
         post, state = neurons(torch.randn(3, 6) + 3.0, state)
         total = total + post.sum() + state.membrane.sum()
     total.backward()
@@ -184,7 +203,10 @@ def test_rate_regulariser_pulls_firing_toward_the_target(tmp_path):
     "spiking, message",
     [
         ({"filters": 0}, "model.spiking.filters must be >= 1"),
-        ({"tau_membrane_ms": 0.0}, r"model.spiking.tau_membrane_ms must lie strictly inside \(tau_min_ms, tau_max_ms\)"),
+        (
+            {"tau_membrane_ms": 0.0},
+            r"model.spiking.tau_membrane_ms must lie strictly inside \(tau_min_ms, tau_max_ms\)",
+        ),
         ({"tau_membrane_ms": -5.0}, r"model.spiking.tau_membrane_ms must lie strictly inside"),
         ({"adaptive": True, "tau_adaptation_ms": 5000.0}, "model.spiking.tau_adaptation_ms must lie strictly inside"),
         ({"tau_min_ms": 0.0}, r"0 < tau_min_ms < tau_max_ms"),
@@ -198,7 +220,10 @@ def test_rate_regulariser_pulls_firing_toward_the_target(tmp_path):
         ({"noise_tau_ms": 0.0}, "model.spiking.noise_tau_ms must be > 0"),
         ({"shared_noise_std": -0.1}, "model.spiking.shared_noise_std must be >= 0"),
         ({"shared_noise_tau_ms": -5.0}, "model.spiking.shared_noise_tau_ms must be > 0"),
-        ({"shared_noise_std": 0.1, "shared_noise_tau_ms": 0.5}, r"shared_noise_tau_ms \(0.5\) must be >= dt_ms \(1.0\)"),
+        (
+            {"shared_noise_std": 0.1, "shared_noise_tau_ms": 0.5},
+            r"shared_noise_tau_ms \(0.5\) must be >= dt_ms \(1.0\)",
+        ),
         ({"refractory_ms": -1.0}, "model.spiking.refractory_ms must be >= 0"),
         ({"dt_ms": 0.4, "refractory_ms": 1.0}, r"refractory_ms \(1.0\) must be a multiple of dt_ms \(0.4\)"),
         ({"target_rate_hz": 1500.0}, r"model.spiking.target_rate_hz must be <= 1 / dt = 1000 Hz"),
@@ -217,7 +242,9 @@ def _explicit_multiscale(sync, spikes, readout):
 
     ticks = spikes.shape[0] - 1
     decay_trace = sync.trace_decay.view(-1).double()
-    left, right = pair_indices(sync.pairing, getattr(sync, f"{readout}_neurons_left"), getattr(sync, f"{readout}_neurons_right"))
+    left, right = pair_indices(
+        sync.pairing, getattr(sync, f"{readout}_neurons_left"), getattr(sync, f"{readout}_neurons_right")
+    )
     pair_decay = getattr(sync, f"decay_{readout}").detach().double().view(len(decay_trace), -1)
     results = []
     for m, lam in enumerate(decay_trace):
@@ -239,13 +266,19 @@ def _explicit_multiscale(sync, spikes, readout):
 
 
 @settings(max_examples=20, deadline=None)
-@given(normalised=st.booleans(), pairing=st.sampled_from(["random-pairing", "first-last"]), ticks=st.integers(1, 10),
-       seed=st.integers(0, 1000))
+@given(
+    normalised=st.booleans(),
+    pairing=st.sampled_from(["random-pairing", "first-last"]),
+    ticks=st.integers(1, 10),
+    seed=st.integers(0, 1000),
+)
 def test_multiscale_spike_synchrony_equals_explicit_form(normalised, pairing, ticks, seed):
     from neurosync.parts.synchrony import DecayedPairwiseSynchrony
 
     gen = torch.Generator().manual_seed(seed)
-    sync = DecayedPairwiseSynchrony(10, 3, 4, pairing, generator=gen, timescales=[1.5, 4.0, 16.0], normalised=normalised).double()
+    sync = DecayedPairwiseSynchrony(
+        10, 3, 4, pairing, generator=gen, timescales=[1.5, 4.0, 16.0], normalised=normalised
+    ).double()
     with torch.no_grad():
         sync.decay_action.uniform_(0, 2, generator=gen)
         sync.decay_out.uniform_(0, 2, generator=gen)
@@ -265,7 +298,9 @@ def test_normalised_spike_synchrony_is_bounded(seed, rate):
     from neurosync.parts.synchrony import DecayedPairwiseSynchrony
 
     gen = torch.Generator().manual_seed(seed)
-    sync = DecayedPairwiseSynchrony(12, 6, 6, "random-pairing", n_self_pairs=2, generator=gen, timescales=[2.0, 8.0], normalised=True)
+    sync = DecayedPairwiseSynchrony(
+        12, 6, 6, "random-pairing", n_self_pairs=2, generator=gen, timescales=[2.0, 8.0], normalised=True
+    )
     state = sync.start(torch.zeros(3, 12))
     for _ in range(20):
         state = sync((torch.rand(3, 12, generator=gen) < rate).float(), state)
@@ -324,8 +359,15 @@ def test_recurrent_lif_core_equals_snntorch_rleaky_spike_for_spike():
         spk, mem = rleaky(x, spk, mem)
         expected.append(spk)
     expected = torch.stack(expected)
-    spikes, _ = RecurrentLIFFunction.apply(inputs, rleaky.recurrent.weight, rleaky.recurrent.bias,
-                                           torch.full((neurons,), 0.9), torch.ones(neurons), "atan", 2.0)
+    spikes, _ = RecurrentLIFFunction.apply(
+        inputs,
+        rleaky.recurrent.weight,
+        rleaky.recurrent.bias,
+        torch.full((neurons,), 0.9),
+        torch.ones(neurons),
+        "atan",
+        2.0,
+    )
     assert 0.02 < expected.mean() < 0.8
     assert torch.equal(spikes, expected.detach())
 
@@ -344,8 +386,9 @@ def test_recurrent_lif_fused_backward_equals_autograd(kind):
     params = [inputs, *layer.parameters()]
     spikes, membranes = layer(inputs)
     fused = torch.autograd.grad((spikes * weights[0]).sum() + (membranes * weights[1]).sum(), params)
-    spikes2, membranes2 = recurrent_lif_autograd(inputs, layer.recurrent.weight, layer.recurrent.bias, layer.beta(),
-                                                 layer.threshold(), kind, 3.0)
+    spikes2, membranes2 = recurrent_lif_autograd(
+        inputs, layer.recurrent.weight, layer.recurrent.bias, layer.beta(), layer.threshold(), kind, 3.0
+    )
     unrolled = torch.autograd.grad((spikes2 * weights[0]).sum() + (membranes2 * weights[1]).sum(), params)
     assert torch.equal(spikes, spikes2) and 0.05 < spikes.mean() < 0.95
     for a, b in zip(fused, unrolled):
@@ -376,8 +419,9 @@ def test_recurrent_lif_rejects_wrong_input_shape():
         RecurrentLIF(8)(torch.zeros(5, 8))
 
 
-@pytest.mark.parametrize("neuron, synchrony", [("nlm", "decayed-pairwise"), ("spiking", "decayed-pairwise"),
-                                               ("spiking", "spike-multiscale")])  # multiscale: time constants in ms
+@pytest.mark.parametrize(
+    "neuron, synchrony", [("nlm", "decayed-pairwise"), ("spiking", "decayed-pairwise"), ("spiking", "spike-multiscale")]
+)  # multiscale: time constants in ms
 @pytest.mark.parametrize("synapse", ["mlp", "plastic"])
 def test_every_part_combination_builds_runs_and_backpropagates(neuron, synapse, synchrony):
     from neurosync.build import build_model
@@ -409,8 +453,15 @@ def test_rate_band_and_population_targets_by_hand():
     expected = ((0.5e-3) ** 2 + 0 + (30e-3) ** 2 + (20e-3) ** 2) / 4
     assert rate_band_penalty(rates, 1.0, 20.0).item() == pytest.approx(expected)
     assert rate_band_penalty(torch.tensor([[5.0, 19.0]]), 1.0, 20.0).item() == 0.0
-    sp = SpikingConfig(dale=True, excitatory_fraction=0.5, target_rate_hz=10.0, target_rate_inhibitory_hz=40.0,
-                       rate_regularisation=2.0, rate_band_hz=[1.0, 20.0], band_regularisation=3.0)
+    sp = SpikingConfig(
+        dale=True,
+        excitatory_fraction=0.5,
+        target_rate_hz=10.0,
+        target_rate_inhibitory_hz=40.0,
+        rate_regularisation=2.0,
+        rate_band_hz=[1.0, 20.0],
+        band_regularisation=3.0,
+    )
     # neurons 0, 1 excitatory (target 10 Hz), 2, 3 inhibitory (target 40 Hz)
     target_term = ((9.5e-3) ** 2 + 0 + (10e-3) ** 2 + 0) / 4
     assert rate_homeostasis(rates, sp).item() == pytest.approx(2.0 * target_term + 3.0 * expected)
@@ -454,22 +505,31 @@ def test_training_follows_the_rate_weight_schedule(tmp_path, monkeypatch):
     assert read_metrics(tmp_path / "ramp")[-1]["rate_weight"] == pytest.approx(20.0)
 
 
-@pytest.mark.parametrize("spiking, message", [
-    ({"rate_regularisation_final": -1.0}, "rate_regularisation_final must be >= 0"),
-    ({"rate_regularisation_final": 5.0}, "ramps from rate_regularisation, which must then be > 0"),
-    ({"rate_regularisation": 1.0, "rate_regularisation_final": 5.0, "rate_ramp_start": 1.0}, r"rate_ramp_start must be in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "spiking, message",
+    [
+        ({"rate_regularisation_final": -1.0}, "rate_regularisation_final must be >= 0"),
+        ({"rate_regularisation_final": 5.0}, "ramps from rate_regularisation, which must then be > 0"),
+        (
+            {"rate_regularisation": 1.0, "rate_regularisation_final": 5.0, "rate_ramp_start": 1.0},
+            r"rate_ramp_start must be in \[0, 1\)",
+        ),
+    ],
+)
 def test_invalid_rate_ramps_are_rejected(spiking, message):
     with pytest.raises(ConfigError, match=message):
         from_dict({"model": {"neuron": "spiking", "spiking": spiking}})
 
 
-@pytest.mark.parametrize("spiking, message", [
-    ({"rate_band_hz": [20.0, 5.0]}, r"rate_band_hz must be \[\] or \[low, high\]"),
-    ({"rate_band_hz": [1.0, 2.0, 3.0]}, r"rate_band_hz must be \[\] or \[low, high\]"),
-    ({"band_regularisation": 1.0}, r"band_regularisation > 0 needs model.spiking.rate_band_hz"),
-    ({"target_rate_inhibitory_hz": -2.0}, "target_rate_inhibitory_hz must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "spiking, message",
+    [
+        ({"rate_band_hz": [20.0, 5.0]}, r"rate_band_hz must be \[\] or \[low, high\]"),
+        ({"rate_band_hz": [1.0, 2.0, 3.0]}, r"rate_band_hz must be \[\] or \[low, high\]"),
+        ({"band_regularisation": 1.0}, r"band_regularisation > 0 needs model.spiking.rate_band_hz"),
+        ({"target_rate_inhibitory_hz": -2.0}, "target_rate_inhibitory_hz must be >= 0"),
+    ],
+)
 def test_invalid_rate_targets_are_rejected(spiking, message):
     with pytest.raises(ConfigError, match=message):
         from_dict({"model": {"neuron": "spiking", "spiking": spiking}})

@@ -19,17 +19,32 @@ from conftest import tiny_config
 from neurosync import config as config_mod
 from neurosync.build import build_model
 from neurosync.ctm import map_rows
-from neurosync.parts.plastic import WINDOW, PlasticSynapse, TraceWindow
 from neurosync.parts.capture import capturing
-from neurosync.step_graph import CaptureError, CapturedStep, captured_step, host_syncs_forbidden
+from neurosync.parts.plastic import WINDOW, PlasticSynapse, TraceWindow
+from neurosync.step_graph import CapturedStep, CaptureError, captured_step, host_syncs_forbidden
 from neurosync.tasks import get_task
 from neurosync.training import make_gradient_step, train
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
-GPU_CONFIGS = ["parity16-rate", "parity16-spiking", "parity16-cortical", "parity16-cortical-bounded", "parity64-rate-paper",
-               "parity64-spiking-gpu"]
-SMALL = ["model.d_model=24", "model.d_input=16", "model.heads=2", "model.n_synch_out=6", "model.n_synch_action=6",
-         "task.sequence_length=8", "train.batch_size=4", "train.compile=false", "train.cuda_graphs=true"]
+GPU_CONFIGS = [
+    "parity16-rate",
+    "parity16-spiking",
+    "parity16-cortical",
+    "parity16-cortical-bounded",
+    "parity64-rate-paper",
+    "parity64-spiking-gpu",
+]
+SMALL = [
+    "model.d_model=24",
+    "model.d_input=16",
+    "model.heads=2",
+    "model.n_synch_out=6",
+    "model.n_synch_action=6",
+    "task.sequence_length=8",
+    "train.batch_size=4",
+    "train.compile=false",
+    "train.cuda_graphs=true",
+]
 
 
 def test_host_syncs_forbidden_refuses_each_sync_and_restores_the_methods():
@@ -37,16 +52,25 @@ def test_host_syncs_forbidden_refuses_each_sync_and_restores_the_methods():
     before = dict(torch.Tensor.__dict__)
     with host_syncs_forbidden():
         (t * 2 + 1).sum()  # device work is fine
-        for sync in (lambda: bool(t.all()), lambda: t.sum().item(), lambda: t.tolist(), lambda: int(t[0]),
-                     lambda: t.nonzero(), lambda: t.cpu(), lambda: float(t[0])):
+        for sync in (
+            lambda: bool(t.all()),
+            lambda: t.sum().item(),
+            lambda: t.tolist(),
+            lambda: int(t[0]),
+            lambda: t.nonzero(),
+            lambda: t.cpu(),
+            lambda: float(t[0]),
+        ):
             with pytest.raises(RuntimeError, match="host synchronisation inside a captured step"):
                 sync()
     assert bool(t.all()) and t.sum().item() == 3.0 and t.tolist() == [1.0, 1.0, 1.0]
     assert dict(torch.Tensor.__dict__).keys() == before.keys()
 
 
-@pytest.mark.parametrize("name, extra", [(name, []) for name in GPU_CONFIGS] +
-                         [("parity16-cortical", ["model.spiking.shared_noise_std=0.1"])])  # with the shared background
+@pytest.mark.parametrize(
+    "name, extra",
+    [(name, []) for name in GPU_CONFIGS] + [("parity16-cortical", ["model.spiking.shared_noise_std=0.1"])],
+)  # with the shared background
 def test_the_gradient_step_of_every_gpu_config_has_no_host_sync(name, extra):
     """Forward, loss, backward and clip of each config run with every host sync forbidden: the step can
     be captured. 40 ticks, past a plastic window of 32, so that a factorised fast weight folds."""
@@ -66,7 +90,10 @@ def test_a_shared_tick_count_gives_the_same_fast_weight_as_reading_the_device():
     fold exactly as the device's per-row counts do: 80 ticks (two folds) with and without it agree."""
     synapse = PlasticSynapse(6, 5, rule="miconi", implementation="factorised", trace_timescale=3.0)
     generator = torch.Generator().manual_seed(1)
-    inputs = [(torch.randn(3, 6, generator=generator), (torch.rand(3, 5, generator=generator) < 0.3).float()) for _ in range(80)]
+    inputs = [
+        (torch.randn(3, 6, generator=generator), (torch.rand(3, 5, generator=generator) < 0.3).float())
+        for _ in range(80)
+    ]
     states = {"host": synapse.start(3), "device": synapse.start(3)}
     states["device"] = (states["device"][0], replace(states["device"][1], together=None))
     assert states["host"][1].together == 0
@@ -87,17 +114,23 @@ def test_row_maps_keep_a_host_value_only_where_every_state_agrees():
     blend = lambda dim, old, fresh: torch.where(keep.view(-1, *[1] * (old.dim() - 1)), old, fresh)  # noqa: E731
     assert map_rows(blend, 0, 2, later, empty).together is None  # one row restarted: counts differ
     assert map_rows(blend, 0, 2, later, later).together == 5
-    assert map_rows(lambda dim, t: t.index_select(dim, torch.tensor([1])), 0, 2, later).together == 5  # a subset of rows
+    assert (
+        map_rows(lambda dim, t: t.index_select(dim, torch.tensor([1])), 0, 2, later).together == 5
+    )  # a subset of rows
 
 
 def test_on_cpu_the_graphed_run_is_the_eager_run_and_says_so(tmp_path, caplog):
     """Nothing to capture on CPU: train.cuda_graphs = true trains eagerly, bit for bit the eager run, with one
     logged line saying so."""
     with caplog.at_level(logging.WARNING, logger="neurosync.step_graph"):
-        graphed = train(tiny_config(steps=3, eval_every=1, cuda_graphs=True), tmp_path / "graphed", progress=False, device="cpu")
+        graphed = train(
+            tiny_config(steps=3, eval_every=1, cuda_graphs=True), tmp_path / "graphed", progress=False, device="cpu"
+        )
     eager = train(tiny_config(steps=3, eval_every=1), tmp_path / "eager", progress=False, device="cpu")
-    curves = [[json.loads(line)["train_loss"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
-              for run in ("eager", "graphed")]
+    curves = [
+        [json.loads(line)["train_loss"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        for run in ("eager", "graphed")
+    ]
     assert len(curves[0]) == 3 and curves[0] == curves[1]
     assert graphed["final"] == eager["final"]
     assert any("CUDA graphs need a CUDA device" in r.getMessage() for r in caplog.records)
@@ -136,9 +169,14 @@ class _FakeCuda:
             fake.captures += 1
             yield
 
-        for name, value in {"Stream": lambda device=None: _Waits(), "current_stream": lambda device=None: _Waits(),
-                            "stream": lambda s: contextlib.nullcontext(), "synchronize": lambda device=None: None,
-                            "CUDAGraph": Graph, "graph": graph}.items():
+        for name, value in {
+            "Stream": lambda device=None: _Waits(),
+            "current_stream": lambda device=None: _Waits(),
+            "stream": lambda s: contextlib.nullcontext(),
+            "synchronize": lambda device=None: None,
+            "CUDAGraph": Graph,
+            "graph": graph,
+        }.items():
             monkeypatch.setattr(torch.cuda, name, value)
         return self
 
@@ -177,8 +215,11 @@ def test_captured_step_protocol_warms_up_captures_once_then_replays(monkeypatch)
     failing = CapturedStep(syncing, [weight], torch.device("cuda"), warmup=1)
     with pytest.raises(RuntimeError):
         failing(torch.zeros(2), torch.zeros(1))  # the eager warm-up call: the step's own error
-    with pytest.raises(CaptureError, match=r"could not be captured in a CUDA graph \(operation not permitted when stream is "
-                                           r"capturing\); .* set train.cuda_graphs = false$") as error:
+    with pytest.raises(
+        CaptureError,
+        match=r"could not be captured in a CUDA graph \(operation not permitted when stream is "
+        r"capturing\); .* set train.cuda_graphs = false$",
+    ) as error:
         failing(torch.zeros(2), torch.zeros(1))
     assert isinstance(error.value, config_mod.ConfigError) and not failing.captured
 

@@ -82,6 +82,7 @@ class _Scripted(torch.nn.Module):
 
     def forward(self, x):
         from types import SimpleNamespace
+
         logits = torch.nn.functional.one_hot(self.answers, 3).float() * 5
         return SimpleNamespace(logits=logits, certainty=self.certainty)
 
@@ -102,11 +103,14 @@ def test_an_episodic_answer_is_looked_for_in_its_window_only():
 def test_bad_study_files_are_rejected_in_one_line(tmp_path, capsys):
     models = REPO / "models"
     good = (models / "study.toml").read_text().replace('"parity16-', f'"{models}/parity16-')  # absolute config paths
-    cases = {"unknown": good.replace("seeds =", "sedes = [1]\nseeds ="),
-             "seeds": good.replace("seeds = [0, 1, 2]", "seeds = [0, 0]"),
-             "configs": good.replace('parity16-rate.toml"', 'missing.toml"'),
-             "task": good.replace('parity16-rate.toml"', 'sort8-rate.toml"').replace('parity16-spiking.toml"', 'sort8-spiking.toml"')
-                         .replace('"task.sequence_length=8", ', '')}
+    cases = {
+        "unknown": good.replace("seeds =", "sedes = [1]\nseeds ="),
+        "seeds": good.replace("seeds = [0, 1, 2]", "seeds = [0, 0]"),
+        "configs": good.replace('parity16-rate.toml"', 'missing.toml"'),
+        "task": good.replace('parity16-rate.toml"', 'sort8-rate.toml"')
+        .replace('parity16-spiking.toml"', 'sort8-spiking.toml"')
+        .replace('"task.sequence_length=8", ', ""),
+    }
     for name, text in cases.items():
         path = tmp_path / f"{name}.toml"
         path.write_text(text)
@@ -131,7 +135,7 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
 
     out, summary = quick_study
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") >= 8 and "Spiking vs rate" in page and "<img src=\"http" not in page
+    assert page.count("data:image/png;base64,") >= 8 and "Spiking vs rate" in page and '<img src="http' not in page
     saved = json.loads((out / "study.json").read_text())
     for kind in ("rate", "spiking", "cortical"):
         assert len(saved["comparison"][kind]["accuracy_certain"]["values"]) == 3
@@ -143,24 +147,37 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
         assert saved["comparison"][kind]["halting_speedup"]["mean"] > 0
     assert "halted there" in page
     for kind in ("spiking", "cortical"):  # the cortical core: plastic, Dale's law, noise, 5 sub-steps per tick
-        assert saved["brian2"][kind]["mismatched_bins"] == 0 and saved["brian2"][kind]["spikes_pytorch"] > 0, saved["brian2"]
+        assert saved["brian2"][kind]["mismatched_bins"] == 0 and saved["brian2"][kind]["spikes_pytorch"] > 0, saved[
+            "brian2"
+        ]
     cortical = {row["statistic"]: row for row in saved["analysis"]["cortical"]["physiology"]["rows"]}
     assert saved["analysis"]["cortical"]["physiology"]["repeats"] == 4 and cortical["fano_factor"]["value"] is not None
     assert "ei_balance" in cortical and "rate_excitatory_hz" in cortical
-    assert saved["analysis"]["cortical"]["ticks"] * 5 == saved["analysis"]["spiking"]["ticks"]  # 5-ms ticks, the same seconds
+    assert (
+        saved["analysis"]["cortical"]["ticks"] * 5 == saved["analysis"]["spiking"]["ticks"]
+    )  # 5-ms ticks, the same seconds
     assert not [f for f in saved["nwbinspector"] if f.split(":")[0] in ("CRITICAL", "ERROR", "PYNWB_VALIDATION")]
     exports = out / "exports"
     with pynwb.NWBHDF5IO(str(exports / "spiking_thought.nwb"), "r") as io:
         assert len(io.read().units) == saved["analysis"]["spiking"]["neurons"]
     assert "soma" in nir.read(str(exports / "spiking_core.nir")).nodes
-    for name in ("rate_thought.npz", "spiking_thought.nix", "spiking_spectrum.csv", "rate_spectrum_bands.csv",
-                 "cortical_thought.nwb", "cortical_core.nir"):
+    for name in (
+        "rate_thought.npz",
+        "spiking_thought.nix",
+        "spiking_spectrum.csv",
+        "rate_spectrum_bands.csv",
+        "cortical_thought.nwb",
+        "cortical_core.nir",
+    ):
         assert (exports / name).stat().st_size > 0
     for name in ("accuracy_by_tick", "reliability", "adaptive_compute"):
         assert (out / "figures" / f"{name}.svg").exists()
     # final checkpoints only (no optimizer state), and the study says what it wrote (issue 14)
     for run in (out / "runs").iterdir():
-        assert json.loads(next((run / "checkpoints").iterdir()).joinpath("checkpoint.json").read_text())["optimizer"] is None
+        assert (
+            json.loads(next((run / "checkpoints").iterdir()).joinpath("checkpoint.json").read_text())["optimizer"]
+            is None
+        )
     written = saved["written_mb"]
     assert written["total"] == pytest.approx(sum(v for k, v in written.items() if k != "total"), abs=0.05)
     assert {"runs", "exports", "analysis"} <= set(written) and written["total"] > 0
@@ -171,7 +188,10 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
 def test_analyze_and_export_commands(quick_study, tmp_path, capsys):
     out, _ = quick_study
     run = out / "runs" / "spiking-seed0"
-    assert main(["analyze", str(run), "--ticks", "64", "--samples", "3", "--repeats", "2", "--out", str(tmp_path / "a")]) == 0
+    assert (
+        main(["analyze", str(run), "--ticks", "64", "--samples", "3", "--repeats", "2", "--out", str(tmp_path / "a")])
+        == 0
+    )
     summary = json.loads((tmp_path / "a" / "analysis.json").read_text())
     assert summary["ticks"] == 64 and summary["samples"] == 6 and (tmp_path / "a" / "analysis.html").exists()
     card = {row["statistic"]: row for row in summary["physiology"]["rows"]}
@@ -188,7 +208,10 @@ def test_analyze_and_export_commands(quick_study, tmp_path, capsys):
     before = (tmp_path / "t.nwb").read_bytes()
     assert main(["export", str(run), "--format", "nwb", "--out", str(tmp_path / "t.nwb")]) == 2
     assert (tmp_path / "t.nwb").read_bytes() == before
-    assert main(["export", str(out / "exports" / "rate_thought.npz"), "--format", "nir", "--out", str(tmp_path / "x.nir")]) == 2
+    assert (
+        main(["export", str(out / "exports" / "rate_thought.npz"), "--format", "nir", "--out", str(tmp_path / "x.nir")])
+        == 2
+    )
     assert main(["analyze", str(tmp_path / "missing.npz")]) == 2
     (tmp_path / "junk.npz").write_bytes(b"not a recording")
     assert main(["analyze", str(tmp_path / "junk.npz"), "--out", str(tmp_path / "c")]) == 2

@@ -9,13 +9,32 @@ from neurosync.parts.spiking import SpikingNeurons
 
 def _pair(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic=False, bounded="none", shared_std=0.0):
     torch.manual_seed(seed)
-    neurons = SpikingNeurons(12, filters=3, substeps=substeps, dt_ms=0.5, tau_min_ms=0.5, filter_tau_min_ms=1.0,
-                             filter_tau_max_ms=8.0, tau_membrane_ms=4.0, threshold=0.4, adaptive=adaptive,
-                             tau_adaptation_ms=30.0, adaptation_strength=0.1, refractory_ms=refractory_ms,
-                             noise_std=noise_std, noise_tau_ms=3.0, shared_noise_std=shared_std, shared_noise_tau_ms=20.0, homeostasis_rate_hz=300.0 if homeostatic else 0.0,
-                             homeostasis_tau_ms=10.0, bounded_input=bounded != "none", input_floor=0.2, input_floor_width=0.05,
-                             input_floor_margin=0.15 if bounded in ("relative", "ceiling") else 0.0,
-                             input_ceiling_margin=0.1 if bounded == "ceiling" else 0.0).double()
+    neurons = SpikingNeurons(
+        12,
+        filters=3,
+        substeps=substeps,
+        dt_ms=0.5,
+        tau_min_ms=0.5,
+        filter_tau_min_ms=1.0,
+        filter_tau_max_ms=8.0,
+        tau_membrane_ms=4.0,
+        threshold=0.4,
+        adaptive=adaptive,
+        tau_adaptation_ms=30.0,
+        adaptation_strength=0.1,
+        refractory_ms=refractory_ms,
+        noise_std=noise_std,
+        noise_tau_ms=3.0,
+        shared_noise_std=shared_std,
+        shared_noise_tau_ms=20.0,
+        homeostasis_rate_hz=300.0 if homeostatic else 0.0,
+        homeostasis_tau_ms=10.0,
+        bounded_input=bounded != "none",
+        input_floor=0.2,
+        input_floor_width=0.05,
+        input_floor_margin=0.15 if bounded in ("relative", "ceiling") else 0.0,
+        input_ceiling_margin=0.1 if bounded == "ceiling" else 0.0,
+    ).double()
     with torch.no_grad():
         for p in neurons.parameters():
             p.add_(0.1 * torch.randn_like(p))
@@ -35,11 +54,19 @@ def _thought(neurons, drives, fused, seed):
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 10_000), adaptive=st.booleans(), refractory_ms=st.sampled_from([0.0, 1.0, 2.5]),
-       noise_std=st.sampled_from([0.0, 0.3]), substeps=st.integers(1, 6), homeostatic=st.booleans(),
-       bounded=st.sampled_from(["none", "absolute", "relative", "ceiling"]), shared_std=st.sampled_from([0.0, 0.2]))
-def test_fused_sub_steps_equal_the_stepwise_reference(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic, bounded,
-                                                      shared_std):
+@given(
+    seed=st.integers(0, 10_000),
+    adaptive=st.booleans(),
+    refractory_ms=st.sampled_from([0.0, 1.0, 2.5]),
+    noise_std=st.sampled_from([0.0, 0.3]),
+    substeps=st.integers(1, 6),
+    homeostatic=st.booleans(),
+    bounded=st.sampled_from(["none", "absolute", "relative", "ceiling"]),
+    shared_std=st.sampled_from([0.0, 0.2]),
+)
+def test_fused_sub_steps_equal_the_stepwise_reference(
+    seed, adaptive, refractory_ms, noise_std, substeps, homeostatic, bounded, shared_std
+):
     neurons = _pair(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic, bounded, shared_std)
     gen = torch.Generator().manual_seed(seed)
     drives = (torch.randn(12, 3, 12, generator=gen, dtype=torch.float64) + 2.0).requires_grad_()

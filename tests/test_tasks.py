@@ -59,7 +59,7 @@ def test_maze_batches_pad_with_wait_and_mark_start_and_goal():
         end, valid = maze.follow(image[0] > 0, start, route)
         assert valid and end == goal and image[1].sum() == 1 and image[2].sum() == 1
         moves = route[route != maze.WAIT]
-        assert (route[len(moves):] == maze.WAIT).all()  # waits only after the goal
+        assert (route[len(moves) :] == maze.WAIT).all()  # waits only after the goal
 
 
 def test_curriculum_mask_by_hand():
@@ -154,16 +154,23 @@ def test_digits_split_and_ece_equals_compare():
     assert final["ece"] == pytest.approx(ece, abs=1e-6) and "ece_bin0_n" not in final
 
 
-@pytest.mark.parametrize("task, extra, neuron", [
-    ("sort", {"sequence_length": 3}, "nlm"), ("sort", {"sequence_length": 3}, "spiking"),
-    ("images", {}, "nlm"), ("images", {}, "spiking"),
-    ("maze", {"maze_size": 5, "sequence_length": 4}, "nlm"), ("maze", {"maze_size": 5, "sequence_length": 4}, "spiking"),
-    ("qa_digits", {"images_shown": 1, "operations": 1}, "nlm"), ("qa_digits", {"images_shown": 1, "operations": 1}, "spiking"),
-    ("recall", {"pairs": 2, "vocabulary": 4, "ticks_per_input": 1, "answer_ticks": 2}, "nlm"),
-    ("recall", {"pairs": 2, "vocabulary": 4, "ticks_per_input": 1, "answer_ticks": 2}, "spiking"),
-    ("oneshot", {"ways": 2, "ticks_per_input": 1, "answer_ticks": 2}, "nlm"),
-    ("oneshot", {"ways": 2, "ticks_per_input": 1, "answer_ticks": 2}, "spiking"),
-])
+@pytest.mark.parametrize(
+    "task, extra, neuron",
+    [
+        ("sort", {"sequence_length": 3}, "nlm"),
+        ("sort", {"sequence_length": 3}, "spiking"),
+        ("images", {}, "nlm"),
+        ("images", {}, "spiking"),
+        ("maze", {"maze_size": 5, "sequence_length": 4}, "nlm"),
+        ("maze", {"maze_size": 5, "sequence_length": 4}, "spiking"),
+        ("qa_digits", {"images_shown": 1, "operations": 1}, "nlm"),
+        ("qa_digits", {"images_shown": 1, "operations": 1}, "spiking"),
+        ("recall", {"pairs": 2, "vocabulary": 4, "ticks_per_input": 1, "answer_ticks": 2}, "nlm"),
+        ("recall", {"pairs": 2, "vocabulary": 4, "ticks_per_input": 1, "answer_ticks": 2}, "spiking"),
+        ("oneshot", {"ways": 2, "ticks_per_input": 1, "answer_ticks": 2}, "nlm"),
+        ("oneshot", {"ways": 2, "ticks_per_input": 1, "answer_ticks": 2}, "spiking"),
+    ],
+)
 def test_every_task_trains_with_falling_loss(task, extra, neuron):
     cfg = tiny_config()
     cfg.task.name = task
@@ -189,20 +196,23 @@ def test_every_task_trains_with_falling_loss(task, extra, neuron):
     assert all(np.isfinite(v) and v >= 0 for v in metrics.values())
 
 
-@pytest.mark.parametrize("task, message", [
-    ({"name": "sort", "sequence_length": 30}, "CTC emits at most one number per tick"),
-    ({"name": "maze", "maze_size": 8}, "odd"),
-    ({"name": "images", "dataset": "imagenet"}, "task.dataset"),
-    ({"name": "mazes"}, "task.name"),
-    ({"name": "qa_digits", "images_shown": 2, "operations": 2}, r"model.ticks must be 18 for this qa_digits task"),
-    ({"name": "recall", "pairs": 3}, r"model.ticks must be 20 for this recall task: \(2·pairs \+ 2\)"),
-    ({"name": "recall", "pairs": 9, "vocabulary": 8}, "1 <= pairs <= vocabulary <= 26"),
-    ({"name": "oneshot", "ways": 6}, r"task.ways must be in \[2, 5\]"),
-    ({"name": "oneshot", "test_classes": 9}, r"task.test_classes must be in \[2, 8\]"),
-    ({"name": "oneshot", "ways": 3}, r"model.ticks must be 12 for this oneshot task: \(ways \+ 1\)"),
-    ({"name": "qa_digits", "dataset": "cifar10", "data_path": "x"}, "task.dataset"),
-    ({"name": "qa_digits", "operations": 0}, "task.operations must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "task, message",
+    [
+        ({"name": "sort", "sequence_length": 30}, "CTC emits at most one number per tick"),
+        ({"name": "maze", "maze_size": 8}, "odd"),
+        ({"name": "images", "dataset": "imagenet"}, "task.dataset"),
+        ({"name": "mazes"}, "task.name"),
+        ({"name": "qa_digits", "images_shown": 2, "operations": 2}, r"model.ticks must be 18 for this qa_digits task"),
+        ({"name": "recall", "pairs": 3}, r"model.ticks must be 20 for this recall task: \(2·pairs \+ 2\)"),
+        ({"name": "recall", "pairs": 9, "vocabulary": 8}, "1 <= pairs <= vocabulary <= 26"),
+        ({"name": "oneshot", "ways": 6}, r"task.ways must be in \[2, 5\]"),
+        ({"name": "oneshot", "test_classes": 9}, r"task.test_classes must be in \[2, 8\]"),
+        ({"name": "oneshot", "ways": 3}, r"model.ticks must be 12 for this oneshot task: \(ways \+ 1\)"),
+        ({"name": "qa_digits", "dataset": "cifar10", "data_path": "x"}, "task.dataset"),
+        ({"name": "qa_digits", "operations": 0}, "task.operations must be >= 1"),
+    ],
+)
 def test_bad_task_parameters_are_rejected(task, message):
     with pytest.raises(ConfigError, match=message):
         from_dict({"task": task, "model": {"ticks": 10}})
@@ -213,7 +223,9 @@ def test_a_data_set_without_its_folder_is_refused_when_read():
     path; reading the data does."""
 
     for name in ("images", "qa_digits"):
-        cfg = from_dict({"task": {"name": name, "dataset": "mnist"}, "model": {"ticks": 24 if name == "qa_digits" else 10}})
+        cfg = from_dict(
+            {"task": {"name": name, "dataset": "mnist"}, "model": {"ticks": 24 if name == "qa_digits" else 10}}
+        )
         with pytest.raises(ConfigError, match="needs task.data_path"):
             get_task(cfg.task).eval_set(cfg.task, 4, 0)
     cfg = from_dict({"task": {"name": "images", "classes": 1000}})
@@ -230,13 +242,13 @@ def test_qa_digits_answers_are_right(seed, digits, operations):
     assert batch["images"].shape == (8, digits, 1, 8, 8) and batch["questions"].shape == (8, 1 + 2 * operations)
     for labels, question, asked, result in zip(batch["labels"], batch["questions"], batch["asked"], batch["answers"]):
         assert 1 <= asked <= operations and (question != qa_digits.PAD).sum() == 1 + 2 * asked
-        assert (question[1 + 2 * asked:] == qa_digits.PAD).all()
+        assert (question[1 + 2 * asked :] == qa_digits.PAD).all()
         # evaluate the written-out equation independently: ((a op b) mod 10 op c) mod 10 ...
         expression = str(labels[question[0]])
-        for operator, index in zip(question[1:1 + 2 * asked:2], question[2:1 + 2 * asked:2]):
+        for operator, index in zip(question[1 : 1 + 2 * asked : 2], question[2 : 1 + 2 * asked : 2]):
             expression = f"(({expression}) {'+' if operator == qa_digits.PLUS else '-'} {labels[index]}) % 10"
         assert result == eval(expression) % 10  # noqa: S307 (digits and operators built here)
-        assert (question[0:1 + 2 * asked:2] >= 0).all() and (question[0:1 + 2 * asked:2] < digits).all()
+        assert (question[0 : 1 + 2 * asked : 2] >= 0).all() and (question[0 : 1 + 2 * asked : 2] < digits).all()
 
 
 def test_qa_digits_tick_schedule_and_bad_questions():
@@ -250,14 +262,32 @@ def test_qa_digits_tick_schedule_and_bad_questions():
 
 
 def _qa_config(digits=2, operations=2, repeats=2, answer_ticks=3, **model):
-    return from_dict({"task": {"name": "qa_digits", "images_shown": digits, "operations": operations,
-                               "ticks_per_input": repeats, "answer_ticks": answer_ticks},
-                      "model": {"ticks": (digits + 1 + 2 * operations) * repeats + answer_ticks, "d_model": 16, "d_input": 8,
-                                "heads": 2, "n_synch_out": 6, "n_synch_action": 5, **model}})
+    return from_dict(
+        {
+            "task": {
+                "name": "qa_digits",
+                "images_shown": digits,
+                "operations": operations,
+                "ticks_per_input": repeats,
+                "answer_ticks": answer_ticks,
+            },
+            "model": {
+                "ticks": (digits + 1 + 2 * operations) * repeats + answer_ticks,
+                "d_model": 16,
+                "d_input": 8,
+                "heads": 2,
+                "n_synch_out": 6,
+                "n_synch_action": 5,
+                **model,
+            },
+        }
+    )
 
 
 @settings(max_examples=15, deadline=None)
-@given(digits=st.integers(1, 3), operations=st.integers(1, 3), repeats=st.integers(1, 3), answer_ticks=st.integers(1, 3))
+@given(
+    digits=st.integers(1, 3), operations=st.integers(1, 3), repeats=st.integers(1, 3), answer_ticks=st.integers(1, 3)
+)
 def test_qa_digits_visibility_follows_the_tick_schedule(digits, operations, repeats, answer_ticks):
     """The backbone's vectorised per-tick mask against the schedule written out tick by tick."""
     cfg = _qa_config(digits, operations, repeats, answer_ticks)
@@ -271,7 +301,7 @@ def test_qa_digits_visibility_follows_the_tick_schedule(digits, operations, repe
         for tick, (kind, k) in enumerate(schedule):
             expected = np.zeros(bank, dtype=bool)
             if kind == "digit":
-                expected[k * per_image:(k + 1) * per_image] = True
+                expected[k * per_image : (k + 1) * per_image] = True
             elif kind == "question":
                 expected[digits * per_image + k] = True
             else:
@@ -291,7 +321,7 @@ def test_masked_attention_equals_attention_over_the_visible_tokens_only():
     out, weights = attention(synchrony, *attention.prepare(tokens), visible=visible)
     assert (weights[~visible.unsqueeze(1).expand_as(weights)] == 0).all()
     for row in range(3):
-        alone, _ = attention(synchrony[row:row + 1], *attention.prepare(tokens[row:row + 1, visible[row]]))
+        alone, _ = attention(synchrony[row : row + 1], *attention.prepare(tokens[row : row + 1, visible[row]]))
         assert torch.allclose(out[row], alone[0], atol=1e-6)
 
 

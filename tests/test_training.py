@@ -91,10 +91,34 @@ def test_torchrun_two_processes_train_with_ddp(tmp_path):
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "neurosync.cli",
-           "train", str(repo / "models" / "parity16-rate.toml"), "--quiet", "--run-dir", str(tmp_path),
-           "--set", "train.steps=3", "--set", "model.d_model=16", "--set", "model.ticks=2", "--set", "model.n_synch_out=4",
-           "--set", "model.n_synch_action=4", "--set", "train.final_eval_samples=8", "--set", "train.eval_samples=8"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "neurosync.cli",
+        "train",
+        str(repo / "models" / "parity16-rate.toml"),
+        "--quiet",
+        "--run-dir",
+        str(tmp_path),
+        "--set",
+        "train.steps=3",
+        "--set",
+        "model.d_model=16",
+        "--set",
+        "model.ticks=2",
+        "--set",
+        "model.n_synch_out=4",
+        "--set",
+        "model.n_synch_action=4",
+        "--set",
+        "train.final_eval_samples=8",
+        "--set",
+        "train.eval_samples=8",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads((tmp_path / "results.json").read_text())

@@ -23,12 +23,83 @@ Spike trains, STTC, spectra and coherence equal Elephant's and scipy's on the sa
 
 from __future__ import annotations
 
-from .spikes import correlation_matrix, fano_factor, firing_rates, isi_cv, isi_histogram, neuron_order, population_rate, recording_sttc, sttc_matrix
-from .spectra import BANDS, aperiodic_fit, band_powers, group_coherence, population_spectrum, power_spectrum, sampling_rate, spectrogram
+from .figures import (
+    _pyplot,  # noqa: F401 (the lazy pyplot import that report.py and tasks/maze.py use)
+    matrix_figure,
+    physiology_figure,
+    population_rate_curves,
+    raster_figure,
+    spectrum_figure,
+)
+from .physiology import (
+    CORTICAL_RANGES,
+    card_text,
+    ei_balance,
+    fano_factors,
+    lfp_proxy,
+    lfp_spectrum,
+    mean_pairwise_correlation,
+    noise_correlation,
+    physiology,
+    power_law_fit,
+    spectral_peaks,
+)
+from .spectra import (
+    BANDS,
+    aperiodic_fit,
+    band_powers,
+    group_coherence,
+    population_spectrum,
+    power_spectrum,
+    sampling_rate,
+    spectrogram,
+)
+from .spikes import (
+    correlation_matrix,
+    fano_factor,
+    firing_rates,
+    isi_cv,
+    isi_histogram,
+    neuron_order,
+    population_rate,
+    recording_sttc,
+    sttc_matrix,
+)
 from .synchrony import synchrony_matrices
-from .figures import _pyplot, matrix_figure, physiology_figure, population_rate_curves, raster_figure, spectrum_figure
-from .physiology import (CORTICAL_RANGES, card_text, ei_balance, fano_factors, lfp_proxy, lfp_spectrum, mean_pairwise_correlation,
-                         noise_correlation, physiology, power_law_fit, spectral_peaks)
 
-__all__ = ['BANDS', 'CORTICAL_RANGES', 'card_text', 'ei_balance', 'fano_factors', 'lfp_proxy', 'lfp_spectrum', 'mean_pairwise_correlation',
-           'noise_correlation', 'physiology', 'physiology_figure', 'population_rate_curves', 'power_law_fit', 'spectral_peaks', 'aperiodic_fit', 'band_powers', 'correlation_matrix', 'fano_factor', 'firing_rates', 'group_coherence', 'isi_cv', 'isi_histogram', 'matrix_figure', 'neuron_order', 'population_rate', 'population_spectrum', 'power_spectrum', 'raster_figure', 'recording_sttc', 'sampling_rate', 'spectrogram', 'spectrum_figure', 'sttc_matrix', 'synchrony_matrices']
+__all__ = [
+    "BANDS",
+    "CORTICAL_RANGES",
+    "card_text",
+    "ei_balance",
+    "fano_factors",
+    "lfp_proxy",
+    "lfp_spectrum",
+    "mean_pairwise_correlation",
+    "noise_correlation",
+    "physiology",
+    "physiology_figure",
+    "population_rate_curves",
+    "power_law_fit",
+    "spectral_peaks",
+    "aperiodic_fit",
+    "band_powers",
+    "correlation_matrix",
+    "fano_factor",
+    "firing_rates",
+    "group_coherence",
+    "isi_cv",
+    "isi_histogram",
+    "matrix_figure",
+    "neuron_order",
+    "population_rate",
+    "population_spectrum",
+    "power_spectrum",
+    "raster_figure",
+    "recording_sttc",
+    "sampling_rate",
+    "spectrogram",
+    "spectrum_figure",
+    "sttc_matrix",
+    "synchrony_matrices",
+]

@@ -79,9 +79,18 @@ class AblationConfig:
     def run_overrides(self, arm: Arm, seed: int) -> list[str]:
         """The overrides that make one run of an arm: the ablation's, the arm's, then the budget."""
         slug = _slug(arm.name)
-        return (self.set + arm.set + [f"name={self.name}-{slug}-seed{seed}", f"train.seed={seed}", f"train.steps={self.steps}",
-                                      "train.time_budget_s=0", f"train.checkpoint_every={max(1, min(1000, self.steps))}",
-                                      f"train.final_eval_samples={self.final_eval_samples}"])
+        return (
+            self.set
+            + arm.set
+            + [
+                f"name={self.name}-{slug}-seed{seed}",
+                f"train.seed={seed}",
+                f"train.steps={self.steps}",
+                "train.time_budget_s=0",
+                f"train.checkpoint_every={max(1, min(1000, self.steps))}",
+                f"train.final_eval_samples={self.final_eval_samples}",
+            ]
+        )
 
 
 def _slug(name: str) -> str:
@@ -108,7 +117,9 @@ def load_ablation(path: str | Path, overrides: list[str] | None = None) -> Ablat
             raise ConfigError(f"{path}: arm {i + 1} must give a name and a config (strings), got {raw!r}")
         bad = sorted(set(raw) - {"name", "config", "set", "group"})
         if bad:
-            raise ConfigError(f"{path}: arm {raw['name']!r}: unknown key(s) {', '.join(bad)}; known: config, group, name, set")
+            raise ConfigError(
+                f"{path}: arm {raw['name']!r}: unknown key(s) {', '.join(bad)}; known: config, group, name, set"
+            )
         arm = Arm(raw["name"], path.parent / raw["config"], list(raw.get("set", [])), raw.get("group", "other"))
         if arm.group not in GROUPS:
             raise ConfigError(f"{path}: arm {arm.name!r}: group {arm.group!r} is not one of {', '.join(GROUPS)}")
@@ -119,19 +130,28 @@ def load_ablation(path: str | Path, overrides: list[str] | None = None) -> Ablat
         arms.append(arm)
     names = [_slug(a.name) for a in arms]
     if len(set(names)) != len(names) or not all(names):
-        raise ConfigError(f"{path}: arm names must be distinct (and not only punctuation), got {[a.name for a in arms]}")
+        raise ConfigError(
+            f"{path}: arm names must be distinct (and not only punctuation), got {[a.name for a in arms]}"
+        )
     try:
         ab = AblationConfig(arms=arms, **data)
     except TypeError as err:
         raise ConfigError(f"{path}: {err}") from None
     ab.set = list(ab.set) + list(overrides or [])
     ab.reference = ab.reference or arms[0].name
-    _check(isinstance(ab.seeds, list) and len(ab.seeds) >= 1 and all(isinstance(s, int) for s in ab.seeds)
-           and len(set(ab.seeds)) == len(ab.seeds), f"{path}: seeds must be a non-empty list of distinct integers, got {ab.seeds!r}")
+    _check(
+        isinstance(ab.seeds, list)
+        and len(ab.seeds) >= 1
+        and all(isinstance(s, int) for s in ab.seeds)
+        and len(set(ab.seeds)) == len(ab.seeds),
+        f"{path}: seeds must be a non-empty list of distinct integers, got {ab.seeds!r}",
+    )
     for key in ("steps", "workers", "threads", "final_eval_samples", "length_factor"):
         value = getattr(ab, key)
-        _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-               f"{path}: {key} must be a positive integer, got {value!r}")
+        _check(
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+            f"{path}: {key} must be a positive integer, got {value!r}",
+        )
     for key in ("param_tolerance", "goal_points", "long_points"):
         value = getattr(ab, key)
         _check(isinstance(value, (int, float)) and value >= 0, f"{path}: {key} must be a number >= 0, got {value!r}")
@@ -172,8 +192,8 @@ def run_one(config_path: str, overrides: list[str], run_dir: str, threads: int, 
     from .. import checkpoint
     from .. import config as config_mod
     from ..build import build_model
-    from ..tasks import get_task
     from ..executors import trained_run
+    from ..tasks import get_task
     from ..training import evaluate
 
     torch.set_num_threads(threads)
@@ -194,9 +214,18 @@ def run_one(config_path: str, overrides: list[str], run_dir: str, threads: int, 
     lx, ly = task.eval_set(long_cfg.task, cfg.train.final_eval_samples, cfg.train.seed)
     long = evaluate(long_model.eval(), long_cfg, lx, ly)
     primary = getattr(task, "PRIMARY", "bit_acc_certain")  # the tasks' default, as in training
-    result = {"name": cfg.name, "steps": ckpt.step, "parameters": sum(p.numel() for p in model.parameters()),
-              "train_s": trained["elapsed_s"], "measure_s": round(time.perf_counter() - started, 2), "primary": primary,
-              "eval_samples": int(x.shape[0]), "final": final, "long_ticks": long_cfg.model.ticks, "long": long}
+    result = {
+        "name": cfg.name,
+        "steps": ckpt.step,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_s": trained["elapsed_s"],
+        "measure_s": round(time.perf_counter() - started, 2),
+        "primary": primary,
+        "eval_samples": int(x.shape[0]),
+        "final": final,
+        "long_ticks": long_cfg.model.ticks,
+        "long": long,
+    }
     tmp = done.with_suffix(".tmp")
     tmp.write_text(json.dumps(checkpoint.finite_json(result), indent=2, allow_nan=False))
     os.replace(tmp, done)
@@ -216,8 +245,14 @@ def run_ablation(ab: AblationConfig, out: Path, progress: bool = True) -> dict:
     from tqdm import tqdm
 
     out = Path(out)
-    stamp = {"name": ab.name, "steps": ab.steps, "set": ab.set, "final_eval_samples": ab.final_eval_samples,
-             "length_factor": ab.length_factor, "arms": [{"name": a.name, "config": a.config.name, "set": a.set} for a in ab.arms]}
+    stamp = {
+        "name": ab.name,
+        "steps": ab.steps,
+        "set": ab.set,
+        "final_eval_samples": ab.final_eval_samples,
+        "length_factor": ab.length_factor,
+        "arms": [{"name": a.name, "config": a.config.name, "set": a.set} for a in ab.arms],
+    }
     stamp_path = out / "ablation-config.json"
     if stamp_path.is_file():
         before = json.loads(stamp_path.read_text())
@@ -226,22 +261,34 @@ def run_ablation(ab: AblationConfig, out: Path, progress: bool = True) -> dict:
             raise ConfigError(f"{out} holds an ablation run with other settings ({stamp_path}); choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     stamp_path.write_text(json.dumps(stamp, indent=2))
-    jobs = {(arm.name, seed): (str(arm.config), ab.run_overrides(arm, seed), str(out / "runs" / _slug(arm.name) / f"seed{seed}"),
-                               ab.threads, ab.length_factor)
-            for arm in ab.arms for seed in ab.seeds}
+    jobs = {
+        (arm.name, seed): (
+            str(arm.config),
+            ab.run_overrides(arm, seed),
+            str(out / "runs" / _slug(arm.name) / f"seed{seed}"),
+            ab.threads,
+            ab.length_factor,
+        )
+        for arm in ab.arms
+        for seed in ab.seeds
+    }
     results: dict = {}
     started = time.perf_counter()
     context = mp.get_context("spawn")  # a fresh interpreter per worker: no forked torch thread pools
-    with ProcessPoolExecutor(ab.workers, mp_context=context, initializer=_worker_init, initargs=(ab.threads,)) as pool, \
-            tqdm(total=len(jobs), desc=f"ablation {ab.name}", unit="run", disable=not progress) as bar:
+    with (
+        ProcessPoolExecutor(ab.workers, mp_context=context, initializer=_worker_init, initargs=(ab.threads,)) as pool,
+        tqdm(total=len(jobs), desc=f"ablation {ab.name}", unit="run", disable=not progress) as bar,
+    ):
         futures = {pool.submit(run_one, *args): key for key, args in jobs.items()}
         for future in as_completed(futures):
             arm, seed = futures[future]
             try:
                 results[arm, seed] = future.result()
             except Exception as err:  # the finished runs stay on disk: a rerun resumes
-                raise RuntimeError(f"ablation {ab.name}: arm {arm!r} seed {seed} failed ({type(err).__name__}: {err}); "
-                                   f"finished runs are kept in {out / 'runs'}, rerun to resume") from err
+                raise RuntimeError(
+                    f"ablation {ab.name}: arm {arm!r} seed {seed} failed ({type(err).__name__}: {err}); "
+                    f"finished runs are kept in {out / 'runs'}, rerun to resume"
+                ) from err
             bar.update(1)
     summary = summarise(ab, results, task_baseline(ab))
     summary["elapsed_s"] = round(time.perf_counter() - started, 1)
@@ -276,9 +323,16 @@ def summarise(ab: AblationConfig, results: dict, baseline: tuple[float, str] | N
         certain = [r["final"][primary] for r in runs]
         last = primary.replace("_certain", "_last")  # the same measure at the long thought's last tick
         long_last = [r["long"][last] if last in r["long"] else r["long"][primary] for r in runs]
-        row = {"arm": arm.name, "group": arm.group, "config": arm.config.name, "set": arm.set,
-               "parameters": runs[0]["parameters"], "steps": [r["steps"] for r in runs], "seeds": ab.seeds,
-               "train_s": float(np.mean([r["train_s"] for r in runs]))}
+        row = {
+            "arm": arm.name,
+            "group": arm.group,
+            "config": arm.config.name,
+            "set": arm.set,
+            "parameters": runs[0]["parameters"],
+            "steps": [r["steps"] for r in runs],
+            "seeds": ab.seeds,
+            "train_s": float(np.mean([r["train_s"] for r in runs])),
+        }
         for key, values in (("certain", certain), ("long_last", long_last)):
             mean, low, high = bounded_mean_ci(values)
             if len(values) < 2:  # one seed has no interval: nothing that needs one can be met
@@ -289,16 +343,32 @@ def summarise(ab: AblationConfig, results: dict, baseline: tuple[float, str] | N
     by_name = {row["arm"]: row for row in rows}
     reference = by_name[ab.reference]["parameters"]
     verdicts = []
-    off = [f"{r['arm']} ({r['parameters']:,}, {100 * (r['parameters'] / reference - 1):+.1f}%)" for r in rows
-           if abs(r["parameters"] / reference - 1) > ab.param_tolerance]
-    verdicts.append({"goal": f"parameter counts within ±{100 * ab.param_tolerance:.0f}% of {ab.reference} ({reference:,})",
-                     "met": not off, "detail": "all within" if not off else "outside: " + "; ".join(off)})
+    off = [
+        f"{r['arm']} ({r['parameters']:,}, {100 * (r['parameters'] / reference - 1):+.1f}%)"
+        for r in rows
+        if abs(r["parameters"] / reference - 1) > ab.param_tolerance
+    ]
+    verdicts.append(
+        {
+            "goal": f"parameter counts within ±{100 * ab.param_tolerance:.0f}% of {ab.reference} ({reference:,})",
+            "met": not off,
+            "detail": "all within" if not off else "outside: " + "; ".join(off),
+        }
+    )
     plastic = [r for r in rows if r["group"] == "spiking-plastic"]
     plain = [r for r in rows if r["group"] == "spiking"]
     lstm = [r for r in rows if r["group"] == "lstm"]
-    summary = {"name": ab.name, "steps": ab.steps, "seeds": ab.seeds, "set": ab.set, "length_factor": ab.length_factor,
-               "eval_samples": results[ab.arms[0].name, ab.seeds[0]]["eval_samples"],
-               "interval": "95% CI over seeds: Student t on the logit scale, mapped back", "rows": rows, "verdicts": verdicts}
+    summary = {
+        "name": ab.name,
+        "steps": ab.steps,
+        "seeds": ab.seeds,
+        "set": ab.set,
+        "length_factor": ab.length_factor,
+        "eval_samples": results[ab.arms[0].name, ab.seeds[0]]["eval_samples"],
+        "interval": "95% CI over seeds: Student t on the logit scale, mapped back",
+        "rows": rows,
+        "verdicts": verdicts,
+    }
     if plastic:
         best = max(plastic, key=lambda r: r["certain"]["mean"])
         summary["best_plastic"] = best["arm"]
@@ -308,25 +378,41 @@ def summarise(ab: AblationConfig, results: dict, baseline: tuple[float, str] | N
             gain = 100 * (b["mean"] - p["mean"])
             halved = (1 - b["mean"]) <= 0.5 * (1 - p["mean"])
             disjoint = _has_ci(b, p) and b["ci95_low"] > p["ci95_high"]
-            verdicts.append({"goal": f"best plastic SpikingCTM ({best['arm']}) beats {plain[0]['arm']} by >= {ab.goal_points:g} points "
-                                     f"or halves its error, with disjoint CIs",
-                             "met": bool((gain >= ab.goal_points or halved) and disjoint),
-                             "detail": f"{gain:+.1f} points; error {100 * (1 - b['mean']):.1f}% vs {100 * (1 - p['mean']):.1f}%; "
-                                       f"CIs {'disjoint' if disjoint else 'overlap' if _has_ci(b, p) else 'undefined (one seed)'}"})
+            verdicts.append(
+                {
+                    "goal": f"best plastic SpikingCTM ({best['arm']}) beats {plain[0]['arm']} by >= {ab.goal_points:g} points "
+                    f"or halves its error, with disjoint CIs",
+                    "met": bool((gain >= ab.goal_points or halved) and disjoint),
+                    "detail": f"{gain:+.1f} points; error {100 * (1 - b['mean']):.1f}% vs {100 * (1 - p['mean']):.1f}%; "
+                    f"CIs {'disjoint' if disjoint else 'overlap' if _has_ci(b, p) else 'undefined (one seed)'}",
+                }
+            )
         if lstm:
             q = lstm[0]["certain"]
-            verdicts.append({"goal": f"best plastic SpikingCTM no worse than {lstm[0]['arm']} (its mean not below the LSTM's CI)",
-                             "met": bool(_has_ci(q) and b["mean"] >= q["ci95_low"]),
-                             "detail": f"{100 * b['mean']:.1f}% vs {percent_ci(q, '%')}"})
+            verdicts.append(
+                {
+                    "goal": f"best plastic SpikingCTM no worse than {lstm[0]['arm']} (its mean not below the LSTM's CI)",
+                    "met": bool(_has_ci(q) and b["mean"] >= q["ci95_low"]),
+                    "detail": f"{100 * b['mean']:.1f}% vs {percent_ci(q, '%')}",
+                }
+            )
         if baseline is not None:
             value, what = baseline
-            verdicts.append({"goal": f"best plastic SpikingCTM above {what} ({100 * value:.1f}%): its CI's lower bound above it",
-                             "met": bool(_has_ci(b) and b["ci95_low"] > value),
-                             "detail": f"{percent_ci(b, '%')} vs {100 * value:.1f}%"})
-        verdicts.append({"goal": f"best plastic SpikingCTM at {ab.length_factor}x the trained ticks (last tick) within "
-                                 f"{ab.long_points:g} points of its most-certain tick",
-                         "met": bool(abs(best["long_drop_points"]) <= ab.long_points),
-                         "detail": f"{100 * best['long_last']['mean']:.1f}% vs {100 * b['mean']:.1f}% ({-best['long_drop_points']:+.1f} points)"})
+            verdicts.append(
+                {
+                    "goal": f"best plastic SpikingCTM above {what} ({100 * value:.1f}%): its CI's lower bound above it",
+                    "met": bool(_has_ci(b) and b["ci95_low"] > value),
+                    "detail": f"{percent_ci(b, '%')} vs {100 * value:.1f}%",
+                }
+            )
+        verdicts.append(
+            {
+                "goal": f"best plastic SpikingCTM at {ab.length_factor}x the trained ticks (last tick) within "
+                f"{ab.long_points:g} points of its most-certain tick",
+                "met": bool(abs(best["long_drop_points"]) <= ab.long_points),
+                "detail": f"{100 * best['long_last']['mean']:.1f}% vs {100 * b['mean']:.1f}% ({-best['long_drop_points']:+.1f} points)",
+            }
+        )
     return summary
 
 
@@ -343,11 +429,17 @@ def percent_ci(entry: dict, unit: str = "") -> str:
 
 def table_markdown(summary: dict) -> str:
     """The ablation table and its verdicts as Markdown (the body of ``ablation.md``)."""
-    lines = [f"| arm | parameters | accuracy, most-certain tick (%) | at {summary['length_factor']}x ticks, last tick (%) | "
-             f"seeds' values (%) | training s per run |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"| arm | parameters | accuracy, most-certain tick (%) | at {summary['length_factor']}x ticks, last tick (%) | "
+        f"seeds' values (%) | training s per run |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in summary["rows"]:
         values = " / ".join(f"{100 * v:.1f}" for v in r["certain"]["values"])
-        lines.append(f"| {r['arm']} | {r['parameters']:,} | {percent_ci(r['certain'])} | {percent_ci(r['long_last'])} | {values} | {r['train_s']:.0f} |")
+        lines.append(
+            f"| {r['arm']} | {r['parameters']:,} | {percent_ci(r['certain'])} | {percent_ci(r['long_last'])} | {values} "
+            f"| {r['train_s']:.0f} |"
+        )
     lines += ["", "| goal | met | measured |", "|---|---|---|"]
     lines += [f"| {v['goal']} | {'yes' if v['met'] else '**no**'} | {v['detail']} |" for v in summary["verdicts"]]
     return "\n".join(lines) + "\n"
@@ -360,14 +452,19 @@ def write_table(summary: dict, out: Path) -> None:
 
     out = Path(out)
     (out / "ablation.json").write_text(json.dumps(finite_json(summary), indent=2, allow_nan=False))
-    header = (f"# Ablation `{summary['name']}`\n\n{summary['steps']:,} training steps per run, seeds {summary['seeds']}, "
-              f"overrides `{' '.join(summary['set']) or 'none'}`; {summary['eval_samples']:,} held-out inputs per run. "
-              f"{summary['interval']}.\n\n")
+    header = (
+        f"# Ablation `{summary['name']}`\n\n{summary['steps']:,} training steps per run, seeds {summary['seeds']}, "
+        f"overrides `{' '.join(summary['set']) or 'none'}`; {summary['eval_samples']:,} held-out inputs per run. "
+        f"{summary['interval']}.\n\n"
+    )
     (out / "ablation.md").write_text(header + table_markdown(summary))
     plt = _pyplot()
     rows = summary["rows"]
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.6))
-    for offset, key, label in ((-0.15, "certain", "most-certain tick"), (0.15, "long_last", f"{summary['length_factor']}x ticks, last tick")):
+    for offset, key, label in (
+        (-0.15, "certain", "most-certain tick"),
+        (0.15, "long_last", f"{summary['length_factor']}x ticks, last tick"),
+    ):
         y = [i + offset for i in range(len(rows))]
         mean = [100 * r[key]["mean"] for r in rows]
         low = [100 * r[key]["ci95_low"] if _has_ci(r[key]) else m for m, r in zip(mean, rows)]  # one seed: no bar
@@ -375,13 +472,16 @@ def write_table(summary: dict, out: Path) -> None:
         err = [[m - lo for m, lo in zip(mean, low)], [hi - m for m, hi in zip(mean, high)]]
         ax.errorbar(mean, y, xerr=err, fmt="o", capsize=3, label=label)
         for i, r in enumerate(rows):
-            ax.scatter([100 * v for v in r[key]["values"]], [i + offset] * len(r[key]["values"]), s=8, color="grey", zorder=3)
+            ax.scatter(
+                [100 * v for v in r[key]["values"]], [i + offset] * len(r[key]["values"]), s=8, color="grey", zorder=3
+            )
     ax.set_yticks(range(len(rows)), [r["arm"] for r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("accuracy (%): mean, 95% CI over seeds, each seed in grey")
     ax.set_title(f"{summary['name']}: {summary['steps']:,} steps, {len(summary['seeds'])} seeds", fontsize=9)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)  # below: no row hidden
+    ax.legend(
+        fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False
+    )  # below: no row hidden
     fig.tight_layout()
     fig.savefig(out / "ablation.png", dpi=110)
     plt.close(fig)
-

@@ -18,7 +18,9 @@ def raster_figure(recording, sample: int = 0, sort: str = "rate", bin_steps: int
     step = recording.step_duration
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     t, n = np.nonzero(raster)
-    top.scatter(t * step * 1e3, n, marker="|", s=12, color="k", rasterized=True)  # one image in SVG, not a path per spike
+    top.scatter(
+        t * step * 1e3, n, marker="|", s=12, color="k", rasterized=True
+    )  # one image in SVG, not a path per spike
     top.set_ylabel(f"neuron (sorted by {sort.replace('_', ' ')})")
     curves = population_rate_curves(recording, sample, bin_steps)
     for label, rate in curves.items():
@@ -35,8 +37,10 @@ def population_rate_curves(recording, sample: int = 0, bin_steps: int = 1) -> di
     always; with repeats of the thought's input also "PSTH over R repeats", the same averaged
     over every thought that saw that input (a PSTH is a trial average, not one thought's curve)."""
     width = bin_steps * recording.step_duration
+
     def rate(index):
         return _binned(recording.spikes(index), bin_steps).sum(1) / (recording.neurons * width)
+
     curves = {"population rate, this thought": rate(sample)}
     if recording.repeats > 1 and recording.sample_input is not None:
         trials = np.flatnonzero(recording.sample_input == recording.sample_input[sample])
@@ -53,14 +57,22 @@ def spectrum_figure(spectrum: dict, fit: dict | None = None, title: str = "popul
     positive = f > 0
     ax.loglog(f[positive], np.maximum(p[positive], 1e-30), color="k", lw=1.2, label="Welch PSD")
     if fit is not None:
-        ax.loglog(fit["frequencies_hz"], 10 ** fit["fit_log10_power"], "r--", lw=1,
-                  label=f"FOOOF: exponent {fit['exponent']:.2f}, {len(fit['peaks'])} peak(s)")
+        ax.loglog(
+            fit["frequencies_hz"],
+            10 ** fit["fit_log10_power"],
+            "r--",
+            lw=1,
+            label=f"FOOOF: exponent {fit['exponent']:.2f}, {len(fit['peaks'])} peak(s)",
+        )
     for (name, (low, high)), colour in zip(BANDS.items(), ("C0", "C1", "C2", "C3", "C4")):
         if low < f.max():
             ax.axvspan(low, min(high, f.max()), color=colour, alpha=0.12, label=name)
     trials = spectrum.get("trials", 1)
-    ax.set_title(f"{title}; resolution {spectrum['resolution_hz']:.3g} Hz"
-                 + (f", {trials} trials averaged" if trials > 1 else ""), fontsize=9)
+    ax.set_title(
+        f"{title}; resolution {spectrum['resolution_hz']:.3g} Hz"
+        + (f", {trials} trials averaged" if trials > 1 else ""),
+        fontsize=9,
+    )
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel(f"power, {spectrum.get('units', 'a.u.')}")
     ax.legend(fontsize=7, loc="best")
@@ -105,18 +117,31 @@ def physiology_figure(card: dict):
         ax.plot(np.asarray(course["times_s"]) * 1e3, course["fano"], "k.-")
         ax.axhspan(0.5, 1.5, color="0.85", zorder=0)
     else:
-        ax.text(0.5, 0.5, "Fano factor undefined\n(no noise, or one repeat per input)", ha="center", va="center",
-                transform=ax.transAxes)
-    ax.set(xlabel="time in the thought (ms)", ylabel="Fano factor", title=f"Fano factor across {card['repeats']} repeats")
+        ax.text(
+            0.5,
+            0.5,
+            "Fano factor undefined\n(no noise, or one repeat per input)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+    ax.set(
+        xlabel="time in the thought (ms)", ylabel="Fano factor", title=f"Fano factor across {card['repeats']} repeats"
+    )
     ax = axes[1, 0]
-    for spectrum, label, colour in ((card["spectrum"], "spikes (population rate)", "k"), (card.get("lfp_spectrum"), "LFP proxy", "C2")):
+    for spectrum, label, colour in (
+        (card["spectrum"], "spikes (population rate)", "k"),
+        (card.get("lfp_spectrum"), "LFP proxy", "C2"),
+    ):
         if spectrum is None:
             continue
         f, p = np.asarray(spectrum["frequencies_hz"]), np.asarray(spectrum["power"])
         keep = (f > 0) & (p > 0)
         scale = p[keep].max() if keep.any() else 1.0
         fit = spectrum["fit"]
-        ax.loglog(f[keep], p[keep] / scale, color=colour, lw=1, label=f"{label}: χ {fit['exponent']:.2f}, r² {fit['r2']:.2f}")
+        ax.loglog(
+            f[keep], p[keep] / scale, color=colour, lw=1, label=f"{label}: χ {fit['exponent']:.2f}, r² {fit['r2']:.2f}"
+        )
         if np.isfinite(fit["exponent"]):
             band = np.linspace(*fit["range_hz"], 50)
             ax.loglog(band, 10 ** (fit["offset"] - fit["exponent"] * np.log10(band)) / scale, "--", color=colour, lw=1)
@@ -132,8 +157,11 @@ def physiology_figure(card: dict):
     else:
         ax.text(0.5, 0.5, "no E/I populations (dale = false)", ha="center", va="center", transform=ax.transAxes)
     ax.set(xlabel="r (excitatory, inhibitory input current)", ylabel="neurons", title="E/I balance")
-    fig.suptitle(f"physiology card: {card['in_range']} of {card['defined']} statistics in range "
-                 f"({card['thoughts']} thoughts of {card['thought_s']:g} s)", fontsize=10)
+    fig.suptitle(
+        f"physiology card: {card['in_range']} of {card['defined']} statistics in range "
+        f"({card['thoughts']} thoughts of {card['thought_s']:g} s)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -144,4 +172,3 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-

@@ -30,7 +30,8 @@ recording, e.g. a Fano factor without noise). Definitions:
   spiking population's. The cortical 1/f^χ ranges are measured on field potentials, so this is
   the spectrum they describe; the spike-population fit stays on the card beside it.
 - spectrum: the Welch spectrum of the population rate (spikes/s per neuron, per step; as
-  :func:`~neurosync.analysis.population_spectrum`), averaged over thoughts, with a power-law fit log10 P = b − χ log10 f by least squares over ``fit_range_hz``
+  :func:`~neurosync.analysis.population_spectrum`), averaged over thoughts, with a power-law fit
+  log10 P = b − χ log10 f by least squares over ``fit_range_hz``
   (default 2 Hz to min(100 Hz, Nyquist / 5): well below the step's Nyquist frequency); χ is the
   aperiodic exponent, r² its goodness of fit. A step artefact shows as the mean power in the top
   tenth of the band below Nyquist exceeding the mean power over 20–80 Hz. A peak is a line that
@@ -53,16 +54,36 @@ PEAK_FACTOR, PEAK_WINDOW = 2.0, 21  # a peak: ≥ 2× the running median of the 
 
 # statistic: (low, high, source); None is an open end
 CORTICAL_RANGES = {
-    "rate_excitatory_hz": (1.0, 20.0, "Buzsáki & Mizuseki 2014 (log-normal rates, cortical pyramidal cells ~0.1–20 Hz); Roxin et al. 2011"),
+    "rate_excitatory_hz": (
+        1.0,
+        20.0,
+        "Buzsáki & Mizuseki 2014 (log-normal rates, cortical pyramidal cells ~0.1–20 Hz); Roxin et al. 2011",
+    ),
     "rate_inhibitory_hz": (None, 60.0, "fast-spiking interneurons ~5–50 Hz in vivo (Buzsáki & Mizuseki 2014)"),
     "rate_all_hz": (1.0, 20.0, "as excitatory cells, the ~80% majority (Buzsáki & Mizuseki 2014)"),
-    "silent_fraction": (None, 0.10, "issue 12 goal; silent cells exist in cortex but a model's silent units carry nothing"),
+    "silent_fraction": (
+        None,
+        0.10,
+        "issue 12 goal; silent cells exist in cortex but a model's silent units carry nothing",
+    ),
     "saturated_fraction": (None, 0.02, "sustained rates > 100 Hz are rare outside bursts (Buzsáki & Mizuseki 2014)"),
     "median_cv_isi": (0.7, 1.5, "Softky & Koch 1993; Shinomoto et al. 2009 (irregular cortical firing, CV ≈ 1)"),
     "fano_factor": (0.5, 1.5, "Churchland et al. 2010 (≈ 1–1.5 before, ≈ 0.8–1 after stimulus onset)"),
-    "mean_pairwise_correlation": (-0.15, 0.15, "issue 12 goal; Cohen & Kohn 2011; Ecker et al. 2010 (spike-count r ≈ 0.01–0.2)"),
-    "noise_correlation": (-0.15, 0.15, "Cohen & Kohn 2011 (r_sc across repeated trials ≈ 0.01–0.26); Ecker et al. 2010 (≈ 0.01)"),
-    "ei_balance": (0.3, None, "E and I inputs track each other (Okun & Lampl 2008; Graupner & Reyes 2013); 0.3 is our threshold"),
+    "mean_pairwise_correlation": (
+        -0.15,
+        0.15,
+        "issue 12 goal; Cohen & Kohn 2011; Ecker et al. 2010 (spike-count r ≈ 0.01–0.2)",
+    ),
+    "noise_correlation": (
+        -0.15,
+        0.15,
+        "Cohen & Kohn 2011 (r_sc across repeated trials ≈ 0.01–0.26); Ecker et al. 2010 (≈ 0.01)",
+    ),
+    "ei_balance": (
+        0.3,
+        None,
+        "E and I inputs track each other (Okun & Lampl 2008; Graupner & Reyes 2013); 0.3 is our threshold",
+    ),
     "aperiodic_exponent": (1.0, 3.0, "Gao et al. 2017; Donoghue et al. 2020 (LFP/ECoG 1/f^χ, χ ≈ 1–3)"),
     "aperiodic_r2": (0.9, None, "a power law must describe the spectrum for its exponent to mean anything"),
     "lfp_aperiodic_exponent": (1.0, 3.0, "Gao et al. 2017; Donoghue et al. 2020 (LFP/ECoG 1/f^χ, χ ≈ 1–3)"),
@@ -77,7 +98,9 @@ def _repeat_counts(recording, width: int) -> np.ndarray:
     bins = recording.steps // width
     counts = np.zeros((int(recording.sample_input.max()) + 1, recording.repeats, bins, recording.neurons))
     for sample in range(recording.samples):
-        counts[recording.sample_input[sample], recording.sample_repeat[sample]] = _binned(recording.spikes(sample), width)[:bins]
+        counts[recording.sample_input[sample], recording.sample_repeat[sample]] = _binned(
+            recording.spikes(sample), width
+        )[:bins]
     return counts
 
 
@@ -162,8 +185,10 @@ def lfp_proxy(recording, sample: int = 0) -> np.ndarray:
     if recording.current_excitatory is None:
         raise ValueError("the LFP proxy needs the recorded E/I input currents (a SpikingCTM with Dale's law)")
     pyramidal = recording.cell_types() == "excitatory"
-    return (np.abs(recording.current_excitatory[sample][:, pyramidal]).astype(float)
-            + np.abs(recording.current_inhibitory[sample][:, pyramidal]).astype(float)).sum(1)
+    return (
+        np.abs(recording.current_excitatory[sample][:, pyramidal]).astype(float)
+        + np.abs(recording.current_inhibitory[sample][:, pyramidal]).astype(float)
+    ).sum(1)
 
 
 def lfp_spectrum(recording) -> dict:
@@ -177,12 +202,24 @@ def power_law_fit(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tupl
     """log10 P = offset − exponent · log10 f by least squares over ``fit_range_hz``; r² of the fit."""
     band = (frequencies >= fit_range_hz[0]) & (frequencies <= fit_range_hz[1]) & (power > 0)
     if band.sum() < 3:
-        return {"exponent": float("nan"), "offset": float("nan"), "r2": float("nan"), "range_hz": list(fit_range_hz), "bins": int(band.sum())}
+        return {
+            "exponent": float("nan"),
+            "offset": float("nan"),
+            "r2": float("nan"),
+            "range_hz": list(fit_range_hz),
+            "bins": int(band.sum()),
+        }
     x, y = np.log10(frequencies[band]), np.log10(power[band])
     slope, offset = np.polyfit(x, y, 1)
     residual = y - (offset + slope * x)
     r2 = 1 - residual.var() / y.var() if y.var() > 0 else float("nan")
-    return {"exponent": float(-slope), "offset": float(offset), "r2": float(r2), "range_hz": list(fit_range_hz), "bins": int(band.sum())}
+    return {
+        "exponent": float(-slope),
+        "offset": float(offset),
+        "r2": float(r2),
+        "range_hz": list(fit_range_hz),
+        "bins": int(band.sum()),
+    }
 
 
 def peak_threshold(bins: int, averages: int, false_peaks: float = 0.05) -> float:
@@ -195,7 +232,9 @@ def peak_threshold(bins: int, averages: int, false_peaks: float = 0.05) -> float
     return max(PEAK_FACTOR, float(chi2.ppf(1 - false_peaks / max(bins, 1), dof) / chi2.median(dof)))
 
 
-def spectral_peaks(frequencies: np.ndarray, power: np.ndarray, factor: float = PEAK_FACTOR) -> list[tuple[float, float]]:
+def spectral_peaks(
+    frequencies: np.ndarray, power: np.ndarray, factor: float = PEAK_FACTOR
+) -> list[tuple[float, float]]:
     """(frequency Hz, power / local median) of every line in a spectrum: a local maximum at
     ≥ 1 Hz, the last (Nyquist) bin included, with ≥ ``factor`` × the running median of the
     PEAK_WINDOW bins around it (reflected at the ends; module docstring). For a spectrum that
@@ -212,8 +251,9 @@ def spectral_peaks(frequencies: np.ndarray, power: np.ndarray, factor: float = P
         return [(float(frequencies[i]), float(power[i] / background[i])) for i in np.flatnonzero(lines)]
 
 
-def spectral_summary(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tuple[float, float] | None = None,
-                     averages: int = 1 << 20) -> dict:
+def spectral_summary(
+    frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tuple[float, float] | None = None, averages: int = 1 << 20
+) -> dict:
     """The aperiodic fit, the step-artefact ratio and the peaks of a population spectrum;
     ``averages``: the periodograms averaged into ``power`` (trials × segments; the default,
     many, leaves the peak threshold at PEAK_FACTOR)."""
@@ -231,8 +271,16 @@ def spectral_summary(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: t
         inside = [p for p in peaks if low <= p[0] < high]
         by_band[name] = max(inside, key=lambda p: p[1])[0] if inside else None
     highest = max((p[0] for p in peaks), default=0.0)
-    return {"fit": fit, "nyquist_hz": float(nyquist), "nyquist_to_gamma_power": ratio, "peaks": peaks, "peak_factor": factor, "peak_by_band_hz": by_band,
-            "highest_peak_hz": highest, "resolution_hz": float(frequencies[1] - frequencies[0]) if len(frequencies) > 1 else float("nan")}
+    return {
+        "fit": fit,
+        "nyquist_hz": float(nyquist),
+        "nyquist_to_gamma_power": ratio,
+        "peaks": peaks,
+        "peak_factor": factor,
+        "peak_by_band_hz": by_band,
+        "highest_peak_hz": highest,
+        "resolution_hz": float(frequencies[1] - frequencies[0]) if len(frequencies) > 1 else float("nan"),
+    }
 
 
 def _row(name: str, value, unit: str, note: str = "") -> dict:
@@ -240,12 +288,23 @@ def _row(name: str, value, unit: str, note: str = "") -> dict:
     defined = value is not None and np.isfinite(value)
     inside = None if not defined else bool((low is None or value >= low) and (high is None or value <= high))
     shown = "–" if low is None else f"{low:g}"
-    return {"statistic": name, "value": float(value) if defined else None, "unit": unit,
-            "range": f"{shown} … {'–' if high is None else f'{high:g}'}", "in_range": inside, "source": source, "note": note}
+    return {
+        "statistic": name,
+        "value": float(value) if defined else None,
+        "unit": unit,
+        "range": f"{shown} … {'–' if high is None else f'{high:g}'}",
+        "in_range": inside,
+        "source": source,
+        "note": note,
+    }
 
 
-def physiology(recording, fit_range_hz: tuple[float, float] | None = None, correlation_bin_s: float = 0.05,
-               fano_window_s: float = 0.1) -> dict:
+def physiology(
+    recording,
+    fit_range_hz: tuple[float, float] | None = None,
+    correlation_bin_s: float = 0.05,
+    fano_window_s: float = 0.1,
+) -> dict:
     """The physiology card of a spiking recording (module docstring): ``rows`` (one per
     statistic, with range, source and in/out flag), ``fano_course`` and ``spectrum``."""
     if recording.kind != "spiking":
@@ -267,7 +326,14 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
     for sample in range(recording.samples):
         trains = recording.spike_times(sample)
         cvs += [cv for train, cv in zip(trains, isi_cv(trains)) if len(train) >= 5]
-    rows.append(_row("median_cv_isi", float(np.median(cvs)) if cvs else float("nan"), "", f"{len(cvs)} trains with ≥ 5 spikes, over {thoughts}"))
+    rows.append(
+        _row(
+            "median_cv_isi",
+            float(np.median(cvs)) if cvs else float("nan"),
+            "",
+            f"{len(cvs)} trains with ≥ 5 spikes, over {thoughts}",
+        )
+    )
     fano = fano_factors(recording, fano_window_s)
     spiking = recording.spiking_config()  # no noise of either kind: every repeat is the same thought
     deterministic = spiking.get("noise_std", None) == 0 and not spiking.get("shared_noise_std", 0)
@@ -280,20 +346,40 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
         note = "undefined: one repeat per input (record with repeats >= 2)"
     rows.append(_row("fano_factor", fano["value"], "", note))
     bins = f"spike counts in {correlation_bin_s * 1e3:g} ms bins"
-    rows.append(_row("mean_pairwise_correlation", mean_pairwise_correlation(recording, correlation_bin_s), "",
-                     f"{bins}, over time within each thought (signal + noise)"))
-    rows.append(_row("noise_correlation", float("nan") if deterministic else noise_correlation(recording, correlation_bin_s), "",
-                     "undefined (deterministic)" if deterministic else
-                     f"{bins}, across {recording.repeats} repeats of each input (PSTH removed)" if recording.repeats > 1 else
-                     "undefined: one repeat per input (record with repeats >= 2)"))
+    rows.append(
+        _row(
+            "mean_pairwise_correlation",
+            mean_pairwise_correlation(recording, correlation_bin_s),
+            "",
+            f"{bins}, over time within each thought (signal + noise)",
+        )
+    )
+    rows.append(
+        _row(
+            "noise_correlation",
+            float("nan") if deterministic else noise_correlation(recording, correlation_bin_s),
+            "",
+            "undefined (deterministic)"
+            if deterministic
+            else f"{bins}, across {recording.repeats} repeats of each input (PSTH removed)"
+            if recording.repeats > 1
+            else "undefined: one repeat per input (record with repeats >= 2)",
+        )
+    )
     balance = ei_balance(recording)
     lfp = None
     if recording.current_excitatory is not None:
-        rows.append(_row("ei_balance", balance["value"], "r", "excitatory vs inhibitory input current, per neuron over the steps"))
+        rows.append(
+            _row(
+                "ei_balance", balance["value"], "r", "excitatory vs inhibitory input current, per neuron over the steps"
+            )
+        )
         lfp = lfp_spectrum(recording)
         lfp_summary = spectral_summary(lfp["frequencies_hz"], lfp["power"], fit_range_hz)
         lfp_fit = lfp_summary["fit"]
-        lfp_span = f"LFP proxy Σ_E |I_E| + |I_I|, power law over {lfp_fit['range_hz'][0]:g}–{lfp_fit['range_hz'][1]:g} Hz"
+        lfp_span = (
+            f"LFP proxy Σ_E |I_E| + |I_I|, power law over {lfp_fit['range_hz'][0]:g}–{lfp_fit['range_hz'][1]:g} Hz"
+        )
         rows.append(_row("lfp_aperiodic_exponent", lfp_fit["exponent"], "", lfp_span))
         rows.append(_row("lfp_aperiodic_r2", lfp_fit["r2"], "", lfp_span))
         lfp.update(fit=lfp_fit)
@@ -304,24 +390,49 @@ def physiology(recording, fit_range_hz: tuple[float, float] | None = None, corre
     span = f"power law over {fit['range_hz'][0]:g}–{fit['range_hz'][1]:g} Hz ({fit['bins']} bins)"
     rows.append(_row("aperiodic_exponent", fit["exponent"], "", span))
     rows.append(_row("aperiodic_r2", fit["r2"], "", span))
-    rows.append(_row("nyquist_to_gamma_power", spectrum["nyquist_to_gamma_power"], "ratio",
-                     f"top tenth below Nyquist ({spectrum['nyquist_hz']:g} Hz) vs 20–80 Hz"))
-    rows.append(_row("highest_peak_hz", spectrum["highest_peak_hz"], "Hz",
-                     f"the highest-frequency line ≥ {spectrum['peak_factor']:.2g}× the running median of {PEAK_WINDOW} bins "
-                     f"({len(spectrum['peaks'])} line(s); 0: none)"))
+    rows.append(
+        _row(
+            "nyquist_to_gamma_power",
+            spectrum["nyquist_to_gamma_power"],
+            "ratio",
+            f"top tenth below Nyquist ({spectrum['nyquist_hz']:g} Hz) vs 20–80 Hz",
+        )
+    )
+    rows.append(
+        _row(
+            "highest_peak_hz",
+            spectrum["highest_peak_hz"],
+            "Hz",
+            f"the highest-frequency line ≥ {spectrum['peak_factor']:.2g}× the running median of {PEAK_WINDOW} bins "
+            f"({len(spectrum['peaks'])} line(s); 0: none)",
+        )
+    )
     duration = recording.steps * recording.step_duration
-    return {"rows": rows, "fano_course": {"times_s": fano["times_s"].tolist(), "fano": fano["course"].tolist()},
-            "spectrum": {**spectrum, "frequencies_hz": frequencies, "power": power}, "lfp_spectrum": lfp,
-            "rates_hz": mean_rates, "cell_types": types, "ei_per_neuron": balance["per_neuron"],
-            "thoughts": recording.samples, "repeats": recording.repeats, "thought_s": duration,
-            "in_range": sum(1 for r in rows if r["in_range"]), "defined": sum(1 for r in rows if r["in_range"] is not None)}
+    return {
+        "rows": rows,
+        "fano_course": {"times_s": fano["times_s"].tolist(), "fano": fano["course"].tolist()},
+        "spectrum": {**spectrum, "frequencies_hz": frequencies, "power": power},
+        "lfp_spectrum": lfp,
+        "rates_hz": mean_rates,
+        "cell_types": types,
+        "ei_per_neuron": balance["per_neuron"],
+        "thoughts": recording.samples,
+        "repeats": recording.repeats,
+        "thought_s": duration,
+        "in_range": sum(1 for r in rows if r["in_range"]),
+        "defined": sum(1 for r in rows if r["in_range"] is not None),
+    }
 
 
 def card_text(card: dict) -> str:
     """The card as a Markdown table."""
-    lines = [f"{card['thoughts']} thoughts ({card['repeats']} repeats per input) of {card['thought_s']:g} s; "
-             f"{card['in_range']} of {card['defined']} defined statistics in the cortical range.", "",
-             "| statistic | value | cortical range | in range | note | source |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"{card['thoughts']} thoughts ({card['repeats']} repeats per input) of {card['thought_s']:g} s; "
+        f"{card['in_range']} of {card['defined']} defined statistics in the cortical range.",
+        "",
+        "| statistic | value | cortical range | in range | note | source |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in card["rows"]:
         value = "undefined" if r["value"] is None else f"{r['value']:.3g} {r['unit']}".strip()
         flag = {True: "yes", False: "**no**", None: "–"}[r["in_range"]]

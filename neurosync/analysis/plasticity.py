@@ -21,11 +21,15 @@ def _plastic_synapse(model):
 
     synapse = getattr(model, "synapse", None)
     if not isinstance(synapse, (PlasticSynapse, PlasticInputSynapse)):
-        raise ValueError(f"this model's synapse is {type(synapse).__name__}, not a plastic one "
-                         f"(model.synapse = \"plastic\" or \"plastic-input\")")
+        raise ValueError(
+            f"this model's synapse is {type(synapse).__name__}, not a plastic one "
+            f'(model.synapse = "plastic" or "plastic-input")'
+        )
     if synapse.dale and not synapse.windowed:
-        raise ValueError("under dense Dale's law the plastic and the fixed recurrent weights meet inside one relu: "
-                         "the plastic current has no separate share to record or lesion")
+        raise ValueError(
+            "under dense Dale's law the plastic and the fixed recurrent weights meet inside one relu: "
+            "the plastic current has no separate share to record or lesion"
+        )
     return synapse
 
 
@@ -118,7 +122,9 @@ def decode(features: np.ndarray, labels: np.ndarray, folds: int = 5, seed: int =
 
     features, labels = np.asarray(features), np.asarray(labels)
     if features.ndim != 2 or labels.shape != (features.shape[0],):
-        raise ValueError(f"decode takes features (samples, dims) and labels (samples,), got {features.shape} and {labels.shape}")
+        raise ValueError(
+            f"decode takes features (samples, dims) and labels (samples,), got {features.shape} and {labels.shape}"
+        )
     reader = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     scores = cross_val_score(reader, features, labels, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
     return float(scores.mean()), float(scores.std())

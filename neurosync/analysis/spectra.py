@@ -8,14 +8,15 @@ import numpy as np
 from .spikes import population_rate
 from .synchrony import _signal
 
-
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
 
 
 BANDS = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 30.0), "gamma": (30.0, 100.0)}
 
 
-def power_spectrum(signal: np.ndarray, sampling_rate: float, nperseg: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def power_spectrum(
+    signal: np.ndarray, sampling_rate: float, nperseg: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Welch power spectral density of a 1-D signal (mean removed, Hann window, 50% overlap);
     returns (frequencies in Hz, power). nperseg defaults to the whole signal (up to 4,096
     samples), so the resolution is 1 / duration; average over trials to reduce the variance."""
@@ -27,7 +28,9 @@ def power_spectrum(signal: np.ndarray, sampling_rate: float, nperseg: int | None
     return welch(signal - signal.mean(), fs=sampling_rate, nperseg=min(nperseg or 4096, signal.size))
 
 
-def band_powers(frequencies: np.ndarray, power: np.ndarray, bands: dict[str, tuple[float, float]] = BANDS) -> dict[str, float]:
+def band_powers(
+    frequencies: np.ndarray, power: np.ndarray, bands: dict[str, tuple[float, float]] = BANDS
+) -> dict[str, float]:
     """Power integrated over each band [low, high) Hz (trapezoid rule over the bins inside it,
     so the integral's resolution is the spectrum's bin width). NaN where the band is not
     resolved: it holds fewer than two bins, or lies above the Nyquist frequency."""
@@ -57,12 +60,22 @@ def population_spectrum(recording, sample: int | None = 0, nperseg: int | None =
     steps = signals[0].size
     segment = min(nperseg or 4096, steps)  # as power_spectrum; scipy's Welch steps by segment − segment // 2
     segments = 1 + (steps - segment) // (segment - segment // 2)
-    method = (f"periodogram (one Hann-windowed segment of {segment} samples) per thought" if segments == 1 else
-              f"Welch average of {segments} Hann-windowed segments of {segment} samples (50% overlap) per thought")
-    return {"frequencies_hz": frequencies, "power": power, "resolution_hz": float(frequencies[1] - frequencies[0]),
-            "method": f"{method}, averaged over {len(spectra)} thought{'s' if len(spectra) > 1 else ''}",
-            "sampling_rate_hz": fs, "trials": len(spectra), "averages": len(spectra) * segments, "bands": band_powers(frequencies, power),
-            "units": "(spikes/s)²/Hz per neuron" if recording.kind == "spiking" else "(activation)²/Hz"}
+    method = (
+        f"periodogram (one Hann-windowed segment of {segment} samples) per thought"
+        if segments == 1
+        else f"Welch average of {segments} Hann-windowed segments of {segment} samples (50% overlap) per thought"
+    )
+    return {
+        "frequencies_hz": frequencies,
+        "power": power,
+        "resolution_hz": float(frequencies[1] - frequencies[0]),
+        "method": f"{method}, averaged over {len(spectra)} thought{'s' if len(spectra) > 1 else ''}",
+        "sampling_rate_hz": fs,
+        "trials": len(spectra),
+        "averages": len(spectra) * segments,
+        "bands": band_powers(frequencies, power),
+        "units": "(spikes/s)²/Hz per neuron" if recording.kind == "spiking" else "(activation)²/Hz",
+    }
 
 
 def spectrogram(recording, sample: int | None = 0, nperseg: int = 64, noverlap: int | None = None) -> dict:
@@ -77,10 +90,16 @@ def spectrogram(recording, sample: int | None = 0, nperseg: int = 64, noverlap: 
     if length < 2:
         raise ValueError(f"a spectrogram needs at least 2 time points, the recording has {length}")
     nperseg = min(nperseg, length)
-    results = [scipy_spectrogram(population_rate(recording, s), fs=fs, nperseg=nperseg, noverlap=noverlap, detrend="constant")
-               for s in samples]
-    return {"frequencies_hz": results[0][0], "times_s": results[0][1], "power": np.mean([r[2] for r in results], axis=0),
-            "resolution_hz": fs / nperseg}
+    results = [
+        scipy_spectrogram(population_rate(recording, s), fs=fs, nperseg=nperseg, noverlap=noverlap, detrend="constant")
+        for s in samples
+    ]
+    return {
+        "frequencies_hz": results[0][0],
+        "times_s": results[0][1],
+        "power": np.mean([r[2] for r in results], axis=0),
+        "resolution_hz": fs / nperseg,
+    }
 
 
 def group_coherence(recording, group_a, group_b, sample: int | None = 0, nperseg: int | None = None) -> dict:
@@ -106,11 +125,16 @@ def group_coherence(recording, group_a, group_b, sample: int | None = 0, nperseg
     with np.errstate(invalid="ignore", divide="ignore"):
         denominator = sums[1].real * sums[2].real
         coherence = np.where(denominator > 0, np.abs(sums[0]) ** 2 / np.where(denominator > 0, denominator, 1.0), 0.0)
-    return {"frequencies_hz": frequencies, "coherence": coherence, "resolution_hz": float(frequencies[1] - frequencies[0])}
+    return {
+        "frequencies_hz": frequencies,
+        "coherence": coherence,
+        "resolution_hz": float(frequencies[1] - frequencies[0]),
+    }
 
 
-def aperiodic_fit(frequencies: np.ndarray, power: np.ndarray, freq_range: tuple[float, float] | None = None,
-                  max_peaks: int = 4) -> dict:
+def aperiodic_fit(
+    frequencies: np.ndarray, power: np.ndarray, freq_range: tuple[float, float] | None = None, max_peaks: int = 4
+) -> dict:
     """Fit the spectrum as an aperiodic 1/f component plus Gaussian peaks (FOOOF, 'fixed' mode:
     log10 P = offset − exponent · log10 f). Returns offset, exponent, peaks (centre Hz, power,
     bandwidth Hz), r² and error, the fitted range, the fitted model over the fitted frequencies,
@@ -130,29 +154,48 @@ def aperiodic_fit(frequencies: np.ndarray, power: np.ndarray, freq_range: tuple[
     if usable.sum() < 4:
         raise ValueError("an aperiodic fit needs at least 4 frequency bins with positive power in range")
     resolution = float(np.median(np.diff(frequencies)))
-    model = fooof.FOOOF(peak_width_limits=(2 * resolution, max(4 * resolution, 12.0)), max_n_peaks=max_peaks, verbose=False)
+    model = fooof.FOOOF(
+        peak_width_limits=(2 * resolution, max(4 * resolution, 12.0)), max_n_peaks=max_peaks, verbose=False
+    )
     model.fit(frequencies[usable], power[usable])
     if not model.has_model:  # FOOOF's optimiser gave up (e.g. on a rising spectrum): a plain log-log line
         x, y = np.log10(frequencies[usable]), np.log10(power[usable])
         slope, offset = np.polyfit(x, y, 1)
         fitted = offset + slope * x
-        r_squared = float(1 - np.sum((y - fitted) ** 2) / np.sum((y - y.mean()) ** 2)) if np.ptp(y) > 0 else float("nan")
-        return {"offset": float(offset), "exponent": float(-slope), "peaks": [], "r_squared": r_squared,
-                "error": float(np.mean(np.abs(y - fitted))), "range_hz": [float(low), float(high)],
-                "verdict": aperiodic_verdict(float(-slope), r_squared), "method": "log-log least squares (FOOOF did not fit)",
-                "frequencies_hz": frequencies[usable], "fit_log10_power": fitted}
-    return {"offset": float(model.aperiodic_params_[0]), "exponent": float(model.aperiodic_params_[1]),
-            "peaks": [tuple(float(v) for v in peak) for peak in np.atleast_2d(model.peak_params_) if peak.size],
-            "r_squared": float(model.r_squared_), "error": float(model.error_), "range_hz": [float(low), float(high)],
-            "verdict": aperiodic_verdict(float(model.aperiodic_params_[1]), float(model.r_squared_)),
-            "method": "FOOOF (fixed aperiodic mode)", "frequencies_hz": model.freqs, "fit_log10_power": model.fooofed_spectrum_}
+        r_squared = (
+            float(1 - np.sum((y - fitted) ** 2) / np.sum((y - y.mean()) ** 2)) if np.ptp(y) > 0 else float("nan")
+        )
+        return {
+            "offset": float(offset),
+            "exponent": float(-slope),
+            "peaks": [],
+            "r_squared": r_squared,
+            "error": float(np.mean(np.abs(y - fitted))),
+            "range_hz": [float(low), float(high)],
+            "verdict": aperiodic_verdict(float(-slope), r_squared),
+            "method": "log-log least squares (FOOOF did not fit)",
+            "frequencies_hz": frequencies[usable],
+            "fit_log10_power": fitted,
+        }
+    return {
+        "offset": float(model.aperiodic_params_[0]),
+        "exponent": float(model.aperiodic_params_[1]),
+        "peaks": [tuple(float(v) for v in peak) for peak in np.atleast_2d(model.peak_params_) if peak.size],
+        "r_squared": float(model.r_squared_),
+        "error": float(model.error_),
+        "range_hz": [float(low), float(high)],
+        "verdict": aperiodic_verdict(float(model.aperiodic_params_[1]), float(model.r_squared_)),
+        "method": "FOOOF (fixed aperiodic mode)",
+        "frequencies_hz": model.freqs,
+        "fit_log10_power": model.fooofed_spectrum_,
+    }
 
 
 APERIODIC_MIN_R2 = 0.9  # below this a power law does not describe the spectrum
 
 
 def aperiodic_verdict(exponent: float, r_squared: float) -> str:
-    """"aperiodic" for a positive exponent that fits (r² ≥ APERIODIC_MIN_R2), else why not."""
+    """ "aperiodic" for a positive exponent that fits (r² ≥ APERIODIC_MIN_R2), else why not."""
     if not (np.isfinite(exponent) and np.isfinite(r_squared)):
         return "no aperiodic fit (undefined)"
     if exponent <= 0:
@@ -160,4 +203,3 @@ def aperiodic_verdict(exponent: float, r_squared: float) -> str:
     if r_squared < APERIODIC_MIN_R2:
         return f"no aperiodic fit (r² {r_squared:.2f} < {APERIODIC_MIN_R2:g})"
     return "aperiodic"
-

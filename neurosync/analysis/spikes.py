@@ -102,7 +102,9 @@ def sttc_matrix(spike_steps: list[np.ndarray], steps: int, window_steps: int) ->
     with the dilated rasters; T_A (the fraction of time within ±dt of an A spike) is one pass over
     the sorted spikes."""
     if window_steps < 1 or steps < 1:
-        raise ValueError(f"STTC needs steps >= 1 and a window of at least one step, got {steps} steps, window {window_steps}")
+        raise ValueError(
+            f"STTC needs steps >= 1 and a window of at least one step, got {steps} steps, window {window_steps}"
+        )
     n = len(spike_steps)
     raster = np.zeros((steps, n), dtype=np.float32)
     tiled_time = np.zeros(n)
@@ -138,4 +140,3 @@ def recording_sttc(recording, sample: int = 0, window_s: float = 5e-3) -> np.nda
     steps, neurons = recording.spike_step[chosen], recording.spike_neuron[chosen]
     trains = [steps[neurons == n] for n in range(recording.neurons)]
     return sttc_matrix(trains, recording.steps, int(np.floor(window_s / recording.step_duration + 1e-9)))
-

@@ -46,7 +46,9 @@ def synchrony_matrices(recording, sample: int = 0, timescales_s: tuple[float, ..
     step = recording.step_duration
     if timescales_s is None:
         ms = ((recording.config or {}).get("model") or {}).get("spike_synchrony", {}).get("timescales_ms")
-        timescales_s = tuple(t * 1e-3 for t in ms) if ms and recording.kind == "spiking" else (step, 4 * step, 16 * step)
+        timescales_s = (
+            tuple(t * 1e-3 for t in ms) if ms and recording.kind == "spiking" else (step, 4 * step, 16 * step)
+        )
     if any(not t > 0 for t in timescales_s):
         raise ValueError(f"timescales must be > 0 seconds, got {timescales_s}")
     signal = _signal(recording, sample)
@@ -54,4 +56,3 @@ def synchrony_matrices(recording, sample: int = 0, timescales_s: tuple[float, ..
         raise ValueError(f"synchrony needs at least 2 time points, the recording has {signal.shape[0]}")
     matrices = np.stack([_pearson(_exponential_traces(signal, float(np.exp(-step / tau)))) for tau in timescales_s])
     return {"timescales_s": np.asarray(timescales_s, dtype=float), "matrices": matrices}
-

@@ -55,7 +55,27 @@ from .equations import continuous_equations, neuron_equations, neuron_update_cod
 from .exact import FAST_WEIGHT_TOLERANCE, MEMBRANE_TOLERANCE, compare, sensitivity, simulate_exact, validate_exact  # noqa: E402
 from .validate import validate_checkpoint, validation_figure  # noqa: E402
 
-__all__ = ["FAST_WEIGHT_TOLERANCE", "MEMBRANE_TOLERANCE", "TOLERANCES", "CoreRecording", "SpikingCore", "compare",
-           "continuous_equations", "extract_core", "neuron_equations", "neuron_update_code", "plasticity_code", "record_core",
-           "sensitivity", "simulate_closed_loop", "simulate_continuous", "simulate_exact", "statistics_agreement",
-           "validate_checkpoint", "validate_closed_loop", "validate_continuous", "validate_exact", "validation_figure"]
+__all__ = [
+    "FAST_WEIGHT_TOLERANCE",
+    "MEMBRANE_TOLERANCE",
+    "TOLERANCES",
+    "CoreRecording",
+    "SpikingCore",
+    "compare",
+    "continuous_equations",
+    "extract_core",
+    "neuron_equations",
+    "neuron_update_code",
+    "plasticity_code",
+    "record_core",
+    "sensitivity",
+    "simulate_closed_loop",
+    "simulate_continuous",
+    "simulate_exact",
+    "statistics_agreement",
+    "validate_checkpoint",
+    "validate_closed_loop",
+    "validate_continuous",
+    "validate_exact",
+    "validation_figure",
+]

@@ -14,8 +14,9 @@ from .exact import compare, simulate_exact
 
 
 @torch.no_grad()
-def simulate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | None = None,
-                         target: str = "numpy") -> dict[str, Any]:
+def simulate_closed_loop(
+    model, x: torch.Tensor, sample: int = 0, ticks: int | None = None, target: str = "numpy"
+) -> dict[str, Any]:
     """The whole thought in Brian2: at every tick a ``network_operation`` feeds Brian2's own
     spikes to the CTM's synchrony, attention and input synapse (the PyTorch modules, float64)
     and sets the next drive from them, so nothing is replayed. Returns Brian2's spikes and
@@ -58,9 +59,14 @@ def simulate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | N
     return {**result, "logits": np.stack(state["logits"])}
 
 
-
-def validate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | None = None,
-                         target: str = "numpy", recording: CoreRecording | None = None) -> dict[str, Any]:
+def validate_closed_loop(
+    model,
+    x: torch.Tensor,
+    sample: int = 0,
+    ticks: int | None = None,
+    target: str = "numpy",
+    recording: CoreRecording | None = None,
+) -> dict[str, Any]:
     """Closed-loop Brian2 thought vs the PyTorch thought (`recording`, recorded here if not
     given): spike bins and logits."""
     if recording is None:
@@ -71,5 +77,8 @@ def validate_closed_loop(model, x: torch.Tensor, sample: int = 0, ticks: int | N
     with torch.no_grad():
         logits = net(x.double()).logits[sample].numpy()
     result = simulate_closed_loop(model, x, sample, ticks, target)
-    return {"mode": "closed-loop", **compare(recording, result),
-            "max_abs_logit_difference": float(np.abs(result["logits"] - logits).max())}
+    return {
+        "mode": "closed-loop",
+        **compare(recording, result),
+        "max_abs_logit_difference": float(np.abs(result["logits"] - logits).max()),
+    }

@@ -25,7 +25,9 @@ class SpikingCore:
     adaptation_strength: np.ndarray | None = None  # (N,) κ (ALIF)
     recurrent: np.ndarray | None = None  # (N, N) W_rec[post, pre]; None: open loop
     alpha: np.ndarray | None = None  # (N, N) α[post, pre] of the plastic weight
-    afferent_alpha: np.ndarray | None = None  # (N, d_input) α[post, afferent] of a fast weight on the afferents (plastic-input)
+    afferent_alpha: np.ndarray | None = (
+        None  # (N, d_input) α[post, afferent] of a fast weight on the afferents (plastic-input)
+    )
     presynaptic_sign: np.ndarray | None = None  # (N,) ±1 under Dale's law: recurrent/alpha are then magnitudes
     eta: np.ndarray | None = None  # (N,) learning rate per postsynaptic neuron (miconi, abcd)
     trace_decay: float = 0.0  # λ of the plasticity traces
@@ -42,7 +44,9 @@ class SpikingCore:
     refractory_steps: int = 0  # closed steps after a spike's own
     noisy: bool = False  # intrinsic OU noise: its realisation is recorded and replayed
     homeostasis: dict[str, float] | None = None  # hstep, ctarget, hmin of the per-tick threshold homeostasis; None: off
-    input_floor: dict[str, float] | None = None  # ifloor (or imargin: RELATIVE_FLOOR), iwidth of a bounded input (CURRENT_FLOOR); None: off
+    input_floor: dict[str, float] | None = (
+        None  # ifloor (or imargin: RELATIVE_FLOOR), iwidth of a bounded input (CURRENT_FLOOR); None: off
+    )
 
     @property
     def neurons(self) -> int:
@@ -67,10 +71,8 @@ class SpikingCore:
         return self.alpha if self.alpha is not None else self.afferent_alpha
 
 
-
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().double().cpu().numpy().copy()
-
 
 
 def _input_floor(neuron) -> dict[str, float] | None:
@@ -96,9 +98,10 @@ def _check_spiking(model) -> None:
         raise ValueError("Brian2 validation needs a SpikingCTM (model.neuron = 'spiking')")
     synapse = model.synapse
     if isinstance(synapse, PlasticInputSynapse) and synapse.rule == "neuromodulated" and synapse.modulator == "state":
-        raise ValueError("Brian2 simulates the afferent fast weight (model.synapse = 'plastic-input') with the miconi, abcd "
-                         "and certainty-gated rules; the state-modulated one reads a population of the core that it does not build")
-
+        raise ValueError(
+            "Brian2 simulates the afferent fast weight (model.synapse = 'plastic-input') with the miconi, abcd "
+            "and certainty-gated rules; the state-modulated one reads a population of the core that it does not build"
+        )
 
 
 def extract_core(model) -> SpikingCore:
@@ -111,10 +114,15 @@ def extract_core(model) -> SpikingCore:
     neuron, synapse = copy.deepcopy(model.neuron).double(), copy.deepcopy(model.synapse).double()
     params = neuron.soma_parameters()
     core = SpikingCore(
-        filter_decay=_np(neuron.filter_decay()), filter_weight=_np(neuron.filter_weight),
-        dendrite_bias=_np(neuron.dendrite_bias), membrane_decay=_np(params.membrane_decay),
-        threshold=_np(params.threshold), substeps=neuron.substeps, dt_ms=neuron.dt_ms,
-        refractory_steps=params.refractory_steps, noisy=neuron.noisy,
+        filter_decay=_np(neuron.filter_decay()),
+        filter_weight=_np(neuron.filter_weight),
+        dendrite_bias=_np(neuron.dendrite_bias),
+        membrane_decay=_np(params.membrane_decay),
+        threshold=_np(params.threshold),
+        substeps=neuron.substeps,
+        dt_ms=neuron.dt_ms,
+        refractory_steps=params.refractory_steps,
+        noisy=neuron.noisy,
         homeostasis=neuron.homeostasis_constants(),
         input_floor=_input_floor(neuron),
     )
@@ -149,7 +157,6 @@ def extract_core(model) -> SpikingCore:
     return core
 
 
-
 @dataclass
 class CoreRecording:
     """What PyTorch did in one thought of one sample, per simulation step (T steps, N neurons)."""
@@ -163,7 +170,6 @@ class CoreRecording:
     hebbian: np.ndarray | None = None  # (ticks, N, N or d_input) H[post, pre] after each tick's update (plastic cores)
     afferent_input: np.ndarray | None = None  # (ticks, d_input) the attention output o[t] (afferent fast weight)
     extra: dict[str, Any] = field(default_factory=dict)
-
 
 
 @torch.no_grad()
@@ -184,16 +190,21 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     afferents = []
     if isinstance(synapse, PlasticInputSynapse):  # the rate synapse's output is the drive; Brian2 runs the fast weight
         hooks.append(synapse.base.register_forward_hook(lambda m, i, out: drives.append(out[0][sample].clone())))
+
         def inputs(module, args):  # returns None: the call's arguments stay as they are
             modulations.append(args[3][sample].clone())
             afferents.append(args[0][sample].clone())
 
         hooks.append(synapse.register_forward_pre_hook(inputs))
-        hooks.append(synapse.register_forward_hook(lambda m, i, out: hebbians.append(m.hebbian(out[1][1])[sample].clone())))
+        hooks.append(
+            synapse.register_forward_hook(lambda m, i, out: hebbians.append(m.hebbian(out[1][1])[sample].clone()))
+        )
     elif plastic:  # W_in o + b: the part of the pre-activation that Brian2 does not compute
         hooks.append(synapse.input.register_forward_hook(lambda m, i, out: drives.append(out[sample].clone())))
         hooks.append(synapse.register_forward_pre_hook(lambda m, args: modulations.append(args[3][sample].clone())))
-        hooks.append(synapse.register_forward_hook(lambda m, i, out: hebbians.append(m.hebbian(out[1][1])[sample].clone())))
+        hooks.append(
+            synapse.register_forward_hook(lambda m, i, out: hebbians.append(m.hebbian(out[1][1])[sample].clone()))
+        )
     else:
         hooks.append(synapse.register_forward_hook(lambda m, i, out: drives.append(out[0][sample].clone())))
 
@@ -218,6 +229,13 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
         model.to(dtype).train(was_training)
     modulation = torch.stack(modulations).numpy() if modulations else None
     noise = torch.stack(noises).numpy() if neuron.noisy else None
-    return CoreRecording(torch.stack(drives).numpy(), modulation, torch.stack(spikes).numpy(), torch.stack(membranes).numpy(),
-                         noise, sample, hebbian=torch.stack(hebbians).numpy() if hebbians else None,
-                         afferent_input=torch.stack(afferents).numpy() if afferents else None)
+    return CoreRecording(
+        torch.stack(drives).numpy(),
+        modulation,
+        torch.stack(spikes).numpy(),
+        torch.stack(membranes).numpy(),
+        noise,
+        sample,
+        hebbian=torch.stack(hebbians).numpy() if hebbians else None,
+        afferent_input=torch.stack(afferents).numpy() if afferents else None,
+    )

@@ -31,7 +31,6 @@ def neuron_update_code(core: SpikingCore, drive: str = "drive(t, i)") -> str:
     return "\n".join(lines)
 
 
-
 def resting_threshold(core: SpikingCore) -> str:
     """The Brian2 name of the resting threshold: thb (θ e^h, set once a tick by
     network.homeostasis) under homeostasis, else the constant theta."""
@@ -57,7 +56,9 @@ def neuron_equations(core: SpikingCore) -> str:
     """The core's state variables and per-neuron constants as Brian2 model equations (all
     dimensionless)."""
     k = core.filter_decay.shape[1]
-    names = ["v", "s", "c", "Isyn", "Irec", "Iaff", "x", "x_prev", "ext", "m", "n", "open", "ref"] + [f"f{j}" for j in range(k)]
+    names = ["v", "s", "c", "Isyn", "Irec", "Iaff", "x", "x_prev", "ext", "m", "n", "open", "ref"] + [
+        f"f{j}" for j in range(k)
+    ]
     constants = ["beta", "theta", "fbias"] + [f"fdecay{j}" for j in range(k)] + [f"fweight{j}" for j in range(k)]
     if core.adaptive:
         names += ["u", "thr"]
@@ -78,7 +79,6 @@ def homeostasis_code() -> str:
     return f"h = {eq.brian_expression(eq.HOMEOSTASIS, rename={'c': 'ch'})}\nthb = {eq.RESTING_THRESHOLD}\nch = 0"
 
 
-
 def plasticity_code(rule: str = "miconi", modulator: str = "certainty") -> tuple[str, str]:
     """(neuron trace update, synaptic H update) for a rule of neurosync.parts.plastic, run at
     the start of every tick with c, the spike count of the tick before: the post-activation
@@ -96,14 +96,12 @@ def plasticity_code(rule: str = "miconi", modulator: str = "certainty") -> tuple
     return traces, f"H = {eq.brian_expression(eq.MICONI, rename=names)}"
 
 
-
 def synaptic_weight(core: SpikingCore) -> str:
     """The Brian2 expression of one recurrent synapse's weight W_rec + α H (under Dale's law
     ``σ_pre · relu(|W| + α⁺ H)``, as neurosync.parts.plastic)."""
     if core.presynaptic_sign is None:
         return "w + alpha*H"
     return "sgn*clip(w + alpha*H, 0, inf)"
-
 
 
 def continuous_equations(core: SpikingCore) -> str:
@@ -134,7 +132,9 @@ def continuous_equations(core: SpikingCore) -> str:
         lines += [f"{name} : 1" for name in HOMEOSTASIS_VARIABLES]
     if core.plastic:
         lines += [f"{name} : 1" for name in ("Isyn", "Irec", "c", "x", "x_prev")]
-    constants = ["beta", "theta", "fbias", "taum"] + [f"{n}{j}" for j in range(k) for n in ("fdecay", "fweight", "tauf")]
+    constants = ["beta", "theta", "fbias", "taum"] + [
+        f"{n}{j}" for j in range(k) for n in ("fdecay", "fweight", "tauf")
+    ]
     if core.adaptive:
         constants += ["kappa", "taua"]
     return "\n".join(lines + [f"{c} : {'second' if c.startswith('tau') else '1'} (constant)" for c in constants])

@@ -26,7 +26,6 @@ def check_noise(core: SpikingCore, drive: np.ndarray, noise: np.ndarray | None) 
 STANDALONE_DIRECTORY = Path(tempfile.gettempdir()) / "neurosync-brian2-standalone"
 
 
-
 def set_target(target: str) -> str:
     """Select Brian2's code generation target ('numpy', 'cython' or 'cpp_standalone'); fall
     back to numpy with a one-line warning when the compiled one cannot work here."""
@@ -50,7 +49,6 @@ def set_target(target: str) -> str:
     return target
 
 
-
 def set_neuron_parameters(group, core: SpikingCore) -> None:
     """Each neuron's own parameters (and a bounded input's floor), shared by the discrete and the continuous forms."""
     group.beta, group.theta, group.fbias = core.membrane_decay, core.threshold, core.dendrite_bias
@@ -61,7 +59,6 @@ def set_neuron_parameters(group, core: SpikingCore) -> None:
         group.kappa = core.adaptation_strength
     if core.input_floor:  # ifloor, iwidth of a bounded input
         group.namespace.update(core.input_floor)
-
 
 
 HOMEOSTASIS_RESET = "\nch += 1"  # what a homeostatic core's reset adds: the tick's spike count
@@ -79,7 +76,6 @@ def homeostasis(group, core: SpikingCore, dt) -> None:
     group.run_regularly(homeostasis_code(), when="start", order=-1, dt=core.substeps * dt, name="homeostasis")
 
 
-
 def tick_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None):
     """The plastic synapse call of every tick, at the start of its first step (slot 'start'),
     in PyTorch's order: traces from the last tick's spike count c, the H update, then the
@@ -92,8 +88,15 @@ def tick_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None):
     trace_code, hebb_code = plasticity_code(core.rule, core.modulator)
     group.run_regularly(trace_code, when="start", order=0, dt=tick, name="traces")
     state_modulated = core.rule == "neuromodulated" and core.modulator == "state"
-    constants = ["w", "alpha"] + (["sgn"] if core.presynaptic_sign is not None else []) + {"miconi": ["eta_syn"], "abcd": ["eta_syn", "A", "B", "C", "D"],
-                                  "neuromodulated": ["eta0", "gain"] + (["wm"] if state_modulated else [])}[core.rule]
+    constants = (
+        ["w", "alpha"]
+        + (["sgn"] if core.presynaptic_sign is not None else [])
+        + {
+            "miconi": ["eta_syn"],
+            "abcd": ["eta_syn", "A", "B", "C", "D"],
+            "neuromodulated": ["eta0", "gain"] + (["wm"] if state_modulated else []),
+        }[core.rule]
+    )
     model = "H : 1\n" + "\n".join(f"{c} : 1 (constant)" for c in constants)
     model += f"\nIrec_post = ({synaptic_weight(core)})*c_pre : 1 (summed)"
     if state_modulated:
@@ -116,9 +119,9 @@ def tick_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None):
     return synapses
 
 
-
-def rule_and_delivery(group, synapses, core: SpikingCore, post: np.ndarray, pre: np.ndarray, hebb_code: str, current: str,
-                       tick) -> None:
+def rule_and_delivery(
+    group, synapses, core: SpikingCore, post: np.ndarray, pre: np.ndarray, hebb_code: str, current: str, tick
+) -> None:
     """What the recurrent and the afferent fast weights share: H = 0, the rule's parameters per
     synapse, the H update (slot 'start', order 2), the summed current (order 3) held as the
     neurons' Isyn for the tick (order 4, with the spike count reset)."""
@@ -137,7 +140,6 @@ def rule_and_delivery(group, synapses, core: SpikingCore, post: np.ndarray, pre:
     group.namespace["lam"] = core.trace_decay
 
 
-
 def afferent_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None, afferent_input: np.ndarray):
     """A fast weight on the afferents (``model.synapse = "plastic-input"``), once a tick at the start
     of its first step, in PyTorch's order: the neurons' traces from the last tick's spike count c;
@@ -150,17 +152,30 @@ def afferent_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None
     tick = core.substeps * dt
     trace_code, hebb_code = plasticity_code(core.rule, core.modulator)
     group.run_regularly(trace_code, when="start", order=0, dt=tick, name="traces")
-    namespace = {"afferent": b2.TimedArray(np.asarray(afferent_input, dtype=np.float64), dt=tick, name="afferent"),
-                 "lam": core.trace_decay}
+    namespace = {
+        "afferent": b2.TimedArray(np.asarray(afferent_input, dtype=np.float64), dt=tick, name="afferent"),
+        "lam": core.trace_decay,
+    }
     afferents = b2.NeuronGroup(d, "o : 1\nx : 1\nx_prev : 1", dt=dt, name="afferents", namespace=namespace)
     afferents.run_regularly("o = afferent(t, i)", when="start", order=1, dt=tick, name="afferent_input")
-    afferents.run_regularly(f"x_prev = x\nx = {eq.brian_expression(eq.TRACE, rename={'s': 'o'})}", when="start", order=5,
-                            dt=tick, name="afferent_traces")
-    constants = ["alpha"] + {"miconi": ["eta_syn"], "abcd": ["eta_syn", "A", "B", "C", "D"], "neuromodulated": ["eta0", "gain"]}[core.rule]
+    afferents.run_regularly(
+        f"x_prev = x\nx = {eq.brian_expression(eq.TRACE, rename={'s': 'o'})}",
+        when="start",
+        order=5,
+        dt=tick,
+        name="afferent_traces",
+    )
+    constants = ["alpha"] + {
+        "miconi": ["eta_syn"],
+        "abcd": ["eta_syn", "A", "B", "C", "D"],
+        "neuromodulated": ["eta0", "gain"],
+    }[core.rule]
     model = "H : 1\n" + "\n".join(f"{c} : 1 (constant)" for c in constants) + "\nIaff_post = alpha*H*o_pre : 1 (summed)"
     synapse_namespace = {"hclip": core.clip}
     if core.rule == "neuromodulated":
-        synapse_namespace["modulation"] = b2.TimedArray(np.asarray(modulation, dtype=np.float64), dt=tick, name="modulation")
+        synapse_namespace["modulation"] = b2.TimedArray(
+            np.asarray(modulation, dtype=np.float64), dt=tick, name="modulation"
+        )
     synapses = b2.Synapses(afferents, group, model=model, dt=dt, name="afferent_synapses", namespace=synapse_namespace)
     post, pre = np.nonzero(np.ones((n, d), dtype=bool))  # all-to-all, α[post, afferent]
     synapses.connect(i=pre, j=post)

@@ -23,8 +23,10 @@ def validation_figure(recording: CoreRecording, brian: dict[str, np.ndarray], st
 
     steps = min(steps, recording.spikes.shape[0])
     fig, (raster, traces) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
-    for spikes, style in ((recording.spikes, dict(marker=".", color="k", s=6, label="PyTorch")),
-                          (brian["spikes"], dict(marker="o", facecolors="none", edgecolors="tab:blue", s=18, label="Brian2"))):
+    for spikes, style in (
+        (recording.spikes, dict(marker=".", color="k", s=6, label="PyTorch")),
+        (brian["spikes"], dict(marker="o", facecolors="none", edgecolors="tab:blue", s=18, label="Brian2")),
+    ):
         t, i = np.nonzero(spikes[:steps])
         raster.scatter(t, i, **style)
     t, i = np.nonzero(recording.spikes[:steps] != brian["spikes"][:steps])
@@ -32,12 +34,15 @@ def validation_figure(recording: CoreRecording, brian: dict[str, np.ndarray], st
         raster.scatter(t, i, marker="x", color="red", s=30, label="mismatch")
     raster.set_ylabel("neuron")
     raster.legend(loc="upper right", fontsize=8)
-    raster.set_title(f"exact mode: {int((recording.spikes != brian['spikes']).sum())} mismatched bins "
-                     f"of {recording.spikes.size}")
+    raster.set_title(
+        f"exact mode: {int((recording.spikes != brian['spikes']).sum())} mismatched bins of {recording.spikes.size}"
+    )
     chosen = np.argsort(np.abs(recording.spikes[:steps].mean(0) - 0.5))[:neurons]
     for n in chosen:
-        line, = traces.plot(recording.membranes[:steps, n], lw=1, label=f"neuron {n}: PyTorch")
-        traces.plot(brian["membranes"][:steps, n], "--", lw=1.5, color=line.get_color(), alpha=0.7, label=f"neuron {n}: Brian2")
+        (line,) = traces.plot(recording.membranes[:steps, n], lw=1, label=f"neuron {n}: PyTorch")
+        traces.plot(
+            brian["membranes"][:steps, n], "--", lw=1.5, color=line.get_color(), alpha=0.7, label=f"neuron {n}: Brian2"
+        )
     traces.set_xlabel("simulation step (1 step = dt)")
     traces.set_ylabel("membrane v")
     traces.legend(fontsize=7, ncol=2)
@@ -45,9 +50,16 @@ def validation_figure(recording: CoreRecording, brian: dict[str, np.ndarray], st
     return fig
 
 
-
-def validate_checkpoint(path, out_dir, ticks: int = 1000, target: str = "numpy", sample: int = 0,
-                        progress: bool = True, mode: str = "exact", substeps: tuple[int, ...] = (10, 20)) -> dict[str, Any]:
+def validate_checkpoint(
+    path,
+    out_dir,
+    ticks: int = 1000,
+    target: str = "numpy",
+    sample: int = 0,
+    progress: bool = True,
+    mode: str = "exact",
+    substeps: tuple[int, ...] = (10, 20),
+) -> dict[str, Any]:
     """Load a checkpoint, record one thought of `ticks` ticks on an evaluation input, replay
     it in Brian2 (exact or continuous mode), and write report.json (and, exact mode,
     validation.png) to out_dir, which must not exist yet. Returns the report."""
@@ -75,16 +87,29 @@ def validate_checkpoint(path, out_dir, ticks: int = 1000, target: str = "numpy",
         raise ValueError(f"--sample must be < {x.shape[0]} for this task, got {sample}")
     core = extract_core(model)  # refuses what it cannot export before any simulation
     recording = record_core(model, x[: sample + 1], sample=sample, ticks=ticks)
-    header = {"checkpoint": str(ckpt.path), "step": ckpt.step, "ticks": ticks, "sample": sample,
-              "dt_ms": core.dt_ms, "tick_ms": core.dt_ms * core.substeps}
+    header = {
+        "checkpoint": str(ckpt.path),
+        "step": ckpt.step,
+        "ticks": ticks,
+        "sample": sample,
+        "dt_ms": core.dt_ms,
+        "tick_ms": core.dt_ms * core.substeps,
+    }
     figure = None
     if mode == "closed-loop":
         report = {**header, **validate_closed_loop(model, x[: sample + 1], sample, ticks, target, recording)}
     elif mode == "continuous":
         report = {**header, **validate_continuous(model, recording, tuple(substeps), target=target)}
     else:
-        result = simulate_exact(core, recording.drive, target, progress, recording.modulation, noise=recording.noise,
-                                afferent_input=recording.afferent_input)
+        result = simulate_exact(
+            core,
+            recording.drive,
+            target,
+            progress,
+            recording.modulation,
+            noise=recording.noise,
+            afferent_input=recording.afferent_input,
+        )
         report = {**header, "mode": "exact", **compare(recording, result, core.fast_alpha)}
         figure = validation_figure(recording, result)
     out_dir.mkdir(parents=True)

@@ -24,5 +24,16 @@ from .spectra_csv import write_spectra_csv
 
 FORMATS = ("nwb", "neo", "nir", "npz", "csv")
 
-__all__ = ["FORMATS", "inspect_nwb", "read_neo", "simulate_nir", "to_neo", "to_nir", "to_nwb", "write_neo",
-           "write_nir", "write_nwb", "write_spectra_csv"]
+__all__ = [
+    "FORMATS",
+    "inspect_nwb",
+    "read_neo",
+    "simulate_nir",
+    "to_neo",
+    "to_nir",
+    "to_nwb",
+    "write_neo",
+    "write_nir",
+    "write_nwb",
+    "write_spectra_csv",
+]

@@ -14,21 +14,41 @@ def to_neo(recording):
     neo = require("neo", "io")
     import quantities as pq
 
-    block = neo.Block(name=(recording.config or {}).get("name", "ctm"), description=f"NeuroSync {recording.kind} CTM",
-                      dt_per_tick_s=recording.dt)
+    block = neo.Block(
+        name=(recording.config or {}).get("name", "ctm"),
+        description=f"NeuroSync {recording.kind} CTM",
+        dt_per_tick_s=recording.dt,
+    )
     duration = recording.ticks * recording.dt
     for b in range(recording.samples):
         segment = neo.Segment(name=f"thought {b}", index=b)
         if recording.kind == "spiking":
             for n, times in enumerate(recording.spike_times(b)):
-                segment.spiketrains.append(neo.SpikeTrain(times, units="s", t_start=0.0, t_stop=duration,
-                                                          sampling_rate=1 / recording.step_duration * pq.Hz,
-                                                          name=f"neuron {n}", neuron=n))
-        segment.analogsignals.append(neo.AnalogSignal(recording.activity[b], units="dimensionless",
-                                                      sampling_rate=1 / recording.dt * pq.Hz, name="activity"))
+                segment.spiketrains.append(
+                    neo.SpikeTrain(
+                        times,
+                        units="s",
+                        t_start=0.0,
+                        t_stop=duration,
+                        sampling_rate=1 / recording.step_duration * pq.Hz,
+                        name=f"neuron {n}",
+                        neuron=n,
+                    )
+                )
+        segment.analogsignals.append(
+            neo.AnalogSignal(
+                recording.activity[b], units="dimensionless", sampling_rate=1 / recording.dt * pq.Hz, name="activity"
+            )
+        )
         if recording.membrane is not None:
-            segment.analogsignals.append(neo.AnalogSignal(recording.membrane[b], units="dimensionless",
-                                                          sampling_rate=1 / recording.step_duration * pq.Hz, name="membrane"))
+            segment.analogsignals.append(
+                neo.AnalogSignal(
+                    recording.membrane[b],
+                    units="dimensionless",
+                    sampling_rate=1 / recording.step_duration * pq.Hz,
+                    name="membrane",
+                )
+            )
         block.segments.append(segment)
     return block
 

@@ -32,10 +32,10 @@ What NIR 1.x cannot express is refused or stated: the soma resets by subtracting
 the next step (NIR's LIF/CubaLIF reset to v_reset = 0; metadata ``reset = "subtract"``; snnTorch's
 importer resets to zero at once), an adaptive threshold (ALIF) has no node and is refused, the
 refractory period, the intrinsic noise, the threshold's homeostasis and a bounded input's floor have
-no field (metadata ``refractory_ms``, ``noise``, ``homeostasis`` and ``input_floor``), Hebbian fast weights have no node (H starts at 0 in every thought, so the graph is the
-core's static part; metadata ``plasticity``), and the plastic synapse's recurrence acts once per
-tick on the tick's spike count (the graph's acts every step: the same for ``substeps = 1``;
-metadata ``recurrence``).
+no field (metadata ``refractory_ms``, ``noise``, ``homeostasis`` and ``input_floor``), Hebbian fast
+weights have no node (H starts at 0 in every thought, so the graph is the core's static part;
+metadata ``plasticity``), and the plastic synapse's recurrence acts once per tick on the tick's spike
+count (the graph's acts every step: the same for ``substeps = 1``; metadata ``recurrence``).
 """
 
 from __future__ import annotations
@@ -57,8 +57,10 @@ def to_nir(model, dt_ms: float | None = None):
     require("nir", "io")
     neuron = getattr(model, "neuron", None)
     if not isinstance(neuron, SpikingNeurons):
-        raise ValueError("--format nir exports the spiking core of a SpikingCTM (model.neuron = 'spiking'); "
-                         "this is a RateCTM: export its recordings as nwb, neo, npz or csv")
+        raise ValueError(
+            "--format nir exports the spiking core of a SpikingCTM (model.neuron = 'spiking'); "
+            "this is a RateCTM: export its recordings as nwb, neo, npz or csv"
+        )
     with neuron.at_step(neuron.dt_ms if dt_ms is None else dt_ms):  # refuses a step that does not divide the tick
         return _graph(model)
 
@@ -81,57 +83,105 @@ def _graph(model):
         gain = (1 - beta) * (1 - decay) / scale
         tau_syn, tau_mem = step / (1 - decay), step / (1 - beta)
         nodes["weight"] = nir.Affine(weight=np.diag(gain * weight), bias=gain * bias)
-        nodes["soma"] = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / step, v_leak=np.zeros(n),
-                                    v_threshold=core.threshold.copy(), w_in=scale * tau_syn / step, v_reset=np.zeros(n))
+        nodes["soma"] = nir.CubaLIF(
+            tau_syn=tau_syn,
+            tau_mem=tau_mem,
+            r=tau_mem / step,
+            v_leak=np.zeros(n),
+            v_threshold=core.threshold.copy(),
+            w_in=scale * tau_syn / step,
+            v_reset=np.zeros(n),
+        )
         edges = [("input", "weight"), ("weight", "soma"), ("soma", "output")]
         into_filters = ["weight"]
-        layout = {"form": "cuba", "importable_by": "snntorch (>= 0.9, import_from_nir), norse (from_nir)",
-                  "synaptic_current_start": "0 (the model's starts at (1 - beta) * bias: a transient "
-                                            "bias * exp(-t / tau_syn) in the membrane)",
-                  "filter_tau_exact_s": -step / np.log(decay)}
+        layout = {
+            "form": "cuba",
+            "importable_by": "snntorch (>= 0.9, import_from_nir), norse (from_nir)",
+            "synaptic_current_start": "0 (the model's starts at (1 - beta) * bias: a transient "
+            "bias * exp(-t / tau_syn) in the membrane)",
+            "filter_tau_exact_s": -step / np.log(decay),
+        }
     else:
-        nodes["soma"] = nir.LIF(tau=step / (1 - beta), r=np.ones(n), v_leak=np.zeros(n), v_threshold=core.threshold.copy(),
-                                v_reset=np.zeros(n))
+        nodes["soma"] = nir.LIF(
+            tau=step / (1 - beta),
+            r=np.ones(n),
+            v_leak=np.zeros(n),
+            v_threshold=core.threshold.copy(),
+            v_reset=np.zeros(n),
+        )
         edges, into_filters = [("soma", "output")], []
         for j in range(k):
             decay = core.filter_decay[:, j]
             nodes[f"filter{j}"] = nir.LI(tau=step / (1 - decay), r=np.ones(n), v_leak=np.zeros(n))
             weights = np.diag(core.filter_weight[:, j])
-            nodes[f"weight{j}"] = nir.Affine(weight=weights, bias=core.dendrite_bias.copy()) if j == 0 else nir.Linear(weight=weights)
+            nodes[f"weight{j}"] = (
+                nir.Affine(weight=weights, bias=core.dendrite_bias.copy()) if j == 0 else nir.Linear(weight=weights)
+            )
             edges += [("input", f"filter{j}"), (f"filter{j}", f"weight{j}"), (f"weight{j}", "soma")]
             into_filters.append(f"filter{j}")
-        layout = {"form": "li-filters",
-                  "importable_by": f"none known: {k} dendritic filters summed into one membrane need LI nodes, which "
-                                   "snnTorch and Norse do not import; train with model.spiking.filters = 1"}
+        layout = {
+            "form": "li-filters",
+            "importable_by": f"none known: {k} dendritic filters summed into one membrane need LI nodes, which "
+            "snnTorch and Norse do not import; train with model.spiking.filters = 1",
+        }
     if core.recurrent is not None:
         signed = core.recurrent if core.presynaptic_sign is None else core.recurrent * core.presynaptic_sign[None, :]
         nodes["recurrent"] = nir.Linear(weight=signed.copy())
         edges += [("soma", "recurrent")] + [("recurrent", name) for name in into_filters]
     neuron = model.neuron
-    metadata = {"source": "neurosync", "dt_s": step, "tick_s": step * core.substeps, "substeps": core.substeps,
-                "time_constant_mapping": "euler: tau = dt / (1 - exp(-dt / tau_physical))",
-                "membrane_tau_exact_s": -step / np.log(beta), "reset": "subtract",
-                "refractory_ms": float(neuron.refractory_ms),
-                "noise": (f"Ornstein-Uhlenbeck current, sd {neuron.noise_std:g} (threshold units), tau {neuron.noise_tau_ms:g} ms"
-                          if neuron.noise_std > 0 else "none"),
-                "shared_noise": (f"one Ornstein-Uhlenbeck current shared by all neurons, sd {neuron.shared_noise_std:g} "
-                                 f"(threshold units), tau {neuron.shared_noise_tau_ms:g} ms" if neuron.shared_noise_std > 0 else "none"),
-                "homeostasis": ("none" if neuron.homeostasis_rate_hz <= 0 else
-                                f"intrinsic, per tick: theta * exp(h), h in [ln {neuron.homeostasis_min_scale:g}, 0] falls while the "
-                                f"neuron fires below {neuron.homeostasis_rate_hz:g} Hz (tau {neuron.homeostasis_tau_ms:g} ms); "
-                                "the graph's thresholds are the trained ones (h = 0)"),
-                "input_floor": ("none" if not neuron.bounded_input else
-                                "the dendritic current is floored softly at "
-                                + (f"each neuron's threshold - {neuron.input_floor_margin:g}" if neuron.input_floor_margin > 0
-                                   else f"{neuron.input_floor:g}")
-                                + (f" and capped softly at each neuron's threshold {neuron.input_ceiling_margin:+g}"
-                                   if neuron.input_ceiling_margin != 0 else "") + " (width "
-                                f"{neuron.input_floor_width:g}, membrane units); the graph's is not"),
-                "plasticity": core.rule if core.recurrent is not None else "none",
-                "recurrence": ("none" if core.recurrent is None else
-                               "the model's acts once per tick on the tick's spike count; the graph's every step "
-                               f"(the same when substeps = 1; here {core.substeps})"),
-                **layout}
+    metadata = {
+        "source": "neurosync",
+        "dt_s": step,
+        "tick_s": step * core.substeps,
+        "substeps": core.substeps,
+        "time_constant_mapping": "euler: tau = dt / (1 - exp(-dt / tau_physical))",
+        "membrane_tau_exact_s": -step / np.log(beta),
+        "reset": "subtract",
+        "refractory_ms": float(neuron.refractory_ms),
+        "noise": (
+            f"Ornstein-Uhlenbeck current, sd {neuron.noise_std:g} (threshold units), tau {neuron.noise_tau_ms:g} ms"
+            if neuron.noise_std > 0
+            else "none"
+        ),
+        "shared_noise": (
+            f"one Ornstein-Uhlenbeck current shared by all neurons, sd {neuron.shared_noise_std:g} "
+            f"(threshold units), tau {neuron.shared_noise_tau_ms:g} ms"
+            if neuron.shared_noise_std > 0
+            else "none"
+        ),
+        "homeostasis": (
+            "none"
+            if neuron.homeostasis_rate_hz <= 0
+            else f"intrinsic, per tick: theta * exp(h), h in [ln {neuron.homeostasis_min_scale:g}, 0] falls while the "
+            f"neuron fires below {neuron.homeostasis_rate_hz:g} Hz (tau {neuron.homeostasis_tau_ms:g} ms); "
+            "the graph's thresholds are the trained ones (h = 0)"
+        ),
+        "input_floor": (
+            "none"
+            if not neuron.bounded_input
+            else "the dendritic current is floored softly at "
+            + (
+                f"each neuron's threshold - {neuron.input_floor_margin:g}"
+                if neuron.input_floor_margin > 0
+                else f"{neuron.input_floor:g}"
+            )
+            + (
+                f" and capped softly at each neuron's threshold {neuron.input_ceiling_margin:+g}"
+                if neuron.input_ceiling_margin != 0
+                else ""
+            )
+            + " (width "
+            f"{neuron.input_floor_width:g}, membrane units); the graph's is not"
+        ),
+        "plasticity": core.rule if core.recurrent is not None else "none",
+        "recurrence": (
+            "none"
+            if core.recurrent is None
+            else "the model's acts once per tick on the tick's spike count; the graph's every step "
+            f"(the same when substeps = 1; here {core.substeps})"
+        ),
+        **layout,
+    }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 

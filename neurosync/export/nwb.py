@@ -53,18 +53,26 @@ def _unit_parameters(model) -> dict[str, tuple[np.ndarray, str]]:
 
     with torch.no_grad():
         params = neuron.soma_parameters()
-        columns = {"threshold": (params.threshold, "firing threshold (membrane units)"),
-                   "tau_membrane_ms": (neuron.membrane_tau(), "membrane time constant (ms)"),
-                   "dendrite_bias": (neuron.dendrite_bias, "bias of the dendritic current (membrane units)")}
+        columns = {
+            "threshold": (params.threshold, "firing threshold (membrane units)"),
+            "tau_membrane_ms": (neuron.membrane_tau(), "membrane time constant (ms)"),
+            "dendrite_bias": (neuron.dendrite_bias, "bias of the dendritic current (membrane units)"),
+        }
         for k in range(neuron.filter_weight.shape[1]):
             columns[f"tau_filter{k}_ms"] = (neuron.filter_tau()[:, k], f"time constant of dendritic filter {k} (ms)")
             columns[f"weight_filter{k}"] = (neuron.filter_weight[:, k], f"weight of dendritic filter {k}")
     return {name: (values.detach().double().cpu().numpy(), text) for name, (values, text) in columns.items()}
 
 
-def to_nwb(recording, description: str = "One thought per sample of a Continuous Thought Machine", *,
-           model=None, experimenter: str | list[str] | None = DEFAULT_EXPERIMENTER, session_start_time: datetime | None = None,
-           bulky: bool = True):
+def to_nwb(
+    recording,
+    description: str = "One thought per sample of a Continuous Thought Machine",
+    *,
+    model=None,
+    experimenter: str | list[str] | None = DEFAULT_EXPERIMENTER,
+    session_start_time: datetime | None = None,
+    bulky: bool = True,
+):
     """The recording as a ``pynwb.NWBFile`` (needs the ``io`` extra), DANDI-ready.
 
     The subject is in silico (species NCBITaxon "synthetic construct", sex "O", born when the
@@ -86,26 +94,37 @@ def to_nwb(recording, description: str = "One thought per sample of a Continuous
     start = session_start_time or datetime.now(timezone.utc).replace(microsecond=0)
     experimenters = [experimenter] if isinstance(experimenter, str) else list(experimenter or [])
     nwb = pynwb.NWBFile(
-        session_description=description, identifier=str(uuid.uuid4()), session_start_time=start,
+        session_description=description,
+        identifier=str(uuid.uuid4()),
+        session_start_time=start,
         experiment_description=f"NeuroSync {recording.kind} CTM '{name}': {recording.samples} thoughts of "
-                               f"{recording.ticks} ticks, dt = {recording.dt} s per tick, {recording.neurons} neurons",
-        experimenter=experimenters or None, institution="NeuroSync (simulation)",
+        f"{recording.ticks} ticks, dt = {recording.dt} s per tick, {recording.neurons} neurons",
+        experimenter=experimenters or None,
+        institution="NeuroSync (simulation)",
         keywords=["continuous thought machine", "simulation", "in silico"],
         notes="model config (JSON): " + json.dumps(config, sort_keys=True, default=str),
-        source_script="neurosync.export.to_nwb", source_script_file_name="neurosync/export/nwb.py",
-        subject=Subject(subject_id=str(name), species=IN_SILICO_SPECIES, sex="O", date_of_birth=start,
-                        description=f"in silico: a simulated {recording.kind} Continuous Thought Machine "
-                                    f"('{name}', {recording.neurons} neurons), not an animal"),
+        source_script="neurosync.export.to_nwb",
+        source_script_file_name="neurosync/export/nwb.py",
+        subject=Subject(
+            subject_id=str(name),
+            species=IN_SILICO_SPECIES,
+            sex="O",
+            date_of_birth=start,
+            description=f"in silico: a simulated {recording.kind} Continuous Thought Machine "
+            f"('{name}', {recording.neurons} neurons), not an animal",
+        ),
     )
     duration = recording.ticks * recording.dt
     inputs = recording.sample_input if recording.sample_input is not None else np.arange(recording.samples)
     repeats = recording.sample_repeat if recording.sample_repeat is not None else np.zeros(recording.samples, dtype=int)
     for b in range(recording.samples):
         nwb.add_trial(start_time=b * duration, stop_time=(b + 1) * duration)
-    trial_columns = {"sample": (np.arange(recording.samples), "index of the thought in the recording"),
-                     "input_index": (np.asarray(inputs), "index of the input the thought saw (repeats of an input share it)"),
-                     "repeat": (np.asarray(repeats), "repeat of that input: its realisation of the intrinsic noise"),
-                     "certain_tick": (np.argmax(recording.certainty, axis=1), "tick of highest certainty")}
+    trial_columns = {
+        "sample": (np.arange(recording.samples), "index of the thought in the recording"),
+        "input_index": (np.asarray(inputs), "index of the input the thought saw (repeats of an input share it)"),
+        "repeat": (np.asarray(repeats), "repeat of that input: its realisation of the intrinsic noise"),
+        "certain_tick": (np.argmax(recording.certainty, axis=1), "tick of highest certainty"),
+    }
     for key, (values, text) in trial_columns.items():
         nwb.add_trial_column(key, text, data=compact_integers(values))
     if recording.kind == "spiking":
@@ -117,24 +136,40 @@ def to_nwb(recording, description: str = "One thought per sample of a Continuous
         units.spike_times.set_data_io(H5DataIO, GZIP)
         neurons = np.arange(recording.neurons)
         units.add_column("neuron", "index of the neuron in the CTM", data=compact_integers(neurons))
-        units.add_column("cell_type", "excitatory or inhibitory under Dale's law, else unclassified",
-                         data=[str(t) for t in recording.cell_types()])
+        units.add_column(
+            "cell_type",
+            "excitatory or inhibitory under Dale's law, else unclassified",
+            data=[str(t) for t in recording.cell_types()],
+        )
         for key, (values, text) in _unit_parameters(model).items():
             units.add_column(key, text, data=values)
         nwb.units = units
-    module = nwb.create_processing_module("misc", f"internal signals of the CTM, per tick (rate {1 / recording.dt:g} Hz) "
-                                                  "or per simulation step")
-    signals = [("activity", recording.activity, "post-activation (spiking: spikes in the tick)", 1 / recording.dt),
-               ("certainty", recording.certainty[..., None], "certainty (1 - normalised entropy)", 1 / recording.dt),
-               ("logits", recording.logits, "output logits", 1 / recording.dt)]
+    module = nwb.create_processing_module(
+        "misc", f"internal signals of the CTM, per tick (rate {1 / recording.dt:g} Hz) or per simulation step"
+    )
+    signals = [
+        ("activity", recording.activity, "post-activation (spiking: spikes in the tick)", 1 / recording.dt),
+        ("certainty", recording.certainty[..., None], "certainty (1 - normalised entropy)", 1 / recording.dt),
+        ("logits", recording.logits, "output logits", 1 / recording.dt),
+    ]
     if bulky and recording.pre is not None:
         signals.insert(1, ("pre_activation", recording.pre, "pre-activation", 1 / recording.dt))
     if bulky and recording.membrane is not None:
-        signals.append(("membrane", recording.membrane, "membrane potential per simulation step", 1 / recording.step_duration))
+        signals.append(
+            ("membrane", recording.membrane, "membrane potential per simulation step", 1 / recording.step_duration)
+        )
     for key, values, text, rate in signals:
         data = _end_to_end(values)
-        module.add(pynwb.TimeSeries(name=key, data=_compressed(data[:, 0] if data.shape[1] == 1 else data), unit="a.u.",
-                                    rate=float(rate), starting_time=0.0, description=text))
+        module.add(
+            pynwb.TimeSeries(
+                name=key,
+                data=_compressed(data[:, 0] if data.shape[1] == 1 else data),
+                unit="a.u.",
+                rate=float(rate),
+                starting_time=0.0,
+                description=text,
+            )
+        )
     return nwb
 
 

@@ -79,9 +79,16 @@ MODULATED_RATE = "sigmoid(eta0 + gain*m)"  # η[t] of the neuromodulated rule
 HOMEOSTASIS = "clip(h + hstep*(c - ctarget), hmin, 0)"  # h after a tick of c spikes (once per tick)
 RESTING_THRESHOLD = "theta*exp(h)"  # θ under intrinsic homeostasis: lowered while the neuron is too quiet
 
-_TORCH_HELPERS = {"sum_k": lambda x: x.sum(-1), "clip": lambda x, low, high: x.clamp(low, high), "sigmoid": torch.sigmoid,
-                  "exp": torch.exp, "log": torch.log, "abs": torch.abs, "inf": float("inf"),
-                  "int": lambda condition: condition.to(torch.get_default_dtype())}
+_TORCH_HELPERS = {
+    "sum_k": lambda x: x.sum(-1),
+    "clip": lambda x, low, high: x.clamp(low, high),
+    "sigmoid": torch.sigmoid,
+    "exp": torch.exp,
+    "log": torch.log,
+    "abs": torch.abs,
+    "inf": float("inf"),
+    "int": lambda condition: condition.to(torch.get_default_dtype()),
+}
 
 
 def torch_function(expression: str, *names: str):
@@ -90,14 +97,20 @@ def torch_function(expression: str, *names: str):
     return eval(f"lambda {', '.join(names)}: {expression}", dict(_TORCH_HELPERS))  # noqa: S307 (module constants only)
 
 
-def brian_expression(expression: str, filters: int | None = None, k: int | None = None, rename: dict | None = None) -> str:
+def brian_expression(
+    expression: str, filters: int | None = None, k: int | None = None, rename: dict | None = None
+) -> str:
     """`expression` as Brian2 code: sum_k(...) unrolled over `filters` filters, the per-filter
     names f, fdecay, fweight indexed by `k`, sigmoid written out, other names renamed."""
+
     def per_filter(text: str, j: int) -> str:
         return re.sub(r"\b(f|fdecay|fweight)\b", lambda match: f"{match.group(1)}{j}", text)
 
-    expression = re.sub(r"sum_k\(([^()]*)\)", lambda match: " + ".join(per_filter(match.group(1), j) for j in range(filters)),
-                        expression)
+    expression = re.sub(
+        r"sum_k\(([^()]*)\)",
+        lambda match: " + ".join(per_filter(match.group(1), j) for j in range(filters)),
+        expression,
+    )
     if k is not None:
         expression = per_filter(expression, k)
     expression = re.sub(r"sigmoid\(([^()]*)\)", r"1/(1 + exp(-(\1)))", expression)

@@ -28,7 +28,6 @@ functions of :mod:`neurosync.parts.spiking` instead.
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -99,7 +98,9 @@ class RecurrentLIF(nn.Module):
     (RLeaky's ``recurrent``).
     """
 
-    def __init__(self, neurons: int, beta: float = 0.9, threshold: float = 1.0, surrogate: str = "atan", slope: float = 2.0):
+    def __init__(
+        self, neurons: int, beta: float = 0.9, threshold: float = 1.0, surrogate: str = "atan", slope: float = 2.0
+    ):
         super().__init__()
         self.recurrent = nn.Linear(neurons, neurons)
         self.beta_raw = nn.Parameter(torch.logit(torch.full((neurons,), beta)))
@@ -114,9 +115,18 @@ class RecurrentLIF(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if inputs.dim() != 3 or inputs.shape[-1] != self.recurrent.in_features:
-            raise ValueError(f"RecurrentLIF expects inputs (steps, batch, {self.recurrent.in_features}), got {tuple(inputs.shape)}")
-        return lif_sequence(inputs, self.beta(), self.threshold(), self.recurrent.weight, self.recurrent.bias,
-                            self.surrogate, self.slope)
+            raise ValueError(
+                f"RecurrentLIF expects inputs (steps, batch, {self.recurrent.in_features}), got {tuple(inputs.shape)}"
+            )
+        return lif_sequence(
+            inputs,
+            self.beta(),
+            self.threshold(),
+            self.recurrent.weight,
+            self.recurrent.bias,
+            self.surrogate,
+            self.slope,
+        )
 
 
 def lif_sequence(inputs, beta, threshold, weight=None, bias=None, kind="atan", slope=2.0):

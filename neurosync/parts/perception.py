@@ -89,11 +89,15 @@ class TickTokens:
             return None
         return self.direct[:, min(tick, self.direct.shape[1] - 1)]
 
-    def rows(self, keep: torch.Tensor) -> "TickTokens":
+    def rows(self, keep: torch.Tensor) -> TickTokens:
         """The same input for the samples ``keep`` (indices into the batch)."""
-        return TickTokens(self.tokens.index_select(0, keep), self.visible.index_select(0, keep),
-                          None if self.direct is None else self.direct.index_select(0, keep), self.direct_ticks,
-                          self.thought_ticks)
+        return TickTokens(
+            self.tokens.index_select(0, keep),
+            self.visible.index_select(0, keep),
+            None if self.direct is None else self.direct.index_select(0, keep),
+            self.direct_ticks,
+            self.thought_ticks,
+        )
 
     def at(self, tick: int) -> torch.Tensor:
         return self.visible[:, min(tick, self.visible.shape[1] - 1)]
@@ -170,8 +174,10 @@ class DirectInput(nn.Module):
     def prepare(self, features: torch.Tensor):
         """features (batch, d_input) -> (keys = values = features, no query weight or bias)."""
         if features.dim() != 2:
-            raise ValueError(f"without attention (model.heads = 0) the input is one vector per sample, (batch, d_input); "
-                             f"got shape {tuple(features.shape)}")
+            raise ValueError(
+                f"without attention (model.heads = 0) the input is one vector per sample, (batch, d_input); "
+                f"got shape {tuple(features.shape)}"
+            )
         return features, features, None, None
 
     def forward(self, synchrony, keys, values, query_weight=None, query_bias=None, visible=None):

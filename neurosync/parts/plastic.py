@@ -128,9 +128,15 @@ class TraceWindow:
         """H = 0 of shape (batch, neurons, inputs), inputs = neurons unless given (a fast weight
         from the afferents, :mod:`~neurosync.parts.plastic_input`); no slot yet."""
         inputs = neurons if inputs is None else inputs
-        return cls(like.new_zeros(batch, neurons, inputs), like.new_ones(batch, neurons), like.new_zeros(batch, 0, neurons),
-                   like.new_zeros(batch, 0, inputs), torch.zeros(batch, dtype=torch.long, device=like.device),
-                   torch.zeros(batch, dtype=torch.bool, device=like.device), together=0)
+        return cls(
+            like.new_zeros(batch, neurons, inputs),
+            like.new_ones(batch, neurons),
+            like.new_zeros(batch, 0, neurons),
+            like.new_zeros(batch, 0, inputs),
+            torch.zeros(batch, dtype=torch.long, device=like.device),
+            torch.zeros(batch, dtype=torch.bool, device=like.device),
+            together=0,
+        )
 
     def _padded(self, length: int) -> TraceWindow:
         """The same H with zero slots appended up to ``length``."""
@@ -185,7 +191,9 @@ class TraceWindow:
             pres = torch.cat((state.pres, pre.unsqueeze(1)), 1)
         else:  # rows at different slots: each writes its own
             state = state._padded(high + 1)
-            slot = nn.functional.one_hot(state.filled, state.posts.shape[1]).to(post.dtype).unsqueeze(-1)  # (batch, L, 1)
+            slot = (
+                nn.functional.one_hot(state.filled, state.posts.shape[1]).to(post.dtype).unsqueeze(-1)
+            )  # (batch, L, 1)
             posts = keep.unsqueeze(1) * state.posts + slot * written
             pres = state.pres + slot * pre.unsqueeze(1)
         together = None if self.together is None else self.together + 1
@@ -218,11 +226,23 @@ class PlasticSynapse(nn.Module):
     neuromodulated rule reads it.
     """
 
-    def __init__(self, d_input: int, d_model: int, rule: str = "miconi", implementation: str = "dense",
-                 learning_rate: float = 0.1, trace_timescale: float = 2.0, alpha_init: float = 0.1,
-                 coefficients: str = "neuron", clip: float = 1.0, modulator: str = "state",
-                 excitatory: torch.Tensor | None = None, input_pathway: str = "linear", recurrent_scale: float = 1.0,
-                 inhibition_dominance: float = 1.0):
+    def __init__(
+        self,
+        d_input: int,
+        d_model: int,
+        rule: str = "miconi",
+        implementation: str = "dense",
+        learning_rate: float = 0.1,
+        trace_timescale: float = 2.0,
+        alpha_init: float = 0.1,
+        coefficients: str = "neuron",
+        clip: float = 1.0,
+        modulator: str = "state",
+        excitatory: torch.Tensor | None = None,
+        input_pathway: str = "linear",
+        recurrent_scale: float = 1.0,
+        inhibition_dominance: float = 1.0,
+    ):
         super().__init__()
         self.windowed = holds_window(rule, implementation)  # H in chunks (TraceWindow)
         self.rule, self.implementation, self.modulator = rule, implementation, modulator
@@ -241,7 +261,9 @@ class PlasticSynapse(nn.Module):
             self.register_buffer("presynaptic_sign", sign)
             fraction = excitatory.float().mean().clamp(1e-6, 1 - 1e-6)
             # inhibition (f_E / f_I) · dominance stronger; every magnitude recurrent_scale × abs(U(−1/√N, 1/√N))
-            balance = torch.where(excitatory.bool(), 1.0, fraction / (1 - fraction) * inhibition_dominance) * recurrent_scale
+            balance = (
+                torch.where(excitatory.bool(), 1.0, fraction / (1 - fraction) * inhibition_dominance) * recurrent_scale
+            )
             with torch.no_grad():
                 magnitude = self.recurrent.weight.abs().clamp_min(1e-4) * balance
                 self.recurrent.weight.copy_(magnitude + torch.log(-torch.expm1(-magnitude)))  # softplus⁻¹
@@ -274,7 +296,9 @@ class PlasticSynapse(nn.Module):
         if self.implementation == "dense":
             return (nn.functional.softplus(self.alpha) if self.dale else self.alpha,)
         if self.dale:
-            return nn.functional.softplus(self.alpha_post), nn.functional.softplus(self.alpha_pre) * self.presynaptic_sign
+            return nn.functional.softplus(self.alpha_post), nn.functional.softplus(
+                self.alpha_pre
+            ) * self.presynaptic_sign
         return self.alpha_post, self.alpha_pre
 
     def alpha_matrix(self) -> torch.Tensor:
@@ -335,7 +359,10 @@ class PlasticSynapse(nn.Module):
         returns); linear in ``spikes``, so spikes masked to one population give that population's
         share of the current. Under dense Dale's law the relu couples the two: one term, None."""
         if self.dale and not self.windowed:  # a windowed H ≥ 0, so b's sign keeps Dale's law there without a relu
-            weight = torch.relu(nn.functional.softplus(self.recurrent.weight) + self.alpha_matrix() * plastic) * self.presynaptic_sign
+            weight = (
+                torch.relu(nn.functional.softplus(self.recurrent.weight) + self.alpha_matrix() * plastic)
+                * self.presynaptic_sign
+            )
             return (weight @ spikes.unsqueeze(-1)).squeeze(-1), None  # (batch, post, pre) @ (batch, pre)
         recurrent = nn.functional.linear(spikes, self.recurrent_weight())
         if self.implementation == "dense":

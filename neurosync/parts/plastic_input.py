@@ -48,12 +48,26 @@ class PlasticInputSynapse(nn.Module):
 
     dale = False
 
-    def __init__(self, d_input: int, d_model: int, depth: int = 1, dropout: float = 0.0, rule: str = "miconi",
-                 learning_rate: float = 0.1, trace_timescale: float = 2.0, alpha_init: float = 0.1,
-                 coefficients: str = "neuron", clip: float = 1.0, modulator: str = "state", implementation: str = "dense"):
+    def __init__(
+        self,
+        d_input: int,
+        d_model: int,
+        depth: int = 1,
+        dropout: float = 0.0,
+        rule: str = "miconi",
+        learning_rate: float = 0.1,
+        trace_timescale: float = 2.0,
+        alpha_init: float = 0.1,
+        coefficients: str = "neuron",
+        clip: float = 1.0,
+        modulator: str = "state",
+        implementation: str = "dense",
+    ):
         super().__init__()
         if rule == "abcd" and coefficients != "neuron":
-            raise ValueError("the afferent fast weight takes ABCD coefficients per neuron (model.plasticity.coefficients = 'neuron')")
+            raise ValueError(
+                "the afferent fast weight takes ABCD coefficients per neuron (model.plasticity.coefficients = 'neuron')"
+            )
         self.windowed = holds_window(rule, implementation)  # H in chunks (TraceWindow)
         self.rule, self.modulator, self.d_model, self.d_input = rule, modulator, d_model, d_input
         self.implementation = implementation

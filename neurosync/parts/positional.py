@@ -69,7 +69,7 @@ class LearnableFourierEmbedding(nn.Module):
         self.fourier = fourier
         self.Wr = nn.Linear(2, fourier // 2, bias=False)
         self.mlp = nn.Sequential(nn.Linear(fourier, hidden), nn.GLU(), nn.Linear(hidden // 2, d), nn.LayerNorm(d))
-        nn.init.normal_(self.Wr.weight, mean=0.0, std=gamma ** -2)
+        nn.init.normal_(self.Wr.weight, mean=0.0, std=gamma**-2)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = features.shape
@@ -98,5 +98,8 @@ def positional_2d(kind: str, d: int) -> nn.Module | None:
     """The 2-D embedding named ``kind`` (one of POSITIONAL_2D) for feature width ``d``; None for 'none'."""
     if kind not in POSITIONAL_2D:
         raise ValueError(f"unknown 2-D positional embedding {kind!r} (use one of {list(POSITIONAL_2D)})")
-    return {"rotational-2d": RotationalEmbedding2D, "learnable-fourier": LearnableFourierEmbedding,
-            "multi-learnable-fourier": MultiLearnableFourierEmbedding}.get(kind, lambda _: None)(d)
+    return {
+        "rotational-2d": RotationalEmbedding2D,
+        "learnable-fourier": LearnableFourierEmbedding,
+        "multi-learnable-fourier": MultiLearnableFourierEmbedding,
+    }.get(kind, lambda _: None)(d)

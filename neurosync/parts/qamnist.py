@@ -43,8 +43,10 @@ def sinusoid_table(positions: int, width: int) -> torch.Tensor:
 def pack_qamnist(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """The reference's (x (batch, X, C, H, W), z (batch, Q)) as one (batch, 2 + X·C·H·W + Q) tensor."""
     if x.dim() != 5 or z.dim() != 2 or x.shape[0] != z.shape[0] or x.shape[-1] != x.shape[-2]:
-        raise ValueError(f"QA-MNIST inputs are images (batch, ticks, C, H, H) and codes (batch, ticks), got "
-                         f"{tuple(x.shape)} and {tuple(z.shape)}")
+        raise ValueError(
+            f"QA-MNIST inputs are images (batch, ticks, C, H, H) and codes (batch, ticks), got "
+            f"{tuple(x.shape)} and {tuple(z.shape)}"
+        )
     batch = x.shape[0]
     sizes = x.new_tensor([x.shape[1], z.shape[1]]).expand(batch, 2)
     return torch.cat((sizes, x.reshape(batch, -1), z.to(x.dtype)), dim=1)
@@ -54,8 +56,14 @@ class _DigitCNN(nn.Module):
     def __init__(self, channels: int, width: int):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2, 2),
-            nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
         )
 
     def forward(self, x):
@@ -83,15 +91,19 @@ class QAMNISTBackbone(nn.Module):
     def unpack(self, packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The inverse of :func:`pack_qamnist`: images (batch, X, C, H, H), codes (batch, Q) int64."""
         if packed.dim() != 2 or packed.shape[1] < 2:
-            raise ValueError(f"a packed QA-MNIST input is (batch, 2 + X·C·H·W + Q) (see pack_qamnist), got {tuple(packed.shape)}")
+            raise ValueError(
+                f"a packed QA-MNIST input is (batch, 2 + X·C·H·W + Q) (see pack_qamnist), got {tuple(packed.shape)}"
+            )
         digits, parts = int(packed[0, 0]), int(packed[0, 1])
         pixels = packed.shape[1] - 2 - parts
         side = math.isqrt(max(pixels // max(digits * self.channels, 1), 0))
         if digits < 1 or parts < 1 or digits * self.channels * side * side != pixels:
-            raise ValueError(f"a packed QA-MNIST input of {packed.shape[1]} columns does not hold {digits} square "
-                             f"{self.channels}-channel images and {parts} question codes (see pack_qamnist)")
-        x = packed[:, 2:2 + pixels].reshape(packed.shape[0], digits, self.channels, side, side)
-        return x, packed[:, 2 + pixels:].round().long()
+            raise ValueError(
+                f"a packed QA-MNIST input of {packed.shape[1]} columns does not hold {digits} square "
+                f"{self.channels}-channel images and {parts} question codes (see pack_qamnist)"
+            )
+        x = packed[:, 2 : 2 + pixels].reshape(packed.shape[0], digits, self.channels, side, side)
+        return x, packed[:, 2 + pixels :].round().long()
 
     def forward(self, packed: torch.Tensor):
         from .perception import TickTokens
@@ -109,7 +121,14 @@ class QAMNISTBackbone(nn.Module):
         index = self.index_backbone.embedding[z.clamp(0, INDEX_POSITIONS - 1)]
         operator = self.operator_backbone.embedding((-z - 1).clamp(0, 1))
         question = torch.where(index_tick.view(1, -1, 1), index, operator)
-        direct = torch.cat((tokens.new_zeros(batch, digits, self.width), question.to(tokens.dtype),
-                            tokens.new_zeros(batch, self.answering, self.width)), dim=1)
-        return TickTokens(tokens, visible.expand(batch, -1, -1), direct, (False,) * digits + (True,) * (parts + self.answering),
-                          ticks)
+        direct = torch.cat(
+            (
+                tokens.new_zeros(batch, digits, self.width),
+                question.to(tokens.dtype),
+                tokens.new_zeros(batch, self.answering, self.width),
+            ),
+            dim=1,
+        )
+        return TickTokens(
+            tokens, visible.expand(batch, -1, -1), direct, (False,) * digits + (True,) * (parts + self.answering), ticks
+        )

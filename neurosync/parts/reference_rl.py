@@ -29,8 +29,14 @@ DECAY_MAX = 4.0  # the reference RL synchrony's clamp of the decay rates
 
 
 def _glu_blocks(d_in: int, width: int) -> list[nn.Module]:
-    return [nn.Linear(d_in, 2 * width), nn.GLU(), nn.LayerNorm(width), nn.Linear(width, 2 * width), nn.GLU(),
-            nn.LayerNorm(width)]
+    return [
+        nn.Linear(d_in, 2 * width),
+        nn.GLU(),
+        nn.LayerNorm(width),
+        nn.Linear(width, 2 * width),
+        nn.GLU(),
+        nn.LayerNorm(width),
+    ]
 
 
 class ClassicControlBackbone(nn.Module):
@@ -47,7 +53,9 @@ class ClassicControlBackbone(nn.Module):
 class MiniGridBackbone(nn.Module):
     """Symbolic grids (batch, H, W, 3) of (object, colour, state) codes -> features (batch, H·W·width)."""
 
-    def __init__(self, width: int, grid: int = 7, objects: int = 11, colours: int = 6, states: int = 3, embedding: int = 8):
+    def __init__(
+        self, width: int, grid: int = 7, objects: int = 11, colours: int = 6, states: int = 3, embedding: int = 8
+    ):
         super().__init__()
         self.object_embedding = nn.Embedding(objects, embedding)
         self.color_embedding = nn.Embedding(colours, embedding)
@@ -59,8 +67,12 @@ class MiniGridBackbone(nn.Module):
         x = x.long()
         batch, height, width, _ = x.shape
         position = torch.arange(height * width, device=x.device).view(1, height, width).expand(batch, -1, -1)
-        parts = (self.object_embedding(x[..., 0]), self.color_embedding(x[..., 1]), self.state_embedding(x[..., 2]),
-                 self.position_embedding(position))
+        parts = (
+            self.object_embedding(x[..., 0]),
+            self.color_embedding(x[..., 1]),
+            self.state_embedding(x[..., 2]),
+            self.position_embedding(position),
+        )
         return self.project_to_d_projection(torch.cat(parts, dim=-1)).reshape(batch, -1)
 
 
@@ -110,7 +122,7 @@ class WindowedSynchrony(nn.Module):
         window = trace.shape[-1]
         lags = torch.arange(window - 1, -1, -1, device=trace.device, dtype=trace.dtype).unsqueeze(1)
         weights = torch.exp(-lags * torch.clamp(self.decay_out, 0, DECAY_MAX).unsqueeze(0))  # (window, pairs)
-        last = trace[:, -self.n_synch:].transpose(1, 2)  # (batch, window, n)
+        last = trace[:, -self.n_synch :].transpose(1, 2)  # (batch, window, n)
         products = (last.unsqueeze(-1) * last.unsqueeze(-2))[:, :, self.diagonal_mask_out]  # (batch, window, pairs)
         out = (weights.unsqueeze(0) * products).sum(1) / torch.sqrt(weights.sum(0, keepdim=True))
         return trace.new_zeros(trace.shape[0], 0), out

@@ -23,8 +23,13 @@ from torch import nn
 
 from .positional import positional_2d
 
-DEPTHS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),
-          101: ("bottleneck", (3, 4, 23, 3)), 152: ("bottleneck", (3, 4, 36, 3))}
+DEPTHS = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 4, 36, 3)),
+}
 WIDTHS = (64, 128, 256, 512)
 
 
@@ -94,8 +99,10 @@ class ResNetFeatures(nn.Module):
             planes, stride = WIDTHS[stage], (1 if stage == 0 else 2)
             downsample = None
             if stride != 1 or inputs != planes * block.expansion:
-                downsample = nn.Sequential(nn.Conv2d(inputs, planes * block.expansion, 1, stride=stride, bias=False),
-                                           nn.BatchNorm2d(planes * block.expansion))
+                downsample = nn.Sequential(
+                    nn.Conv2d(inputs, planes * block.expansion, 1, stride=stride, bias=False),
+                    nn.BatchNorm2d(planes * block.expansion),
+                )
             layers = [block(inputs, planes, stride, downsample)]
             inputs = planes * block.expansion
             layers += [block(inputs, planes) for _ in range(1, counts[stage])]
@@ -124,8 +131,9 @@ class ResNetBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.initial_rgb.in_channels:
-            raise ValueError(f"images must have shape (batch, {self.initial_rgb.in_channels}, height, width), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"images must have shape (batch, {self.initial_rgb.in_channels}, height, width), got {tuple(x.shape)}"
+            )
         features = self.resnet(self.initial_rgb(x))
         if self.positional is not None:
             features = features + self.positional(features)

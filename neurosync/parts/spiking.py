@@ -183,8 +183,9 @@ def shared_step(shared: torch.Tensor, params: SomaParameters, zeta: torch.Tensor
     return _noise(params.shared_decay, shared, params.shared_scale, zeta)
 
 
-def noise_innovations(shape: tuple[int, ...], params: SomaParameters, like: torch.Tensor,
-                      generator: torch.Generator | None = None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def noise_innovations(
+    shape: tuple[int, ...], params: SomaParameters, like: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """(ξ, ζ) for one tick: ξ (substeps, batch, neurons) for the private noise, then ζ
     (substeps, batch, 1) for the shared background, each drawn in one call (both paths draw the
     same blocks in the same order, so they see the same noise); None for a process the model
@@ -197,8 +198,14 @@ def noise_innovations(shape: tuple[int, ...], params: SomaParameters, like: torc
     return xi, zeta
 
 
-def soma_step(current: torch.Tensor, noise: torch.Tensor, state: SpikingState, params: SomaParameters,
-              surrogate: str = "atan", slope: float = 2.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def soma_step(
+    current: torch.Tensor,
+    noise: torch.Tensor,
+    state: SpikingState,
+    params: SomaParameters,
+    surrogate: str = "atan",
+    slope: float = 2.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One soma update (module docstring) with this step's noise current n + g; returns (spikes,
     membrane, adaptation, refractory steps left)."""
     if params.adaptation_decay is None:  # LIF
@@ -213,7 +220,9 @@ def soma_step(current: torch.Tensor, noise: torch.Tensor, state: SpikingState, p
     else:
         is_open = _open(state.refractory).to(current.dtype)
         refractory = _countdown(state.refractory, params.refractory_steps)
-    membrane = _membrane(is_open, params.membrane_decay, state.membrane, current, noise, previous_threshold, state.spikes)
+    membrane = _membrane(
+        is_open, params.membrane_decay, state.membrane, current, noise, previous_threshold, state.spikes
+    )
     spikes = spike(membrane - threshold, surrogate, slope) * is_open
     if params.refractory_steps:
         refractory = torch.where(spikes > 0, float(params.refractory_steps), refractory)
@@ -289,7 +298,9 @@ class SpikingNeurons(nn.Module):
     ):
         super().__init__()
         if filters > 1:
-            taus = torch.logspace(math.log10(filter_tau_min_ms), math.log10(filter_tau_max_ms), filters, dtype=torch.float64)
+            taus = torch.logspace(
+                math.log10(filter_tau_min_ms), math.log10(filter_tau_max_ms), filters, dtype=torch.float64
+            )
         else:
             taus = torch.tensor([filter_tau_min_ms], dtype=torch.float64)
         self.filter_tau = BoundedTimeConstant(taus.repeat(neurons, 1).float(), tau_min_ms, tau_max_ms)
@@ -360,15 +371,20 @@ class SpikingNeurons(nn.Module):
         return decay(self.filter_tau(), self.dt_ms)
 
     def soma_parameters(self) -> SomaParameters:
-        params = SomaParameters(decay(self.membrane_tau(), self.dt_ms), F.softplus(self.threshold_raw),
-                                refractory_steps=refractory_steps(self.refractory_ms, self.dt_ms))
+        params = SomaParameters(
+            decay(self.membrane_tau(), self.dt_ms),
+            F.softplus(self.threshold_raw),
+            refractory_steps=refractory_steps(self.refractory_ms, self.dt_ms),
+        )
         if self.adaptive:
             params.adaptation_decay = decay(self.adaptation_tau(), self.dt_ms)
             params.adaptation_strength = F.softplus(self.adaptation_strength_raw)
         if self.noise_std > 0:
             params.noise_decay, params.noise_scale = ou_constants(self.noise_std, self.noise_tau_ms, self.dt_ms)
         if self.shared_noise_std > 0:
-            params.shared_decay, params.shared_scale = ou_constants(self.shared_noise_std, self.shared_noise_tau_ms, self.dt_ms)
+            params.shared_decay, params.shared_scale = ou_constants(
+                self.shared_noise_std, self.shared_noise_tau_ms, self.dt_ms
+            )
         return params
 
     def homeostasis_constants(self) -> dict[str, float] | None:
@@ -377,8 +393,11 @@ class SpikingNeurons(nn.Module):
         ln(min_scale); None without homeostasis. None depends on dt: the process is per tick."""
         if self.homeostasis_rate_hz <= 0:
             return None
-        return {"hstep": 1000.0 / (self.homeostasis_rate_hz * self.homeostasis_tau_ms),
-                "ctarget": self.homeostasis_rate_hz * self.tick_ms / 1000.0, "hmin": math.log(self.homeostasis_min_scale)}
+        return {
+            "hstep": 1000.0 / (self.homeostasis_rate_hz * self.homeostasis_tau_ms),
+            "ctarget": self.homeostasis_rate_hz * self.tick_ms / 1000.0,
+            "hmin": math.log(self.homeostasis_min_scale),
+        }
 
     def _bounded(self, current: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
         """The dendritic current of a bounded input, floored softly (``equations.CURRENT_FLOOR``):
@@ -391,7 +410,9 @@ class SpikingNeurons(nn.Module):
         floor = _relative_floor(threshold, self.input_floor_margin) if self.input_floor_margin > 0 else self.input_floor
         current = _current_floor(current, floor, self.input_floor_width)
         if self.input_ceiling_margin != 0:
-            current = _current_ceiling(current, _relative_ceiling(threshold, self.input_ceiling_margin), self.input_floor_width)
+            current = _current_ceiling(
+                current, _relative_ceiling(threshold, self.input_ceiling_margin), self.input_floor_width
+            )
         return current
 
     def _with_homeostasis(self, params: SomaParameters, state: SpikingState) -> SomaParameters:
@@ -417,9 +438,13 @@ class SpikingNeurons(nn.Module):
         filters = self.filter_weight.new_zeros(batch, self.neurons, self.n_filters)
         noise, shared = zeros, zeros[:, :1]
         if self.noise_std > 0:  # each OU process starts in its stationary distribution
-            noise = self.noise_std * torch.randn(zeros.shape, generator=self.noise_generator, device=zeros.device, dtype=zeros.dtype)
+            noise = self.noise_std * torch.randn(
+                zeros.shape, generator=self.noise_generator, device=zeros.device, dtype=zeros.dtype
+            )
         if self.shared_noise_std > 0:
-            shared = self.shared_noise_std * torch.randn(shared.shape, generator=self.noise_generator, device=zeros.device, dtype=zeros.dtype)
+            shared = self.shared_noise_std * torch.randn(
+                shared.shape, generator=self.noise_generator, device=zeros.device, dtype=zeros.dtype
+            )
         return zeros, SpikingState(filters, zeros, zeros, zeros, zeros, noise, zeros, shared)
 
     def forward(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
@@ -437,7 +462,9 @@ class SpikingNeurons(nn.Module):
 
         filter_decay, params = self.filter_decay(), self._with_homeostasis(self.soma_parameters(), state)
         steps = self.substeps
-        powers = filter_decay.unsqueeze(0) ** torch.arange(1, steps + 1, device=filter_decay.device).view(-1, 1, 1)  # (M, N, K)
+        powers = filter_decay.unsqueeze(0) ** torch.arange(1, steps + 1, device=filter_decay.device).view(
+            -1, 1, 1
+        )  # (M, N, K)
         held = pre_activation.unsqueeze(-1)  # (B, N, 1)
         # f_k[m] = a + (f_k[0] − a) α_k^m, so I[m] = a Σ_k w_k + b + Σ_k w_k (f_k[0] − a) α_k^m: one contraction over k
         gap = state.filters - held  # f_k[0] − a, (B, N, K)
@@ -455,13 +482,31 @@ class SpikingNeurons(nn.Module):
                 shared = shared_step(shared, params, None if zeta is None else zeta[m])
                 currents.append(noise + shared)
         spikes, membranes, adaptations, refractory = SomaSequence.apply(
-            current + torch.stack(currents), state.membrane, state.spikes, state.adaptation, state.refractory, params.membrane_decay,
-            params.threshold, params.adaptation_strength, params.adaptation_decay, params.refractory_steps,
-            self.surrogate, self.surrogate_slope)
+            current + torch.stack(currents),
+            state.membrane,
+            state.spikes,
+            state.adaptation,
+            state.refractory,
+            params.membrane_decay,
+            params.threshold,
+            params.adaptation_strength,
+            params.adaptation_decay,
+            params.refractory_steps,
+            self.surrogate,
+            self.surrogate_slope,
+        )
         adaptation = adaptations[-1] if self.adaptive else state.adaptation
         count = spikes.sum(0)
-        return count, SpikingState(last_filters, membranes[-1], spikes[-1], adaptation, refractory, noise,
-                                   self._homeostasis_step(state.homeostasis, count), shared)
+        return count, SpikingState(
+            last_filters,
+            membranes[-1],
+            spikes[-1],
+            adaptation,
+            refractory,
+            noise,
+            self._homeostasis_step(state.homeostasis, count),
+            shared,
+        )
 
     def forward_stepwise(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
         """The tick one simulation step at a time: the reference statement of the dynamics."""
@@ -471,11 +516,14 @@ class SpikingNeurons(nn.Module):
         spike_count = 0.0
         for m in range(self.substeps):
             filters = dendrite_step(state.filters, pre_activation, filter_decay)
-            current = self._bounded(dendritic_current(filters, self.filter_weight, self.dendrite_bias), params.threshold)
+            current = self._bounded(
+                dendritic_current(filters, self.filter_weight, self.dendrite_bias), params.threshold
+            )
             noise = noise_step(state.noise, params, None if xi is None else xi[m])
             shared = shared_step(state.shared, params, None if zeta is None else zeta[m])
-            spikes, membrane, adaptation, refractory = soma_step(current, noise + shared, state, params, self.surrogate,
-                                                                 self.surrogate_slope)
+            spikes, membrane, adaptation, refractory = soma_step(
+                current, noise + shared, state, params, self.surrogate, self.surrogate_slope
+            )
             state = SpikingState(filters, membrane, spikes, adaptation, refractory, noise, homeostasis, shared)
             for observe in self.substep_observers:
                 observe(state)

@@ -32,7 +32,9 @@ class SomaSequence(torch.autograd.Function):
     the refractory steps left after the last sub-step; κ = ρ = None for LIF."""
 
     @staticmethod
-    def forward(ctx, drive, v0, s0, u0, r0, beta, threshold, strength, decay, refractory_steps: int, kind: str, slope: float):
+    def forward(
+        ctx, drive, v0, s0, u0, r0, beta, threshold, strength, decay, refractory_steps: int, kind: str, slope: float
+    ):
         steps = drive.shape[0]
         membranes, spikes = torch.empty_like(drive), torch.empty_like(drive)
         open_mask = torch.ones_like(drive)
@@ -57,15 +59,18 @@ class SomaSequence(torch.autograd.Function):
                 s.mul_(open_mask[m])
                 refractory = torch.maximum(refractory - 1, s * refractory_steps)
         ctx.mark_non_differentiable(refractory)
-        ctx.save_for_backward(drive, v0, s0, u0, beta, threshold, strength, decay, open_mask, membranes, spikes,
-                              adaptations)
+        ctx.save_for_backward(
+            drive, v0, s0, u0, beta, threshold, strength, decay, open_mask, membranes, spikes, adaptations
+        )
         ctx.kind, ctx.slope = kind, slope
         ctx.set_materialize_grads(False)
         return spikes, membranes, adaptations if adaptive else membranes.new_zeros(0), refractory
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_membranes, grad_adaptations, grad_refractory):
-        (drive, v0, s0, u0, beta, threshold, strength, decay, open_mask, membranes, spikes, adaptations) = ctx.saved_tensors
+        (drive, v0, s0, u0, beta, threshold, strength, decay, open_mask, membranes, spikes, adaptations) = (
+            ctx.saved_tensors
+        )
         adaptive = strength is not None
         steps = drive.shape[0]
         leak = 1 - beta
@@ -114,5 +119,17 @@ class SomaSequence(torch.autograd.Function):
             grad_strength = (-(grad_s * sigma * adaptations) - grad_v * previous_u * previous_s).sum((0, 1))
             grad_decay = (grad_u * previous_u).sum((0, 1))
             grad_u0 = decay * grad_u[0] - strength * s0 * grad_v[0]
-        return (grad_drive, grad_v0, grad_s0, grad_u0, None, grad_beta, grad_threshold, grad_strength, grad_decay,
-                None, None, None)
+        return (
+            grad_drive,
+            grad_v0,
+            grad_s0,
+            grad_u0,
+            None,
+            grad_beta,
+            grad_threshold,
+            grad_strength,
+            grad_decay,
+            None,
+            None,
+            None,
+        )

@@ -95,8 +95,17 @@ class DecayedPairwiseSynchrony(nn.Module):
 
     EPSILON = 1e-6
 
-    def __init__(self, d_model, n_synch_action, n_synch_out, pairing, n_self_pairs=0, generator=None,
-                 timescales=None, normalised=False):
+    def __init__(
+        self,
+        d_model,
+        n_synch_action,
+        n_synch_out,
+        pairing,
+        n_self_pairs=0,
+        generator=None,
+        timescales=None,
+        normalised=False,
+    ):
         super().__init__()
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.pairing, self.d_model, self.normalised = pairing, d_model, normalised
@@ -120,7 +129,9 @@ class DecayedPairwiseSynchrony(nn.Module):
         timescales, pairs index the flattened (scale, neuron) traces: m·D + i."""
         lefts, rights = [], []
         for readout in ("action", "out"):
-            left, right = pair_indices(self.pairing, getattr(self, f"{readout}_neurons_left"), getattr(self, f"{readout}_neurons_right"))
+            left, right = pair_indices(
+                self.pairing, getattr(self, f"{readout}_neurons_left"), getattr(self, f"{readout}_neurons_right")
+            )
             for m in range(self.scales):
                 lefts.append(left + m * self.d_model)
                 rights.append(right + m * self.d_model)

@@ -29,8 +29,15 @@ from . import images, maze, oneshot, parity, qa_digits, recall, sort
 
 EPISODIC = ("qa_digits", "recall", "oneshot")  # tasks that answer in a window at the thought's end
 
-TASKS = {"parity": parity, "sort": sort, "images": images, "maze": maze, "qa_digits": qa_digits, "recall": recall,
-         "oneshot": oneshot}
+TASKS = {
+    "parity": parity,
+    "sort": sort,
+    "images": images,
+    "maze": maze,
+    "qa_digits": qa_digits,
+    "recall": recall,
+    "oneshot": oneshot,
+}
 
 
 def get_task(cfg: TaskConfig):
@@ -64,6 +71,8 @@ def headline(task, final: dict) -> str:
     """One line of the final metrics (the task's own, else per-bit and whole-sequence accuracy)."""
     if hasattr(task, "headline"):
         return task.headline(final)
-    return (f"per-bit {100 * final['bit_acc_certain']:.2f}%, whole-sequence {100 * final['seq_acc_certain']:.2f}% "
-            f"(last tick: {100 * final['bit_acc_last']:.2f}% / {100 * final['seq_acc_last']:.2f}%), "
-            f"mean most-certain tick {final['certain_tick']:.1f}")
+    return (
+        f"per-bit {100 * final['bit_acc_certain']:.2f}%, whole-sequence {100 * final['seq_acc_certain']:.2f}% "
+        f"(last tick: {100 * final['bit_acc_last']:.2f}% / {100 * final['seq_acc_last']:.2f}%), "
+        f"mean most-certain tick {final['certain_tick']:.1f}"
+    )

@@ -35,7 +35,9 @@ def per_tick_loss(logits: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
 def window_loss(out, answers: torch.Tensor, answer_ticks: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The certainty loss over the last ``answer_ticks`` ticks; (loss, most-certain tick counted
     from the start of the thought)."""
-    value, certain = certainty_loss(per_tick_loss(out.logits[:, -answer_ticks:], answers), out.certainty[:, -answer_ticks:])
+    value, certain = certainty_loss(
+        per_tick_loss(out.logits[:, -answer_ticks:], answers), out.certainty[:, -answer_ticks:]
+    )
     return value, certain + out.logits.shape[1] - answer_ticks
 
 
@@ -45,11 +47,15 @@ def window_metrics(out, answers: torch.Tensor, answer_ticks: int) -> tuple[dict[
     _, certain = window_loss(out, answers, answer_ticks)
     rows = torch.arange(answers.shape[0], device=answers.device)
     right = out.logits[rows, certain].argmax(-1) == answers
-    return {"accuracy_certain": right.float().sum().item(),
-            "accuracy_last": (out.logits[:, -1].argmax(-1) == answers).float().sum().item()}, right
+    return {
+        "accuracy_certain": right.float().sum().item(),
+        "accuracy_last": (out.logits[:, -1].argmax(-1) == answers).float().sum().item(),
+    }, right
 
 
 def accuracy_headline(final: dict, chance: float) -> str:
     """One line of an episodic task's final accuracy against ``chance``."""
-    return (f"accuracy {100 * final['accuracy_certain']:.2f}% (last tick {100 * final['accuracy_last']:.2f}%; "
-            f"chance {100 * chance:.0f}%); mean most-certain tick {final['certain_tick']:.1f}")
+    return (
+        f"accuracy {100 * final['accuracy_certain']:.2f}% (last tick {100 * final['accuracy_last']:.2f}%; "
+        f"chance {100 * chance:.0f}%); mean most-certain tick {final['certain_tick']:.1f}"
+    )

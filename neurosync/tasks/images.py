@@ -38,8 +38,12 @@ class ConvBackbone(nn.Module):
         super().__init__()
         stride = 2 if side > 16 else 1
         self.layers = nn.Sequential(
-            nn.Conv2d(channels, width // 2, 3, padding=1), nn.BatchNorm2d(width // 2), nn.ReLU(),
-            nn.Conv2d(width // 2, width, 3, stride=stride, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(channels, width // 2, 3, padding=1),
+            nn.BatchNorm2d(width // 2),
+            nn.ReLU(),
+            nn.Conv2d(width // 2, width, 3, stride=stride, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,8 +89,10 @@ def _load_cifar10(folder: Path):
             path = folder / name
             if not path.is_file():
                 if (folder / "data_batch_1").exists():
-                    raise ConfigError(f"task.data_path: {folder} holds the pickled Python CIFAR-10; use the binary version "
-                                      "(cifar-10-binary.tar.gz), nothing here unpickles data")
+                    raise ConfigError(
+                        f"task.data_path: {folder} holds the pickled Python CIFAR-10; use the binary version "
+                        "(cifar-10-binary.tar.gz), nothing here unpickles data"
+                    )
                 raise ConfigError(f"task.data_path: {folder} lacks the CIFAR-10 binary batch {name}")
             raw = np.frombuffer(path.read_bytes(), dtype=np.uint8)
             if raw.size % record:
@@ -110,8 +116,10 @@ def _load_digits():
 
 def _split(cfg: TaskConfig, split: str):
     if cfg.classes != CLASSES:
-        raise ConfigError(f"task.classes = {cfg.classes}, but task.dataset {cfg.dataset!r} has {CLASSES} classes: the "
-                          f"model predicts the wrong number of classes for this data")
+        raise ConfigError(
+            f"task.classes = {cfg.classes}, but task.dataset {cfg.dataset!r} has {CLASSES} classes: the "
+            f"model predicts the wrong number of classes for this data"
+        )
     return _dataset(cfg.dataset, cfg.data_path)[split]
 
 
@@ -130,7 +138,10 @@ def _dataset(name: str, data_path: str):
     train_images = parts["train"][0]
     mean = train_images.mean(axis=(0, 2, 3), keepdims=True)
     std = train_images.std(axis=(0, 2, 3), keepdims=True) + 1e-6
-    return {split: (torch.from_numpy((images - mean) / std), torch.from_numpy(labels)) for split, (images, labels) in parts.items()}
+    return {
+        split: (torch.from_numpy((images - mean) / std), torch.from_numpy(labels))
+        for split, (images, labels) in parts.items()
+    }
 
 
 def image_shape(cfg: TaskConfig) -> tuple[int, int, int]:
@@ -195,8 +206,10 @@ def batch_metrics(out, y: torch.Tensor, cfg: TaskConfig) -> dict[str, float]:
     probs = torch.softmax(out.logits[rows, certain].float(), -1)
     confidence, predicted = probs.max(-1)
     hits = (predicted == y).float()
-    metrics = {"accuracy_certain": hits.sum().item(),
-               "accuracy_last": (out.logits[:, -1].argmax(-1) == y).float().sum().item()}
+    metrics = {
+        "accuracy_certain": hits.sum().item(),
+        "accuracy_last": (out.logits[:, -1].argmax(-1) == y).float().sum().item(),
+    }
     bins = torch.clamp((confidence * 10).ceil().long() - 1, 0, 9)
     for b in range(10):
         chosen = bins == b
@@ -221,5 +234,7 @@ def finalise(metrics: dict) -> dict:
 
 def headline(final: dict) -> str:
     """One line: accuracy at the most-certain and the last tick, the ECE and the mean most-certain tick."""
-    return (f"accuracy {100 * final['accuracy_certain']:.2f}% (last tick {100 * final['accuracy_last']:.2f}%), "
-            f"ECE {final['ece']:.4f}, mean most-certain tick {final['certain_tick']:.1f}")
+    return (
+        f"accuracy {100 * final['accuracy_certain']:.2f}% (last tick {100 * final['accuracy_last']:.2f}%), "
+        f"ECE {final['ece']:.4f}, mean most-certain tick {final['certain_tick']:.1f}"
+    )

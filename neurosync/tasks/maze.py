@@ -39,8 +39,11 @@ def generate(size: int, rng: np.random.Generator) -> np.ndarray:
     stack = [start]
     while stack:
         r, c = stack[-1]
-        options = [(r + dr, c + dc) for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1))
-                   if 0 <= r + dr < cells and 0 <= c + dc < cells and not visited[r + dr, c + dc]]
+        options = [
+            (r + dr, c + dc)
+            for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1))
+            if 0 <= r + dr < cells and 0 <= c + dc < cells and not visited[r + dr, c + dc]
+        ]
         if not options:
             stack.pop()
             continue
@@ -140,7 +143,9 @@ def _step_losses(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     batch, ticks, _ = logits.shape
     steps = targets.shape[1]
     logits = logits.float().reshape(batch, ticks, steps, 5)
-    return F.cross_entropy(logits.permute(0, 3, 1, 2), targets.unsqueeze(1).expand(batch, ticks, steps), reduction="none")
+    return F.cross_entropy(
+        logits.permute(0, 3, 1, 2), targets.unsqueeze(1).expand(batch, ticks, steps), reduction="none"
+    )
 
 
 def curriculum_mask(logits: torch.Tensor, targets: torch.Tensor, lookahead: int) -> torch.Tensor:
@@ -169,9 +174,11 @@ def correct_units(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def headline(final: dict) -> str:
     """One line: route steps right and whole routes right, at the most-certain and the last tick."""
-    return (f"route steps right {100 * final['bit_acc_certain']:.2f}%, whole route (first steps) right "
-            f"{100 * final['seq_acc_certain']:.2f}% (last tick: {100 * final['bit_acc_last']:.2f}% / "
-            f"{100 * final['seq_acc_last']:.2f}%), mean most-certain tick {final['certain_tick']:.1f}")
+    return (
+        f"route steps right {100 * final['bit_acc_certain']:.2f}%, whole route (first steps) right "
+        f"{100 * final['seq_acc_certain']:.2f}% (last tick: {100 * final['bit_acc_last']:.2f}% / "
+        f"{100 * final['seq_acc_last']:.2f}%), mean most-certain tick {final['certain_tick']:.1f}"
+    )
 
 
 def attention_figure(recording, images: torch.Tensor, sample: int = 0):

@@ -36,8 +36,15 @@ def classes(cfg: TaskConfig, split: str) -> np.ndarray:
     return np.arange(CLASSES - cfg.test_classes, CLASSES) if split == "test" else np.arange(CLASSES - cfg.test_classes)
 
 
-def make_batch(pool_images: np.ndarray, labels: np.ndarray, allowed: np.ndarray, batch: int, ways: int,
-               rng: np.random.Generator, same_image_fraction: float = 0.0) -> dict[str, np.ndarray]:
+def make_batch(
+    pool_images: np.ndarray,
+    labels: np.ndarray,
+    allowed: np.ndarray,
+    batch: int,
+    ways: int,
+    rng: np.random.Generator,
+    same_image_fraction: float = 0.0,
+) -> dict[str, np.ndarray]:
     """Episodes from a pool (n, C, H, W) with class labels (n,), classes from ``allowed``: images
     (batch, ways + 1, C, H, W) (the query last), the support's classes (batch, ways), label
     tokens (batch, ways), the query's index among the support (batch,) and the answer (its label
@@ -62,8 +69,13 @@ def make_batch(pool_images: np.ndarray, labels: np.ndarray, allowed: np.ndarray,
     if same_image_fraction > 0:
         same = rng.random(batch) < same_image_fraction
         chosen[same, ways] = chosen[same, asked[same]]
-    return {"images": pool_images[chosen], "classes": support_classes, "tokens": tokens, "asked": asked,
-            "answers": tokens[np.arange(batch), asked]}
+    return {
+        "images": pool_images[chosen],
+        "classes": support_classes,
+        "tokens": tokens,
+        "asked": asked,
+        "answers": tokens[np.arange(batch), asked],
+    }
 
 
 def answer(support_classes, tokens, query_class) -> int:
@@ -87,8 +99,11 @@ class OneShotBackbone(nn.Module):
         per_image = math.prod(self.shape[1:]) // 4  # tokens per image: the 2×2 max-pool's output
         images_ = torch.arange(self.ways + 1).repeat_interleave(per_image)  # image k's tokens: item k
         slots = torch.cat((images_, torch.arange(self.ways), torch.tensor([-1])))  # then the labels, the blank
-        self.register_buffer("visible", episodes.item_visibility(slots, self.ways + 1, self.ticks_per_input, self.answer_ticks),
-                             persistent=False)
+        self.register_buffer(
+            "visible",
+            episodes.item_visibility(slots, self.ways + 1, self.ticks_per_input, self.answer_ticks),
+            persistent=False,
+        )
 
     @property
     def columns(self) -> int:
@@ -96,15 +111,24 @@ class OneShotBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> TickTokens:
         if x.dim() != 2 or x.shape[1] != self.columns:
-            raise ValueError(f"one-shot input must be (batch, {self.columns}): {self.ways + 1} images of "
-                             f"{'×'.join(map(str, self.shape))} then {self.ways} label tokens, got {tuple(x.shape)}")
+            raise ValueError(
+                f"one-shot input must be (batch, {self.columns}): {self.ways + 1} images of "
+                f"{'×'.join(map(str, self.shape))} then {self.ways} label tokens, got {tuple(x.shape)}"
+            )
         batch, pixels = x.shape[0], (self.ways + 1) * math.prod(self.shape)
         labels = x[:, pixels:]
         if bool(((labels != labels.round()) | (labels < 0) | (labels >= self.ways)).any()):
             raise ValueError(f"one-shot label tokens are integers in 0..{self.ways - 1}")
         tokens = self.image(x[:, :pixels].reshape(batch * (self.ways + 1), *self.shape)).flatten(2).transpose(1, 2)
         tokens = tokens.reshape(batch, -1, tokens.shape[-1])
-        bank = torch.cat((tokens, self.label_embedding(labels.long()).to(tokens.dtype), tokens.new_zeros(batch, 1, tokens.shape[-1])), 1)
+        bank = torch.cat(
+            (
+                tokens,
+                self.label_embedding(labels.long()).to(tokens.dtype),
+                tokens.new_zeros(batch, 1, tokens.shape[-1]),
+            ),
+            1,
+        )
         return TickTokens(bank, self.visible.unsqueeze(0).expand(batch, -1, -1))
 
 

@@ -58,8 +58,15 @@ def answer(labels: np.ndarray, question: list[int]) -> int:
     return value
 
 
-def make_batch(pool_images: np.ndarray, labels: np.ndarray, batch: int, digits: int, operations: int,
-               rng: np.random.Generator, asked: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def make_batch(
+    pool_images: np.ndarray,
+    labels: np.ndarray,
+    batch: int,
+    digits: int,
+    operations: int,
+    rng: np.random.Generator,
+    asked: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Draw `batch` questions about images from a pool (n, C, H, W) with their labels (n,).
 
     Each row asks `asked[b]` operations (default: uniform in 1..operations). Returns images
@@ -77,8 +84,13 @@ def make_batch(pool_images: np.ndarray, labels: np.ndarray, batch: int, digits: 
     questions[np.arange(1 + 2 * operations)[None, :] >= 1 + 2 * asked[:, None]] = PAD
     digit_labels = labels[chosen]
     answers = np.array([answer(digit_labels[b], questions[b].tolist()) for b in range(batch)], dtype=np.int64)
-    return {"images": pool_images[chosen], "labels": digit_labels, "questions": questions, "asked": asked,
-            "answers": answers}
+    return {
+        "images": pool_images[chosen],
+        "labels": digit_labels,
+        "questions": questions,
+        "asked": asked,
+        "answers": answers,
+    }
 
 
 def question_only_accuracy(digits: int, operations: int) -> float:
@@ -98,8 +110,9 @@ def question_only_accuracy(digits: int, operations: int) -> float:
     return total / count
 
 
-def tick_schedule(digits: int, operations: int, repeats: int, answer_ticks: int,
-                  max_operations: int | None = None) -> list[tuple[str, int]]:
+def tick_schedule(
+    digits: int, operations: int, repeats: int, answer_ticks: int, max_operations: int | None = None
+) -> list[tuple[str, int]]:
     """What the CTM sees at each tick of a question with `operations` operations, in a task
     asking up to `max_operations`: ("digit", k), ("blank", -1), ("question", part k) or
     ("answer", -1)."""
@@ -123,8 +136,13 @@ def _sinusoid(positions: int, width: int) -> torch.Tensor:
 def image_tokens(channels: int, width: int) -> nn.Sequential:
     """Two 3×3 conv blocks and a 2×2 max-pool: an image (C, H, W) -> width × H/2 × W/2 tokens."""
     return nn.Sequential(
-        nn.Conv2d(channels, width // 2, 3, padding=1), nn.BatchNorm2d(width // 2), nn.ReLU(),
-        nn.Conv2d(width // 2, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(channels, width // 2, 3, padding=1),
+        nn.BatchNorm2d(width // 2),
+        nn.ReLU(),
+        nn.Conv2d(width // 2, width, 3, padding=1),
+        nn.BatchNorm2d(width),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
     )
 
 
@@ -149,8 +167,10 @@ class QABackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> TickTokens:
         if x.dim() != 2 or x.shape[1] != self.columns:
-            raise ValueError(f"Q&A digits input must be (batch, {self.columns}): {self.digits} images of "
-                             f"{'×'.join(map(str, self.shape))} then {1 + 2 * self.operations} question codes, got {tuple(x.shape)}")
+            raise ValueError(
+                f"Q&A digits input must be (batch, {self.columns}): {self.digits} images of "
+                f"{'×'.join(map(str, self.shape))} then {1 + 2 * self.operations} question codes, got {tuple(x.shape)}"
+            )
         batch, pixels = x.shape[0], self.digits * math.prod(self.shape)
         tokens = self.image(x[:, :pixels].reshape(batch * self.digits, *self.shape)).flatten(2).transpose(1, 2)
         per_image = tokens.shape[1]
@@ -237,7 +257,7 @@ def finalise(metrics: dict) -> dict:
     """Accuracy per number of operations (``accuracy_ops{k}``; NaN when none was asked)."""
     metrics = dict(metrics)
     for key in [k for k in metrics if k.startswith("count_ops")]:
-        k = key[len("count_ops"):]
+        k = key[len("count_ops") :]
         count, right = metrics.pop(key), metrics.pop(f"right_ops{k}")
         metrics[f"accuracy_ops{k}"] = right / count if count > 0 else float("nan")
     return metrics
@@ -245,10 +265,12 @@ def finalise(metrics: dict) -> dict:
 
 def headline(final: dict) -> str:
     """One line: accuracy, and accuracy by number of operations."""
-    counts = sorted((int(k[len("accuracy_ops"):]), v) for k, v in final.items() if k.startswith("accuracy_ops"))
+    counts = sorted((int(k[len("accuracy_ops") :]), v) for k, v in final.items() if k.startswith("accuracy_ops"))
     by_ops = ", ".join(f"{k} op{'s' if k > 1 else ''}: {100 * v:.1f}%" for k, v in counts)
-    return (f"accuracy {100 * final['accuracy_certain']:.2f}% (last tick {100 * final['accuracy_last']:.2f}%; "
-            f"chance 10%); by operations {by_ops}; mean most-certain tick {final['certain_tick']:.1f}")
+    return (
+        f"accuracy {100 * final['accuracy_certain']:.2f}% (last tick {100 * final['accuracy_last']:.2f}%; "
+        f"chance 10%); by operations {by_ops}; mean most-certain tick {final['certain_tick']:.1f}"
+    )
 
 
 def baseline(cfg: TaskConfig) -> tuple[float, str]:

@@ -74,19 +74,30 @@ class RecallBackbone(nn.Module):
 
     def __init__(self, cfg: TaskConfig, width: int):
         super().__init__()
-        self.items, self.ticks_per_input, self.answer_ticks = cfg.items(), cfg.ticks_per_input, cfg.answer_ticks  # pairs, marker, query
+        self.items, self.ticks_per_input, self.answer_ticks = (
+            cfg.items(),
+            cfg.ticks_per_input,
+            cfg.answer_ticks,
+        )  # pairs, marker, query
         self.embedding = nn.Embedding(SYMBOLS, width)
         slots = torch.cat((torch.arange(self.items), torch.tensor([-1])))  # every item, then the blank
-        self.register_buffer("visible", episodes.item_visibility(slots, self.items, self.ticks_per_input, self.answer_ticks),
-                             persistent=False)
+        self.register_buffer(
+            "visible",
+            episodes.item_visibility(slots, self.items, self.ticks_per_input, self.answer_ticks),
+            persistent=False,
+        )
 
     def forward(self, x: torch.Tensor) -> TickTokens:
         if x.dim() != 2 or x.shape[1] != self.items:
-            raise ValueError(f"recall input must be (batch, {self.items}) symbol codes: {self.items // 2 - 1} key–value pairs, "
-                             f"the query marker and the query key, got {tuple(x.shape)}")
+            raise ValueError(
+                f"recall input must be (batch, {self.items}) symbol codes: {self.items // 2 - 1} key–value pairs, "
+                f"the query marker and the query key, got {tuple(x.shape)}"
+            )
         codes = x.round().long()
         if bool(((codes < 0) | (codes >= SYMBOLS) | (codes != x)).any()):
-            raise ValueError(f"recall codes are integers in 0..{SYMBOLS - 1}, got {x[(codes < 0) | (codes >= SYMBOLS) | (codes != x)][0].item()!r}")
+            raise ValueError(
+                f"recall codes are integers in 0..{SYMBOLS - 1}, got {x[(codes < 0) | (codes >= SYMBOLS) | (codes != x)][0].item()!r}"
+            )
         tokens = self.embedding(codes)
         tokens = torch.cat((tokens, tokens.new_zeros(x.shape[0], 1, tokens.shape[-1])), dim=1)
         return TickTokens(tokens, self.visible.unsqueeze(0).expand(x.shape[0], -1, -1))

@@ -94,15 +94,19 @@ def batch_metrics(out, y: torch.Tensor, cfg: TaskConfig) -> dict[str, float]:
     sequences, _ = decode(out.logits)
     targets = y.cpu().numpy()
     exact = sum(seq == list(t) for seq, t in zip(sequences, targets))
-    positions = sum(np.mean([a == b for a, b in zip(seq, t)] + [False] * (len(t) - min(len(seq), len(t))))
-                    for seq, t in zip(sequences, targets))
+    positions = sum(
+        np.mean([a == b for a, b in zip(seq, t)] + [False] * (len(t) - min(len(seq), len(t))))
+        for seq, t in zip(sequences, targets)
+    )
     return {"sorted_exact": float(exact), "position_acc": float(positions)}
 
 
 def headline(final: dict) -> str:
     """One line: exactly sorted sequences and positions right (greedy CTC decoding)."""
-    return (f"exactly sorted {100 * final['sorted_exact']:.2f}%, positions right {100 * final['position_acc']:.2f}% "
-            f"(greedy CTC decoding over all ticks)")
+    return (
+        f"exactly sorted {100 * final['sorted_exact']:.2f}%, positions right {100 * final['position_acc']:.2f}% "
+        f"(greedy CTC decoding over all ticks)"
+    )
 
 
 def wait_vs_gap(model, x: torch.Tensor, y: torch.Tensor) -> dict:
@@ -123,6 +127,14 @@ def wait_vs_gap(model, x: torch.Tensor, y: torch.Tensor) -> dict:
             gaps.extend(np.diff(ordered).tolist())
             waited.extend(wait[1:])
     gaps, waited = np.asarray(gaps), np.asarray(waited, dtype=float)
-    correlation = float(np.corrcoef(gaps, waited)[0, 1]) if gaps.size > 2 and gaps.std() > 0 and waited.std() > 0 else float("nan")
-    return {"gaps": gaps, "waits": waited, "correlation": correlation, "sorted_inputs": int(sum(
-        s == list(t) for s, t in zip(sequences, y.cpu().numpy())))}
+    correlation = (
+        float(np.corrcoef(gaps, waited)[0, 1])
+        if gaps.size > 2 and gaps.std() > 0 and waited.std() > 0
+        else float("nan")
+    )
+    return {
+        "gaps": gaps,
+        "waits": waited,
+        "correlation": correlation,
+        "sorted_inputs": int(sum(s == list(t) for s, t in zip(sequences, y.cpu().numpy()))),
+    }
