@@ -216,3 +216,33 @@ def test_training_says_in_one_line_when_a_model_leaves_the_regime(tmp_path, capl
 def test_a_bad_probe_setting_is_refused(override, message):
     with pytest.raises(config_mod.ConfigError, match=message):
         config_mod.load(TASK_CONFIGS["parity"], [override])
+
+
+def test_the_regime_card_script_prints_one_row_per_seed():
+    import subprocess
+    import sys
+
+    tiny = ["--set", "model.d_model=32", "--set", "model.n_synch_out=8", "--set", "model.n_synch_action=8"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "regime_card.py"),
+            str(TASK_CONFIGS["parity"]),
+            "--seeds",
+            "0",
+            "1",
+            "--samples",
+            "2",
+            "--repeats",
+            "2",
+            *tiny,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("| model | in range | rate_excitatory_hz") and len(lines) == 4
+    assert "(untrained, seed 0)" in lines[2] and "(untrained, seed 1)" in lines[3]
+    assert all(line.count("|") == len(REGIME_STATISTICS) + 3 for line in lines[2:])
