@@ -280,29 +280,31 @@ def test_the_bag_of_values_baseline_by_hand_and_by_simulation():
     assert recall.frequency_baseline(8) == pytest.approx(simulated, abs=0.005)
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "digits-cortical.toml",
-        "recall8-cortical.toml",
-        "qa3-cortical.toml",
-        "maze11-cortical.toml",
-        "sort8-cortical.toml",
-    ],
-)
-def test_a_non_finite_input_is_refused_in_one_line_on_every_task(path):
-    """A NaN or inf in an image, a symbol code or a number never reaches the logits: the model's
-    boundary refuses it (parity's own check: tests/test_parity.py)."""
+# a small model of every task but parity (whose own checks: tests/test_parity.py), from its cortical config
+TASK_CONFIGS = [
+    "digits/digits-cortical.toml",
+    "recall/recall8-cortical.toml",
+    "qa/qa3-cortical.toml",
+    "maze/maze11-cortical.toml",
+    "sort/sort8-cortical.toml",
+]
+
+
+def _small_model_and_inputs(config: str):
     from conftest import REPO
 
-    task_dir = {"digits": "digits", "recall8": "recall", "qa3": "qa", "maze11": "maze", "sort8": "sort"}[
-        path.split("-")[0]
-    ]
     cfg = config_mod.load(
-        REPO / "configs" / task_dir / path, ["model.d_model=32", "model.n_synch_out=8", "model.n_synch_action=8"]
+        REPO / "configs" / config, ["model.d_model=32", "model.n_synch_out=8", "model.n_synch_action=8"]
     )
-    model = build_model(cfg).eval()
     x, _ = get_task(cfg.task).eval_set(cfg.task, 2, 0)
+    return build_model(cfg).eval(), x
+
+
+@pytest.mark.parametrize("config", TASK_CONFIGS)
+def test_a_non_finite_input_is_refused_in_one_line_on_every_task(config):
+    """A NaN or inf in an image, a symbol code or a number never reaches the logits: the model's
+    boundary refuses it."""
+    model, x = _small_model_and_inputs(config)
     assert torch.isfinite(model(x).logits).all()
     for value in (float("nan"), float("inf")):
         bad = x.clone()
@@ -310,3 +312,14 @@ def test_a_non_finite_input_is_refused_in_one_line_on_every_task(path):
         with pytest.raises(ValueError, match=r"the input holds 1 non-finite value\(s\) \(NaN or inf\)") as err:
             model(bad)
         assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("config", TASK_CONFIGS)
+def test_an_input_of_the_wrong_shape_is_refused_in_one_line_on_every_task(config):
+    """One value too few, the sample axes flattened, or an extra axis: a ValueError naming the shape
+    the model reads, never a silent answer about a cropped image or a shorter list."""
+    model, x = _small_model_and_inputs(config)
+    for bad in (x[..., :-1], x.flatten(1)[:, :-1], x.unsqueeze(1)):
+        with pytest.raises(ValueError) as err:
+            model(bad)
+        assert "\n" not in str(err.value) and str(tuple(bad.shape)) in str(err.value), str(err.value)

@@ -32,10 +32,12 @@ CLASSES = 10
 
 class ConvBackbone(nn.Module):
     """Two 3×3 conv blocks (BatchNorm, ReLU), the second with stride 2 for images larger than
-    16 pixels; output tokens (batch, H'·W', width)."""
+    16 pixels; output tokens (batch, H'·W', width). It reads the images it was built for,
+    (batch, channels, side, side); any other shape is a ValueError."""
 
     def __init__(self, channels: int, width: int, side: int):
         super().__init__()
+        self.channels, self.side = channels, side
         stride = 2 if side > 16 else 1
         self.layers = nn.Sequential(
             nn.Conv2d(channels, width // 2, 3, padding=1),
@@ -47,6 +49,11 @@ class ConvBackbone(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expected = (self.channels, self.side, self.side)
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(
+                f"this model reads images of shape (batch, {', '.join(map(str, expected))}), got shape {tuple(x.shape)}"
+            )
         return self.layers(x).flatten(2).transpose(1, 2)
 
 

@@ -28,6 +28,11 @@ class SortBackbone(nn.Module):
         self.position = nn.Embedding(numbers, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        numbers = self.position.num_embeddings
+        if x.dim() != 2 or x.shape[1] != numbers:
+            raise ValueError(
+                f"this model sorts {numbers} numbers: its input has shape (batch, {numbers}), got shape {tuple(x.shape)}"
+            )
         positions = torch.arange(x.shape[1], device=x.device)
         return self.value(x.unsqueeze(-1)) + self.position(positions)
 
