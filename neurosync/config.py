@@ -129,7 +129,8 @@ class SpikingConfig:
     bounds its rate (τ_m ln((θ + margin)/margin) per spike) up to what the noise adds. A negative
     margin puts the ceiling below the threshold: with a relative floor the current then lies in a
     band below θ_i, where only the noise makes a neuron fire (the fluctuation-driven regime of the
-    balanced state, neurosync/cortical.py), and the dendritic bias starts at the band's centre.
+    balanced state, neurosync/cortical.py). A relative floor also starts the dendritic bias halfway
+    between the floor and the threshold.
     dendritic_gain is the sum of each neuron's filter weights at initialisation (the current a
     held pre-activation of 1 gives). Under dale, the recurrent weight magnitudes start at
     recurrent_scale · abs(U(−1/√N, 1/√N)), the inhibitory ones (f_E/f_I) · inhibition_dominance ×

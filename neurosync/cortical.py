@@ -18,11 +18,11 @@ tick):
   With τ_m = 20 ms and a 2-ms refractory period this bounds every neuron's rate to about
   1–17 Hz with CV(ISI) 0.8–0.9 whatever the weights (a LIF neuron driven at the band's edges);
   training moves a neuron within the band, never out of it;
-- **a drive that starts inside the band**: the dendritic bias starts at the band's centre and
-  the filter weights sum to ``dendritic_gain`` = 0.05, so the attention drive (unit variance
-  after the GLU pathway's LayerNorm) spreads the neurons over the band instead of pinning them
-  at its edges, where the band's soft bounds pass little gradient;
-- **strong, inhibition-dominated recurrence under Dale's law**: 80% excitatory neurons, weights
+- **a drive that starts inside the band**: the dendritic bias starts halfway between the floor
+  and the threshold, and the filter weights sum to ``dendritic_gain`` = 0.05, so the attention
+  drive (unit variance after the GLU pathway's LayerNorm) spreads the neurons over the band
+  instead of pinning them at its edges, where the band's soft bounds pass little gradient;
+- **strong, balanced recurrence under Dale's law**: 80% excitatory neurons, weights
   of magnitude 30 · abs(U(−1/√N, 1/√N)) (the 1/√K scaling of the balanced state), inhibitory ones
   f_E/f_I = 4× larger; its delayed E–I loop gives the population rate its only structure (a
   little more power at 20–80 Hz than at the step's Nyquist frequency) and makes each neuron's

@@ -180,9 +180,8 @@ def make_gradient_step(
     parameters = [p for p in model.parameters() if p.requires_grad] if parameters is None else parameters
     spiking = cfg.model.spiking if cfg.model.neuron == "spiking" and cfg.model.spiking.homeostatic() else None
     cache = not (tc.cuda_graphs and device.type == "cuda")
-    max_norm = (
-        tc.grad_clip if tc.grad_clip > 0 else math.inf
-    )  # the norm is always computed, to stop before a non-finite step
+    # the norm is always computed, to stop before a non-finite step
+    max_norm = tc.grad_clip if tc.grad_clip > 0 else math.inf
     weight = None if spiking is None else torch.tensor(spiking.rate_regularisation, device=device)
 
     def step(x, y):
