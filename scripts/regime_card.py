@@ -19,23 +19,21 @@ from pathlib import Path
 import torch
 
 from neurosync import config as config_mod
-from neurosync.analysis.physiology import physiology
 from neurosync.build import build_model
 from neurosync.checkpoint import load_model
-from neurosync.cortical import REGIME_STATISTICS
+from neurosync.cortical import REGIME_STATISTICS, regime_probe
 from neurosync.tasks import get_task
 
 
 def row(label: str, model, cfg, samples: int, repeats: int, seed: int) -> str:
     x, _ = get_task(cfg.task).eval_set(cfg.task, samples, seed)
-    recording = model.record(x[:samples], config=cfg, ticks=model.neuron.ticks_in(1.0), repeats=repeats)
-    rows = {r["statistic"]: r for r in physiology(recording)["rows"]}
+    probe = regime_probe(model, x[:samples], repeats=repeats)
     cells = []
     for name in REGIME_STATISTICS:
-        value = rows[name]["value"]
+        value = probe["values"][name]
         shown = "undefined" if value is None else f"{value:.3g}"
-        cells.append(shown if rows[name]["in_range"] else f"**{shown}**")
-    inside = sum(1 for name in REGIME_STATISTICS if rows[name]["in_range"])
+        cells.append(shown if probe["in_range"][name] else f"**{shown}**")
+    inside = len(REGIME_STATISTICS) - len(probe["out"])
     return f"| {label} | {inside}/{len(REGIME_STATISTICS)} | " + " | ".join(cells) + " |"
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from conftest import REPO
 from neurosync import config as config_mod
-from neurosync.analysis.physiology import CORTICAL_RANGES, physiology
+from neurosync.analysis.physiology import CORTICAL_RANGES
 from neurosync.build import build_model
 from neurosync.cortical import PRESET, REGIME_STATISTICS, apply_preset, describe_out, regime_probe
 from neurosync.tasks import get_task
@@ -112,10 +112,8 @@ def test_an_untrained_cortical_model_is_in_the_regime(task, seed):
     repeats) from the first step, on any task and seed."""
     cfg, model = _cortical(task, f"train.seed={seed}")
     x, _ = get_task(cfg.task).eval_set(cfg.task, 8, seed)
-    recording = model.record(x, config=cfg, ticks=model.neuron.ticks_in(1.0), repeats=4)
-    rows = {row["statistic"]: row for row in physiology(recording)["rows"]}
-    out = {name: rows[name]["value"] for name in REGIME_STATISTICS if not rows[name]["in_range"]}
-    assert not out, out
+    probe = regime_probe(model, x, repeats=4)
+    assert probe["out"] == [], describe_out(probe)
 
 
 def test_dale_signs_hold_in_a_cortical_model():
