@@ -129,7 +129,7 @@ class SpikingConfig:
     bounds its rate (τ_m ln((θ + margin)/margin) per spike) up to what the noise adds. A negative
     margin puts the ceiling below the threshold: with a relative floor the current then lies in a
     band below θ_i, where only the noise makes a neuron fire (the fluctuation-driven regime of the
-    balanced state, neurosync/cortical.py). A relative floor also starts the dendritic bias halfway
+    balanced state). A relative floor also starts the dendritic bias halfway
     between the floor and the threshold.
     dendritic_gain is the sum of each neuron's filter weights at initialisation (the current a
     held pre-activation of 1 gives). Under dale, the recurrent weight magnitudes start at
@@ -137,8 +137,9 @@ class SpikingConfig:
     larger (> 1: inhibition-dominated).
     shared_noise_std > 0 adds a shared background: one Ornstein–Uhlenbeck current per thought
     (stationary s.d. shared_noise_std in membrane units, correlation time shared_noise_tau_ms)
-    that every neuron receives on top of its private noise, as slow fluctuations of cortical
-    state would give."""
+    that every neuron receives on top of its private noise: slow fluctuations of cortical state
+    at a long correlation time, the common synaptic input of a local population at a short one
+    (the cortical preset, neurosync/cortical.py)."""
 
     filters: int = 3
     dt_ms: float = 1.0
@@ -441,12 +442,13 @@ def validate(cfg: Config) -> Config:
             m.neuron == "spiking"
             and m.synapse == "plastic"
             and sp.dale
+            and sp.noise_std > 0
             and sp.bounded_input
             and sp.input_floor_margin > 0
-            and sp.input_ceiling_margin < 0,
-            "model.regime = 'cortical' is built from spiking neurons under Dale's law whose current lies in a band below "
-            "threshold: keep model.neuron = 'spiking', model.synapse = 'plastic', model.spiking.dale = true, "
-            "bounded_input = true, input_floor_margin > 0 and input_ceiling_margin < 0",
+            and sp.input_ceiling_margin != 0,
+            "model.regime = 'cortical' is built from noisy spiking neurons under Dale's law whose current lies in a band "
+            "around threshold: keep model.neuron = 'spiking', model.synapse = 'plastic', model.spiking.dale = true, "
+            "noise_std > 0, bounded_input = true, input_floor_margin > 0 and input_ceiling_margin != 0",
         )
     _check(m.architecture in ("ctm", "lstm"), f"model.architecture = {m.architecture!r} is not one of ctm, lstm")
     if m.architecture == "lstm":

@@ -2,33 +2,47 @@
 and the probe that measures, during and after training, whether a model is still in it.
 
 A cortical SpikingCTM is asynchronous and irregular because of how it is built, not because
-training found such a state. In cortex that state follows from structure: strong recurrence in
-which inhibition balances (and slightly dominates) excitation holds each neuron's mean input
-below its threshold, so that spikes are triggered by fluctuations, irregular (CV ≈ 1) and weakly
-correlated (van Vreeswijk & Sompolinsky 1996; Brunel 2000; Renart et al. 2010), while excitation
-and inhibition track each other (Okun & Lampl 2008). The preset states the outcome of that
-balance in the neuron itself, where a 128-neuron network with 5-ms ticks cannot produce it by
-large-N cancellation (inhibition that tracks excitation within milliseconds is faster than a
-tick):
+training found such a state. In cortex that state follows from structure: recurrence in which
+inhibition balances excitation holds each neuron's mean input near its threshold, so that spikes
+are triggered by fluctuations, irregular (CV ≈ 1) and weakly correlated (van Vreeswijk &
+Sompolinsky 1996; Brunel 2000; Renart et al. 2010), while nearby neurons share much of their
+synaptic input and their membranes co-fluctuate (Lampl et al. 1999; Okun & Lampl 2008). A network
+of 128 neurons cannot produce that balance by large-N cancellation within a tick, so the preset
+states its outcome in each neuron:
 
-- **a fluctuation-driven band**: each neuron's dendritic current is bounded softly to
-  [θ − 0.14, θ − 0.02] below its own threshold θ (``bounded_input`` with ``input_floor_margin``
-  and a negative ``input_ceiling_margin``, :mod:`neurosync.parts.equations`), so its mean input
-  never reaches threshold and only its Ornstein–Uhlenbeck noise (σ 0.15, τ 5 ms) makes it fire.
-  With τ_m = 20 ms and a 2-ms refractory period this bounds every neuron's rate to about
-  1–17 Hz with CV(ISI) 0.8–0.9 whatever the weights (a LIF neuron driven at the band's edges);
-  training moves a neuron within the band, never out of it;
+- **a band around threshold**: each neuron's dendritic current is bounded softly to
+  [θ − 0.14, θ + 0.15] of its own threshold θ (``bounded_input`` with ``input_floor_margin`` and
+  ``input_ceiling_margin``, :mod:`neurosync.parts.equations`). The floor keeps every neuron within
+  reach of its noise (no silent cells); the ceiling, as excitation saturating at its reversal
+  potential, bounds the mean-driven rate to 1 / (t_ref + τ_m ln((θ + 0.15)/0.15)) ≈ 56 Hz at the
+  initial θ = 0.18, τ_m = 20 ms and t_ref = 2 ms, so that no neuron saturates and the drive, not
+  the refractory period, sets every rate. Within the band a neuron is driven by its input above
+  threshold or fires only on fluctuations below it;
+- **fluctuations that make the firing irregular**: a private Ornstein–Uhlenbeck current
+  (σ 0.2, τ 5 ms) and a **common input** shared by all neurons (σ 0.06, τ 5 ms; the shared
+  synaptic bombardment of a local population). The common part gives the population rate its
+  structure at 20–80 Hz, above the flat spectrum of independent spike trains at the step's
+  Nyquist frequency, at a pairwise spike-count correlation of ~0.05;
 - **a drive that starts inside the band**: the dendritic bias starts halfway between the floor
-  and the threshold, and the filter weights sum to ``dendritic_gain`` = 0.05, so the attention
+  and the threshold, and the filter weights sum to ``dendritic_gain`` = 0.1, so the attention
   drive (unit variance after the GLU pathway's LayerNorm) spreads the neurons over the band
-  instead of pinning them at its edges, where the band's soft bounds pass little gradient;
-- **strong, balanced recurrence under Dale's law**: 80% excitatory neurons, weights
-  of magnitude 30 · abs(U(−1/√N, 1/√N)) (the 1/√K scaling of the balanced state), inhibitory ones
-  f_E/f_I = 4× larger; its delayed E–I loop gives the population rate its only structure (a
-  little more power at 20–80 Hz than at the step's Nyquist frequency) and makes each neuron's
-  E and I input currents co-vary (E/I correlation ≥ 0.3);
-- physical time: 5-ms ticks of 1-ms steps, dendritic (synaptic) filters from 5 to 100 ms,
-  spike-train synchrony at 5, 20 and 80 ms, a factorised Miconi fast weight with 10-ms traces.
+  instead of pinning them at its edges, where its soft bounds pass little gradient;
+- **inhibition-dominated recurrence under Dale's law**: 80% excitatory neurons, weights of
+  magnitude 3 · abs(U(−1/√N, 1/√N)) (the 1/√K scaling of the balanced state), the inhibitory ones
+  3 · f_E/f_I = 12× larger (Brunel 2000's g > f_E/f_I): E and I inputs co-vary (E/I correlation
+  ≥ 0.3), inhibition wins on average, and the Hebbian fast weight cannot run the network away
+  over a long thought (at balance, 4×, some untrained models reach 40 Hz with Fano factors of
+  2–3 over 1-s thoughts). The recurrence is kept weaker than the drive: at 30× the default
+  scale a network's own fluctuations swamp the attention drive and it barely learns its task;
+- **a rate band kept by training**: every neuron's rate over the training thoughts is held in
+  [1, 20] Hz by a penalty that is zero inside the band (``rate_band_hz``,
+  ``band_regularisation``; homeostasis as a constraint on learning, Zenke & Vogels 2021), at one
+  weight from the first step to the last: the band the ceiling leaves to training (a task that
+  rewards fast neurons, such as digits, otherwise pushes the excitatory rate to ~35 Hz) is closed
+  without any schedule;
+- physical time: 20-ms ticks of 1-ms steps (a thought of 8 ticks lasts 160 ms, the time of rapid
+  visual categorisation), dendritic (synaptic) filters from 5 to 100 ms, spike-train synchrony at
+  5, 20 and 80 ms, a factorised Miconi fast weight with 10-ms traces.
 
 :data:`REGIME_STATISTICS` are the physiology card's spike statistics that define the regime;
 :func:`regime_probe` measures them on a short set of noisy thoughts (``neurosync train`` runs
@@ -54,7 +68,7 @@ PRESET: dict[str, Any] = {
         "spiking": {
             "filters": 3,
             "dt_ms": 1.0,
-            "substeps": 5,
+            "substeps": 20,
             "tau_min_ms": 4.0,
             "tau_max_ms": 500.0,
             "filter_tau_min_ms": 5.0,
@@ -62,7 +76,9 @@ PRESET: dict[str, Any] = {
             "tau_membrane_ms": 20.0,
             "threshold": 0.18,
             "refractory_ms": 2.0,
-            "noise_std": 0.15,
+            "noise_std": 0.2,
+            "shared_noise_std": 0.06,
+            "shared_noise_tau_ms": 5.0,
             "noise_tau_ms": 5.0,
             "surrogate": "atan",
             "surrogate_slope": 11.0,
@@ -70,11 +86,13 @@ PRESET: dict[str, Any] = {
             "excitatory_fraction": 0.8,
             "bounded_input": True,
             "input_floor_margin": 0.14,
-            "input_ceiling_margin": -0.02,
+            "input_ceiling_margin": 0.15,
             "input_floor_width": 0.02,
-            "dendritic_gain": 0.05,
-            "recurrent_scale": 30.0,
-            "inhibition_dominance": 1.0,
+            "dendritic_gain": 0.1,
+            "recurrent_scale": 3.0,
+            "inhibition_dominance": 3.0,
+            "rate_band_hz": [1.0, 20.0],
+            "band_regularisation": 1000.0,
         },
         "spike_synchrony": {"timescales_ms": [5.0, 20.0, 80.0], "normalised": False},
         "plasticity": {

@@ -261,9 +261,20 @@ def physiology_table(card: dict) -> str:
     ]
     return (
         f"<p>{card['thoughts']} thoughts ({card['repeats']} per input) of {card['thought_s']:g} s: "
-        f"{card['in_range']} of {card['defined']} defined statistics in the cortical range.</p>"
+        f"{card['in_range']} of {card['defined']} defined statistics in the cortical range. {out_of_range(card)}</p>"
         + table(["statistic", "value", "cortical range", "in range", "note", "source"], rows)
     )
+
+
+def out_of_range(card: dict) -> str:
+    """One sentence naming the card's statistics outside their cortical range, with value and range."""
+    out = [
+        f"{r['statistic']} {r['value']:.3g}{(' ' + r['unit']) if r['unit'] in ('Hz', 'ratio') else ''} "
+        f"(range {r['range']})"
+        for r in card["rows"]
+        if r["in_range"] is False
+    ]
+    return f"Outside it: {'; '.join(out)}." if out else "None lies outside it."
 
 
 def figures_html(out: Path, names) -> str:

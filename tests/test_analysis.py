@@ -114,3 +114,18 @@ def test_raster_figure_and_neuron_order():
     assert len(fig.axes) == 2 and labels == ["population rate, this thought"]  # one thought is no PSTH
     with pytest.raises(ValueError, match="sort by"):
         analysis.neuron_order(recording, by="colour")
+
+
+def test_the_physiology_table_names_every_statistic_outside_its_range():
+    from neurosync import report
+
+    rows = [
+        {"statistic": "rate_excitatory_hz", "value": 28.1, "unit": "Hz", "range": "1 … 20", "in_range": False},
+        {"statistic": "median_cv_isi", "value": 0.9, "unit": "", "range": "0.7 … 1.5", "in_range": True},
+        {"statistic": "fano_factor", "value": 2.56, "unit": "", "range": "0.5 … 1.5", "in_range": False},
+        {"statistic": "noise_correlation", "value": None, "unit": "", "range": "– … 0.15", "in_range": None},
+    ]
+    assert report.out_of_range({"rows": rows}) == (
+        "Outside it: rate_excitatory_hz 28.1 Hz (range 1 … 20); fano_factor 2.56 (range 0.5 … 1.5)."
+    )
+    assert report.out_of_range({"rows": rows[1:2]}) == "None lies outside it."

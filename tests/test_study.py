@@ -146,7 +146,7 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
         assert 1 <= saved["comparison"][kind]["halting_ticks"]["mean"] <= ticks
         assert saved["comparison"][kind]["halting_speedup"]["mean"] > 0
     assert "halted there" in page
-    for kind in ("spiking", "cortical"):  # the cortical core: plastic, Dale's law, noise, 5 sub-steps per tick
+    for kind in ("spiking", "cortical"):  # the cortical core: plastic, Dale's law, noise, 20 sub-steps per tick
         assert saved["brian2"][kind]["mismatched_bins"] == 0 and saved["brian2"][kind]["spikes_pytorch"] > 0, saved[
             "brian2"
         ]
@@ -154,8 +154,8 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
     assert saved["analysis"]["cortical"]["physiology"]["repeats"] == 4 and cortical["fano_factor"]["value"] is not None
     assert "ei_balance" in cortical and "rate_excitatory_hz" in cortical
     assert (
-        saved["analysis"]["cortical"]["ticks"] * 5 == saved["analysis"]["spiking"]["ticks"]
-    )  # 5-ms ticks, the same seconds
+        saved["analysis"]["cortical"]["ticks"] * 20 == saved["analysis"]["spiking"]["ticks"]
+    )  # 20-ms ticks, the same seconds
     assert not [f for f in saved["nwbinspector"] if f.split(":")[0] in ("CRITICAL", "ERROR", "PYNWB_VALIDATION")]
     exports = out / "exports"
     with pynwb.NWBHDF5IO(str(exports / "spiking_thought.nwb"), "r") as io:
