@@ -207,6 +207,39 @@ def test_the_probe_leaves_the_training_trajectory_unchanged(tmp_path):
     assert losses[0] == losses[1]
 
 
+@pytest.mark.parametrize("task", ["parity", "recall", "sort"])
+def test_a_briefly_trained_cortical_model_is_in_the_regime(tmp_path, task):
+    """After 60 training steps at the config's own sizes the model has learnt something (the loss
+    fell) and every statistic of the regime is still in range over 1-s thoughts (8 inputs × 4
+    repeats), with no schedule: the band, the noise and the rate band hold it there."""
+    sizes = ["task.sequence_length=8"] if task == "parity" else []
+    cfg = config_mod.load(
+        TASK_CONFIGS[task],
+        [
+            *sizes,
+            "train.steps=60",
+            "train.warmup_steps=10",
+            "train.eval_every=20",
+            "train.eval_samples=64",
+            "train.final_eval_samples=64",
+            "train.checkpoint_every=60",
+            "train.time_budget_s=0",
+            "train.regime_probe_inputs=0",
+        ],
+    )
+    run = tmp_path / task
+    train(cfg, run, progress=False)
+    losses = [json.loads(line)["train_loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    from neurosync.checkpoint import load_model
+
+    model, _ = load_model(run)
+    model.eval()
+    x, _ = get_task(cfg.task).eval_set(cfg.task, 8, 0)
+    probe = regime_probe(model, x, repeats=4)
+    assert probe["out"] == [], describe_out(probe)
+    assert losses[-1] < losses[0]
+
+
 def test_training_says_in_one_line_when_a_model_leaves_the_regime(tmp_path, caplog, monkeypatch):
     """A model whose construction is broken (here: no ceiling, excitation-dominated) is reported
     once, when it leaves the regime, in one line naming the statistics."""
