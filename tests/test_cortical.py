@@ -15,6 +15,7 @@ from conftest import REPO
 from neurosync import config as config_mod
 from neurosync.analysis.physiology import CORTICAL_RANGES
 from neurosync.build import build_model
+from neurosync.checkpoint import load_model
 from neurosync.cortical import PRESET, REGIME_STATISTICS, apply_preset, describe_out, regime_probe
 from neurosync.tasks import get_task
 from neurosync.training import train
@@ -230,8 +231,6 @@ def test_a_briefly_trained_cortical_model_is_in_the_regime(tmp_path, task):
     run = tmp_path / task
     train(cfg, run, progress=False)
     losses = [json.loads(line)["train_loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-    from neurosync.checkpoint import load_model
-
     model, _ = load_model(run)
     model.eval()
     x, _ = get_task(cfg.task).eval_set(cfg.task, 8, 0)
@@ -263,16 +262,21 @@ def test_training_says_in_one_line_when_a_model_leaves_the_regime(tmp_path, capl
 
 
 @pytest.mark.parametrize(
-    "override, message",
+    "config, override, message",
     [
-        ("train.regime_probe_inputs=-1", "train.regime_probe_inputs must be >= 0"),
-        ("train.regime_probe_inputs=4096", r"must be <= train.eval_samples"),
-        ("model.spiking.noise_std=0", "model.regime = 'cortical' is built from noisy spiking neurons"),
+        (TASK_CONFIGS["parity"], "train.regime_probe_inputs=-1", "train.regime_probe_inputs must be >= 0"),
+        (TASK_CONFIGS["parity"], "train.regime_probe_inputs=4096", r"must be <= train.eval_samples"),
+        # a noiseless SpikingCTM without the construction (a cortical one refuses noise_std = 0 itself)
+        (
+            REPO / "models" / "parity16-spiking.toml",
+            "train.regime_probe_inputs=4",
+            "needs model.neuron = 'spiking' and model.spiking.noise_std > 0",
+        ),
     ],
 )
-def test_a_bad_probe_setting_is_refused(override, message):
+def test_a_bad_probe_setting_is_refused(config, override, message):
     with pytest.raises(config_mod.ConfigError, match=message):
-        config_mod.load(TASK_CONFIGS["parity"], [override])
+        config_mod.load(config, [override])
 
 
 def test_the_regime_card_script_prints_one_row_per_seed():
