@@ -1,4 +1,4 @@
-"""Repository-level pytest set-up: the notebooks (collected by nbmake) run at small settings."""
+"""Repository-level pytest set-up: notebooks run with `pytest --nbmake notebooks` run at small settings."""
 
 import os
 

@@ -3,6 +3,18 @@ fixed batch of its task (the model's parameters follow ``cfg.train.seed``, the b
 
 from __future__ import annotations
 
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def config_path(name: str) -> Path:
+    """A training config of the repository by name (configs/<task>/<name>.toml)."""
+    found = sorted((REPO / "configs").glob(f"*/{name.removesuffix('.toml')}.toml"))
+    if len(found) != 1:
+        raise SystemExit(f"no single config named {name} in {REPO / 'configs'}")
+    return found[0]
+
 
 def task_step(cfg, seed: int = 0, lr: float = 1e-3):
     """(step, parameters): ``step()`` runs one training step; ``parameters`` counts the model's."""

@@ -4,7 +4,7 @@
 
 1. STTC of all pairs of 256 Poisson trains (20 Hz, 1,000 steps of 1 ms, ±5 ms window):
    ``analysis.sttc_matrix`` vs looping Elephant's ``spike_time_tiling_coefficient`` over the
-   32,640 pairs, measured side by side, values compared. Target (issue 5): >= 50x.
+   32,640 pairs, measured side by side, values compared. Target: >= 50x.
 2. Multi-timescale synchrony matrices (3 timescales) of 1,024 neurons x 10,000 steps.
    Target: <= 2 s.
 """

@@ -8,7 +8,7 @@ ALIF) a SpikingCTM with `--neurons` neurons is perturbed off its initial weights
 of `--ticks` ticks is recorded from PyTorch (float64), and Brian2 re-simulates it in exact
 mode. Reported: the PyTorch recording time, the Brian2 time including network construction,
 code generation and compilation (the first run of a target pays its compilation; a second
-run shows the cached cost), and the mismatched spike bins (must be 0). Target (issue 4):
+run shows the cached cost), and the mismatched spike bins (must be 0). Target:
 <= 10 s for 256 neurons x 1000 ticks on 2 cores, the target named.
 """
 

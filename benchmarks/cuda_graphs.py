@@ -1,6 +1,6 @@
-"""The training step captured in a CUDA graph against the eager step (issue 16, item 3). Needs a GPU.
+"""The training step captured in a CUDA graph against the eager step. Needs a GPU.
 
-    python benchmarks/cuda_graphs.py [--configs parity16-rate parity16-spiking parity16-cortical-v1 parity64-rate-paper]
+    python benchmarks/cuda_graphs.py [--configs parity16-rate parity16-spiking parity16-cortical parity64-rate-paper]
                                      [--batch 64] [--steps 40] [--out FILE]
 
 For each config (models/<name>.toml) at batch 64, the training loop's own step, two ways, from
@@ -27,6 +27,7 @@ WARMUP = 3  # eager warm-up calls before the capture (CapturedStep's default)
 
 def run_arm(name: str, graphed: bool, batch: int, steps: int) -> dict:
     import torch
+    from _task_step import config_path
 
     from neurosync import config as config_mod
     from neurosync.build import build_model
@@ -35,7 +36,7 @@ def run_arm(name: str, graphed: bool, batch: int, steps: int) -> dict:
     from neurosync.training import learning_rate, make_gradient_step
 
     cfg = config_mod.load(
-        REPO / "models" / f"{name}.toml",
+        config_path(name),
         [f"train.batch_size={batch}", "train.compile=false", f"train.cuda_graphs={str(graphed).lower()}"],
     )
     device = torch.device("cuda")
@@ -81,7 +82,7 @@ def main() -> None:
     parser.add_argument(
         "--configs",
         nargs="+",
-        default=["parity16-rate", "parity16-spiking", "parity16-cortical-v1", "parity64-rate-paper"],
+        default=["parity16-rate", "parity16-spiking", "parity16-cortical", "parity64-rate-paper"],
     )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=40)
@@ -94,7 +95,7 @@ def main() -> None:
         print(f"--steps must be >= {WARMUP + 3} (warm-up, capture, timed replays)", file=sys.stderr)
         sys.exit(2)
     lines = [
-        "# The training step in a CUDA graph (issue 16, item 3)",
+        "# The training step in a CUDA graph",
         "",
         f"`python benchmarks/cuda_graphs.py --batch {args.batch} --steps {args.steps}` on {torch.cuda.get_device_name()}, "
         f"torch {torch.__version__}, bf16 autocast: each config's training step (forward, loss, backward, clip, "

@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = {
     "study: rate (parity-8)": ("parity16-rate.toml", ["task.sequence_length=8"]),
     "study: spiking (parity-8)": ("parity16-spiking.toml", ["task.sequence_length=8"]),
-    "study: cortical (parity-8)": ("parity16-cortical-v1.toml", ["task.sequence_length=8"]),
-    "cortical bounded (parity-16)": ("parity16-cortical-bounded.toml", []),
+    "study: cortical (parity-8)": ("parity16-cortical.toml", ["task.sequence_length=8"]),
+    "cortical GPU recipe (parity-16)": ("parity16-cortical-gpu.toml", []),
 }
 ARMS = {
     "per-sample normaliser": {"shared": False, "flush": False},
@@ -58,11 +58,11 @@ def child(config: str, overrides: list[str], shared: bool, flush: bool, steps: i
 
         synchrony._one_row = lambda rows: rows  # every op on the (batch, pairs) normaliser, as before
     sys.path.insert(0, str(Path(__file__).parent))
-    from _task_step import task_step
+    from _task_step import config_path, task_step
 
     from neurosync import config as config_mod
 
-    step = task_step(config_mod.load(REPO / "models" / config, overrides))[0]
+    step = task_step(config_mod.load(config_path(config), overrides))[0]
     step(), step()  # warm-up
     start = time.perf_counter()
     for _ in range(steps):

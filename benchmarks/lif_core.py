@@ -5,7 +5,7 @@
 
 Modes:
 
-- ``recurrent`` (default; issue 3's CPU target): snnTorch ``RLeaky(linear_features=N)`` vs
+- ``recurrent`` (default; the CPU target): snnTorch ``RLeaky(linear_features=N)`` vs
   the same recurrent layer in NeuroSync (neurosync/parts/lif_core.py).
 - ``feedforward`` (the Open Neuromorphic SNN-library benchmark: Linear(N, N) -> LIF, batch 16,
   500 steps): snnTorch ``Linear`` + ``Leaky`` per step vs NeuroSync's one matmul over all
@@ -20,7 +20,7 @@ subtraction, detached reset), timed side by side on the same inputs and weights:
 
 Each timing is the median of `--repeats` runs of forward + backward (loss = Σ spikes · r for a
 fixed random r, so every spike carries gradient). Spike bins that differ from snnTorch's are
-counted; in recurrent mode the script fails unless there are none. Targets (issue 3): fused
+counted; in recurrent mode the script fails unless there are none. Targets: fused
 ≥ 1.5× snnTorch on CPU at 256 neurons × batch 64 × 100 steps (recurrent); ≥ 10× on a GPU at
 16k neurons.
 """

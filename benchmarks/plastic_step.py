@@ -1,4 +1,4 @@
-"""Training step of a plastic CTM against the same CTM without plasticity (issue 13, item 6).
+"""Training step of a plastic CTM against the same CTM without plasticity.
 
     python benchmarks/plastic_step.py [--rounds 5] [--steps 10] [--long-ticks 20 80 320 1000] [--arms ...] [--out FILE]
 
@@ -38,16 +38,16 @@ ARMS = {  # name: (config, overrides)
 
 
 def _setup(name: str):
-    from _task_step import task_step
+    from _task_step import config_path, task_step
 
     from neurosync import config as config_mod
 
     path, overrides = ARMS[name]
-    return task_step(config_mod.load(REPO / "models" / f"{path}.toml", overrides))
+    return task_step(config_mod.load(config_path(path), overrides))
 
 
 def _concatenating(synapse, attended, spikes, state):
-    """The factorised Miconi synapse as it was before issue 13: every tick's traces kept, the
+    """The factorised Miconi synapse as it was before the fixed-size state: every tick's traces kept, the
     state growing by one trace per tick (the reference point of the long-thought table)."""
     import torch
 
@@ -138,7 +138,7 @@ def main(argv=None) -> None:
         print(f"round {round_ + 1}: " + ", ".join(f"{n} {1e3 * t[-1]:.1f} ms" for n, t in times.items()), flush=True)
     median = {name: statistics.median(t) for name, t in times.items()}
     lines = [
-        "# Plastic vs non-plastic training step (issue 13, item 6)",
+        "# Plastic vs non-plastic training step",
         "",
         f"`python benchmarks/plastic_step.py --rounds {args.rounds} --steps {args.steps}` on {platform.machine()}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}. The recall configs (8 pairs, 20 ticks, batch 64, "

@@ -4,8 +4,8 @@
 
 Each implementation runs in a fresh subprocess; the figure is the rise of the process's peak
 RSS (CPU) or max allocated memory (CUDA) over the thought, i.e. what the autograd graph of the
-plastic weight costs. Target (issue 3): factorised <= 1/8 of dense at 512 neurons, 50 ticks (kept by the fixed-size
-factorised state of issue 13: one fold of its 32-tick window in 50 ticks).
+plastic weight costs. Target: factorised <= 1/8 of dense at 512 neurons, 50 ticks (kept by the fixed-size
+factorised state: one fold of its 32-tick window in 50 ticks).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Three seeds of one config trained together against one seed alone (issue 16, item 1).
+"""Three seeds of one config trained together against one seed alone.
 
     python benchmarks/seeds_together.py [--kinds rate spiking cortical] [--steps 5] [--rounds 3] [--out FILE]
 
-At the study's sizes (models/study.toml: parity16 configs on 8-bit parity, batch 64) it times
+At the study's sizes (experiments/study.toml: parity16 configs on 8-bit parity, batch 64) it times
 training steps (forward + backward + AdamW) of
 
 - ``one``: one seed, this process (torch's threads: the machine's cores), the mean of the three
@@ -37,10 +37,12 @@ SEEDS = 3
 
 
 def _config(kind: str):
+    from _task_step import config_path
+
     from neurosync import config as config_mod
 
-    name = {"rate": "parity16-rate", "spiking": "parity16-spiking", "cortical": "parity16-cortical-v1"}[kind]
-    return config_mod.load(REPO / "models" / f"{name}.toml", ["task.sequence_length=8"])
+    name = {"rate": "parity16-rate", "spiking": "parity16-spiking", "cortical": "parity16-cortical"}[kind]
+    return config_mod.load(config_path(name), ["task.sequence_length=8"])
 
 
 def _solo_step(kind: str, seed: int, batch_factor: int = 1):
@@ -147,7 +149,7 @@ def main() -> None:
     args = parser.parse_args()
     threads = torch.get_num_threads()
     lines = [
-        "# Three seeds trained together (issue 16, item 1)",
+        "# Three seeds trained together",
         "",
         f"`python benchmarks/seeds_together.py --steps {args.steps} --rounds {args.rounds}` on "
         f"{platform.machine()}, {threads} threads, torch {torch.__version__}. The study's configs (parity16 sizes, "

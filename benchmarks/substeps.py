@@ -3,7 +3,7 @@ one whose ticks run 1, at parity-16 sizes, measured side by side in one process.
 
     python benchmarks/substeps.py [--steps N] [--repeats R] [--out FILE]
 
-Sizes: models/parity16-spiking.toml (d_model 128, d_input 128, 8 heads, 8 ticks, batch 64,
+Sizes: configs/parity/parity16-spiking.toml (d_model 128, d_input 128, 8 heads, 8 ticks, batch 64,
 spike synchrony at 1/2/4 ticks) with the cortical parts switched on (refractory period, OU
 noise). Variants: 1 sub-step; 10 sub-steps fused (neurosync/parts/substeps.py, the default);
 10 sub-steps stepwise (the reference path, one autograd node per operation per sub-step). The
@@ -29,7 +29,7 @@ def _model(substeps: int, stepwise: bool):
 
     dt = 10.0 / substeps
     cfg = load(
-        Path(__file__).parent.parent / "models" / "parity16-spiking.toml",
+        Path(__file__).parent.parent / "configs" / "parity" / "parity16-spiking.toml",
         [
             f"model.spiking.substeps={substeps}",
             f"model.spiking.dt_ms={dt}",

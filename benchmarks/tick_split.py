@@ -1,13 +1,13 @@
-"""One cortical thought cut into more, shorter ticks: the training step's cost (issue 12).
+"""One cortical thought cut into more, shorter ticks: the training step's cost.
 
     python benchmarks/tick_split.py [--rounds 4] [--steps 8] [--out FILE]
 
-The bounded cortical config (models/parity16-cortical-bounded.toml, parity-16, batch 64) as
+The bounded cortical config (models/parity16-cortical.toml, parity-16, batch 64) as
 shipped, 8 ticks × 5 sub-steps of 1 ms, against the same ~40–48-ms thought as 12 ticks × 4
 sub-steps and 16 ticks × 3 sub-steps (attention and the synapse act once a tick, so more ticks
 mean more of them per thought). Forward + backward + AdamW, the arms interleaved round by round
 in one process; median seconds per step and the ratio to the shipped split. What the extra
-ticks buy per training step is in models/parity16-cortical.md ("More, shorter ticks").
+ticks cost per training step is what this benchmark measures.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _setup(overrides: list[str]):
 
     from neurosync import config as config_mod
 
-    return task_step(config_mod.load(REPO / "models" / "parity16-cortical-bounded.toml", overrides))[0]
+    return task_step(config_mod.load(REPO / "configs" / "parity" / "parity16-cortical.toml", overrides))[0]
 
 
 def main(argv=None) -> None:
@@ -54,10 +54,10 @@ def main(argv=None) -> None:
             times[name].append((time.perf_counter() - start) / args.steps)
     base = statistics.median(times["8 ticks x 5 ms"])
     lines = [
-        "# One cortical thought in more, shorter ticks: the training step (issue 12)",
+        "# One cortical thought in more, shorter ticks: the training step",
         "",
         f"`python benchmarks/tick_split.py --rounds {args.rounds} --steps {args.steps}` on {platform.machine()}, "
-        f"{torch.get_num_threads()} threads, torch {torch.__version__}; models/parity16-cortical-bounded.toml, batch 64, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}; models/parity16-cortical.toml, batch 64, "
         "arms interleaved round by round, median over rounds.",
         "",
         "| split | ms per step | × 8 ticks × 5 ms |",

@@ -9,7 +9,7 @@ checkout of SakanaAI/continuous-thought-machines is imported from PATH and measu
 side at the same config, and the table gets a speed-up column. --compile adds the RateCTM with
 ``train.compile = true`` (torch.compile of the tick; its one-off compile time is reported
 separately and excluded from the step time). --spiking adds the SpikingCTM at the same sizes
-with the parts of models/parity16-spiking.toml (spiking neurons, GLU synapse, spike synchrony
+with the parts of configs/parity/parity16-spiking.toml (spiking neurons, GLU synapse, spike synchrony
 at 1/2/4 ticks), and the same with a factorised Miconi plastic synapse ("spiking-plastic"),
 each with a SpikingCTM / RateCTM column. Results go to a Markdown table.
 """
@@ -72,7 +72,7 @@ def _build(impl: str, d_model: int, ticks: int, reference: str | None, device):
         from neurosync.config import from_dict
 
         spiking = {}
-        if impl.startswith("spiking"):  # the parts of models/parity16-spiking.toml
+        if impl.startswith("spiking"):  # the parts of configs/parity/parity16-spiking.toml
             spiking = {
                 "neuron": "spiking",
                 "synchrony": "spike-multiscale",
@@ -224,7 +224,7 @@ def main(argv=None) -> None:
         f"forward + backward + AdamW step, mean of {args.steps} steps after 3 warm-up steps. "
         "Peak memory: max RSS of the process (CPU) or max allocated (CUDA). `neurosync` is the RateCTM"
         + (
-            "; `spiking` the SpikingCTM with the parts of models/parity16-spiking.toml (spiking neurons, GLU synapse, "
+            "; `spiking` the SpikingCTM with the parts of configs/parity/parity16-spiking.toml (spiking neurons, GLU synapse, "
             "spike synchrony at 1/2/4 ticks, at this grid's sizes); `spiking-plastic` the same with a factorised Miconi "
             "plastic synapse."
             if args.spiking

@@ -815,6 +815,16 @@ def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
     return data
 
 
+def read_experiment(path: str | Path, what: str, known: set[str]) -> dict[str, Any]:
+    """A study, sweep or ablation file (:func:`read_toml`) whose top-level keys must all be
+    ``known``: the one loader of the experiment files, one line naming any unknown key."""
+    data = read_toml(path, what)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown {what} key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return data
+
+
 def load(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read a TOML config file, apply overrides, validate."""
     return from_dict(apply_overrides(read_toml(path), overrides or []))

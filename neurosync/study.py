@@ -1,6 +1,6 @@
 """The study: the RateCTM against one or more SpikingCTMs on one task, end to end, into one HTML report.
 
-``neurosync study [STUDY.toml] [--quick] [--out DIR]`` (default ``models/study.toml``):
+``neurosync study [STUDY.toml] [--quick] [--out DIR]`` (default ``experiments/study.toml``):
 
 1. trains every config (``rate`` and each spiking kind, e.g. ``spiking`` and ``cortical``) for
    every seed, each with the same budget: by default a number of training steps, so that a
@@ -36,10 +36,10 @@ import torch
 
 from . import compare, report
 from .checkpoint import finite_json
-from .config import ConfigError, read_toml
+from .config import ConfigError, read_experiment
 from .executors import with_denormals_flushed
 
-DEFAULT_STUDY = Path("models/study.toml")
+DEFAULT_STUDY = Path("experiments/study.toml")
 NEO_THOUGHTS = 1  # thoughts per spiking kind in the Neo/NIX export (~3.5 MB each at 128 neurons: NIX stores every
 # spike train as an object with its metadata, ~20 kB before its spikes; the NPZ and NWB exports hold every thought)
 
@@ -81,11 +81,8 @@ def load_study(path: str | Path, quick: bool = False) -> StudyConfig:
     """Read a study TOML; with ``quick`` its ``[quick]`` table overrides the rest (its ``set``
     list is appended). Any mistake raises ConfigError with one line."""
     path = Path(path)
-    data = read_toml(path, "study")
     known = {f.name for f in fields(StudyConfig)} - {"models"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{path}: unknown study key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    data = read_experiment(path, "study", known)
     configs = data.get("configs")
     if (
         not isinstance(configs, dict)
@@ -271,6 +268,8 @@ def run_study(
         "device": device,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
         "configs": {k: str(v) for k, v in study.configs.items()},
+        "certainty_threshold": study.certainty_threshold,
+        "long_thought_s": study.long_ticks * study.dt,
     }
     summary["comparison"] = _pooled(runs, study.seeds, kinds)
 
@@ -354,7 +353,7 @@ def _sizes_mb(out: Path) -> dict[str, float]:
     return sizes
 
 
-# measures in [0, 1], whose intervals must stay there (issue 14)
+# measures in [0, 1], whose intervals must stay there
 BOUNDED = ("accuracy_certain", "accuracy_last_tick", "accuracy_stopped", "ece")
 BOUNDED_INTERVAL = "Student t over seeds on the logit scale, mapped back (stays inside [0, 1])"
 
@@ -492,17 +491,16 @@ def _label(kind: str) -> str:
     return {"rate": "RateCTM", "spiking": "SpikingCTM"}.get(kind, f"SpikingCTM ({kind})")
 
 
-def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names: list[str]) -> str:
-    c = summary["comparison"]
-    kinds = [k for k in study.configs]
-    spiking_kinds = kinds[1:]
+def _comparison_rows(c: dict, kinds: list[str], threshold: float, thought_s: float) -> list[list[str]]:
+    """The spiking-vs-rate table of a study's pooled ``comparison``: one row per measure, one
+    column per model kind (mean with its 95% CI)."""
     rows = [
         [label] + [_fmt(c[k][key], scale, digits) for k in kinds]
         for label, key, scale, digits in (
             ("accuracy at the most-certain tick (%)", "accuracy_certain", 100, 2),
             ("accuracy at the last tick (%)", "accuracy_last_tick", 100, 2),
             ("expected calibration error", "ece", 1, 4),
-            (f"ticks to certainty ≥ {study.certainty_threshold}", "stop_tick_mean", 1, 2),
+            (f"ticks to certainty ≥ {threshold}", "stop_tick_mean", 1, 2),
             ("accuracy when stopped there (%)", "accuracy_stopped", 100, 2),
             ("ticks computed when halting there (finished inputs leave the batch)", "halting_ticks", 1, 2),
             ("wall time: full thought / halted there (×)", "halting_speedup", 1, 2),
@@ -513,12 +511,77 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
             ("training time (s)", "train_s", 1, 1),
         )
     ]
-    thought_s = study.long_ticks * study.dt
-    for key in sorted(k for k in c["rate"] if k.startswith("synchrony_mean_abs_")):
+    for key in sorted(k for k in c[kinds[0]] if k.startswith("synchrony_mean_abs_")):
         rows.append(
-            [f"mean |synchrony| at τ = {c['rate'][key]['timescale_s'] * 1e3:g} ms ({thought_s:g}-s thoughts)"]
+            [f"mean |synchrony| at τ = {c[kinds[0]][key]['timescale_s'] * 1e3:g} ms ({thought_s:g}-s thoughts)"]
             + [_fmt(c[k][key]) for k in kinds]
         )
+    return rows
+
+
+def summary_markdown(summary: dict) -> str:
+    """A study's ``study.json`` as a Markdown results page: the set-up, the spiking-vs-rate table,
+    the Brian2 validation and each spiking model's regime statistics, every number from the file."""
+    from .cortical import REGIME_LABELS, REGIME_STATISTICS
+
+    kinds = list(summary["configs"])
+    c, analysis = summary["comparison"], summary["analysis"]
+    threshold = summary.get("certainty_threshold", 0.8)
+    thought_s = summary.get("long_thought_s", 1.0)
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = [
+        f"Seeds {summary['seeds']}; configs "
+        + ", ".join(f"{_label(k)}: `{Path(v).name}`" for k, v in summary["configs"].items())
+        + f"; overrides `{' '.join(summary['overrides'])}`; {summary['machine']}, device {summary['device']}; "
+        f"the whole study took {summary['elapsed_s']:.0f} s. Mean over seeds with a 95% CI: [low, high] for "
+        "accuracies and ECE (Student t on the logit scale), ± a Student-t half-width otherwise.",
+        "",
+        "| measure | " + " | ".join(_label(k) for k in kinds) + " |",
+        "|---|" + "---|" * len(kinds),
+    ]
+    for row in _comparison_rows(c, kinds, threshold, thought_s):
+        lines.append("| " + " | ".join(cell(str(v)) for v in row) + " |")
+    for kind, b in (summary.get("brian2") or {}).items():
+        lines += [
+            "",
+            f"**Brian2, {_label(kind)}** (exact mode, seed {summary['seeds'][0]}): {b['mismatched_bins']} of "
+            f"{b['steps'] * b['neurons']:,} spike bins differ ({b['spikes_pytorch']:,} spikes); membranes within "
+            f"{b['max_abs_membrane_difference']:.2g}.",
+        ]
+    spiking = [k for k in kinds if "physiology" in analysis.get(k, {})]
+    if spiking:
+        lines += [
+            "",
+            f"Regime statistics of the first seed of each spiking model over {thought_s:g}-s thoughts "
+            "(bold: outside the cortical range):",
+            "",
+            "| statistic | " + " | ".join(_label(k) for k in spiking) + " |",
+            "|---|" + "---|" * len(spiking),
+        ]
+        cards = {k: {row["statistic"]: row for row in analysis[k]["physiology"]["rows"]} for k in spiking}
+        for name in REGIME_STATISTICS:
+            cells = []
+            for k in spiking:
+                row = cards[k].get(name)
+                if row is None or row["value"] is None:
+                    cells.append("**undefined**")
+                else:
+                    text = f"{row['value']:.3g}"
+                    cells.append(text if row["in_range"] else f"**{text}**")
+            label, unit = REGIME_LABELS[name]
+            lines.append(f"| {label}{f' ({unit})' if unit else ''} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names: list[str]) -> str:
+    c = summary["comparison"]
+    kinds = [k for k in study.configs]
+    spiking_kinds = kinds[1:]
+    rows = _comparison_rows(c, kinds, study.certainty_threshold, study.long_ticks * study.dt)
+    thought_s = study.long_ticks * study.dt
     a = summary["analysis"]
     analysis_rows = []
     for kind in kinds:

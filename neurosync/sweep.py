@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError, read_toml
+from .config import ConfigError, read_experiment
 from .executors import with_denormals_flushed
 
 SEARCHES = ("grid", "random")
@@ -61,11 +61,7 @@ def load_sweep(path: str | Path) -> SweepConfig:
     from . import config as config_mod
 
     path = Path(path)
-    data = read_toml(path, "sweep")
-    known = {f.name for f in fields(SweepConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        _fail(path, f"unknown sweep key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    data = read_experiment(path, "sweep", {f.name for f in fields(SweepConfig)})
     for key in ("name", "config", "seeds", "space"):
         if key not in data:
             _fail(path, f"a sweep needs '{key}'")

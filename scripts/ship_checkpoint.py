@@ -1,12 +1,13 @@
 """Copy a run's final checkpoint into models/<name>/ as a shipped model: renamed, without its
 optimizer state (``checkpoint.drop_training_state``), checked to load and to stay within the zoo's
-5 MB. The run's command belongs in the model's card.
+5 MB. Give the model an entry in models/zoo.toml (its summary and this command), then measure it
+and render its card: ``neurosync models --measure NAME``.
 
     python scripts/ship_checkpoint.py RUN_DIR models/NAME [--set KEY=VALUE ...]
 
 ``--set`` changes config values that are not weights (e.g. the threshold's homeostasis,
 ``model.spiking.homeostasis_rate_hz``): the trained weights must still load into the model the
-changed config builds, or nothing is shipped. The card must say what was set after training.
+changed config builds, or nothing is shipped. The zoo entry's command must say what was set.
 """
 
 import argparse

@@ -7,6 +7,15 @@ import torch
 from neurosync.config import from_dict
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def config_path(name: str) -> Path:
+    """A training config of the repository by name: configs/<task>/<name>.toml."""
+    found = sorted((REPO / "configs").glob(f"*/{name}.toml"))
+    assert len(found) == 1, f"{name}: {found}"
+    return found[0]
+
+
 FIXTURE_DIR = REPO / "tests" / "fixtures"
 # the reference CTM's parity model and image classifier (resnet18-2), run by the reference code (fixtures/README.md)
 REFERENCE_PARITY16 = FIXTURE_DIR / "reference_ctm_parity16.npz"

@@ -266,8 +266,11 @@ def test_bad_ablation_cli_exits_2(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-ABLATIONS = sorted((Path(__file__).resolve().parents[1] / "models").glob("*-ablation.toml"))
-PROBES = sorted((Path(__file__).resolve().parents[1] / "models").glob("*-probes.toml"))  # one-seed probes, same runner
+ABLATIONS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*-ablation.toml"))
+PROBES = sorted(
+    (Path(__file__).resolve().parents[1] / "experiments").glob("*-probes.toml")
+)  # one-seed probes, same runner
+assert ABLATIONS and PROBES, "experiments/ holds the ablation and probe files"
 
 
 @pytest.mark.parametrize("path", PROBES, ids=[p.stem for p in PROBES])

@@ -10,14 +10,19 @@ from neurosync._optional import MissingDependency, require
 from neurosync.cli import main
 from neurosync.training import train
 
-STUDIES = sorted((REPO / "models").glob("study*.toml"))
-RL_CONFIGS = sorted(p for p in (REPO / "models").glob("*.toml") if "agent" in config_mod.read_toml(p))
-ABLATIONS = sorted(p for p in (REPO / "models").glob("*.toml") if "arm" in config_mod.read_toml(p))  # test_ablation.py
-ZOO = [REPO / "models" / "zoo.toml"]  # the index of the shipped checkpoints (test_hub.py)
-SWEEPS = sorted(p for p in (REPO / "models").glob("*.toml") if "space" in config_mod.read_toml(p))
-MODELS = sorted(
-    set((REPO / "models").glob("*.toml")) - set(STUDIES) - set(RL_CONFIGS) - set(ABLATIONS) - set(ZOO) - set(SWEEPS)
-)
+EXPERIMENTS = sorted((REPO / "experiments").glob("*.toml"))  # studies, ablations, sweeps, probes
+CONFIGS = sorted((REPO / "configs").glob("*/*.toml"))  # training configs by task
+STUDIES = [p for p in EXPERIMENTS if "configs" in config_mod.read_toml(p)]
+ABLATIONS = [p for p in EXPERIMENTS if "arm" in config_mod.read_toml(p)]  # test_ablation.py
+SWEEPS = [p for p in EXPERIMENTS if "space" in config_mod.read_toml(p)]
+RL_CONFIGS = [p for p in CONFIGS if "agent" in config_mod.read_toml(p)]
+ZOO = [REPO / "models" / "zoo.toml"]  # the index of the shipped models (test_hub.py)
+MODELS = sorted(set(CONFIGS) - set(RL_CONFIGS))
+
+
+def test_every_experiment_file_is_a_study_an_ablation_or_a_sweep():
+    assert EXPERIMENTS and sorted(STUDIES + ABLATIONS + SWEEPS) == EXPERIMENTS
+    assert MODELS and RL_CONFIGS and len(STUDIES) >= 2
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
@@ -81,20 +86,22 @@ def test_shipped_studies_load(path):
 )
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(config_mod.ConfigError, match=message) as err:
-        config_mod.load(REPO / "models" / "parity16-rate.toml", [override])
+        config_mod.load(REPO / "configs" / "parity" / "parity16-rate.toml", [override])
     assert "\n" not in str(err.value)
 
 
 def test_first_last_needs_room_for_both_readouts():
     with pytest.raises(config_mod.ConfigError, match="first-last"):
         config_mod.load(
-            REPO / "models" / "parity16-rate.toml",
+            REPO / "configs" / "parity" / "parity16-rate.toml",
             ["model.neuron_pairing='first-last'", "model.n_synch_out=100", "model.n_synch_action=100"],
         )
 
 
 def test_overrides_parse_toml_values():
-    cfg = config_mod.load(REPO / "models" / "parity16-rate.toml", ["train.lr=3e-4", "model.nlm.deep=false", "name=x"])
+    cfg = config_mod.load(
+        REPO / "configs" / "parity" / "parity16-rate.toml", ["train.lr=3e-4", "model.nlm.deep=false", "name=x"]
+    )
     assert cfg.train.lr == 3e-4 and cfg.model.nlm.deep is False and cfg.name == "x"
 
 
@@ -123,7 +130,7 @@ def test_diverging_training_stops_at_the_first_non_finite_step(tmp_path, capsys)
     code, _, err = _cli(
         [
             "train",
-            str(REPO / "models" / "parity16-rate.toml"),
+            str(REPO / "configs" / "parity" / "parity16-rate.toml"),
             "--run-dir",
             str(tmp_path / "run"),
             "--quiet",
@@ -174,7 +181,7 @@ def _cli(args, capsys):
 
 
 def test_cli_exit_codes(tmp_path, capsys):
-    cfg_path = REPO / "models" / "parity16-rate.toml"
+    cfg_path = REPO / "configs" / "parity" / "parity16-rate.toml"
     code, _, err = _cli(["train", str(cfg_path), "--set", "model.ticks=0"], capsys)
     assert code == 2 and err.count("\n") == 1 and "model.ticks" in err
     code, _, err = _cli(["evaluate", str(tmp_path / "missing")], capsys)
@@ -183,14 +190,14 @@ def test_cli_exit_codes(tmp_path, capsys):
         main(["train"])
     assert exit_info.value.code == 2
     assert _cli([], capsys)[0] == 2
-    assert _cli(["--version"], capsys) == (0, "0.1.0\n", "")
+    assert _cli(["--version"], capsys) == (0, "0.2.0\n", "")
 
 
 def test_cli_train_then_evaluate(tmp_path, capsys):
     run = tmp_path / "run"
     args = [
         "train",
-        str(REPO / "models" / "parity16-rate.toml"),
+        str(REPO / "configs" / "parity" / "parity16-rate.toml"),
         "--run-dir",
         str(run),
         "--quiet",
@@ -255,7 +262,7 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, ca
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     for args in (
-        ["train", str(REPO / "models" / "parity16-rate.toml"), "--run-dir", str(blocker / "run")],
+        ["train", str(REPO / "configs" / "parity" / "parity16-rate.toml"), "--run-dir", str(blocker / "run")],
         ["validate", str(tmp_path / "run"), "--out", str(blocker / "v")],
         ["analyze", str(tmp_path / "run"), "--out", str(blocker / "a")],
         ["export", str(tmp_path / "run"), "--format", "npz", "--out", str(blocker / "x.npz")],
@@ -374,7 +381,7 @@ def test_a_read_only_output_directory_is_refused_in_one_line_before_any_work():
         cfg.model.neuron, cfg.model.synchrony = "spiking", "spike-multiscale"
         train(cfg, base / "run", progress=False)
         config = base / "parity.toml"
-        shutil.copy(REPO / "models" / "parity16-rate.toml", config)
+        shutil.copy(REPO / "configs" / "parity" / "parity16-rate.toml", config)
         for path in [base, *base.rglob("*")]:
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
         locked = base / "locked"
@@ -400,7 +407,7 @@ def test_an_input_floor_above_the_threshold_is_refused():
         config_mod.ConfigError, match=r"model.spiking.input_floor \(0.3\) must lie below the threshold"
     ) as err:
         config_mod.load(
-            REPO / "models" / "parity16-cortical-v1.toml",
+            REPO / "configs" / "parity" / "parity16-spiking.toml",
             ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3"],
         )
     assert "\n" not in str(err.value)
@@ -408,7 +415,7 @@ def test_an_input_floor_above_the_threshold_is_refused():
 
 def test_a_floor_relative_to_each_threshold_leaves_the_absolute_floor_unused():
     cfg = config_mod.load(
-        REPO / "models" / "parity16-cortical-v1.toml",
+        REPO / "configs" / "parity" / "parity16-spiking.toml",
         ["model.spiking.bounded_input=true", "model.spiking.input_floor=0.3", "model.spiking.input_floor_margin=0.08"],
     )
     assert cfg.model.spiking.input_floor_margin == 0.08
@@ -442,5 +449,5 @@ def test_a_floor_relative_to_each_threshold_leaves_the_absolute_floor_unused():
 )
 def test_a_ceiling_without_a_bounded_input_or_an_empty_band_is_refused(overrides, message):
     with pytest.raises(config_mod.ConfigError, match=message) as err:
-        config_mod.load(REPO / "models" / "parity16-cortical-v1.toml", overrides)
+        config_mod.load(REPO / "configs" / "parity" / "parity16-spiking.toml", overrides)
     assert "\n" not in str(err.value)

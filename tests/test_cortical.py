@@ -268,7 +268,7 @@ def test_training_says_in_one_line_when_a_model_leaves_the_regime(tmp_path, capl
         (TASK_CONFIGS["parity"], "train.regime_probe_inputs=4096", r"must be <= train.eval_samples"),
         # a noiseless SpikingCTM without the construction (a cortical one refuses noise_std = 0 itself)
         (
-            REPO / "models" / "parity16-spiking.toml",
+            REPO / "configs" / "parity" / "parity16-spiking.toml",
             "train.regime_probe_inputs=4",
             "needs model.neuron = 'spiking' and model.spiking.noise_std > 0",
         ),

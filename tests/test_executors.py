@@ -128,7 +128,7 @@ def test_the_study_job_on_dask_equals_the_local_job(tmp_path):
     same metrics (so study.json's comparison is the same)."""
     from neurosync.study import _model_configs, load_study, study_job
 
-    study = load_study(REPO / "models" / "study.toml", quick=True)
+    study = load_study(REPO / "experiments" / "study.toml", quick=True)
     (kind, seed), cfg = next(iter(_model_configs(study).items()))
     job = {
         "config": cfg.to_dict(),

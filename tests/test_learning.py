@@ -11,9 +11,9 @@ from neurosync.training import train
 
 @pytest.mark.slow
 def test_parity16_rate_reaches_the_target_within_ten_minutes(tmp_path):
-    """models/parity16-rate.toml: >= 99% per-bit and >= 90% whole-sequence accuracy at the most
+    """configs/parity/parity16-rate.toml: >= 99% per-bit and >= 90% whole-sequence accuracy at the most
     certain tick on all 65,536 inputs, trained in at most 10 minutes (2 CPU cores)."""
-    cfg = config_mod.load(REPO / "models" / "parity16-rate.toml")
+    cfg = config_mod.load(REPO / "configs" / "parity" / "parity16-rate.toml")
     started = time.perf_counter()
     result = train(cfg, tmp_path, progress=False)
     train_seconds = result["elapsed_s"]
@@ -27,9 +27,9 @@ def test_parity16_rate_reaches_the_target_within_ten_minutes(tmp_path):
 
 @pytest.mark.slow
 def test_parity16_spiking_reaches_the_target_within_fifteen_minutes(tmp_path):
-    """models/parity16-spiking.toml: >= 95% per-bit accuracy at the most certain tick on all
+    """configs/parity/parity16-spiking.toml: >= 95% per-bit accuracy at the most certain tick on all
     65,536 inputs, trained in at most 15 minutes (2 CPU cores), with firing alive and sparse."""
-    cfg = config_mod.load(REPO / "models" / "parity16-spiking.toml")
+    cfg = config_mod.load(REPO / "configs" / "parity" / "parity16-spiking.toml")
     result = train(cfg, tmp_path, progress=False)
     final = result["final"]
     assert result["eval_samples"] == 2**16

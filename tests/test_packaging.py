@@ -38,7 +38,7 @@ def test_the_wheel_holds_the_package_and_passes_twine_check(wheel):
 
 def test_a_non_editable_install_runs_the_cli_and_the_quick_study(wheel, tmp_path):
     """A fresh environment holding the wheel (its dependencies reached through this environment's
-    site-packages): ``neurosync --help`` and ``neurosync study models/study.toml --quick`` run
+    site-packages): ``neurosync --help`` and ``neurosync study experiments/study.toml --quick`` run
     from the installed package, not from this checkout."""
     env = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True, timeout=120)
@@ -68,7 +68,7 @@ def test_a_non_editable_install_runs_the_cli_and_the_quick_study(wheel, tmp_path
     assert "usage: neurosync" in subprocess.run([str(cli), "--help"], check=True, capture_output=True, text=True).stdout
     out = tmp_path / "study"
     subprocess.run(
-        [str(cli), "study", str(REPO / "models" / "study.toml"), "--quick", "--quiet", "--out", str(out)],
+        [str(cli), "study", str(REPO / "experiments" / "study.toml"), "--quick", "--quiet", "--out", str(out)],
         cwd=tmp_path,
         check=True,
         capture_output=True,

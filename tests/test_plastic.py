@@ -291,7 +291,7 @@ def test_rows_restarted_at_different_ticks_keep_their_own_windows():
 
 
 def test_a_frozen_zero_gain_is_a_plastic_synapse_with_plasticity_off(tmp_path):
-    """The control of the ablations (models/recall-probes.md): learn_alpha = false keeps α at
+    """The control of the ablations (experiments/reports/recall-probes.md): learn_alpha = false keeps α at
     alpha_init through training; at 0 the currents are the plain linear recurrence's."""
     cfg = parity3_config(synapse="plastic")
     cfg.model.plasticity.alpha_init, cfg.model.plasticity.learn_alpha = 0.0, False

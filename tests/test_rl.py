@@ -100,7 +100,7 @@ def test_return_scale_divides_by_the_deviation_of_the_discounted_return():
 
 
 def _rl_config(**overrides):
-    data = read_toml(REPO / "models" / "cartpole-rate.toml")
+    data = read_toml(REPO / "configs" / "cartpole" / "cartpole-rate.toml")
     data.update({"total_steps": 256, "eval_episodes": 2, "time_budget_s": 0.0})
     data["ppo"].update({"envs": 4, "rollout_steps": 16, "epochs": 1, "minibatches": 2})
     data["env"]["max_episode_steps"] = 50
@@ -174,7 +174,7 @@ def test_bad_rl_configs_are_refused(overrides, message):
 
 def test_rl_cli(tmp_path, capsys):
     config = tmp_path / "tiny.toml"
-    config.write_text((REPO / "models" / "cartpole-lstm.toml").read_text())
+    config.write_text((REPO / "configs" / "cartpole" / "cartpole-lstm.toml").read_text())
     args = [
         "rl",
         str(config),

@@ -10,12 +10,11 @@ import contextlib
 import json
 import logging
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import config_path, tiny_config
 from neurosync import config as config_mod
 from neurosync.build import build_model
 from neurosync.ctm import map_rows
@@ -25,12 +24,11 @@ from neurosync.step_graph import CapturedStep, CaptureError, captured_step, host
 from neurosync.tasks import get_task
 from neurosync.training import make_gradient_step, train
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
 GPU_CONFIGS = [
     "parity16-rate",
     "parity16-spiking",
     "parity16-cortical",
-    "parity16-cortical-bounded",
+    "parity16-cortical-gpu",
     "parity64-rate-paper",
     "parity64-spiking-gpu",
 ]
@@ -74,7 +72,7 @@ def test_host_syncs_forbidden_refuses_each_sync_and_restores_the_methods():
 def test_the_gradient_step_of_every_gpu_config_has_no_host_sync(name, extra):
     """Forward, loss, backward and clip of each config run with every host sync forbidden: the step can
     be captured. 40 ticks, past a plastic window of 32, so that a factorised fast weight folds."""
-    cfg = config_mod.load(MODELS / f"{name}.toml", SMALL + ["model.ticks=40"] + extra)
+    cfg = config_mod.load(config_path(name), SMALL + ["model.ticks=40"] + extra)
     torch.manual_seed(0)
     model = build_model(cfg).train()
     x, y = get_task(cfg.task).sample(cfg.task, 4, torch.Generator().manual_seed(0))
@@ -231,7 +229,7 @@ def test_captured_steps_follow_the_eager_steps_on_cuda(name):
     replays) from the same weights on the same batches, with AdamW after each: the losses agree (the
     cortical model's noise comes from the same generator; bf16 autocast, hence the tolerance) and the
     replays are replays (the graph was captured once)."""
-    cfg = config_mod.load(MODELS / f"{name}.toml", SMALL[:-1] + ["model.ticks=12"])
+    cfg = config_mod.load(config_path(name), SMALL[:-1] + ["model.ticks=12"])
     task, device = get_task(cfg.task), torch.device("cuda")
     losses = {}
     for graphed in (False, True):

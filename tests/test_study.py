@@ -101,14 +101,13 @@ def test_an_episodic_answer_is_looked_for_in_its_window_only():
 
 
 def test_bad_study_files_are_rejected_in_one_line(tmp_path, capsys):
-    models = REPO / "models"
-    good = (models / "study.toml").read_text().replace('"parity16-', f'"{models}/parity16-')  # absolute config paths
+    good = (REPO / "experiments" / "study.toml").read_text().replace('"../configs/', f'"{REPO}/configs/')  # absolute
     cases = {
         "unknown": good.replace("seeds =", "sedes = [1]\nseeds ="),
         "seeds": good.replace("seeds = [0, 1, 2]", "seeds = [0, 0]"),
         "configs": good.replace('parity16-rate.toml"', 'missing.toml"'),
-        "task": good.replace('parity16-rate.toml"', 'sort8-rate.toml"')
-        .replace('parity16-spiking.toml"', 'sort8-spiking.toml"')
+        "task": good.replace('parity/parity16-rate.toml"', 'sort/sort8-rate.toml"')
+        .replace('parity/parity16-spiking.toml"', 'sort/sort8-spiking.toml"')
         .replace('"task.sequence_length=8", ', ""),
     }
     for name, text in cases.items():
@@ -125,7 +124,7 @@ def test_bad_study_files_are_rejected_in_one_line(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def quick_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study") / "run"  # through the CLI, as the README runs it
-    assert main(["study", str(REPO / "models" / "study.toml"), "--quick", "--quiet", "--out", str(out)]) == 0
+    assert main(["study", str(REPO / "experiments" / "study.toml"), "--quick", "--quiet", "--out", str(out)]) == 0
     return out, json.loads((out / "study.json").read_text())
 
 
@@ -182,7 +181,7 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
     assert written["total"] == pytest.approx(sum(v for k, v in written.items() if k != "total"), abs=0.05)
     assert {"runs", "exports", "analysis"} <= set(written) and written["total"] > 0
     with pytest.raises(ValueError, match="not empty"):
-        run_study(load_study(REPO / "models" / "study.toml", quick=True), out, progress=False)
+        run_study(load_study(REPO / "experiments" / "study.toml", quick=True), out, progress=False)
 
 
 def test_analyze_and_export_commands(quick_study, tmp_path, capsys):
@@ -238,7 +237,9 @@ def test_the_memory_study_compares_plasticity(tmp_path):
     """Issue 13: the second study file, recall with a plastic SpikingCTM among the kinds; answers read in the
     answer window only, and Brian2 exact mode checks the fast weight's trajectory."""
     out = tmp_path / "recall"
-    assert main(["study", str(REPO / "models" / "study-recall.toml"), "--quick", "--quiet", "--out", str(out)]) == 0
+    assert (
+        main(["study", str(REPO / "experiments" / "study-recall.toml"), "--quick", "--quiet", "--out", str(out)]) == 0
+    )
     saved = json.loads((out / "study.json").read_text())
     assert set(saved["comparison"]) >= {"rate", "spiking", "plastic"} and saved["seeds"] == [0, 1]
     run = json.loads((out / "study.json").read_text())["comparison"]["plastic"]["accuracy_certain"]

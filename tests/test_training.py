@@ -100,7 +100,7 @@ def test_torchrun_two_processes_train_with_ddp(tmp_path):
         "-m",
         "neurosync.cli",
         "train",
-        str(repo / "models" / "parity16-rate.toml"),
+        str(repo / "configs" / "parity" / "parity16-rate.toml"),
         "--quiet",
         "--run-dir",
         str(tmp_path),

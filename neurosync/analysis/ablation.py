@@ -1,6 +1,6 @@
 """Ablations: several model configs ("arms") trained on one task for the same number of steps
 over several seeds, each measured the same way, into one table with 95% CIs and verdicts that
-can fail (issue 13's comparison of plastic and non-plastic CTMs and an LSTM).
+can fail (plastic and non-plastic CTMs and an LSTM compared).
 
 ``neurosync ablate ABLATION.toml [--out DIR] [--workers N]`` reads a file like::
 
@@ -30,7 +30,7 @@ plastic-CTM anchor whose plain CTM collapses when it thinks on.
 The table (``ablation.md``, ``ablation.json``, ``ablation.png``) gives per arm the parameter
 count, the mean over seeds with its 95% CI (Student t on the logit scale, mapped back:
 :func:`neurosync.compare.bounded_mean_ci`) of both accuracies, the seeds' values and the time per
-run; and the issue's verdicts, each computed, never asserted: parameter counts within the
+run; and the verdicts, each computed, never asserted: parameter counts within the
 tolerance of the reference arm; the best plastic SpikingCTM against the SpikingCTM (≥
 ``goal_points`` points better or half the error, with disjoint CIs); against the LSTM (mean not
 below the LSTM's CI); and its accuracy at the long thought within ``long_points`` points of the
@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ..config import ConfigError, read_toml
+from ..config import ConfigError, read_experiment
 from ..executors import with_denormals_flushed
 
 GROUPS = ("spiking", "spiking-plastic", "lstm", "other")
@@ -103,11 +103,7 @@ def load_ablation(path: str | Path, overrides: list[str] | None = None) -> Ablat
     from .. import config as config_mod
 
     path = Path(path)
-    data = read_toml(path, "ablation")
-    known = {f.name for f in fields(AblationConfig)} - {"arms"} | {"arm"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{path}: unknown ablation key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    data = read_experiment(path, "ablation", {f.name for f in fields(AblationConfig)} - {"arms"} | {"arm"})
     raw_arms = data.pop("arm", None)
     if not isinstance(raw_arms, list) or len(raw_arms) < 2:
         raise ConfigError(f"{path}: an ablation needs at least two [[arm]] tables (name, config, set, group)")
