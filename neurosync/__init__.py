@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "CTM": "neurosync.ctm",
@@ -25,7 +25,7 @@ _LAZY = {
     "Recording": ("neurosync.recording", "Recording"),
     "from_pretrained": ("neurosync.hub", "from_pretrained"),
     "save_pretrained": ("neurosync.hub", "save_pretrained"),
-    "pretrained": ("neurosync.hub", "pretrained"),
+    "pretrained": ("neurosync.zoo", "pretrained"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

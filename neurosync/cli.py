@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     train = sub.add_parser("train", help="train a model from a TOML config")
-    train.add_argument("config", help="TOML config, e.g. models/parity16-rate.toml")
+    train.add_argument("config", help="TOML config, e.g. configs/parity/parity16-rate.toml")
     _overrides(train, "override a config value, e.g. --set train.steps=100 (repeatable)")
     train.add_argument("--run-dir", help="where to write checkpoints and logs (default: <train.out_dir>/<name>)")
     train.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
@@ -67,6 +67,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     models.add_argument(
         "--check", action="store_true", help="re-measure every headline (exit 1 if one is off by more than 0.5 point)"
+    )
+    models.add_argument(
+        "--measure",
+        metavar="NAME",
+        help="measure a shipped model into models/NAME/metrics.json (headline, and for a SpikingCTM its "
+        "physiology at dt, dt/2, dt/4 and its Brian2 replay) and render its card models/NAME/README.md",
+    )
+    models.add_argument(
+        "--cards",
+        action="store_true",
+        help="render every card and the README's model table again from the metrics already measured",
+    )
+    models.add_argument(
+        "--seed-runs",
+        nargs="+",
+        default=[],
+        metavar="RUN",
+        help="with --measure: run directories of the same config trained with other seeds, measured onto the card",
     )
 
     validate = sub.add_parser(
@@ -104,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         help="train RateCTM and SpikingCTM over seeds, compare, validate, analyse, export, "
         "and write one HTML report (the README's main job)",
     )
-    study.add_argument("study", nargs="?", help="study TOML (default models/study.toml)")
+    study.add_argument("study", nargs="?", help="study TOML (default experiments/study.toml)")
     study.add_argument(
         "--quick", action="store_true", help="the study file's [quick] settings: a short smoke run of every stage"
     )
@@ -116,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     ablate = sub.add_parser(
         "ablate",
         help="train several configs over seeds for equal steps and write one table with 95%% CIs "
-        "and verdicts, e.g. models/recall2-ablation.toml",
+        "and verdicts, e.g. experiments/recall2-ablation.toml",
     )
     ablate.add_argument("ablation", help="ablation TOML (arms, seeds, steps)")
     _overrides(ablate, "override a config key in every arm (repeatable)")
@@ -129,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser(
         "sweep",
         help="grid or random search over config keys x seeds, on this machine or a Dask "
-        "cluster, into one ranked table, e.g. models/parity16-sweep.toml",
+        "cluster, into one ranked table, e.g. experiments/parity16-sweep.toml",
     )
     sweep.add_argument("sweep", help="sweep TOML (config, seeds, search, [space])")
     sweep.add_argument("--out", help="output directory (default runs/<sweep name>); an interrupted sweep resumes there")
@@ -140,9 +158,9 @@ def _parser() -> argparse.ArgumentParser:
     rl = sub.add_parser(
         "rl",
         help="train an RL agent (CTM carrying its thought across environment steps, or the LSTM "
-        "baseline) with PPO, e.g. models/cartpole-rate.toml",
+        "baseline) with PPO, e.g. configs/cartpole/cartpole-rate.toml",
     )
-    rl.add_argument("config", help="RL TOML config, e.g. models/cartpole-rate.toml")
+    rl.add_argument("config", help="RL TOML config, e.g. configs/cartpole/cartpole-rate.toml")
     _overrides(rl, "override a config value, e.g. --set total_steps=20000 (repeatable)")
     rl.add_argument("--run-dir", help="where to write checkpoints and logs (default: runs/<name>)")
     rl.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -435,6 +453,7 @@ def _rl(args) -> int:
 
 def _evaluate(args) -> int:
     from .checkpoint import load_model
+    from .parts.interfaces import SpikingNeuron
     from .tasks import get_task
     from .training import evaluate, pick_device
 
@@ -444,7 +463,7 @@ def _evaluate(args) -> int:
     if bad:
         raise ValueError(f"--halt-at takes certainties in [0, 1], got {bad[0]}")
     model, ckpt = load_model(args.checkpoint)
-    if hasattr(model.neuron, "seed_noise"):
+    if isinstance(model.neuron, SpikingNeuron):
         model.neuron.seed_noise(args.noise_seed)
     if args.halt_at and ckpt.config.task.name == "sort":
         raise ValueError("--halt-at: sorting answers by CTC over all ticks, there is no tick to stop a thought at")
@@ -466,19 +485,51 @@ def _evaluate(args) -> int:
 
 
 def _models(args) -> int:
-    from .hub import headline_text, headline_tolerance, headline_value, measure, zoo
+    from .checkpoint import CheckpointError
+    from .hub import _models_dir
+    from .zoo import (
+        README_START,
+        headline_text,
+        headline_tolerance,
+        headline_value,
+        measure,
+        measure_headline,
+        update_readme,
+        write_card,
+        zoo,
+    )
 
+    if args.seed_runs and not args.measure:
+        raise ValueError("--seed-runs needs --measure NAME")
+    readme = _models_dir().parent / "README.md"
+    if args.cards:
+        for row in zoo():
+            print(write_card(row["name"]))
+        if readme.is_file() and README_START in readme.read_text():
+            print(f"{readme}: {'updated' if update_readme(readme) else 'up to date'}")
+        return 0
+    if args.measure:
+        measured = measure(args.measure, args.seed_runs)
+        card = write_card(args.measure)
+        if readme.is_file() and README_START in readme.read_text():
+            try:  # the repository's README lists the shipped models
+                update_readme(readme)
+            except CheckpointError as error:  # another model is not measured yet
+                print(f"{readme} not updated: {error}")
+        head = measured["headline"]
+        print(f"{args.measure}: {headline_text(head['metric'], head['value'], head['samples'])}; card {card}")
+        return 0
     rows = zoo()
     print(f"{'name':32s} {'task':11s} {'neuron':8s} {'synapse':13s} {'steps':>6s} {'MB':>5s}  headline")
     off = []
     for row in rows:
         line = (
             f"{row['name']:32s} {row['task'] or '?':11s} {row['neuron'] or '?':8s} {row['synapse'] or '?':13s} "
-            f"{row['step'] if row['step'] is not None else '?':>6} {row['size_mb'] if row['size_mb'] is not None else '?':>5}  "
+            f"{row['step'] if row['step'] is not None else '?':>6} {row['size_mb']:>5}  "
             f"{headline_text(row['metric'], row['value'], row['samples'])} (card: models/{row['card']})"
         )
         if args.check:
-            value = measure(row)
+            value = measure_headline(row["name"], row["metric"], row["samples"])
             line += f"; measured {headline_value(row['metric'], value)}"
             if abs(value - row["value"]) > headline_tolerance(row["metric"]):
                 off.append(row["name"])

@@ -120,19 +120,11 @@ def thought_metrics(
 
 def _post_fan_out(synapse) -> int:
     """Output features of the synapse's first layer that reads the post-activations."""
-    from .parts.plastic import PlasticSynapse
-    from .parts.plastic_input import PlasticInputSynapse
-    from .parts.synapses import GLUSynapse, UNetSynapse
+    from .parts.interfaces import Synapse
 
-    if isinstance(synapse, PlasticInputSynapse):  # the spikes reach the rate synapse inside it
-        return _post_fan_out(synapse.base)
-    if isinstance(synapse, PlasticSynapse):
-        return synapse.recurrent.out_features
-    if isinstance(synapse, GLUSynapse):
-        return synapse.linear.out_features
-    if isinstance(synapse, UNetSynapse):
-        return synapse.first[0].out_features
-    raise ValueError(f"no energy proxy for synapse {type(synapse).__name__}")
+    if not isinstance(synapse, Synapse):
+        raise ValueError(f"no energy proxy for synapse {type(synapse).__name__}: it states no post_fan_out()")
+    return synapse.post_fan_out()
 
 
 def energy_proxy(model, recording) -> dict:
@@ -218,9 +210,9 @@ def synchrony_structure(recording, timescales_s: tuple[float, ...] | None = None
 
 
 def _spiking_neurons(model):
-    from .parts.spiking import SpikingNeurons
+    from .parts.interfaces import SpikingNeuron
 
-    if not isinstance(model.neuron, SpikingNeurons):
+    if not isinstance(model.neuron, SpikingNeuron):
         raise ValueError("this measure needs a SpikingCTM (model.neuron = 'spiking')")
     return model.neuron
 

@@ -41,8 +41,13 @@ states its outcome in each neuron:
   rewards fast neurons, such as digits, otherwise pushes the excitatory rate to ~35 Hz) is closed
   without any schedule;
 - physical time: 20-ms ticks of 1-ms steps (a thought of 8 ticks lasts 160 ms, the time of rapid
-  visual categorisation), dendritic (synaptic) filters from 5 to 100 ms, spike-train synchrony at
-  5, 20 and 80 ms, a factorised Miconi fast weight with 10-ms traces.
+  visual categorisation), dendritic (synaptic) filters from 5 to 100 ms, a factorised Miconi fast
+  weight with 10-ms traces;
+- **readouts that integrate over the thought**: spike-train synchrony at 20, 80 and 320 ms (one,
+  four and sixteen ticks). At ~10 Hz a neuron fires a few spikes per thought, and a readout of
+  the coherence over a tick alone reads mostly the noise; slower traces, like the slow synapses of
+  a downstream population, average it out (on 8-bit parity, 5/20/80-ms readouts learn more slowly
+  in the same steps).
 
 :data:`REGIME_STATISTICS` are the physiology card's spike statistics that define the regime;
 :func:`regime_probe` measures them on a short set of noisy thoughts (``neurosync train`` runs
@@ -94,7 +99,7 @@ PRESET: dict[str, Any] = {
             "rate_band_hz": [1.0, 20.0],
             "band_regularisation": 1000.0,
         },
-        "spike_synchrony": {"timescales_ms": [5.0, 20.0, 80.0], "normalised": False},
+        "spike_synchrony": {"timescales_ms": [20.0, 80.0, 320.0], "normalised": False},
         "plasticity": {
             "rule": "miconi",
             "implementation": "factorised",
@@ -119,6 +124,21 @@ REGIME_STATISTICS = (
     "nyquist_to_gamma_power",
     "highest_peak_hz",
 )
+
+# each statistic as a card names it, and its unit
+REGIME_LABELS = {
+    "rate_excitatory_hz": ("E rate", "Hz"),
+    "rate_inhibitory_hz": ("I rate", "Hz"),
+    "silent_fraction": ("silent fraction", ""),
+    "saturated_fraction": ("saturated fraction (> 100 Hz)", ""),
+    "median_cv_isi": ("median CV(ISI)", ""),
+    "fano_factor": ("Fano factor across noise repeats", ""),
+    "mean_pairwise_correlation": ("mean pairwise r_sc", ""),
+    "noise_correlation": ("noise correlation", ""),
+    "ei_balance": ("E/I input correlation", ""),
+    "nyquist_to_gamma_power": ("power near Nyquist / power at 20–80 Hz", ""),
+    "highest_peak_hz": ("highest spectral line", "Hz"),
+}
 
 
 def _under(preset: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -146,16 +166,21 @@ def regime_probe(model, x: torch.Tensor, seconds: float = 1.0, repeats: int = 2,
     """The regime's statistics on thoughts of ``seconds`` about each input of ``x``, ``repeats``
     noise repeats each (the physiology card's definitions): ``values`` and ``in_range`` per
     statistic of :data:`REGIME_STATISTICS`, and ``out`` the names of those outside their range
-    (an undefined statistic counts as outside)."""
+    (an undefined statistic counts as outside: a model without E/I populations has no E or I
+    rate), ``rate_all_hz`` the mean rate of all neurons and ``cv_poisson_reference`` the median
+    CV(ISI) of Poisson trains with the same counts in the same window (short thoughts bias the CV)."""
     from .analysis.physiology import physiology
 
     ticks = model.neuron.ticks_in(seconds)
     recording = model.record(x, ticks=ticks, repeats=repeats, noise_seed=noise_seed)
     rows = {row["statistic"]: row for row in physiology(recording)["rows"]}
-    values = {name: rows[name]["value"] for name in REGIME_STATISTICS}
-    in_range = {name: bool(rows[name]["in_range"]) for name in REGIME_STATISTICS}
+    absent = {"value": None, "in_range": False}  # a model without E/I populations has no E or I rate
+    values = {name: rows.get(name, absent)["value"] for name in REGIME_STATISTICS}
+    in_range = {name: bool(rows.get(name, absent)["in_range"]) for name in REGIME_STATISTICS}
     return {
         "values": values,
+        "rate_all_hz": rows["rate_all_hz"]["value"] if "rate_all_hz" in rows else None,
+        "cv_poisson_reference": rows["median_cv_isi"].get("poisson_reference"),
         "in_range": in_range,
         "out": [name for name in REGIME_STATISTICS if not in_range[name]],
         "thoughts": int(x.shape[0]) * repeats,

@@ -13,9 +13,7 @@ as ``neurosync train`` writes and ``models/<name>/`` ships), or a folder the ref
 (:mod:`neurosync.reference`). A name that is no local folder is a hub repository id, downloaded
 with huggingface_hub (the ``hub`` extra) when the machine is online. Nothing is unpickled.
 
-The zoo: ``models/zoo.toml`` lists the shipped checkpoints with the headline number of each card
-and the command that reproduces it; :func:`pretrained` loads one by name and :func:`zoo` lists
-them (``neurosync models``).
+The pretrained zoo of shipped model folders is :mod:`neurosync.zoo`.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from .checkpoint import CheckpointError
 
 FORMAT = "neurosync-model"
 VERSION = 1
-ZOO_KEYS = ("card", "metric", "value", "samples", "command")  # one [name] table of models/zoo.toml
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -151,87 +148,3 @@ def _neurosync_model(path: Path, meta: dict):
             f"{path}: weights do not fit the model: {' '.join(str(err).strip().splitlines()[:2])}"
         ) from None
     return model.eval(), config
-
-
-def zoo() -> list[dict]:
-    """The shipped checkpoints (``models/zoo.toml``), each with its card's headline: name, card,
-    metric, value, samples, command, and the checkpoint's task, neuron, synapse, parameters, step and size."""
-    from .config import ConfigError, read_toml
-
-    index = _models_dir() / "zoo.toml"
-    if not index.is_file():
-        raise CheckpointError(f"no zoo index at {index} (set NEUROSYNC_MODELS to a models/ folder)")
-    entries = read_toml(index, "zoo")
-    entries.pop("name")  # read_toml's default, not a model
-    rows = []
-    for name, entry in entries.items():
-        if not isinstance(entry, dict) or set(entry) != set(ZOO_KEYS):
-            raise ConfigError(f"{index}: [{name}] must give exactly {', '.join(ZOO_KEYS)}")
-        folder = index.parent / name
-        meta = json.loads((folder / "checkpoint.json").read_text()) if (folder / "checkpoint.json").is_file() else {}
-        config = meta.get("config", {})
-        model = config.get("model", {})
-        task = config["env"].get("id") if "env" in config else config.get("task", {}).get("name")
-        rows.append(
-            {
-                "name": name,
-                **entry,
-                "task": task,
-                "neuron": model.get("neuron"),
-                "synapse": model.get("synapse"),
-                "step": meta.get("step"),
-                "size_mb": round(sum(f.stat().st_size for f in folder.iterdir()) / 1e6, 2) if folder.is_dir() else None,
-            }
-        )
-    return rows
-
-
-HEADLINE_TOLERANCE = 0.005  # a card's headline must be reproduced to ±0.5 point (of a percentage)
-RETURN_TOLERANCE = 0.5  # an agent's mean return (greedy episodes from fixed seeds), to ±0.5
-
-
-def headline_tolerance(metric: str) -> float:
-    """How far a re-measured headline may lie from its card's: ±0.5 point."""
-    return RETURN_TOLERANCE if metric == "mean_return" else HEADLINE_TOLERANCE
-
-
-def headline_value(metric: str, value: float) -> str:
-    """A headline's value as the zoo prints it: a return (495.7) or a percentage (97.76%)."""
-    return f"{value:.1f}" if metric == "mean_return" else f"{100 * value:.2f}%"
-
-
-def headline_text(metric: str, value: float, samples: int) -> str:
-    """A headline as the zoo prints it: a percentage on inputs, or a return over episodes."""
-    if metric == "mean_return":
-        return f"mean return {headline_value(metric, value)} over {samples:,} greedy episodes"
-    return f"{metric} {headline_value(metric, value)} on {samples:,} inputs"
-
-
-def measure(row: dict) -> float:
-    """Re-measure a zoo entry's headline: its checkpoint on the first ``samples`` inputs of the task's
-    evaluation set, noise seeded 0 (``neurosync evaluate models/NAME --samples N`` prints the same);
-    an RL agent's mean return over ``samples`` greedy episodes from the evaluation seeds
-    (``neurosync.rl.evaluate_agent``)."""
-    from .tasks import get_task
-    from .training import evaluate
-
-    model, config = from_pretrained(_models_dir() / row["name"])
-    if row["metric"] == "mean_return":
-        from .rl import evaluate_agent
-
-        ctm = getattr(model.core, "ctm", None)  # None: the LSTM agent
-        if ctm is not None and hasattr(ctm.neuron, "seed_noise"):
-            ctm.neuron.seed_noise(0)
-        return float(evaluate_agent(model, config, row["samples"])["mean_return"])
-    if hasattr(model.neuron, "seed_noise"):
-        model.neuron.seed_noise(0)
-    x, y = get_task(config.task).eval_set(config.task, row["samples"], config.train.seed)
-    return float(evaluate(model, config, x, y)[row["metric"]])
-
-
-def pretrained(name: str):
-    """(model in eval mode, Config) of a shipped checkpoint, by name (``neurosync models`` lists them)."""
-    names = [row["name"] for row in zoo()]
-    if name not in names:
-        raise CheckpointError(f"no pretrained model {name!r}; shipped: {', '.join(names)}")
-    return from_pretrained(_models_dir() / name)

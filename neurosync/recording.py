@@ -274,9 +274,9 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 def tick_duration_s(model, dt: float | None = None) -> float:
     """Seconds per tick: a SpikingCTM's own (``dt``, if given, must agree with it), else the
     declared ``dt`` (default 1 ms) of a RateCTM, whose ticks have no physical duration."""
-    from .parts.spiking import SpikingNeurons
+    from .parts.interfaces import SpikingNeuron
 
-    if isinstance(model.neuron, SpikingNeurons):
+    if isinstance(model.neuron, SpikingNeuron):
         own = model.neuron.tick_ms * 1e-3
         if dt is not None and abs(dt - own) > 1e-12 * own:
             raise ValueError(
@@ -303,9 +303,8 @@ def record_thought(
     input is thought about that many times (input-major: thought b saw input b // repeats),
     each with its own realisation of the intrinsic noise; ``noise_seed`` seeds them (None:
     torch's global generator)."""
-    from .parts.plastic import PlasticSynapse
-    from .parts.plastic_input import PlasticInputSynapse
-    from .parts.spiking import SpikingNeurons, dendrite_step, dendritic_current
+    from .parts.interfaces import SpikingNeuron, fast_weight_site
+    from .parts.spiking import dendrite_step, dendritic_current
 
     dt = tick_duration_s(model, dt)
     if not isinstance(repeats, int) or repeats < 1:
@@ -314,8 +313,8 @@ def record_thought(
     x = x.repeat_interleave(repeats, dim=0)
     if ticks is not None and (not isinstance(ticks, int) or ticks < 1):
         raise ValueError(f"ticks must be a positive integer, got {ticks!r}")
-    spiking = isinstance(model.neuron, SpikingNeurons)
-    plastic = isinstance(model.synapse, (PlasticSynapse, PlasticInputSynapse))  # the fast weight's norm per tick
+    spiking = isinstance(model.neuron, SpikingNeuron)
+    plastic = fast_weight_site(model.synapse) is not None  # the fast weight's norm per tick
     populations = spiking and plastic and model.synapse.dale
     per_tick: dict[str, list] = {
         k: [] for k in ("attention", "pre", "post", "action", "out", "logits", "certainty", "plastic")

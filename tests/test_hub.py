@@ -1,6 +1,7 @@
-"""Hub-style model folders and the pretrained zoo (issue 15): save_pretrained / from_pretrained round
-trips, a folder written by the reference CTM's own PyTorchModelHubMixin loads into a RateCTM with the
-reference's outputs, every shipped checkpoint reproduces its card's headline, bad folders in one line."""
+"""Hub-style model folders and the pretrained zoo: save_pretrained / from_pretrained round trips, a
+folder written by the reference CTM's own PyTorchModelHubMixin loads into a RateCTM with the
+reference's outputs, every shipped model reproduces its headline and carries the card its
+metrics render, the measuring command, bad folders and indexes in one line."""
 
 import json
 import os
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 
 from conftest import REFERENCE_IMAGE, REFERENCE_PARITY16, tiny_config
-from neurosync import hub
+from neurosync import hub, zoo
 from neurosync.build import build_model
 from neurosync.checkpoint import CheckpointError
 from neurosync.cli import main
@@ -148,38 +149,89 @@ def test_a_name_that_is_no_folder_is_a_hub_repo_id(monkeypatch):
         hub.from_pretrained("no-such-folder")
 
 
-def test_every_shipped_checkpoint_reproduces_its_cards_headline():
-    rows = hub.zoo()
+def test_every_shipped_model_reproduces_its_headline_and_its_card_is_rendered_from_its_metrics():
+    rows = zoo.zoo()
     assert {"parity16-cortical", "recall-spiking-plastic", "recall-spiking"} <= {row["name"] for row in rows}
     for row in rows:
-        card = (REPO / "models" / row["card"]).read_text()
-        assert row["command"] in card, f"{row['card']} does not give the command that reproduces {row['name']}"
+        folder = REPO / "models" / row["name"]
+        card = (folder / "README.md").read_text()
+        assert card == zoo.render_card(row["name"]), f"{row['name']}: run neurosync models --measure {row['name']}"
+        assert row["command"].strip() in card and len(card.splitlines()) <= 150
         assert row["size_mb"] <= 5.0
-        measured = hub.measure(row)
-        assert abs(measured - row["value"]) <= hub.headline_tolerance(row["metric"]), (
-            row["name"],
-            measured,
-            row["value"],
-        )
+        assert sorted(f.name for f in folder.iterdir()) == [
+            "README.md",
+            "checkpoint.json",
+            "metrics.json",
+            "model.safetensors",
+            "training.safetensors",
+        ]
+        samples = min(row["samples"], zoo.SUITE_SAMPLES)  # a headline on all 65,536 parity inputs: 4,096 here
+        measured = zoo.measure_headline(row["name"], row["metric"], samples)
+        reference = row["value"] if samples == row["samples"] else zoo.metrics(row["name"])["headline_suite"]["value"]
+        assert abs(measured - reference) <= zoo.headline_tolerance(row["metric"]), (row["name"], measured, reference)
 
 
 def test_pretrained_by_name_and_the_models_command(capsys):
-    model, config = hub.pretrained("recall-spiking")
+    model, config = zoo.pretrained("recall-spiking")
     assert config.task.name == "recall" and config.model.synapse == "mlp"
     with pytest.raises(CheckpointError, match="no pretrained model 'nope'; shipped: parity16-cortical"):
-        hub.pretrained("nope")
+        zoo.pretrained("nope")
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ("parity16-cortical", "recall-spiking-plastic", "recall-spiking"))
 
 
-def test_a_models_folder_elsewhere(tmp_path, monkeypatch):
+def test_a_models_folder_elsewhere(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NEUROSYNC_MODELS", str(tmp_path))
     with pytest.raises(CheckpointError, match="no zoo index"):
-        hub.zoo()
+        zoo.zoo()
     (tmp_path / "zoo.toml").write_text('[x]\ncard = "x.md"\n')
     assert main(["models"]) == 2
+    assert "[x] must give summary, metric, samples, command" in capsys.readouterr().err
+    (tmp_path / "zoo.toml").write_text('[x]\nsummary = "s"\nmetric = "m"\nsamples = "many"\ncommand = "c"\n')
+    assert main(["models"]) == 2
+    assert "[x] samples must be a int" in capsys.readouterr().err
+    (tmp_path / "zoo.toml").write_text('[x]\nsummary = "s"\nmetric = "m"\nsamples = 1\ncommand = "c"\n')
+    assert main(["models"]) == 2
+    assert "metrics.json is missing: run neurosync models --measure x" in capsys.readouterr().err
+    assert main(["models", "--seed-runs", "a"]) == 2
     assert os.environ["NEUROSYNC_MODELS"] == str(tmp_path)
+
+
+def test_measuring_a_shipped_spiking_model_writes_its_metrics_and_card(tmp_path, monkeypatch):
+    import neurosync
+
+    cfg = tiny_config(steps=2, eval_every=2, checkpoint_every=2, eval_samples=8, final_eval_samples=8)
+    cfg.model.neuron, cfg.model.synchrony = "spiking", "spike-multiscale"
+    neurosync.train(cfg, tmp_path / "run", progress=False)
+    cfg.train.seed = 1
+    neurosync.train(cfg, tmp_path / "run1", progress=False)
+    _ship_script().ship(tmp_path / "run", tmp_path / "tiny")
+    (tmp_path / "zoo.toml").write_text(
+        '[tiny]\nsummary = "A tiny model."\nmetric = "bit_acc_certain"\nsamples = 8\n'
+        'command = "neurosync train tiny.toml"\nlimitations = ["It is tiny."]\n'
+    )
+    monkeypatch.setenv("NEUROSYNC_MODELS", str(tmp_path))
+    assert main(["models", "--measure", "tiny", "--seed-runs", str(tmp_path / "run1")]) == 0
+    measured = zoo.metrics("tiny")
+    assert measured["headline"]["value"] == pytest.approx(zoo.measure_headline("tiny", "bit_acc_certain", 8))
+    assert [row["divisor"] for row in measured["physiology"]["steps"]] == [2, 4]
+    assert [row["substeps"] for row in measured["dt_invariance"]][1:] == [
+        2 * measured["dt_invariance"][0]["substeps"],
+        4 * measured["dt_invariance"][0]["substeps"],
+    ]
+    assert measured["physiology"]["brian2_exact"]["mismatched_bins"] == 0
+    assert measured["physiology"]["regime_1s"]["seconds"] == pytest.approx(1.0, abs=0.05)
+    assert [row["seed"] for row in measured["training_seeds"]] == [1]
+    card = (tmp_path / "tiny" / "README.md").read_text()
+    assert (
+        card.startswith("---\nlibrary_name: neurosync")
+        and "It is tiny." in card
+        and "neurosync train tiny.toml" in card
+    )
+    assert "## Physiology" in card and "0 of " in card  # Brian2: no spike bin differs
+    assert main(["models", "--measure", "tiny"]) == 0  # measured again without --seed-runs: the seeds are kept
+    assert [row["seed"] for row in zoo.metrics("tiny")["training_seeds"]] == [1]
 
 
 def _ship_script():
@@ -223,6 +275,6 @@ def test_an_rl_agent_ships_and_loads_by_the_zoo_path(tmp_path, monkeypatch):
     agent, config = hub.from_pretrained(shipped)
     assert isinstance(agent, rl.Agent) and config.env.id == "CartPole-v1"
     monkeypatch.setenv("NEUROSYNC_MODELS", str(tmp_path))
-    row = {"name": "cartpole-tiny", "metric": "mean_return", "samples": 2}
-    assert hub.measure(row) == pytest.approx(result["final"]["mean_return"])  # the agent acts as trained
-    assert hub.headline_text("mean_return", 479.25, 20) == "mean return 479.2 over 20 greedy episodes"
+    measured = zoo.measure_headline("cartpole-tiny", "mean_return", 2)
+    assert measured == pytest.approx(result["final"]["mean_return"])  # the agent acts as trained
+    assert zoo.headline_text("mean_return", 479.25, 20) == "mean return 479.2 over 20 greedy episodes"

@@ -66,6 +66,26 @@ def test_regular_trains_have_cv_zero_and_identical_repeats_fano_zero():
     assert rows["rate_all_hz"]["value"] == pytest.approx(20.0)
 
 
+def test_the_cv_of_a_short_thought_is_read_against_poisson_trains_of_the_same_counts():
+    from neurosync.analysis.physiology import poisson_cv_reference
+
+    # long windows with many spikes: exponential intervals, CV -> 1; few spikes in a window: biased low
+    assert poisson_cv_reference([400] * 200, 10.0) == pytest.approx(1.0, abs=0.05)
+    assert 0.6 < poisson_cv_reference([5] * 2000, 0.16) < 0.8
+    assert np.isnan(poisson_cv_reference([], 1.0))
+    # Poisson trains over 160-ms thoughts: their own CV lies below 0.7, and matches the reference
+    rng = np.random.default_rng(2)
+    raster = (rng.random((64, 160, 40)) < 0.05).astype(float)  # 50 Hz at 1 ms
+    row = _rows(analysis.physiology(_recording(raster, repeats=4)))["median_cv_isi"]
+    assert row["value"] < 0.85 and row["poisson_reference"] == pytest.approx(row["value"], abs=0.06)
+    assert "Poisson trains with the same counts in the same 160 ms" in row["note"]
+    # regular trains in the same window: far below their reference
+    regular = np.zeros((8, 160, 5))
+    regular[:, ::20, :] = 1
+    row = _rows(analysis.physiology(_recording(regular, repeats=4)))["median_cv_isi"]
+    assert row["value"] == pytest.approx(0.0) and row["poisson_reference"] > 0.5
+
+
 def test_without_repeats_the_fano_factor_is_undefined_not_computed_across_inputs():
     rng = np.random.default_rng(1)
     raster = (rng.random((5, 500, 10)) < 0.02).astype(float)

@@ -64,7 +64,7 @@ CORTICAL_RANGES = {
     "silent_fraction": (
         None,
         0.10,
-        "issue 12 goal; silent cells exist in cortex but a model's silent units carry nothing",
+        "our threshold; silent cells exist in cortex but a model's silent units carry nothing",
     ),
     "saturated_fraction": (None, 0.02, "sustained rates > 100 Hz are rare outside bursts (Buzsáki & Mizuseki 2014)"),
     "median_cv_isi": (0.7, 1.5, "Softky & Koch 1993; Shinomoto et al. 2009 (irregular cortical firing, CV ≈ 1)"),
@@ -72,7 +72,7 @@ CORTICAL_RANGES = {
     "mean_pairwise_correlation": (
         -0.15,
         0.15,
-        "issue 12 goal; Cohen & Kohn 2011; Ecker et al. 2010 (spike-count r ≈ 0.01–0.2)",
+        "our threshold; Cohen & Kohn 2011; Ecker et al. 2010 (spike-count r ≈ 0.01–0.2)",
     ),
     "noise_correlation": (
         -0.15,
@@ -283,6 +283,22 @@ def spectral_summary(
     }
 
 
+def poisson_cv_reference(counts: list[int], duration_s: float, seed: int = 0) -> float:
+    """The median CV(ISI) that Poisson trains with these spike ``counts`` in a window of
+    ``duration_s`` would show: given its count, a Poisson train's spike times are uniform in the
+    window. A short window cuts the long intervals and the ≥ 5-spike selection keeps the fast
+    trains, so the CV of an irregular train over a short thought lies below 1; this is the value
+    to read a measured CV against (NaN without trains)."""
+    if not counts:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    values = []
+    for count in counts:
+        intervals = np.diff(np.sort(rng.uniform(0.0, duration_s, count)))
+        values.append(intervals.std() / intervals.mean())
+    return float(np.median(values))
+
+
 def _row(name: str, value, unit: str, note: str = "") -> dict:
     low, high, source = CORTICAL_RANGES[name]
     defined = value is not None and np.isfinite(value)
@@ -322,18 +338,26 @@ def physiology(
         rows.append(_row("rate_all_hz", mean_rates.mean(), "Hz", f"over {thoughts}; no E/I populations (dale = false)"))
     rows.append(_row("silent_fraction", float((mean_rates < SILENT_HZ).mean()), "fraction of neurons"))
     rows.append(_row("saturated_fraction", float((mean_rates > SATURATED_HZ).mean()), "fraction of neurons"))
-    cvs = []
+    cvs, counts = [], []
     for sample in range(recording.samples):
         trains = recording.spike_times(sample)
         cvs += [cv for train, cv in zip(trains, isi_cv(trains)) if len(train) >= 5]
-    rows.append(
-        _row(
-            "median_cv_isi",
-            float(np.median(cvs)) if cvs else float("nan"),
-            "",
-            f"{len(cvs)} trains with ≥ 5 spikes, over {thoughts}",
-        )
+        counts += [len(train) for train in trains if len(train) >= 5]
+    duration = recording.steps * recording.step_duration
+    reference = poisson_cv_reference(counts, duration)
+    cv_row = _row(
+        "median_cv_isi",
+        float(np.median(cvs)) if cvs else float("nan"),
+        "",
+        f"{len(cvs)} trains with ≥ 5 spikes, over {thoughts}"
+        + (
+            f"; Poisson trains with the same counts in the same {duration * 1e3:g} ms: {reference:.2f}"
+            if counts
+            else ""
+        ),
     )
+    cv_row["poisson_reference"] = reference if counts else None
+    rows.append(cv_row)
     fano = fano_factors(recording, fano_window_s)
     spiking = recording.spiking_config()  # no noise of either kind: every repeat is the same thought
     deterministic = spiking.get("noise_std", None) == 0 and not spiking.get("shared_noise_std", 0)

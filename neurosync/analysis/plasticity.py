@@ -1,4 +1,4 @@
-"""What a plastic synapse's fast weight does within a thought (issue 13's mechanism): its
+"""What a plastic synapse's fast weight does within a thought (the mechanism of memory within a thought): its
 trajectory, the current it adds, the learning rate the rule applies at every tick, and a lesion
 that removes its read from a chosen tick on, so that its causal share of an answer is measured
 rather than guessed.
@@ -16,11 +16,10 @@ import torch
 
 
 def _plastic_synapse(model):
-    from ..parts.plastic import PlasticSynapse
-    from ..parts.plastic_input import PlasticInputSynapse
+    from ..parts.interfaces import fast_weight_site
 
     synapse = getattr(model, "synapse", None)
-    if not isinstance(synapse, (PlasticSynapse, PlasticInputSynapse)):
+    if fast_weight_site(synapse) is None:
         raise ValueError(
             f"this model's synapse is {type(synapse).__name__}, not a plastic one "
             f'(model.synapse = "plastic" or "plastic-input")'

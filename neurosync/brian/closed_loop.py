@@ -21,7 +21,7 @@ def simulate_closed_loop(
     spikes to the CTM's synchrony, attention and input synapse (the PyTorch modules, float64)
     and sets the next drive from them, so nothing is replayed. Returns Brian2's spikes and
     membranes and the logits read from its synchrony at every tick, (ticks, outputs)."""
-    from ..parts.plastic import PlasticSynapse
+    from ..parts.interfaces import fast_weight_site
 
     core = extract_core(model)
     if core.substeps != 1:
@@ -34,7 +34,7 @@ def simulate_closed_loop(
     ticks = ticks or net.ticks
     keys, values, query_weight, query_bias, tick_tokens = net.perceive(x[sample : sample + 1].double())
     post, _ = net.neuron.start(1)
-    plastic = isinstance(net.synapse, PlasticSynapse)
+    plastic = fast_weight_site(net.synapse) == "recurrent"
     state = {"sync": net.synchrony.start(post), "logits": []}
 
     def advance(spikes: np.ndarray) -> torch.Tensor:

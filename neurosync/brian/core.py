@@ -91,13 +91,12 @@ def _input_floor(neuron) -> dict[str, float] | None:
 
 
 def _check_spiking(model) -> None:
-    from ..parts.plastic_input import PlasticInputSynapse
-    from ..parts.spiking import SpikingNeurons
+    from ..parts.interfaces import SpikingNeuron, fast_weight_site
 
-    if not isinstance(model.neuron, SpikingNeurons):
+    if not isinstance(model.neuron, SpikingNeuron):
         raise ValueError("Brian2 validation needs a SpikingCTM (model.neuron = 'spiking')")
     synapse = model.synapse
-    if isinstance(synapse, PlasticInputSynapse) and synapse.rule == "neuromodulated" and synapse.modulator == "state":
+    if fast_weight_site(synapse) == "afferent" and synapse.rule == "neuromodulated" and synapse.modulator == "state":
         raise ValueError(
             "Brian2 simulates the afferent fast weight (model.synapse = 'plastic-input') with the miconi, abcd "
             "and certainty-gated rules; the state-modulated one reads a population of the core that it does not build"
@@ -106,8 +105,7 @@ def _check_spiking(model) -> None:
 
 def extract_core(model) -> SpikingCore:
     """The spiking core of a SpikingCTM (neuron = "spiking"), with each neuron's own parameters."""
-    from ..parts.plastic import PlasticSynapse
-    from ..parts.plastic_input import PlasticInputSynapse
+    from ..parts.interfaces import fast_weight_site
 
     _check_spiking(model)
     # derived parameters (sigmoids, softplus) in float64, as record_core computes them
@@ -129,17 +127,18 @@ def extract_core(model) -> SpikingCore:
     if neuron.adaptive:
         core.adaptation_decay = _np(params.adaptation_decay)
         core.adaptation_strength = _np(params.adaptation_strength)
-    afferent = isinstance(synapse, PlasticInputSynapse)
+    site = fast_weight_site(synapse)
+    afferent = site == "afferent"
     if afferent:
         core.afferent_alpha = _np(synapse.alpha_matrix())  # a ⊗ b when factorised
-    if isinstance(synapse, PlasticSynapse):
+    if site == "recurrent":
         if synapse.dale:  # magnitudes and signs, as PlasticSynapse computes the weight
             core.recurrent = _np(torch.nn.functional.softplus(synapse.recurrent.weight))
             core.presynaptic_sign = _np(synapse.presynaptic_sign)
         else:
             core.recurrent = _np(synapse.recurrent.weight)
         core.alpha = _np(synapse.alpha_matrix())  # magnitudes under Dale's law; a ⊗ b when factorised
-    if isinstance(synapse, PlasticSynapse) or afferent:
+    if site is not None:
         core.trace_decay = float(synapse.trace_decay)
         core.rule = synapse.rule
         if synapse.rule == "neuromodulated":
@@ -177,18 +176,17 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     """Run `model` on x in float64 for `ticks` ticks (default: its own) and record, for batch
     element `sample`, the drive of every neuron at every tick and the spikes and membranes of
     every simulation step. The model is left as it was."""
-    from ..parts.plastic import PlasticSynapse
-    from ..parts.plastic_input import PlasticInputSynapse
+    from ..parts.interfaces import fast_weight_site
 
     _check_spiking(model)
     neuron, synapse = model.neuron, model.synapse
     drives, spikes, membranes, noises = [], [], [], []
-    plastic = isinstance(synapse, PlasticSynapse)
+    plastic = fast_weight_site(synapse) == "recurrent"
     hooks = []
     modulations = []
     hebbians = []
     afferents = []
-    if isinstance(synapse, PlasticInputSynapse):  # the rate synapse's output is the drive; Brian2 runs the fast weight
+    if fast_weight_site(synapse) == "afferent":  # the rate synapse's output is the drive; Brian2 runs the fast weight
         hooks.append(synapse.base.register_forward_hook(lambda m, i, out: drives.append(out[0][sample].clone())))
 
         def inputs(module, args):  # returns None: the call's arguments stay as they are

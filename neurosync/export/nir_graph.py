@@ -52,11 +52,11 @@ def to_nir(model, dt_ms: float | None = None):
     """The spiking core of a SpikingCTM (LIF soma) as a NIR 1.x graph, for simulation at steps of
     ``dt_ms`` (default: the model's own; it must divide the tick). Needs the ``io`` extra. See the
     module's docstring for the mapping."""
-    from ..parts.spiking import SpikingNeurons
+    from ..parts.interfaces import SpikingNeuron
 
     require("nir", "io")
     neuron = getattr(model, "neuron", None)
-    if not isinstance(neuron, SpikingNeurons):
+    if not isinstance(neuron, SpikingNeuron):
         raise ValueError(
             "--format nir exports the spiking core of a SpikingCTM (model.neuron = 'spiking'); "
             "this is a RateCTM: export its recordings as nwb, neo, npz or csv"

@@ -44,10 +44,10 @@ def _compressed(data: np.ndarray):
 
 def _unit_parameters(model) -> dict[str, tuple[np.ndarray, str]]:
     """Per neuron, the spiking core's parameters in physical units (empty for a RateCTM)."""
-    from ..parts.spiking import SpikingNeurons
+    from ..parts.interfaces import SpikingNeuron
 
     neuron = getattr(model, "neuron", None)
-    if not isinstance(neuron, SpikingNeurons):
+    if not isinstance(neuron, SpikingNeuron):
         return {}
     import torch
 

@@ -226,6 +226,8 @@ class PlasticSynapse(nn.Module):
     neuromodulated rule reads it.
     """
 
+    site = "recurrent"  # the fast weight binds the neurons' spikes to the spikes of the tick before
+
     def __init__(
         self,
         d_input: int,
@@ -283,6 +285,10 @@ class PlasticSynapse(nn.Module):
             if modulator == "state":
                 self.modulator_readout = nn.Linear(d_model, 1)
         self.d_model = d_model
+
+    def post_fan_out(self) -> int:
+        """Output features of the layer that reads the post-activations (the recurrent one)."""
+        return self.recurrent.out_features
 
     def recurrent_weight(self) -> torch.Tensor:
         """W_rec (post, pre): signed by the presynaptic neuron under Dale's law."""

@@ -47,6 +47,7 @@ class PlasticInputSynapse(nn.Module):
     """
 
     dale = False
+    site = "afferent"  # the fast weight binds the neurons' response to attention's input
 
     def __init__(
         self,
@@ -98,6 +99,10 @@ class PlasticInputSynapse(nn.Module):
         if self.implementation == "dense":
             return self.alpha
         return torch.outer(self.alpha_post, self.alpha_pre)
+
+    def post_fan_out(self) -> int:
+        """Output features of the layer that reads the post-activations (inside the rate synapse)."""
+        return self.base.post_fan_out()
 
     def start(self, batch: int):
         """(x, H, u[t−1], u[t−2]), all zero; H (batch, neurons, d_input) or an empty

@@ -88,6 +88,10 @@ class TwoBlockSynapse(nn.Module):
     def start(self, batch: int) -> None:
         return None
 
+    def post_fan_out(self) -> int:
+        """Output features of the first block, which reads the post-activations."""
+        return self.linear.out_features
+
     def forward(self, features: torch.Tensor, post_activation: torch.Tensor, state=None, modulation=None):
         x = self.norm(nn.functional.glu(self.linear(self.dropout(torch.cat((features, post_activation), dim=-1)))))
         return self.norm2(nn.functional.glu(self.linear2(x))), state

@@ -31,6 +31,10 @@ class GLUSynapse(nn.Module):
     def start(self, batch: int) -> None:
         return None
 
+    def post_fan_out(self) -> int:
+        """Output features of the layer that reads the post-activations."""
+        return self.linear.out_features
+
     def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state=None, modulation=None):
         x = torch.cat((attention_out, post_activation), dim=-1)
         return self.norm(nn.functional.glu(self.linear(self.dropout(x)), dim=-1)), state
@@ -53,6 +57,10 @@ class UNetSynapse(nn.Module):
         self.down = nn.ModuleList(_block(widths[i], widths[i + 1], dropout) for i in range(depth - 1))
         self.up = nn.ModuleList(_block(widths[i + 1], widths[i], dropout) for i in range(depth - 1))
         self.skip_norms = nn.ModuleList(nn.LayerNorm(widths[i]) for i in range(depth - 1))
+
+    def post_fan_out(self) -> int:
+        """Output features of the first layer, which reads the post-activations."""
+        return self.first[0].out_features
 
     def start(self, batch: int) -> None:
         return None
