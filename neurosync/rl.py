@@ -18,7 +18,7 @@ environments. Returns are the environment's own (500 at most for CartPole-v1, un
 ``env.max_episode_steps`` is lower); rewards are scaled by a running estimate of the return's
 deviation for learning only (the reference's ``NormalizeReward``).
 
-    neurosync rl models/cartpole-rate.toml [--run-dir DIR]
+    neurosync rl configs/cartpole/cartpole-rate.toml [--run-dir DIR]
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ from neurosync import analysis
 TRAIN = os.environ.get("NEUROSYNC_NOTEBOOK_TRAIN") == "1"
 # CI executes every notebook at small settings (NEUROSYNC_NOTEBOOK_SCALE=ci, set by the test suite).
 CI = os.environ.get("NEUROSYNC_NOTEBOOK_SCALE") == "ci"
-MODELS = Path("..") / "models"
+ROOT = Path(os.environ.get("NEUROSYNC_ROOT", ".."))  # the repository (the documentation's build sets it)
+MODELS, CONFIGS = ROOT / "models", ROOT / "configs"
 WORK = Path(tempfile.mkdtemp(prefix="neurosync-notebook-"))
 torch.manual_seed(0)
 
@@ -37,7 +38,7 @@ def train(config, name, steps, extra=()):
     overrides = ["task.sequence_length=8", f"train.steps={steps}", f"train.eval_every={max(steps // 4, 1)}",
                  "train.eval_samples=256", "train.final_eval_samples=256", f"train.checkpoint_every={steps}",
                  "train.warmup_steps=50", *extra]
-    cfg = neurosync.load_config(MODELS / config, overrides)
+    cfg = neurosync.load_config(CONFIGS / config, overrides)
     result = neurosync.train(cfg, WORK / name, progress=False)
     print(f"{name}: {result['steps']} steps in {result['elapsed_s']:.0f} s, "
           f"per-bit accuracy {100 * result['final']['bit_acc_certain']:.1f}% on all 256 inputs")
@@ -66,17 +67,17 @@ notebook(
         (
             "md",
             "Two models from the zoo, trained on 16-bit cumulative parity (target k: the parity of the number of −1 "
-            "among the first k + 1 inputs): `parity16-rate` (97.8% per-bit) and `parity16-spiking`, the same "
-            "sizes with spiking neuron-level models (their cards: `models/parity16-rate.md`, "
-            "`models/parity16-spiking.md`). With `TRAIN = True` both are trained here on 8-bit parity "
+            "among the first k + 1 inputs): `parity16-rate` and `parity16-spiking`, the same "
+            "sizes with spiking neuron-level models (their cards: `models/parity16-rate/README.md`, "
+            "`models/parity16-spiking/README.md`). With `TRAIN = True` both are trained here on 8-bit parity "
             "(`STEPS` steps each) instead.",
         ),
         (
             "code",
             """if TRAIN:
     STEPS = 15 if CI else 600
-    rate_model, rate_cfg = train("parity16-rate.toml", "rate", STEPS)
-    spiking_model, spiking_cfg = train("parity16-spiking.toml", "spiking", STEPS)
+    rate_model, rate_cfg = train("parity/parity16-rate.toml", "rate", STEPS)
+    spiking_model, spiking_cfg = train("parity/parity16-spiking.toml", "spiking", STEPS)
     x = torch.tensor([[1, -1, 1, 1, -1, -1, 1, -1]], dtype=torch.float32)
 else:
     rate_model, rate_cfg = neurosync.pretrained("parity16-rate")
@@ -129,55 +130,64 @@ for name, rec in (("RateCTM", rate_rec), ("SpikingCTM", spiking_rec)):
 notebook(
     "02_rasters_and_spectra.ipynb",
     "Rasters and brainwave-like spectra of a thinking CTM",
-    "Does a SpikingCTM's population activity show rhythms, and in which bands?",
+    "What does a cortical SpikingCTM's population do while it thinks, and in which bands is its power?",
     [
         (
             "md",
-            "A trained 8-tick thought is too short for a spectrum (resolution 1/(ticks·dt) = 125 Hz at 1 ms per tick), "
-            "so the model is run for `LONG_TICKS` ticks on several inputs and the Welch spectra are averaged over "
-            "those thoughts (trials).",
+            '`digits-cortical` is a shipped cortical SpikingCTM (`model.regime = "cortical"`): 80% excitatory '
+            "and 20% inhibitory neurons under Dale's law, private and common noise, each neuron's current bounded "
+            "around its threshold, 20-ms ticks; it classifies 8×8 digits in a 160-ms thought. Its trained thought "
+            "is too short for a spectrum, so it is run here for `THOUGHT_S` seconds on 16 test digits, 4 noise "
+            "repeats each, so that trial-to-trial statistics (the Fano factor, noise correlations) are defined. "
+            "With `TRAIN = True` a cortical model is trained here on 8-bit parity instead.",
         ),
         (
             "code",
-            """from neurosync.tasks import parity
+            """from neurosync.tasks import get_task, parity
 
-LONG_TICKS = 120 if CI else 1000
+THOUGHT_S = 0.3 if CI else 1.0
 if TRAIN:
-    spiking_model, spiking_cfg = train("parity16-spiking.toml", "spiking", 15 if CI else 400)
-    rate_model, rate_cfg = train("parity16-rate.toml", "rate", 15 if CI else 400)
+    model, cfg = train("parity/parity16-cortical.toml", "cortical", 10 if CI else 400)
     x = parity.all_sequences(8)[::16]  # 16 inputs
-else:  # the zoo's models of notebook 01, on 16 random inputs of the evaluation set (those of `neurosync analyze`)
-    spiking_model, spiking_cfg = neurosync.pretrained("parity16-spiking")
-    rate_model, rate_cfg = neurosync.pretrained("parity16-rate")
-    x = parity.eval_set(spiking_cfg.task, 16, 0)[0]
-spiking_rec = spiking_model.record(x, config=spiking_cfg, ticks=LONG_TICKS)
-rate_rec = rate_model.record(x, dt=1e-3, config=rate_cfg, ticks=LONG_TICKS)
-rates = analysis.firing_rates(spiking_rec)
-print(f"mean rate {rates.mean():.1f} Hz, silent neurons {(rates == 0).sum()} of {rates.size}, "
-      f"median CV(ISI) {np.nanmedian(analysis.isi_cv(spiking_rec.spike_times(0))):.2f}")
-analysis.raster_figure(spiking_rec, sort="first_spike", bin_steps=10);""",
+else:
+    model, cfg = neurosync.pretrained("digits-cortical")
+    x = get_task(cfg.task).eval_set(cfg.task, 16, cfg.train.seed)[0][: 4 if CI else 16]
+ticks = model.neuron.ticks_in(THOUGHT_S)
+rec = model.record(x, ticks=ticks, repeats=4)
+rates = analysis.firing_rates(rec)
+print(f"{len(x)} inputs x 4 repeats of {ticks} ticks of {model.neuron.tick_ms:g} ms; mean rate {rates.mean():.1f} Hz, "
+      f"silent neurons {(rates == 0).sum()} of {rates.size}, "
+      f"median CV(ISI) {np.nanmedian(analysis.isi_cv(rec.spike_times(0))):.2f}")
+analysis.raster_figure(rec, sort="first_spike", bin_steps=10);""",
         ),
         (
             "md",
-            "Population spectrum (Welch, averaged over the 16 thoughts) with the canonical bands and an aperiodic 1/f "
-            "fit with peaks (FOOOF). The title states the frequency resolution.",
+            "The physiology card: every statistic beside its cortical range and its source (rates per population, "
+            "silent and saturated fractions, irregularity, the Fano factor across repeats, correlations, E/I "
+            "balance, the spectra's power-law fits and the step artefact).",
         ),
         (
             "code",
-            """spectrum = analysis.population_spectrum(spiking_rec, sample=None)
+            """from IPython.display import Markdown, display
+
+card = analysis.physiology(rec)
+display(Markdown(analysis.card_text(card)))
+analysis.physiology_figure(card);""",
+        ),
+        (
+            "md",
+            "Population spectrum (averaged over the thoughts) with the canonical bands and an aperiodic 1/f fit "
+            "with peaks (FOOOF). The title states the frequency resolution. An asynchronous, inhibition-dominated "
+            "network has a flat spectrum without lines; the documentation's report on spectra explains why it has "
+            "no 1/f law at this size.",
+        ),
+        (
+            "code",
+            """spectrum = analysis.population_spectrum(rec, sample=None)
 fit = analysis.aperiodic_fit(spectrum["frequencies_hz"], spectrum["power"])
-analysis.spectrum_figure(spectrum, fit, "SpikingCTM population rate")
+analysis.spectrum_figure(spectrum, fit, "cortical SpikingCTM population rate")
 print("band powers:", {k: f"{v:.3g}" for k, v in spectrum["bands"].items()})
-print(spectrum["method"], f"; fit over {fit['range_hz'][0]:g}-{fit['range_hz'][1]:g} Hz: {fit['verdict']}")
-peaks = [tuple(round(v, 2) for v in p) for p in fit["peaks"]]
-print(f"1/f exponent {fit['exponent']:.2f} (r² {fit['r_squared']:.2f}), peaks (Hz, power, width):", peaks)""",
-        ),
-        ("md", "The same spectrum for the RateCTM, computed on its activations (one sample per tick)."),
-        (
-            "code",
-            """rate_spectrum = analysis.population_spectrum(rate_rec, sample=None)
-analysis.spectrum_figure(rate_spectrum, title="RateCTM mean activation")
-print("band powers:", {k: f"{v:.3g}" for k, v in rate_spectrum["bands"].items()})""",
+print(spectrum["method"], f"; fit over {fit['range_hz'][0]:g}-{fit['range_hz'][1]:g} Hz: {fit['verdict']}")""",
         ),
         (
             "md",
@@ -186,78 +196,57 @@ print("band powers:", {k: f"{v:.3g}" for k, v in rate_spectrum["bands"].items()}
         ),
         (
             "code",
-            """sg = analysis.spectrogram(spiking_rec, sample=None, nperseg=min(64, LONG_TICKS // 2))
+            """sg = analysis.spectrogram(rec, sample=None, nperseg=min(128, rec.spikes(0).shape[0] // 2))
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.pcolormesh(sg["times_s"] * 1e3, sg["frequencies_hz"], np.log10(sg["power"] + 1e-12), shading="auto", cmap="magma")
 ax.set(xlabel="time in the thought (ms)", ylabel="Hz", title=f"spectrogram, resolution {sg['resolution_hz']:.3g} Hz")
-sync = spiking_model.synchrony
+sync = model.synchrony
 out_neurons = np.unique(torch.cat([sync.out_neurons_left, sync.out_neurons_right]).numpy())
 action_neurons = np.unique(torch.cat([sync.action_neurons_left, sync.action_neurons_right]).numpy())
-coh = analysis.group_coherence(spiking_rec, out_neurons, action_neurons, sample=None, nperseg=128)
+coh = analysis.group_coherence(rec, out_neurons, action_neurons, sample=None, nperseg=128)
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(coh["frequencies_hz"], coh["coherence"])
 ax.set(xlabel="Hz", ylabel="coherence", title="output-readout vs action-readout neurons");""",
         ),
         (
             "md",
-            "Pairwise synchrony at several timescales (exponentially filtered spike trains, Pearson; neurons "
-            "ordered by clustering), and the spike time tiling coefficient (STTC).",
+            "Pairwise synchrony at the model's readout timescales (exponentially filtered spike trains, Pearson; "
+            "neurons ordered by clustering), and the spike time tiling coefficient (STTC, ±5 ms).",
         ),
         (
             "code",
-            """matrices = analysis.synchrony_matrices(spiking_rec)
+            """matrices = analysis.synchrony_matrices(rec)
 analysis.matrix_figure(matrices["matrices"], [f"τ = {t * 1e3:g} ms" for t in matrices["timescales_s"]],
-                       order=analysis.neuron_order(spiking_rec, by="cluster"))
-# STTC needs sparse trains: with neurons firing every few steps, a ±5 ms window covers the whole
-# thought and every pair scores 1. Use the shortest window, one step.
-sttc = analysis.recording_sttc(spiking_rec, window_s=1e-3)
-print(f"mean STTC over live pairs (±1 ms): {np.nanmean(sttc[~np.eye(len(sttc), dtype=bool)]):.3f}")""",
+                       order=analysis.neuron_order(rec, by="cluster"))
+sttc = analysis.recording_sttc(rec, window_s=5e-3)
+print(f"mean STTC over pairs (±5 ms): {np.nanmean(sttc[~np.eye(len(sttc), dtype=bool)]):.3f}")""",
         ),
         (
             "md",
-            "## The contrast: today's SpikingCTM against the cortical one\n\n"
-            "The model above fires at hundreds of Hz in 1-ms ticks: tonic, regular, with its spectral power near the "
-            "step's Nyquist frequency. `models/parity16-cortical/` is the shipped cortical SpikingCTM (issue 12): "
-            "80% excitatory / 20% inhibitory neurons under Dale's law, τ_m 20 ms, slow synaptic filters, a refractory "
-            "period, Ornstein–Uhlenbeck current noise, a bounded input, 5-ms ticks of 0.125-ms steps; it solves the same "
-            "task (98.5% per-bit on 16-bit parity) at ~10 Hz. Both are recorded here for 1-s thoughts (16 inputs; the "
-            "cortical model 4 noise repeats each, so that its Fano factor is across trials), and each gets its "
-            "physiology card: every statistic beside its cortical range and source. Its own card, training curve and "
-            "the probes behind it are in `models/parity16-cortical.md`.",
+            "## The contrast: a SpikingCTM built for speed\n\n"
+            "`digits-spiking` solves the same task without the cortical construction: 1-ms ticks and a 200-Hz "
+            "homeostatic target. Its raster is made of nearly solid lines and its spectrum is dominated by the "
+            "simulation step (power near the Nyquist frequency), which its physiology card names.",
         ),
         (
             "code",
-            """from IPython.display import Markdown, display
-
-cortical_model, cortical_ckpt = neurosync.load_model(MODELS / "parity16-cortical")
-THOUGHT_S = 0.12 if CI else 1.0
-inputs16 = parity.eval_set(cortical_ckpt.config.task, 16, 0)[0][: 4 if CI else 16]  # as `neurosync analyze --samples 16`
-ticks = int(round(THOUGHT_S * 1e3 / cortical_model.neuron.tick_ms))
-cortical_rec = cortical_model.record(inputs16, ticks=ticks, repeats=4, config=cortical_ckpt.config)
-today_rec = spiking_model.record(x, ticks=int(round(THOUGHT_S * 1e3 / spiking_model.neuron.tick_ms)), config=spiking_cfg)
-cards = {"today's SpikingCTM (parity16-spiking)": analysis.physiology(today_rec),
-         "cortical SpikingCTM (parity16-cortical)": analysis.physiology(cortical_rec)}
-for name, card in cards.items():
-    display(Markdown(f"### {name}\\n\\n" + analysis.card_text(card)))""",
-        ),
-        (
-            "md",
-            "Rasters side by side (the first 200 ms of the first thought; neurons sorted by rate) and the "
-            "physiology figures: rates per population, the Fano factor over the thought, the spike-population "
-            "and LFP-proxy spectra with their power-law fits, and the E/I current correlations.",
-        ),
-        (
-            "code",
-            """fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-for ax, (name, rec) in zip(axes, (("today's SpikingCTM", today_rec), ("cortical SpikingCTM", cortical_rec))):
-    raster = rec.spikes(0)[: int(round(0.2 / rec.step_duration))]
+            """if TRAIN:
+    fast_model, fast_cfg = train("parity/parity16-spiking.toml", "spiking", 10 if CI else 400)
+else:
+    fast_model, fast_cfg = neurosync.pretrained("digits-spiking")
+fast_rec = fast_model.record(x, ticks=fast_model.neuron.ticks_in(THOUGHT_S))
+fast_card = analysis.physiology(fast_rec)
+display(Markdown(analysis.card_text(fast_card)))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+for ax, (name, r) in zip(axes, (("cortical SpikingCTM", rec), ("SpikingCTM built for speed", fast_rec))):
+    raster = r.spikes(0)[: int(round(0.2 / r.step_duration))]
     order = np.argsort(-raster.sum(0), kind="stable")
     steps, neurons = np.nonzero(raster[:, order])
-    rate = raster.sum() / raster.shape[1] / (raster.shape[0] * rec.step_duration)
-    ax.scatter(steps * rec.step_duration * 1e3, neurons, s=1, c="k", marker="|")
+    rate = raster.sum() / raster.shape[1] / (raster.shape[0] * r.step_duration)
+    ax.scatter(steps * r.step_duration * 1e3, neurons, s=1, c="k", marker="|")
     ax.set(xlabel="time (ms)", ylabel="neuron (by rate)", title=f"{name}: {rate:.1f} Hz")
-for card in cards.values():
-    analysis.physiology_figure(card)""",
+fast_spectrum = analysis.population_spectrum(fast_rec, sample=None)
+analysis.spectrum_figure(fast_spectrum, title="SpikingCTM built for speed: population rate");""",
         ),
     ],
 )
@@ -270,8 +259,8 @@ notebook(
     [
         (
             "md",
-            "The zoo's `parity16-rate` and `parity16-spiking` (one seed each; their cards give the training budgets: "
-            "6,000 steps in 316 s and 8,800 steps in 713 s on 2 cores), measured on the 4,096 random 16-bit inputs "
+            "The zoo's `parity16-rate` and `parity16-spiking` (one seed each; their cards give how they were trained), "
+            "measured on the 4,096 random 16-bit inputs "
             "of their headline numbers. With `TRAIN = True`, three seeds per model are trained here on 8-bit parity at the same "
             "budget of `STEPS` steps, and values are mean ± 95% confidence interval over seeds (the "
             "`neurosync study` command does this at full size and writes an HTML report).",
@@ -285,7 +274,7 @@ if TRAIN:
     STEPS = 10 if CI else 500
     SEEDS = [0, 1, 2]
     x = parity.all_sequences(8)
-    models = {(kind, seed): train(f"parity16-{kind}.toml", f"{kind}-{seed}", STEPS, [f"train.seed={seed}"])
+    models = {(kind, seed): train(f"parity/parity16-{kind}.toml", f"{kind}-{seed}", STEPS, [f"train.seed={seed}"])
               for kind in ("rate", "spiking") for seed in SEEDS}
 else:
     SEEDS = [0]
@@ -353,8 +342,8 @@ notebook(
             'H on its afferents (Miconi\'s rule, `model.synapse = "plastic-input"`): H starts at zero in every '
             "thought, and each tick it binds the neurons' response (post) to the input of the tick before (pre), so "
             "that a value's response is written under its key; `recall-spiking` is the same SpikingCTM without it. "
-            "Both are trained for the same steps (their cards: `models/recall-spiking-plastic.md`, "
-            "`models/recall-spiking.md`).",
+            "Both are trained for the same steps (their cards: `models/recall-spiking-plastic/README.md`, "
+            "`models/recall-spiking/README.md`).",
         ),
         (
             "code",
@@ -502,7 +491,7 @@ from neurosync.tasks import parity
 
 TICKS = 20 if CI else 200  # the cortical model's ticks last 5 ms: 200 ticks are a 1-s thought
 if TRAIN:
-    model, cfg = train("parity16-spiking.toml", "spiking", 10 if CI else 300)
+    model, cfg = train("parity/parity16-spiking.toml", "spiking", 10 if CI else 300)
     x = parity.all_sequences(8)[:4]
 else:
     model, cfg = neurosync.pretrained("parity16-cortical")
