@@ -44,41 +44,49 @@ def _generate() -> None:
     )
     for name in names:
         (out / "models" / f"{name}.md").write_text(_front_matter_removed(zoo.render_card(name)))
-    (out / "benchmarks").mkdir()
     results = sorted((ROOT / "benchmarks" / "results").glob("*.md"))
-    for path in results:
-        shutil.copy(path, out / "benchmarks" / path.name)
-    listing = "\n".join(path.stem for path in results)
-    (out / "benchmarks" / "index.md").write_text(
-        "# Benchmarks\n\nEach page is a committed result of a script in `benchmarks/`, with the command and the "
-        "machine that gave it; ratios are measured side by side in one run.\n\n"
-        f"```{{toctree}}\n:maxdepth: 1\n\n{listing}\n```\n"
+    _section(
+        out / "benchmarks",
+        "Benchmarks",
+        "Each page is a committed result of a script in `benchmarks/`, with the command and the machine that "
+        "gave it; ratios are measured side by side in one run.",
+        {path.stem: path.read_text() for path in results},
     )
     from neurosync.study import summary_markdown
 
-    (out / "results").mkdir()
-    studies = sorted((ROOT / "experiments" / "results").glob("study-*.json"))
-    for path in studies:
+    pages = {}
+    for path in sorted((ROOT / "experiments" / "results").glob("study-*.json")):
         summary = json.loads(path.read_text())
-        (out / "results" / f"{path.stem}.md").write_text(
+        pages[path.stem] = (
             f"# The study `{summary['name']}`\n\nFrom `experiments/results/{path.name}`, the `study.json` that "
             f"`neurosync study` wrote.\n\n" + summary_markdown(summary)
         )
-    listing = "\n".join(path.stem for path in studies)
-    (out / "results" / "index.md").write_text(
-        "# Results\n\nThe committed results of the experiments in `experiments/`, rendered from their JSON.\n\n"
-        f"```{{toctree}}\n:maxdepth: 1\n\n{listing}\n```\n"
+    _section(
+        out / "results",
+        "Results",
+        "The committed results of the experiments in `experiments/`, rendered from their JSON.",
+        pages,
     )
-    (out / "notebooks").mkdir()
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    for path in notebooks:
-        shutil.copy(path, out / "notebooks" / path.name)
-    listing = "\n".join(path.stem for path in notebooks)
-    (out / "notebooks" / "index.md").write_text(
-        "# Notebooks\n\nThe notebooks of `notebooks/`, executed when this site was built, at their small "
-        "settings (`NEUROSYNC_NOTEBOOK_SCALE=ci`).\n\n"
-        f"```{{toctree}}\n:maxdepth: 1\n\n{listing}\n```\n"
+    _section(
+        out / "notebooks",
+        "Notebooks",
+        "The notebooks of `notebooks/`, executed when this site was built, at their small settings "
+        "(`NEUROSYNC_NOTEBOOK_SCALE=ci`).",
+        {path.stem: path for path in notebooks},
     )
+
+
+def _section(folder: Path, title: str, text: str, pages: dict) -> None:
+    """A folder of generated pages (Markdown text, or a notebook's path to copy) and its index."""
+    folder.mkdir()
+    for stem, page in pages.items():
+        if isinstance(page, Path):
+            shutil.copy(page, folder / page.name)
+        else:
+            (folder / f"{stem}.md").write_text(page)
+    listing = "\n".join(pages)
+    (folder / "index.md").write_text(f"# {title}\n\n{text}\n\n```{{toctree}}\n:maxdepth: 1\n\n{listing}\n```\n")
 
 
 _generate()
