@@ -485,39 +485,30 @@ def _evaluate(args) -> int:
 
 
 def _models(args) -> int:
-    from .checkpoint import CheckpointError
-    from .hub import _models_dir
     from .zoo import (
-        README_START,
         headline_text,
         headline_tolerance,
         headline_value,
         measure,
         measure_headline,
-        update_readme,
+        refresh_readme,
         write_card,
         zoo,
     )
 
     if args.seed_runs and not args.measure:
         raise ValueError("--seed-runs needs --measure NAME")
-    readme = _models_dir().parent / "README.md"
-    if args.cards:
-        for row in zoo():
-            print(write_card(row["name"]))
-        if readme.is_file() and README_START in readme.read_text():
-            print(f"{readme}: {'updated' if update_readme(readme) else 'up to date'}")
-        return 0
-    if args.measure:
-        measured = measure(args.measure, args.seed_runs)
-        card = write_card(args.measure)
-        if readme.is_file() and README_START in readme.read_text():
-            try:  # the repository's README lists the shipped models
-                update_readme(readme)
-            except CheckpointError as error:  # another model is not measured yet
-                print(f"{readme} not updated: {error}")
-        head = measured["headline"]
-        print(f"{args.measure}: {headline_text(head['metric'], head['value'], head['samples'])}; card {card}")
+    if args.cards or args.measure:
+        if args.cards:
+            for row in zoo():
+                print(write_card(row["name"]))
+        else:
+            head = measure(args.measure, args.seed_runs)["headline"]
+            card = write_card(args.measure)
+            print(f"{args.measure}: {headline_text(head['metric'], head['value'], head['samples'])}; card {card}")
+        readme = refresh_readme()  # the repository's README lists the shipped models
+        if readme:
+            print(readme)
         return 0
     rows = zoo()
     print(f"{'name':32s} {'task':11s} {'neuron':8s} {'synapse':13s} {'steps':>6s} {'MB':>5s}  headline")

@@ -19,19 +19,12 @@ The pretrained zoo of shipped model folders is :mod:`neurosync.zoo`.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from .checkpoint import CheckpointError
 
 FORMAT = "neurosync-model"
 VERSION = 1
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _models_dir() -> Path:
-    """The zoo's folder: $NEUROSYNC_MODELS, else the repository's models/."""
-    return Path(os.environ.get("NEUROSYNC_MODELS", REPO / "models"))
 
 
 def save_pretrained(model, config, directory: str | Path, card: str | None = None) -> Path:

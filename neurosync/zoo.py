@@ -19,14 +19,18 @@ too, and check that each card is the one its metrics render.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .checkpoint import CheckpointError
-from .hub import _models_dir, from_pretrained
+from .hub import from_pretrained
 from .parts.interfaces import SpikingNeuron
+
+log = logging.getLogger(__name__)
 
 INDEX_KEYS = {"summary": str, "metric": str, "samples": int, "command": str}  # required, with their types
 OPTIONAL_KEYS = {"limitations": list}
@@ -36,11 +40,16 @@ RETURN_TOLERANCE = 0.5  # an agent's mean return (greedy episodes from fixed see
 SUITE_SAMPLES = 4096  # a headline on more inputs is also measured on this many, which the tests re-measure
 
 
+def models_dir() -> Path:
+    """The zoo's folder: $NEUROSYNC_MODELS, else the repository's models/."""
+    return Path(os.environ.get("NEUROSYNC_MODELS", Path(__file__).resolve().parents[1] / "models"))
+
+
 def index() -> dict[str, dict[str, Any]]:
     """The zoo's index (``models/zoo.toml``): name -> entry, each entry checked for its keys."""
     from .config import ConfigError, read_toml
 
-    path = _models_dir() / "zoo.toml"
+    path = models_dir() / "zoo.toml"
     if not path.is_file():
         raise CheckpointError(f"no zoo index at {path} (set NEUROSYNC_MODELS to a models/ folder)")
     entries = read_toml(path, "zoo")
@@ -64,7 +73,7 @@ def index() -> dict[str, dict[str, Any]]:
 
 def metrics(name: str) -> dict[str, Any]:
     """A shipped model's measurements (``models/<name>/metrics.json``)."""
-    path = _models_dir() / name / "metrics.json"
+    path = models_dir() / name / "metrics.json"
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
@@ -78,7 +87,7 @@ def zoo() -> list[dict[str, Any]]:
     its metrics.json, and its task, neuron, synapse, regime, step and size."""
     rows = []
     for name, entry in index().items():
-        folder = _models_dir() / name
+        folder = models_dir() / name
         measured = metrics(name)
         rows.append(
             {
@@ -87,6 +96,7 @@ def zoo() -> list[dict[str, Any]]:
                 "value": measured["headline"]["value"],
                 "card": f"{name}/README.md",
                 **{key: measured.get(key) for key in ("task", "neuron", "synapse", "regime", "step")},
+                "regime_1s": measured.get("physiology", {}).get("regime_1s"),
                 "size_mb": round(sum(f.stat().st_size for f in folder.iterdir() if f.is_file()) / 1e6, 2),
             }
         )
@@ -98,7 +108,7 @@ def pretrained(name: str):
     names = list(index())
     if name not in names:
         raise CheckpointError(f"no pretrained model {name!r}; shipped: {', '.join(names)}")
-    return from_pretrained(_models_dir() / name)
+    return from_pretrained(models_dir() / name)
 
 
 def headline_tolerance(metric: str) -> float:
@@ -122,10 +132,14 @@ def measure_headline(name: str, metric: str, samples: int) -> float:
     """Re-measure a headline: the model on the first ``samples`` inputs of its task's evaluation
     set with intrinsic noise seeded 0 (``neurosync evaluate models/NAME --samples N`` prints the
     same); an RL agent's mean return over ``samples`` greedy episodes from the evaluation seeds."""
+    return _headline(*from_pretrained(models_dir() / name), metric, samples)
+
+
+def _headline(model, config, metric: str, samples: int) -> float:
+    """:func:`measure_headline` of a loaded model (or agent) and its config."""
     from .tasks import get_task
     from .training import evaluate
 
-    model, config = from_pretrained(_models_dir() / name)
     if metric == "mean_return":
         from .rl import evaluate_agent
 
@@ -154,36 +168,36 @@ def _regime(model, x, seconds: float | None = None) -> dict[str, Any]:
 
 
 def _say(progress: bool, name: str, stage: str) -> None:
-    """One line per stage of a measurement on stderr (minutes for the larger models)."""
+    """One log line per stage of a measurement (minutes for the larger models)."""
     if progress:
-        import sys
-        import time
-
-        print(f"[{time.strftime('%H:%M:%S')}] {name}: {stage}", file=sys.stderr, flush=True)
+        log.info("%s: %s", name, stage)
 
 
-def measure_spiking(folder: Path, progress: bool = True) -> dict[str, Any]:
-    """A SpikingCTM's physiology: the regime over 1-s thoughts and over its own thought, the same
-    (and the headline accuracy) at dt/2 and dt/4, and its core replayed in Brian2 (exact mode)."""
-    from .brian.core import record_core
-    from .brian.exact import validate_exact
+def _probe_inputs(config):
+    """The physiology card's inputs: the first PROBE_INPUTS of the task's evaluation set."""
     from .tasks import get_task
 
-    model, config = from_pretrained(folder)
-    task = get_task(config.task)
-    x, _ = task.eval_set(config.task, PROBE_INPUTS, config.train.seed)
-    x = x[:PROBE_INPUTS]
-    _say(progress, folder.name, f"regime statistics, {PROBE_INPUTS} inputs x {PROBE_REPEATS} repeats")
+    return get_task(config.task).eval_set(config.task, PROBE_INPUTS, config.train.seed)[0][:PROBE_INPUTS]
+
+
+def measure_spiking(model, config, name: str = "", progress: bool = True) -> dict[str, Any]:
+    """A SpikingCTM's physiology: the regime over 1-s thoughts and over its own thought, the same
+    at dt/2 and dt/4, and its core replayed in Brian2 (exact mode); ``name`` labels the log."""
+    from .brian.core import record_core
+    from .brian.exact import validate_exact
+
+    x = _probe_inputs(config)
+    _say(progress, name, f"regime statistics, {PROBE_INPUTS} inputs x {PROBE_REPEATS} repeats")
     result: dict[str, Any] = {"regime_1s": _regime(model, x, 1.0), "regime_thought": _regime(model, x)}
     native = model.neuron.dt_ms
     steps = []
     for divisor in (2, 4):
-        _say(progress, folder.name, f"regime statistics at dt/{divisor}")
+        _say(progress, name, f"regime statistics at dt/{divisor}")
         with model.neuron.at_step(native / divisor):
             steps.append({"divisor": divisor, "regime_1s": _regime(model, x, 1.0)})
     result["steps"] = steps
     ticks = model.neuron.ticks_in(1.0)
-    _say(progress, folder.name, "Brian2 exact replay of a 1-s thought")
+    _say(progress, name, "Brian2 exact replay of a 1-s thought")
     try:
         recording = record_core(model, x[:1], sample=0, ticks=ticks)
         report = validate_exact(model, recording)
@@ -207,12 +221,11 @@ def measure(name: str, seed_runs: Sequence[str | Path] = (), progress: bool = Tr
     from . import __version__
     from .compare import step_invariance
     from .tasks import get_task
-    from .training import evaluate
 
     entry = index().get(name)
     if entry is None:
-        raise CheckpointError(f"{name!r} is not in {_models_dir() / 'zoo.toml'}")
-    folder = _models_dir() / name
+        raise CheckpointError(f"{name!r} is not in {models_dir() / 'zoo.toml'}")
+    folder = models_dir() / name
     model, config = from_pretrained(folder)
     meta = json.loads((folder / "checkpoint.json").read_text())
     previous = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
@@ -264,12 +277,11 @@ def measure(name: str, seed_runs: Sequence[str | Path] = (), progress: bool = Tr
                 }
                 for row in rows
             ]
-            out["physiology"] = measure_spiking(folder, progress)
+            out["physiology"] = measure_spiking(model, config, name, progress)
         else:
-            value = evaluate(model, config, x, y)[metric]
-            out["headline"] = {"metric": metric, "samples": samples, "value": float(value)}
+            out["headline"] = {"metric": metric, "samples": samples, "value": _headline(model, config, metric, samples)}
     if metric != "mean_return" and samples > SUITE_SAMPLES:
-        out["headline_suite"] = {"samples": SUITE_SAMPLES, "value": measure_headline(name, metric, SUITE_SAMPLES)}
+        out["headline_suite"] = {"samples": SUITE_SAMPLES, "value": _headline(model, config, metric, SUITE_SAMPLES)}
     if seed_runs:
         _say(progress, name, f"{len(seed_runs)} other training seeds")
     seeds = [_seed_run(Path(run), metric, samples, spiking) for run in seed_runs]
@@ -282,22 +294,16 @@ def measure(name: str, seed_runs: Sequence[str | Path] = (), progress: bool = Tr
 def _seed_run(run: Path, metric: str, samples: int, spiking: bool) -> dict[str, Any]:
     """One training seed's run: its seed, final step, headline and (a SpikingCTM) 1-s regime."""
     from .checkpoint import resolve
-    from .tasks import get_task
-    from .training import evaluate
 
     path = resolve(run)
     model, config = from_pretrained(path)
-    if isinstance(model.neuron, SpikingNeuron):
-        model.neuron.seed_noise(0)
-    x, y = get_task(config.task).eval_set(config.task, samples, config.train.seed)
     row: dict[str, Any] = {
         "seed": config.train.seed,
         "step": json.loads((path / "checkpoint.json").read_text()).get("step"),
-        "value": float(evaluate(model, config, x, y)[metric]),
+        "value": _headline(model, config, metric, samples),
     }
     if spiking:
-        probe_x = get_task(config.task).eval_set(config.task, PROBE_INPUTS, config.train.seed)[0][:PROBE_INPUTS]
-        row["regime_1s"] = _regime(model, probe_x, 1.0)
+        row["regime_1s"] = _regime(model, _probe_inputs(config), 1.0)
     return row
 
 
@@ -497,7 +503,7 @@ def render_card(name: str) -> str:
 
 def write_card(name: str) -> Path:
     """Render a shipped model's card into ``models/<name>/README.md``."""
-    path = _models_dir() / name / "README.md"
+    path = models_dir() / name / "README.md"
     path.write_text(render_card(name))
     return path
 
@@ -510,16 +516,13 @@ def zoo_table(link: str = "models/{name}/README.md") -> str:
         "|---|---|---|---|---|",
     ]
     for row in zoo():
-        measured = metrics(row["name"])
         kind = _kind(row["neuron"])
         if row.get("regime"):
             kind = f"{row['regime']} {kind}"
-        physiology = measured.get("physiology")
-        regime = f"{_inside(physiology['regime_1s'])}" if physiology else "–"
-        head = measured["headline"]
+        regime = _inside(row["regime_1s"]) if row["regime_1s"] else "–"
         lines.append(
             f"| [`{row['name']}`]({link.format(name=row['name'])}) | {row['task']} | {kind} | "
-            f"{headline_text(head['metric'], head['value'], head['samples'])} | {regime} |"
+            f"{headline_text(row['metric'], row['value'], row['samples'])} | {regime} |"
         )
     return "\n".join(lines)
 
@@ -543,3 +546,15 @@ def update_readme(path: Path) -> bool:
     if updated != text:
         path.write_text(updated)
     return updated != text
+
+
+def refresh_readme() -> str | None:
+    """Rewrite the models table of the README beside the zoo's folder, if it has one (the
+    repository's); a line saying what happened, None where there is no such README."""
+    path = models_dir().parent / "README.md"
+    if not path.is_file() or README_START not in path.read_text():
+        return None
+    try:
+        return f"{path}: {'updated' if update_readme(path) else 'up to date'}"
+    except CheckpointError as error:  # a model is not measured yet
+        return f"{path} not updated: {error}"
