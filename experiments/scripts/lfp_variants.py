@@ -2,7 +2,7 @@
 cells of |I_E| + |I_I|, the recurrent currents after each neuron's synaptic filters, Mazzoni et al.
 2015) beside variants: with the afferent (attention-drive) current, the afferent current alone,
 the net input current, the mean excitatory membrane potential. Each with its power-law fit over
-2-100 Hz (issue 12; the cortical model's card quotes it). Diagnostic only: the card keeps its proxy.
+2-100 Hz (docs/reports/spectra.md reads them). Diagnostic only: the card keeps its proxy.
 
     python experiments/scripts/lfp_variants.py models/parity16-cortical [--inputs 8] [--ticks 200]
 """

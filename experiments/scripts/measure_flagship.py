@@ -1,4 +1,4 @@
-"""Measure a shipped SpikingCTM against the goals of issue 12 (item 5) and print them as Markdown.
+"""Measure a shipped SpikingCTM (accuracy at dt, dt/2, dt/4; parity by position; long thoughts) as Markdown.
 
     python experiments/scripts/measure_flagship.py models/parity16-cortical [--inputs 65536] [--out DIR]
 

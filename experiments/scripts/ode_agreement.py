@@ -1,8 +1,7 @@
 """How far can Brian2's continuous mode agree with a SpikingCTM at all? One thought of the
 checkpoint's core, discrete (PyTorch, float64) and as the ODE at dt/10, dt/20 and dt/40 (rk4 or
 exact), every pair compared with the continuous mode's statistics: the ODE runs against each
-other give the ceiling that the discrete model is measured under (issue 12; the cortical model's
-card quotes it).
+other give the ceiling that the discrete model is measured under (docs/guide/brian2.md).
 
     python experiments/scripts/ode_agreement.py models/parity16-cortical [--ticks 200] [--sample 0]
 """

@@ -1,5 +1,5 @@
 """Accuracy of trained recall models by the position of the queried pair, beside the
-bag-of-values baseline (issue 13's probes, experiments/reports/recall-probes.md).
+bag-of-values baseline (the probes of experiments/reports/recall-probes.md).
 
     python experiments/scripts/recall_positions.py RUN_OR_CHECKPOINT [...] [--samples 2000]
 

@@ -2,8 +2,8 @@
 retraining: an Ornstein-Uhlenbeck process s (s.d. SIGMA in membrane units, correlation time TAU ms),
 one per thought and the same for every neuron, added to each tick's input of the neurons (a slow
 shared afferent fluctuation, as a background cortical state would give). Prints per-bit accuracy on
-2,048 inputs and the physiology card over 16 inputs x 4 repeats of 1-s thoughts (issue 12; the
-cortical model's card quotes it). With --soma the same process is the model's own shared background
+2,048 inputs and the physiology card over 16 inputs x 4 repeats of 1-s thoughts (docs/reports/spectra.md
+reads them). With --soma the same process is the model's own shared background
 current instead (model.spiking.shared_noise_std / shared_noise_tau_ms, set on the loaded weights),
 which enters every neuron's soma beside its private noise, reaches recordings and Brian2, and per
 simulation step rather than per tick; without it the hook below is a probe that nothing else sees.

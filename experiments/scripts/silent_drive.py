@@ -1,7 +1,7 @@
 """Why do a SpikingCTM's neurons fall silent in long thoughts? For one input, the neurons silent in
 the last second of a thought, their spikes before it, and what holds them down: membrane,
 pre-activation (the synapse's output) and recurrent E/I currents, early and late, against the
-threshold (issue 12; the cortical model's card quotes it).
+threshold.
 
     python experiments/scripts/silent_drive.py models/parity16-cortical [--input 0] [--seconds 3]
 """
