@@ -72,7 +72,7 @@ def _long_thoughts(ticks_list: list[int], batch: int = 64, neurons: int = 128, r
     rows = []
     for ticks in ticks_list:
         torch.manual_seed(0)
-        synapse = PlasticSynapse(64, neurons, "miconi", "factorised")
+        synapse = PlasticSynapse(64, neurons, rule="miconi", implementation="factorised")
         gen = torch.Generator().manual_seed(0)
         attended = torch.randn(ticks, batch, 64, generator=gen)
         spikes = (torch.rand(ticks, batch, neurons, generator=gen) < 0.1).float()

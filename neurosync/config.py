@@ -36,6 +36,7 @@ NEURONS = ("nlm", "spiking")
 SURROGATES = ("atan", "fast-sigmoid")
 SYNAPSES = ("mlp", "plastic", "plastic-input")  # plastic: the recurrent fast weight; plastic-input: on the afferents
 INPUT_PATHWAYS = ("linear", "glu")
+FAST_WEIGHT_SITES = ("recurrent", "afferent")
 PLASTICITY_RULES = ("miconi", "abcd", "neuromodulated")
 PLASTICITY_COEFFICIENTS = ("neuron", "synapse")
 MODULATORS = ("state", "certainty")
@@ -255,6 +256,9 @@ class PlasticityConfig:
     clip: float = 1.0
     modulator: str = "state"
     input_pathway: str = "linear"
+    # synapse = "plastic": where the fast weight sits, "recurrent" (W_rec + α ⊙ H on the spikes) or "afferent"
+    # (W_rec stays slow, under Dale's law if set; α ⊙ H on the attention output o, binding a response to the input before)
+    site: str = "recurrent"
 
 
 @dataclass
@@ -710,6 +714,12 @@ def validate(cfg: Config) -> Config:
     _check_choice(pl.coefficients, PLASTICITY_COEFFICIENTS, "model.plasticity.coefficients")
     _check_choice(pl.modulator, MODULATORS, "model.plasticity.modulator")
     _check_choice(pl.input_pathway, INPUT_PATHWAYS, "model.plasticity.input_pathway")
+    _check_choice(pl.site, FAST_WEIGHT_SITES, "model.plasticity.site")
+    _check(
+        pl.site == "recurrent" or m.synapse == "plastic",
+        "model.plasticity.site = 'afferent' places the fast weight of model.synapse = 'plastic' (the rate "
+        "synapse's afferent fast weight is model.synapse = 'plastic-input'; it has no site to choose)",
+    )
     _check(pl.clip > 0, f"model.plasticity.clip must be > 0, got {pl.clip}")
     ss = m.spike_synchrony
     _check(

@@ -481,6 +481,38 @@ def test_exact_mode_simulates_a_fast_weight_on_the_afferents(plasticity):
     assert brian.compare(recording, without)["mismatched_bins"] > 0  # the afferent fast weight shapes this thought
 
 
+@pytest.mark.parametrize("implementation", ["dense", "factorised"])
+def test_exact_mode_simulates_a_dale_recurrence_beside_an_afferent_fast_weight(implementation):
+    """model.plasticity.site = "afferent" under Dale's law: Brian2 runs the slow signed recurrence
+    on the tick's spike counts, the afferents and the fast weight on them (W_in o + b replayed),
+    with noise, sub-steps and a refractory period; spike for spike and H at every tick. Without
+    the recurrence or without the fast weight the same thought disagrees."""
+    model = _model(
+        "plastic",
+        substeps=3,
+        site="afferent",
+        implementation=implementation,
+        spiking={"dale": True, "noise_std": 0.2, "refractory_ms": 2.0},
+    )
+    with torch.no_grad():
+        for name, param in model.synapse.named_parameters():
+            if name.startswith("alpha"):
+                param.mul_(20 if name == "alpha" else math.sqrt(20))
+    recording = brian.record_core(model, _input(), sample=1, ticks=120)
+    assert 0.02 < recording.spikes.mean() < 0.5 and recording.hebbian.shape == (120, 16, 8)
+    core = brian.extract_core(model)
+    assert core.slow_recurrence and core.afferent and not core.plastic and core.presynaptic_sign is not None
+    report = brian.validate_exact(model, recording)
+    assert report["passed"] and report["mismatched_bins"] == 0, report
+    assert report["hebbian_max_abs"] > 0.01 and report["hebbian_max_abs_difference"] < 1e-9
+    kwargs = {"modulation": recording.modulation, "afferent_input": recording.afferent_input, "noise": recording.noise}
+    for broken in (
+        dataclasses.replace(core, recurrent=np.zeros_like(core.recurrent)),
+        dataclasses.replace(core, afferent_alpha=np.zeros_like(core.afferent_alpha)),
+    ):
+        assert brian.compare(recording, brian.simulate_exact(broken, recording.drive, **kwargs))["mismatched_bins"] > 0
+
+
 def test_the_state_modulated_afferent_rule_is_refused_in_brian2():
     with pytest.raises(ValueError, match="state-modulated"):
         brian.extract_core(_model("plastic-input", rule="neuromodulated", modulator="state"))

@@ -76,7 +76,7 @@ def _randomise(synapse, seed=0):
     ],
 )
 def test_dense_updates_equal_explicit_loops(rule, options):
-    synapse = PlasticSynapse(4, 5, rule, "dense", learning_rate=0.3, **options).double()
+    synapse = PlasticSynapse(4, 5, rule=rule, implementation="dense", learning_rate=0.3, **options).double()
     _randomise(synapse)
     attended, posts = _inputs()
     modulations = torch.rand(posts.shape[:2], generator=torch.Generator().manual_seed(3), dtype=torch.float64)
@@ -106,8 +106,8 @@ def test_dense_updates_equal_explicit_loops(rule, options):
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_dense_and_factorised_agree(rule, modulator, seed):
-    dense = PlasticSynapse(4, 6, rule, "dense", modulator=modulator, clip=0.4).double()
-    factorised = PlasticSynapse(4, 6, rule, "factorised", modulator=modulator, clip=0.4).double()
+    dense = PlasticSynapse(4, 6, rule=rule, implementation="dense", modulator=modulator, clip=0.4).double()
+    factorised = PlasticSynapse(4, 6, rule=rule, implementation="factorised", modulator=modulator, clip=0.4).double()
     _randomise(factorised, seed)
     shared = {k: v for k, v in factorised.state_dict().items() if not k.startswith("alpha")}
     dense.load_state_dict({**shared, "alpha": torch.outer(factorised.alpha_post, factorised.alpha_pre).detach()})
@@ -126,7 +126,7 @@ def test_dense_and_factorised_agree(rule, modulator, seed):
 
 
 def test_abcd_coefficients_and_learning_rates_get_gradients():
-    synapse = PlasticSynapse(4, 5, "abcd", "dense", coefficients="synapse").double()
+    synapse = PlasticSynapse(4, 5, rule="abcd", implementation="dense", coefficients="synapse").double()
     attended, posts = _inputs()
     currents, _ = _run(synapse, attended, posts)
     currents.square().sum().backward()
@@ -136,7 +136,7 @@ def test_abcd_coefficients_and_learning_rates_get_gradients():
 
 @pytest.mark.parametrize("rule, bound", [("miconi", 1.0), ("neuromodulated", 1.0), ("abcd", 0.7)])
 def test_fast_weight_starts_at_zero_and_stays_bounded(rule, bound):
-    synapse = PlasticSynapse(3, 8, rule, "dense", learning_rate=0.9, clip=0.7)
+    synapse = PlasticSynapse(3, 8, rule=rule, implementation="dense", learning_rate=0.9, clip=0.7)
     trace, hebb = synapse.start(2)
     assert hebb.abs().sum() == 0 and trace.abs().sum() == 0
     state = (trace, hebb)
@@ -186,8 +186,8 @@ def test_invalid_plasticity_configs_are_rejected(plasticity, message):
 def test_glu_input_pathway_is_the_rate_synapses_nonlinearity_on_the_drive_alone(implementation):
     """input_pathway = 'glu': the current is LayerNorm(GLU(W_in · o)) plus the same linear
     recurrence as the linear pathway; the spikes never pass the GLU."""
-    linear = PlasticSynapse(4, 5, "miconi", implementation).double()
-    glu = PlasticSynapse(4, 5, "miconi", implementation, input_pathway="glu").double()
+    linear = PlasticSynapse(4, 5, rule="miconi", implementation=implementation).double()
+    glu = PlasticSynapse(4, 5, rule="miconi", implementation=implementation, input_pathway="glu").double()
     _randomise(glu, 1)
     linear.load_state_dict({k: v for k, v in glu.state_dict().items() if not k.startswith("input.")}, strict=False)
     attended, posts = _inputs()
@@ -222,7 +222,7 @@ def test_the_plastic_state_keeps_its_size_through_a_long_thought(implementation)
     32-tick one, and every other part of the state keeps its shape."""
     from neurosync.parts.plastic import WINDOW
 
-    synapse = PlasticSynapse(4, 6, "neuromodulated", implementation, modulator="state")
+    synapse = PlasticSynapse(4, 6, rule="neuromodulated", implementation=implementation, modulator="state")
     state = synapse.start(3)
     shapes = _shapes(state)
     gen = torch.Generator().manual_seed(0)
@@ -250,8 +250,8 @@ def test_rows_restarted_at_different_ticks_keep_their_own_windows():
     equals the dense form restarted alike, through several folds of the window."""
     from neurosync.ctm import map_rows
 
-    dense = PlasticSynapse(4, 6, "neuromodulated", "dense", modulator="state").double()
-    factorised = PlasticSynapse(4, 6, "neuromodulated", "factorised", modulator="state").double()
+    dense = PlasticSynapse(4, 6, rule="neuromodulated", implementation="dense", modulator="state").double()
+    factorised = PlasticSynapse(4, 6, rule="neuromodulated", implementation="factorised", modulator="state").double()
     _randomise(factorised, 2)
     shared = {k: v for k, v in factorised.state_dict().items() if not k.startswith("alpha")}
     dense.load_state_dict({**shared, "alpha": torch.outer(factorised.alpha_post, factorised.alpha_pre).detach()})

@@ -164,3 +164,65 @@ def test_ctm_with_a_factorised_afferent_fast_weight_trains(tmp_path):
 def test_what_the_afferent_synapse_refuses(plasticity, message):
     with pytest.raises(ConfigError, match=message):
         from_dict({"model": {"synapse": "plastic-input", "plasticity": plasticity}})
+
+
+def _dale_afferent(implementation, seed=0):
+    from neurosync.parts.plastic import PlasticSynapse
+
+    excitatory = torch.tensor([True, True, True, False, False])
+    synapse = PlasticSynapse(
+        4, 5, implementation=implementation, trace_timescale=1.5, excitatory=excitatory, site="afferent"
+    ).double()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in synapse.parameters():
+            param.copy_(torch.randn(param.shape, generator=gen, dtype=param.dtype))
+    return synapse
+
+
+def test_a_dale_recurrence_beside_an_afferent_fast_weight_equals_explicit_loops():
+    """model.plasticity.site = "afferent": g(o) + σ_pre |W| s + (α ⊙ H) o, H bound as the afferent
+    fast weight's (post x[t−1], pre u[t−2]); every recurrent weight keeps its presynaptic sign, and
+    the factorised form equals the dense one with α = a ⊗ b."""
+    dense, factorised = _dale_afferent("dense"), _dale_afferent("factorised")
+    with torch.no_grad():
+        dense.load_state_dict(
+            {k: v for k, v in factorised.state_dict().items() if not k.startswith("alpha")}, strict=False
+        )
+        dense.alpha.copy_(torch.outer(factorised.alpha_post, factorised.alpha_pre))
+    weight = dense.recurrent_weight()
+    assert (weight[:, :3] >= 0).all() and (weight[:, 3:] <= 0).all()
+    attended, posts = _inputs()
+    lam = dense.trace_decay
+    eta = dense.learning_rate().reshape(5)
+    states = dense.start(3), factorised.start(3)
+    x = torch.zeros(3, 5, dtype=torch.float64)
+    u = [torch.zeros(3, 4, dtype=torch.float64)] * 2
+    hebb = torch.zeros(3, 5, 4, dtype=torch.float64)
+    with torch.no_grad():
+        for t in range(6):
+            x = lam * x + (1 - lam) * posts[t]
+            hebb = (1 - eta[None, :, None]) * hebb + eta[None, :, None] * x[:, :, None] * u[1][:, None, :]
+            expected = dense.input(attended[t]) + posts[t] @ weight.T
+            expected = expected + torch.einsum("ij,bij,bj->bi", dense.alpha, hebb, attended[t])
+            u = [lam * u[0] + (1 - lam) * attended[t], u[0]]
+            outputs = []
+            for k, synapse in enumerate((dense, factorised)):
+                current, state = synapse(attended[t], posts[t], states[k])
+                states = states[:k] + (state,) + states[k + 1 :]
+                outputs.append(current)
+            torch.testing.assert_close(outputs[0], expected, rtol=0, atol=1e-12)
+            torch.testing.assert_close(outputs[1], expected, rtol=0, atol=1e-12)
+            torch.testing.assert_close(
+                dense.fast_weight_read(attended[t], posts[t], states[0]),
+                torch.einsum("ij,bij,bj->bi", dense.alpha, hebb, attended[t]),
+            )
+        excitatory_share, inhibitory_share = dense.population_currents(posts[-1], states[0])
+        torch.testing.assert_close(excitatory_share + inhibitory_share, posts[-1] @ weight.T)
+
+
+def test_the_site_is_refused_where_it_has_no_meaning():
+    with pytest.raises(ConfigError, match="model.plasticity.site"):
+        from_dict({"model": {"synapse": "plastic", "plasticity": {"site": "dendrite"}}})
+    with pytest.raises(ConfigError, match="plastic-input"):
+        from_dict({"model": {"synapse": "plastic-input", "plasticity": {"site": "afferent"}}})

@@ -24,7 +24,7 @@ def _plastic_synapse(model):
             f"this model's synapse is {type(synapse).__name__}, not a plastic one "
             f'(model.synapse = "plastic" or "plastic-input")'
         )
-    if synapse.dale and not synapse.windowed:
+    if synapse.site == "recurrent" and synapse.dale and not synapse.windowed:
         raise ValueError(
             "under dense Dale's law the plastic and the fixed recurrent weights meet inside one relu: "
             "the plastic current has no separate share to record or lesion"
@@ -39,15 +39,18 @@ def record_plasticity(model, x: torch.Tensor) -> dict[str, np.ndarray]:
     - ``hebbian_norm`` (B, T): ‖H‖ (Frobenius) after the tick's update;
     - ``fast_weight_norm`` (B, T): ‖α ⊙ H‖;
     - ``plastic_current`` (B, T, D): the fast weight's read: (α ⊙ H) · s of the last tick's spikes
-      (``synapse = "plastic"``) or (α ⊙ H) · o of this tick's input (``"plastic-input"``);
+      (``synapse = "plastic"``) or (α ⊙ H) · o of this tick's input (``"plastic-input"``, or
+      ``"plastic"`` with ``model.plasticity.site = "afferent"``);
     - ``slow_current`` (B, T, D): the rest of the synapse's output (the slow weights' share);
     - ``recurrent_current`` and ``drive`` (B, T, D), ``synapse = "plastic"`` only: W_rec · s and
       the attention input's share g(o), which sum to ``slow_current``;
     - ``learning_rate`` (B, T, D): the rule's η at the tick (constant over ticks unless neuromodulated);
     - ``logits`` (B, T, classes) and ``certainty`` (B, T).
     """
+    from ..parts.interfaces import RecurrentSynapse
+
     synapse = _plastic_synapse(model)
-    recurrent_site = hasattr(synapse, "recurrent_terms")
+    recurrent_site = isinstance(synapse, RecurrentSynapse)  # a weight of its own on the spikes, beside g(o)
     parts = ("hebbian_norm", "fast_weight_norm", "plastic_current", "slow_current", "learning_rate")
     rows: dict[str, list] = {k: [] for k in parts + (("recurrent_current", "drive") if recurrent_site else ())}
     alpha = synapse.alpha_matrix()

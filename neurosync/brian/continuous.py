@@ -29,6 +29,11 @@ def simulate_continuous(
     statistical comparison with the discrete run."""
     import brian2 as b2
 
+    if core.afferent:
+        raise ValueError(
+            "continuous mode does not simulate a fast weight on the afferents (it replays no afferent input): "
+            "validate this model in exact mode"
+        )
     if core.plastic and core.rule != "miconi":
         raise ValueError(f"continuous mode supports the miconi plasticity rule so far, got {core.rule!r}")
     check_noise(core, drive, noise)
@@ -71,7 +76,7 @@ def simulate_continuous(
     if core.adaptive:
         group.taua = -step / np.log(core.adaptation_decay)
     objects = [group]
-    if core.recurrent is not None:
+    if core.plastic:
         objects.append(tick_synapse(group, core, step, None))
     spike_monitor = b2.SpikeMonitor(group, name="spikes")
     network = b2.Network(*objects, spike_monitor)

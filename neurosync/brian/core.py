@@ -23,10 +23,12 @@ class SpikingCore:
     threshold: np.ndarray  # (N,) θ
     adaptation_decay: np.ndarray | None = None  # (N,) ρ (ALIF)
     adaptation_strength: np.ndarray | None = None  # (N,) κ (ALIF)
-    recurrent: np.ndarray | None = None  # (N, N) W_rec[post, pre]; None: open loop
+    recurrent: np.ndarray | None = (
+        None  # (N, N) W_rec[post, pre] (slow beside an afferent fast weight); None: open loop
+    )
     alpha: np.ndarray | None = None  # (N, N) α[post, pre] of the plastic weight
     afferent_alpha: np.ndarray | None = (
-        None  # (N, d_input) α[post, afferent] of a fast weight on the afferents (plastic-input)
+        None  # (N, d_input) α[post, afferent] of a fast weight on the afferents (plastic-input, or site "afferent")
     )
     presynaptic_sign: np.ndarray | None = None  # (N,) ±1 under Dale's law: recurrent/alpha are then magnitudes
     eta: np.ndarray | None = None  # (N,) learning rate per postsynaptic neuron (miconi, abcd)
@@ -70,6 +72,11 @@ class SpikingCore:
         """α of whichever fast weight the core has (recurrent or afferent), None without plasticity."""
         return self.alpha if self.alpha is not None else self.afferent_alpha
 
+    @property
+    def slow_recurrence(self) -> bool:
+        """A recurrent weight without a fast weight of its own (beside one on the afferents)."""
+        return self.recurrent is not None and self.alpha is None
+
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().double().cpu().numpy().copy()
@@ -105,7 +112,7 @@ def _check_spiking(model) -> None:
 
 def extract_core(model) -> SpikingCore:
     """The spiking core of a SpikingCTM (neuron = "spiking"), with each neuron's own parameters."""
-    from ..parts.interfaces import fast_weight_site
+    from ..parts.interfaces import RecurrentSynapse, fast_weight_site
 
     _check_spiking(model)
     # derived parameters (sigmoids, softplus) in float64, as record_core computes them
@@ -131,12 +138,13 @@ def extract_core(model) -> SpikingCore:
     afferent = site == "afferent"
     if afferent:
         core.afferent_alpha = _np(synapse.alpha_matrix())  # a ⊗ b when factorised
-    if site == "recurrent":
+    if isinstance(synapse, RecurrentSynapse) and site is not None:
         if synapse.dale:  # magnitudes and signs, as PlasticSynapse computes the weight
             core.recurrent = _np(torch.nn.functional.softplus(synapse.recurrent.weight))
             core.presynaptic_sign = _np(synapse.presynaptic_sign)
         else:
             core.recurrent = _np(synapse.recurrent.weight)
+    if site == "recurrent":
         core.alpha = _np(synapse.alpha_matrix())  # magnitudes under Dale's law; a ⊗ b when factorised
     if site is not None:
         core.trace_decay = float(synapse.trace_decay)
@@ -176,7 +184,7 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     """Run `model` on x in float64 for `ticks` ticks (default: its own) and record, for batch
     element `sample`, the drive of every neuron at every tick and the spikes and membranes of
     every simulation step. The model is left as it was."""
-    from ..parts.interfaces import fast_weight_site
+    from ..parts.interfaces import RecurrentSynapse, fast_weight_site
 
     _check_spiking(model)
     neuron, synapse = model.neuron, model.synapse
@@ -186,8 +194,11 @@ def record_core(model, x: torch.Tensor, sample: int = 0, ticks: int | None = Non
     modulations = []
     hebbians = []
     afferents = []
-    if fast_weight_site(synapse) == "afferent":  # the rate synapse's output is the drive; Brian2 runs the fast weight
-        hooks.append(synapse.base.register_forward_hook(lambda m, i, out: drives.append(out[0][sample].clone())))
+    if fast_weight_site(synapse) == "afferent":  # Brian2 runs the fast weight (and a recurrent weight's spikes)
+        if isinstance(synapse, RecurrentSynapse):  # W_in o + b is the drive
+            hooks.append(synapse.input.register_forward_hook(lambda m, i, out: drives.append(out[sample].clone())))
+        else:  # the rate synapse's output is the drive
+            hooks.append(synapse.base.register_forward_hook(lambda m, i, out: drives.append(out[0][sample].clone())))
 
         def inputs(module, args):  # returns None: the call's arguments stay as they are
             modulations.append(args[3][sample].clone())

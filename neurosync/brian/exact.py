@@ -96,12 +96,13 @@ def simulate_exact(
     objects = [group]
     monitors = []
     synapses = None
-    if core.recurrent is not None:
+    if core.plastic:
         synapses = tick_synapse(group, core, dt, modulation)
         objects.append(synapses)
     elif core.afferent:
-        afferents, synapses = afferent_synapse(group, core, dt, modulation, afferent_input)
-        objects += [afferents, synapses]
+        afferent_objects = afferent_synapse(group, core, dt, modulation, afferent_input)
+        synapses = afferent_objects[-1]
+        objects += afferent_objects
     if synapses is not None:
         if (
             core.plastic or core.afferent

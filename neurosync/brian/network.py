@@ -119,12 +119,42 @@ def tick_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None):
     return synapses
 
 
+def slow_recurrence(group, core: SpikingCore, dt):
+    """The recurrent weight beside a fast weight on the afferents (``model.plasticity.site =
+    "afferent"``): Σ_pre W c_pre (under Dale's law σ_pre |W|) over the last tick's spike counts,
+    summed into Irec at the start of every tick (order 3, before the counts are reset)."""
+    import brian2 as b2
+
+    n = core.neurons
+    signed = core.presynaptic_sign is not None
+    model = "w : 1 (constant)\n" + ("sgn : 1 (constant)\n" if signed else "")
+    model += f"Irec_post = {'sgn*w' if signed else 'w'}*c_pre : 1 (summed)"
+    synapses = b2.Synapses(group, group, model=model, dt=dt, name="recurrent")
+    post, pre = np.nonzero(np.ones((n, n), dtype=bool))  # all-to-all, W[post, pre]
+    synapses.connect(i=pre, j=post)
+    synapses.w = core.recurrent[post, pre]
+    if signed:
+        synapses.sgn = core.presynaptic_sign[pre]
+    synapses.summed_updaters["Irec_post"].when = "start"
+    synapses.summed_updaters["Irec_post"].order = 3
+    return synapses
+
+
 def rule_and_delivery(
-    group, synapses, core: SpikingCore, post: np.ndarray, pre: np.ndarray, hebb_code: str, current: str, tick
+    group,
+    synapses,
+    core: SpikingCore,
+    post: np.ndarray,
+    pre: np.ndarray,
+    hebb_code: str,
+    current: str,
+    tick,
+    also: str | None = None,
 ) -> None:
     """What the recurrent and the afferent fast weights share: H = 0, the rule's parameters per
-    synapse, the H update (slot 'start', order 2), the summed current (order 3) held as the
-    neurons' Isyn for the tick (order 4, with the spike count reset)."""
+    synapse, the H update (slot 'start', order 2), the summed current (order 3) held, plus
+    ``also`` (another summed current) if given, as the neurons' Isyn for the tick (order 4, with
+    the spike count reset)."""
     synapses.H = 0.0
     if core.rule == "neuromodulated":
         synapses.eta0, synapses.gain = core.eta_base[post], core.eta_gain[post]
@@ -136,7 +166,8 @@ def rule_and_delivery(
     synapses.run_regularly(hebb_code, when="start", order=2, dt=tick, name="hebb")
     synapses.summed_updaters[f"{current}_post"].when = "start"
     synapses.summed_updaters[f"{current}_post"].order = 3
-    group.run_regularly(f"Isyn = {current}\nc = 0", when="start", order=4, dt=tick, name="deliver")
+    delivered = current if also is None else f"{current} + {also}"
+    group.run_regularly(f"Isyn = {delivered}\nc = 0", when="start", order=4, dt=tick, name="deliver")
     group.namespace["lam"] = core.trace_decay
 
 
@@ -145,7 +176,10 @@ def afferent_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None
     of its first step, in PyTorch's order: the neurons' traces from the last tick's spike count c;
     the afferents take this tick's recorded input o; H steps with post = the neurons' trace and
     pre = the afferents' trace through o[t−2]; the current Σ_afferent α H o is held as Isyn for
-    the tick; then the afferents' traces take o. The rate synapse's output is the replayed drive."""
+    the tick; then the afferents' traces take o. The rate synapse's output (or, beside a
+    recurrent weight of the core's own, W_in o + b) is the replayed drive; that recurrent weight
+    (:func:`slow_recurrence`) adds its current to Isyn. Returns the objects to run, the fast
+    weight's synapses last."""
     import brian2 as b2
 
     n, d = core.afferent_alpha.shape
@@ -180,5 +214,6 @@ def afferent_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None
     post, pre = np.nonzero(np.ones((n, d), dtype=bool))  # all-to-all, α[post, afferent]
     synapses.connect(i=pre, j=post)
     synapses.alpha = core.afferent_alpha[post, pre]
-    rule_and_delivery(group, synapses, core, post, pre, hebb_code, "Iaff", tick)
-    return afferents, synapses
+    slow = [slow_recurrence(group, core, dt)] if core.slow_recurrence else []
+    rule_and_delivery(group, synapses, core, post, pre, hebb_code, "Iaff", tick, also="Irec" if slow else None)
+    return [afferents, *slow, synapses]

@@ -173,7 +173,13 @@ def _graph(model):
             + " (width "
             f"{neuron.input_floor_width:g}, membrane units); the graph's is not"
         ),
-        "plasticity": core.rule if core.recurrent is not None else "none",
+        "plasticity": "none" if core.fast_alpha is None else core.rule,
+        "fast_weight": (
+            "none"
+            if core.fast_alpha is None
+            else f"on the {'recurrent' if core.plastic else 'afferent'} synapses; not in the graph (NIR has no "
+            "plastic node): the graph's recurrent weight, if any, is the slow one"
+        ),
         "recurrence": (
             "none"
             if core.recurrent is None

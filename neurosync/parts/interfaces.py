@@ -91,6 +91,19 @@ class FastWeightSynapse(Synapse, Protocol):
 
 
 @runtime_checkable
+class RecurrentSynapse(Synapse, Protocol):
+    """A synapse whose recurrence is a weight matrix of its own, W_rec (post, pre), linear in the
+    spikes (signed by the presynaptic neuron under Dale's law, ``dale``), beside an input
+    pathway ``input`` from attention's output: Brian2 simulates W_rec and replays ``input``'s output
+    as the drive."""
+
+    dale: bool
+    input: torch.nn.Module
+
+    def recurrent_weight(self) -> torch.Tensor: ...
+
+
+@runtime_checkable
 class Synchrony(Protocol):
     """The synchronisation readouts: pairwise products of post-activations (or their traces)
     accumulated over the ticks with a learned decay per pair.

@@ -226,12 +226,13 @@ class PlasticSynapse(nn.Module):
     neuromodulated rule reads it.
     """
 
-    site = "recurrent"  # the fast weight binds the neurons' spikes to the spikes of the tick before
+    site = "recurrent"  # default: the fast weight binds the neurons' spikes to those of the tick before (or "afferent")
 
     def __init__(
         self,
         d_input: int,
         d_model: int,
+        *,
         rule: str = "miconi",
         implementation: str = "dense",
         learning_rate: float = 0.1,
@@ -244,10 +245,15 @@ class PlasticSynapse(nn.Module):
         input_pathway: str = "linear",
         recurrent_scale: float = 1.0,
         inhibition_dominance: float = 1.0,
+        site: str = "recurrent",
     ):
         super().__init__()
+        if site not in ("recurrent", "afferent"):
+            raise ValueError(f"site must be 'recurrent' or 'afferent', got {site!r}")
         self.windowed = holds_window(rule, implementation)  # H in chunks (TraceWindow)
         self.rule, self.implementation, self.modulator = rule, implementation, modulator
+        self.site, self.d_input = site, d_input
+        pre = d_model if site == "recurrent" else d_input  # the fast weight's presynaptic side
         if input_pathway == "glu":
             self.input = nn.Sequential(nn.Linear(d_input, 2 * d_model), nn.GLU(dim=-1), nn.LayerNorm(d_model))
         elif input_pathway == "linear":
@@ -258,6 +264,8 @@ class PlasticSynapse(nn.Module):
         self.eta_raw = nn.Parameter(torch.logit(torch.full((d_model,), learning_rate)))
         self.trace_decay = math.exp(-1.0 / trace_timescale)
         self.dale = excitatory is not None
+        # Dale's law constrains a fast weight between the network's neurons, not one from its afferents
+        self.dale_alpha = self.dale and site == "recurrent"
         if self.dale:  # raw magnitudes: softplus(raw) ≥ 0, times the presynaptic sign
             sign = torch.where(excitatory.bool(), 1.0, -1.0)
             self.register_buffer("presynaptic_sign", sign)
@@ -269,15 +277,17 @@ class PlasticSynapse(nn.Module):
             with torch.no_grad():
                 magnitude = self.recurrent.weight.abs().clamp_min(1e-4) * balance
                 self.recurrent.weight.copy_(magnitude + torch.log(-torch.expm1(-magnitude)))  # softplus⁻¹
+        if self.dale_alpha:
             alpha_init = max(alpha_init, 1e-4)
-        alpha_raw = (lambda value: value + math.log(-math.expm1(-value))) if self.dale else (lambda value: value)
+        alpha_raw = (lambda value: value + math.log(-math.expm1(-value))) if self.dale_alpha else (lambda value: value)
         if implementation == "dense":
-            self.alpha = nn.Parameter(torch.full((d_model, d_model), alpha_raw(alpha_init)))
-        else:
-            self.alpha_post = nn.Parameter(torch.full((d_model,), alpha_raw(math.sqrt(alpha_init))))
-            self.alpha_pre = nn.Parameter(torch.full((d_model,), alpha_raw(math.sqrt(alpha_init))))
+            self.alpha = nn.Parameter(torch.full((d_model, pre), alpha_raw(alpha_init)))
+        else:  # α = a ⊗ b, a = b = √|α₀| (the sign of α₀ on a)
+            root = math.sqrt(abs(alpha_init))
+            self.alpha_post = nn.Parameter(torch.full((d_model,), alpha_raw(math.copysign(root, alpha_init))))
+            self.alpha_pre = nn.Parameter(torch.full((pre,), alpha_raw(root)))
         if rule == "abcd":
-            shape = (d_model, d_model) if coefficients == "synapse" else (d_model, 1)
+            shape = (d_model, pre) if coefficients == "synapse" else (d_model, 1)
             self.abcd = nn.Parameter(torch.stack([torch.ones(shape)] + [torch.zeros(shape)] * 3))
             self.clip = clip
         if rule == "neuromodulated":
@@ -300,8 +310,8 @@ class PlasticSynapse(nn.Module):
         """α (dense, (post, pre)) or (a, b) (factorised): non-negative magnitudes under Dale's law
         (factorised: b carries the presynaptic sign)."""
         if self.implementation == "dense":
-            return (nn.functional.softplus(self.alpha) if self.dale else self.alpha,)
-        if self.dale:
+            return (nn.functional.softplus(self.alpha) if self.dale_alpha else self.alpha,)
+        if self.dale_alpha:
             return nn.functional.softplus(self.alpha_post), nn.functional.softplus(
                 self.alpha_pre
             ) * self.presynaptic_sign
@@ -312,7 +322,7 @@ class PlasticSynapse(nn.Module):
         presynaptic neuron's), else the signed gains; a ⊗ b for the factorised form."""
         if self.implementation == "dense":
             return self.plastic_gain()[0]
-        if self.dale:
+        if self.dale_alpha:
             return torch.outer(nn.functional.softplus(self.alpha_post), nn.functional.softplus(self.alpha_pre))
         return torch.outer(self.alpha_post, self.alpha_pre)
 
@@ -329,8 +339,14 @@ class PlasticSynapse(nn.Module):
     def start(self, batch: int):
         """(trace, H): trace (batch, neurons) = 0 and H = 0, as (batch, neurons, neurons) or an
         empty :class:`TraceWindow` (factorised miconi and neuromodulated): a state of bounded size,
-        whatever the length of the thought."""
+        whatever the length of the thought. On the afferents: (trace, H, u[t−1], u[t−2]), H
+        (batch, neurons, d_input) and the afferents' traces u."""
         trace = self.eta_raw.new_zeros(batch, self.d_model)
+        if self.site == "afferent":
+            afferent = trace.new_zeros(batch, self.d_input)
+            if self.windowed:
+                return trace, TraceWindow.empty(trace, batch, self.d_model, inputs=self.d_input), afferent, afferent
+            return trace, trace.new_zeros(batch, self.d_model, self.d_input), afferent, afferent
         if self.windowed:
             return trace, TraceWindow.empty(trace, batch, self.d_model)
         return trace, trace.new_zeros(batch, self.d_model, self.d_model)
@@ -350,6 +366,8 @@ class PlasticSynapse(nn.Module):
         return _miconi(eta, hebb, post, pre)
 
     def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state, modulation=None):
+        if self.site == "afferent":
+            return self._forward_afferent(attention_out, post_activation, state, modulation)
         previous_trace, plastic = state
         trace = _trace(self.trace_decay, previous_trace, post_activation)
         eta = self.learning_rate(trace, modulation)
@@ -360,10 +378,34 @@ class PlasticSynapse(nn.Module):
             current = current + plastic_current
         return current, (trace, new_plastic)
 
+    def _forward_afferent(self, attention_out: torch.Tensor, spikes: torch.Tensor, state, modulation=None):
+        """The fast weight on the afferents: g(o) + W_rec · s + (α ⊙ H) · o, H stepped with post =
+        the neurons' trace x[t−1] and pre = the afferents' trace u[t−2] (a response bound to the
+        input of the tick before it, as :class:`~neurosync.parts.plastic_input.PlasticInputSynapse`)."""
+        previous_trace, plastic, afferent, earlier = state
+        trace = _trace(self.trace_decay, previous_trace, spikes)
+        new_plastic = self.update(plastic, trace, earlier, self.learning_rate(trace, modulation))
+        current = (
+            self.input(attention_out)
+            + nn.functional.linear(spikes, self.recurrent_weight())
+            + self.afferent_current(attention_out, new_plastic)
+        )
+        return current, (trace, new_plastic, _trace(self.trace_decay, afferent, attention_out), afferent)
+
+    def afferent_current(self, attention_out: torch.Tensor, plastic) -> torch.Tensor:
+        """(α ⊙ H) · o (batch, neurons): the afferent fast weight's read of this tick's input
+        (factorised: a ⊙ H · (b ⊙ o), H never formed when windowed)."""
+        if self.implementation == "dense":
+            return ((self.alpha * plastic) @ attention_out.unsqueeze(-1)).squeeze(-1)
+        return self.alpha_post * hebbian_times(plastic, self.alpha_pre * attention_out)
+
     def recurrent_terms(self, spikes: torch.Tensor, plastic) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(W_rec · spikes, (α ⊙ H) · spikes) with this tick's plastic state (the one forward
         returns); linear in ``spikes``, so spikes masked to one population give that population's
-        share of the current. Under dense Dale's law the relu couples the two: one term, None."""
+        share of the current. Under dense Dale's law the relu couples the two: one term, None.
+        With the fast weight on the afferents the recurrence is W_rec alone: (W_rec · spikes, None)."""
+        if self.site == "afferent":
+            return nn.functional.linear(spikes, self.recurrent_weight()), None
         if self.dale and not self.windowed:  # a windowed H ≥ 0, so b's sign keeps Dale's law there without a relu
             weight = (
                 torch.relu(nn.functional.softplus(self.recurrent.weight) + self.alpha_matrix() * plastic)
@@ -379,7 +421,9 @@ class PlasticSynapse(nn.Module):
     def fast_weight_read(self, attention_out: torch.Tensor, spikes: torch.Tensor, state) -> torch.Tensor | None:
         """(α ⊙ H) · spikes (batch, neurons) with the state forward returned for these inputs: the
         fast weight's share of the current (None under dense Dale's law, where one relu couples it
-        to the slow weight)."""
+        to the slow weight); on the afferents, (α ⊙ H) · o."""
+        if self.site == "afferent":
+            return self.afferent_current(attention_out, state[1])
         return self.recurrent_terms(spikes, state[1])[1]
 
     def population_currents(self, spikes: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
@@ -398,5 +442,4 @@ class PlasticSynapse(nn.Module):
 
     def fast_weight_norm(self, state) -> torch.Tensor:
         """Frobenius norm of α ⊙ H per sample (batch,), for recordings and plots."""
-        _, plastic = state
-        return (self.alpha_matrix() * self.hebbian(plastic)).flatten(1).norm(dim=1)
+        return (self.alpha_matrix() * self.hebbian(state[1])).flatten(1).norm(dim=1)

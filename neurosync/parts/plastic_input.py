@@ -33,7 +33,7 @@ import math
 import torch
 from torch import nn
 
-from .plastic import PlasticSynapse, TraceWindow, _trace, hebbian_times, holds_window
+from .plastic import PlasticSynapse, TraceWindow, _trace, holds_window
 from .synapses import build_synapse
 
 
@@ -53,6 +53,7 @@ class PlasticInputSynapse(nn.Module):
         self,
         d_input: int,
         d_model: int,
+        *,
         depth: int = 1,
         dropout: float = 0.0,
         rule: str = "miconi",
@@ -121,12 +122,8 @@ class PlasticInputSynapse(nn.Module):
         current = slow + self.plastic_current(attention_out, hebb)
         return current, (trace, hebb, _trace(self.trace_decay, afferent, attention_out), afferent)
 
-    def plastic_current(self, attention_out: torch.Tensor, hebb: torch.Tensor) -> torch.Tensor:
-        """(α ⊙ H) · o (batch, neurons): the fast weight's read of this tick's input
-        (factorised: a ⊙ H · (b ⊙ o), H never formed when windowed)."""
-        if self.implementation == "dense":
-            return ((self.alpha * hebb) @ attention_out.unsqueeze(-1)).squeeze(-1)
-        return self.alpha_post * hebbian_times(hebb, self.alpha_pre * attention_out)
+    # (α ⊙ H) · o, the fast weight's read of this tick's input: PlasticSynapse's on its afferent site
+    plastic_current = PlasticSynapse.afferent_current
 
     def fast_weight_read(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state) -> torch.Tensor:
         """(α ⊙ H) · o with the state forward returned for these inputs (the interface of
