@@ -169,10 +169,21 @@ def regime_probe(model, x: torch.Tensor, seconds: float = 1.0, repeats: int = 2,
     (an undefined statistic counts as outside: a model without E/I populations has no E or I
     rate), ``rate_all_hz`` the mean rate of all neurons and ``cv_poisson_reference`` the median
     CV(ISI) of Poisson trains with the same counts in the same window (short thoughts bias the CV)."""
-    from .analysis.physiology import physiology
-
     ticks = model.neuron.ticks_in(seconds)
     recording = model.record(x, ticks=ticks, repeats=repeats, noise_seed=noise_seed)
+    return {
+        **regime_statistics(recording),
+        "thoughts": int(x.shape[0]) * repeats,
+        "seconds": ticks * model.neuron.tick_ms / 1000.0,
+    }
+
+
+def regime_statistics(recording) -> dict[str, Any]:
+    """The regime's statistics of a spiking recording (noisy repeats of each input for the Fano
+    factor and the noise correlation): ``values``, ``in_range``, ``out``, ``rate_all_hz`` and
+    ``cv_poisson_reference`` as :func:`regime_probe` returns them."""
+    from .analysis.physiology import physiology
+
     rows = {row["statistic"]: row for row in physiology(recording)["rows"]}
     absent = {"value": None, "in_range": False}  # a model without E/I populations has no E or I rate
     values = {name: rows.get(name, absent)["value"] for name in REGIME_STATISTICS}
@@ -183,8 +194,6 @@ def regime_probe(model, x: torch.Tensor, seconds: float = 1.0, repeats: int = 2,
         "cv_poisson_reference": rows["median_cv_isi"].get("poisson_reference"),
         "in_range": in_range,
         "out": [name for name in REGIME_STATISTICS if not in_range[name]],
-        "thoughts": int(x.shape[0]) * repeats,
-        "seconds": ticks * model.neuron.tick_ms / 1000.0,
     }
 
 

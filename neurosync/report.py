@@ -199,16 +199,18 @@ def _spectrogram_figure(sg):
 
 
 def _line_figure(x, ys, xlabel, ylabel, title, labels=None, bands=None):
-    """Lines (one per row of ys) with optional shaded bands: per line a half-width (± band) or a
-    (low, high) pair of bounds."""
+    """Lines (one per row of ys, or a list of lines of their own lengths, each drawn over the
+    first values of x) with optional shaded bands: per line a half-width (± band) or a (low, high)
+    pair of bounds."""
     plt = analysis._pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    ys = np.atleast_2d(ys)
-    for i, y in enumerate(ys):
-        ax.plot(x, y, marker="o" if len(x) <= 32 else None, ms=3, label=None if labels is None else labels[i])
+    lines = [np.asarray(y) for y in ys] if isinstance(ys, list) else list(np.atleast_2d(ys))
+    for i, y in enumerate(lines):
+        xi = np.asarray(x)[: len(y)]
+        ax.plot(xi, y, marker="o" if len(xi) <= 32 else None, ms=3, label=None if labels is None else labels[i])
         if bands is not None:
             low, high = bands[i] if isinstance(bands[i], tuple) else (y - bands[i], y + bands[i])
-            ax.fill_between(x, low, high, alpha=0.2)
+            ax.fill_between(xi, low, high, alpha=0.2)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)

@@ -190,6 +190,10 @@ def study_job(job: dict) -> dict:
     noisy = dt is None and model.neuron.noisy  # repeats of a deterministic model would be copies
     long = model.record(inputs, dt=dt, config=cfg, ticks=ticks, repeats=job["record_repeats"] if noisy else 1)
     metrics["synchrony"] = compare.synchrony_structure(long, tuple(job["dt"] * f for f in (1, 4, 16)))
+    if dt is None:  # every seed's regime over the long thoughts, not only the analysed first seed's
+        from .cortical import regime_statistics
+
+        metrics["regime"] = regime_statistics(long)
     metrics.update(steps=result["steps"], train_s=result["elapsed_s"], final=result["final"], checkpoint=str(ckpt.path))
     if job["keep_thought"]:
         long.save(run / LONG_THOUGHT)
@@ -272,6 +276,11 @@ def run_study(
         "long_thought_s": study.long_ticks * study.dt,
     }
     summary["comparison"] = _pooled(runs, study.seeds, kinds)
+    summary["regime_by_seed"] = {
+        kind: {str(seed): runs[kind, seed]["regime"] for seed in study.seeds}
+        for kind in spiking_kinds
+        if "regime" in runs[kind, study.seeds[0]]
+    }
 
     stages.set_postfix_str("Brian2 validation")
     if study.validate_ticks > 0:
@@ -420,7 +429,9 @@ def _comparison_figures(runs: dict, pooled: dict, study: StudyConfig, out: Path,
     out.mkdir(parents=True, exist_ok=True)
     seeds = study.seeds
     names = []
-    ticks = np.arange(1, len(pooled["rate"]["accuracy_by_tick"]["mean"]) + 1)
+    ticks = np.arange(
+        1, max(len(pooled[k]["accuracy_by_tick"]["mean"]) for k in kinds) + 1
+    )  # arms may think for different ticks
     fig = report._line_figure(
         ticks,
         [pooled[k]["accuracy_by_tick"]["mean"] for k in kinds],
@@ -519,6 +530,19 @@ def _comparison_rows(c: dict, kinds: list[str], threshold: float, thought_s: flo
     return rows
 
 
+def _regime_rows(summary: dict) -> list[list[str]]:
+    """Per spiking kind and seed: the regime statistics in range over the long thoughts, and those
+    outside with their values (``regime_by_seed`` of a study.json)."""
+    from .cortical import REGIME_STATISTICS, describe_out
+
+    rows = []
+    for kind, seeds in (summary.get("regime_by_seed") or {}).items():
+        for seed, probe in seeds.items():
+            inside = len(REGIME_STATISTICS) - len(probe["out"])
+            rows.append([_label(kind), seed, f"{inside} of {len(REGIME_STATISTICS)}", describe_out(probe) or "none"])
+    return rows
+
+
 def summary_markdown(summary: dict) -> str:
     """A study's ``study.json`` as a Markdown results page: the set-up, the spiking-vs-rate table,
     the Brian2 validation and each spiking model's regime statistics, every number from the file."""
@@ -551,6 +575,16 @@ def summary_markdown(summary: dict) -> str:
             f"{b['steps'] * b['neurons']:,} spike bins differ ({b['spikes_pytorch']:,} spikes); membranes within "
             f"{b['max_abs_membrane_difference']:.2g}.",
         ]
+    regime_rows = _regime_rows(summary)
+    if regime_rows:
+        lines += [
+            "",
+            f"Regime statistics of every seed over the recorded {thought_s:g}-s thoughts:",
+            "",
+            "| model | seed | in the cortical range | outside |",
+            "|---|---|---|---|",
+        ]
+        lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in regime_rows]
     spiking = [k for k in kinds if "physiology" in analysis.get(k, {})]
     if spiking:
         lines += [
@@ -655,6 +689,12 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
                     "mean |synchrony| per timescale",
                 ],
                 analysis_rows,
+            )
+            + (
+                "<h3>The regime of every seed</h3>"
+                + report.table(["model", "seed", "in the cortical range", "outside"], _regime_rows(summary))
+                if summary.get("regime_by_seed")
+                else ""
             )
             + "<h3>Physiology cards</h3>"
             + cards

@@ -12,7 +12,7 @@ from neurosync import compare
 from neurosync.build import build_model
 from neurosync.cli import main
 from neurosync.config import ConfigError
-from neurosync.study import load_study, run_study
+from neurosync.study import load_study, run_study, summary_markdown
 
 
 def test_ece_by_hand_and_for_a_calibrated_model():
@@ -105,10 +105,10 @@ def test_bad_study_files_are_rejected_in_one_line(tmp_path, capsys):
     cases = {
         "unknown": good.replace("seeds =", "sedes = [1]\nseeds ="),
         "seeds": good.replace("seeds = [0, 1, 2]", "seeds = [0, 0]"),
-        "configs": good.replace('parity16-rate.toml"', 'missing.toml"'),
-        "task": good.replace('parity/parity16-rate.toml"', 'sort/sort8-rate.toml"')
-        .replace('parity/parity16-spiking.toml"', 'sort/sort8-spiking.toml"')
-        .replace('"task.sequence_length=8", ', ""),
+        "configs": good.replace('digits-rate.toml"', 'missing.toml"'),
+        "task": good.replace('digits/digits-rate.toml"', 'sort/sort8-rate.toml"').replace(
+            'digits/digits-spiking.toml"', 'sort/sort8-spiking.toml"'
+        ),
     }
     for name, text in cases.items():
         path = tmp_path / f"{name}.toml"
@@ -149,6 +149,10 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
         assert saved["brian2"][kind]["mismatched_bins"] == 0 and saved["brian2"][kind]["spikes_pytorch"] > 0, saved[
             "brian2"
         ]
+    for kind in ("spiking", "cortical"):  # the regime of every seed, not only of the analysed first one
+        regimes = saved["regime_by_seed"][kind]
+        assert sorted(regimes) == ["0", "1", "2"] and all(len(r["values"]) == 11 for r in regimes.values())
+    assert "The regime of every seed" in page and "| seed | in the cortical range |" in summary_markdown(saved)
     cortical = {row["statistic"]: row for row in saved["analysis"]["cortical"]["physiology"]["rows"]}
     assert saved["analysis"]["cortical"]["physiology"]["repeats"] == 4 and cortical["fano_factor"]["value"] is not None
     assert "ei_balance" in cortical and "rate_excitatory_hz" in cortical
@@ -169,8 +173,9 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
         "cortical_core.nir",
     ):
         assert (exports / name).stat().st_size > 0
-    for name in ("accuracy_by_tick", "reliability", "adaptive_compute"):
+    for name in ("accuracy_by_tick", "reliability"):
         assert (out / "figures" / f"{name}.svg").exists()
+    assert not (out / "figures" / "adaptive_compute.svg").exists()  # digits have no difficulty to plot against
     # final checkpoints only (no optimizer state), and the study says what it wrote (issue 14)
     for run in (out / "runs").iterdir():
         assert (
@@ -195,7 +200,7 @@ def test_analyze_and_export_commands(quick_study, tmp_path, capsys):
     assert summary["ticks"] == 64 and summary["samples"] == 6 and (tmp_path / "a" / "analysis.html").exists()
     card = {row["statistic"]: row for row in summary["physiology"]["rows"]}
     assert summary["physiology"]["repeats"] == 2 and card["fano_factor"]["value"] is None
-    assert "deterministic" in card["fano_factor"]["note"]  # parity16-spiking has no intrinsic noise
+    assert "deterministic" in card["fano_factor"]["note"]  # digits-spiking has no intrinsic noise
     assert "| median_cv_isi |" in (tmp_path / "a" / "physiology.md").read_text()
     assert main(["analyze", str(out / "exports" / "rate_thought.npz"), "--out", str(tmp_path / "b")]) == 0
     assert json.loads((tmp_path / "b" / "analysis.json").read_text())["kind"] == "rate"
@@ -249,3 +254,17 @@ def test_the_memory_study_compares_plasticity(tmp_path):
     assert plastic["fast_weight_max_abs"] > 0 and plastic["fast_weight_max_abs_difference"] < 1e-9
     assert "fast_weight_ticks" not in saved["brian2"]["spiking"]
     assert "the fast weight" in (out / "report.html").read_text()
+
+
+def test_the_parity_study_plots_adaptive_compute_by_difficulty(tmp_path):
+    """experiments/study-parity8.toml: the same design on parity, whose inputs have a difficulty
+    (the number of −1): the ticks to certainty and the accuracy there, per difficulty."""
+    out = tmp_path / "parity"
+    assert (
+        main(["study", str(REPO / "experiments" / "study-parity8.toml"), "--quick", "--quiet", "--out", str(out)]) == 0
+    )
+    saved = json.loads((out / "study.json").read_text())
+    assert saved["name"] == "study-parity8" and set(saved["comparison"]) >= {"rate", "spiking", "cortical"}
+    assert (out / "figures" / "adaptive_compute.svg").exists() and "adaptive_compute" in (
+        out / "report.html"
+    ).read_text()
