@@ -8,6 +8,8 @@ Every other part can be swapped independently, so ablations are one-line config 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -51,20 +53,19 @@ class RateCTM(CTM):
             attention = SynchronyAttention(d_features, cfg.d_input, cfg.heads, synchrony.size_action, cfg.dropout)
         pl = cfg.plasticity
         trace_ticks = pl.trace_timescale_ms / tick_ms if cfg.neuron == "spiking" else pl.trace_timescale
+        rule: dict[str, Any] = {  # the fast weight's rule and meta-parameters, the same on either site
+            "rule": pl.rule,
+            "implementation": pl.implementation,
+            "learning_rate": pl.learning_rate,
+            "trace_timescale": trace_ticks,
+            "alpha_init": pl.alpha_init,
+            "coefficients": pl.coefficients,
+            "clip": pl.clip,
+            "modulator": pl.modulator,
+        }
         if cfg.synapse == "plastic-input":
             synapse = PlasticInputSynapse(
-                cfg.d_input,
-                cfg.d_model,
-                depth=cfg.synapse_depth,
-                dropout=cfg.dropout,
-                rule=pl.rule,
-                learning_rate=pl.learning_rate,
-                trace_timescale=trace_ticks,
-                alpha_init=pl.alpha_init,
-                coefficients=pl.coefficients,
-                clip=pl.clip,
-                modulator=pl.modulator,
-                implementation=pl.implementation,
+                cfg.d_input, cfg.d_model, depth=cfg.synapse_depth, dropout=cfg.dropout, **rule
             )
         elif cfg.synapse == "plastic":
             excitatory = None
@@ -73,19 +74,12 @@ class RateCTM(CTM):
             synapse = PlasticSynapse(
                 cfg.d_input,
                 cfg.d_model,
-                rule=pl.rule,
-                implementation=pl.implementation,
-                learning_rate=pl.learning_rate,
-                trace_timescale=trace_ticks,
-                alpha_init=pl.alpha_init,
-                coefficients=pl.coefficients,
-                clip=pl.clip,
-                modulator=pl.modulator,
                 excitatory=excitatory,
                 input_pathway=pl.input_pathway,
                 recurrent_scale=cfg.spiking.recurrent_scale,
                 inhibition_dominance=cfg.spiking.inhibition_dominance,
                 site=pl.site,
+                **rule,
             )
         else:
             synapse = build_synapse(cfg.d_input + cfg.d_model, cfg.d_model, cfg.synapse_depth, cfg.dropout)
