@@ -373,7 +373,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
         if key not in names:
             raise ConfigError(f"config: unknown key '{dotted}' (allowed: {', '.join(names)})")
         tp = hints[key]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             kwargs[key] = _build(tp, value, dotted + ".")
         else:
             kwargs[key] = _coerce(value, tp, dotted)

@@ -20,8 +20,9 @@ synchrony replace the rate parts without touching this loop.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -114,7 +115,7 @@ def map_rows(fn, dim: int, batch: int, *states):
         if len(states) > 1 and hasattr(
             first, "aligned"
         ):  # a state that grows within a bound (TraceWindow): pad to one shape
-            states = type(first).aligned(*states)
+            states = type(first).aligned(*states)  # type: ignore[union-attr]  # hasattr checked
             first = states[0]
         return replace(
             first, **{f.name: map_rows(fn, dim, batch, *(getattr(s, f.name) for s in states)) for f in fields(first)}
@@ -135,7 +136,7 @@ class CTM(nn.Module):
         self.ticks = ticks
         self.prediction_shape = tuple(prediction_shape)
         self.readout = nn.Linear(synchrony.size_out, math.prod(self.prediction_shape))
-        self._compiled_tick = None
+        self._compiled_tick: Callable[..., Any] | None = None
 
     def compile_ticks(self, **options) -> None:
         """Compile the tick body with torch.compile for training (fuses the per-tick
@@ -272,7 +273,10 @@ class CTM(nn.Module):
             certainties.append(certainty)
             activity = activity + post
         output = CTMOutput(
-            torch.stack(logits, dim=1), torch.stack(certainties, dim=1), self.synchrony.read(sync)[1], activity / ticks
+            torch.stack(logits, dim=1),
+            torch.stack(certainties, dim=1),
+            self.synchrony.read(sync)[1],
+            cast(torch.Tensor, activity) / ticks,
         )
         return output, ThoughtState(post, memory, sync, synapse_state, certainty)
 

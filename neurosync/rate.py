@@ -47,6 +47,8 @@ class RateCTM(CTM):
             timescales=[tau / tick_ms for tau in cfg.spike_synchrony.timescales_ms] if multiscale else None,
             normalised=multiscale and cfg.spike_synchrony.normalised,
         )
+        attention: nn.Module
+        synapse: nn.Module
         if cfg.heads == 0:  # the reference's sort CTM: the input vector straight into the synapse
             attention = DirectInput()
         else:

@@ -84,7 +84,7 @@ def test_a_key_reads_back_the_response_to_its_value_in_the_same_tick():
     with torch.no_grad():
         for o, s in zip(inputs, responses):
             _, state = synapse(o.double(), s.double(), state)
-        read = synapse.plastic_current(key.double(), state[1])
+        read = synapse.afferent_current(key.double(), state[1])
     assert (
         read[0, 0] > 0.1 and read[0, 1] == 0
     )  # H[0, key] was written at tick 2 (post: tick 1's response, pre: tick 0's input)

@@ -106,9 +106,12 @@ def brian_expression(
     def per_filter(text: str, j: int) -> str:
         return re.sub(r"\b(f|fdecay|fweight)\b", lambda match: f"{match.group(1)}{j}", text)
 
+    if "sum_k(" in expression and filters is None:
+        raise ValueError("an expression with sum_k(...) needs the number of filters")
+    count = filters or 0
     expression = re.sub(
         r"sum_k\(([^()]*)\)",
-        lambda match: " + ".join(per_filter(match.group(1), j) for j in range(filters)),
+        lambda match: " + ".join(per_filter(match.group(1), j) for j in range(count)),
         expression,
     )
     if k is not None:

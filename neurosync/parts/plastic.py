@@ -216,7 +216,57 @@ def hebbian_times(plastic, vector: torch.Tensor) -> torch.Tensor:
     return (plastic @ vector.unsqueeze(-1)).squeeze(-1)
 
 
-class PlasticSynapse(nn.Module):
+class HebbianRule(nn.Module):
+    """What both fast-weight synapses share: the rule's plasticity rate η, one step of H (either
+    form) and the read (α ⊙ H) · o of a fast weight on the afferents. A subclass sets the rule's
+    meta-parameters in its constructor."""
+
+    rule: str
+    modulator: str
+    implementation: str
+    eta_raw: nn.Parameter  # (neurons,) logit of η (η₀ when neuromodulated)
+    eta_gain: nn.Parameter  # (neurons,) g (neuromodulated)
+    modulator_readout: nn.Module  # w · x + c (neuromodulated by the state)
+    abcd: nn.Parameter  # (4, post, pre or 1) A, B, C, D (abcd)
+    clip: float  # |H| bound (abcd)
+    alpha: nn.Parameter  # (post, pre) α (dense)
+    alpha_post: nn.Parameter  # (post,) a of α = a ⊗ b (factorised)
+    alpha_pre: nn.Parameter  # (pre,) b of α = a ⊗ b (factorised)
+
+    def learning_rate(self, trace: torch.Tensor | None = None, modulation: torch.Tensor | None = None) -> torch.Tensor:
+        """η in (0, 1): (1, neurons) for the fixed rules, (batch, neurons) when neuromodulated."""
+        if self.rule != "neuromodulated":
+            return torch.sigmoid(self.eta_raw).unsqueeze(0)
+        assert trace is not None, "the neuromodulated rule reads the traces"
+        if self.modulator == "state":
+            signal = self.modulator_readout(trace)
+        else:
+            signal = (modulation if modulation is not None else trace.new_zeros(trace.shape[0])).unsqueeze(-1)
+        return _modulated_rate(self.eta_raw, self.eta_gain, signal)
+
+    @staticmethod
+    def hebbian(plastic) -> torch.Tensor:
+        """H (batch, D, D) of a plastic state, either form."""
+        return plastic.dense() if isinstance(plastic, TraceWindow) else plastic
+
+    def update(self, hebb, post: torch.Tensor, pre: torch.Tensor, eta: torch.Tensor):
+        """One rule step: H (batch, D, D) or a TraceWindow, post/pre (batch, D), η (1 or batch, D)."""
+        if isinstance(hebb, TraceWindow):
+            return hebb.step(post, pre, eta)
+        eta, post, pre = eta.unsqueeze(-1), post.unsqueeze(2), pre.unsqueeze(1)
+        if self.rule == "abcd":
+            return _abcd(eta, hebb, post, pre, *self.abcd, self.clip)
+        return _miconi(eta, hebb, post, pre)
+
+    def afferent_current(self, attention_out: torch.Tensor, plastic) -> torch.Tensor:
+        """(α ⊙ H) · o (batch, neurons): the afferent fast weight's read of this tick's input
+        (factorised: a ⊙ H · (b ⊙ o), H never formed when windowed)."""
+        if self.implementation == "dense":
+            return ((self.alpha * plastic) @ attention_out.unsqueeze(-1)).squeeze(-1)
+        return self.alpha_post * hebbian_times(plastic, self.alpha_pre * attention_out)
+
+
+class PlasticSynapse(HebbianRule):
     """Linear synapse with a Hebbian fast weight; same interface as the rate synapses::
 
         state = synapse.start(batch)
@@ -227,6 +277,8 @@ class PlasticSynapse(nn.Module):
     """
 
     site = "recurrent"  # default: the fast weight binds the neurons' spikes to those of the tick before (or "afferent")
+    input: nn.Module  # g(o): the attention output's pathway
+    presynaptic_sign: torch.Tensor  # (neurons,) ±1 under Dale's law (a buffer)
 
     def __init__(
         self,
@@ -266,7 +318,7 @@ class PlasticSynapse(nn.Module):
         self.dale = excitatory is not None
         # Dale's law constrains a fast weight between the network's neurons, not one from its afferents
         self.dale_alpha = self.dale and site == "recurrent"
-        if self.dale:  # raw magnitudes: softplus(raw) ≥ 0, times the presynaptic sign
+        if excitatory is not None:  # raw magnitudes: softplus(raw) ≥ 0, times the presynaptic sign
             sign = torch.where(excitatory.bool(), 1.0, -1.0)
             self.register_buffer("presynaptic_sign", sign)
             fraction = excitatory.float().mean().clamp(1e-6, 1 - 1e-6)
@@ -326,16 +378,6 @@ class PlasticSynapse(nn.Module):
             return torch.outer(nn.functional.softplus(self.alpha_post), nn.functional.softplus(self.alpha_pre))
         return torch.outer(self.alpha_post, self.alpha_pre)
 
-    def learning_rate(self, trace: torch.Tensor | None = None, modulation: torch.Tensor | None = None) -> torch.Tensor:
-        """η in (0, 1): (1, neurons) for the fixed rules, (batch, neurons) when neuromodulated."""
-        if self.rule != "neuromodulated":
-            return torch.sigmoid(self.eta_raw).unsqueeze(0)
-        if self.modulator == "state":
-            signal = self.modulator_readout(trace)
-        else:
-            signal = (modulation if modulation is not None else trace.new_zeros(trace.shape[0])).unsqueeze(-1)
-        return _modulated_rate(self.eta_raw, self.eta_gain, signal)
-
     def start(self, batch: int):
         """(trace, H): trace (batch, neurons) = 0 and H = 0, as (batch, neurons, neurons) or an
         empty :class:`TraceWindow` (factorised miconi and neuromodulated): a state of bounded size,
@@ -350,20 +392,6 @@ class PlasticSynapse(nn.Module):
         if self.windowed:
             return trace, TraceWindow.empty(trace, batch, self.d_model)
         return trace, trace.new_zeros(batch, self.d_model, self.d_model)
-
-    @staticmethod
-    def hebbian(plastic) -> torch.Tensor:
-        """H (batch, D, D) of a plastic state, either form."""
-        return plastic.dense() if isinstance(plastic, TraceWindow) else plastic
-
-    def update(self, hebb, post: torch.Tensor, pre: torch.Tensor, eta: torch.Tensor):
-        """One rule step: H (batch, D, D) or a TraceWindow, post/pre (batch, D), η (1 or batch, D)."""
-        if isinstance(hebb, TraceWindow):
-            return hebb.step(post, pre, eta)
-        eta, post, pre = eta.unsqueeze(-1), post.unsqueeze(2), pre.unsqueeze(1)
-        if self.rule == "abcd":
-            return _abcd(eta, hebb, post, pre, *self.abcd, self.clip)
-        return _miconi(eta, hebb, post, pre)
 
     def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state, modulation=None):
         if self.site == "afferent":
@@ -391,13 +419,6 @@ class PlasticSynapse(nn.Module):
             + self.afferent_current(attention_out, new_plastic)
         )
         return current, (trace, new_plastic, _trace(self.trace_decay, afferent, attention_out), afferent)
-
-    def afferent_current(self, attention_out: torch.Tensor, plastic) -> torch.Tensor:
-        """(α ⊙ H) · o (batch, neurons): the afferent fast weight's read of this tick's input
-        (factorised: a ⊙ H · (b ⊙ o), H never formed when windowed)."""
-        if self.implementation == "dense":
-            return ((self.alpha * plastic) @ attention_out.unsqueeze(-1)).squeeze(-1)
-        return self.alpha_post * hebbian_times(plastic, self.alpha_pre * attention_out)
 
     def recurrent_terms(self, spikes: torch.Tensor, plastic) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(W_rec · spikes, (α ⊙ H) · spikes) with this tick's plastic state (the one forward

@@ -33,11 +33,11 @@ import math
 import torch
 from torch import nn
 
-from .plastic import PlasticSynapse, TraceWindow, _trace, holds_window
+from .plastic import HebbianRule, TraceWindow, _trace, holds_window
 from .synapses import build_synapse
 
 
-class PlasticInputSynapse(nn.Module):
+class PlasticInputSynapse(HebbianRule):
     """The rate synapse plus a Hebbian fast weight on the afferents.
 
     The synapse interface::
@@ -90,11 +90,6 @@ class PlasticInputSynapse(nn.Module):
             if modulator == "state":
                 self.modulator_readout = nn.Linear(d_model, 1)
 
-    # the rule is PlasticSynapse's: η (fixed or modulated) and one step of H, any shape (post, pre)
-    learning_rate = PlasticSynapse.learning_rate
-    update = PlasticSynapse.update
-    hebbian = staticmethod(PlasticSynapse.hebbian)
-
     def alpha_matrix(self) -> torch.Tensor:
         """α (neurons, d_input); a ⊗ b when factorised."""
         if self.implementation == "dense":
@@ -119,16 +114,13 @@ class PlasticInputSynapse(nn.Module):
         trace = _trace(self.trace_decay, previous_trace, post_activation)
         hebb = self.update(hebb, trace, earlier, self.learning_rate(trace, modulation))
         slow, _ = self.base(attention_out, post_activation, None)
-        current = slow + self.plastic_current(attention_out, hebb)
+        current = slow + self.afferent_current(attention_out, hebb)
         return current, (trace, hebb, _trace(self.trace_decay, afferent, attention_out), afferent)
-
-    # (α ⊙ H) · o, the fast weight's read of this tick's input: PlasticSynapse's on its afferent site
-    plastic_current = PlasticSynapse.afferent_current
 
     def fast_weight_read(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state) -> torch.Tensor:
         """(α ⊙ H) · o with the state forward returned for these inputs (the interface of
         :meth:`PlasticSynapse.fast_weight_read`)."""
-        return self.plastic_current(attention_out, state[1])
+        return self.afferent_current(attention_out, state[1])
 
     def fast_weight_norm(self, state) -> torch.Tensor:
         """Frobenius norm of α ⊙ H per sample (batch,), for recordings and plots."""

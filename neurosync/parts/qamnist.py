@@ -70,7 +70,17 @@ class _DigitCNN(nn.Module):
         return self.layers(x)
 
 
+class _Lookup(nn.Module):
+    """The reference's learned operator embedding (+ or −), under its parameter names."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.embedding = nn.Embedding(2, width)
+
+
 class _Table(nn.Module):
+    embedding: torch.Tensor  # (positions, width) sinusoid table (buffer)
+
     def __init__(self, width: int):
         super().__init__()
         self.register_buffer("embedding", sinusoid_table(INDEX_POSITIONS, width))
@@ -85,8 +95,7 @@ class QAMNISTBackbone(nn.Module):
         self.per_question_part, self.answering = per_question_part, answering
         self.backbone_digit = _DigitCNN(channels, width)
         self.index_backbone = _Table(width)
-        self.operator_backbone = nn.Module()
-        self.operator_backbone.embedding = nn.Embedding(2, width)
+        self.operator_backbone = _Lookup(width)
 
     def unpack(self, packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The inverse of :func:`pack_qamnist`: images (batch, X, C, H, H), codes (batch, Q) int64."""

@@ -105,6 +105,8 @@ class WindowedSynchrony(nn.Module):
     ``out_neurons_left/right`` are the reference's buffers, loaded but unused: its RL synchrony
     pairs the last ``n_synch_out`` neurons."""
 
+    diagonal_mask_out: torch.Tensor  # (n, n) upper triangle of the pairs (buffer)
+
     def __init__(self, d_model: int, n_synch_out: int, window: int):
         super().__init__()
         bound = math.sqrt(1 / (d_model + window))

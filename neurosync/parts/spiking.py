@@ -48,6 +48,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import overload
 
 import torch
 import torch.nn.functional as F
@@ -88,6 +89,10 @@ def spike(x: torch.Tensor, kind: str = "atan", slope: float = 2.0) -> torch.Tens
     return SpikeFunction.apply(x, kind, slope)
 
 
+@overload
+def decay(tau_ms: torch.Tensor, dt_ms: float) -> torch.Tensor: ...
+@overload
+def decay(tau_ms: float, dt_ms: float) -> float: ...
 def decay(tau_ms: torch.Tensor | float, dt_ms: float) -> torch.Tensor | float:
     """The exact per-step decay e^(−dt/τ) of a time constant τ (ms) at the step dt (ms)."""
     if isinstance(tau_ms, torch.Tensor):
@@ -513,7 +518,7 @@ class SpikingNeurons(nn.Module):
         filter_decay, params = self.filter_decay(), self._with_homeostasis(self.soma_parameters(), state)
         homeostasis = state.homeostasis
         xi, zeta = noise_innovations((self.substeps, *state.noise.shape), params, state.noise, self.noise_generator)
-        spike_count = 0.0
+        spike_count = torch.zeros_like(pre_activation)  # (batch, neurons) spikes in this tick
         for m in range(self.substeps):
             filters = dendrite_step(state.filters, pre_activation, filter_decay)
             current = self._bounded(

@@ -39,7 +39,7 @@ class SomaSequence(torch.autograd.Function):
         membranes, spikes = torch.empty_like(drive), torch.empty_like(drive)
         open_mask = torch.ones_like(drive)
         adaptive = strength is not None
-        adaptations = torch.empty_like(drive) if adaptive else None
+        adaptations = torch.empty_like(drive) if adaptive else drive  # written only when adaptive
         leak = 1 - beta
         gate = leak.expand_as(v0)  # o (1 − β); o = 1 without a refractory period
         v, s, u, refractory = v0, s0, u0, r0

@@ -60,7 +60,8 @@ class UNetSynapse(nn.Module):
 
     def post_fan_out(self) -> int:
         """Output features of the first layer, which reads the post-activations."""
-        return self.first[0].out_features
+        first: nn.Linear = self.first[0]  # type: ignore[assignment]  # Sequential indexes as Module
+        return first.out_features
 
     def start(self, batch: int) -> None:
         return None
@@ -75,7 +76,7 @@ class UNetSynapse(nn.Module):
         return out, state
 
 
-def build_synapse(d_in: int, d_model: int, depth: int, dropout: float) -> nn.Module:
+def build_synapse(d_in: int, d_model: int, depth: int, dropout: float) -> GLUSynapse | UNetSynapse:
     """The CTM's synapse from ``d_in`` inputs to ``d_model`` pre-activations: the GLU synapse at depth
     1, the U-Net one deeper."""
     if depth == 1:

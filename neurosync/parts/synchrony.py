@@ -95,6 +95,12 @@ class DecayedPairwiseSynchrony(nn.Module):
 
     EPSILON = 1e-6
 
+    trace_decay: torch.Tensor | None  # (1, scales, 1) e^(−1/τ) per tick of each trace timescale (buffer)
+    pair_left: torch.Tensor  # (pairs,) flattened (scale, neuron) index of each pair's left neuron (buffer)
+    pair_right: torch.Tensor
+    decay_action: nn.Parameter  # (pairs of the action readout,) learned decay per pair
+    decay_out: nn.Parameter
+
     def __init__(
         self,
         d_model,
