@@ -46,7 +46,12 @@ def test_the_site_builds_without_a_warning_and_its_examples_run(tmp_path, builde
         api = (tmp_path / "html" / "api.html").read_text()
         assert "neurosync.ctm.CTM.think_until_certain" in api and "neurosync.hub.from_pretrained" in api
         site = tmp_path / "html" / "_generated"
-        for page in ("models/digits-cortical.html", "results/study-digits.html", "results/study-parity8.html", "benchmarks/index.html"):
+        for page in (
+            "models/digits-cortical.html",
+            "results/study-digits.html",
+            "results/study-parity8.html",
+            "benchmarks/index.html",
+        ):
             assert (site / page).is_file(), page
         for notebook in sorted((REPO / "notebooks").glob("0*.ipynb")):  # executed, with their figures
             html = (site / "notebooks" / f"{notebook.stem}.html").read_text()
