@@ -121,7 +121,7 @@ def tick_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None):
 
 def slow_recurrence(group, core: SpikingCore, dt):
     """The recurrent weight beside a fast weight on the afferents (``model.plasticity.site =
-    "afferent"``): Σ_pre W c_pre (under Dale's law σ_pre |W|) over the last tick's spike counts,
+    "afferent"``): Σ_pre W c_pre (under Dale's law ``σ_pre |W|``) over the last tick's spike counts,
     summed into Irec at the start of every tick (order 3, before the counts are reset)."""
     import brian2 as b2
 
