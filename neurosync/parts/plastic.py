@@ -218,12 +218,16 @@ def hebbian_times(plastic, vector: torch.Tensor) -> torch.Tensor:
 
 class HebbianRule(nn.Module):
     """What both fast-weight synapses share: the rule's plasticity rate η, one step of H (either
-    form) and the read (α ⊙ H) · o of a fast weight on the afferents. A subclass sets the rule's
-    meta-parameters in its constructor."""
+    form), the norm of α ⊙ H, and a fast weight on the afferents (its state, its tick and its read
+    (α ⊙ H) · o). A subclass sets the rule's meta-parameters in its constructor."""
 
     rule: str
     modulator: str
     implementation: str
+    windowed: bool  # H held as a TraceWindow
+    d_model: int
+    d_input: int
+    trace_decay: float  # λ of the traces
     eta_raw: nn.Parameter  # (neurons,) logit of η (η₀ when neuromodulated)
     eta_gain: nn.Parameter  # (neurons,) g (neuromodulated)
     modulator_readout: nn.Module  # w · x + c (neuromodulated by the state)
@@ -257,6 +261,34 @@ class HebbianRule(nn.Module):
         if self.rule == "abcd":
             return _abcd(eta, hebb, post, pre, *self.abcd, self.clip)
         return _miconi(eta, hebb, post, pre)
+
+    def alpha_matrix(self) -> torch.Tensor:
+        """α as a (post, pre) matrix (each synapse states its own)."""
+        raise NotImplementedError
+
+    def fast_weight_norm(self, state) -> torch.Tensor:
+        """Frobenius norm of α ⊙ H per sample (batch,), for recordings and plots."""
+        return (self.alpha_matrix() * self.hebbian(state[1])).flatten(1).norm(dim=1)
+
+    def afferent_start(self, batch: int):
+        """(x, H, u[t−1], u[t−2]) of a fast weight on the afferents, all zero: the neurons' traces
+        x, H (batch, neurons, d_input) or an empty :class:`TraceWindow` (factorised miconi and
+        neuromodulated), and the afferents' traces u; of bounded size either way."""
+        trace = self.eta_raw.new_zeros(batch, self.d_model)
+        afferent = trace.new_zeros(batch, self.d_input)
+        if self.windowed:
+            return trace, TraceWindow.empty(trace, batch, self.d_model, inputs=self.d_input), afferent, afferent
+        return trace, trace.new_zeros(batch, self.d_model, self.d_input), afferent, afferent
+
+    def afferent_step(self, attention_out: torch.Tensor, spikes: torch.Tensor, state, modulation=None):
+        """One tick of a fast weight on the afferents: H steps with post = the neurons' trace
+        x[t−1] and pre = the afferents' trace u[t−2] (a response bound to the input of the tick
+        before it); returns ((α ⊙ H) · o of this tick's input, the new state)."""
+        previous_trace, hebb, afferent, earlier = state
+        trace = _trace(self.trace_decay, previous_trace, spikes)
+        hebb = self.update(hebb, trace, earlier, self.learning_rate(trace, modulation))
+        read = self.afferent_current(attention_out, hebb)
+        return read, (trace, hebb, _trace(self.trace_decay, afferent, attention_out), afferent)
 
     def afferent_current(self, attention_out: torch.Tensor, plastic) -> torch.Tensor:
         """(α ⊙ H) · o (batch, neurons): the afferent fast weight's read of this tick's input
@@ -381,14 +413,10 @@ class PlasticSynapse(HebbianRule):
     def start(self, batch: int):
         """(trace, H): trace (batch, neurons) = 0 and H = 0, as (batch, neurons, neurons) or an
         empty :class:`TraceWindow` (factorised miconi and neuromodulated): a state of bounded size,
-        whatever the length of the thought. On the afferents: (trace, H, u[t−1], u[t−2]), H
-        (batch, neurons, d_input) and the afferents' traces u."""
-        trace = self.eta_raw.new_zeros(batch, self.d_model)
+        whatever the length of the thought. On the afferents: :meth:`afferent_start`."""
         if self.site == "afferent":
-            afferent = trace.new_zeros(batch, self.d_input)
-            if self.windowed:
-                return trace, TraceWindow.empty(trace, batch, self.d_model, inputs=self.d_input), afferent, afferent
-            return trace, trace.new_zeros(batch, self.d_model, self.d_input), afferent, afferent
+            return self.afferent_start(batch)
+        trace = self.eta_raw.new_zeros(batch, self.d_model)
         if self.windowed:
             return trace, TraceWindow.empty(trace, batch, self.d_model)
         return trace, trace.new_zeros(batch, self.d_model, self.d_model)
@@ -407,18 +435,10 @@ class PlasticSynapse(HebbianRule):
         return current, (trace, new_plastic)
 
     def _forward_afferent(self, attention_out: torch.Tensor, spikes: torch.Tensor, state, modulation=None):
-        """The fast weight on the afferents: g(o) + W_rec · s + (α ⊙ H) · o, H stepped with post =
-        the neurons' trace x[t−1] and pre = the afferents' trace u[t−2] (a response bound to the
-        input of the tick before it, as :class:`~neurosync.parts.plastic_input.PlasticInputSynapse`)."""
-        previous_trace, plastic, afferent, earlier = state
-        trace = _trace(self.trace_decay, previous_trace, spikes)
-        new_plastic = self.update(plastic, trace, earlier, self.learning_rate(trace, modulation))
-        current = (
-            self.input(attention_out)
-            + nn.functional.linear(spikes, self.recurrent_weight())
-            + self.afferent_current(attention_out, new_plastic)
-        )
-        return current, (trace, new_plastic, _trace(self.trace_decay, afferent, attention_out), afferent)
+        """The fast weight on the afferents: g(o) + W_rec · s + (α ⊙ H) · o (:meth:`afferent_step`,
+        as :class:`~neurosync.parts.plastic_input.PlasticInputSynapse` steps it)."""
+        read, state = self.afferent_step(attention_out, spikes, state, modulation)
+        return self.input(attention_out) + self.recurrent_terms(spikes, state[1])[0] + read, state
 
     def recurrent_terms(self, spikes: torch.Tensor, plastic) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(W_rec · spikes, (α ⊙ H) · spikes) with this tick's plastic state (the one forward
@@ -460,7 +480,3 @@ class PlasticSynapse(HebbianRule):
             recurrent, plastic_current = self.recurrent_terms(spikes * mask, state[1])
             shares.append(recurrent if plastic_current is None else recurrent + plastic_current)
         return shares[0], shares[1]
-
-    def fast_weight_norm(self, state) -> torch.Tensor:
-        """Frobenius norm of α ⊙ H per sample (batch,), for recordings and plots."""
-        return (self.alpha_matrix() * self.hebbian(state[1])).flatten(1).norm(dim=1)

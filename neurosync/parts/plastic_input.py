@@ -33,7 +33,7 @@ import math
 import torch
 from torch import nn
 
-from .plastic import HebbianRule, TraceWindow, _trace, holds_window
+from .plastic import HebbianRule, holds_window
 from .synapses import build_synapse
 
 
@@ -101,27 +101,15 @@ class PlasticInputSynapse(HebbianRule):
         return self.base.post_fan_out()
 
     def start(self, batch: int):
-        """(x, H, u[t−1], u[t−2]), all zero; H (batch, neurons, d_input) or an empty
-        :class:`TraceWindow` (factorised miconi and neuromodulated), of bounded size either way."""
-        trace = self.eta_raw.new_zeros(batch, self.d_model)
-        afferent = trace.new_zeros(batch, self.d_input)
-        if self.windowed:
-            return trace, TraceWindow.empty(trace, batch, self.d_model, inputs=self.d_input), afferent, afferent
-        return trace, trace.new_zeros(batch, self.d_model, self.d_input), afferent, afferent
+        """(x, H, u[t−1], u[t−2]), all zero (:meth:`afferent_start`)."""
+        return self.afferent_start(batch)
 
     def forward(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state, modulation=None):
-        previous_trace, hebb, afferent, earlier = state
-        trace = _trace(self.trace_decay, previous_trace, post_activation)
-        hebb = self.update(hebb, trace, earlier, self.learning_rate(trace, modulation))
+        read, state = self.afferent_step(attention_out, post_activation, state, modulation)
         slow, _ = self.base(attention_out, post_activation, None)
-        current = slow + self.afferent_current(attention_out, hebb)
-        return current, (trace, hebb, _trace(self.trace_decay, afferent, attention_out), afferent)
+        return slow + read, state
 
     def fast_weight_read(self, attention_out: torch.Tensor, post_activation: torch.Tensor, state) -> torch.Tensor:
         """(α ⊙ H) · o with the state forward returned for these inputs (the interface of
         :meth:`PlasticSynapse.fast_weight_read`)."""
         return self.afferent_current(attention_out, state[1])
-
-    def fast_weight_norm(self, state) -> torch.Tensor:
-        """Frobenius norm of α ⊙ H per sample (batch,), for recordings and plots."""
-        return (self.alpha_matrix() * self.hebbian(state[1])).flatten(1).norm(dim=1)
