@@ -100,8 +100,7 @@ def simulate_exact(
         synapses = tick_synapse(group, core, dt, modulation)
         objects.append(synapses)
     elif core.afferent:
-        afferent_objects = afferent_synapse(group, core, dt, modulation, afferent_input)
-        synapses = afferent_objects[-1]
+        afferent_objects, synapses = afferent_synapse(group, core, dt, modulation, afferent_input)
         objects += afferent_objects
     if synapses is not None:
         if (

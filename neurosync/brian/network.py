@@ -178,8 +178,8 @@ def afferent_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None
     pre = the afferents' trace through o[t−2]; the current Σ_afferent α H o is held as Isyn for
     the tick; then the afferents' traces take o. The rate synapse's output (or, beside a
     recurrent weight of the core's own, W_in o + b) is the replayed drive; that recurrent weight
-    (:func:`slow_recurrence`) adds its current to Isyn. Returns the objects to run, the fast
-    weight's synapses last."""
+    (:func:`slow_recurrence`) adds its current to Isyn. Returns (the objects to run, the fast
+    weight's synapses)."""
     import brian2 as b2
 
     n, d = core.afferent_alpha.shape
@@ -216,4 +216,4 @@ def afferent_synapse(group, core: SpikingCore, dt, modulation: np.ndarray | None
     synapses.alpha = core.afferent_alpha[post, pre]
     slow = [slow_recurrence(group, core, dt)] if core.slow_recurrence else []
     rule_and_delivery(group, synapses, core, post, pre, hebb_code, "Iaff", tick, also="Irec" if slow else None)
-    return [afferents, *slow, synapses]
+    return [afferents, *slow, synapses], synapses
