@@ -518,7 +518,7 @@ class SpikingNeurons(nn.Module):
         filter_decay, params = self.filter_decay(), self._with_homeostasis(self.soma_parameters(), state)
         homeostasis = state.homeostasis
         xi, zeta = noise_innovations((self.substeps, *state.noise.shape), params, state.noise, self.noise_generator)
-        spike_count = torch.zeros_like(pre_activation)  # (batch, neurons) spikes in this tick
+        spike_count: torch.Tensor | float = 0.0  # (batch, neurons) spikes in this tick, after the first step
         for m in range(self.substeps):
             filters = dendrite_step(state.filters, pre_activation, filter_decay)
             current = self._bounded(
@@ -533,4 +533,5 @@ class SpikingNeurons(nn.Module):
             for observe in self.substep_observers:
                 observe(state)
             spike_count = spike_count + spikes
+        assert isinstance(spike_count, torch.Tensor)  # substeps >= 1
         return spike_count, replace(state, homeostasis=self._homeostasis_step(homeostasis, spike_count))
