@@ -29,6 +29,7 @@ def test_the_wheel_holds_the_package_and_passes_twine_check(wheel):
     pytest.importorskip("twine")
     names = zipfile.ZipFile(wheel).namelist()
     assert "neurosync/cortical.py" in names and "neurosync/parts/equations.py" in names
+    assert {"neurosync/parts/kernels.c", "neurosync/parts/kernels_tick.h"} <= set(names)  # the compiled tick's source
     assert not any(name.startswith(("tests/", "models/", "runs/")) for name in names)
     done = subprocess.run(
         [sys.executable, "-m", "twine", "check", "--strict", str(wheel)], capture_output=True, text=True

@@ -1,9 +1,11 @@
-"""The fused sub-step path equals the stepwise reference: spikes, membranes, states and gradients."""
+"""The fused sub-step path, in PyTorch and in the compiled kernels, equals the stepwise reference:
+spikes, membranes, states and gradients."""
 
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from neurosync.parts.kernels import use_kernels
 from neurosync.parts.spiking import SpikingNeurons
 
 
@@ -53,7 +55,7 @@ def _thought(neurons, drives, fused, seed):
     return torch.stack(posts), torch.stack(membranes), state
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     adaptive=st.booleans(),
@@ -63,9 +65,10 @@ def _thought(neurons, drives, fused, seed):
     homeostatic=st.booleans(),
     bounded=st.sampled_from(["none", "absolute", "relative", "ceiling"]),
     shared_std=st.sampled_from([0.0, 0.2]),
+    compiled=st.booleans(),
 )
 def test_fused_sub_steps_equal_the_stepwise_reference(
-    seed, adaptive, refractory_ms, noise_std, substeps, homeostatic, bounded, shared_std
+    seed, adaptive, refractory_ms, noise_std, substeps, homeostatic, bounded, shared_std, compiled
 ):
     neurons = _pair(seed, adaptive, refractory_ms, noise_std, substeps, homeostatic, bounded, shared_std)
     gen = torch.Generator().manual_seed(seed)
@@ -75,7 +78,8 @@ def test_fused_sub_steps_equal_the_stepwise_reference(
     params = [drives, *neurons.parameters()]
     results = {}
     for fused in (False, True):
-        posts, membranes, state = _thought(neurons, drives, fused, seed)
+        with use_kernels(compiled):
+            posts, membranes, state = _thought(neurons, drives, fused, seed)
         loss = (posts * readout).sum() + (membranes * readout).sum() + state.membrane.sum()
         results[fused] = (posts, membranes, state, torch.autograd.grad(loss, params, allow_unused=True))
     (p0, m0, s0, g0), (p1, m1, s1, g1) = results[False], results[True]

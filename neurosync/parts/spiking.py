@@ -54,7 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import equations
+from . import equations, kernels
 
 
 class SpikeFunction(torch.autograd.Function):
@@ -186,6 +186,22 @@ def shared_step(shared: torch.Tensor, params: SomaParameters, zeta: torch.Tensor
     if params.shared_scale == 0:
         return shared
     return _noise(params.shared_decay, shared, params.shared_scale, zeta)
+
+
+def ou_sequence(
+    start: torch.Tensor, decay: float, scale: float, innovations: torch.Tensor | None, steps: int
+) -> torch.Tensor:
+    """The OU process n[m] = ε n[m−1] + c ξ[m] (``equations.NOISE``) over the ``steps`` sub-steps
+    of a tick from n[0] = ``start``: ``(steps, *start.shape)``; constant when the model has none."""
+    if scale == 0 or innovations is None:
+        return start.expand(steps, *start.shape)
+    if kernels.available(start, innovations):  # the same recursion, compiled
+        return kernels.ou_sequence(decay, scale, start, innovations)
+    sequence, n = [], start
+    for m in range(steps):
+        n = _noise(decay, n, scale, innovations[m])
+        sequence.append(n)
+    return torch.stack(sequence)
 
 
 def noise_innovations(
@@ -453,64 +469,113 @@ class SpikingNeurons(nn.Module):
         return zeros, SpikingState(filters, zeros, zeros, zeros, zeros, noise, zeros, shared)
 
     def forward(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
-        """One tick: ``substeps`` simulation steps with the pre-activation held. Several sub-steps
-        without observers run fused (:mod:`neurosync.parts.substeps`: one autograd node for the
-        soma); a recording's observers see every step of the stepwise reference path, whose
-        operation order Brian2's exact mode repeats."""
-        if self.substeps > 1 and not self.substep_observers:
+        """One tick: ``substeps`` simulation steps with the pre-activation held. Without observers
+        the tick runs fused (:mod:`neurosync.parts.substeps`): in compiled C where the kernels
+        serve these tensors (:mod:`neurosync.parts.kernels`), else, for several sub-steps, with
+        one autograd node for the soma. A recording's observers see every step of the stepwise
+        reference path, whose operation order Brian2's exact mode repeats."""
+        if self.substep_observers:
+            return self.forward_stepwise(pre_activation, state)
+        if self.substeps > 1 or self._compiled(pre_activation, state):
             return self.forward_fused(pre_activation, state)
         return self.forward_stepwise(pre_activation, state)
 
+    def _compiled(self, pre_activation: torch.Tensor, state: SpikingState) -> bool:
+        """Whether this tick runs in the compiled kernels."""
+        if self.n_filters > kernels.MAX_FILTERS or torch.compiler.is_compiling():
+            return False
+        return kernels.available(pre_activation, state.filters, self.filter_weight)
+
     def forward_fused(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
-        """The tick with the filters in closed form over the sub-steps and the fused soma."""
-        from .substeps import SomaSequence
+        """The tick with the filters in closed form over the sub-steps and the fused soma: in
+        compiled C where :mod:`neurosync.parts.kernels` serves these tensors, else in PyTorch."""
+        from .substeps import CompiledTick, SomaSequence
 
         filter_decay, params = self.filter_decay(), self._with_homeostasis(self.soma_parameters(), state)
         steps = self.substeps
         powers = filter_decay.unsqueeze(0) ** torch.arange(1, steps + 1, device=filter_decay.device).view(
             -1, 1, 1
         )  # (M, N, K)
-        held = pre_activation.unsqueeze(-1)  # (B, N, 1)
-        # f_k[m] = a + (f_k[0] − a) α_k^m, so I[m] = a Σ_k w_k + b + Σ_k w_k (f_k[0] − a) α_k^m: one contraction over k
-        gap = state.filters - held  # f_k[0] − a, (B, N, K)
-        departure = self.filter_weight * gap
-        current = (pre_activation * self.filter_weight.sum(-1) + self.dendrite_bias).unsqueeze(0)  # (1, B, N)
-        for k in range(self.n_filters):  # K broadcast products: a CPU bmm over neurons would loop over them
-            current = current + departure[:, :, k].unsqueeze(0) * powers[:, :, k].unsqueeze(1)  # (M, B, N)
-        current = self._bounded(current, params.threshold)
-        last_filters = held + gap * powers[-1]
         xi, zeta = noise_innovations((steps, *state.noise.shape), params, state.noise, self.noise_generator)
-        noise, shared, currents = state.noise, state.shared, []
         with torch.no_grad():
-            for m in range(steps):
-                noise = noise_step(noise, params, None if xi is None else xi[m])
-                shared = shared_step(shared, params, None if zeta is None else zeta[m])
-                currents.append(noise + shared)
-        spikes, membranes, adaptations, refractory = SomaSequence.apply(
-            current + torch.stack(currents),
-            state.membrane,
-            state.spikes,
-            state.adaptation,
-            state.refractory,
-            params.membrane_decay,
-            params.threshold,
-            params.adaptation_strength,
-            params.adaptation_decay,
-            params.refractory_steps,
-            self.surrogate,
-            self.surrogate_slope,
-        )
-        adaptation = adaptations[-1] if self.adaptive else state.adaptation
-        count = spikes.sum(0)
+            noises = ou_sequence(state.noise, params.noise_decay, params.noise_scale, xi, steps)
+            shareds = ou_sequence(state.shared, params.shared_decay, params.shared_scale, zeta, steps)
+        noise, shared = noises[-1], shareds[-1]
+        noisy = xi is not None or zeta is not None
+        if self._compiled(pre_activation, state):
+            count, last_filters, membrane, spikes, adaptation, refractory = CompiledTick.apply(
+                pre_activation,
+                state.filters,
+                powers,
+                self.filter_weight,
+                self.dendrite_bias,
+                params.threshold,
+                noises + shareds if noisy else None,
+                state.membrane,
+                state.spikes,
+                state.adaptation,
+                state.refractory,
+                params.membrane_decay,
+                params.adaptation_strength,
+                params.adaptation_decay,
+                self._tick_shape(params, pre_activation.shape[0]),
+            )
+            if not self.adaptive:
+                adaptation = state.adaptation
+        else:
+            held = pre_activation.unsqueeze(-1)  # (B, N, 1)
+            # f_k[m] = a + (f_k[0] − a) α_k^m, so I[m] = a Σ_k w_k + b + Σ_k w_k (f_k[0] − a) α_k^m: one contraction over k
+            gap = state.filters - held  # f_k[0] − a, (B, N, K)
+            departure = self.filter_weight * gap
+            current = (pre_activation * self.filter_weight.sum(-1) + self.dendrite_bias).unsqueeze(0)  # (1, B, N)
+            for k in range(self.n_filters):  # K broadcast products: a CPU bmm over neurons would loop over them
+                current = current + departure[:, :, k].unsqueeze(0) * powers[:, :, k].unsqueeze(1)  # (M, B, N)
+            current = self._bounded(current, params.threshold)
+            last_filters = held + gap * powers[-1]
+            spike_train, membranes, adaptations, refractory = SomaSequence.apply(
+                current + (noises + shareds),
+                state.membrane,
+                state.spikes,
+                state.adaptation,
+                state.refractory,
+                params.membrane_decay,
+                params.threshold,
+                params.adaptation_strength,
+                params.adaptation_decay,
+                params.refractory_steps,
+                self.surrogate,
+                self.surrogate_slope,
+            )
+            adaptation = adaptations[-1] if self.adaptive else state.adaptation
+            count, membrane, spikes = spike_train.sum(0), membranes[-1], spike_train[-1]
         return count, SpikingState(
             last_filters,
-            membranes[-1],
-            spikes[-1],
+            membrane,
+            spikes,
             adaptation,
             refractory,
             noise,
             self._homeostasis_step(state.homeostasis, count),
             shared,
+        )
+
+    def _tick_shape(self, params: SomaParameters, batch: int) -> kernels.TickShape:
+        """The constants of one tick for :class:`~neurosync.parts.substeps.CompiledTick`."""
+        return kernels.TickShape(
+            steps=self.substeps,
+            rows=batch,
+            neurons=self.neurons,
+            filters=self.n_filters,
+            threshold_per_sample=int(params.threshold.dim() == 2),
+            bounded=int(self.bounded_input),
+            relative_floor=int(self.input_floor_margin > 0),
+            floor_value=self.input_floor,
+            floor_margin=self.input_floor_margin,
+            ceiling_margin=self.input_ceiling_margin,
+            width=self.input_floor_width,
+            refractory_steps=params.refractory_steps,
+            surrogate=0 if self.surrogate == "atan" else 1,
+            slope=self.surrogate_slope,
         )
 
     def forward_stepwise(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:

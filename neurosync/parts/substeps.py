@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import torch
 
+from . import kernels
 from .spiking import surrogate_derivative
 
 
@@ -131,5 +132,86 @@ class SomaSequence(torch.autograd.Function):
             grad_decay,
             None,
             None,
+            None,
+        )
+
+
+class CompiledTick(torch.autograd.Function):
+    """The whole fused tick in compiled C (:mod:`neurosync.parts.kernels`): the dendritic current
+    in closed form, its soft bounds, the noise and the soma over the M sub-steps, forward and
+    backward, each in one pass over memory. The same equations as the PyTorch statement
+    (:meth:`SpikingNeurons.forward_fused` with :class:`SomaSequence`), equal to it within float
+    rounding (tests). It keeps the drives, spikes, membranes, adaptations, open mask and the
+    slopes of the bounds (M, B, N) for the backward.
+
+    (a (B, N), filters (B, N, K), powers α^(m+1) (M, N, K), filter weights (N, K), bias (N,),
+    θ (N,) or (B, N), noise currents (M, B, N) or None, v0, s0, u0, r0 (B, N), β, κ, ρ (N,) or
+    κ = ρ = None, the tick's constants) -> spike count, filters after the tick, membrane, spikes,
+    adaptation (empty for LIF), refractory steps left."""
+
+    @staticmethod
+    def forward(
+        ctx, pre, filters, powers, weight, bias, threshold, noise, v0, s0, u0, r0, beta, strength, decay, shape
+    ):
+        adaptive = strength is not None
+        if not adaptive:  # LIF is ALIF with κ = ρ = 0: the same v and s
+            strength, decay = beta.new_zeros(beta.shape), beta.new_zeros(beta.shape)
+        if not shape.refractory_steps:  # r stays 0 and every step is open
+            r0 = torch.zeros_like(v0)
+        # the kernels' layout: neurons last (filters (K, B, N), powers (M, K, N), weights (K, N))
+        inputs = [
+            None if t is None else t.contiguous()
+            for t in (pre, filters.permute(2, 0, 1), powers.transpose(1, 2), weight.t(), bias, threshold, noise)
+        ] + [t.contiguous() for t in (v0, s0, u0, r0, beta, strength, decay)]
+        sequence = (shape.steps, shape.rows, shape.neurons)
+        saved = [pre.new_empty(sequence) for _ in range(6)]  # spikes, membranes, adaptations, open, drives, floor
+        saved.append(pre.new_empty(sequence) if shape.bounded and shape.ceiling_margin != 0 else None)
+        count, refractory = torch.empty_like(inputs[0]), torch.empty_like(inputs[0])
+        last_filters = torch.empty_like(inputs[1])
+        kernels.tick_forward(shape, *inputs, *saved, count, last_filters, refractory)
+        kept = [t for i, t in enumerate(inputs) if i not in (4, 6, 10)]  # not the bias, noise, r0
+        ctx.save_for_backward(*kept, *saved)
+        ctx.shape, ctx.adaptive = shape, adaptive
+        ctx.mark_non_differentiable(refractory)
+        ctx.set_materialize_grads(False)
+        spikes, membranes, adaptations = saved[:3]
+        adaptation = adaptations[-1].clone() if adaptive else pre.new_zeros(0)
+        return count, last_filters.permute(1, 2, 0), membranes[-1].clone(), spikes[-1].clone(), adaptation, refractory
+
+    @staticmethod
+    def backward(ctx, grad_count, grad_last_filters, grad_membrane, grad_spike, grad_adaptation, grad_refractory):
+        pre, filters, powers, weight, threshold, v0, s0, u0, beta, strength, decay, *saved = ctx.saved_tensors
+        if grad_adaptation is not None and not grad_adaptation.numel():
+            grad_adaptation = None
+        if grad_last_filters is not None:
+            grad_last_filters = grad_last_filters.permute(2, 0, 1)
+        incoming = [
+            None if g is None else g.contiguous()
+            for g in (grad_count, grad_membrane, grad_spike, grad_adaptation, grad_last_filters)
+        ]
+        grads = [torch.zeros_like(t) for t in (pre, filters, powers, weight, beta, threshold)]  # [4]: the bias
+        grads += [torch.zeros_like(t) for t in (v0, s0, u0, beta, strength, decay)]
+        kernels.tick_backward(
+            ctx.shape, pre, filters, powers, weight, threshold, v0, s0, u0, beta, strength, decay,
+            *saved, *incoming, *grads,
+        )  # fmt: skip
+        (grad_pre, grad_filters, grad_powers, grad_weight, grad_bias, grad_threshold) = grads[:6]
+        grad_v0, grad_s0, grad_u0, grad_beta, grad_strength, grad_decay = grads[6:]
+        adaptive = ctx.adaptive
+        return (
+            grad_pre,
+            grad_filters.permute(1, 2, 0),
+            grad_powers.transpose(1, 2),
+            grad_weight.t(),
+            grad_bias,
+            grad_threshold,
+            None,
+            grad_v0,
+            grad_s0,
+            grad_u0 if adaptive else None,
+            None,
+            grad_beta,
+            grad_strength if adaptive else None,
+            grad_decay if adaptive else None,
             None,
         )
