@@ -469,14 +469,13 @@ class SpikingNeurons(nn.Module):
         return zeros, SpikingState(filters, zeros, zeros, zeros, zeros, noise, zeros, shared)
 
     def forward(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
-        """One tick: ``substeps`` simulation steps with the pre-activation held. Without observers
-        the tick runs fused (:mod:`neurosync.parts.substeps`): in compiled C where the kernels
-        serve these tensors (:mod:`neurosync.parts.kernels`), else, for several sub-steps, with
-        one autograd node for the soma. A recording's observers see every step of the stepwise
-        reference path, whose operation order Brian2's exact mode repeats."""
-        if self.substep_observers:
-            return self.forward_stepwise(pre_activation, state)
-        if self.substeps > 1 or self._compiled(pre_activation, state):
+        """One tick: ``substeps`` simulation steps with the pre-activation held. Several sub-steps
+        without observers run fused (:mod:`neurosync.parts.substeps`): in compiled C where the
+        kernels serve these tensors (:mod:`neurosync.parts.kernels`), else with one autograd node
+        for the soma. A single step, and a recording's observers, take the stepwise reference
+        path, whose operation order Brian2's exact mode repeats (for one step the kernel's
+        fixed cost exceeds the few operations it would save: ``benchmarks/results/cpu_tick.md``)."""
+        if self.substeps > 1 and not self.substep_observers:
             return self.forward_fused(pre_activation, state)
         return self.forward_stepwise(pre_activation, state)
 
