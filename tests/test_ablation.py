@@ -282,7 +282,7 @@ def test_shipped_probe_files_load(path):
 @pytest.mark.parametrize("path", ABLATIONS, ids=[p.stem for p in ABLATIONS])
 def test_shipped_ablations_load_with_matched_parameter_counts(path):
     """Every arm of every seed loads; and the arms' parameter counts are within the file's tolerance
-    of its reference arm (issue 13: equal parameter count, ±10%)."""
+    of its reference arm (equal parameter count, ±10%)."""
     from neurosync.build import build_model
 
     ab = ablation.load_ablation(path)

@@ -82,7 +82,7 @@ def test_bands_above_nyquist_are_nan_not_errors():
 
 
 def test_a_band_with_fewer_than_two_bins_is_unresolved_and_the_method_is_stated():
-    """Issue 14: a 1-s spectrum at 1 Hz resolution holds one bin in [1, 2) Hz: NaN, not 0."""
+    """A 1-s spectrum at 1 Hz resolution holds one bin in [1, 2) Hz: NaN, not 0."""
     f = np.arange(0.0, 50.0)
     bands = analysis.band_powers(f, np.ones_like(f), {"narrow": (1.0, 2.0), "wide": (4.0, 8.0)})
     assert np.isnan(bands["narrow"]) and bands["wide"] == pytest.approx(3.0)  # ∫ over bins 4..7 Hz

@@ -129,7 +129,7 @@ def test_sub_steps_hold_the_drive_for_a_tick():
 )
 def test_a_thought_that_cannot_detect_anything_fails(bias, reason, tmp_path, capsys):
     """A silent core, or one that spikes in every bin, agrees with any simulator of any threshold:
-    the verdict fails, names why, and the CLI exits 1 (issue 14)."""
+    the verdict fails, names why, and the CLI exits 1."""
     model = _model("mlp")
     with torch.no_grad():
         model.neuron.dendrite_bias.fill_(bias)

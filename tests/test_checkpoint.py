@@ -101,7 +101,7 @@ def test_weights_that_do_not_fit_are_reported(saved):
 
 def test_what_a_killed_write_leaves_is_cleaned_up_and_a_swapped_out_copy_restored(saved, tmp_path):
     """A kill inside save() leaves .tmp-step-* (unfinished) or, between the two renames of a
-    re-save, the only complete copy in .old-step-*/ckpt; train() tidies both (issue 14)."""
+    re-save, the only complete copy in .old-step-*/ckpt; train() tidies both."""
     cfg, model, optimizer, path = saved
     (tmp_path / ".tmp-step-00000009-abc").mkdir()
     (tmp_path / ".tmp-step-00000009-abc" / "model.safetensors").write_bytes(b"partial")
@@ -153,7 +153,7 @@ def test_an_optimizer_state_from_another_model_is_refused_before_any_step(saved,
 
 
 def test_a_final_checkpoint_drops_the_optimizer_state_and_still_evaluates(saved):
-    """The study keeps only final checkpoints (issue 14: ≤ 50 MB): weights, config, metrics and
+    """The study keeps only final checkpoints (≤ 50 MB): weights, config, metrics and
     RNG states stay, the Adam moments go, and a resume from it is refused with one line."""
     cfg, model, _, path = saved
     before = (path / "training.safetensors").stat().st_size

@@ -122,7 +122,7 @@ def test_unreadable_config_files(tmp_path):
 
 def test_diverging_training_stops_at_the_first_non_finite_step(tmp_path, capsys):
     """lr = 1e30: the run stops with one line (exit 1) before a non-finite step, every checkpoint
-    it kept holds finite weights, and every JSON it wrote is valid (issue 14)."""
+    it kept holds finite weights, and every JSON it wrote is valid."""
     import json
 
     from safetensors.torch import load_file
@@ -254,8 +254,8 @@ def test_missing_optional_dependency_names_the_extra():
 
 
 def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, capsys):
-    """A file where a folder must be, for train, validate, analyze and export: one line, exit 2
-    (issue 14); an npz export into a folder that does not exist yet creates it."""
+    """A file where a folder must be, for train, validate, analyze and export: one line, exit 2;
+    an npz export into a folder that does not exist yet creates it."""
     cfg = tiny_config(steps=2, eval_every=2, checkpoint_every=2)
     cfg.model.neuron, cfg.model.synchrony = "spiking", "spike-multiscale"
     train(cfg, tmp_path / "run", progress=False)
@@ -367,7 +367,7 @@ def _cli_unprivileged(args) -> tuple[int, str]:
 
 
 def test_a_read_only_output_directory_is_refused_in_one_line_before_any_work():
-    """Issue 14: a read-only output folder for export (nwb, npz), analyze, train and validate;
+    """A read-only output folder for export (nwb, npz), analyze, train and validate;
     checked as an unprivileged user (root writes into a 0o555 folder), nothing written."""
     import os
     import shutil

@@ -28,7 +28,7 @@ def _recording(synapse="mlp", ticks=24, substeps=1, adaptive=False, **spiking):
 
 @pytest.mark.parametrize("samples", [3, 2])
 def test_nwb_is_dandi_clean_and_round_trips(tmp_path, samples):
-    """Issue 14: nwbinspector's DANDI profile, subject checks included, finds nothing at any
+    """nwbinspector's DANDI profile, subject checks included, finds nothing at any
     importance (two thoughts used to give binary-capable trial columns); the file holds an
     in-silico subject, a real start time, the experimenter, the config and each unit's parameters."""
     import json
@@ -210,7 +210,7 @@ def _one_filter_core(synapse="mlp", threshold=None, ticks=200):
 
 @pytest.mark.parametrize("synapse", ["mlp", "plastic"])
 def test_snntorch_imports_the_nir_graph_and_spikes_as_the_model(synapse):
-    """Issue 14: a one-filter core exported as CubaLIF runs in snnTorch (import_from_nir) on the
+    """A one-filter core exported as CubaLIF runs in snnTorch (import_from_nir) on the
     model's recorded drive; with the reset the graph declares (subtract the threshold at the next
     step) every spike bin is the model's, and so is the graph's own Euler simulation."""
     pytest.importorskip("nirtorch")

@@ -1,4 +1,4 @@
-"""Adaptive compute that saves time (issue 15): CTM.think_until_certain stops each sample at its
+"""Adaptive compute that saves time: CTM.think_until_certain stops each sample at its
 first certain tick and drops it from the batch; for a model without intrinsic noise every sample's
 answer equals the full thought's at that tick, in any batch composition."""
 

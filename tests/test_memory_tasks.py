@@ -1,4 +1,4 @@
-"""The memory tasks of issue 13 (recall, oneshot): generators against independent evaluations
+"""The memory tasks (recall, oneshot): generators against independent evaluations
 (hypothesis), one item per tick, held-out classes, bad input in one line."""
 
 import numpy as np

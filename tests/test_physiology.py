@@ -234,7 +234,7 @@ def test_the_lfp_proxy_sums_absolute_currents_onto_excitatory_cells_and_a_known_
 
 
 def test_the_psth_is_the_average_over_repeats_and_one_thought_is_its_population_rate():
-    """Issue 14: a single thought's curve is named the population rate; the PSTH averages the
+    """A single thought's curve is named the population rate; the PSTH averages the
     repeats of the same input (here 2 inputs × 2 repeats of 4 neurons, 1-ms steps, 2-step bins)."""
     raster = np.zeros((4, 8, 4))
     raster[0, :2, :] = 1  # input 0, repeat 0: all 4 neurons spike in the first two steps
@@ -251,7 +251,7 @@ def test_the_psth_is_the_average_over_repeats_and_one_thought_is_its_population_
 
 
 def test_rates_cv_and_fano_come_from_the_same_thoughts_and_say_which():
-    """Issue 14: the report's CV came from thought 0 only while rates were over all thoughts.
+    """The report's CV came from thought 0 only while rates were over all thoughts.
     Thought 0 is a regular clock (CV 0), thoughts 1–3 Poisson: the median CV is over all four."""
     rng = np.random.default_rng(4)
     raster = (rng.random((4, 4000, 6)) < 0.02).astype(float)

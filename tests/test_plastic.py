@@ -217,7 +217,7 @@ def _shapes(state):
 
 @pytest.mark.parametrize("implementation", ["dense", "factorised"])
 def test_the_plastic_state_keeps_its_size_through_a_long_thought(implementation):
-    """Issue 13: the factorised state used to grow by one trace per tick without bound (O(ticks²)
+    """The factorised state used to grow by one trace per tick without bound (O(ticks²)
     work); now its slots grow to WINDOW and fold, so a 200-tick thought never holds more than a
     32-tick one, and every other part of the state keeps its shape."""
     from neurosync.parts.plastic import WINDOW

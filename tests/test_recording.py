@@ -135,7 +135,7 @@ def _rewrite(path, out, drop=(), meta_changes=None, arrays=None):
 
 
 def test_damaged_recordings_are_refused_in_one_line(tmp_path):
-    """Truncated files, missing keys, a missing dt and wrongly shaped arrays name the problem (issue 14)."""
+    """Truncated files, missing keys, a missing dt and wrongly shaped arrays name the problem."""
     model, cfg = _model()
     path = model.record(_x(), config=cfg).save(tmp_path / "thought.npz")
     truncated = tmp_path / "truncated.npz"

@@ -24,7 +24,7 @@ VARIANTS = [
     {"neuron": "spiking", "synchrony": "spike-multiscale"},
     {"synapse": "plastic"},
     {"neuron": "spiking", "synapse": "plastic", "plasticity": {"implementation": "dense"}},
-    {"synapse": "plastic", "plasticity": {"implementation": "factorised"}},  # a fixed-size state too (issue 13)
+    {"synapse": "plastic", "plasticity": {"implementation": "factorised"}},  # a fixed-size state too
     {"neuron": "spiking", "synapse": "plastic", "plasticity": {"implementation": "factorised", "rule": "abcd"}},
 ]
 

@@ -26,7 +26,7 @@ def test_ece_by_hand_and_for_a_calibrated_model():
 
 
 def test_bounded_interval_stays_in_bounds_and_contains_the_mean():
-    """Issue 14: accuracies near 1 with a wide spread got a t band reaching 1.1; the logit-scale
+    """Accuracies near 1 with a wide spread got a t band reaching 1.1; the logit-scale
     interval stays inside [0, 1], contains the mean, and matches a hand computation."""
     from scipy.special import expit, logit
     from scipy.stats import t
@@ -140,7 +140,7 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
         assert len(saved["comparison"][kind]["accuracy_certain"]["values"]) == 3
         ece = saved["comparison"][kind]["ece"]
         assert 0 <= ece["ci95_low"] <= ece["mean"] <= ece["ci95_high"] <= 1
-        # halting at the study's threshold: the ticks it computes and the wall time it saves (issue 15)
+        # halting at the study's threshold: the ticks it computes and the wall time it saves
         ticks = len(saved["comparison"][kind]["accuracy_by_tick"]["mean"])
         assert 1 <= saved["comparison"][kind]["halting_ticks"]["mean"] <= ticks
         assert saved["comparison"][kind]["halting_speedup"]["mean"] > 0
@@ -176,7 +176,7 @@ def test_quick_study_writes_a_self_contained_report_and_exports(quick_study):
     for name in ("accuracy_by_tick", "reliability"):
         assert (out / "figures" / f"{name}.svg").exists()
     assert not (out / "figures" / "adaptive_compute.svg").exists()  # digits have no difficulty to plot against
-    # final checkpoints only (no optimizer state), and the study says what it wrote (issue 14)
+    # final checkpoints only (no optimizer state), and the study says what it wrote
     for run in (out / "runs").iterdir():
         assert (
             json.loads(next((run / "checkpoints").iterdir()).joinpath("checkpoint.json").read_text())["optimizer"]
@@ -239,7 +239,7 @@ def test_synchrony_structure_of_identical_and_independent_neurons():
 
 
 def test_the_memory_study_compares_plasticity(tmp_path):
-    """Issue 13: the second study file, recall with a plastic SpikingCTM among the kinds; answers read in the
+    """The second study file, recall with a plastic SpikingCTM among the kinds; answers read in the
     answer window only, and Brian2 exact mode checks the fast weight's trajectory."""
     out = tmp_path / "recall"
     assert (
