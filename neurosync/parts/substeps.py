@@ -164,7 +164,8 @@ class CompiledTick(torch.autograd.Function):
             for t in (pre, filters.permute(2, 0, 1), powers.transpose(1, 2), weight.t(), bias, threshold, noise)
         ] + [t.contiguous() for t in (v0, s0, u0, r0, beta, strength, decay)]
         sequence = (shape.steps, shape.rows, shape.neurons)
-        saved = [pre.new_empty(sequence) for _ in range(6)]  # spikes, membranes, adaptations, open, drives, floor
+        saved = [pre.new_empty(sequence) for _ in range(5)]  # spikes, membranes, adaptations, open, drives
+        saved.append(pre.new_empty(sequence) if shape.bounded else None)  # the slopes of the floor
         saved.append(pre.new_empty(sequence) if shape.bounded and shape.ceiling_margin != 0 else None)
         count, refractory = torch.empty_like(inputs[0]), torch.empty_like(inputs[0])
         last_filters = torch.empty_like(inputs[1])
