@@ -20,9 +20,8 @@ pytestmark = pytest.mark.skipif(not kernels.available(torch.zeros(1)), reason="n
 def _neurons(adaptive: bool, homeostatic: bool) -> SpikingNeurons:
     """Neurons with the cortical preset's bounds, noise and refractory period, 20 sub-steps."""
     options = dict(cortical.PRESET["model"]["spiking"])
-    for key in ("dale", "excitatory_fraction", "recurrent_scale", "inhibition_dominance"):
-        options.pop(key)
-    for key in ("rate_band_hz", "band_regularisation"):
+    for key in ("dale", "excitatory_fraction", "recurrent_scale", "inhibition_dominance", "rate_band_hz",
+                "band_regularisation"):  # fmt: skip
         options.pop(key)
     torch.manual_seed(0)
     neurons = SpikingNeurons(

@@ -32,7 +32,7 @@
 #define M_PI 3.14159265358979323846
 #endif
 #define BLOCK 32      /* neurons per block: one vectorised loop */
-#define MAX_FILTERS 16 /* dendritic filters per neuron the kernels take (kernels.MAX_FILTERS) */
+#define MAX_FILTERS 16 /* dendritic filters per neuron the kernels take */
 
 typedef struct {
     int steps, rows, neurons, filters;
@@ -45,6 +45,9 @@ typedef struct {
     double slope;
     int threads;
 } TickShape;
+
+/* read by kernels.py (max_filters): the one statement of the limit */
+const int neurosync_max_filters = MAX_FILTERS;
 
 /* e^−a for a ≥ 0: Cody–Waite reduction and a degree-7 polynomial, within 2 ulp of expf; 0 from
    a = 40 on, where 1 + e^−a is 1 in float32 and the square of e^−a below would be subnormal

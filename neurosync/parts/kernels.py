@@ -36,7 +36,6 @@ import torch
 
 _SOURCE = Path(__file__).with_name("kernels.c")
 _SOURCES = (_SOURCE, _SOURCE.with_name("kernels_tick.h"))
-MAX_FILTERS = 16  # the dendritic filters per neuron the tick kernels take (MAX_FILTERS in kernels.c)
 # no contraction into fused multiply-adds: the C rounds like the PyTorch statement; no traps and no
 # errno, so that the loops with selects vectorise (neither changes a result)
 _FLAGS = ["-O3", "-shared", "-fPIC", "-fopenmp", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno"]
@@ -111,6 +110,14 @@ def available(*tensors: torch.Tensor) -> bool:
     if first.dtype not in _SUFFIX or any(t.device.type != "cpu" or t.dtype != first.dtype for t in tensors):
         return False
     return _load() is not None
+
+
+def max_filters() -> int:
+    """The dendritic filters per neuron the tick kernels take (``MAX_FILTERS`` in kernels.c); call
+    after :func:`available`."""
+    library = _load()
+    assert library is not None  # callers check available() first
+    return ctypes.c_int.in_dll(library, "neurosync_max_filters").value
 
 
 def _pointer(tensor: torch.Tensor | None) -> ctypes.c_void_p:

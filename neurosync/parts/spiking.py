@@ -481,9 +481,9 @@ class SpikingNeurons(nn.Module):
 
     def _compiled(self, pre_activation: torch.Tensor, state: SpikingState) -> bool:
         """Whether this tick runs in the compiled kernels."""
-        if self.n_filters > kernels.MAX_FILTERS or torch.compiler.is_compiling():
+        if torch.compiler.is_compiling() or not kernels.available(pre_activation, state.filters, self.filter_weight):
             return False
-        return kernels.available(pre_activation, state.filters, self.filter_weight)
+        return self.n_filters <= kernels.max_filters()
 
     def forward_fused(self, pre_activation: torch.Tensor, state: SpikingState) -> tuple[torch.Tensor, SpikingState]:
         """The tick with the filters in closed form over the sub-steps and the fused soma: in

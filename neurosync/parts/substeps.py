@@ -159,19 +159,22 @@ class CompiledTick(torch.autograd.Function):
         if not shape.refractory_steps:  # r stays 0 and every step is open
             r0 = torch.zeros_like(v0)
         # the kernels' layout: neurons last (filters (K, B, N), powers (M, K, N), weights (K, N))
-        inputs = [
-            None if t is None else t.contiguous()
-            for t in (pre, filters.permute(2, 0, 1), powers.transpose(1, 2), weight.t(), bias, threshold, noise)
-        ] + [t.contiguous() for t in (v0, s0, u0, r0, beta, strength, decay)]
+        filters, powers, weight = filters.permute(2, 0, 1), powers.transpose(1, 2), weight.t()
+        pre, filters, powers, weight, bias, threshold, v0, s0, u0, r0, beta, strength, decay = (
+            t.contiguous()
+            for t in (pre, filters, powers, weight, bias, threshold, v0, s0, u0, r0, beta, strength, decay)
+        )
+        noise = None if noise is None else noise.contiguous()
         sequence = (shape.steps, shape.rows, shape.neurons)
         saved = [pre.new_empty(sequence) for _ in range(5)]  # spikes, membranes, adaptations, open, drives
         saved.append(pre.new_empty(sequence) if shape.bounded else None)  # the slopes of the floor
         saved.append(pre.new_empty(sequence) if shape.bounded and shape.ceiling_margin != 0 else None)
-        count, refractory = torch.empty_like(inputs[0]), torch.empty_like(inputs[0])
-        last_filters = torch.empty_like(inputs[1])
-        kernels.tick_forward(shape, *inputs, *saved, count, last_filters, refractory)
-        kept = [t for i, t in enumerate(inputs) if i not in (4, 6, 10)]  # not the bias, noise, r0
-        ctx.save_for_backward(*kept, *saved)
+        count, refractory, last_filters = torch.empty_like(pre), torch.empty_like(pre), torch.empty_like(filters)
+        kernels.tick_forward(
+            shape, pre, filters, powers, weight, bias, threshold, noise, v0, s0, u0, r0, beta, strength, decay,
+            *saved, count, last_filters, refractory,
+        )  # fmt: skip
+        ctx.save_for_backward(pre, filters, powers, weight, threshold, v0, s0, u0, beta, strength, decay, *saved)
         ctx.shape, ctx.adaptive = shape, adaptive
         ctx.mark_non_differentiable(refractory)
         ctx.set_materialize_grads(False)
@@ -190,7 +193,8 @@ class CompiledTick(torch.autograd.Function):
             None if g is None else g.contiguous()
             for g in (grad_count, grad_membrane, grad_spike, grad_adaptation, grad_last_filters)
         ]
-        grads = [torch.zeros_like(t) for t in (pre, filters, powers, weight, beta, threshold)]  # [4]: the bias
+        grads = [torch.zeros_like(t) for t in (pre, filters, powers, weight)]
+        grads += [pre.new_zeros(ctx.shape.neurons), torch.zeros_like(threshold)]  # the bias (not kept), θ
         grads += [torch.zeros_like(t) for t in (v0, s0, u0, beta, strength, decay)]
         kernels.tick_backward(
             ctx.shape, pre, filters, powers, weight, threshold, v0, s0, u0, beta, strength, decay,
