@@ -61,12 +61,19 @@ def _generate() -> None:
             f"# The study `{summary['name']}`\n\nFrom `experiments/results/{path.name}`, the `study.json` that "
             f"`neurosync study` wrote.\n\n" + summary_markdown(summary)
         )
+    from neurosync.analysis.field import report_markdown
+
+    field_results = ROOT / "experiments" / "results" / "field-potential.json"
+    pages["field-potential"] = report_markdown(json.loads(field_results.read_text()))
+    figures = sorted((ROOT / "experiments" / "figures").glob("*-field.png"))
     _section(
         out / "results",
         "Results",
         "The committed results of the experiments in `experiments/`, rendered from their JSON.",
         pages,
     )
+    for figure in figures:  # the field page's figures, beside it
+        shutil.copy(figure, out / "results" / figure.name)
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     _section(
         out / "notebooks",

@@ -8,8 +8,10 @@ exit status 2; nothing on disk is overwritten.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -220,6 +222,13 @@ def _recording_options(parser) -> None:
         help="RateCTM only: declared seconds per tick (default 0.001); a SpikingCTM's "
         "tick lasts its own substeps x dt_ms",
     )
+    parser.add_argument(
+        "--inhibition-scale",
+        type=float,
+        metavar="G",
+        help="record with every inhibitory synaptic weight times G (a Dale SpikingCTM's E:I test, "
+        "Gao et al. 2017); the checkpoint is not changed",
+    )
 
 
 def _check_writable(target: Path, what: str) -> None:
@@ -249,7 +258,12 @@ def _source(args):
     from .tasks import get_task
 
     path = Path(args.source)
+    scale = args.inhibition_scale
+    if scale is not None and not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"--inhibition-scale must be a positive number, got {scale}")
     if path.suffix == ".npz":
+        if scale is not None:
+            raise ValueError("--inhibition-scale records the model again: give a checkpoint, not a recording")
         if not path.is_file():
             raise ValueError(f"recording not found: {path}")
         return Recording.load(path), None
@@ -259,7 +273,16 @@ def _source(args):
     x, _ = get_task(ckpt.config.task).eval_set(ckpt.config.task, args.samples, ckpt.config.train.seed)
     if args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
-    recording = model.record(x[: args.samples], dt=args.dt, config=ckpt.config, ticks=args.ticks, repeats=args.repeats)
+    with contextlib.ExitStack() as stack:
+        if scale is not None:
+            from .analysis.field import inhibition_scaled
+
+            stack.enter_context(inhibition_scaled(model, scale))
+        recording = model.record(
+            x[: args.samples], dt=args.dt, config=ckpt.config, ticks=args.ticks, repeats=args.repeats
+        )
+    if scale is not None:
+        recording.config = {**(recording.config or {}), "recorded_with": {"inhibition_scale": scale}}
     return recording, model
 
 

@@ -78,6 +78,8 @@ def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict
         "dt_s": recording.dt,
         "step_s": recording.step_duration,
     }
+    if (recording.config or {}).get("recorded_with"):  # e.g. neurosync analyze --inhibition-scale
+        summary["recorded_with"] = recording.config["recorded_with"]
     figures: dict[str, Path] = {}
     if recording.kind == "spiking":
         rates = analysis.firing_rates(recording)
@@ -111,6 +113,7 @@ def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict
             ),
             out / f"{prefix}isi",
         )
+    summary["field_potential"] = _field_potential(recording, out / f"{prefix}field_potential", model, figures)
     # one Hann-windowed segment per thought (the default), averaged over thoughts: resolution 1 / duration
     spectrum = analysis.population_spectrum(recording, sample=None)
     summary["spectrum"] = {
@@ -173,6 +176,89 @@ def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict
         )
     summary["figures"] = {k: str(v.name) for k, v in figures.items()}
     return summary
+
+
+def _fit_fields(fit: dict) -> dict:
+    keys = ("exponent", "knee_hz", "offset", "r_squared", "range_hz", "peaks", "verdict")
+    return {k: fit[k] for k in keys if k in fit}
+
+
+def _field_potential(recording, stem: Path, model, figures: dict) -> dict:
+    """Both field-potential proxies of a Dale SpikingCTM: their parameterised spectra, the
+    30–50 Hz exponent, and one figure (with the filters' hold reference, given the model);
+    for any other recording, why there is none."""
+    from .analysis import field
+
+    try:
+        summaries = {proxy: field.field_summary(recording, proxy) for proxy in field.PROXIES}
+    except ValueError as err:
+        return {"skipped": str(err)}
+    except ImportError as err:  # fooof missing
+        return {"skipped": f"{err}"}
+    reference = None
+    if model is not None:
+        frequencies = summaries["rws"]["frequencies_hz"]
+        power = field.model_hold_reference(model, frequencies)
+        span = tuple(summaries["rws"]["range_hz"])
+        try:
+            reference = {"power": power, "fit": field.parameterise(frequencies, power, span, "fixed", max_peaks=0)}
+        except ValueError:  # a thought too short for bins in the range: no fit to compare either
+            reference = None
+    fig = _field_figure(summaries, reference)
+    figures["field_potential"] = save_figure(fig, stem)
+    result: dict = {
+        proxy: {
+            "definition": s["definition"],
+            "range_hz": s["range_hz"],
+            "fixed": _fit_fields(s["fixed"]),
+            "knee": _fit_fields(s["knee"]),
+            "exponent_30_50_hz": _fit_fields(s["gamma_slope"]),
+            "nyquist_to_gamma_power": s["nyquist_to_gamma_power"],
+            "highest_peak_hz": s["highest_peak_hz"],
+        }
+        for proxy, s in summaries.items()
+    }
+    if reference is not None:
+        result["hold_reference"] = {
+            "definition": "a white (Poisson) drive through the tick's hold and the excitatory neurons' filters",
+            "fixed": _fit_fields(reference["fit"]),
+        }
+    return result
+
+
+def _field_figure(summaries: dict, reference: dict | None):
+    plt = analysis._pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    lowest = 1.0
+    for (proxy, s), colour in zip(summaries.items(), ("C2", "C0")):
+        f, p = np.asarray(s["frequencies_hz"]), np.asarray(s["power"])
+        keep = (f > 0) & (p > 0)
+        scale = p[keep][0] if keep.any() else 1.0
+        lowest = min(lowest, float((p[keep] / scale).min()) if keep.any() else 1.0)
+        fit = s["fixed"]
+        label = f"{proxy}: χ {fit['exponent']:.2f}, r² {fit['r_squared']:.2f}" if "exponent" in fit else proxy
+        ax.loglog(f[keep], p[keep] / scale, color=colour, lw=1, label=label)
+        if reference is not None and proxy == "rws":
+            ref = reference["fit"]
+            ax.loglog(
+                f[keep],
+                reference["power"][keep] / reference["power"][keep][0],
+                ":",
+                color="k",
+                lw=1,
+                label=f"filters + tick hold, white drive: χ {ref['exponent']:.2f}",
+            )
+    ax.set_ylim(bottom=lowest / 10)  # the hold's exact zeros would stretch the axis without end
+    low, high = summaries["rws"]["range_hz"]
+    ax.axvspan(low, high, color="0.9", zorder=0, label=f"fit range {low:g}–{high:g} Hz")
+    ax.set(
+        xlabel="frequency (Hz)",
+        ylabel="power (normalised at the lowest bin)",
+        title="field-potential proxies (Welch, averaged over thoughts)",
+    )
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def _histogram_figure(counts, edges, xlabel, title):

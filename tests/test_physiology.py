@@ -212,27 +212,6 @@ def test_ei_balance_is_the_correlation_of_the_excitatory_and_inhibitory_currents
     assert np.isnan(analysis.ei_balance(_recording(raster))["value"])  # no currents recorded: undefined
 
 
-def test_the_lfp_proxy_sums_absolute_currents_onto_excitatory_cells_and_a_known_power_law_is_recovered():
-    rng = np.random.default_rng(5)
-    steps = 4000
-    raster = (rng.random((2, steps, 4)) < 0.01).astype(float)
-    excitatory, inhibitory = rng.random((2, steps, 4)), -rng.random((2, steps, 4))
-    recording = _with_currents(raster, excitatory, inhibitory)
-    expected = np.abs(excitatory[1, :, :2]).sum(1) + np.abs(inhibitory[1, :, :2]).sum(1)  # neurons 0, 1 are excitatory
-    np.testing.assert_allclose(analysis.lfp_proxy(recording, 1), expected)
-    # a 1/f² proxy: integrated white noise (a random walk, high-passed by its finite length) in the E currents
-    walk = np.cumsum(rng.standard_normal((32, steps, 1)), axis=1)  # 32 thoughts: the averaged periodogram is smooth
-    raster = (rng.random((32, steps, 4)) < 0.01).astype(float)
-    recording = _with_currents(raster, np.repeat(100 + walk, 4, axis=2), np.zeros((32, steps, 4)))
-    rows = _rows(analysis.physiology(recording))
-    assert (
-        rows["lfp_aperiodic_exponent"]["value"] == pytest.approx(2.0, abs=0.3)
-        and rows["lfp_aperiodic_exponent"]["in_range"]
-    )
-    assert rows["lfp_aperiodic_r2"]["value"] > 0.9
-    assert "ei_balance" in rows and analysis.physiology_figure(analysis.physiology(recording)) is not None
-
-
 def test_the_psth_is_the_average_over_repeats_and_one_thought_is_its_population_rate():
     """A single thought's curve is named the population rate; the PSTH averages the
     repeats of the same input (here 2 inputs × 2 repeats of 4 neurons, 1-ms steps, 2-step bins)."""

@@ -4,6 +4,7 @@
 - :mod:`.spectra`: Welch spectra, band powers, spectrograms, coherence, the aperiodic fit;
 - :mod:`.synchrony`: pairwise synchrony across timescales;
 - :mod:`.figures`: rasters, spectra and matrices as matplotlib figures;
+- :mod:`.field`: field-potential proxies from the synaptic currents, their spectra parameterised;
 - :mod:`.physiology`: the physiology card, each statistic beside its cortical range;
 - :mod:`.plasticity`: a plastic synapse's fast weight within a thought (trajectory, currents, a lesion);
 - :mod:`.ablation`: arms × seeds at equal steps into one table with CIs and verdicts (``neurosync ablate``).
@@ -23,6 +24,7 @@ Spike trains, STTC, spectra and coherence equal Elephant's and scipy's on the sa
 
 from __future__ import annotations
 
+from .field import field_potential, field_spectrum, field_summary, inhibition_scaled, parameterise
 from .figures import (
     _pyplot,  # noqa: F401 (the lazy pyplot import that report.py and tasks/maze.py use)
     matrix_figure,
@@ -36,8 +38,6 @@ from .physiology import (
     card_text,
     ei_balance,
     fano_factors,
-    lfp_proxy,
-    lfp_spectrum,
     mean_pairwise_correlation,
     noise_correlation,
     physiology,
@@ -73,8 +73,11 @@ __all__ = [
     "card_text",
     "ei_balance",
     "fano_factors",
-    "lfp_proxy",
-    "lfp_spectrum",
+    "field_potential",
+    "field_spectrum",
+    "field_summary",
+    "inhibition_scaled",
+    "parameterise",
     "mean_pairwise_correlation",
     "noise_correlation",
     "physiology",

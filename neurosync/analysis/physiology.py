@@ -25,10 +25,11 @@ recording, e.g. a Fano factor without noise). Definitions:
   excitatory and the (sign-flipped) inhibitory input current (the shares of the soma current
   from excitatory and from inhibitory presynaptic spikes, :mod:`neurosync.recording`), the mean
   over neurons and thoughts. Under Dale's law only.
-- LFP proxy: Σ over excitatory neurons of ``|I_E| + |I_I|`` per step (the sum of absolute synaptic
-  currents onto pyramidal cells, Mazzoni et al. 2008, 2015), its Welch spectrum fitted like the
-  spiking population's. The cortical 1/f^χ ranges are measured on field potentials, so this is
-  the spectrum they describe; the spike-population fit stays on the card beside it.
+- field potential: the reference weighted sum of Mazzoni et al. 2015 over the excitatory neurons
+  (:mod:`neurosync.analysis.field`), its Welch spectrum parameterised by FOOOF in fixed mode over
+  the field's default range (1 Hz to the lowest of 100 Hz, Nyquist / 5 and half the tick rate).
+  The cortical 1/f^χ ranges are measured on field potentials, so this is the spectrum they
+  describe; the spike-population fit stays on the card beside it.
 - spectrum: the Welch spectrum of the population rate (spikes/s per neuron, per step; as
   :func:`~neurosync.analysis.population_spectrum`), averaged over thoughts, with a power-law fit
   log10 P = b − χ log10 f by least squares over ``fit_range_hz``
@@ -46,7 +47,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spectra import BANDS, population_spectrum, power_spectrum
+from .spectra import BANDS, population_spectrum
 from .spikes import _binned, firing_rates, isi_cv
 
 SILENT_HZ, SATURATED_HZ = 0.1, 100.0
@@ -178,24 +179,6 @@ def ei_balance(recording) -> dict:
     defined = np.isfinite(r).any(0)
     per_neuron[defined] = np.nanmean(r[:, defined], axis=0)
     return {"value": float(np.nanmean(per_neuron)) if defined.any() else float("nan"), "per_neuron": per_neuron}
-
-
-def lfp_proxy(recording, sample: int = 0) -> np.ndarray:
-    """(S,) Σ over excitatory neurons of ``|I_E| + |I_I|`` per simulation step (module docstring)."""
-    if recording.current_excitatory is None:
-        raise ValueError("the LFP proxy needs the recorded E/I input currents (a SpikingCTM with Dale's law)")
-    pyramidal = recording.cell_types() == "excitatory"
-    return (
-        np.abs(recording.current_excitatory[sample][:, pyramidal]).astype(float)
-        + np.abs(recording.current_inhibitory[sample][:, pyramidal]).astype(float)
-    ).sum(1)
-
-
-def lfp_spectrum(recording) -> dict:
-    """Welch spectrum of the LFP proxy, averaged over the recorded thoughts."""
-    fs = 1.0 / recording.step_duration
-    spectra = [power_spectrum(lfp_proxy(recording, s), fs) for s in range(recording.samples)]
-    return {"frequencies_hz": spectra[0][0], "power": np.mean([p for _, p in spectra], axis=0)}
 
 
 def power_law_fit(frequencies: np.ndarray, power: np.ndarray, fit_range_hz: tuple[float, float]) -> dict:
@@ -398,15 +381,26 @@ def physiology(
                 "ei_balance", balance["value"], "r", "excitatory vs inhibitory input current, per neuron over the steps"
             )
         )
-        lfp = lfp_spectrum(recording)
-        lfp_summary = spectral_summary(lfp["frequencies_hz"], lfp["power"], fit_range_hz)
-        lfp_fit = lfp_summary["fit"]
-        lfp_span = (
-            f"LFP proxy Σ_E |I_E| + |I_I|, power law over {lfp_fit['range_hz'][0]:g}–{lfp_fit['range_hz'][1]:g} Hz"
-        )
-        rows.append(_row("lfp_aperiodic_exponent", lfp_fit["exponent"], "", lfp_span))
-        rows.append(_row("lfp_aperiodic_r2", lfp_fit["r2"], "", lfp_span))
-        lfp.update(fit=lfp_fit)
+        from .field import field_summary
+
+        summary = field_summary(recording, "rws")
+        fixed = summary["fixed"]
+        low, high = summary["range_hz"]
+        lfp_span = f"field potential (Mazzoni et al. 2015's weighted sum), FOOOF fixed mode over {low:g}–{high:g} Hz"
+        exponent, r2 = fixed.get("exponent", float("nan")), fixed.get("r_squared", float("nan"))
+        rows.append(_row("lfp_aperiodic_exponent", exponent, "", lfp_span))
+        rows.append(_row("lfp_aperiodic_r2", r2, "", lfp_span))
+        lfp = {
+            "frequencies_hz": summary["frequencies_hz"],
+            "power": summary["power"],
+            "fit": {
+                "exponent": exponent,
+                "offset": fixed.get("offset", float("nan")),
+                "r2": r2,
+                "range_hz": [low, high],
+            },
+            "summary": summary,
+        }
     population = population_spectrum(recording, sample=None)
     frequencies, power = population["frequencies_hz"], population["power"]
     spectrum = spectral_summary(frequencies, power, fit_range_hz, population["averages"])

@@ -3,6 +3,8 @@ coherence between neuron groups and the FOOOF aperiodic fit, with the resolution
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .spikes import population_rate
@@ -133,10 +135,16 @@ def group_coherence(recording, group_a, group_b, sample: int | None = 0, nperseg
 
 
 def aperiodic_fit(
-    frequencies: np.ndarray, power: np.ndarray, freq_range: tuple[float, float] | None = None, max_peaks: int = 4
+    frequencies: np.ndarray,
+    power: np.ndarray,
+    freq_range: tuple[float, float] | None = None,
+    max_peaks: int = 4,
+    aperiodic_mode: str = "fixed",
 ) -> dict:
-    """Fit the spectrum as an aperiodic 1/f component plus Gaussian peaks (FOOOF, 'fixed' mode:
-    log10 P = offset − exponent · log10 f). Returns offset, exponent, peaks (centre Hz, power,
+    """Fit the spectrum as an aperiodic 1/f component plus Gaussian peaks (FOOOF). The aperiodic
+    component is ``fixed`` (log10 P = offset − exponent · log10 f) or ``knee``
+    (log10 P = offset − log10(knee + f^exponent); its knee frequency is knee^(1/exponent) Hz).
+    Returns offset, exponent, knee and knee_hz (NaN in fixed mode), peaks (centre Hz, power,
     bandwidth Hz), r² and error, the fitted range, the fitted model over the fitted frequencies,
     and a ``verdict``: "aperiodic" only for a positive exponent with r² ≥ APERIODIC_MIN_R2, else
     "no aperiodic fit (…)", so that a poor or inverted fit is not quoted as the exponent.
@@ -147,6 +155,8 @@ def aperiodic_fit(
     from .._optional import require
 
     fooof = require("fooof", "analysis")
+    if aperiodic_mode not in ("fixed", "knee"):
+        raise ValueError(f"aperiodic_mode must be 'fixed' or 'knee', got {aperiodic_mode!r}")
     frequencies, power = np.asarray(frequencies, float), np.asarray(power, float)
     low = max(1.0, frequencies[frequencies > 0].min()) if freq_range is None else freq_range[0]
     high = min(100.0, frequencies.max() / 5) if freq_range is None else freq_range[1]
@@ -155,9 +165,16 @@ def aperiodic_fit(
         raise ValueError("an aperiodic fit needs at least 4 frequency bins with positive power in range")
     resolution = float(np.median(np.diff(frequencies)))
     model = fooof.FOOOF(
-        peak_width_limits=(2 * resolution, max(4 * resolution, 12.0)), max_n_peaks=max_peaks, verbose=False
+        peak_width_limits=(2 * resolution, max(4 * resolution, 12.0)),
+        max_n_peaks=max_peaks,
+        aperiodic_mode=aperiodic_mode,
+        verbose=False,
     )
-    model.fit(frequencies[usable], power[usable])
+    with warnings.catch_warnings():  # a knee fit's optimiser warns on overflow while it searches
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model.fit(frequencies[usable], power[usable])
+    if not model.has_model and aperiodic_mode == "knee":
+        raise ValueError("FOOOF found no knee fit in range")
     if not model.has_model:  # FOOOF's optimiser gave up (e.g. on a rising spectrum): a plain log-log line
         x, y = np.log10(frequencies[usable]), np.log10(power[usable])
         slope, offset = np.polyfit(x, y, 1)
@@ -168,6 +185,8 @@ def aperiodic_fit(
         return {
             "offset": float(offset),
             "exponent": float(-slope),
+            "knee": float("nan"),
+            "knee_hz": float("nan"),
             "peaks": [],
             "r_squared": r_squared,
             "error": float(np.mean(np.abs(y - fitted))),
@@ -177,15 +196,22 @@ def aperiodic_fit(
             "frequencies_hz": frequencies[usable],
             "fit_log10_power": fitted,
         }
+    params = model.aperiodic_params_
+    exponent = float(params[-1])
+    knee = float(params[1]) if aperiodic_mode == "knee" else float("nan")
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        knee_hz = float(knee ** (1 / exponent)) if knee > 0 and exponent > 0 else float("nan")
     return {
-        "offset": float(model.aperiodic_params_[0]),
-        "exponent": float(model.aperiodic_params_[1]),
+        "offset": float(params[0]),
+        "exponent": exponent,
+        "knee": knee,
+        "knee_hz": knee_hz,
         "peaks": [tuple(float(v) for v in peak) for peak in np.atleast_2d(model.peak_params_) if peak.size],
         "r_squared": float(model.r_squared_),
         "error": float(model.error_),
         "range_hz": [float(low), float(high)],
-        "verdict": aperiodic_verdict(float(model.aperiodic_params_[1]), float(model.r_squared_)),
-        "method": "FOOOF (fixed aperiodic mode)",
+        "verdict": aperiodic_verdict(exponent, float(model.r_squared_)),
+        "method": f"FOOOF ({aperiodic_mode} aperiodic mode)",
         "frequencies_hz": model.freqs,
         "fit_log10_power": model.fooofed_spectrum_,
     }

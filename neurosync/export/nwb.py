@@ -1,4 +1,5 @@
-"""NWB: spike trains as a Units table, trials, the internal signals as TimeSeries."""
+"""NWB: spike trains as a Units table, trials, field-potential proxies as an LFP container, the
+internal signals as TimeSeries."""
 
 from __future__ import annotations
 
@@ -144,6 +145,8 @@ def to_nwb(
         for key, (values, text) in _unit_parameters(model).items():
             units.add_column(key, text, data=values)
         nwb.units = units
+    if recording.kind == "spiking" and recording.current_excitatory is not None:
+        _add_field_potentials(nwb, recording)
     module = nwb.create_processing_module(
         "misc", f"internal signals of the CTM, per tick (rate {1 / recording.dt:g} Hz) or per simulation step"
     )
@@ -171,6 +174,43 @@ def to_nwb(
             )
         )
     return nwb
+
+
+def _add_field_potentials(nwb, recording) -> None:
+    """The field-potential proxies (:mod:`neurosync.analysis.field`) as ElectricalSeries of one
+    virtual electrode in an ``LFP`` container of the ``ecephys`` processing module, one value per
+    simulation step with the thoughts laid end to end, as recorded LFP is stored."""
+    from pynwb.ecephys import LFP, ElectricalSeries
+
+    from ..analysis.field import PROXIES, field_potential
+
+    device = nwb.create_device(
+        name="virtual_electrode", description="no device: the field is computed from the model's synaptic currents"
+    )
+    group = nwb.create_electrode_group(
+        name="population",
+        description="one virtual electrode over the CTM's excitatory (pyramidal) neurons",
+        location="in silico",
+        device=device,
+    )
+    nwb.add_electrode(group=group, location="in silico")
+    region = nwb.create_electrode_table_region(region=[0], description="the virtual electrode")
+    lfp = LFP(name="LFP")
+    nwb.create_processing_module("ecephys", "field-potential proxies from the synaptic currents").add(lfp)
+    for proxy, definition in PROXIES.items():
+        data = field_potential(recording, proxy).reshape(-1, 1)
+        lfp.add_electrical_series(
+            ElectricalSeries(
+                name=f"field_{proxy}",
+                data=_compressed(data),
+                electrodes=region,
+                rate=1.0 / recording.step_duration,
+                starting_time=0.0,
+                description=f"field-potential proxy: {definition}, summed over the excitatory neurons; "
+                "one value per simulation step, thoughts end to end; in the model's membrane units "
+                "(arbitrary units, not volts: NWB fixes this series' unit to volts, there is no conversion)",
+            )
+        )
 
 
 def write_nwb(recording, path: str | Path, **options) -> Path:

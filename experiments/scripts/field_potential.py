@@ -1,0 +1,98 @@
+"""The field potential of every shipped cortical model: its parameterised spectrum (both proxies,
+fixed and knee mode), the spectrum that the filters and the tick's hold alone make of a white
+(Poisson) drive, and the E:I test (every inhibitory weight × 0.5 … 2). Writes
+``experiments/results/field-potential.json`` (the docs render it) and one figure per model in
+``experiments/figures/``.
+
+    python experiments/scripts/field_potential.py [--models digits-cortical parity16-cortical] [--inputs 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+import neurosync
+from neurosync.analysis import field
+from neurosync.checkpoint import finite_json
+from neurosync.report import _field_figure
+from neurosync.tasks import get_task
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fit(fit: dict) -> dict:
+    keys = ("exponent", "knee_hz", "offset", "r_squared", "range_hz", "peaks", "verdict")
+    return {k: fit[k] for k in keys if k in fit}
+
+
+def measure(name: str, inputs: int, seconds: float) -> dict:
+    model, ckpt = neurosync.load_model(ROOT / "models" / name)
+    x, _ = get_task(ckpt.config.task).eval_set(ckpt.config.task, inputs, ckpt.config.train.seed)
+    tick_s = model.neuron.substeps * model.neuron.dt_ms * 1e-3
+    ticks = int(round(seconds / tick_s))
+    start = time.perf_counter()
+    recording = model.record(x, config=ckpt.config, ticks=ticks, noise_seed=0)
+    summaries = {proxy: field.field_summary(recording, proxy) for proxy in field.PROXIES}
+    frequencies = summaries["rws"]["frequencies_hz"]
+    reference = field.model_hold_reference(model, frequencies)
+    span = tuple(summaries["rws"]["range_hz"])
+    reference_fit = field.parameterise(frequencies, reference, span, "fixed", max_peaks=0)
+    reference_gamma = field.aperiodic_fit(frequencies, reference, field.GAMMA_SLOPE_HZ, max_peaks=0)
+    figure = ROOT / "experiments" / "figures" / f"{name}-field.png"
+    plot = _field_figure(summaries, {"power": reference, "fit": reference_fit})
+    plot.savefig(figure, dpi=110)
+    ei = field.ei_test(model, x, config=ckpt.config, ticks=ticks)
+    return {
+        "model": name,
+        "thoughts": f"{inputs} evaluation inputs × 1 noise repeat of {ticks * tick_s:g} s",
+        "tick_ms": tick_s * 1e3,
+        "step_ms": model.neuron.dt_ms,
+        "proxies": {
+            proxy: {
+                "definition": s["definition"],
+                "range_hz": s["range_hz"],
+                "resolution_hz": s["resolution_hz"],
+                "fixed": _fit(s["fixed"]),
+                "knee": _fit(s["knee"]),
+                "exponent_30_50_hz": _fit(s["gamma_slope"]),
+                "nyquist_to_gamma_power": s["nyquist_to_gamma_power"],
+                "highest_peak_hz": s["highest_peak_hz"],
+            }
+            for proxy, s in summaries.items()
+        },
+        "hold_reference": {
+            "definition": "a white (Poisson) drive through the tick's hold and the excitatory neurons' own filters",
+            "fixed": _fit(reference_fit),
+            "exponent_30_50_hz": _fit(reference_gamma),
+        },
+        "ei_test": ei,
+        "figure": str(figure.relative_to(ROOT)),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["digits-cortical", "parity16-cortical"])
+    parser.add_argument("--inputs", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of each thought (default 1 s)")
+    parser.add_argument("--out", default=str(ROOT / "experiments" / "results" / "field-potential.json"))
+    args = parser.parse_args()
+    results = [measure(name, args.inputs, args.seconds) for name in args.models]
+    command = "python experiments/scripts/field_potential.py " + " ".join(
+        ["--models", *args.models, "--inputs", str(args.inputs)]
+    )
+    Path(args.out).write_text(json.dumps(finite_json({"command": command, "models": results}), indent=2) + "\n")
+    for result in results:
+        rws = result["proxies"]["rws"]["fixed"]
+        print(result["model"], f"rws χ {rws.get('exponent', np.nan):.2f} r² {rws.get('r_squared', np.nan):.2f}")
+        print(field.ei_markdown(result["ei_test"]))
+
+
+if __name__ == "__main__":
+    main()
