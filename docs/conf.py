@@ -61,10 +61,11 @@ def _generate() -> None:
             f"# The study `{summary['name']}`\n\nFrom `experiments/results/{path.name}`, the `study.json` that "
             f"`neurosync study` wrote.\n\n" + summary_markdown(summary)
         )
-    from neurosync.analysis.field import report_markdown
+    from neurosync.analysis import dynamics, field
 
-    field_results = ROOT / "experiments" / "results" / "field-potential.json"
-    pages["field-potential"] = report_markdown(json.loads(field_results.read_text()))
+    committed = ROOT / "experiments" / "results"
+    pages["field-potential"] = field.report_markdown(json.loads((committed / "field-potential.json").read_text()))
+    pages["thought-dynamics"] = dynamics.report_markdown(json.loads((committed / "thought-dynamics.json").read_text()))
     figures = sorted((ROOT / "experiments" / "figures").glob("*-field.png"))
     _section(
         out / "results",

@@ -51,7 +51,9 @@ class Checkpoint:
 
 def finite_json(value: Any) -> Any:
     """``value`` ready for strict JSON: every non-finite number becomes None (null, not a bare
-    NaN), numpy scalars become Python numbers; dicts, lists and tuples are walked."""
+    NaN), numpy scalars become Python numbers, arrays lists; dicts, lists and tuples are walked."""
+    if isinstance(value, np.ndarray):
+        return finite_json(value.tolist())
     if isinstance(value, dict):
         return {key: finite_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

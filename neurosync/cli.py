@@ -252,7 +252,8 @@ def _default_stem(args) -> Path:
 
 
 def _source(args):
-    """(recording, model or None) for analyze/export."""
+    """(recording, model or None, labels or None) for analyze/export: labels (thoughts,) and what
+    they are, from the task's targets of the recorded inputs (none for a saved recording)."""
     from .checkpoint import load_model
     from .recording import Recording
     from .tasks import get_task
@@ -266,11 +267,11 @@ def _source(args):
             raise ValueError("--inhibition-scale records the model again: give a checkpoint, not a recording")
         if not path.is_file():
             raise ValueError(f"recording not found: {path}")
-        return Recording.load(path), None
+        return Recording.load(path), None, None
     if args.samples < 1:
         raise ValueError(f"--samples must be >= 1, got {args.samples}")
     model, ckpt = load_model(path)
-    x, _ = get_task(ckpt.config.task).eval_set(ckpt.config.task, args.samples, ckpt.config.train.seed)
+    x, targets = get_task(ckpt.config.task).eval_set(ckpt.config.task, args.samples, ckpt.config.train.seed)
     if args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     with contextlib.ExitStack() as stack:
@@ -283,7 +284,13 @@ def _source(args):
         )
     if scale is not None:
         recording.config = {**(recording.config or {}), "recorded_with": {"inhibition_scale": scale}}
-    return recording, model
+    from .analysis.dynamics import task_labels
+
+    try:
+        labels, what = task_labels(targets[: args.samples])
+    except ValueError:  # targets that are not one label per thought (e.g. a route): no decoding
+        return recording, model, None
+    return recording, model, (labels[recording.sample_input], what)
 
 
 def _analyze(args) -> int:
@@ -294,8 +301,8 @@ def _analyze(args) -> int:
     if out.exists():
         raise ValueError(f"{out} exists; choose a new --out (analyze never overwrites)")
     _check_writable(out, "--out")
-    recording, model = _source(args)
-    summary = analyse_recording(recording, out, model)
+    recording, model, labels = _source(args)
+    summary = analyse_recording(recording, out, model, labels=labels)
     page = analysis_page(summary, out, f"NeuroSync analysis of {args.source}")
     print(
         json.dumps(
@@ -335,7 +342,7 @@ def _export(args) -> int:
         export.write_nir(model, out, args.nir_dt_ms)
         print(f"wrote {out}")
         return 0
-    recording, model = _source(args)
+    recording, model, _ = _source(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "nwb":
         export.write_nwb(

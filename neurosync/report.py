@@ -66,8 +66,9 @@ def band_text(bands: dict) -> str:
     )
 
 
-def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict:
-    """Figures (PNG + SVG in `out`) and a JSON-ready summary of one recording."""
+def analyse_recording(recording, out: Path, model=None, label: str = "", labels=None) -> dict:
+    """Figures (PNG + SVG in `out`) and a JSON-ready summary of one recording; ``labels``, a
+    pair ((thoughts,) integers, what they are), adds the thought's population dynamics."""
     out.mkdir(parents=True, exist_ok=True)
     prefix = f"{label}_" if label else ""
     summary: dict = {
@@ -113,6 +114,7 @@ def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict
             ),
             out / f"{prefix}isi",
         )
+    summary["dynamics"] = _dynamics(recording, labels, out / f"{prefix}dynamics", figures)
     summary["field_potential"] = _field_potential(recording, out / f"{prefix}field_potential", model, figures)
     # one Hann-windowed segment per thought (the default), averaged over thoughts: resolution 1 / duration
     spectrum = analysis.population_spectrum(recording, sample=None)
@@ -176,6 +178,90 @@ def analyse_recording(recording, out: Path, model=None, label: str = "") -> dict
         )
     summary["figures"] = {k: str(v.name) for k, v in figures.items()}
     return summary
+
+
+def _dynamics(recording, labels, stem: Path, figures: dict) -> dict:
+    """When the answer becomes decodable, the certainty's crossing, the participation ratio and
+    the principal trajectories by label (:mod:`neurosync.analysis.dynamics`), with one figure."""
+    from .analysis import dynamics
+
+    if labels is None:
+        return {"skipped": "no labels: analyse a checkpoint (its task's targets), not a saved recording"}
+    values, what = labels
+    try:
+        decoding = dynamics.decode_over_time(recording, values)
+        paths = dynamics.trajectories(recording, values, components=2)
+    except (ValueError, ImportError) as err:
+        return {"skipped": str(err)}
+    certainty = dynamics.certainty_ticks(recording)
+    dimension = dynamics.participation_ratio(recording)
+    figures["dynamics"] = save_figure(dynamics_figure(decoding, certainty, dimension, paths, what), stem)
+    first = decoding["first_decodable_tick"]
+    crossing = certainty["median_first_tick"]
+    return {
+        "labels": what,
+        "first_decodable_ms": None if first is None else (first + 1) * recording.dt * 1e3,  # the end of its tick
+        "certainty_crossing_ms": None if crossing is None else (crossing + 1) * recording.dt * 1e3,
+        "decoding": {
+            key: decoding[key]
+            for key in (
+                "accuracy",
+                "band",
+                "chance",
+                "classes",
+                "folds",
+                "thoughts",
+                "left_out",
+                "first_decodable_tick",
+            )
+        },
+        "decoded_ticks": decoding["ticks"],
+        "certainty": {k: v for k, v in certainty.items() if k not in ("first_tick", "most_certain_tick")},
+        "participation_ratio": {"per_tick": dimension["per_tick"], "whole": dimension["whole"]},
+        "pca_explained": paths["explained"],
+    }
+
+
+def dynamics_figure(decoding: dict, certainty: dict, dimension: dict, paths: dict, what: str = "the answer"):
+    """Three panels: decoding accuracy by tick (Wilson interval, shuffle band, chance, the first
+    decodable tick and the certainty's median crossing), the participation ratio by tick, and
+    the mean trajectory of each label in the first two principal components."""
+    plt = analysis._pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    ax = axes[0]
+    ticks = np.asarray(decoding["ticks"]) + 1
+    ax.plot(ticks, decoding["accuracy"], "o-", color="C0", ms=3, label="cross-validated accuracy")
+    ax.fill_between(ticks, *np.asarray(decoding["interval"]).T, color="C0", alpha=0.2)
+    ax.plot(ticks, decoding["band"], "--", color="0.4", lw=1, label="95th percentile, labels shuffled")
+    ax.axhline(decoding["chance"], color="0.6", lw=0.8, label="chance (majority label)")
+    if decoding["first_decodable_tick"] is not None:
+        ax.axvline(decoding["first_decodable_tick"] + 1, color="C2", lw=1, label="first decodable tick")
+    if certainty["median_first_tick"] is not None:
+        ax.axvline(
+            certainty["median_first_tick"] + 1, color="C3", ls=":", label=f"certainty ≥ {certainty['threshold']:g}"
+        )
+    ax.set(xlabel="tick", ylabel="accuracy", title=f"decoding {what} from the population", ylim=(0, 1.02))
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    per_tick = np.asarray(dimension["per_tick"])
+    ax.plot(np.arange(1, per_tick.size + 1), per_tick, color="C1")
+    ax.set(
+        xlabel="tick", ylabel="participation ratio", title=f"dimensionality (whole thought {dimension['whole']:.1f})"
+    )
+    ax = axes[2]
+    for index, (value, path) in enumerate(paths["by_label"].items()):
+        ax.plot(path[:, 0], path[:, 1], "-", color=f"C{index % 10}", lw=1, label=str(value))
+        ax.plot(path[0, 0], path[0, 1], "o", color=f"C{index % 10}", ms=3)
+    explained = paths["explained"]
+    ax.set(
+        xlabel=f"PC1 ({100 * explained[0]:.0f}%)",
+        ylabel=f"PC2 ({100 * explained[1]:.0f}%)" if len(explained) > 1 else "PC2",
+        title="mean trajectory per label (dot: first tick)",
+    )
+    if len(paths["by_label"]) <= 10:
+        ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
 
 
 def _fit_fields(fit: dict) -> dict:

@@ -186,6 +186,7 @@ def study_job(job: dict) -> dict:
     inputs = x[: job["record_samples"]]
     dt = None if cfg.model.neuron == "spiking" else job["dt"]  # a SpikingCTM's tick has its own duration
     metrics["energy"] = compare.energy_proxy(model, model.record(inputs, dt=dt, config=cfg))
+    metrics["dynamics"] = thought_dynamics(model, cfg, x[:DECODE_SAMPLES], y[:DECODE_SAMPLES], dt, threshold)
     ticks = job["long_ticks"] if dt else model.neuron.ticks_in(job["long_ticks"] * job["dt"])
     noisy = dt is None and model.neuron.noisy  # repeats of a deterministic model would be copies
     long = model.record(inputs, dt=dt, config=cfg, ticks=ticks, repeats=job["record_repeats"] if noisy else 1)
@@ -198,6 +199,36 @@ def study_job(job: dict) -> dict:
     if job["keep_thought"]:
         long.save(run / LONG_THOUGHT)
     return write_result(done, metrics)
+
+
+DECODE_SAMPLES = 128  # evaluation inputs whose trained thoughts are decoded tick by tick
+
+
+def thought_dynamics(model, cfg, x, y, dt, threshold: float) -> dict:
+    """When the answer becomes decodable from the population (cross-validated, against shuffled
+    labels) and when the model's certainty reaches ``threshold``, as 1-based ticks of the trained
+    thought, and the population's participation ratio at its last tick
+    (:mod:`neurosync.analysis.dynamics`); NaN where undefined (never decodable, never certain)."""
+    from .analysis import dynamics
+
+    recording = model.record(x, dt=dt, config=cfg)
+    labels, what = dynamics.task_labels(y)
+    nan = float("nan")
+    try:
+        decoding = dynamics.decode_over_time(recording, labels)
+        first = decoding["first_decodable_tick"]
+        decodable = nan if first is None else float(first + 1)
+        accuracy = decoding["accuracy"].tolist()
+    except ValueError:  # too few thoughts of each label to cross-validate
+        decodable, accuracy = nan, []
+    crossing = dynamics.certainty_ticks(recording, threshold)["median_first_tick"]
+    return {
+        "labels": what,
+        "first_decodable_tick": decodable,
+        "certainty_tick": nan if crossing is None else crossing + 1,
+        "decoding_accuracy": accuracy,
+        "participation_ratio_last_tick": float(dynamics.participation_ratio(recording)["per_tick"][-1]),
+    }
 
 
 def run_study(
@@ -383,6 +414,9 @@ def _pooled(runs: dict, seeds: list[int], kinds: tuple[str, ...] = ("rate", "spi
         "synchrony_participation_ratio": lambda m: m["synchrony"]["participation_ratio"],
         "halting_speedup": lambda m: m["halting"]["thresholds"][0]["speedup"],
         "halting_ticks": lambda m: m["halting"]["thresholds"][0]["mean_ticks"],
+        "first_decodable_tick": lambda m: m["dynamics"]["first_decodable_tick"],
+        "certainty_tick": lambda m: m["dynamics"]["certainty_tick"],
+        "participation_ratio_last_tick": lambda m: m["dynamics"]["participation_ratio_last_tick"],
     }
     pooled = {}
     for kind in kinds:
@@ -489,7 +523,10 @@ def _comparison_figures(runs: dict, pooled: dict, study: StudyConfig, out: Path,
 
 
 def _fmt(entry: dict, scale: float = 1.0, digits: int = 3) -> str:
-    """mean ± half-width, or mean [low, high] for a bounded measure's asymmetric interval."""
+    """mean ± half-width, or mean [low, high] for a bounded measure's asymmetric interval; "–"
+    where the measure is undefined (e.g. never decodable)."""
+    if entry["mean"] is None or not np.isfinite(entry["mean"]):
+        return "–"
     if "ci95_low" in entry:
         return (
             f"{entry['mean'] * scale:.{digits}f} [{entry['ci95_low'] * scale:.{digits}f}, "
@@ -518,9 +555,13 @@ def _comparison_rows(c: dict, kinds: list[str], threshold: float, thought_s: flo
             ("neuron→synapse operations per thought", "operations", 1, 0),
             ("energy proxy per thought (nJ)", "energy_nj", 1, 2),
             ("synchrony participation ratio (fastest timescale)", "synchrony_participation_ratio", 1, 2),
+            ("first tick at which the answer is decodable from the population", "first_decodable_tick", 1, 1),
+            (f"tick at which the certainty reaches {threshold} (median over inputs)", "certainty_tick", 1, 1),
+            ("participation ratio of the population at the last tick", "participation_ratio_last_tick", 1, 1),
             ("training steps", "steps", 1, 0),
             ("training time (s)", "train_s", 1, 1),
         )
+        if key in c[kinds[0]]  # a study.json written before a measure existed lacks its row
     ]
     for key in sorted(k for k in c[kinds[0]] if k.startswith("synchrony_mean_abs_")):
         rows.append(

@@ -671,3 +671,139 @@ io.close()""",
         ),
     ],
 )
+
+notebook(
+    "07_how_a_thought_unfolds.ipynb",
+    "How does a thought unfold?",
+    "When does the answer appear in the population, along which trajectory, in how many dimensions, and how "
+    "variable is it from trial to trial?",
+    [
+        (
+            "md",
+            "Three shipped models of scikit-learn's 8×8 digits, side by side: `digits-rate` (the RateCTM), "
+            "`digits-spiking` (spiking neurons, one simulation step per tick) and `digits-cortical` (the cortical "
+            "SpikingCTM: Dale's law, noise, 20-ms ticks, a 160-ms thought). Each thinks about the test digits for its "
+            "trained number of ticks; `neurosync.analysis.dynamics` reads the recordings.",
+        ),
+        (
+            "code",
+            """from neurosync.analysis import dynamics
+from neurosync.tasks import get_task
+
+NAMES = ["digits-rate", "digits-spiking", "digits-cortical"]
+INPUTS = 120 if CI else 360
+models, configs, recordings = {}, {}, {}
+for name in NAMES:
+    model, cfg = neurosync.pretrained(name)
+    x, y = get_task(cfg.task).eval_set(cfg.task, INPUTS, cfg.train.seed)
+    models[name], configs[name], recordings[name] = model, cfg, model.record(x, config=cfg)
+labels, what = dynamics.task_labels(y)
+for name, rec in recordings.items():
+    tick = f"{rec.dt * 1e3:g}-ms ticks" if rec.kind == "spiking" else "ticks without duration"
+    print(f"{name}: {rec.samples} thoughts of {rec.ticks} {tick}, {rec.neurons} neurons")""",
+        ),
+        (
+            "md",
+            "**When is the answer there?** A linear decoder per tick, cross-validated, from the population's activity "
+            "and from the output synchrony (the pairwise products the CTM's output layer reads). The grey band is the "
+            "95th percentile of the same decoder on shuffled labels; the dotted line is the tick at which the "
+            "model's own certainty reaches 0.8 (median over digits).",
+        ),
+        (
+            "code",
+            """SHUFFLES = 10 if CI else 50
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
+for ax, (name, rec) in zip(axes, recordings.items()):
+    ticks = np.arange(1, rec.ticks + 1)
+    for source, colour in (("activity", "C0"), ("synchrony", "C1")):
+        result = dynamics.decode_over_time(rec, labels, shuffles=SHUFFLES, source=source)
+        ax.plot(ticks, result["accuracy"], "o-", ms=3, color=colour, label=f"from {source}")
+        ax.fill_between(ticks, 0, result["band"], color=colour, alpha=0.12)
+        print(f"{name}, {source}: decodable from tick {result['first_decodable_tick'] + 1}, "
+              f"{100 * result['accuracy'][-1]:.1f}% at the last tick (chance {100 * result['chance']:.1f}%)")
+    crossing = dynamics.certainty_ticks(rec, 0.8)["median_first_tick"]
+    if crossing is not None:
+        ax.axvline(crossing + 1, color="k", ls=":", label="certainty ≥ 0.8")
+    ax.set(title=name, xlabel="tick", ylim=(0, 1.02))
+axes[0].set_ylabel("cross-validated accuracy")
+axes[0].legend(fontsize=8)
+fig.tight_layout()""",
+        ),
+        (
+            "md",
+            "**Trajectories.** The principal components of every (digit, tick) state, and each digit's mean "
+            "trajectory through them (a dot marks the first tick).",
+        ),
+        (
+            "code",
+            """fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+for ax, (name, rec) in zip(axes, recordings.items()):
+    paths = dynamics.trajectories(rec, labels, components=2)
+    for digit, path in paths["by_label"].items():
+        ax.plot(path[:, 0], path[:, 1], "-", lw=1, color=f"C{digit}", label=str(digit))
+        ax.plot(path[0, 0], path[0, 1], "o", ms=3, color=f"C{digit}")
+    pc1, pc2 = 100 * paths["explained"][:2]
+    ax.set(title=name, xlabel=f"PC1 ({pc1:.0f}%)", ylabel=f"PC2 ({pc2:.0f}%)")
+axes[-1].legend(fontsize=7, ncol=2)
+fig.tight_layout()""",
+        ),
+        (
+            "md",
+            "**Dimensionality.** The participation ratio (Σλ)²/Σλ² of the across-digit covariance at each tick: how "
+            "many dimensions the population's states fill.",
+        ),
+        (
+            "code",
+            """fig, ax = plt.subplots(figsize=(6, 3.5))
+for name, rec in recordings.items():
+    ratio = dynamics.participation_ratio(rec)
+    ax.plot(np.arange(1, rec.ticks + 1), ratio["per_tick"], "o-", ms=3, label=f"{name} (of {ratio['neurons']})")
+ax.set(xlabel="tick", ylabel="participation ratio")
+ax.legend(fontsize=8)
+fig.tight_layout()""",
+        ),
+        (
+            "md",
+            "**Latent dynamics of the spike trains.** Elephant's GPFA (Yu et al. 2009) on the cortical model's "
+            "spikes over a longer thought, one trial per digit in 20-ms bins (the tick): three smooth latents, their "
+            "mean per digit.",
+        ),
+        (
+            "code",
+            """cortical = models["digits-cortical"]
+x_short = x[: 30 if CI else 100]
+long = cortical.record(x_short, config=configs["digits-cortical"], ticks=cortical.neuron.ticks_in(0.3 if CI else 0.5))
+gpfa = dynamics.gpfa_trajectories(long, dims=3)
+latents, digits = gpfa["trajectories"], labels[: len(x_short)]
+times = (np.arange(latents.shape[-1]) + 0.5) * gpfa["bin_s"] * 1e3
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), sharex=True)
+for k, ax in enumerate(axes):
+    for digit in np.unique(digits):
+        ax.plot(times, latents[digits == digit, k].mean(0), color=f"C{digit}", lw=1)
+    ax.set(xlabel="time (ms)", title=f"latent {k + 1} (timescale {gpfa['timescales_s'][k] * 1e3:.0f} ms)")
+fig.tight_layout()""",
+        ),
+        (
+            "md",
+            "**Variability from the onset.** The Fano factor of spike counts across 4 noise repeats of each digit, in "
+            "50-ms windows from the start of the thought, which is when the digit arrives. Churchland et al. 2010 "
+            "found it falling after a stimulus's onset in many cortical areas; every repeat here starts from the "
+            "same state, so the first window's variability is the noise's alone.",
+        ),
+        (
+            "code",
+            """from neurosync.analysis import fano_factors
+
+repeated = cortical.record(
+    x[: 8 if CI else 16], config=configs["digits-cortical"], ticks=cortical.neuron.ticks_in(0.5 if CI else 1.0), repeats=4
+)
+fano = fano_factors(repeated, window_s=0.05)
+fig, ax = plt.subplots(figsize=(6, 3.2))
+ax.plot(fano["times_s"] * 1e3, fano["course"], "o-", ms=3)
+ax.axhline(1.0, color="0.6", lw=0.8)
+ax.set(xlabel="time from the digit's onset (ms)", ylabel="Fano factor", title="digits-cortical, across repeats")
+fig.tight_layout()
+print(f"whole thought: {fano['value']:.2f}; first window {fano['course'][0]:.2f}, last {fano['course'][-1]:.2f}")""",
+        ),
+    ],
+)

@@ -4,6 +4,7 @@
 - :mod:`.spectra`: Welch spectra, band powers, spectrograms, coherence, the aperiodic fit;
 - :mod:`.synchrony`: pairwise synchrony across timescales;
 - :mod:`.figures`: rasters, spectra and matrices as matplotlib figures;
+- :mod:`.dynamics`: a thought as population dynamics (decoding over time, trajectories, dimensionality);
 - :mod:`.field`: field-potential proxies from the synaptic currents, their spectra parameterised;
 - :mod:`.physiology`: the physiology card, each statistic beside its cortical range;
 - :mod:`.plasticity`: a plastic synapse's fast weight within a thought (trajectory, currents, a lesion);
