@@ -76,6 +76,38 @@ def measure(name: str, inputs: int, seconds: float) -> dict:
     }
 
 
+def ei_figure(results: list[dict], path: Path) -> Path:
+    """The E:I curve: each model's field exponent over its fit range against the inhibition scale,
+    both proxies; hollow markers where a power law does not describe the spectrum (r² < 0.9)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6), squeeze=False)
+    for ax, result in zip(axes[0], results):
+        rows = result["ei_test"]["rows"]
+        scales = [row["scale"] for row in rows]
+        for proxy, colour in (("rws", "C2"), ("sum", "C0")):
+            exponents = [row[proxy]["range"]["exponent"] for row in rows]
+            ax.plot(scales, exponents, "-", color=colour, label=proxy)
+            for scale, row, value in zip(scales, rows, exponents):
+                fit = row[proxy]["range"]["verdict"] == "aperiodic"
+                ax.plot(scale, value, "o", color=colour, mfc=colour if fit else "white")
+        low, high = rows[0]["range_hz"]
+        ax.set_xscale("log", base=2)
+        ax.set(
+            xlabel="inhibitory weights × (log scale)",
+            ylabel=f"field exponent χ, {low:g}–{high:g} Hz",
+            title=result["model"],
+        )
+        ax.legend(fontsize=8, title="hollow: r² < 0.9", title_fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["digits-cortical", "parity16-cortical"])
@@ -87,7 +119,9 @@ def main() -> None:
     command = "python experiments/scripts/field_potential.py " + " ".join(
         ["--models", *args.models, "--inputs", str(args.inputs)]
     )
-    Path(args.out).write_text(json.dumps(finite_json({"command": command, "models": results}), indent=2) + "\n")
+    figure = ei_figure(results, ROOT / "experiments" / "figures" / "ei-test-field.png")
+    payload = {"command": command, "models": results, "ei_figure": str(figure.relative_to(ROOT))}
+    Path(args.out).write_text(json.dumps(finite_json(payload), indent=2) + "\n")
     for result in results:
         rws = result["proxies"]["rws"]["fixed"]
         print(result["model"], f"rws χ {rws.get('exponent', np.nan):.2f} r² {rws.get('r_squared', np.nan):.2f}")

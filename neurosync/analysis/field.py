@@ -363,4 +363,6 @@ def report_markdown(results: dict, figures: str = "") -> str:
             ]
         lines += ["", f"![field spectra]({figures}{Path(model['figure']).name})", "", "### The E:I test", ""]
         lines.append(ei_markdown(model["ei_test"]))
+    if results.get("ei_figure"):
+        lines += ["", "## The E:I curve", "", f"![the E:I test]({figures}{Path(results['ei_figure']).name})"]
     return "\n".join(lines) + "\n"
