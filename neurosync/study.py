@@ -648,7 +648,37 @@ def summary_markdown(summary: dict) -> str:
                     cells.append(text if row["in_range"] else f"**{text}**")
             label, unit = REGIME_LABELS[name]
             lines.append(f"| {label}{f' ({unit})' if unit else ''} | " + " | ".join(cells) + " |")
+    lines += _field_lines(analysis, kinds, thought_s)
     return "\n".join(lines) + "\n"
+
+
+def _field_lines(analysis: dict, kinds: list[str], thought_s: float) -> list[str]:
+    """The field potential of each Dale model's first seed (:mod:`neurosync.analysis.field`):
+    both proxies' exponents beside the white-drive reference, as Markdown table lines."""
+    rows = []
+    for kind in kinds:
+        found = analysis.get(kind, {}).get("field_potential", {})
+        if "rws" not in found:
+            continue
+        reference = found.get("hold_reference", {}).get("fixed", {})
+        for proxy in ("rws", "sum"):
+            fit = found[proxy]["fixed"]
+            low, high = found[proxy]["range_hz"]
+            value = f"{fit['exponent']:.2f} (r² {fit['r_squared']:.2f})" if "exponent" in fit else fit["verdict"]
+            shown = f"{reference['exponent']:.2f}" if reference.get("exponent") is not None else "–"
+            rows.append(f"| {_label(kind)} | {proxy} | {low:g}–{high:g} Hz | {value} | {fit['verdict']} | {shown} |")
+    if not rows:
+        return []
+    return [
+        "",
+        f"Field potential of the first seed over the {thought_s:g}-s thoughts (`neurosync.analysis.field`; rws: "
+        "Mazzoni et al. 2015's weighted sum, sum: Σ|I_E| + |I_I|), FOOOF in fixed mode, beside the exponent that "
+        "the tick's hold and the model's own filters give a white drive:",
+        "",
+        "| model | proxy | range | χ | verdict | white-drive reference χ |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names: list[str]) -> str:
@@ -744,7 +774,16 @@ def _html(summary: dict, runs: dict, study: StudyConfig, out: Path, figure_names
                 [
                     f"{k}_{f}.png"
                     for k in kinds
-                    for f in ("raster", "physiology", "isi", "spectrum", "spectrogram", "synchrony", "coherence")
+                    for f in (
+                        "raster",
+                        "physiology",
+                        "isi",
+                        "spectrum",
+                        "field_potential",
+                        "spectrogram",
+                        "synchrony",
+                        "coherence",
+                    )
                 ],
             ),
         ),
