@@ -264,11 +264,6 @@ def dynamics_figure(decoding: dict, certainty: dict, dimension: dict, paths: dic
     return fig
 
 
-def _fit_fields(fit: dict) -> dict:
-    keys = ("exponent", "knee_hz", "offset", "r_squared", "range_hz", "peaks", "verdict")
-    return {k: fit[k] for k in keys if k in fit}
-
-
 def _field_potential(recording, stem: Path, model, figures: dict) -> dict:
     """Both field-potential proxies of a Dale SpikingCTM: their parameterised spectra, the
     30–50 Hz exponent, and one figure (with the filters' hold reference, given the model);
@@ -292,22 +287,11 @@ def _field_potential(recording, stem: Path, model, figures: dict) -> dict:
             reference = None
     fig = _field_figure(summaries, reference)
     figures["field_potential"] = save_figure(fig, stem)
-    result: dict = {
-        proxy: {
-            "definition": s["definition"],
-            "range_hz": s["range_hz"],
-            "fixed": _fit_fields(s["fixed"]),
-            "knee": _fit_fields(s["knee"]),
-            "exponent_30_50_hz": _fit_fields(s["gamma_slope"]),
-            "nyquist_to_gamma_power": s["nyquist_to_gamma_power"],
-            "highest_peak_hz": s["highest_peak_hz"],
-        }
-        for proxy, s in summaries.items()
-    }
+    result: dict = {proxy: field.summary_json(s) for proxy, s in summaries.items()}
     if reference is not None:
         result["hold_reference"] = {
             "definition": "a white (Poisson) drive through the tick's hold and the excitatory neurons' filters",
-            "fixed": _fit_fields(reference["fit"]),
+            "fixed": field.fit_json(reference["fit"]),
         }
     return result
 

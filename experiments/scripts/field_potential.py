@@ -25,11 +25,6 @@ from neurosync.tasks import get_task
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _fit(fit: dict) -> dict:
-    keys = ("exponent", "knee_hz", "offset", "r_squared", "range_hz", "peaks", "verdict")
-    return {k: fit[k] for k in keys if k in fit}
-
-
 def measure(name: str, inputs: int, seconds: float) -> dict:
     model, ckpt = neurosync.load_model(ROOT / "models" / name)
     x, _ = get_task(ckpt.config.task).eval_set(ckpt.config.task, inputs, ckpt.config.train.seed)
@@ -52,23 +47,11 @@ def measure(name: str, inputs: int, seconds: float) -> dict:
         "thoughts": f"{inputs} evaluation inputs × 1 noise repeat of {ticks * tick_s:g} s",
         "tick_ms": tick_s * 1e3,
         "step_ms": model.neuron.dt_ms,
-        "proxies": {
-            proxy: {
-                "definition": s["definition"],
-                "range_hz": s["range_hz"],
-                "resolution_hz": s["resolution_hz"],
-                "fixed": _fit(s["fixed"]),
-                "knee": _fit(s["knee"]),
-                "exponent_30_50_hz": _fit(s["gamma_slope"]),
-                "nyquist_to_gamma_power": s["nyquist_to_gamma_power"],
-                "highest_peak_hz": s["highest_peak_hz"],
-            }
-            for proxy, s in summaries.items()
-        },
+        "proxies": {proxy: field.summary_json(s) for proxy, s in summaries.items()},
         "hold_reference": {
             "definition": "a white (Poisson) drive through the tick's hold and the excitatory neurons' own filters",
-            "fixed": _fit(reference_fit),
-            "exponent_30_50_hz": _fit(reference_gamma),
+            "fixed": field.fit_json(reference_fit),
+            "exponent_30_50_hz": field.fit_json(reference_gamma),
         },
         "ei_test": ei,
         "figure": str(figure.relative_to(ROOT)),

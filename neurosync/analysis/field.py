@@ -168,6 +168,27 @@ def field_summary(recording, proxy: str = "rws", freq_range: tuple[float, float]
     }
 
 
+def fit_json(fit: dict) -> dict:
+    """A parameterisation's JSON-ready fields (no arrays): exponent, knee frequency, offset, r²,
+    range, peaks and verdict, those it has."""
+    keys = ("exponent", "knee_hz", "offset", "r_squared", "range_hz", "peaks", "verdict")
+    return {k: fit[k] for k in keys if k in fit}
+
+
+def summary_json(summary: dict) -> dict:
+    """A :func:`field_summary` without its spectrum arrays, ready for a JSON file."""
+    return {
+        "definition": summary["definition"],
+        "range_hz": summary["range_hz"],
+        "resolution_hz": summary["resolution_hz"],
+        "fixed": fit_json(summary["fixed"]),
+        "knee": fit_json(summary["knee"]),
+        "exponent_30_50_hz": fit_json(summary["gamma_slope"]),
+        "nyquist_to_gamma_power": summary["nyquist_to_gamma_power"],
+        "highest_peak_hz": summary["highest_peak_hz"],
+    }
+
+
 def hold_reference(filter_tau_ms, filter_weight, step_ms: float, substeps: int, frequencies) -> np.ndarray:
     """The spectrum (normalised to 1 at the lowest frequency) that a white drive (Poisson spike
     counts, independent from tick to tick) makes after the tick's hold over ``substeps`` steps of
