@@ -14,7 +14,7 @@ _LAZY = {
     "CTM": "neurosync.ctm",
     "CTMOutput": "neurosync.ctm",
     "RateCTM": "neurosync.rate",
-    "SpikingCTM": "neurosync.rate",
+    "SpikingCTM": "neurosync.spiking_ctm",
     "Config": "neurosync.config",
     "ConfigError": "neurosync.config",
     "load_config": ("neurosync.config", "load"),

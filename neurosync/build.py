@@ -7,7 +7,8 @@ import torch
 from .config import Config, validate
 from .ctm import CTM
 from .lstm import LSTMBaseline
-from .rate import RateCTM, SpikingCTM
+from .rate import RateCTM
+from .spiking_ctm import SpikingCTM
 from .tasks import get_task
 
 

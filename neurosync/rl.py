@@ -211,7 +211,8 @@ class CTMCore(nn.Module):
 
     def __init__(self, cfg: RLConfig, observations: int, actions: int):
         super().__init__()
-        from .rate import RateCTM, SpikingCTM
+        from .rate import RateCTM
+        from .spiking_ctm import SpikingCTM
 
         cls = SpikingCTM if cfg.model.neuron == "spiking" else RateCTM
         generator = torch.Generator().manual_seed(cfg.seed)

@@ -425,7 +425,8 @@ def test_recurrent_lif_rejects_wrong_input_shape():
 @pytest.mark.parametrize("synapse", ["mlp", "plastic"])
 def test_every_part_combination_builds_runs_and_backpropagates(neuron, synapse, synchrony):
     from neurosync.build import build_model
-    from neurosync.rate import RateCTM, SpikingCTM
+    from neurosync.rate import RateCTM
+    from neurosync.spiking_ctm import SpikingCTM
 
     cfg = tiny_config()
     cfg.model.neuron, cfg.model.synapse, cfg.model.synchrony = neuron, synapse, synchrony
@@ -437,11 +438,16 @@ def test_every_part_combination_builds_runs_and_backpropagates(neuron, synapse, 
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
 
 
-def test_spiking_ctm_refuses_rate_neurons():
-    from neurosync.rate import SpikingCTM
+def test_each_ctm_refuses_the_other_kind_of_neuron():
+    from neurosync.rate import RateCTM
+    from neurosync.spiking_ctm import SpikingCTM
 
     with pytest.raises(ValueError, match="SpikingCTM needs model.neuron = 'spiking'"):
         SpikingCTM(tiny_config().model, torch.nn.Identity(), 4, (6, 2))
+    spiking = tiny_config().model
+    spiking.neuron = "spiking"
+    with pytest.raises(ValueError, match="RateCTM needs rate neurons"):
+        RateCTM(spiking, torch.nn.Identity(), 4, (6, 2))
 
 
 def test_rate_band_and_population_targets_by_hand():
