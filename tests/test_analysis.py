@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
+from conftest import tiny_config
 from neurosync import analysis
 from neurosync.recording import Recording
 
@@ -129,3 +130,48 @@ def test_the_physiology_table_names_every_statistic_outside_its_range():
         "Outside it: rate_excitatory_hz 28.1 Hz (range 1 … 20); fano_factor 2.56 (range 0.5 … 1.5)."
     )
     assert report.out_of_range({"rows": rows[1:2]}) == "None lies outside it."
+
+
+def _one_step_functions():
+    from neurosync.analysis import dynamics, field
+
+    return {
+        "firing_rates": lambda rec: analysis.firing_rates(rec),
+        "population_rate": lambda rec: analysis.population_rate(rec, 0),
+        "population_spectrum": lambda rec: analysis.population_spectrum(rec, None),
+        "spectrogram": lambda rec: analysis.spectrogram(rec, None),
+        "group_coherence": lambda rec: analysis.group_coherence(rec, [0, 1], [2, 3], None),
+        "synchrony_matrices": lambda rec: analysis.synchrony_matrices(rec),
+        "recording_sttc": lambda rec: analysis.recording_sttc(rec),
+        "correlation_matrix": lambda rec: analysis.correlation_matrix(rec),
+        "fano_factors": lambda rec: analysis.fano_factors(rec, 0.05),
+        "mean_pairwise_correlation": lambda rec: analysis.mean_pairwise_correlation(rec),
+        "noise_correlation": lambda rec: analysis.noise_correlation(rec),
+        "ei_balance": lambda rec: analysis.ei_balance(rec),
+        "physiology": lambda rec: analysis.physiology(rec),
+        "neuron_order": lambda rec: analysis.neuron_order(rec, by="cluster"),
+        "field_summary": lambda rec: field.field_summary(rec),
+        "participation_ratio": lambda rec: dynamics.participation_ratio(rec),
+        "raster_figure": lambda rec: analysis.raster_figure(rec),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_one_step_functions()))
+def test_every_analysis_of_a_one_step_thought_returns_or_says_what_it_needs(name):
+    """A recording shorter than any window (one tick of one step): each function returns (NaN
+    where undefined) or raises one ValueError line, never an IndexError or a reshape error."""
+    import torch
+
+    from neurosync.build import build_model
+
+    cfg = tiny_config()
+    cfg.model.neuron, cfg.model.synapse, cfg.model.synchrony = "spiking", "plastic", "spike-multiscale"
+    cfg.model.spiking.dale, cfg.model.spiking.excitatory_fraction, cfg.model.spiking.noise_std = True, 0.75, 0.2
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    x = torch.randint(0, 2, (2, 6), generator=torch.Generator().manual_seed(0)).float() * 2 - 1
+    recording = model.record(x, config=cfg, ticks=1, repeats=2)
+    try:
+        _one_step_functions()[name](recording)
+    except ValueError as err:
+        assert "\n" not in str(err) and str(err)

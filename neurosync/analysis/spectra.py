@@ -115,6 +115,8 @@ def group_coherence(recording, group_a, group_b, sample: int | None = 0, nperseg
         raise ValueError("both neuron groups must be non-empty")
     if max(group_a.max(), group_b.max()) >= recording.neurons or min(group_a.min(), group_b.min()) < 0:
         raise ValueError(f"neuron indices must lie in [0, {recording.neurons})")
+    if recording.steps < 2:
+        raise ValueError(f"coherence needs at least 2 time points, the recording has {recording.steps}")
     fs = sampling_rate(recording)
     sums = None
     for s in range(recording.samples) if sample is None else [sample]:
