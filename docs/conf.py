@@ -66,6 +66,8 @@ def _generate() -> None:
     committed = ROOT / "experiments" / "results"
     pages["field-potential"] = field.report_markdown(json.loads((committed / "field-potential.json").read_text()))
     pages["thought-dynamics"] = dynamics.report_markdown(json.loads((committed / "thought-dynamics.json").read_text()))
+    for path in sorted(committed.glob("tune-*.md")):  # neurosync tune's tables, as written
+        pages[path.stem] = path.read_text()
     figures = sorted((ROOT / "experiments" / "figures").glob("*-field.png"))
     _section(
         out / "results",

@@ -157,6 +157,16 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     _executor_arguments(sweep)
 
+    tune = sub.add_parser(
+        "tune",
+        help="hyperparameter search with Optuna: TPE proposals, trials pruned on their evaluations, "
+        "a killed search resumed where it stopped; writes tune.md/.csv/.json and best.json",
+    )
+    tune.add_argument("tune", help="tune TOML (config, set, trials, pruner, [space])")
+    tune.add_argument("--out", help="output directory (default runs/<tune name>); a killed search resumes there")
+    tune.add_argument("--trials", type=int, help="finished trials to reach (default: the file's trials)")
+    tune.add_argument("--quiet", action="store_true", help="no progress bar")
+
     rl = sub.add_parser(
         "rl",
         help="train an RL agent (CTM carrying its thought across environment steps, or the LSTM "
@@ -446,6 +456,21 @@ def _sweep(args) -> int:
     return 0
 
 
+def _tune(args) -> int:
+    from .tune import load_tune, run_tune
+
+    tune = load_tune(args.tune)
+    out = Path(args.out) if args.out else Path("runs") / tune.name
+    _check_writable(out, "tune output directory")
+    summary = run_tune(tune, out, args.trials, progress=not args.quiet)
+    for rank, row in enumerate(summary["rows"][:10], 1):
+        point = ", ".join(f"{k[len('space.') :]}={v}" for k, v in row.items() if k.startswith("space."))
+        value = row["value"] if row["state"] == "complete" else row["last_intermediate"]
+        print(f"{rank:2d}. trial {row['trial']} ({row['state']}): {point}: {summary['primary']} {100 * value:.2f}%")
+    print(f"{summary['trials']} trials, {summary['pruned']} pruned; table: {out / 'tune.md'}")
+    return 0
+
+
 def _train(args) -> int:
     from . import config as config_mod
     from .tasks import get_task, headline
@@ -647,6 +672,7 @@ def main(argv: list[str] | None = None) -> int:
             "validate": _validate,
             "study": _study,
             "sweep": _sweep,
+            "tune": _tune,
             "analyze": _analyze,
             "export": _export,
             "rl": _rl,

@@ -80,11 +80,27 @@ def load_sweep(path: str | Path) -> SweepConfig:
         _fail(path, f"seeds must be a non-empty list of distinct integers, got {seeds!r}")
     if sweep.search not in SEARCHES:
         _fail(path, f"search {sweep.search!r} is not one of {', '.join(SEARCHES)}")
-    if not isinstance(sweep.space, dict) or not sweep.space:
+    check_space(path, sweep.space, ranges=sweep.search != "grid")
+    if not isinstance(sweep.samples, int) or sweep.samples < 1:
+        _fail(path, f"samples must be an integer >= 1, got {sweep.samples!r}")
+    if not isinstance(sweep.set, list) or not all(isinstance(s, str) for s in sweep.set):
+        _fail(path, "set must be a list of KEY=VALUE strings")
+    for point in points(sweep):
+        try:
+            config_mod.load(sweep.config, sweep.set + overrides(point))
+        except ConfigError as err:
+            _fail(path, f"point {point}: {err}")
+    return sweep
+
+
+def check_space(path, space, ranges: bool) -> None:
+    """A search space (sweep or tune file): dotted config keys, each a non-empty list of values or,
+    where ``ranges``, a range {low, high, log, integer}; one-line ConfigError naming what is wrong."""
+    if not isinstance(space, dict) or not space:
         _fail(path, "[space] must name at least one config key")
-    for key, values in sweep.space.items():
+    for key, values in space.items():
         if isinstance(values, dict):
-            if sweep.search == "grid":
+            if not ranges:
                 _fail(path, f"space.{key}: a range {{low, high}} needs search = 'random' (a grid takes a list)")
             if set(values) - {"low", "high", "log", "integer"} or not {"low", "high"} <= set(values):
                 _fail(
@@ -98,18 +114,9 @@ def load_sweep(path: str | Path) -> SweepConfig:
                 _fail(path, f"space.{key}: a log range needs low > 0, got {low!r}")
         elif not isinstance(values, list) or not values:
             _fail(
-                path, f"space.{key}: give a non-empty list of values (or, for random search, a range), got {values!r}"
+                path,
+                f"space.{key}: give a non-empty list of values (or a range where ranges are searched), got {values!r}",
             )
-    if not isinstance(sweep.samples, int) or sweep.samples < 1:
-        _fail(path, f"samples must be an integer >= 1, got {sweep.samples!r}")
-    if not isinstance(sweep.set, list) or not all(isinstance(s, str) for s in sweep.set):
-        _fail(path, "set must be a list of KEY=VALUE strings")
-    for point in points(sweep):
-        try:
-            config_mod.load(sweep.config, sweep.set + overrides(point))
-        except ConfigError as err:
-            _fail(path, f"point {point}: {err}")
-    return sweep
 
 
 def points(sweep: SweepConfig) -> list[dict]:

@@ -14,15 +14,24 @@ EXPERIMENTS = sorted((REPO / "experiments").glob("*.toml"))  # studies, ablation
 CONFIGS = sorted((REPO / "configs").glob("*/*.toml"))  # training configs by task
 STUDIES = [p for p in EXPERIMENTS if "configs" in config_mod.read_toml(p)]
 ABLATIONS = [p for p in EXPERIMENTS if "arm" in config_mod.read_toml(p)]  # test_ablation.py
-SWEEPS = [p for p in EXPERIMENTS if "space" in config_mod.read_toml(p)]
+TUNES = [p for p in EXPERIMENTS if "pruner" in config_mod.read_toml(p)]  # Optuna searches (test_tune.py)
+SWEEPS = [p for p in EXPERIMENTS if "space" in config_mod.read_toml(p) and p not in TUNES]
 RL_CONFIGS = [p for p in CONFIGS if "agent" in config_mod.read_toml(p)]
 ZOO = [REPO / "models" / "zoo.toml"]  # the index of the shipped models (test_hub.py)
 MODELS = sorted(set(CONFIGS) - set(RL_CONFIGS))
 
 
 def test_every_experiment_file_is_a_study_an_ablation_or_a_sweep():
-    assert EXPERIMENTS and sorted(STUDIES + ABLATIONS + SWEEPS) == EXPERIMENTS
+    assert EXPERIMENTS and sorted(STUDIES + ABLATIONS + SWEEPS + TUNES) == EXPERIMENTS
     assert MODELS and RL_CONFIGS and len(STUDIES) >= 2
+
+
+@pytest.mark.parametrize("path", TUNES, ids=[p.stem for p in TUNES])
+def test_shipped_tune_files_load(path):
+    from neurosync.tune import load_tune
+
+    tune = load_tune(path)  # the config loads at every listed value and both ends of every range
+    assert tune.name == path.stem and tune.trials >= 1
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])

@@ -74,6 +74,20 @@ def test_the_readme_python_blocks_run_as_written(monkeypatch):
     assert namespace["output"].logits.shape[0] == 1
 
 
+def test_every_neurosync_command_in_the_readme_parses():
+    """Each `neurosync ...` line of the README's shell blocks is a valid command line (its
+    arguments parse; nothing runs), so no example teaches an option that does not exist."""
+    import shlex
+
+    from neurosync.cli import _parser
+
+    blocks = re.findall(r"```bash\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    commands = [line.split("#")[0] for block in blocks for line in block.splitlines() if line.startswith("neurosync ")]
+    assert len(commands) >= 10
+    for command in commands:
+        _parser().parse_args(shlex.split(command)[1:])
+
+
 def test_the_readme_lists_the_shipped_models_from_their_metrics():
     from neurosync import zoo
 
