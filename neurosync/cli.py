@@ -437,6 +437,11 @@ def _ablate(args) -> int:
     return 0
 
 
+def _point_text(row: dict) -> str:
+    """A ranked row's point (its ``space.*`` entries) as key=value pairs."""
+    return ", ".join(f"{k[len('space.') :]}={v}" for k, v in row.items() if k.startswith("space."))
+
+
 def _sweep(args) -> int:
     from .sweep import load_sweep, run_sweep
 
@@ -447,9 +452,8 @@ def _sweep(args) -> int:
         sweep, out, args.executor, args.address, args.workers, progress=not args.quiet, device=args.device
     )
     for rank, row in enumerate(summary["rows"][:10], 1):
-        point = ", ".join(f"{k[len('space.') :]}={v}" for k, v in row.items() if k.startswith("space."))
         print(
-            f"{rank:2d}. {point}: {summary['primary']} {100 * row['mean']:.2f}% "
+            f"{rank:2d}. {_point_text(row)}: {summary['primary']} {100 * row['mean']:.2f}% "
             f"[95% CI {100 * row['ci95_low']:.2f}, {100 * row['ci95_high']:.2f}]"
         )
     print(f"table: {out / 'sweep.md'}")
@@ -464,9 +468,11 @@ def _tune(args) -> int:
     _check_writable(out, "tune output directory")
     summary = run_tune(tune, out, args.trials, progress=not args.quiet)
     for rank, row in enumerate(summary["rows"][:10], 1):
-        point = ", ".join(f"{k[len('space.') :]}={v}" for k, v in row.items() if k.startswith("space."))
         value = row["value"] if row["state"] == "complete" else row["last_intermediate"]
-        print(f"{rank:2d}. trial {row['trial']} ({row['state']}): {point}: {summary['primary']} {100 * value:.2f}%")
+        print(
+            f"{rank:2d}. trial {row['trial']} ({row['state']}): {_point_text(row)}: {summary['primary']} "
+            f"{100 * value:.2f}%"
+        )
     print(f"{summary['trials']} trials, {summary['pruned']} pruned; table: {out / 'tune.md'}")
     return 0
 

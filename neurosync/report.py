@@ -276,27 +276,21 @@ def _field_potential(recording, stem: Path, model, figures: dict) -> dict:
         return {"skipped": str(err)}
     except ImportError as err:  # fooof missing
         return {"skipped": f"{err}"}
-    reference = None
-    if model is not None:
-        frequencies = summaries["rws"]["frequencies_hz"]
-        power = field.model_hold_reference(model, frequencies)
-        span = tuple(summaries["rws"]["range_hz"])
-        try:
-            reference = {"power": power, "fit": field.parameterise(frequencies, power, span, "fixed", max_peaks=0)}
-        except ValueError:  # a thought too short for bins in the range: no fit to compare either
-            reference = None
-    fig = _field_figure(summaries, reference)
+    reference = None if model is None else field.model_reference(model, summaries["rws"])
+    fig = field_figure(summaries, reference)
     figures["field_potential"] = save_figure(fig, stem)
     result: dict = {proxy: field.summary_json(s) for proxy, s in summaries.items()}
     if reference is not None:
         result["hold_reference"] = {
-            "definition": "a white (Poisson) drive through the tick's hold and the excitatory neurons' filters",
+            "definition": field.HOLD_REFERENCE,
             "fixed": field.fit_json(reference["fit"]),
         }
     return result
 
 
-def _field_figure(summaries: dict, reference: dict | None):
+def field_figure(summaries: dict, reference: dict | None):
+    """Both proxies' spectra (normalised at the lowest bin) with their fixed-mode exponents, the
+    hold reference when given, and the fit range shaded."""
     plt = analysis._pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     lowest = 1.0

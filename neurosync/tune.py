@@ -160,8 +160,9 @@ def run_tune(tune: TuneConfig, out: Path, trials: int | None = None, progress: b
     target = tune.trials if trials is None else trials
     if target < 1:
         raise ValueError(f"--trials must be >= 1, got {target}")
+    base = config_mod.load(tune.config, tune.set)
     identity = {
-        "config": config_mod.load(tune.config, tune.set).to_dict(),
+        "config": base.to_dict(),
         "space": tune.space,
         "seed": tune.seed,
         "sampler_seed": tune.sampler_seed,
@@ -173,7 +174,7 @@ def run_tune(tune: TuneConfig, out: Path, trials: int | None = None, progress: b
     if marker.is_file() and json.loads(marker.read_text()) != identity:
         raise ValueError(f"{out} holds a different search (other config, space, seeds or pruner): choose another --out")
     marker.write_text(json.dumps(identity, indent=2))
-    primary = getattr(get_task(config_mod.load(tune.config, tune.set).task), "PRIMARY", "bit_acc_certain")
+    primary = getattr(get_task(base.task), "PRIMARY", "bit_acc_certain")
     study = open_study(tune, out)
 
     def objective(trial) -> float:
@@ -210,7 +211,7 @@ def _summary(tune: TuneConfig, study, primary: str) -> dict:
                 "trial": trial.number,
                 "state": "pruned" if trial.state == optuna.trial.TrialState.PRUNED else "complete",
                 **{f"space.{k}": v for k, v in trial.params.items()},
-                "value": trial.value if trial.value is not None else None,
+                "value": trial.value,
                 "last_step": steps[-1] if steps else None,
                 "last_intermediate": trial.intermediate_values[steps[-1]] if steps else None,
                 "train_s": trial.user_attrs.get("train_s"),

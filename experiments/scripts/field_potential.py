@@ -19,7 +19,7 @@ import numpy as np
 import neurosync
 from neurosync.analysis import field
 from neurosync.checkpoint import finite_json
-from neurosync.report import _field_figure
+from neurosync.report import field_figure
 from neurosync.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,13 +33,12 @@ def measure(name: str, inputs: int, seconds: float) -> dict:
     start = time.perf_counter()
     recording = model.record(x, config=ckpt.config, ticks=ticks, noise_seed=0)
     summaries = {proxy: field.field_summary(recording, proxy) for proxy in field.PROXIES}
-    frequencies = summaries["rws"]["frequencies_hz"]
-    reference = field.model_hold_reference(model, frequencies)
-    span = tuple(summaries["rws"]["range_hz"])
-    reference_fit = field.parameterise(frequencies, reference, span, "fixed", max_peaks=0)
-    reference_gamma = field.aperiodic_fit(frequencies, reference, field.GAMMA_SLOPE_HZ, max_peaks=0)
+    reference = field.model_reference(model, summaries["rws"])
+    reference_gamma = field.aperiodic_fit(
+        summaries["rws"]["frequencies_hz"], reference["power"], field.GAMMA_SLOPE_HZ, max_peaks=0
+    )
     figure = ROOT / "experiments" / "figures" / f"{name}-field.png"
-    plot = _field_figure(summaries, {"power": reference, "fit": reference_fit})
+    plot = field_figure(summaries, reference)
     plot.savefig(figure, dpi=110)
     ei = field.ei_test(model, x, config=ckpt.config, ticks=ticks)
     return {
@@ -49,8 +48,8 @@ def measure(name: str, inputs: int, seconds: float) -> dict:
         "step_ms": model.neuron.dt_ms,
         "proxies": {proxy: field.summary_json(s) for proxy, s in summaries.items()},
         "hold_reference": {
-            "definition": "a white (Poisson) drive through the tick's hold and the excitatory neurons' own filters",
-            "fixed": field.fit_json(reference_fit),
+            "definition": field.HOLD_REFERENCE,
+            "fixed": field.fit_json(reference["fit"]),
             "exponent_30_50_hz": field.fit_json(reference_gamma),
         },
         "ei_test": ei,

@@ -16,8 +16,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 import neurosync
 from neurosync.analysis import dynamics, fano_factors
 from neurosync.checkpoint import finite_json
@@ -90,5 +88,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     main()

@@ -229,6 +229,21 @@ def model_hold_reference(model, frequencies, excitatory_only: bool = True) -> np
     return hold_reference(tau, weight, neuron.dt_ms, neuron.substeps, frequencies)
 
 
+HOLD_REFERENCE = "a white (Poisson) drive through the tick's hold and the excitatory neurons' own filters"
+
+
+def model_reference(model, summary: dict) -> dict | None:
+    """:func:`model_hold_reference` at a :func:`field_summary`'s frequencies (``power``) and its
+    fixed-mode fit over the summary's range (``fit``); None when that range holds too few bins."""
+    frequencies = summary["frequencies_hz"]
+    power = model_hold_reference(model, frequencies)
+    try:
+        fit = parameterise(frequencies, power, tuple(summary["range_hz"]), "fixed", max_peaks=0)
+    except ValueError:  # a thought too short for bins in the range: no fit to compare either
+        return None
+    return {"power": power, "fit": fit}
+
+
 @contextmanager
 def inhibition_scaled(model, factor: float):
     """Within the block, every inhibitory synaptic weight of a Dale SpikingCTM (slow and plastic,
